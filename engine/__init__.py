@@ -1,0 +1,1 @@
+"""banli engine: everything that is not HTTP. Never imports Flask or web/."""

@@ -1,0 +1,211 @@
+"""The domain read model: items (建议/提案) and what happened to them, kept in indexed tables.
+
+Every row here is written by the engine in the same transaction as the workflow state it derives from.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+from .org import Unit, User
+
+ITEM_TYPES = ("suggestion", "proposal")  # 建议 (人大代表), 提案 (政协委员)
+ITEM_STATUSES = ("registered", "assigning", "signing", "handling", "replying", "rating",
+                 "rehandling", "publishing", "closed", "withdrawn")
+
+
+class Item(Base):
+    """One suggestion or proposal and its current state."""
+
+    __tablename__ = "item"
+    __table_args__ = (
+        UniqueConstraint("year", "item_type", "number"),
+        Index("ix_item_year_type_status", "year", "item_type", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int]
+    item_type: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str] = mapped_column(String(40))
+    session: Mapped[str | None] = mapped_column(String(80))  # 届次, e.g. 十八届人大四次会议
+    title: Mapped[str] = mapped_column(String(300))  # 案由
+    content: Mapped[str] = mapped_column(Text)
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    cosigners: Mapped[str | None] = mapped_column(Text)  # 联名/附议, names separated by 、
+    category: Mapped[str | None] = mapped_column(String(80))
+    suggested_units: Mapped[str | None] = mapped_column(String(300))
+    registered_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Derived from the workflow (read model).
+    status: Mapped[str] = mapped_column(String(20), default="registered", index=True)
+    current_step: Mapped[str | None] = mapped_column(String(200))
+    lead_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    is_key: Mapped[bool] = mapped_column(default=False, index=True)
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    is_complex: Mapped[bool] = mapped_column(default=False)
+    round: Mapped[int] = mapped_column(default=1)
+    assigned_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
+    reply_class: Mapped[str | None] = mapped_column(String(2))
+    closed_at: Mapped[datetime | None]
+
+    proposer: Mapped[User] = relationship(foreign_keys=[proposer_id], lazy="joined")
+    lead_unit: Mapped[Unit | None] = relationship(foreign_keys=[lead_unit_id], lazy="joined")
+    leader: Mapped[User | None] = relationship(foreign_keys=[leader_id])
+
+
+class Assignment(Base):
+    """交办: a unit's part in an item, lead (主办) or co-handling (协办)."""
+
+    __tablename__ = "assignment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # lead, co
+    status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned, signed, returned, done
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    signed_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]  # a return approved ends the assignment
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+class ReturnRequest(Base):
+    """申请退回: a unit asks to return an item outside its remit; the office decides."""
+
+    __tablename__ = "return_request"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decision: Mapped[str | None] = mapped_column(String(10))  # approve, refuse
+    opinion: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]
+
+
+class Pledge(Base):
+    """责任状: the unit head's responsibility pledge and handling plan (办理方案)."""
+
+    __tablename__ = "pledge"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    responsible_leader: Mapped[str] = mapped_column(String(120))
+    contact_person: Mapped[str] = mapped_column(String(120))
+    contact_phone: Mapped[str] = mapped_column(String(40))
+    plan: Mapped[str] = mapped_column(Text)
+    target_date: Mapped[date]
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CoOpinion(Base):
+    """协办意见: a co-handling unit's written opinion to the lead unit."""
+
+    __tablename__ = "co_opinion"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+class LeaderInstruction(Base):
+    """领导领办: the district leader's instructions on a key item."""
+
+    __tablename__ = "leader_instruction"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    round: Mapped[int] = mapped_column(default=1)
+    instruction: Mapped[str] = mapped_column(Text)
+    report_heard: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consultation(Base):
+    """面商: one recorded consultation of the lead unit with the proposer."""
+
+    __tablename__ = "consultation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    round: Mapped[int] = mapped_column(default=1)
+    held_on: Mapped[date]
+    form: Mapped[str] = mapped_column(String(20))  # meeting, visit, phone, online, other
+    participants: Mapped[str] = mapped_column(String(300))
+    proposer_views: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reply(Base):
+    """答复: one round's reply, from draft through sign-off and the office's review."""
+
+    __tablename__ = "reply"
+    __table_args__ = (Index("ix_reply_item_round", "item_id", "round"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    round: Mapped[int] = mapped_column(default=1)
+    reply_class: Mapped[str] = mapped_column(String(2))  # A, B, C (D optional)
+    final_class: Mapped[str | None] = mapped_column(String(2))  # set by the office's review
+    text: Mapped[str] = mapped_column(Text)
+    adopted: Mapped[str | None] = mapped_column(Text)
+    promised: Mapped[str | None] = mapped_column(Text)
+    promised_date: Mapped[date | None]
+    disclosure: Mapped[str] = mapped_column(String(10))  # full, summary, none
+    disclosure_summary: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="drafted")  # drafted, signed, revise, returned, approved
+    drafted_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    drafted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    signed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    reviewed_at: Mapped[datetime | None]
+    review_opinion: Mapped[str | None] = mapped_column(Text)
+
+
+class Rating(Base):
+    """评价: the lead proposer's rating of one round's reply."""
+
+    __tablename__ = "rating"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    round: Mapped[int] = mapped_column(default=1)
+    attitude: Mapped[str] = mapped_column(String(30))  # satisfied, basically_satisfied, unsatisfied, no_opinion
+    result: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RehandlingOrder(Base):
+    """重新办理: the office's written decision on an unsatisfied rating."""
+
+    __tablename__ = "rehandling_order"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    round: Mapped[int]
+    decision: Mapped[str] = mapped_column(String(10))  # rehandle, close
+    instructions: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Disclosure(Base):
+    """公开: what is published of an item's final reply."""
+
+    __tablename__ = "disclosure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
+    scope: Mapped[str] = mapped_column(String(10))  # full, summary, none
+    text: Mapped[str | None] = mapped_column(Text)
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
