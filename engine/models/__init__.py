@@ -9,4 +9,6 @@ __all__ = [
     "Base", "UTCDateTime", "utcnow", "ROLES", "Unit", "User", "AuditEvent", "ProcessDefinition",
     "ProcessInstance", "TaskRow", "ITEM_STATUSES", "ITEM_TYPES", "Assignment", "CoOpinion", "Consultation",
     "Disclosure", "Item", "LeaderInstruction", "Pledge", "Rating", "RehandlingOrder", "Reply", "ReturnRequest",
+    "CalendarDay", "CalendarYear",
 ]
+from .calendar import CalendarDay, CalendarYear  # noqa: E402

@@ -1,0 +1,149 @@
+"""Server-side validation of submitted task forms against the BPMN form (`camunda:formData`).
+
+SpiffWorkflow validates nothing; this module turns raw strings from a browser (or the API) into the typed,
+JSON-native values that go into task data, or into one clear message per field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable, Mapping
+
+# Types a form field may have. The domain types name what the value refers to; their choices come from
+# the database through the `choices` callback.
+SCALAR_TYPES = ("string", "text", "long", "boolean", "date", "enum")
+REFERENCE_TYPES = ("unit", "unit_list", "leader")
+FIELD_TYPES = SCALAR_TYPES + REFERENCE_TYPES
+
+MESSAGES = {
+    "required": ("此项为必填项", "This field is required"),
+    "long": ("请输入整数", "Enter a whole number"),
+    "date": ("请输入有效日期（年-月-日）", "Enter a valid date (YYYY-MM-DD)"),
+    "enum": ("请从列表中选择", "Choose one of the listed options"),
+    "reference": ("所选项目不存在", "The selected entry does not exist"),
+    "minlength": ("内容过短，至少 {n} 个字", "Too short: at least {n} characters"),
+    "maxlength": ("内容过长，至多 {n} 个字", "Too long: at most {n} characters"),
+    "min": ("不能小于 {n}", "Must be at least {n}"),
+    "max": ("不能大于 {n}", "Must be at most {n}"),
+    "unknown_type": ("表单字段类型未知：{n}", "Unknown form field type: {n}"),
+    "duplicate": ("编号 {n} 已存在", "Number {n} already exists"),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    label: str
+    code: str
+    param: str = ""
+
+    def message(self, lang: str = "zh") -> str:
+        zh, en = MESSAGES[self.code]
+        return (en if lang == "en" else zh).format(n=self.param)
+
+
+class FormInvalid(Exception):
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(f"{e.label}: {e.message()}" for e in errors))
+        self.errors = errors
+
+
+Choices = Callable[[str], Mapping[str, str]]  # field type -> {id: label}
+
+
+def _present(value) -> bool:
+    return value not in (None, "", []) and value != [""]
+
+
+def _condition_holds(cond: str, values: Mapping[str, object]) -> bool:
+    """`a=x|b=y`: true when any clause holds (booleans compare as 'true'/'false')."""
+    for clause in cond.split("|"):
+        name, _, expected = clause.partition("=")
+        actual = values.get(name.strip())
+        if isinstance(actual, bool):
+            actual = "true" if actual else "false"
+        if str(actual) == expected.strip():
+            return True
+    return False
+
+
+def _convert(field: dict, raw, choices: Choices):
+    kind = field["type"]
+    if kind == "boolean":
+        return str(raw).lower() in ("true", "on", "1", "yes", "y", "是")
+    if kind == "unit_list":
+        values = raw if isinstance(raw, list) else str(raw or "").split(",")
+        values = [v.strip() for v in values if v and v.strip()]
+        valid = choices(kind)
+        if any(v not in valid for v in values):
+            raise ValueError("reference")
+        return list(dict.fromkeys(values))
+    if not _present(raw):
+        return None
+    raw = str(raw).strip()
+    if kind in ("string", "text"):
+        return raw
+    if kind == "long":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("long") from None
+    if kind == "date":
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ValueError("date") from None
+    if kind == "enum":
+        if raw not in {o["id"] for o in field["options"]}:
+            raise ValueError("enum")
+        return raw
+    if kind in ("unit", "leader"):
+        if raw not in choices(kind):
+            raise ValueError("reference")
+        return raw
+    raise ValueError("unknown_type")
+
+
+def _constraints(field: dict, value) -> FieldError | None:
+    rules = field.get("validation") or {}
+    for name in ("minlength", "maxlength", "min", "max"):
+        if name not in rules or value is None or rules[name] is None:
+            continue
+        limit = float(rules[name])
+        size = len(value) if name.endswith("length") else value
+        if (name in ("minlength", "min") and size < limit) or (name in ("maxlength", "max") and size > limit):
+            return FieldError(field["id"], field["label"], name, rules[name])
+    return None
+
+
+def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
+    """Return the typed data for `form`, or raise FormInvalid with one error per bad field.
+
+    Read-only fields keep their default; a field is required by the `required` constraint, or by a
+    `required_when` property (`other_field=value|...`) evaluated on the submitted values.
+    """
+    data, errors = {}, []
+    for field in form.get("fields", []):
+        fid = field["id"]
+        if "readonly" in (field.get("validation") or {}):
+            continue
+        try:
+            data[fid] = _convert(field, raw.get(fid), choices)
+        except ValueError as exc:
+            errors.append(FieldError(fid, field["label"], str(exc), field["type"]))
+            continue
+        problem = _constraints(field, data[fid])
+        if problem:
+            errors.append(problem)
+    for field in form.get("fields", []):
+        fid = field["id"]
+        if fid not in data or any(e.field == fid for e in errors):
+            continue
+        rules = field.get("validation") or {}
+        cond = (field.get("properties") or {}).get("required_when")
+        required = "required" in rules or (cond is not None and _condition_holds(cond, data))
+        if required and not _present(data[fid]) and field["type"] != "boolean":
+            errors.append(FieldError(fid, field["label"], "required"))
+    if errors:
+        raise FormInvalid(errors)
+    return data

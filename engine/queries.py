@@ -1,0 +1,126 @@
+"""Read-only queries for pages: they read indexed rows, never workflow state."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.authz import LANES
+from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction,
+                           Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow, Unit, User)
+
+PAGE_SIZE = 50
+
+
+def _lanes_for(role: str, kind: str) -> list[str]:
+    return [name for name, lane in LANES.items() if lane.role == role and
+            (kind == "unit" and lane.unit_var or kind == "person" and lane.person_var or
+             kind == "any" and not lane.unit_var and not lane.person_var)]
+
+
+def visible_tasks_clause(user: User):
+    """The SQL condition for the task rows a user may act on (mirrors authz.can_act)."""
+    clauses = []
+    if _lanes_for(user.role, "any"):
+        clauses.append(TaskRow.lane.in_(_lanes_for(user.role, "any")))
+    if _lanes_for(user.role, "unit") and user.unit_id is not None:
+        clauses.append(and_(TaskRow.lane.in_(_lanes_for(user.role, "unit")), TaskRow.unit_id == user.unit_id))
+    if _lanes_for(user.role, "person"):
+        clauses.append(and_(TaskRow.lane.in_(_lanes_for(user.role, "person")), TaskRow.assignee_id == user.id))
+    return or_(*clauses) if clauses else TaskRow.id.is_(None)
+
+
+def inbox(session: Session, user: User, limit: int = 200):
+    """My tasks: (task row, item, unit) tuples, the oldest due first."""
+    unit = aliased(Unit)
+    q = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
+         .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user))
+         .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at).limit(limit))
+    return session.execute(q).all()
+
+
+@dataclass
+class ItemFilter:
+    year: int | None = None
+    item_type: str | None = None
+    status: str | None = None
+    unit_id: int | None = None
+    key_only: bool = False
+    q: str | None = None
+    page: int = 1
+
+
+def items_visible_to(user: User):
+    """Offices, supervisors and admins see all items; units their own; leaders theirs; proposers their own."""
+    if user.role in ("office", "supervisor", "admin"):
+        return None
+    if user.role in ("unit_handler", "unit_head"):
+        return Item.id.in_(select(Assignment.item_id).where(Assignment.unit_id == user.unit_id))
+    if user.role == "leader":
+        return Item.leader_id == user.id
+    return Item.proposer_id == user.id
+
+
+def list_items(session: Session, user: User, f: ItemFilter):
+    q = select(Item)
+    scope = items_visible_to(user)
+    if scope is not None:
+        q = q.where(scope)
+    if f.year:
+        q = q.where(Item.year == f.year)
+    if f.item_type:
+        q = q.where(Item.item_type == f.item_type)
+    if f.status:
+        q = q.where(Item.status == f.status)
+    if f.unit_id:
+        q = q.where(Item.id.in_(select(Assignment.item_id).where(Assignment.unit_id == f.unit_id,
+                                                                  Assignment.ended_at.is_(None))))
+    if f.key_only:
+        q = q.where(Item.is_key.is_(True))
+    if f.q:
+        like = f"%{f.q.strip()}%"
+        q = q.where(or_(Item.title.like(like), Item.number.like(like)))
+    total = session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type, Item.number)
+                           .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    return rows, total
+
+
+def can_view_item(session: Session, user: User, item: Item) -> bool:
+    scope = items_visible_to(user)
+    return scope is None or session.scalar(select(Item.id).where(Item.id == item.id, scope)) is not None
+
+
+@dataclass
+class ItemDetail:
+    item: Item
+    assignments: list
+    return_requests: list
+    pledges: list
+    co_opinions: list
+    instructions: list
+    consultations: list
+    replies: list
+    ratings: list
+    rehandling: list
+    disclosure: Disclosure | None
+    timeline: list  # (event, actor name, unit name)
+    open_tasks: list
+
+
+def item_detail(session: Session, item: Item) -> ItemDetail:
+    def rows(model, order=None):
+        return session.scalars(select(model).where(model.item_id == item.id).order_by(order or model.id)).all()
+
+    actor, unit = aliased(User), aliased(Unit)
+    timeline = session.execute(
+        select(AuditEvent, actor.name, unit.name).outerjoin(actor, actor.id == AuditEvent.actor_id)
+        .outerjoin(unit, unit.id == AuditEvent.unit_id).where(AuditEvent.item_id == item.id)
+        .order_by(AuditEvent.at, AuditEvent.id)).all()
+    tasks = session.execute(select(TaskRow, Unit.name).outerjoin(Unit, Unit.id == TaskRow.unit_id)
+                            .where(TaskRow.item_id == item.id).order_by(TaskRow.created_at)).all()
+    return ItemDetail(item, rows(Assignment), rows(ReturnRequest), rows(Pledge), rows(CoOpinion),
+                      rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
+                      rows(RehandlingOrder), session.scalars(select(Disclosure).where(
+                          Disclosure.item_id == item.id)).first(), timeline, tasks)

@@ -1,0 +1,192 @@
+"""The domain read model: what each completed form means for the item, written as rows.
+
+Projections are keyed by the form's `camunda:formKey`, which names the kind of record (a reply, a
+rating), never the position of a step in the procedure: a process admin may reorder steps freely.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
+                           Rating, RehandlingOrder, Reply, ReturnRequest, User)
+
+
+@dataclass
+class Completion:
+    """One completed form, with what a projection needs to know."""
+
+    session: Session
+    item: Item
+    user: User
+    data: dict  # the validated form data
+    task_data: dict  # all process variables as the task saw them
+    units: dict[str, int]  # unit code -> id
+    people: dict[str, int]  # username -> id
+
+    @property
+    def round(self) -> int:
+        return int(self.task_data.get("round", 1))
+
+    def unit(self, var: str) -> int | None:
+        return self.units.get(self.task_data.get(var) or "")
+
+
+def _d(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _active_assignments(c: Completion, role: str | None = None):
+    q = select(Assignment).where(Assignment.item_id == c.item.id, Assignment.ended_at.is_(None))
+    if role:
+        q = q.where(Assignment.role == role)
+    return c.session.scalars(q).all()
+
+
+def _latest(c: Completion, model):
+    return c.session.scalars(select(model).where(model.item_id == c.item.id)
+                             .order_by(model.id.desc()).limit(1)).first()
+
+
+def assignment(c: Completion) -> None:
+    if c.data.get("assign_decision") != "assign":
+        return
+    now = clock.now()
+    item = c.item
+    item.lead_unit_id = c.units[c.data["lead_unit"]]
+    item.is_key = bool(c.data.get("is_key"))
+    item.leader_id = c.people.get(c.data.get("leader") or "") if item.is_key else None
+    item.is_complex = bool(c.data.get("is_complex"))
+    item.assigned_at = now
+    for a in _active_assignments(c):  # a re-assignment replaces the earlier one
+        a.ended_at, a.status = now, "reassigned"
+    c.session.add(Assignment(item_id=item.id, unit_id=item.lead_unit_id, role="lead", assigned_at=now))
+    for code in c.data.get("co_units") or []:
+        if code != c.data["lead_unit"]:
+            c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
+
+
+def sign_for(c: Completion) -> None:
+    lead = _active_assignments(c, "lead")
+    if c.data.get("sign_decision") == "return":
+        c.session.add(ReturnRequest(item_id=c.item.id, unit_id=c.unit("lead_unit"), reason=c.data["return_reason"]))
+        for a in lead:
+            a.status = "return_requested"
+    else:
+        for a in lead:
+            a.status, a.signed_at = "signed", clock.now()
+
+
+def return_decision(c: Completion) -> None:
+    now = clock.now()
+    req = _latest(c, ReturnRequest)
+    if req is not None:
+        req.decision, req.opinion, req.decided_at = c.data["return_decision"], c.data.get("return_opinion"), now
+    if c.data["return_decision"] == "approve":
+        for a in _active_assignments(c):
+            a.ended_at, a.status = now, "returned"
+        c.item.lead_unit_id = None
+    else:  # refused: the unit keeps the item and is taken to have signed for it
+        for a in _active_assignments(c, "lead"):
+            a.status, a.signed_at = "signed", now
+
+
+def pledge(c: Completion) -> None:
+    c.session.add(Pledge(item_id=c.item.id, unit_id=c.unit("lead_unit"), signed_by=c.user.id,
+                         responsible_leader=c.data["responsible_leader"], contact_person=c.data["contact_person"],
+                         contact_phone=c.data["contact_phone"], plan=c.data["plan"],
+                         target_date=_d(c.data["target_date"])))
+
+
+def co_opinion(c: Completion) -> None:
+    unit_id = c.unit("co_unit")
+    c.session.add(CoOpinion(item_id=c.item.id, unit_id=unit_id, text=c.data["co_opinion"]))
+    c.session.execute(update(Assignment).where(Assignment.item_id == c.item.id, Assignment.unit_id == unit_id,
+                                               Assignment.role == "co", Assignment.ended_at.is_(None))
+                      .values(status="done"))
+
+
+def leader_instruction(c: Completion) -> None:
+    c.session.add(LeaderInstruction(item_id=c.item.id, leader_id=c.user.id, round=c.round,
+                                    instruction=c.data["instruction"], report_heard=bool(c.data.get("report_heard"))))
+
+
+def consultation(c: Completion) -> None:
+    c.session.add(Consultation(item_id=c.item.id, unit_id=c.unit("lead_unit"), round=c.round,
+                               held_on=_d(c.data["consult_date"]), form=c.data["consult_form"],
+                               participants=c.data["participants"], proposer_views=c.data["proposer_views"],
+                               recorded_by=c.user.id))
+
+
+def reply(c: Completion) -> None:
+    d = c.data
+    c.session.add(Reply(item_id=c.item.id, unit_id=c.unit("lead_unit"), round=c.round, reply_class=d["reply_class"],
+                        text=d["reply_text"], adopted=d.get("adopted"), promised=d.get("promised"),
+                        promised_date=_d(d.get("promised_date")), disclosure=d["disclosure"],
+                        disclosure_summary=d.get("disclosure_summary"), drafted_by=c.user.id))
+
+
+def reply_signoff(c: Completion) -> None:
+    r = _latest(c, Reply)
+    if c.data["signoff_decision"] == "approve":
+        r.status, r.signed_by, r.signed_at = "signed", c.user.id, clock.now()
+    else:
+        r.status, r.review_opinion = "revise", c.data.get("signoff_opinion")
+
+
+def reply_review(c: Completion) -> None:
+    r = _latest(c, Reply)
+    now = clock.now()
+    r.reviewed_by, r.reviewed_at = c.user.id, now
+    if c.data["review_decision"] == "approve":
+        r.status = "approved"
+        r.final_class = c.data.get("final_class") or r.reply_class
+        c.item.reply_class = r.final_class
+        if c.item.replied_at is None:  # 办复: the first approved reply counts
+            c.item.replied_at = now
+    else:
+        r.status, r.review_opinion = "returned", c.data.get("review_opinion")
+
+
+def rating(c: Completion) -> None:
+    c.session.add(Rating(item_id=c.item.id, round=c.round, attitude=c.data["attitude"], result=c.data["result"],
+                         reason=c.data.get("rating_reason")))
+
+
+def rehandling_order(c: Completion) -> None:
+    c.session.add(RehandlingOrder(item_id=c.item.id, round=c.round, decision=c.data["rehandle_decision"],
+                                  instructions=c.data["rehandle_instructions"], decided_by=c.user.id))
+    if c.data["rehandle_decision"] == "rehandle":
+        c.item.round = c.round + 1
+
+
+def disclosure(c: Completion) -> None:
+    c.session.add(Disclosure(item_id=c.item.id, scope=c.data["publish_scope"], text=c.data.get("published_text"),
+                             published_by=c.user.id))
+
+
+PROJECTIONS: dict[str, Callable[[Completion], None]] = {
+    "assignment": assignment, "sign_for": sign_for, "return_decision": return_decision, "pledge": pledge,
+    "co_opinion": co_opinion, "leader_instruction": leader_instruction, "consultation": consultation,
+    "reply": reply, "reply_signoff": reply_signoff, "reply_review": reply_review, "rating": rating,
+    "rehandling_order": rehandling_order, "disclosure": disclosure,
+}
+
+# The item's status while a task with this form key is ready (the earliest in ITEM_STATUSES wins).
+STATUS_BY_FORM = {
+    "assignment": "assigning", "sign_for": "signing", "return_decision": "signing", "pledge": "handling",
+    "co_opinion": "handling", "leader_instruction": "handling", "consultation": "handling",
+    "reply": "replying", "reply_signoff": "replying", "reply_review": "replying", "rating": "rating",
+    "rehandling_order": "rehandling", "disclosure": "publishing",
+}
+
+
+def project(form_key: str | None, completion: Completion) -> None:
+    handler = PROJECTIONS.get(form_key or "")
+    if handler is not None:
+        handler(completion)

@@ -1,0 +1,69 @@
+"""登记: registering an item and starting its process."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.deployment import latest
+from engine.forms import FieldError, FormInvalid
+from engine.models import AuditEvent, Item, ITEM_TYPES, User
+from engine.runtime import start_item
+
+PROCESS_ID = "item_handling"
+TYPE_PREFIX = {"suggestion": "JY", "proposal": "TA"}  # 建议 / 提案 numbering
+
+
+def next_number(session: Session, year: int, item_type: str) -> str:
+    count = session.scalar(select(func.count()).select_from(Item)
+                           .where(Item.year == year, Item.item_type == item_type)) or 0
+    return f"{TYPE_PREFIX[item_type]}{year}-{count + 1:03d}"
+
+
+def register_item(session: Session, raw: dict, actor: User) -> Item:
+    """Validate the registration fields, create the item and start its process, in one transaction."""
+    errors = []
+
+    def need(name: str, label: str) -> str:
+        value = (raw.get(name) or "").strip()
+        if not value:
+            errors.append(FieldError(name, label, "required"))
+        return value
+
+    item_type = need("item_type", "类型")
+    if item_type and item_type not in ITEM_TYPES:
+        errors.append(FieldError("item_type", "类型", "enum"))
+    title = need("title", "案由")
+    content = need("content", "内容")
+    proposer_name = need("proposer", "领衔人")
+    proposer = None
+    if proposer_name:
+        proposer = session.scalars(select(User).where(User.username == proposer_name, User.role == "proposer")).first()
+        if proposer is None:
+            errors.append(FieldError("proposer", "领衔人", "reference"))
+    year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
+    if not year_raw.isdigit() or not 2000 <= int(year_raw) <= 2100:
+        errors.append(FieldError("year", "年度", "long"))
+    if len(title) > 300:
+        errors.append(FieldError("title", "案由", "maxlength", "300"))
+    if errors:
+        raise FormInvalid(errors)
+    year = int(year_raw)
+    number = (raw.get("number") or "").strip() or next_number(session, year, item_type)
+    if session.scalar(select(Item.id).where(Item.year == year, Item.item_type == item_type, Item.number == number)):
+        raise FormInvalid([FieldError("number", "编号", "duplicate", number)])
+
+    item = Item(year=year, item_type=item_type, number=number, session=(raw.get("session") or "").strip() or None,
+                title=title, content=content, proposer_id=proposer.id, proposer=proposer,
+                cosigners=(raw.get("cosigners") or "").strip() or None,
+                category=(raw.get("category") or "").strip() or None,
+                suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
+    session.add(item)
+    session.flush()
+    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
+                           data={"number": number}))
+    definition = latest(session, PROCESS_ID)
+    if definition is None:
+        raise RuntimeError("the handling process is not deployed; run `banli init`")
+    start_item(session, item, definition, actor)
+    return item

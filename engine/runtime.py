@@ -1,0 +1,199 @@
+"""Running items through their process: start, complete a task, and write everything derived from it.
+
+Each public function is one command: the caller wraps it in one transaction (`Database.transaction`), so
+the workflow state, the task rows, the read model and the audit event are committed together or not at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine import clock, forms
+from engine.authz import LANES, require_can_act
+from engine.deployment import ParsedProcess, parsed
+from engine.models import AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Unit, User
+from engine.readmodel import STATUS_BY_FORM, Completion, project
+from engine.sandbox import make_script_engine
+from engine.serializer import STATE
+
+
+class TaskGone(Exception):
+    """The task was completed or withdrawn meanwhile."""
+
+
+class StaleTask(Exception):
+    """Someone else changed the item after the user opened the task."""
+
+
+STALE_MESSAGE = "此事项已被他人更新，请刷新页面后重新办理 (the item was changed by someone else; reload and try again)"
+GONE_MESSAGE = "此任务已办理或已不存在 (this task has already been completed or no longer exists)"
+
+
+def script_engine():
+    from engine.scripting import FUNCTIONS  # calendar and notification helpers for BPMN expressions
+
+    return make_script_engine(FUNCTIONS)
+
+
+@dataclass
+class Directory:
+    """Units and people by code, loaded once per command (small tables)."""
+
+    units: dict[str, int]
+    people: dict[str, int]
+
+    @classmethod
+    def load(cls, session: Session) -> "Directory":
+        return cls(dict(session.execute(select(Unit.code, Unit.id)).all()),
+                   dict(session.execute(select(User.username, User.id)).all()))
+
+
+def choices(session: Session):
+    """The reference values a form field may take, by field type."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def lookup(kind: str):
+        if kind not in cache:
+            if kind in ("unit", "unit_list"):
+                rows = session.execute(select(Unit.code, Unit.name).where(Unit.active)).all()
+            elif kind == "leader":
+                rows = session.execute(select(User.username, User.name)
+                                       .where(User.role == "leader", User.active)).all()
+            else:
+                rows = []
+            cache[kind] = dict(rows)
+        return cache[kind]
+
+    return lookup
+
+
+def load_workflow(session: Session, instance: ProcessInstance) -> tuple[BpmnWorkflow, ParsedProcess]:
+    proc = parsed(session.get(ProcessDefinition, instance.definition_id))
+    wf = STATE.loads(instance.state, proc.spec, proc.subprocess_specs)
+    wf.script_engine = script_engine()
+    return wf, proc
+
+
+def ready_user_tasks(wf: BpmnWorkflow):
+    return wf.get_tasks(state=TaskState.READY, manual=True)
+
+
+def form_of(task) -> dict:
+    return task.task_spec.extensions.get("form") or {"key": None, "fields": []}
+
+
+def _task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
+    spec = task.task_spec
+    lane = LANES.get(spec.lane or "")
+    unit_id = directory.units.get(task.data.get(lane.unit_var) or "") if lane and lane.unit_var else None
+    assignee = directory.people.get(task.data.get(lane.person_var) or "") if lane and lane.person_var else None
+    return TaskRow(id=str(task.id), instance_id=instance.id, item_id=item.id, spec_name=spec.bpmn_id or spec.name,
+                   title=spec.bpmn_name or spec.name, form_key=form_of(task)["key"], lane=spec.lane,
+                   unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
+
+
+def _sync(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory) -> None:
+    """Write the state and everything derived from it: task rows, item status, timers."""
+    ready = ready_user_tasks(wf)
+    existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
+    current = {str(t.id) for t in ready}
+    gone = [tid for tid in existing if tid not in current]
+    if gone:
+        session.execute(delete(TaskRow).where(TaskRow.id.in_(gone)))
+    for task in ready:
+        if str(task.id) not in existing:
+            session.add(_task_row(task, instance, item, directory))
+
+    now = clock.now()
+    instance.state = STATE.dumps(wf)
+    instance.updated_at = now
+    if wf.is_completed():
+        instance.status = "completed"
+        withdrawn = wf.data.get("assign_decision") == "withdraw"
+        item.status = "withdrawn" if withdrawn else "closed"
+        item.closed_at = now
+        item.current_step = None
+    else:
+        statuses = {STATUS_BY_FORM.get(form_of(t)["key"] or "", "handling") for t in ready}
+        item.status = min(statuses, key=ITEM_STATUSES.index) if statuses else item.status
+        item.current_step = "、".join(dict.fromkeys(t.task_spec.bpmn_name or t.task_spec.name for t in ready))
+
+
+def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
+    """Start the item's process on `definition` (the newest version, normally)."""
+    proc = parsed(definition)
+    wf = BpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
+    start = wf.get_next_task(state=TaskState.READY)
+    start.data.update(item_id=item.id, item_type=item.item_type, year=item.year, title=item.title,
+                      proposer=item.proposer.username)
+    wf.do_engine_steps()
+    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state="")
+    session.add(instance)
+    session.flush()
+    _sync(session, instance, item, wf, Directory.load(session))
+    session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
+                           step=definition.process_id, title=f"{definition.name} v{definition.version}"))
+    return instance
+
+
+def instance_of(session: Session, item_id: int) -> ProcessInstance | None:
+    return session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)
+                           .order_by(ProcessInstance.id.desc()).limit(1)).first()
+
+
+def open_task(session: Session, task_id: str, user: User) -> TaskRow:
+    """The task row a user may act on, or TaskGone / NotAllowed."""
+    row = session.get(TaskRow, task_id)
+    if row is None:
+        raise TaskGone(GONE_MESSAGE)
+    require_can_act(user, row)
+    return row
+
+
+def task_form(session: Session, row: TaskRow) -> dict:
+    """The BPMN form of a ready task, read from the cached spec (no workflow state is loaded)."""
+    instance = session.get(ProcessInstance, row.instance_id)
+    proc = parsed(session.get(ProcessDefinition, instance.definition_id))
+    spec = proc.spec.task_specs.get(row.spec_name)
+    if spec is None or "form" not in spec.extensions:  # MI child specs carry the form under "<id> [child]"
+        spec = proc.spec.task_specs.get(f"{row.spec_name} [child]", spec)
+    return (spec.extensions.get("form") if spec is not None else None) or {"key": None, "fields": []}
+
+
+def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_version: int | None = None) -> Item:
+    """Validate the form, complete the task, run the engine, and write every derived row.
+
+    `seen_version` is the instance version the user's page showed; a different current version means
+    someone acted in between, and the completion is refused rather than applied to a changed item.
+    """
+    row = open_task(session, task_id, user)
+    instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+    if seen_version is not None and instance.version != seen_version:
+        raise StaleTask(STALE_MESSAGE)
+    item = session.get(Item, row.item_id)
+    wf, _ = load_workflow(session, instance)
+    task = wf.get_task_from_id(UUID(task_id))
+    if task is None or not task.has_state(TaskState.READY):
+        raise TaskGone(GONE_MESSAGE)
+    form = form_of(task)
+    data = forms.validate(form, raw, choices(session))
+    task.set_data(**data)
+    task.run()
+    wf.do_engine_steps()
+
+    directory = Directory.load(session)
+    project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
+                           title=row.title, unit_id=row.unit_id, data=data))
+    _sync(session, instance, item, wf, directory)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StaleTask(STALE_MESSAGE) from None
+    return item

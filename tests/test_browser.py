@@ -1,0 +1,67 @@
+"""A real browser (Debian's chromium, headless, driven by Playwright) against the real server."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("BANLI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def server(app):
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+        pytest.skip(f"SKIPPED browser test: chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def log_in(page, base, username):
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", "banli2026")
+    page.click("button[type=submit]")
+
+
+def test_sign_for_in_the_browser_shows_on_the_timeline(server, browser):
+    page = browser.new_page()
+    log_in(page, server, "jyj_staff")
+    page.wait_for_selector("text=我的待办")
+    page.click("text=关于加强中小学课后服务的提案")
+    page.select_option("#f-sign_decision", "sign")
+    page.click("button.primary")
+    page.wait_for_selector(".flash.success")
+    timeline = page.inner_text(".timeline")
+    assert "签收" in timeline and "王教育（经办人）" in timeline
+    page.goto(f"{server}/tasks/")
+    assert "课后服务" not in page.inner_text("main")  # the next step is the unit head's
+
+
+def test_phone_sized_inbox(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    log_in(page, server, "office")
+    page.wait_for_selector("table.list")
+    # Rows stack on a phone: no horizontal scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -1,0 +1,150 @@
+"""Every page through Flask's test client, as the demo users would use them."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from engine.models import AuditEvent, Item, ProcessInstance, TaskRow
+from tests.conftest import csrf_token, login, task_for, user
+
+
+def item_by_title(db, fragment):
+    with db.reading() as s:
+        return s.scalars(select(Item).where(Item.title.contains(fragment))).one()
+
+
+def test_login_required_and_bad_password(client):
+    assert client.get("/tasks/").status_code == 302
+    r = login(client, "office", "wrong")
+    assert r.status_code == 401 and "用户名或密码错误" in r.get_data(as_text=True)
+
+
+def test_csrf_is_enforced(client):
+    r = client.post("/login", data={"username": "office", "password": "banli2026"})
+    assert r.status_code == 400
+
+
+def test_inbox_lists_my_tasks_with_title_step_and_unit(client):
+    login(client, "jyj_staff")
+    html = client.get("/tasks/").get_data(as_text=True)
+    assert "关于加强中小学课后服务的提案" in html and "签收" in html and "区教育局" in html
+    assert "关于老旧小区加装电梯的建议" not in html  # another unit's item
+
+
+def test_english_ui(client):
+    login(client, "office")
+    client.get("/lang/en")
+    html = client.get("/tasks/").get_data(as_text=True)
+    assert "My tasks" in html and "Log out" in html
+
+
+def test_register_item_validates_and_starts_the_process(client, demo_db):
+    login(client, "office")
+    token = csrf_token(client, "/items/new")
+    r = client.post("/items/new", data={"csrf_token": token, "item_type": "proposal", "title": "", "content": "",
+                                        "proposer": "member_sun"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and html.count("此项为必填项") == 2 and 'selected>孙委员' in html
+    r = client.post("/items/new", data={"csrf_token": token, "item_type": "proposal", "title": "关于建设口袋公园的提案",
+                                        "content": "利用边角地建设口袋公园。", "proposer": "member_sun"})
+    assert r.status_code == 302
+    item = item_by_title(demo_db, "口袋公园")
+    assert item.status == "assigning" and item.number.startswith("TA2026-")
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "关于建设口袋公园的提案" in html and "登记" in html
+
+
+def test_only_the_office_registers(client):
+    login(client, "jtj_staff")
+    assert client.get("/items/new").status_code == 403
+
+
+def test_task_page_renders_the_bpmn_form_and_completes(client, demo_db):
+    item = item_by_title(demo_db, "课后服务")
+    with demo_db.reading() as s:
+        row = task_for(s, item.id, "sign_for")
+    login(client, "jyj_staff")
+    html = client.get(f"/tasks/{row.id}").get_data(as_text=True)
+    assert 'name="sign_decision"' in html and "申请退回" in html and item.content in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    version = re.search(r'name="_version" value="(\d+)"', html).group(1)
+    # Bad input: a return without its reason is refused with a message, nothing changes.
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "_version": version, "sign_decision": "return"})
+    assert r.status_code == 400 and "此项为必填项" in r.get_data(as_text=True)
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "_version": version, "sign_decision": "sign"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/items/{item.id}")
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "签收" in html and "王教育（经办人）" in html  # on the timeline, with who
+    with demo_db.reading() as s:
+        assert task_for(s, item.id, "pledge") is not None
+
+
+def test_unit_a_can_neither_see_nor_complete_unit_b_task(client, demo_db):
+    item = item_by_title(demo_db, "课后服务")  # waits for sign-for by the education bureau
+    with demo_db.reading() as s:
+        row = task_for(s, item.id, "sign_for")
+        version = s.get(ProcessInstance, row.instance_id).version
+        events = s.scalar(select(func.count()).select_from(AuditEvent))
+    login(client, "jtj_staff")
+    assert item.title not in client.get("/tasks/").get_data(as_text=True)
+    assert client.get(f"/tasks/{row.id}").status_code == 403
+    token = csrf_token(client, "/tasks/")
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "_version": version, "sign_decision": "sign"})
+    assert r.status_code == 403
+    assert client.get(f"/items/{item.id}").status_code == 403  # not its item either
+    with demo_db.reading() as s:
+        assert s.get(TaskRow, row.id) is not None
+        assert s.get(ProcessInstance, row.instance_id).version == version
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == events
+
+
+def test_stale_completion_is_refused_with_a_clear_message(client, demo_db):
+    """Two people open the same co-handled item; the second submits against a changed item."""
+    item = item_by_title(demo_db, "加装电梯")  # handling: consult, co-opinion and leader tasks are open
+    with demo_db.reading() as s:
+        consult = task_for(s, item.id, "consult")
+        leader_task = task_for(s, item.id, "leader_instruct")
+        seen = s.get(ProcessInstance, consult.instance_id).version
+    other = client.application.test_client()
+    login(other, "leader_wang")
+    token = csrf_token(other, "/tasks/")
+    assert other.post(f"/tasks/{leader_task.id}", data={"csrf_token": token, "_version": seen,
+                                                        "instruction": "加快"}).status_code == 302
+    login(client, "zjj_staff")
+    token = csrf_token(client, "/tasks/")
+    r = client.post(f"/tasks/{consult.id}", data={
+        "csrf_token": token, "_version": seen, "consult_date": "2026-05-01", "consult_form": "phone",
+        "participants": "刘代表", "proposer_views": "同意"})
+    assert r.status_code == 409
+    assert "已被他人更新" in client.get("/tasks/").get_data(as_text=True)
+    with demo_db.reading() as s:
+        assert task_for(s, item.id, "consult") is not None  # nothing was applied
+
+
+def test_item_list_filters(client):
+    login(client, "office")
+    html = client.get("/items/").get_data(as_text=True)
+    assert html.count('href="/items/') >= 7
+    html = client.get("/items/?type=proposal").get_data(as_text=True)
+    assert "课后服务" in html and "加装电梯" not in html
+    html = client.get("/items/?key=1").get_data(as_text=True)
+    assert "加装电梯" in html and "课后服务" not in html
+    html = client.get("/items/?status=closed").get_data(as_text=True)
+    assert "停车泊位" in html and "课后服务" not in html
+    assert "加装电梯" in client.get("/items/?q=电梯").get_data(as_text=True)
+
+
+def test_proposer_sees_only_own_items(client, demo_db):
+    login(client, "member_sun")
+    html = client.get("/items/").get_data(as_text=True)
+    assert "社区医疗" in html and "课后服务" not in html
+    other = item_by_title(demo_db, "课后服务")
+    assert client.get(f"/items/{other.id}").status_code == 403
+
+
+def test_missing_pages(client):
+    login(client, "office")
+    assert client.get("/items/999999").status_code == 404
+    r = client.get("/tasks/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 302

@@ -1,0 +1,79 @@
+"""Request helpers shared by the blueprints: the database, labels and template filters."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, current_app, render_template
+from flask_babel import get_locale, lazy_gettext as _l
+from flask_login import current_user
+
+from engine import clock
+from engine.db import Database
+
+
+def db() -> Database:
+    return current_app.extensions["banli_db"]
+
+
+STATUS_LABELS = {
+    "registered": _l("已登记"), "assigning": _l("待交办"), "signing": _l("待签收"), "handling": _l("办理中"),
+    "replying": _l("答复中"), "rating": _l("待评价"), "rehandling": _l("研究重办"), "publishing": _l("待公开"),
+    "closed": _l("已办结"), "withdrawn": _l("已撤回"),
+}
+TYPE_LABELS = {"suggestion": _l("建议"), "proposal": _l("提案")}
+ROLE_LABELS = {
+    "office": _l("区府办"), "unit_handler": _l("承办单位经办人"), "unit_head": _l("单位负责人"),
+    "leader": _l("区领导"), "proposer": _l("代表委员"), "supervisor": _l("督查"), "admin": _l("流程管理员"),
+}
+LANE_LABELS = {
+    "office": _l("区府办"), "lead_unit": _l("主办单位"), "co_unit": _l("协办单位"), "unit_head": _l("单位负责人"),
+    "leader": _l("区领导"), "proposer": _l("代表委员"),
+}
+ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理")}
+CHOICE_LABELS = {
+    "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"),
+    "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
+    "full": _l("全文公开"), "summary": _l("摘要公开"), "none": _l("不公开"),
+}
+
+
+def roles_required(*roles):
+    """Only users of these roles reach the view (403 otherwise)."""
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def current_lang() -> str:
+    """'zh' or 'en': the language engine messages are rendered in."""
+    return "en" if str(get_locale() or "zh").startswith("en") else "zh"
+
+
+def local_dt(value, fmt="%Y-%m-%d %H:%M"):
+    return clock.local(value).strftime(fmt) if value else ""
+
+
+def register_template_helpers(app) -> None:
+    app.jinja_env.filters["local"] = local_dt
+    app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
+    app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}
+
+    @app.context_processor
+    def labels():
+        return dict(current_lang=current_lang(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, CHOICE_LABELS=CHOICE_LABELS)
+
+    @app.errorhandler(403)
+    def forbidden(_e):
+        return render_template("error.html", code=403, message=_l("您无权访问此页面或办理此任务。")), 403
+
+    @app.errorhandler(404)
+    def not_found(_e):
+        return render_template("error.html", code=404, message=_l("页面不存在。")), 404

@@ -1,0 +1,65 @@
+"""Items: the list with filters, registration, and the item page with its timeline."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from engine import queries
+from engine.forms import FormInvalid
+from engine.models import ITEM_STATUSES, Item, Unit, User
+from engine.registration import register_item
+from web.helpers import current_lang, db, roles_required
+
+bp = Blueprint("items", __name__, url_prefix="/items")
+
+REGISTRATION_FIELDS = ("item_type", "year", "number", "session", "title", "content", "proposer", "cosigners",
+                       "category", "suggested_units")
+
+
+@bp.get("/")
+@login_required
+def index():
+    f = queries.ItemFilter(year=request.args.get("year", type=int), item_type=request.args.get("type") or None,
+                           status=request.args.get("status") or None, unit_id=request.args.get("unit", type=int),
+                           key_only=request.args.get("key") == "1", q=request.args.get("q") or None,
+                           page=request.args.get("page", 1, type=int))
+    with db().reading() as s:
+        items, total = queries.list_items(s, s.get(User, current_user.id), f)
+        units = s.scalars(select(Unit).order_by(Unit.name)).all()
+    return render_template("items/index.html", items=items, total=total, f=f, units=units,
+                           statuses=ITEM_STATUSES, page_size=queries.PAGE_SIZE)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required("office")
+def register():
+    values, errors = {}, {}
+    if request.method == "POST":
+        values = {k: request.form.get(k, "") for k in REGISTRATION_FIELDS}
+        try:
+            with db().transaction() as s:
+                item = register_item(s, values, s.get(User, current_user.id))
+                item_id, number = item.id, item.number
+            flash(_("已登记 %(number)s，等待交办。", number=number), "success")
+            return redirect(url_for("items.detail", item_id=item_id))
+        except FormInvalid as exc:
+            errors = {e.field: e.message(current_lang()) for e in exc.errors}
+    with db().reading() as s:
+        proposers = s.scalars(select(User).where(User.role == "proposer", User.active).order_by(User.name)).all()
+    return render_template("items/new.html", values=values, errors=errors, proposers=proposers), \
+        400 if errors else 200
+
+
+@bp.get("/<int:item_id>")
+@login_required
+def detail(item_id: int):
+    with db().reading() as s:
+        item = s.get(Item, item_id)
+        if item is None:
+            abort(404)
+        if not queries.can_view_item(s, s.get(User, current_user.id), item):
+            abort(403)
+        d = queries.item_detail(s, item)
+        return render_template("items/detail.html", item=item, d=d)

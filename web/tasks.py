@@ -1,0 +1,73 @@
+"""My tasks (inbox) and the task page, which renders the task's BPMN form generically."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from engine import queries, runtime
+from engine.authz import NotAllowed
+from engine.forms import FormInvalid
+from engine.models import Item, ProcessInstance, User
+from web.helpers import current_lang, db
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+
+@bp.get("/")
+@login_required
+def inbox():
+    with db().reading() as s:
+        rows = queries.inbox(s, s.get(User, current_user.id))
+    return render_template("tasks/inbox.html", rows=rows)
+
+
+def _form_values(form: dict) -> dict:
+    """Raw submitted values, lists kept for multi-value fields."""
+    return {f["id"]: (request.form.getlist(f["id"]) if f["type"] == "unit_list" else request.form.get(f["id"]))
+            for f in form["fields"]}
+
+
+def _render(s, row, errors=None, values=None, status=200):
+    item = s.get(Item, row.item_id)
+    form = runtime.task_form(s, row)
+    version = s.get(ProcessInstance, row.instance_id).version
+    return render_template("tasks/task.html", row=row, item=item, form=form, version=version,
+                           detail=queries.item_detail(s, item), choices=runtime.choices(s),
+                           errors={e.field: e.message(current_lang()) for e in errors or []},
+                           values=values or {}), status
+
+
+@bp.route("/<task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id: str):
+    database = db()
+    if request.method == "GET":
+        with database.reading() as s:
+            try:
+                row = runtime.open_task(s, task_id, s.get(User, current_user.id))
+            except NotAllowed:
+                abort(403)
+            except runtime.TaskGone as exc:
+                flash(str(exc), "error")
+                return redirect(url_for("tasks.inbox"))
+            return _render(s, row)
+
+    seen = request.form.get("_version", type=int)
+    try:
+        with database.transaction() as s:
+            row = runtime.open_task(s, task_id, s.get(User, current_user.id))
+            title, item_id = row.title, row.item_id
+            values = _form_values(runtime.task_form(s, row))
+            runtime.complete_task(s, task_id, s.get(User, current_user.id), values, seen_version=seen)
+    except NotAllowed:
+        abort(403)
+    except FormInvalid as exc:
+        with database.reading() as s:
+            return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
+                           errors=exc.errors, values=values, status=400)
+    except (runtime.StaleTask, runtime.TaskGone) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("tasks.inbox")), 409 if isinstance(exc, runtime.StaleTask) else 302
+    flash(_("已完成：%(title)s", title=title), "success")
+    return redirect(url_for("items.detail", item_id=item_id))
