@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.config import PROCESSES_DIR
 from engine.models import ProcessDefinition
-from engine.parser import ProcessParser
+from engine.parser import ProcessParser, annotate
 from engine.safexml import parse_untrusted_xml
 
 
@@ -40,7 +40,9 @@ def parse_bpmn(xml: bytes, filename: str = "upload.bpmn") -> ParsedProcess:
         raise DeploymentError(f"文件须恰好包含一个可执行流程，实际为 {len(ids)} 个 "
                               f"(the file must hold exactly one executable process, found {len(ids)})")
     spec = parser.get_spec(ids[0])
-    return ParsedProcess(ids[0], spec.description or ids[0], spec, parser.get_subprocess_specs(ids[0]))
+    subprocess_specs = parser.get_subprocess_specs(ids[0])
+    annotate(tree, [spec, *subprocess_specs.values()])
+    return ParsedProcess(ids[0], spec.description or ids[0], spec, subprocess_specs)
 
 
 _CACHE: dict[tuple[int, str], ParsedProcess] = {}

@@ -27,6 +27,11 @@ MESSAGES = {
     "max": ("不能大于 {n}", "Must be at most {n}"),
     "unknown_type": ("表单字段类型未知：{n}", "Unknown form field type: {n}"),
     "duplicate": ("编号 {n} 已存在", "Number {n} already exists"),
+    "after": ("须晚于当前期限 {n}", "Must be later than the current deadline {n}"),
+    "not_after": ("不得晚于 {n}（总期限不超过六个月）", "Must not be after {n} (six months in all)"),
+    "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
+    "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
+    "decided": ("该申请已经审批", "This request has already been decided"),
 }
 
 

@@ -41,13 +41,6 @@ def read_form(task_node) -> dict | None:
     return {"key": key, "fields": fields}
 
 
-def read_properties(node) -> dict:
-    """`camunda:properties` directly on a task (not inside a form field)."""
-    return {p.get("name"): p.get("value")
-            for p in node.xpath("./bpmn:extensionElements/camunda:properties/camunda:property",
-                                namespaces={**NS, "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"})}
-
-
 class FormUserTaskParser(SpiffTaskParser):
     def parse_extensions(self, node=None):
         node = self.node if node is None else node
@@ -55,9 +48,6 @@ class FormUserTaskParser(SpiffTaskParser):
         form = read_form(node)
         if form is not None:
             extensions["form"] = form
-        props = read_properties(node)
-        if props:
-            extensions["camunda_properties"] = props
         return extensions
 
 
@@ -68,3 +58,65 @@ class ProcessParser(SpiffBpmnParser):
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (FormUserTaskParser, UserTask),
     }
+
+
+BPMN_NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+           "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI", "dc": "http://www.omg.org/spec/DD/20100524/DC",
+           **NS}
+
+
+def _bounds(tree) -> dict[str, tuple[float, float, float, float]]:
+    return {s.get("bpmnElement"): tuple(float(b.get(k)) for k in ("x", "y", "width", "height"))
+            for s in tree.iterfind(".//bpmndi:BPMNShape", BPMN_NS)
+            for b in s.iterfind("dc:Bounds", BPMN_NS)}
+
+
+def nested_lanes(tree) -> dict[str, str]:
+    """Lanes of flow nodes inside subprocesses, read from the diagram.
+
+    Modelers list only a process's direct children in `lane/flowNodeRef`, and SpiffWorkflow then gives a
+    nested task the lane of its subprocess. A nested task belongs to the lane it is drawn in, which is
+    what the admin sees; so the lane whose shape holds the node's centre is taken.
+    """
+    bounds = _bounds(tree)
+    lanes = [(lane.get("name"), bounds[lane.get("id")]) for lane in tree.iterfind(".//bpmn:lane", BPMN_NS)
+             if lane.get("id") in bounds and lane.get("name")]
+    result = {}
+    for node in tree.iterfind(".//bpmn:subProcess//*[@id]", BPMN_NS):
+        box = bounds.get(node.get("id"))
+        if box is None:
+            continue
+        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+        for name, (x, y, w, h) in lanes:
+            if x <= cx <= x + w and y <= cy <= y + h:
+                result[node.get("id")] = name
+                break
+    return result
+
+
+def element_properties(tree) -> dict[str, dict[str, str]]:
+    """`camunda:properties` of every element that has them (e.g. which deadline a timer serves)."""
+    out = {}
+    for props in tree.iterfind(".//bpmn:extensionElements/camunda:properties", BPMN_NS):
+        element = props.getparent().getparent()
+        if element.get("id"):
+            out[element.get("id")] = {p.get("name"): p.get("value") for p in props.iterfind("camunda:property", NS)}
+    return out
+
+
+def annotate(tree, specs) -> None:
+    """Complete parsed specs with what SpiffWorkflow leaves out: nested lanes, element properties and
+    the activity each boundary event is attached to."""
+    lanes, props = nested_lanes(tree), element_properties(tree)
+    attached = {b.get("id"): b.get("attachedToRef") for b in tree.iterfind(".//bpmn:boundaryEvent", BPMN_NS)}
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id in lanes:
+                task_spec.lane = lanes[bpmn_id]
+            if not hasattr(task_spec, "extensions"):
+                continue
+            if bpmn_id in props:
+                task_spec.extensions["camunda_properties"] = props[bpmn_id]
+            if bpmn_id in attached:
+                task_spec.extensions["attached_to"] = attached[bpmn_id]

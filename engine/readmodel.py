@@ -23,7 +23,7 @@ class Completion:
 
     session: Session
     item: Item
-    user: User
+    user: User | None  # None when a timer, not a person, acted
     data: dict  # the validated form data
     task_data: dict  # all process variables as the task saw them
     units: dict[str, int]  # unit code -> id
@@ -184,6 +184,13 @@ STATUS_BY_FORM = {
     "reply": "replying", "reply_signoff": "replying", "reply_review": "replying", "rating": "rating",
     "rehandling_order": "rehandling", "disclosure": "publishing",
 }
+
+
+def timer_outcome(kind: str | None, deadline: str | None, c: Completion) -> None:
+    """What a fired timer means for the record: an expired rating window counts as 未表态 (no opinion)."""
+    if kind == "expired" and deadline == "rating":
+        c.session.add(Rating(item_id=c.item.id, round=c.round, attitude="no_opinion", result="no_opinion",
+                             reason="评价期满未表态"))
 
 
 def project(form_key: str | None, completion: Completion) -> None:

@@ -14,13 +14,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock, forms
+from engine import clock, deadlines, forms, notifications
 from engine.authz import LANES, require_can_act
+from engine.calendar import current_calendar
 from engine.deployment import ParsedProcess, parsed
-from engine.models import AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Unit, User
-from engine.readmodel import STATUS_BY_FORM, Completion, project
+from engine.models import (AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
+                           Unit, User)
+from engine.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
+from engine.rules import rules_for
 from engine.sandbox import make_script_engine
+from engine.scripting import FUNCTIONS, calendar_scope
 from engine.serializer import STATE
+from engine.timers import meta, sync_timers
 
 
 class TaskGone(Exception):
@@ -35,10 +40,27 @@ STALE_MESSAGE = "此事项已被他人更新，请刷新页面后重新办理 (t
 GONE_MESSAGE = "此任务已办理或已不存在 (this task has already been completed or no longer exists)"
 
 
-def script_engine():
-    from engine.scripting import FUNCTIONS  # calendar and notification helpers for BPMN expressions
+_ENGINE = None
 
-    return make_script_engine(FUNCTIONS)
+
+def script_engine():
+    """The sandboxed engine with the calendar functions BPMN expressions call (stateless, so shared)."""
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = make_script_engine(FUNCTIONS)
+    return _ENGINE
+
+
+def run_engine(wf: BpmnWorkflow) -> list:
+    """Run the workflow until it waits; return the timer events that fired on the way."""
+    fired = []
+
+    def did_complete(task):
+        if meta(task.task_spec)["kind"]:
+            fired.append(task)
+
+    wf.do_engine_steps(did_complete_task=did_complete)
+    return fired
 
 
 @dataclass
@@ -98,17 +120,49 @@ def _task_row(task, instance: ProcessInstance, item: Item, directory: Directory)
                    unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
 
 
-def _sync(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory) -> None:
-    """Write the state and everything derived from it: task rows, item status, timers."""
+def _activities(task) -> set[str]:
+    """The task's own activity and the subprocesses around it: what a boundary timer may watch."""
+    out = {task.task_spec.bpmn_id or task.task_spec.name}
+    wf = task.workflow
+    while wf is not wf.top_workflow:
+        parent = wf.top_workflow.get_task_from_id(wf.parent_task_id)
+        out.add(parent.task_spec.bpmn_id or parent.task_spec.name)
+        wf = parent.workflow
+    return out
+
+
+def _sync(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
+          fired=()) -> None:
+    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status."""
     ready = ready_user_tasks(wf)
+    waiting = sync_timers(session, instance, wf)
+    deadline_due = {}  # activity -> due instant of the deadline watching it
+    for task, due in waiting:
+        m = meta(task.task_spec)
+        if m["kind"] in deadlines.DEADLINE_KINDS and m["attached_to"]:
+            deadline_due[m["attached_to"]] = due
     existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
     if gone:
         session.execute(delete(TaskRow).where(TaskRow.id.in_(gone)))
+    rows_by_activity: dict[str, list[TaskRow]] = {}
     for task in ready:
-        if str(task.id) not in existing:
-            session.add(_task_row(task, instance, item, directory))
+        row = existing.get(str(task.id))
+        if row is None:
+            row = _task_row(task, instance, item, directory)
+            session.add(row)
+            session.flush()
+            notifications.new_task(session, row, item)
+        activities = _activities(task)
+        row.due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
+        for a in activities:
+            rows_by_activity.setdefault(a, []).append(row)
+    deadlines.sync(session, item, wf, waiting, fired, current_calendar(session), directory.units)
+    if fired:
+        def recipients(activity):
+            return [u for r in rows_by_activity.get(activity, []) for u in notifications.task_users(session, r)]
+        deadlines.announce(session, item, fired, recipients)
 
     now = clock.now()
     instance.state = STATE.dumps(wf)
@@ -131,12 +185,13 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     wf = BpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
     start = wf.get_next_task(state=TaskState.READY)
     start.data.update(item_id=item.id, item_type=item.item_type, year=item.year, title=item.title,
-                      proposer=item.proposer.username)
-    wf.do_engine_steps()
+                      proposer=item.proposer.username, round=1, rules=rules_for(session, item.year))
+    with calendar_scope(current_calendar(session)):
+        fired = run_engine(wf)
     instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state="")
     session.add(instance)
     session.flush()
-    _sync(session, instance, item, wf, Directory.load(session))
+    _sync(session, instance, item, wf, Directory.load(session), fired)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
                            step=definition.process_id, title=f"{definition.name} v{definition.version}"))
     return instance
@@ -160,10 +215,12 @@ def task_form(session: Session, row: TaskRow) -> dict:
     """The BPMN form of a ready task, read from the cached spec (no workflow state is loaded)."""
     instance = session.get(ProcessInstance, row.instance_id)
     proc = parsed(session.get(ProcessDefinition, instance.definition_id))
-    spec = proc.spec.task_specs.get(row.spec_name)
-    if spec is None or "form" not in spec.extensions:  # MI child specs carry the form under "<id> [child]"
-        spec = proc.spec.task_specs.get(f"{row.spec_name} [child]", spec)
-    return (spec.extensions.get("form") if spec is not None else None) or {"key": None, "fields": []}
+    for spec in (proc.spec, *proc.subprocess_specs.values()):
+        for name in (f"{row.spec_name} [child]", row.spec_name):  # a multi-instance child carries the form
+            task_spec = spec.task_specs.get(name)
+            if task_spec is not None and "form" in getattr(task_spec, "extensions", {}):
+                return task_spec.extensions["form"]
+    return {"key": None, "fields": []}
 
 
 def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_version: int | None = None) -> Item:
@@ -184,16 +241,58 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_ve
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
     task.set_data(**data)
-    task.run()
-    wf.do_engine_steps()
+    with calendar_scope(current_calendar(session)):
+        task.run()
+        fired = run_engine(wf)
 
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
                            title=row.title, unit_id=row.unit_id, data=data))
-    _sync(session, instance, item, wf, directory)
+    _record_fired(session, item, fired, directory)
+    _sync(session, instance, item, wf, directory, fired)
     try:
         session.flush()
     except StaleDataError:
         raise StaleTask(STALE_MESSAGE) from None
     return item
+
+
+def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
+    """Timeline entries and read-model effects of timers that fired (e.g. an unrated reply counts as 未表态)."""
+    for task in fired:
+        m = meta(task.task_spec)
+        session.add(AuditEvent(item_id=item.id, action=f"timer_{m['kind']}", step=task.task_spec.bpmn_id,
+                               title=task.task_spec.bpmn_name or task.task_spec.name,
+                               data={"deadline": m["deadline"]}))
+        timer_outcome(m["kind"], m["deadline"], Completion(session, item, None, {}, dict(task.data),
+                                                          directory.units, directory.people))
+
+
+def fire_timers(session: Session, instance_id: int, now) -> int | None:
+    """One sweep step for one instance: fire its due timers and write everything derived.
+
+    Returns how many timer events fired, or None when the instance was skipped (another sweeper holds it,
+    or nothing is due any more because it was handled meanwhile).
+    """
+    query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    instance = session.scalars(query).first()
+    if instance is None or instance.status != "running":
+        return None
+    if session.scalar(select(Timer.id).where(Timer.instance_id == instance_id, Timer.due_at <= now).limit(1)) is None:
+        return None
+    item = session.get(Item, instance.item_id)
+    wf, _ = load_workflow(session, instance)
+    with calendar_scope(current_calendar(session)):
+        wf.refresh_timers()
+        fired = run_engine(wf)
+    directory = Directory.load(session)
+    _record_fired(session, item, fired, directory)
+    _sync(session, instance, item, wf, directory, fired)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StaleTask(STALE_MESSAGE) from None
+    return len(fired)

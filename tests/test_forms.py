@@ -16,9 +16,9 @@ def choices(kind):
 @pytest.fixture
 def forms(db):
     with db.reading() as s:
-        spec = parsed(latest(s, "item_handling")).spec
-    return {ts.bpmn_id: ts.extensions["form"] for ts in spec.task_specs.values()
-            if "form" in getattr(ts, "extensions", {})}
+        proc = parsed(latest(s, "item_handling"))
+    return {ts.bpmn_id: ts.extensions["form"] for spec in (proc.spec, *proc.subprocess_specs.values())
+            for ts in spec.task_specs.values() if "form" in getattr(ts, "extensions", {})}
 
 
 def errors(form, raw):

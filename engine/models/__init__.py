@@ -12,3 +12,7 @@ __all__ = [
     "CalendarDay", "CalendarYear",
 ]
 from .calendar import CalendarDay, CalendarYear  # noqa: E402
+from .deadlines import (Deadline, DeadlineRule, ExtensionRequest, Notification, SchedulerHeartbeat,  # noqa: E402
+                        Timer)
+
+__all__ += ["Deadline", "DeadlineRule", "ExtensionRequest", "Notification", "SchedulerHeartbeat", "Timer"]

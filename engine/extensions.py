@@ -1,0 +1,118 @@
+"""延期: the lead unit asks for a later reply date; the office approves or refuses.
+
+An approved extension moves the reply deadline and every timer that watches it (reminders included):
+the timers' expressions are evaluated again against the new `reply_due`, so the BPMN stays the one place
+that says when to remind. The deadline row keeps the original date beside the new one.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.util.task import TaskState
+
+from engine import clock
+from engine.authz import NotAllowed
+from engine.calendar import current_calendar
+from engine.forms import FieldError, FormInvalid
+from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, ProcessInstance, User
+from engine.notifications import notify, role_users
+from engine.rules import rules_for
+from engine.scripting import calendar_scope, instant
+from engine.timers import meta, waiting_timers
+
+
+def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
+    return session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "reply",
+                                                  Deadline.status.in_(("open", "overdue")))
+                           .order_by(Deadline.id.desc()).limit(1)).first()
+
+
+def pending(session: Session, item_id: int) -> ExtensionRequest | None:
+    return session.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id,
+                                                          ExtensionRequest.status == "pending")).first()
+
+
+def latest_allowed(session: Session, item: Item) -> date:
+    """Extensions keep the total within `max_extension` (6 months) of assignment."""
+    start = clock.local(item.assigned_at).date()
+    return current_calendar(session).deadline(start, rules_for(session, item.year)["max_extension"]).due
+
+
+def can_request(user: User, item: Item) -> bool:
+    return user.role in ("unit_handler", "unit_head") and item.lead_unit_id is not None \
+        and user.unit_id == item.lead_unit_id
+
+
+def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
+    if not can_request(user, item):
+        raise NotAllowed("只有主办单位可以申请延期 (only the lead unit may ask for an extension)")
+    deadline = open_reply_deadline(session, item)
+    if deadline is None:
+        raise FormInvalid([FieldError("new_date", "延期至", "no_deadline")])
+    if pending(session, item.id) is not None:
+        raise FormInvalid([FieldError("new_date", "延期至", "pending")])
+    errors = []
+    try:
+        wanted = date.fromisoformat((new_date or "").strip())
+    except ValueError:
+        wanted = None
+        errors.append(FieldError("new_date", "延期至", "date"))
+    if wanted is not None and wanted <= deadline.due_date:
+        errors.append(FieldError("new_date", "延期至", "after", deadline.due_date.isoformat()))
+    limit = latest_allowed(session, item)
+    if wanted is not None and wanted > limit:
+        errors.append(FieldError("new_date", "延期至", "not_after", limit.isoformat()))
+    if not (reason or "").strip():
+        errors.append(FieldError("reason", "延期理由", "required"))
+    if errors:
+        raise FormInvalid(errors)
+    req = ExtensionRequest(item_id=item.id, deadline_id=deadline.id, requested_by=user.id,
+                           old_due_date=deadline.due_date, new_due_date=wanted, reason=reason.strip())
+    session.add(req)
+    session.flush()
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title="申请延期",
+                           unit_id=user.unit_id, data={"from": deadline.due_date.isoformat(), "to": wanted.isoformat()}))
+    notify(session, role_users(session, "office"), item, "extension",
+           f"延期申请：{item.number} 申请答复期限延至 {wanted}", f"extension:{req.id}", link=f"/items/{item.id}")
+    return req
+
+
+def decide_extension(session: Session, request_id: int, user: User, approve: bool, opinion: str) -> ExtensionRequest:
+    """The office's decision; an approval moves the reply deadline and its timers in the same transaction."""
+    from engine.runtime import Directory, _sync, load_workflow
+
+    if user.role != "office":
+        raise NotAllowed("只有区府办可以审批延期 (only the office decides extensions)")
+    req = session.get(ExtensionRequest, request_id)
+    if req is None or req.status != "pending":
+        raise FormInvalid([FieldError("decision", "审批", "decided")])
+    item = session.get(Item, req.item_id)
+    req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
+    req.opinion = (opinion or "").strip() or None
+    if approve:
+        instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
+                                                                 ProcessInstance.status == "running")
+                                   .with_for_update()).one()
+        wf, _ = load_workflow(session, instance)
+        new_due = instant(req.new_due_date)
+        with calendar_scope(current_calendar(session)):
+            for task, _due in waiting_timers(wf):
+                if meta(task.task_spec)["deadline"] == "reply":
+                    task.data["reply_due"] = new_due
+                    task.internal_data["event_value"] = wf.script_engine.evaluate(
+                        task, task.task_spec.event_definition.expression)
+            for task in wf.get_tasks(state=TaskState.STARTED):  # the handling subprocess keeps the value too
+                if "reply_due" in task.data:
+                    task.data["reply_due"] = new_due
+            _sync(session, instance, item, wf, Directory.load(session))
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
+                           title="同意延期" if approve else "不同意延期",
+                           data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
+    unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, item.lead_unit_id)]
+    notify(session, unit_users, item, "extension",
+           f"延期申请{'已同意' if approve else '未同意'}：{item.number} 答复期限"
+           + (f"延至 {req.new_due_date}" if approve else f"仍为 {req.old_due_date}"),
+           f"extension_decided:{req.id}", link=f"/items/{item.id}")
+    return req

@@ -1,0 +1,103 @@
+"""Deadlines as rows: waiting timers, the deadline ledger, extension requests, per-year rules, notifications."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+
+class Timer(Base):
+    """One waiting BPMN timer of one instance. The sweep selects due rows only (indexed due_at)."""
+
+    __tablename__ = "timer"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task uuid of the timer event
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    spec_name: Mapped[str] = mapped_column(String(100))  # the boundary event's id
+    deadline_key: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str | None] = mapped_column(String(20))  # reminder, overdue, expired
+    attached_to: Mapped[str | None] = mapped_column(String(100))
+
+
+class Deadline(Base):
+    """期限: one deadline of one item in one round, with its history (the old due date kept on extension)."""
+
+    __tablename__ = "deadline"
+    __table_args__ = (Index("ix_deadline_status_due", "status", "due_date"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    key: Mapped[str] = mapped_column(String(40))  # return_window, first_contact, co_opinion, reply, rating, disclosure
+    round: Mapped[int] = mapped_column(default=1)
+    step: Mapped[str | None] = mapped_column(String(200))  # what must be done, for the board
+    attached_to: Mapped[str | None] = mapped_column(String(100))  # the BPMN activity the deadline watches
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    due_date: Mapped[date]
+    original_due_date: Mapped[date]
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open, overdue, met, met_late, expired
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    overdue_at: Mapped[datetime | None]
+    met_at: Mapped[datetime | None]
+    extended: Mapped[bool] = mapped_column(default=False)
+    warning: Mapped[str | None] = mapped_column(String(300))  # e.g. computed without the year's holidays
+
+
+class ExtensionRequest(Base):
+    """延期: the lead unit asks for more time for the reply; the office approves or refuses."""
+
+    __tablename__ = "extension_request"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    deadline_id: Mapped[int] = mapped_column(ForeignKey("deadline.id"))
+    requested_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    old_due_date: Mapped[date]
+    new_due_date: Mapped[date]
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, approved, refused
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None]
+    opinion: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadlineRule(Base):
+    """A year's deadline rule overriding the default of DOMAIN.md (e.g. reply = 2026-06-30 for a batch)."""
+
+    __tablename__ = "deadline_rule"
+    __table_args__ = (UniqueConstraint("year", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int]
+    key: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """An in-app message (and e-mail when SMTP is set); `dedupe_key` makes every event notify once."""
+
+    __tablename__ = "notification"
+    __table_args__ = (UniqueConstraint("user_id", "dedupe_key"), Index("ix_notification_unread", "user_id", "read_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # task, reminder, overdue, return_decision, extension
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(200))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+    emailed_at: Mapped[datetime | None]
+
+
+class SchedulerHeartbeat(Base):
+    """The one scheduler process that holds the lock says it is alive here."""
+
+    __tablename__ = "scheduler_heartbeat"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sweep_fired: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,102 @@
+"""Notifications: in-app for everyone, e-mail through SMTP when configured; each event notifies once.
+
+`dedupe_key` names the event (a task, a reminder of one deadline, ...); a (user, key) pair is stored once,
+so repeated sweeps, retries and coalesced timers never notify twice.
+"""
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.authz import LANES
+from engine.config import Settings
+from engine.models import Item, Notification, TaskRow, User
+
+
+def notify(session: Session, users, item: Item | None, kind: str, title: str, dedupe_key: str,
+           body: str | None = None, link: str | None = None) -> int:
+    """Add one notification per user unless that user already has this event. Returns how many were added."""
+    user_ids = list(dict.fromkeys(u.id if isinstance(u, User) else u for u in users))
+    if not user_ids:
+        return 0
+    have = set(session.scalars(select(Notification.user_id).where(Notification.dedupe_key == dedupe_key,
+                                                                    Notification.user_id.in_(user_ids))))
+    added = 0
+    for uid in user_ids:
+        if uid not in have:
+            session.add(Notification(user_id=uid, item_id=item.id if item else None, kind=kind, title=title,
+                                     body=body, link=link, dedupe_key=dedupe_key))
+            added += 1
+    return added
+
+
+def task_users(session: Session, row: TaskRow) -> list[int]:
+    """Everyone who may act on a task row (mirrors authz.can_act)."""
+    lane = LANES.get(row.lane or "")
+    if lane is None:
+        return []
+    q = select(User.id).where(User.role == lane.role, User.active)
+    if lane.unit_var:
+        q = q.where(User.unit_id == row.unit_id)
+    elif lane.person_var:
+        q = q.where(User.id == row.assignee_id)
+    return list(session.scalars(q))
+
+
+def role_users(session: Session, role: str, unit_id: int | None = None) -> list[int]:
+    q = select(User.id).where(User.role == role, User.active)
+    if unit_id is not None:
+        q = q.where(User.unit_id == unit_id)
+    return list(session.scalars(q))
+
+
+def new_task(session: Session, row: TaskRow, item: Item) -> None:
+    kind_title = f"新任务：{row.title}" + (f"（第{row.round}轮）" if row.round > 1 else "")
+    notify(session, task_users(session, row), item, "task", f"{kind_title} · {item.number} {item.title}",
+           f"task:{row.id}", link=f"/tasks/{row.id}")
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Notification)
+                          .where(Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+
+
+def for_user(session: Session, user_id: int, limit: int = 100):
+    return session.scalars(select(Notification).where(Notification.user_id == user_id)
+                           .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).all()
+
+
+def mark_read(session: Session, user_id: int, notification_id: int | None = None) -> None:
+    q = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if notification_id is not None:
+        q = q.where(Notification.id == notification_id)
+    session.execute(q.values(read_at=clock.now()))
+
+
+def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
+    """Send notifications not yet e-mailed to users with an address; each row is marked in its own commit."""
+    if not settings.smtp_host:
+        return 0
+    with db.reading() as s:
+        pending = s.execute(select(Notification.id, Notification.title, Notification.body, User.email)
+                            .join(User, User.id == Notification.user_id)
+                            .where(Notification.emailed_at.is_(None), User.email.is_not(None))
+                            .order_by(Notification.id).limit(limit)).all()
+    sent = 0
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+        for nid, title, body, email in pending:
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = settings.smtp_sender, email, f"[建议提案办理] {title}"
+            msg.set_content(body or title)
+            with db.transaction() as s:
+                claimed = s.execute(update(Notification).where(Notification.id == nid,
+                                                               Notification.emailed_at.is_(None))
+                                    .values(emailed_at=clock.now())).rowcount
+                if claimed:
+                    smtp.send_message(msg)
+                    sent += 1
+    return sent

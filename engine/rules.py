@@ -1,0 +1,80 @@
+"""Deadline rules per year: DOMAIN.md's defaults, overridden by the office for a year or a batch.
+
+The rules travel into each instance as the process variable `rules`, read by the BPMN's timer scripts.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.calendar import parse_rule
+from engine.models import DeadlineRule
+
+DEFAULT_RULES: dict[str, str] = {
+    "return_window": "5WD",  # 申请退回时限, from assignment
+    "first_contact": "20WD",  # 首次联系代表委员, from assignment
+    "co_opinion": "1M",  # 协办意见, from assignment
+    "reply": "3M",  # 答复, from assignment
+    "reply_complex": "6M",  # 复杂事项答复
+    "reply_fixed_date": "",  # a batch-wide fixed reply date (e.g. 2026-06-30) overrides reply/reply_complex
+    "rehandle_reply": "1M",  # 重新办理答复, from the re-handling order
+    "rating": "15WD",  # 评价, from the reply
+    "disclosure": "20WD",  # 公开, from the reply
+    "reminder_leads": "15D,3D",  # reminders before a deadline, longest first
+    "max_extension": "6M",  # 延期: the total stays within this from assignment
+}
+LABELS = {
+    "return_window": "签收/申请退回时限", "first_contact": "首次联系时限", "co_opinion": "协办意见时限",
+    "reply": "答复时限", "reply_complex": "复杂事项答复时限", "reply_fixed_date": "统一答复日期（可空）",
+    "rehandle_reply": "重新办理答复时限", "rating": "评价时限", "disclosure": "公开时限",
+    "reminder_leads": "提前提醒（逗号分隔）", "max_extension": "延期后总期限上限",
+}
+
+
+class RuleError(ValueError):
+    pass
+
+
+def check_rule(key: str, rule: str) -> str:
+    """Normalise and check one rule; raise RuleError with a clear message."""
+    rule = rule.strip().upper().replace(" ", "")
+    if key not in DEFAULT_RULES:
+        raise RuleError(f"未知的期限规则 {key} (unknown deadline rule)")
+    if key == "reply_fixed_date" and not rule:
+        return ""
+    try:
+        for part in rule.split(",") if key == "reminder_leads" else [rule]:
+            quantity, unit = parse_rule(part)
+            if key == "reminder_leads" and unit not in ("D", "WD"):
+                raise ValueError(part)
+            if key == "reply_fixed_date" and unit != "DATE":
+                raise ValueError(part)
+    except ValueError:
+        raise RuleError(f"{LABELS[key]}：规则“{rule}”无效，应如 5WD、20D、3M 或 2026-06-30 "
+                        f"(invalid rule; use forms like 5WD, 20D, 3M or a date)") from None
+    return rule
+
+
+def rules_for(session: Session, year: int | None = None) -> dict:
+    """The rules in force for items of `year`, as the process variable `rules`."""
+    year = year or clock.today().year
+    rules = dict(DEFAULT_RULES)
+    rules.update(dict(session.execute(select(DeadlineRule.key, DeadlineRule.rule)
+                                      .where(DeadlineRule.year == year)).all()))
+    out: dict = dict(rules)
+    out["reminder_leads"] = [p for p in rules["reminder_leads"].split(",") if p]
+    return out
+
+
+def set_rule(session: Session, year: int, key: str, rule: str) -> None:
+    rule = check_rule(key, rule)
+    row = session.scalars(select(DeadlineRule).where(DeadlineRule.year == year, DeadlineRule.key == key)).first()
+    if rule == DEFAULT_RULES[key]:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        session.add(DeadlineRule(year=year, key=key, rule=rule))
+    else:
+        row.rule, row.updated_at = rule, clock.now()

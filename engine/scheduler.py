@@ -1,0 +1,95 @@
+"""The scheduler: APScheduler ticks the timer sweep in exactly one process.
+
+Several `banli scheduler` processes may run (for availability); only the holder of the leader lock sweeps.
+On PostgreSQL the lock is a session advisory lock on a connection held for the process's life, so it is
+released the moment a holder dies (even on SIGKILL); on SQLite it is an flock on a file beside the database.
+Missed ticks after downtime coalesce into one sweep, and the sweep itself fires each due timer once.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+from pathlib import Path
+
+from sqlalchemy import text
+
+from engine import clock
+from engine.config import Settings
+from engine.models import SchedulerHeartbeat
+from engine.notifications import send_pending_email
+from engine.timers import SweepReport, sweep
+
+log = logging.getLogger("banli.scheduler")
+ADVISORY_KEY = 0x62616E6C  # "banl"
+
+
+class LeaderLock:
+    """Held by at most one scheduler process at a time."""
+
+    def __init__(self, db):
+        self.db = db
+        self._conn = None
+        self._file = None
+
+    def acquire(self) -> bool:
+        if self.db.is_postgres:
+            if self._conn is None:
+                self._conn = self.db.engine.connect()
+            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+            self._conn.commit()
+            return bool(got)
+        path = Path(self.db.url.split("sqlite:///", 1)[-1] + ".scheduler.lock")
+        if self._file is None:
+            self._file = open(path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def tick(db, settings: Settings | None = None) -> SweepReport:
+    """One sweep now, then the e-mail outbox, then the heartbeat."""
+    report = sweep(db)
+    if settings is not None:
+        try:
+            send_pending_email(db, settings)
+        except OSError as exc:  # the mail server being down must not stop deadlines
+            log.warning("e-mail not sent: %s", exc)
+    with db.transaction() as s:
+        beat = s.get(SchedulerHeartbeat, "sweep") or SchedulerHeartbeat(name="sweep")
+        beat.holder, beat.beat_at, beat.last_sweep_fired = f"{socket.gethostname()}:{os.getpid()}", clock.now(), report.fired
+        s.add(beat)
+    if report.fired or report.failed:
+        log.info("sweep fired=%s instances=%s failed=%s", report.fired, len(report.loaded), report.failed)
+    return report
+
+
+def run(db, settings: Settings, interval: int = 30) -> None:
+    """Block forever: every `interval` seconds, sweep if this process is the leader."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    lock = LeaderLock(db)
+
+    def job():
+        if lock.acquire():
+            tick(db, settings)
+
+    scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
+                                                                 "misfire_grace_time": None})
+    scheduler.add_job(job, "interval", seconds=interval, next_run_time=clock.now())
+    log.info("scheduler started, sweeping every %ss when leader", interval)
+    try:
+        scheduler.start()
+    finally:
+        lock.release()

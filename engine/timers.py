@@ -1,0 +1,115 @@
+"""Timers as rows, and the sweep that fires them.
+
+After every engine run the instance's waiting timers are written to the `timer` table with their due
+instants (same transaction as the state). The sweep selects due rows only, so its cost grows with what is
+due, not with how many items are open; it loads each due instance once, fires its timers through
+SpiffWorkflow and writes everything derived, one transaction per instance.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
+                                                              DurationTimerEventDefinition,
+                                                              TimeDateEventDefinition, TimerEventDefinition)
+from SpiffWorkflow.util.task import TaskState
+
+from engine import clock
+from engine.models import ProcessInstance, Timer
+
+TIMER_TYPES = (TimeDateEventDefinition, DurationTimerEventDefinition, CycleTimerEventDefinition)
+
+
+def meta(task_spec) -> dict:
+    """What a timer means, from its BPMN properties: deadline key, kind, attached activity."""
+    ext = getattr(task_spec, "extensions", {}) or {}
+    props = ext.get("camunda_properties") or {}
+    return {"deadline": props.get("deadline"), "kind": props.get("kind"), "attached_to": ext.get("attached_to")}
+
+
+def _due(definition, task) -> datetime | None:
+    value = task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(definition, CycleTimerEventDefinition):
+        return datetime.fromisoformat(value["next"]) if isinstance(value, dict) and value.get("cycles", 0) else None
+    if isinstance(definition, DurationTimerEventDefinition):
+        return TimerEventDefinition.get_datetime(value)
+    return TimerEventDefinition.parse_time_or_duration(value)
+
+
+def waiting_timers(workflow) -> list[tuple[object, datetime]]:
+    """(task, due instant in UTC) for every waiting timer, subprocesses and event gateways included."""
+    out = []
+    for task in list(workflow.event_manager.tasks.values()):
+        if not task.has_state(TaskState.WAITING):
+            continue
+        definition = task.task_spec.event_definition
+        defs = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+        for d in defs:
+            if isinstance(d, TIMER_TYPES):
+                due = _due(d, task)
+                if due is not None:
+                    out.append((task, due.astimezone(timezone.utc)))
+    return out
+
+
+def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[tuple[object, datetime]]:
+    """Make the instance's timer rows equal its waiting timers; set `next_timer_due`."""
+    waiting = waiting_timers(workflow)
+    rows = {t.id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id))}
+    keep = set()
+    for task, due in waiting:
+        tid = str(task.id)
+        keep.add(tid)
+        row = rows.get(tid)
+        if row is None:
+            m = meta(task.task_spec)
+            session.add(Timer(id=tid, instance_id=instance.id, item_id=instance.item_id, due_at=due,
+                              spec_name=task.task_spec.bpmn_id or task.task_spec.name, deadline_key=m["deadline"],
+                              kind=m["kind"], attached_to=m["attached_to"]))
+        elif row.due_at != due:
+            row.due_at = due
+    gone = [tid for tid in rows if tid not in keep]
+    if gone:
+        session.execute(delete(Timer).where(Timer.id.in_(gone)))
+    instance.next_timer_due = min((due for _, due in waiting), default=None)
+    return waiting
+
+
+@dataclass
+class SweepReport:
+    loaded: list[int] = field(default_factory=list)  # instance ids the sweep deserialised
+    fired: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def due_instances(session: Session, now: datetime, limit: int) -> list[int]:
+    """Instances with a due timer, oldest due first; on PostgreSQL rows another sweeper holds are skipped."""
+    q = (select(Timer.instance_id, Timer.due_at).where(Timer.due_at <= now).order_by(Timer.due_at).limit(limit * 4))
+    ids = list(dict.fromkeys(i for i, _ in session.execute(q)))[:limit]
+    return ids
+
+
+def sweep(db, now: datetime | None = None, limit: int = 200) -> SweepReport:
+    """Fire every due timer: one transaction per instance, only instances with something due."""
+    from engine.runtime import fire_timers
+
+    now = now or clock.now()
+    report = SweepReport()
+    with db.reading() as s:
+        candidates = due_instances(s, now, limit)
+    for instance_id in candidates:
+        try:
+            with db.transaction() as s:
+                fired = fire_timers(s, instance_id, now)
+                if fired is not None:
+                    report.loaded.append(instance_id)
+                    report.fired += fired
+        except Exception as exc:  # one bad instance must not stop the others; it is recorded as an incident
+            report.failed.append((instance_id, f"{type(exc).__name__}: {exc}"))
+    return report
