@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BANLI_CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: run test install system-deps translations demo bench clean
+.PHONY: run test install system-deps translations assets demo bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,15 +16,31 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP) translations
+install: $(STAMP) translations assets
 
-# Debian packages: Chromium for the browser tests (never `playwright install`).
+# Front-end packages (bpmn-js modeler and viewer) from the npm registry, pinned by package-lock.json, bundled
+# by esbuild into web/static/vendor/ (git-ignored: no third-party bundle is committed).
+NODE_STAMP := node_modules/.installed
+VENDOR := web/static/vendor/modeler.js
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+$(VENDOR): $(NODE_STAMP) $(wildcard web/static/js/*)
+	npm run --silent build
+
+assets: $(VENDOR)
+
+# Debian packages: Chromium for the browser tests (never `playwright install`), a CJK font for its pages.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq || sudo apt-get update -qq) && \
-	  (apt-get install -y -qq chromium fonts-noto-cjk || sudo apt-get install -y -qq chromium fonts-noto-cjk); \
-	fi
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi
 
 translations: $(STAMP)
 	$(BIN)/pybabel compile -q -d web/translations -f
@@ -32,12 +48,22 @@ translations: $(STAMP)
 demo: install
 	$(BIN)/banli demo
 
+# The web server and, beside it, the one scheduler process that fires deadlines; Ctrl-C stops both.
 run: install demo
 	@echo "banli on http://127.0.0.1:5000  (demo logins in README.md; password banli2026)"
-	$(BIN)/banli serve --host 127.0.0.1 --port 5000
+	@trap 'kill $$SCHED 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/banli scheduler & SCHED=$$!; \
+	  $(BIN)/banli serve --host 127.0.0.1 --port 5000
 
+# The whole suite twice: on SQLite, then on PostgreSQL (BANLI_TEST_PG_URL, default the local server's
+# `test` database). Without a reachable server the second run says SKIPPED, unless CI is set: then it fails.
 test: install system-deps
 	$(BIN)/python -m pytest -q
+	BANLI_TEST_DB=postgres $(BIN)/python -m pytest -q
+
+# Engine against raw SpiffWorkflow, queries at 1k vs 100k items, bytes per item, workers on PostgreSQL.
+bench: install
+	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) instance
+	rm -rf $(VENV) instance node_modules web/static/vendor

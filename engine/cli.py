@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from engine import logs, migrations
 from engine.config import settings
 from engine.db import Database
 
@@ -16,7 +17,7 @@ def initialize(db: Database) -> list[str]:
     from engine.calendar import seed_from_chinesecalendar
     from engine.deployment import deploy_directory
 
-    db.create_all()
+    migrations.upgrade(db.engine)
     with db.transaction() as s:
         seed_from_chinesecalendar(s)
         return [f"{d.process_id} v{d.version}" + ("" if created else " (unchanged)")
@@ -26,6 +27,7 @@ def initialize(db: Database) -> list[str]:
 @click.group()
 def main() -> None:
     """banli 办理: deputies' suggestions and members' proposals on BPMN processes."""
+    logs.configure()
 
 
 @main.command()
@@ -46,6 +48,146 @@ def demo() -> None:
         created = load_demo(s)
     click.echo(f"demo data loaded; every demo user's password is {DEMO_PASSWORD}" if created
                else "demo data already present")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def check(files: tuple[str, ...]) -> None:
+    """Validate BPMN FILES as a deploy would; exit 1 when any has a problem."""
+    from pathlib import Path
+
+    from engine.validation import check_bpmn
+
+    failed = False
+    for name in files:
+        problems = check_bpmn(Path(name).read_bytes(), Path(name).name)
+        failed = failed or bool(problems)
+        for p in problems:
+            where = f"{name}:{p.line}" if p.line else name
+            click.echo(f"{where}:{f' [{p.element_id}]' if p.element_id else ''} {p.message}")
+        if not problems:
+            click.echo(f"{name}: ok")
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("start")
+@click.argument("rule")
+def deadline(start: str, rule: str) -> None:
+    """Print the due date of RULE (5WD, 20D, 1M, 3M or a date) counted from START (YYYY-MM-DD)."""
+    from datetime import date
+
+    from engine.calendar import current_calendar
+
+    try:
+        start_day = date.fromisoformat(start)
+    except ValueError:
+        raise click.BadParameter(f"{start!r} is not a date (YYYY-MM-DD)", param_hint="START") from None
+    with database().reading() as s:
+        try:
+            result = current_calendar(s).deadline(start_day, rule)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="RULE") from None
+    click.echo(result.due.isoformat())
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command()
+def tick() -> None:
+    """Run one timer sweep now (fires every due timer once)."""
+    from engine.scheduler import tick as run_tick
+
+    report = run_tick(database(), settings())
+    click.echo(f"fired {report.fired} timer events on {len(report.loaded)} items"
+               + (f"; {len(report.failed)} failed" if report.failed else ""))
+
+
+@main.command()
+@click.option("--interval", default=30, show_default=True, help="Seconds between sweeps.")
+def scheduler(interval: int) -> None:
+    """Run the scheduler (only one process sweeps at a time; start several for availability)."""
+    from engine.scheduler import run
+
+    run(database(), settings(), interval)
+
+
+@main.command()
+@click.option("--year", type=int, required=True, help="The year of the items (年度).")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON.")
+def stats(year: int, as_json: bool) -> None:
+    """Print a year's figures: 办复率, 按时办复率, 满意率, 面商率, re-handling, classes, per unit."""
+    import json
+
+    from engine.statistics import figure_rows, percent, year_statistics
+
+    with database().reading() as s:
+        result = year_statistics(s, year)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(f"{year}年 截至 {result.as_of}      合计 / 建议 / 提案")
+    columns = [figure_rows(result.total), *(figure_rows(result.by_type[t]) for t in ("suggestion", "proposal"))]
+    for i, (label, _) in enumerate(columns[0]):
+        click.echo(f"  {label}: " + " / ".join(col[i][1] for col in columns))
+    for u in result.units:
+        click.echo(f"  {u.name}: 主办 {u.lead.items} 件，办复率 {percent(u.lead.reply_rate)}，"
+                   f"满意率 {percent(u.lead.satisfaction_final.ratio)}；协办 {u.co_items} 件")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--user", "username", default="office", show_default=True, help="The office user who registers.")
+def import_(file: str, username: str) -> None:
+    """Register every row of an Excel FILE (the template of /reports/import) in one transaction."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from engine.excel import ImportFileInvalid, ImportInvalid, import_items
+    from engine.models import User
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 20 == 0:
+            click.echo(f"\r已校验 {done}/{total} 行 (validated)", nl=done == total, err=True)
+
+    try:
+        with database().transaction() as s:
+            actor = s.scalars(select(User).where(User.username == username, User.role == "office")).first()
+            if actor is None:
+                raise click.BadParameter(f"no office user {username!r}", param_hint="--user")
+            result = import_items(s, Path(file).read_bytes(), actor, progress)
+    except ImportFileInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    except ImportInvalid as exc:
+        for e in exc.errors:
+            click.echo(f"第{e.row}行 {e.column}: {e.message_zh} (row {e.row}, {e.column}: {e.message_en})", err=True)
+        raise click.ClickException(f"{len(exc.errors)} 处错误，未导入任何事项 (nothing imported)") from None
+    click.echo(f"已导入 {len(result.imported)} 件：{result.imported[0][1]} … {result.imported[-1][1]}")
+    if result.ignored_columns:
+        click.echo(f"已忽略的列：{'、'.join(result.ignored_columns)}")
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (Alembic), for SQLite and PostgreSQL alike."""
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True)
+def upgrade(revision: str) -> None:
+    """Bring the database of DATABASE_URL to the newest schema."""
+    target = database()
+    migrations.upgrade(target.engine, revision)
+    click.echo(f"database at revision {migrations.current(target.engine)}")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration changes, e.g. 'add timers'.")
+def new_revision(message: str) -> None:
+    """Write a migration for what the models have and the migrations lack (no server needed)."""
+    click.echo(f"wrote {migrations.revision(message)}; read it, then run `banli db upgrade`")
 
 
 if __name__ == "__main__":

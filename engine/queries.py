@@ -7,8 +7,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.authz import LANES
-from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction,
-                           Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow, Unit, User)
+from engine.deadlines import state as deadline_state
+from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
+                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow,
+                           Unit, User)
 
 PAGE_SIZE = 50
 
@@ -107,6 +109,8 @@ class ItemDetail:
     disclosure: Disclosure | None
     timeline: list  # (event, actor name, unit name)
     open_tasks: list
+    deadlines: list  # (Deadline, state)
+    extensions: list
 
 
 def item_detail(session: Session, item: Item) -> ItemDetail:
@@ -123,4 +127,5 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
     return ItemDetail(item, rows(Assignment), rows(ReturnRequest), rows(Pledge), rows(CoOpinion),
                       rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
-                          Disclosure.item_id == item.id)).first(), timeline, tasks)
+                          Disclosure.item_id == item.id)).first(), timeline, tasks,
+                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest))

@@ -11,7 +11,7 @@ from tests.conftest import csrf_token, login, task_for, user
 
 def item_by_title(db, fragment):
     with db.reading() as s:
-        return s.scalars(select(Item).where(Item.title.contains(fragment))).one()
+        return s.scalars(select(Item).where(Item.title.contains(fragment), Item.year == 2026)).one()
 
 
 def test_login_required_and_bad_password(client):

@@ -34,10 +34,11 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 
-    from web import auth, items, tasks
+    from web import admin, api, auth, calendar_admin, items, notifications, supervision, tasks
     from web.helpers import register_template_helpers
 
-    for bp in (auth.bp, tasks.bp, items.bp):
+    for bp in (auth.bp, tasks.bp, items.bp, api.bp, supervision.bp, notifications.bp, calendar_admin.bp,
+               admin.bp, admin.diagram_bp):
         app.register_blueprint(bp)
     register_template_helpers(app)
 

@@ -30,6 +30,8 @@ LANE_LABELS = {
     "leader": _l("区领导"), "proposer": _l("代表委员"),
 }
 ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理")}
+DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "met": _l("按期完成"),
+                   "met_late": _l("超期完成"), "expired": _l("期满未表态")}
 CHOICE_LABELS = {
     "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"),
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
@@ -67,8 +69,10 @@ def register_template_helpers(app) -> None:
 
     @app.context_processor
     def labels():
-        return dict(current_lang=current_lang(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
-                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, CHOICE_LABELS=CHOICE_LABELS)
+        from web.notifications import unread_count
+
+        return dict(current_lang=current_lang(), unread_notifications=unread_count(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, CHOICE_LABELS=CHOICE_LABELS)
 
     @app.errorhandler(403)
     def forbidden(_e):

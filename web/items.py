@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import queries
+from engine import extensions, queries
 from engine.forms import FormInvalid
 from engine.models import ITEM_STATUSES, Item, Unit, User
 from engine.registration import register_item
@@ -61,5 +61,8 @@ def detail(item_id: int):
             abort(404)
         if not queries.can_view_item(s, s.get(User, current_user.id), item):
             abort(403)
+        viewer = s.get(User, current_user.id)
         d = queries.item_detail(s, item)
-        return render_template("items/detail.html", item=item, d=d)
+        can_extend = extensions.can_request(viewer, item) and extensions.open_reply_deadline(s, item) is not None \
+            and extensions.pending(s, item.id) is None
+        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)

@@ -1,0 +1,121 @@
+"""Supervisors' board, the bell, deadlines and extensions on the item page, the calendar admin pages."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import time_machine
+from sqlalchemy import select
+
+from engine import clock
+from engine.models import CalendarDay, Deadline, DeadlineRule, ExtensionRequest, Item
+from engine.timers import sweep
+from tests.conftest import csrf_token, login
+
+
+def item_by_title(db, fragment):
+    with db.reading() as s:
+        return s.scalars(select(Item).where(Item.title.contains(fragment), Item.year == 2026)).one()
+
+
+def later(days):
+    return time_machine.travel(clock.now() + timedelta(days=days), tick=False)
+
+
+def test_board_shows_overdue_items_by_unit_and_step_key_items_first(client, demo_db):
+    with later(40):
+        sweep(demo_db)
+        login(client, "supervisor")
+        html = client.get("/supervision/?show=overdue").get_data(as_text=True)
+        assert "课后服务" in html and "超期" in html  # sign-for of the education bureau is late
+        assert "区教育局" in html and "签收/申请退回" in html
+        rows = re.findall(r'<td data-label="编号">([^<]+)', html)
+        keys = re.findall(r'<td data-label="编号">[^<]+<span class="tag key">', html)
+        assert rows and (not keys or html.index(keys[0]) < html.index("课后服务"))
+        filtered = client.get("/supervision/?show=overdue&deadline=reply").get_data(as_text=True)
+        assert "课后服务" not in filtered
+        assert "催办记录" in html
+
+
+def test_board_is_for_supervisors_and_office(client):
+    login(client, "jtj_staff")
+    assert client.get("/supervision/").status_code == 403
+
+
+def test_bell_counts_unread_and_marks_read(client, demo_db):
+    login(client, "jyj_staff")  # the education bureau got the assignment of a demo item
+    html = client.get("/tasks/").get_data(as_text=True)
+    count = int(re.search(r'class="badge">(\d+)<', html).group(1))
+    assert count >= 1
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "新任务" in page and "签收" in page
+    token = csrf_token(client, "/notifications/")
+    client.post("/notifications/read", data={"csrf_token": token})
+    assert 'class="badge"' not in client.get("/tasks/").get_data(as_text=True)
+
+
+def test_item_page_lists_deadlines_and_extension_round_trip(client, demo_db):
+    item = item_by_title(demo_db, "加装电梯")  # in handling at the housing bureau: the reply deadline is open
+    login(client, "zjj_staff")
+    html = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "办理期限" in html and "答复" in html and "申请延期" in html
+    with demo_db.reading() as s:
+        reply = s.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "reply")).one()
+    token = csrf_token(client, f"/items/{item.id}")
+    r = client.post(f"/supervision/items/{item.id}/extension", data={"csrf_token": token, "new_date": "2020-01-01",
+                                                                     "reason": "x"})
+    assert "须晚于当前期限" in client.get(r.headers["Location"]).get_data(as_text=True)
+    new_date = (reply.due_date + timedelta(days=30)).isoformat()
+    client.post(f"/supervision/items/{item.id}/extension", data={"csrf_token": token, "new_date": new_date,
+                                                                 "reason": "需协调规划审批。"})
+    with demo_db.reading() as s:
+        req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item.id)).one()
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "office")
+    html = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "待审批" in html and "同意延期" in html
+    token = csrf_token(client, f"/items/{item.id}")
+    client.post(f"/supervision/extensions/{req.id}", data={"csrf_token": token, "decision": "approve",
+                                                           "opinion": "同意"})
+    html = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert new_date in html and f"原期限 {reply.due_date}" in html
+
+
+def test_other_units_cannot_ask_for_an_extension(client, demo_db):
+    item = item_by_title(demo_db, "加装电梯")
+    login(client, "jtj_staff")  # a co-unit, not the lead unit
+    token = csrf_token(client, "/tasks/")
+    assert client.post(f"/supervision/items/{item.id}/extension",
+                       data={"csrf_token": token, "new_date": "2027-05-01", "reason": "x"}).status_code == 403
+
+
+def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
+    login(client, "admin")
+    html = client.get("/admin/calendar/?year=2026").get_data(as_text=True)
+    assert "国庆节" in html and "尚未载入" not in html
+    assert "尚未载入" in client.get("/admin/calendar/?year=2027").get_data(as_text=True)
+    token = csrf_token(client, "/admin/calendar/?year=2027")
+    r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
+                                                    "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
+    assert "line 2 (&#39;2027-13-01" in client.get(r.headers["Location"]).get_data(as_text=True)  # the bad line
+    with demo_db.reading() as s:
+        assert s.get(CalendarDay, datetime(2027, 1, 1).date()) is None  # nothing half-imported
+    client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
+                                                "text": "2027-01-01,holiday,元旦\n2027-02-07,workday,春节调休"})
+    assert "尚未载入" not in client.get("/admin/calendar/?year=2027").get_data(as_text=True)
+    client.post("/admin/calendar/day", data={"csrf_token": token, "day": "2027-05-06", "kind": "holiday",
+                                             "name": "调整"})
+    with demo_db.reading() as s:
+        assert s.get(CalendarDay, datetime(2027, 5, 6).date()).is_working is False
+    r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
+    assert "无效" in client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
+    client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "2M",
+                                               "reply_fixed_date": "2027-06-30"})
+    with demo_db.reading() as s:
+        assert dict(s.execute(select(DeadlineRule.key, DeadlineRule.rule).where(DeadlineRule.year == 2027)).all()) \
+            == {"reply": "2M", "reply_fixed_date": "2027-06-30"}
+
+
+def test_calendar_admin_is_for_admins(client):
+    login(client, "office")
+    assert client.get("/admin/calendar/").status_code == 403

@@ -1,0 +1,68 @@
+"""督查: the supervisors' board, and extension requests and decisions on an item."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from engine import extensions, supervision
+from engine.authz import NotAllowed
+from engine.deadlines import LABELS as DEADLINE_LABELS
+from engine.forms import FormInvalid
+from engine.models import Item, Unit, User
+from web.helpers import current_lang, db, roles_required
+
+bp = Blueprint("supervision", __name__, url_prefix="/supervision")
+
+
+@bp.get("/")
+@roles_required("supervisor", "office", "admin", "leader")
+def board():
+    f = supervision.BoardFilter(unit_id=request.args.get("unit", type=int), key=request.args.get("deadline") or None,
+                                item_type=request.args.get("type") or None, key_only=request.args.get("key") == "1",
+                                show=request.args.get("show") or "all")
+    with db().reading() as s:
+        rows = supervision.board(s, f)
+        history = supervision.reminder_history(s, [r.item.id for r in rows])
+        by_unit, by_step = supervision.summary(s, f, "unit"), supervision.summary(s, f, "step")
+        units = s.scalars(select(Unit).order_by(Unit.name)).all()
+    return render_template("supervision/board.html", rows=rows, history=history, by_unit=by_unit,
+                           by_step=by_step, units=units, f=f, deadline_labels=DEADLINE_LABELS)
+
+
+def _flash_errors(exc: FormInvalid) -> None:
+    for e in exc.errors:
+        flash(f"{e.label}：{e.message(current_lang())}", "error")
+
+
+@bp.post("/items/<int:item_id>/extension")
+@login_required
+def request_extension(item_id: int):
+    try:
+        with db().transaction() as s:
+            item = s.get(Item, item_id) or abort(404)
+            extensions.request_extension(s, item, s.get(User, current_user.id), request.form.get("new_date", ""),
+                                         request.form.get("reason", ""))
+        flash(_("延期申请已提交，等待区府办审批。"), "success")
+    except NotAllowed:
+        abort(403)
+    except FormInvalid as exc:
+        _flash_errors(exc)
+    return redirect(url_for("items.detail", item_id=item_id))
+
+
+@bp.post("/extensions/<int:request_id>")
+@roles_required("office")
+def decide_extension(request_id: int):
+    approve = request.form.get("decision") == "approve"
+    try:
+        with db().transaction() as s:
+            req = extensions.decide_extension(s, request_id, s.get(User, current_user.id), approve,
+                                              request.form.get("opinion", ""))
+            item_id = req.item_id
+        flash(_("已同意延期，期限与提醒已顺延。") if approve else _("已不同意延期。"), "success")
+    except FormInvalid as exc:
+        _flash_errors(exc)
+        return redirect(request.referrer or url_for("supervision.board"))
+    return redirect(url_for("items.detail", item_id=item_id))
