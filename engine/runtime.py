@@ -258,6 +258,27 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_ve
     return item
 
 
+def complete(db, task_id: str, user_id: int, raw: dict, seen_version: int | None = None) -> int:
+    """complete_task as one command: its own transaction, and an incident if the process itself fails.
+
+    Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
+    ProcessFailed (nothing applied, incident recorded) when a script or expression of the BPMN fails.
+    """
+    from engine.incidents import ProcessFailed, is_process_failure, record
+
+    try:
+        with db.transaction() as s:
+            return complete_task(s, task_id, s.get(User, user_id), raw, seen_version).id
+    except Exception as exc:
+        if not is_process_failure(exc):
+            raise
+        with db.reading() as s:
+            row = s.get(TaskRow, task_id)
+            instance_id = row.instance_id
+        incident = record(db, instance_id, "complete", exc, task_id=task_id, submitted=raw, user_id=user_id)
+        raise ProcessFailed(incident.id, incident.failed_step) from exc
+
+
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
     """Timeline entries and read-model effects of timers that fired (e.g. an unrated reply counts as 未表态)."""
     for task in fired:

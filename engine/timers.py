@@ -110,6 +110,10 @@ def sweep(db, now: datetime | None = None, limit: int = 200) -> SweepReport:
                 if fired is not None:
                     report.loaded.append(instance_id)
                     report.fired += fired
-        except Exception as exc:  # one bad instance must not stop the others; it is recorded as an incident
+        except Exception as exc:  # one bad instance must not stop the others; a process failure is an incident
+            from engine.incidents import is_process_failure, record
+
             report.failed.append((instance_id, f"{type(exc).__name__}: {exc}"))
+            if is_process_failure(exc):
+                record(db, instance_id, "timers", exc)
     return report

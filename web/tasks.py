@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from engine import queries, runtime
 from engine.authz import NotAllowed
 from engine.forms import FormInvalid
+from engine.incidents import ProcessFailed
 from engine.models import Item, ProcessInstance, User
 from web.helpers import current_lang, db
 
@@ -54,12 +55,13 @@ def task(task_id: str):
             return _render(s, row)
 
     seen = request.form.get("_version", type=int)
+    values = {}
     try:
-        with database.transaction() as s:
+        with database.reading() as s:
             row = runtime.open_task(s, task_id, s.get(User, current_user.id))
             title, item_id = row.title, row.item_id
             values = _form_values(runtime.task_form(s, row))
-            runtime.complete_task(s, task_id, s.get(User, current_user.id), values, seen_version=seen)
+        runtime.complete(database, task_id, current_user.id, values, seen_version=seen)
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:
@@ -69,5 +71,8 @@ def task(task_id: str):
     except (runtime.StaleTask, runtime.TaskGone) as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.inbox")), 409 if isinstance(exc, runtime.StaleTask) else 302
+    except ProcessFailed as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("items.detail", item_id=item_id))
     flash(_("已完成：%(title)s", title=title), "success")
     return redirect(url_for("items.detail", item_id=item_id))

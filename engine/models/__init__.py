@@ -16,3 +16,6 @@ from .deadlines import (Deadline, DeadlineRule, ExtensionRequest, Notification, 
                         Timer)
 
 __all__ += ["Deadline", "DeadlineRule", "ExtensionRequest", "Notification", "SchedulerHeartbeat", "Timer"]
+from .incidents import Incident  # noqa: E402
+
+__all__ += ["Incident"]

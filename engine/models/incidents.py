@@ -1,0 +1,29 @@
+"""Incidents: a script or expression failed; the instance stays at its last committed state until retried."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # complete (a user's submission) or timers (the sweep)
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the user task being completed
+    failed_step: Mapped[str | None] = mapped_column(String(200))  # the BPMN element that failed
+    error_type: Mapped[str] = mapped_column(String(80))
+    message: Mapped[str] = mapped_column(Text)
+    line: Mapped[int | None]
+    error_line: Mapped[str | None] = mapped_column(Text)
+    submitted: Mapped[dict | None] = mapped_column(JSON)  # the form as submitted, so a retry loses nothing
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open, resolved
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,34 @@
+"""Process admins see incidents (failed scripts and expressions) and retry them."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from engine import incidents
+from engine.models import User
+from web.helpers import db, roles_required
+
+bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
+
+
+@bp.get("/")
+@roles_required("admin")
+def index():
+    with db().reading() as s:
+        rows = incidents.open_incidents(s)
+    return render_template("admin/incidents.html", rows=rows)
+
+
+@bp.post("/<int:incident_id>/retry")
+@roles_required("admin")
+def retry(incident_id: int):
+    database = db()
+    with database.reading() as s:
+        admin = s.get(User, current_user.id)
+    try:
+        outcome = incidents.retry(database, incident_id, admin)
+        flash(_("已重试：%(outcome)s", outcome=outcome), "success")
+    except Exception as exc:  # the failure is recorded on the incident again; say what it is
+        flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")
+    return redirect(url_for("incidents.index"))
