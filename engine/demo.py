@@ -4,11 +4,13 @@ Items are moved along by completing real tasks through the engine, exactly as us
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.accounts import create_user
-from engine.models import Item, TaskRow, Unit, User
+from engine.demo_history import load_history
+from engine import clock
+from engine.models import Item, Notification, TaskRow, Unit, User
 from engine.registration import register_item
 from engine.runtime import complete_task
 
@@ -126,4 +128,8 @@ def load_demo(session: Session) -> bool:
     # 6: the unit asked to return it; the office decides.
     _assign(session, items[6], "jtj")
     _do(session, items[6], "jtj_staff", sign_decision="return", return_reason="垃圾分类不属于我局职责，建议由城管部门办理。")
+    load_history(session)  # the finished year 2025, so the statistics show real figures on first start
+    # Last year's messages were read long ago; only this year's should ring the bell.
+    session.execute(update(Notification).where(Notification.item_id.in_(select(Item.id).where(Item.year < 2026)))
+                    .values(read_at=clock.now()))
     return True

@@ -126,18 +126,18 @@ def test_item_list_filters(client):
     login(client, "office")
     html = client.get("/items/").get_data(as_text=True)
     assert html.count('href="/items/') >= 7
-    html = client.get("/items/?type=proposal").get_data(as_text=True)
+    html = client.get("/items/?year=2026&type=proposal").get_data(as_text=True)
     assert "课后服务" in html and "加装电梯" not in html
-    html = client.get("/items/?key=1").get_data(as_text=True)
+    html = client.get("/items/?year=2026&key=1").get_data(as_text=True)
     assert "加装电梯" in html and "课后服务" not in html
-    html = client.get("/items/?status=closed").get_data(as_text=True)
+    html = client.get("/items/?year=2026&status=closed").get_data(as_text=True)
     assert "停车泊位" in html and "课后服务" not in html
-    assert "加装电梯" in client.get("/items/?q=电梯").get_data(as_text=True)
+    assert "加装电梯" in client.get("/items/?year=2026&q=电梯").get_data(as_text=True)
 
 
 def test_proposer_sees_only_own_items(client, demo_db):
     login(client, "member_sun")
-    html = client.get("/items/").get_data(as_text=True)
+    html = client.get("/items/?year=2026").get_data(as_text=True)
     assert "社区医疗" in html and "课后服务" not in html
     other = item_by_title(demo_db, "课后服务")
     assert client.get(f"/items/{other.id}").status_code == 403

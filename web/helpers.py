@@ -30,6 +30,10 @@ LANE_LABELS = {
     "leader": _l("区领导"), "proposer": _l("代表委员"),
 }
 ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理")}
+ASSIGNMENT_STATES = {"assigned": _l("待签收"), "signed": _l("已签收"), "return_requested": _l("申请退回中"),
+                     "returned": _l("已退回"), "reassigned": _l("已改派"), "done": _l("已提出意见")}
+REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise": _l("负责人退回修改"),
+                "returned": _l("区府办驳回"), "approved": _l("已审核通过")}
 DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "met": _l("按期完成"),
                    "met_late": _l("超期完成"), "expired": _l("期满未表态")}
 CHOICE_LABELS = {
@@ -72,7 +76,7 @@ def register_template_helpers(app) -> None:
         from web.notifications import unread_count
 
         return dict(current_lang=current_lang(), unread_notifications=unread_count(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
-                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, CHOICE_LABELS=CHOICE_LABELS)
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS)
 
     @app.errorhandler(403)
     def forbidden(_e):
