@@ -249,12 +249,7 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_ve
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
                            title=row.title, unit_id=row.unit_id, data=data))
-    _record_fired(session, item, fired, directory)
-    _sync(session, instance, item, wf, directory, fired)
-    try:
-        session.flush()
-    except StaleDataError:
-        raise StaleTask(STALE_MESSAGE) from None
+    _write(session, instance, item, wf, directory, fired)
     return item
 
 
@@ -277,6 +272,17 @@ def complete(db, task_id: str, user_id: int, raw: dict, seen_version: int | None
             instance_id = row.instance_id
         incident = record(db, instance_id, "complete", exc, task_id=task_id, submitted=raw, user_id=user_id)
         raise ProcessFailed(incident.id, incident.failed_step) from exc
+
+
+def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
+           fired) -> None:
+    """The end of every engine command: effects of fired timers, derived rows, and the version check."""
+    _record_fired(session, item, fired, directory)
+    _sync(session, instance, item, wf, directory, fired)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StaleTask(STALE_MESSAGE) from None
 
 
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
@@ -309,11 +315,5 @@ def fire_timers(session: Session, instance_id: int, now) -> int | None:
     with calendar_scope(current_calendar(session)):
         wf.refresh_timers()
         fired = run_engine(wf)
-    directory = Directory.load(session)
-    _record_fired(session, item, fired, directory)
-    _sync(session, instance, item, wf, directory, fired)
-    try:
-        session.flush()
-    except StaleDataError:
-        raise StaleTask(STALE_MESSAGE) from None
+    _write(session, instance, item, wf, Directory.load(session), fired)
     return len(fired)
