@@ -88,5 +88,13 @@ def deploy(session: Session, xml: bytes, filename: str, deployed_by: str) -> tup
 
 
 def deploy_directory(session: Session, directory: Path = PROCESSES_DIR, deployed_by: str = "system"):
-    """Deploy every `.bpmn` file of `processes/` whose content is not the newest version yet."""
-    return [deploy(session, path.read_bytes(), path.name, deployed_by) for path in sorted(directory.glob("*.bpmn"))]
+    """Deploy every `.bpmn` file of `processes/` whose content is not the newest version yet, each
+    validated first like an admin's upload (validation needs the parser, hence the late import)."""
+    from engine.validation import check_and_raise
+
+    deployed = []
+    for path in sorted(directory.glob("*.bpmn")):
+        xml = path.read_bytes()
+        check_and_raise(xml, path.name)
+        deployed.append(deploy(session, xml, path.name, deployed_by))
+    return deployed

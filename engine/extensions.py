@@ -81,7 +81,7 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
 
 def decide_extension(session: Session, request_id: int, user: User, approve: bool, opinion: str) -> ExtensionRequest:
     """The office's decision; an approval moves the reply deadline and its timers in the same transaction."""
-    from engine.runtime import Directory, _sync, load_workflow
+    from engine.runtime import Directory, sync_derived, load_workflow
 
     if user.role != "office":
         raise NotAllowed("只有区府办可以审批延期 (only the office decides extensions)")
@@ -106,7 +106,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
             for task in wf.get_tasks(state=TaskState.STARTED):  # the handling subprocess keeps the value too
                 if "reply_due" in task.data:
                     task.data["reply_due"] = new_due
-            _sync(session, instance, item, wf, Directory.load(session))
+            sync_derived(session, instance, item, wf, Directory.load(session))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
                            title="同意延期" if approve else "不同意延期",
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))

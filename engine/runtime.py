@@ -110,7 +110,7 @@ def form_of(task) -> dict:
     return task.task_spec.extensions.get("form") or {"key": None, "fields": []}
 
 
-def _task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
+def task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
     spec = task.task_spec
     lane = LANES.get(spec.lane or "")
     unit_id = directory.units.get(task.data.get(lane.unit_var) or "") if lane and lane.unit_var else None
@@ -131,8 +131,8 @@ def _activities(task) -> set[str]:
     return out
 
 
-def _sync(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
-          fired=()) -> None:
+def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                 directory: Directory, fired=()) -> None:
     """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status."""
     ready = ready_user_tasks(wf)
     waiting = sync_timers(session, instance, wf)
@@ -150,7 +150,7 @@ def _sync(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkf
     for task in ready:
         row = existing.get(str(task.id))
         if row is None:
-            row = _task_row(task, instance, item, directory)
+            row = task_row(task, instance, item, directory)
             session.add(row)
             session.flush()
             notifications.new_task(session, row, item)
@@ -191,7 +191,7 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state="")
     session.add(instance)
     session.flush()
-    _sync(session, instance, item, wf, Directory.load(session), fired)
+    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
                            step=definition.process_id, title=f"{definition.name} v{definition.version}"))
     return instance
@@ -278,7 +278,7 @@ def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWork
            fired) -> None:
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
     _record_fired(session, item, fired, directory)
-    _sync(session, instance, item, wf, directory, fired)
+    sync_derived(session, instance, item, wf, directory, fired)
     try:
         session.flush()
     except StaleDataError:

@@ -1,0 +1,327 @@
+"""统计: a year's figures per type and per unit, computed from the read model (never from workflow state).
+
+Every figure is first settled per item (`ItemFacts`: was it replied, on time, consulted, how was it rated),
+then counted; the item list exported to Excel is the same facts, so a figure can always be traced back to
+the items behind it. The definitions follow DOMAIN.md and are listed in DEFINITIONS for every page and
+report that shows them.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.calendar import current_calendar
+from engine.models import Assignment, CoOpinion, Consultation, Item, ITEM_TYPES, Rating, RehandlingOrder, Unit
+
+# Items that leave every denominator. 'merged' is the status a merged item (并案) will carry.
+EXCLUDED_STATUSES = ("withdrawn", "merged")
+# Reply deadline from assignment (DOMAIN.md default; complex items get the longer period).
+REPLY_RULE, COMPLEX_REPLY_RULE = "3M", "6M"
+# A rating's two dimensions, from best to worst; 'no_opinion' (未表态) is not a verdict and is counted apart.
+VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
+NO_OPINION = "no_opinion"
+CLASSES = ("A", "B", "C", "D")
+
+DEFINITIONS = [  # (figure, zh, en): shown beside the figures on every page and report
+    ("items", "件数：本年度登记的建议、提案，撤回和并案的不计入任何分母。",
+     "Items: registered this year; withdrawn and merged items leave every denominator."),
+    ("reply_rate", "办复率 = 已办复件数 ÷ 已交办件数。办复以区府办审核通过第一份答复为准。",
+     "Reply rate = items replied ÷ items assigned; an item is replied when the office approves its first reply."),
+    ("on_time_rate", "按时办复率 = 在有效期限（含经批准的延期）内办复的件数 ÷ 已到期件数。已到期指已办复或期限已过；"
+     "期限为交办之日起3个月（复杂事项6个月），经延期的单独标注。",
+     "On-time reply rate = items replied by the effective deadline (after approved extensions) ÷ items due "
+     "(replied, or past the deadline); the deadline is 3 months from assignment (6 for complex items); "
+     "extended items are flagged."),
+    ("satisfaction", "满意率 = （满意 + 基本满意）件数 ÷ 已评价件数，首轮与最终分列；办理态度和办理结果取较低者；"
+     "未表态的单列，不计入分母。",
+     "Satisfaction = (satisfied + basically satisfied) ÷ rated items, first round and final apart; the lower of "
+     "attitude and result counts; no opinion (未表态) is listed apart and leaves the denominator."),
+    ("consultation_rate", "面商率 = 主办单位有面商记录的件数 ÷ 已交办主办单位的件数。",
+     "Consultation rate = items whose lead unit recorded a consultation ÷ items handled by a lead unit."),
+    ("rehandled", "重办：责成重新办理的件数和轮次。", "Re-handled: items ordered to be re-handled, and rounds."),
+    ("classes", "答复类别：A 已解决或基本采纳、B 正在解决或列入计划、C 因条件限制留作参考，占已办复件数的比例。",
+     "Reply classes A (solved/adopted), B (in progress/planned), C (kept for reference), as shares of replied items."),
+    ("units", "单位统计：主办与协办分列；协办只计件数和已提出协办意见的件数。",
+     "Per unit: lead and co-handled items apart; co-handling counts items and opinions sent."),
+]
+
+
+# --- the reply deadline --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReplyDeadline:
+    due: date  # effective: after approved extensions
+    original: date
+    extended: bool
+    warnings: tuple[str, ...] = ()
+
+
+def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadline]:
+    """答复期限 of each assigned item: the ONE place the statistics and the portal read it from.
+
+    Computed here with the working calendar from the assignment date (REPLY_RULE, COMPLEX_REPLY_RULE for
+    complex items); when the engine keeps reply deadlines as rows (table `deadline`, key 'reply', with the
+    original and the extended due date), this function reads them instead and nothing else changes.
+    """
+    cal = current_calendar(session)
+    out = {}
+    for item in items:
+        if item.assigned_at is None:
+            continue
+        d = cal.deadline(clock.local(item.assigned_at).date(), COMPLEX_REPLY_RULE if item.is_complex else REPLY_RULE)
+        out[item.id] = ReplyDeadline(d.due, d.due, False, d.warnings)
+    return out
+
+
+# --- per-item facts ------------------------------------------------------------------------------------
+
+def rating_verdict(attitude: str, result: str) -> str:
+    """The lower of the two dimensions; 'no_opinion' when either is 未表态."""
+    if NO_OPINION in (attitude, result):
+        return NO_OPINION
+    return max((attitude, result), key=lambda v: VERDICTS.index(v) if v in VERDICTS else len(VERDICTS))
+
+
+@dataclass
+class ItemFacts:
+    id: int
+    number: str
+    item_type: str
+    title: str
+    proposer: str
+    status: str
+    counted: bool  # False for withdrawn and merged items
+    lead_unit_id: int | None
+    lead_unit: str | None
+    co_unit_ids: tuple[int, ...]
+    assigned_on: date | None
+    replied_on: date | None
+    due: date | None
+    original_due: date | None
+    extended: bool
+    on_time: bool | None  # None: not due yet (not replied and the deadline not passed) or not assigned
+    consulted: bool
+    first_rating: str | None  # verdict of round 1, or None when not rated
+    final_rating: str | None  # verdict of the item's current round, or None when that round is not rated
+    rehandle_rounds: int
+    reply_class: str | None
+    co_opinions_sent: tuple[int, ...] = ()  # co-units that sent their opinion
+
+    @property
+    def handled(self) -> bool:  # assigned to a lead unit that kept it
+        return self.counted and self.assigned_on is not None and self.lead_unit_id is not None
+
+
+def _local_date(instant) -> date | None:
+    return clock.local(instant).date() if instant is not None else None
+
+
+def item_facts(session: Session, year: int, as_of: date | None = None) -> list[ItemFacts]:
+    """The facts behind every figure, one per item of `year`, in type and number order."""
+    as_of = as_of or clock.today()
+    items = session.scalars(select(Item).where(Item.year == year).order_by(Item.item_type, Item.number)).all()
+    ids = select(Item.id).where(Item.year == year).scalar_subquery()
+    units = dict(session.execute(select(Unit.id, Unit.name)).all())
+    co_units: dict[int, list[int]] = defaultdict(list)
+    for item_id, unit_id in session.execute(select(Assignment.item_id, Assignment.unit_id).where(
+            Assignment.item_id.in_(ids), Assignment.role == "co", Assignment.ended_at.is_(None))):
+        co_units[item_id].append(unit_id)
+    opinions: dict[int, set[int]] = defaultdict(set)
+    for item_id, unit_id in session.execute(select(CoOpinion.item_id, CoOpinion.unit_id).where(CoOpinion.item_id.in_(ids))):
+        opinions[item_id].add(unit_id)
+    consulted = set(session.execute(select(Consultation.item_id, Consultation.unit_id)
+                                    .where(Consultation.item_id.in_(ids)).distinct()).all())
+    ratings: dict[int, dict[int, str]] = defaultdict(dict)  # item -> round -> verdict (the latest rating wins)
+    for r in session.execute(select(Rating.item_id, Rating.round, Rating.attitude, Rating.result)
+                             .where(Rating.item_id.in_(ids)).order_by(Rating.id)):
+        ratings[r.item_id][r.round] = rating_verdict(r.attitude, r.result)
+    rehandled = dict(session.execute(select(RehandlingOrder.item_id, func.count()).where(
+        RehandlingOrder.item_id.in_(ids), RehandlingOrder.decision == "rehandle").group_by(RehandlingOrder.item_id)).all())
+    deadlines = reply_deadlines(session, items)
+
+    facts = []
+    for it in items:
+        dl = deadlines.get(it.id)
+        replied_on = _local_date(it.replied_at)
+        on_time = None
+        if dl is not None:
+            if replied_on is not None:
+                on_time = replied_on <= dl.due
+            elif dl.due < as_of:
+                on_time = False
+        rounds = ratings.get(it.id, {})
+        facts.append(ItemFacts(
+            id=it.id, number=it.number, item_type=it.item_type, title=it.title, proposer=it.proposer.name,
+            status=it.status, counted=it.status not in EXCLUDED_STATUSES, lead_unit_id=it.lead_unit_id,
+            lead_unit=units.get(it.lead_unit_id), co_unit_ids=tuple(co_units.get(it.id, ())),
+            assigned_on=_local_date(it.assigned_at), replied_on=replied_on,
+            due=dl.due if dl else None, original_due=dl.original if dl else None, extended=bool(dl and dl.extended),
+            on_time=on_time, consulted=(it.id, it.lead_unit_id) in consulted,
+            first_rating=rounds.get(1), final_rating=rounds.get(it.round), rehandle_rounds=rehandled.get(it.id, 0),
+            reply_class=it.reply_class if replied_on else None, co_opinions_sent=tuple(sorted(opinions.get(it.id, ())))))
+    return facts
+
+
+# --- figures -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ratio:
+    numerator: int
+    denominator: int
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.numerator / self.denominator, 4) if self.denominator else None
+
+    def as_dict(self) -> dict:
+        return {"numerator": self.numerator, "denominator": self.denominator, "rate": self.rate}
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    ratio: Ratio  # (satisfied + basically satisfied) ÷ rated
+    counts: dict[str, int]  # verdict -> items
+    no_opinion: int  # 未表态, outside the denominator
+
+    def as_dict(self) -> dict:
+        return {**self.ratio.as_dict(), "counts": self.counts, "no_opinion": self.no_opinion}
+
+
+@dataclass
+class Figures:
+    items: int
+    excluded: int
+    reply_rate: Ratio
+    on_time_rate: Ratio
+    extended: int
+    overdue_open: int  # not replied and past the deadline
+    satisfaction_first: Satisfaction
+    satisfaction_final: Satisfaction
+    consultation_rate: Ratio
+    rehandled_items: int
+    rehandled_rounds: int
+    classes: dict[str, int]
+
+    def class_shares(self) -> dict[str, Ratio]:
+        replied = sum(self.classes.values())
+        return {c: Ratio(n, replied) for c, n in self.classes.items()}
+
+    def as_dict(self) -> dict:
+        return {
+            "items": self.items, "excluded": self.excluded, "reply_rate": self.reply_rate.as_dict(),
+            "on_time_rate": {**self.on_time_rate.as_dict(), "extended": self.extended, "overdue_open": self.overdue_open},
+            "satisfaction_first": self.satisfaction_first.as_dict(),
+            "satisfaction_final": self.satisfaction_final.as_dict(),
+            "consultation_rate": self.consultation_rate.as_dict(),
+            "rehandled": {"items": self.rehandled_items, "rounds": self.rehandled_rounds},
+            "classes": {c: {"count": r.numerator, "share": r.rate} for c, r in self.class_shares().items()},
+        }
+
+
+def _satisfaction(verdicts: list[str | None]) -> Satisfaction:
+    given = [v for v in verdicts if v is not None]
+    counts = Counter(v for v in given if v != NO_OPINION)
+    rated = sum(counts.values())
+    return Satisfaction(Ratio(counts["satisfied"] + counts["basically_satisfied"], rated),
+                        {v: counts[v] for v in VERDICTS}, len(given) - rated)
+
+
+def figures(facts: list[ItemFacts]) -> Figures:
+    """The figures of DEFINITIONS over a set of items (a year, a type, a unit's lead items)."""
+    counted = [f for f in facts if f.counted]
+    assigned = [f for f in counted if f.assigned_on is not None]
+    due = [f for f in assigned if f.on_time is not None]
+    handled = [f for f in counted if f.handled]
+    classes = Counter(f.reply_class for f in counted if f.reply_class)
+    return Figures(
+        items=len(counted), excluded=len(facts) - len(counted),
+        reply_rate=Ratio(sum(1 for f in assigned if f.replied_on), len(assigned)),
+        on_time_rate=Ratio(sum(1 for f in due if f.on_time), len(due)),
+        extended=sum(1 for f in assigned if f.extended),
+        overdue_open=sum(1 for f in due if f.on_time is False and f.replied_on is None),
+        satisfaction_first=_satisfaction([f.first_rating for f in counted]),
+        satisfaction_final=_satisfaction([f.final_rating for f in counted]),
+        consultation_rate=Ratio(sum(1 for f in handled if f.consulted), len(handled)),
+        rehandled_items=sum(1 for f in counted if f.rehandle_rounds), rehandled_rounds=sum(f.rehandle_rounds for f in counted),
+        classes={c: classes[c] for c in CLASSES if classes[c] or c != "D"},
+    )
+
+
+@dataclass
+class UnitRow:
+    unit_id: int
+    code: str
+    name: str
+    lead: Figures
+    co_items: int
+    co_opinions: int
+
+    def as_dict(self) -> dict:
+        return {"unit": self.name, "code": self.code, "lead": self.lead.as_dict(),
+                "co": {"items": self.co_items, "opinions_sent": self.co_opinions}}
+
+
+@dataclass
+class YearStatistics:
+    year: int
+    as_of: date
+    total: Figures
+    by_type: dict[str, Figures]
+    units: list[UnitRow]
+    facts: list[ItemFacts] = field(repr=False, default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"year": self.year, "as_of": self.as_of.isoformat(), **self.total.as_dict(),
+                "suggestions": self.by_type["suggestion"].items, "proposals": self.by_type["proposal"].items,
+                "by_type": {t: f.as_dict() for t, f in self.by_type.items()},
+                "units": [u.as_dict() for u in self.units]}
+
+
+def percent(r: Ratio) -> str:
+    return f"{r.rate * 100:.1f}%（{r.numerator}/{r.denominator}）" if r.rate is not None else "—"
+
+
+def figure_rows(f: Figures) -> list[tuple[str, str]]:
+    """(label, value) of every figure, in the order of the statistics table."""
+    rows = [("件数", str(f.items)), ("撤回、并案（不计入）", str(f.excluded)), ("办复率", percent(f.reply_rate)),
+            ("按时办复率", percent(f.on_time_rate)), ("其中经延期", str(f.extended)), ("逾期未办复", str(f.overdue_open)),
+            ("满意率（首轮）", percent(f.satisfaction_first.ratio)), ("未表态（首轮）", str(f.satisfaction_first.no_opinion)),
+            ("满意率（最终）", percent(f.satisfaction_final.ratio)), ("未表态（最终）", str(f.satisfaction_final.no_opinion)),
+            ("面商率", percent(f.consultation_rate)), ("重新办理件数", str(f.rehandled_items)),
+            ("重新办理轮次", str(f.rehandled_rounds))]
+    rows += [(f"{c} 类占比", percent(r)) for c, r in f.class_shares().items()]
+    return rows
+
+
+def unit_rows(session: Session, facts: list[ItemFacts]) -> list[UnitRow]:
+    counted = [f for f in facts if f.counted]
+    unit_ids = {f.lead_unit_id for f in counted if f.lead_unit_id} | {u for f in counted for u in f.co_unit_ids}
+    if not unit_ids:
+        return []
+    rows = []
+    for unit in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)).order_by(Unit.code)):
+        co = [f for f in counted if unit.id in f.co_unit_ids]
+        rows.append(UnitRow(unit.id, unit.code, unit.name, figures([f for f in counted if f.lead_unit_id == unit.id]),
+                            len(co), sum(1 for f in co if unit.id in f.co_opinions_sent)))
+    rows.sort(key=lambda r: (-r.lead.items, -r.co_items, r.code))
+    return rows
+
+
+def year_statistics(session: Session, year: int, as_of: date | None = None) -> YearStatistics:
+    """All figures of `year` as of a date (today by default): totals, per type and per unit."""
+    as_of = as_of or clock.today()
+    facts = item_facts(session, year, as_of)
+    return YearStatistics(year, as_of, figures(facts), {t: figures([f for f in facts if f.item_type == t])
+                                                         for t in ITEM_TYPES}, unit_rows(session, facts), facts)
+
+
+def available_years(session: Session) -> list[int]:
+    """Years that have items, newest first."""
+    return list(session.scalars(select(Item.year).distinct().order_by(Item.year.desc())))
+
+

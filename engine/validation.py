@@ -1,0 +1,283 @@
+"""Checks a BPMN file must pass before it is deployed (`banli check`, and every deploy from the admin pages).
+
+Uploaded BPMN is untrusted: the XML goes through the hardened parser, the process through SpiffWorkflow's
+parser, and every piece of code in it (timers, conditions, scripts) through the sandbox's compiler. Then the
+rules this engine relies on at run time: each user task sits in a lane that names a role, and each form
+field has a type the form renderer and validator know. Each problem names the element and, where the XML
+tells, the line, so the admin can find it in the modeler or an editor.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+
+from engine.authz import LANES
+from engine.deployment import DeploymentError, ParsedProcess, parse_bpmn
+from engine.forms import FIELD_TYPES
+from engine.safexml import UnsafeXMLError, parse_untrusted_xml
+from engine.sandbox import check_code
+from engine.scripting import FUNCTIONS
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+# Elements whose text is code, and how the engine runs it: expressions are evaluated, scripts executed.
+CODE_ELEMENTS = {
+    f"{{{BPMN}}}conditionExpression": ("eval", "条件", "condition"),
+    f"{{{BPMN}}}condition": ("eval", "条件事件", "conditional event"),
+    f"{{{BPMN}}}timeDate": ("eval", "定时器", "timer"),
+    f"{{{BPMN}}}timeDuration": ("eval", "定时器", "timer"),
+    f"{{{BPMN}}}timeCycle": ("eval", "定时器", "timer"),
+    f"{{{BPMN}}}loopCardinality": ("eval", "多实例数量", "loop cardinality"),
+    f"{{{BPMN}}}completionCondition": ("eval", "多实例完成条件", "completion condition"),
+    f"{{{BPMN}}}script": ("exec", "脚本", "script"),
+    f"{{{SPIFF}}}preScript": ("exec", "前置脚本", "pre-script"),
+    f"{{{SPIFF}}}postScript": ("exec", "后置脚本", "post-script"),
+}
+TIMER_TAGS = {f"{{{BPMN}}}timeDate", f"{{{BPMN}}}timeDuration", f"{{{BPMN}}}timeCycle"}
+# An ISO 8601 literal written bare, as Camunda Modeler users do: here it is Python, so it must be quoted.
+ISO_LITERAL = re.compile(r"^(R\d*/)?P(\d|T\d)[\dYMWDTHS.,]*$|^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
+NUMERIC_CONSTRAINTS = ("minlength", "maxlength", "min", "max")
+SANDBOX_LINE = re.compile(r"^Line (\d+): ?(.*)$", re.S)
+SAFEXML_LINE = re.compile(r"第 (\d+) 行")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a file cannot be deployed; `message` is Chinese with the English in brackets."""
+
+    message: str
+    element_id: str | None = None
+    line: int | None = None
+    unreadable: bool = False  # the file itself was refused (not XML, hostile, too large): show none of it
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (f"line {self.line}" if self.line else "",
+                                     f"[{self.element_id}]" if self.element_id else "") if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class InvalidProcess(DeploymentError):
+    """The file failed validation; nothing was deployed."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def check_bpmn(xml: bytes, filename: str = "upload.bpmn") -> list[Problem]:
+    """Every problem that stops `xml` from being deployed; an empty list means it may be deployed."""
+    try:
+        tree = parse_untrusted_xml(xml)
+    except UnsafeXMLError as exc:
+        found = SAFEXML_LINE.search(str(exc))
+        return [Problem(str(exc), line=int(found.group(1)) if found else None, unreadable=True)]
+    try:
+        xml.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [Problem(f"文件须为 UTF-8 编码 (the file must be UTF-8 encoded: {exc.reason} at byte {exc.start})",
+                        unreadable=True)]
+    elements = _elements_by_id(tree)
+    dangling = _reference_problems(tree, elements)
+    if dangling:  # SpiffWorkflow's own message for these is misleading
+        return dangling
+    try:
+        proc = parse_bpmn(xml, filename)
+    except ValidationException as exc:
+        return [_parser_problem(exc, elements)]
+    except DeploymentError as exc:
+        return [Problem(str(exc))]
+    except Exception as exc:  # noqa: BLE001 - a hostile or odd file must give a message, not a traceback
+        return [Problem(f"BPMN 无法解析：{type(exc).__name__}: {exc} (the BPMN cannot be parsed)")]
+    problems = [*_lane_problems(proc, elements), *_form_problems(proc, elements), *_code_problems(tree)]
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def check_and_raise(xml: bytes, filename: str = "upload.bpmn") -> None:
+    problems = check_bpmn(xml, filename)
+    if problems:
+        raise InvalidProcess(problems)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def _elements_by_id(tree) -> dict[str, etree._Element]:
+    """Semantic elements by id (the first occurrence: diagram shapes come after the process)."""
+    out: dict[str, etree._Element] = {}
+    for el in tree.iter():
+        if isinstance(el.tag, str) and el.get("id"):
+            out.setdefault(el.get("id"), el)
+    return out
+
+
+def _line(elements: dict, element_id: str | None) -> int | None:
+    el = elements.get(element_id or "")
+    return el.sourceline if el is not None else None
+
+
+REFERENCES = {f"{{{BPMN}}}sequenceFlow": ("sourceRef", "targetRef"), f"{{{BPMN}}}boundaryEvent": ("attachedToRef",),
+              f"{{{BPMN}}}exclusiveGateway": ("default",), f"{{{BPMN}}}inclusiveGateway": ("default",)}
+
+
+def _reference_problems(tree, elements: dict) -> list[Problem]:
+    """Flows, boundary events and default flows that point at no element."""
+    out = []
+    for el in tree.iter(*REFERENCES):
+        for attr in REFERENCES[el.tag]:
+            ref = el.get(attr)
+            if ref is not None and ref not in elements:
+                out.append(Problem(f"{attr}“{ref}”指向不存在的元素 ({attr} '{ref}' names no element)",
+                                   el.get("id"), el.sourceline))
+    return out
+
+
+def _parser_problem(exc: ValidationException, elements: dict) -> Problem:
+    msg = str(exc.args[0]) if exc.args else str(exc)
+    line = exc.line_number if isinstance(exc.line_number, int) else _line(elements, exc.id)
+    return Problem(f"BPMN 结构错误：{msg} (BPMN error)", exc.id or None, line)
+
+
+def _specs(proc: ParsedProcess):
+    yield proc.spec
+    yield from proc.subprocess_specs.values()
+
+
+def _user_tasks(proc: ParsedProcess):
+    """(bpmn id, task spec) of each task a person completes, once each (MI children included)."""
+    seen = set()
+    for spec in _specs(proc):
+        for ts in spec.task_specs.values():
+            if getattr(ts, "manual", False) and ts.bpmn_id and ts.bpmn_id not in seen:
+                seen.add(ts.bpmn_id)
+                yield ts.bpmn_id, ts
+
+
+def _label(ts) -> str:
+    return f"“{ts.bpmn_name}”({ts.bpmn_id})" if ts.bpmn_name else ts.bpmn_id
+
+
+def _lane_problems(proc: ParsedProcess, elements: dict) -> list[Problem]:
+    known = ", ".join(LANES)
+    out = []
+    for bpmn_id, ts in _user_tasks(proc):
+        if not ts.lane:
+            out.append(Problem(f"用户任务 {_label(ts)} 不在任何泳道中；泳道决定由哪个角色办理，可用泳道：{known} "
+                               f"(user task {bpmn_id} is in no lane; its lane names the role that handles it)",
+                               bpmn_id, _line(elements, bpmn_id)))
+        elif ts.lane not in LANES:
+            out.append(Problem(f"用户任务 {_label(ts)} 所在泳道“{ts.lane}”不对应已知角色，可用泳道：{known} "
+                               f"(user task {bpmn_id} is in lane '{ts.lane}', which names no known role)",
+                               bpmn_id, _line(elements, bpmn_id)))
+    return out
+
+
+def _flow_node_ids(proc: ParsedProcess) -> set[str]:
+    return {ts.bpmn_id for spec in _specs(proc) for ts in spec.task_specs.values() if getattr(ts, "bpmn_id", None)}
+
+
+def _form_problems(proc: ParsedProcess, elements: dict) -> list[Problem]:
+    nodes = _flow_node_ids(proc)
+    out = []
+    for bpmn_id, ts in _user_tasks(proc):
+        form = (ts.extensions or {}).get("form")
+        if not form:
+            continue
+        line = _line(elements, bpmn_id)
+
+        def bad(zh: str, en: str) -> None:
+            out.append(Problem(f"{_label(ts)} 的表单：{zh} (form of {bpmn_id}: {en})", bpmn_id, line))
+
+        ids = [f["id"] for f in form["fields"]]
+        for fid in sorted({i for i in ids if ids.count(i) > 1}):
+            bad(f"字段编号 {fid} 重复", f"field id {fid} is used twice")
+        for field in form["fields"]:
+            _check_field(field, set(ids), nodes, bad)
+    return out
+
+
+def _check_field(field: dict, form_ids: set[str], nodes: set[str], bad) -> None:
+    fid, kind = field["id"], field["type"]
+    if not fid:
+        bad("有字段缺少编号", "a field has no id")
+        return
+    if not fid.isidentifier() or keyword.iskeyword(fid) or fid.startswith("_"):
+        bad(f"字段编号 {fid} 须为字母、数字和下划线组成的变量名，且不以下划线开头",
+            f"field id {fid} must be a variable name (letters, digits, underscores; not starting with _)")
+    if fid in nodes:
+        bad(f"字段编号 {fid} 与流程节点编号相同", f"field id {fid} equals the id of a flow node")
+    if fid in FUNCTIONS:
+        bad(f"字段编号 {fid} 与表达式函数 {fid}() 同名", f"field id {fid} is the name of the expression function")
+    if kind not in FIELD_TYPES:
+        bad(f"字段 {fid} 的类型“{kind}”未知，可用类型：{', '.join(FIELD_TYPES)}",
+            f"field {fid} has unknown type '{kind}'")
+    options = [o["id"] for o in field["options"]]
+    if kind == "enum" and not options:
+        bad(f"枚举字段 {fid} 没有选项", f"enum field {fid} has no options")
+    if any(not o for o in options):
+        bad(f"字段 {fid} 有选项缺少编号", f"an option of field {fid} has no id")
+    for dup in sorted({o for o in options if o and options.count(o) > 1}):
+        bad(f"字段 {fid} 的选项 {dup} 重复", f"option {dup} of field {fid} is listed twice")
+    default = field.get("default")
+    if kind == "enum" and default and options and default not in options:
+        bad(f"字段 {fid} 的默认值 {default} 不是其选项之一", f"default {default} of field {fid} is not an option")
+    if kind == "boolean" and default and default.lower() not in ("true", "false"):
+        bad(f"布尔字段 {fid} 的默认值须为 true 或 false", f"default of boolean field {fid} must be true or false")
+    for name in NUMERIC_CONSTRAINTS:
+        config = (field.get("validation") or {}).get(name)
+        if config is not None and not _is_number(config):
+            bad(f"字段 {fid} 的约束 {name} 须为数字，现为“{config}”",
+                f"constraint {name} of field {fid} must be a number, not '{config}'")
+    condition = (field.get("properties") or {}).get("required_when")
+    if condition is not None:
+        for clause in condition.split("|"):
+            name, eq, _ = clause.partition("=")
+            if not eq or name.strip() not in form_ids:
+                bad(f"字段 {fid} 的 required_when 条件“{clause}”须写作 其他字段=值，且该字段在本表单中",
+                    f"required_when clause '{clause}' of field {fid} must read other_field=value, "
+                    f"naming a field of this form")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _owner(el) -> etree._Element:
+    """The flow element or sequence flow a piece of code belongs to (not its event definition)."""
+    node = el.getparent()
+    while node is not None:
+        local = etree.QName(node).localname
+        if node.get("id") and not local.endswith("EventDefinition") and local != "multiInstanceLoopCharacteristics":
+            return node
+        node = node.getparent()
+    return el
+
+
+def _code_problems(tree) -> list[Problem]:
+    out = []
+    for el in tree.iter(*CODE_ELEMENTS):
+        mode, zh, en = CODE_ELEMENTS[el.tag]
+        owner = _owner(el)
+        oid = owner.get("id")
+        code = (el.text or "").strip()
+        if not code:
+            if mode == "eval":
+                out.append(Problem(f"{zh}表达式为空 ({en} expression is empty)", oid, el.sourceline))
+            continue
+        if el.tag in TIMER_TAGS and ISO_LITERAL.match(code):
+            out.append(Problem(f"{zh}表达式是 Python 表达式，字面值须加引号：'{code}' "
+                               f"({en} expressions are Python: write the literal quoted, '{code}')",
+                               oid, el.sourceline))
+            continue
+        for error in check_code(el.text or "", mode):
+            found = SANDBOX_LINE.match(error)
+            line, text = (el.sourceline + int(found.group(1)) - 1, found.group(2)) if found else (el.sourceline, error)
+            out.append(Problem(f"{zh}代码不被接受：{text} ({en} code refused)", oid, line))
+    return out
