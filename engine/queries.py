@@ -15,21 +15,18 @@ from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Dead
 PAGE_SIZE = 50
 
 
-def _lanes_for(role: str, kind: str) -> list[str]:
-    return [name for name, lane in LANES.items() if lane.role == role and
-            (kind == "unit" and lane.unit_var or kind == "person" and lane.person_var or
-             kind == "any" and not lane.unit_var and not lane.person_var)]
-
-
 def visible_tasks_clause(user: User):
     """The SQL condition for the task rows a user may act on (mirrors authz.can_act)."""
     clauses = []
-    if _lanes_for(user.role, "any"):
-        clauses.append(TaskRow.lane.in_(_lanes_for(user.role, "any")))
-    if _lanes_for(user.role, "unit") and user.unit_id is not None:
-        clauses.append(and_(TaskRow.lane.in_(_lanes_for(user.role, "unit")), TaskRow.unit_id == user.unit_id))
-    if _lanes_for(user.role, "person"):
-        clauses.append(and_(TaskRow.lane.in_(_lanes_for(user.role, "person")), TaskRow.assignee_id == user.id))
+    for name, lane in LANES.items():
+        if lane.role != user.role:
+            continue
+        if lane.unit_var:
+            clauses.append(and_(TaskRow.lane == name, TaskRow.unit_id == user.unit_id))
+        elif lane.person_var:
+            clauses.append(and_(TaskRow.lane == name, TaskRow.assignee_id == user.id))
+        else:
+            clauses.append(TaskRow.lane == name)
     return or_(*clauses) if clauses else TaskRow.id.is_(None)
 
 
