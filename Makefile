@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BANLI_CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: run test install system-deps translations assets demo bench clean
+.PHONY: run test install system-deps translations assets charts demo bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,7 +30,16 @@ $(NODE_STAMP): package.json package-lock.json
 $(VENDOR): $(NODE_STAMP) $(wildcard web/static/js/*)
 	npm run --silent build
 
-assets: $(VENDOR)
+# ECharts for the statistics page: the npm package's prebuilt dist file (pinned in package.json), copied
+# beside the bundles.
+ECHARTS := web/static/vendor/echarts.min.js
+
+$(ECHARTS): $(NODE_STAMP)
+	mkdir -p $(@D) && cp node_modules/echarts/dist/echarts.min.js $@
+
+charts: $(ECHARTS)
+
+assets: $(VENDOR) $(ECHARTS)
 
 # Debian packages: Chromium for the browser tests (never `playwright install`), a CJK font for its pages.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -43,7 +52,7 @@ system-deps:
 	  fi
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile -q -d web/translations -f
+	$(BIN)/pybabel -q compile -d web/translations -f
 
 demo: install
 	$(BIN)/banli demo

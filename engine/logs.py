@@ -49,6 +49,9 @@ def dict_config(level: str | None = None) -> dict:
             "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
             # Werkzeug's dev-server access lines duplicate the app's request log.
             "werkzeug": {"level": "WARNING"},
+            # SpiffWorkflow logs every task state change at INFO; our audit events already say what matters.
+            "spiff": {"level": "WARNING"},
+            "alembic": {"level": "WARNING"},
         },
     }
 

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.calendar import current_calendar
-from engine.models import Assignment, CoOpinion, Consultation, Item, ITEM_TYPES, Rating, RehandlingOrder, Unit
+from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Item, ITEM_TYPES, Rating, RehandlingOrder,
+                           Unit)
+from engine.rules import rules_for
 
 # Items that leave every denominator. 'merged' is the status a merged item (并案) will carry.
 EXCLUDED_STATUSES = ("withdrawn", "merged")
 # Reply deadline from assignment (DOMAIN.md default; complex items get the longer period).
-REPLY_RULE, COMPLEX_REPLY_RULE = "3M", "6M"
 # A rating's two dimensions, from best to worst; 'no_opinion' (未表态) is not a verdict and is counted apart.
 VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
 NO_OPINION = "no_opinion"
@@ -62,18 +63,25 @@ class ReplyDeadline:
 
 
 def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadline]:
-    """答复期限 of each assigned item: the ONE place the statistics and the portal read it from.
+    """答复期限 of each assigned item (first round): the ONE place the statistics and the portal read it from.
 
-    Computed here with the working calendar from the assignment date (REPLY_RULE, COMPLEX_REPLY_RULE for
-    complex items); when the engine keeps reply deadlines as rows (table `deadline`, key 'reply', with the
-    original and the extended due date), this function reads them instead and nothing else changes.
+    The engine's deadline ledger has it once handling has begun, with the original and the extended date;
+    before that (sign-for, pledge) it is what the year's rules will give from the assignment date.
     """
+    ids = [i.id for i in items if i.assigned_at is not None]
+    out: dict[int, ReplyDeadline] = {}
+    for chunk in (ids[k:k + 500] for k in range(0, len(ids), 500)):
+        for row in session.scalars(select(Deadline).where(Deadline.item_id.in_(chunk), Deadline.key == "reply",
+                                                          Deadline.round == 1).order_by(Deadline.id)):
+            out[row.item_id] = ReplyDeadline(row.due_date, row.original_due_date, row.extended,
+                                             (row.warning,) if row.warning else ())
     cal = current_calendar(session)
-    out = {}
     for item in items:
-        if item.assigned_at is None:
+        if item.assigned_at is None or item.id in out:
             continue
-        d = cal.deadline(clock.local(item.assigned_at).date(), COMPLEX_REPLY_RULE if item.is_complex else REPLY_RULE)
+        rules = rules_for(session, item.year)
+        rule = rules["reply_fixed_date"] or (rules["reply_complex"] if item.is_complex else rules["reply"])
+        d = cal.deadline(clock.local(item.assigned_at).date(), rule)
         out[item.id] = ReplyDeadline(d.due, d.due, False, d.warnings)
     return out
 

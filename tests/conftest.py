@@ -1,20 +1,125 @@
-"""Shared fixtures: a real SQLite database per test, initialised once and copied, and the Flask app."""
+"""Shared fixtures: a real database per test, initialised once and copied, and the Flask app.
+
+BANLI_TEST_DB picks the database: `sqlite` (default) copies a prepared file per test; `postgres` creates a
+fresh PostgreSQL database per test from a prepared template (`CREATE DATABASE ... TEMPLATE`) on the server
+of BANLI_TEST_PG_URL and drops it afterwards. When that server is unreachable the PostgreSQL run stops
+with a plain SKIPPED line, or fails when CI is set.
+"""
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from engine.cli import initialize
 from engine.db import Database
 from engine.demo import DEMO_PASSWORD, load_demo
 from engine.models import TaskRow, User
 
+BACKEND = os.environ.get("BANLI_TEST_DB", "sqlite")
+PG_URL = os.environ.get("BANLI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Every database this run creates starts with this prefix (the pid lets a later run drop what a killed one left).
+PG_PREFIX = f"banli_t{os.getpid()}_"
+
+
+def pytest_report_header(config):
+    return f"banli test database: {BACKEND}" + (f" ({make_url(PG_URL).render_as_string(hide_password=True)})"
+                                                 if BACKEND == "postgres" else "")
+
+
+def pytest_sessionstart(session):
+    if BACKEND not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"BANLI_TEST_DB must be sqlite or postgres, not {BACKEND!r}")
+    if BACKEND != "postgres":
+        return
+    problem = _pg_unreachable()
+    if problem is None:
+        _drop_leftovers()
+        return
+    where = make_url(PG_URL).render_as_string(hide_password=True)
+    if os.environ.get("CI"):
+        pytest.exit(f"PostgreSQL run FAILED: CI is set but {where} is unreachable: {problem}", returncode=1)
+    pytest.exit(f"PostgreSQL run SKIPPED: {where} is unreachable ({problem}). "
+                "Start PostgreSQL or set BANLI_TEST_PG_URL to run the suite on it.", returncode=0)
+
+
+def _admin():
+    return create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_size=1)
+
+
+def _pg_unreachable() -> str | None:
+    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:  # noqa: BLE001 - any reason is reported as is
+        return str(exc).strip().splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+def _drop_leftovers() -> None:
+    """Drop test databases of runs whose process is gone (a killed run cannot clean up after itself)."""
+    admin = _admin()
+    with admin.connect() as conn:
+        names = conn.scalars(text("SELECT datname FROM pg_database WHERE datname LIKE 'banli\\_t%'")).all()
+        for name in names:
+            pid = name[len("banli_t"):].split("_", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pg_database(template: str | None = None) -> str:
+    """Create an empty (or `template`-copied) PostgreSQL database for this run; returns its URL."""
+    name = PG_PREFIX + uuid.uuid4().hex[:12]
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
 
 @pytest.fixture(scope="session")
 def _template_dbs(tmp_path_factory):
-    """Two database files built once per run: initialised (calendar, processes) and with demo data."""
+    """Two databases built once per run: initialised (calendar, processes) and with demo data.
+    SQLite: two files. PostgreSQL: two template databases, dropped at the end of the run."""
+    if BACKEND == "postgres":
+        plain = pg_database()
+        db = Database(plain)
+        initialize(db)
+        db.engine.dispose()  # PostgreSQL copies no template that has sessions
+        demo = pg_database(template=make_url(plain).database)
+        db = Database(demo)
+        with db.transaction() as s:
+            load_demo(s)
+        db.engine.dispose()
+        yield plain, demo
+        drop_pg_database(demo)
+        drop_pg_database(plain)
+        return
     base = tmp_path_factory.mktemp("templates")
     plain = base / "plain.db"
     db = Database(f"sqlite:///{plain}")
@@ -26,25 +131,34 @@ def _template_dbs(tmp_path_factory):
     with db.transaction() as s:
         load_demo(s)
     db.engine.dispose()
-    return plain, demo
+    yield plain, demo
 
 
-def _copy(src, tmp_path) -> Database:
+def _fresh(template, tmp_path):
+    """A database of its own for one test, copied from a template; closed and dropped afterwards."""
+    if BACKEND == "postgres":
+        db = Database(pg_database(template=make_url(template).database))
+        yield db
+        db.engine.dispose()
+        drop_pg_database(db.url)
+        return
     dst = tmp_path / "banli.db"
-    shutil.copy(src, dst)
-    return Database(f"sqlite:///{dst}")
+    shutil.copy(template, dst)
+    db = Database(f"sqlite:///{dst}")
+    yield db
+    db.engine.dispose()
 
 
 @pytest.fixture
-def db(_template_dbs, tmp_path) -> Database:
+def db(_template_dbs, tmp_path):
     """An initialised database with the processes deployed and no users."""
-    return _copy(_template_dbs[0], tmp_path)
+    yield from _fresh(_template_dbs[0], tmp_path)
 
 
 @pytest.fixture
-def demo_db(_template_dbs, tmp_path) -> Database:
+def demo_db(_template_dbs, tmp_path):
     """An initialised database with the demo organisation and items."""
-    return _copy(_template_dbs[1], tmp_path)
+    yield from _fresh(_template_dbs[1], tmp_path)
 
 
 @pytest.fixture

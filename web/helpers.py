@@ -57,6 +57,15 @@ def roles_required(*roles):
     return decorator
 
 
+def item_filter(args, page: int = 1):
+    """The item-list filters of a query string (/items/ and its Excel export read the same ones)."""
+    from engine.queries import ItemFilter
+
+    return ItemFilter(year=args.get("year", type=int), item_type=args.get("type") or None,
+                      status=args.get("status") or None, unit_id=args.get("unit", type=int),
+                      key_only=args.get("key") == "1", q=args.get("q") or None, page=page)
+
+
 def current_lang() -> str:
     """'zh' or 'en': the language engine messages are rendered in."""
     return "en" if str(get_locale() or "zh").startswith("en") else "zh"

@@ -10,7 +10,7 @@ from engine import extensions, queries
 from engine.forms import FormInvalid
 from engine.models import ITEM_STATUSES, Item, Unit, User
 from engine.registration import register_item
-from web.helpers import current_lang, db, roles_required
+from web.helpers import current_lang, db, item_filter, roles_required
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -21,10 +21,7 @@ REGISTRATION_FIELDS = ("item_type", "year", "number", "session", "title", "conte
 @bp.get("/")
 @login_required
 def index():
-    f = queries.ItemFilter(year=request.args.get("year", type=int), item_type=request.args.get("type") or None,
-                           status=request.args.get("status") or None, unit_id=request.args.get("unit", type=int),
-                           key_only=request.args.get("key") == "1", q=request.args.get("q") or None,
-                           page=request.args.get("page", 1, type=int))
+    f = item_filter(request.args, page=request.args.get("page", 1, type=int))
     with db().reading() as s:
         items, total = queries.list_items(s, s.get(User, current_user.id), f)
         units = s.scalars(select(Unit).order_by(Unit.name)).all()

@@ -1,0 +1,104 @@
+"""(a) full lifecycles through engine and database against raw SpiffWorkflow, and (d) bytes per closed item.
+
+Both sides run the same processes/ BPMN with the same form data, interleaved in small rounds so that a
+noisy neighbour slows both alike. The engine side is what users cause: registration, then every task
+completed in its own transaction (validation, permission check, engine run, task rows, timers,
+deadlines, read model, audit event, state). The raw side is BpmnWorkflow in memory completing the same
+user tasks with the same (already validated) data.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bench import scenario
+from bench.measure import counting_statements, growth, stored_bytes, used_bytes
+from engine.calendar import current_calendar
+from engine.deployment import latest, parsed
+from engine.models import Item
+from engine.registration import PROCESS_ID
+
+ROUND = 4  # lifecycles per side per round
+
+
+@dataclass
+class LifecycleFigures:
+    backend: str
+    items: int
+    completions: int
+    engine_s: float
+    raw_s: float
+    plain_s: float  # raw with SpiffWorkflow's own script engine instead of the sandbox
+    statements: int
+    bytes_per_item: float
+    stored_per_item: float | None  # PostgreSQL before VACUUM: dead row versions included
+    biggest: list[tuple[str, int]]  # (table, bytes per item), largest first
+
+    @property
+    def ratio(self) -> float:
+        """Persisted lifecycles per second / raw lifecycles per second (same script engine)."""
+        return self.raw_s / self.engine_s
+
+    @property
+    def plain_ratio(self) -> float:
+        """The same against raw SpiffWorkflow with its own, unsandboxed script engine."""
+        return self.plain_s / self.engine_s
+
+
+def run(db, n: int, warmup: int = 4) -> LifecycleFigures:
+    with db.transaction() as s:
+        org = scenario.create_org(s)
+    all_plans = scenario.plans(org, n + warmup)
+    with db.reading() as s:
+        actors = scenario.Actors(s)
+        proc = parsed(latest(s, PROCESS_ID))
+        calendar = current_calendar(s)
+        data = [scenario.forms(p) for p in all_plans]
+        typed = [scenario.typed(s, proc, d) for d in data]
+        starts = [scenario.start_data(s, p, i + 1) for i, p in enumerate(all_plans)]
+
+    def engine_side(indexes) -> int:
+        return sum(scenario.run_to_end(db, scenario.register(db, all_plans[i]), data[i], actors) for i in indexes)
+
+    def raw_side(indexes, plain=False) -> int:
+        return sum(scenario.raw_lifecycle(proc, starts[i], typed[i], calendar, plain) for i in indexes)
+
+    warm = range(warmup)  # every table gets rows, caches fill: what follows is the steady state
+    if not engine_side(warm) == raw_side(warm) == raw_side(warm, plain=True):
+        raise RuntimeError("engine and raw SpiffWorkflow took different paths with the same data")
+    before = used_bytes(db)
+    stored_before = stored_bytes(db) if db.is_postgres else None
+    engine_s = raw_s = plain_s = 0.0
+    completions = 0
+    measured = list(range(warmup, warmup + n))
+    with counting_statements(db.engine) as statements:
+        for start in range(0, n, ROUND):
+            chunk = measured[start:start + ROUND]
+            t0 = time.perf_counter()
+            raw_done = raw_side(chunk)
+            t1 = time.perf_counter()
+            engine_done = engine_side(chunk)
+            t2 = time.perf_counter()
+            plain_done = raw_side(chunk, plain=True)
+            t3 = time.perf_counter()
+            if not raw_done == engine_done == plain_done:
+                raise RuntimeError("engine and raw SpiffWorkflow took different paths with the same data")
+            raw_s += t1 - t0
+            engine_s += t2 - t1
+            plain_s += t3 - t2
+            completions += engine_done
+    stored_after = stored_bytes(db) if db.is_postgres else None
+    after = used_bytes(db)
+    with db.reading() as s:
+        open_left = s.scalars(select(Item.number).where(Item.status != "closed")).all()
+    if open_left:
+        raise RuntimeError(f"bench: items not closed at the end: {open_left[:5]}")
+    grown = growth(before, after)
+    return LifecycleFigures(
+        backend=db.engine.dialect.name, items=n, completions=completions, engine_s=engine_s, raw_s=raw_s, plain_s=plain_s,
+        statements=statements["n"], bytes_per_item=sum(grown.values()) / n,
+        stored_per_item=(sum(growth(stored_before, stored_after).values()) / n) if db.is_postgres else None,
+        biggest=sorted(((t, b / n) for t, b in grown.items()), key=lambda x: -x[1])[:4])
+

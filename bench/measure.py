@@ -1,0 +1,64 @@
+"""Timing, statement counting and database sizes."""
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import contextmanager
+
+from sqlalchemy import event, text
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()  # warm caches (compiled SQL, parsed specs) the way a running server has them warm
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - start) * 1000)
+    return statistics.median(runs)
+
+
+@contextmanager
+def counting_statements(engine):
+    """Count the SQL statements sent through `engine` inside the block."""
+    counter = {"n": 0}
+
+    def count(*_args):
+        counter["n"] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def used_bytes(db) -> dict[str, int]:
+    """Bytes each table (with its indexes and TOAST) occupies.
+
+    SQLite: bytes in use in its b-tree pages (dbstat), free pages excluded. PostgreSQL: the relations'
+    size on disk after VACUUM FULL, i.e. without dead row versions waiting for autovacuum.
+    """
+    if db.is_postgres:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM FULL"))
+        return stored_bytes(db)
+    with db.engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        rows = conn.execute(text(
+            "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize - d.unused) FROM dbstat d "
+            "LEFT JOIN sqlite_schema m ON m.name = d.name GROUP BY 1")).all()
+    return {name: int(size) for name, size in rows}
+
+
+def stored_bytes(db) -> dict[str, int]:
+    """PostgreSQL: what the tables take on disk right now, dead row versions included."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'")).all()
+    return {name: int(size) for name, size in rows}
+
+
+def growth(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {t: after.get(t, 0) - before.get(t, 0) for t in set(before) | set(after)}

@@ -1,0 +1,73 @@
+"""(e) task completions per second with 1, 2 and 4 worker processes on PostgreSQL.
+
+Items are registered first; each worker process then runs its share of them to the end (every task
+in its own transaction), all workers released together. Workers act on different items, as different
+offices and units do; conflicts on one item are the concurrency tests' subject, not this figure's.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import dataclass
+
+from bench import scenario
+from engine.db import Database
+
+TIMEOUT = 600
+
+
+@dataclass
+class WorkerFigure:
+    workers: int
+    completions: int
+    seconds: float
+    cpu_seconds: float  # CPU time the worker processes used (the server's is not included)
+
+    @property
+    def per_second(self) -> float:
+        return self.completions / self.seconds
+
+
+def _worker(url: str, jobs: list[tuple[int, dict]], ready, go, results) -> None:
+    db = Database(url)
+    try:
+        with db.reading() as s:
+            actors = scenario.Actors(s)
+        ready.put(None)
+        go.wait(TIMEOUT)
+        cpu = time.process_time()
+        done = sum(scenario.run_to_end(db, item_id, data, actors) for item_id, data in jobs)
+        results.put((done, time.perf_counter(), time.process_time() - cpu))
+    except Exception as exc:  # noqa: BLE001 - surfaced in the parent
+        results.put((repr(exc), time.perf_counter(), 0.0))
+    finally:
+        db.engine.dispose()
+
+
+def run(db, items_per_worker: int, counts=(1, 2, 4)) -> list[WorkerFigure]:
+    """The same number of items per worker process, so every configuration runs long enough to time."""
+    with db.transaction() as s:
+        org = scenario.create_org(s)
+    plans = scenario.plans(org, items_per_worker * sum(counts), seed=11)
+    queue = [(scenario.register(db, p), scenario.forms(p)) for p in plans]
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no connection crosses a fork
+    figures = []
+    for n in counts:
+        mine, queue = queue[:n * items_per_worker], queue[n * items_per_worker:]
+        ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        procs = [ctx.Process(target=_worker, args=(db.url, mine[i::n], ready, go, results)) for i in range(n)]
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=TIMEOUT)  # imports and connections done before the clock starts
+        start = time.perf_counter()
+        go.set()
+        got = [results.get(timeout=TIMEOUT) for _ in procs]
+        for p in procs:
+            p.join(TIMEOUT)
+        errors = [done for done, _, _ in got if isinstance(done, str)]
+        if errors:
+            raise RuntimeError(f"bench worker failed: {errors[0]}")
+        figures.append(WorkerFigure(n, sum(done for done, _, _ in got), max(end for _, end, _ in got) - start,
+                                    sum(cpu for _, _, cpu in got)))
+    return figures

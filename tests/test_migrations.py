@@ -1,0 +1,98 @@
+"""The migrations build exactly the schema the models declare, on the backend of this run.
+
+A model changed without a migration fails here: write one with `banli db revision -m "what changed"`.
+"""
+from __future__ import annotations
+
+import pytest
+from alembic.script import ScriptDirectory
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect, text
+
+from engine import migrations
+from engine.cli import main
+from engine.models import Base
+from tests.conftest import BACKEND, drop_pg_database, pg_database
+
+
+@pytest.fixture
+def empty_url(tmp_path):
+    """An empty database of this run's backend."""
+    if BACKEND == "postgres":
+        url = pg_database()
+        yield url
+        drop_pg_database(url)
+    else:
+        yield f"sqlite:///{tmp_path}/empty.db"
+
+
+@pytest.fixture
+def empty(empty_url):
+    engine = create_engine(empty_url)
+    yield engine
+    engine.dispose()
+
+
+def test_one_line_of_migrations():
+    """Two engineers adding migrations at once make two heads; merge them (`alembic merge`) before commit."""
+    heads = ScriptDirectory.from_config(migrations.alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"migrations have several heads {heads}: merge them"
+
+
+def test_upgrade_head_builds_the_schema_of_the_models(empty):
+    migrations.upgrade(empty)
+    with empty.connect() as conn:
+        diff = migrations.differences(conn)
+    assert diff == [], ("the models and the migrations disagree; add a migration with "
+                        f"`banli db revision -m \"...\"`:\n{diff}")
+    assert migrations.current(empty) == migrations.head()
+    assert set(inspect(empty).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_the_comparison_notices_a_column_the_models_lack(empty):
+    """The check above can fail: a schema that drifted from the models is reported."""
+    migrations.upgrade(empty)
+    with empty.begin() as conn:
+        conn.execute(text("ALTER TABLE item ADD COLUMN stray_note VARCHAR(20)"))
+    with empty.connect() as conn:
+        diff = migrations.differences(conn)
+    assert [d[0] for d in diff] == ["remove_column"] and diff[0][3].name == "stray_note"
+
+
+def test_downgrade_to_nothing_and_up_again(empty):
+    migrations.upgrade(empty)
+    migrations.downgrade(empty, "base")
+    assert set(inspect(empty).get_table_names()) <= {"alembic_version"}
+    migrations.upgrade(empty)
+    with empty.connect() as conn:
+        assert migrations.differences(conn) == []
+
+
+def test_a_database_made_before_migrations_is_adopted(empty):
+    """Databases created by `create_all` before migrations existed hold the baseline schema and no
+    history: upgrade stamps them at the baseline and carries on, keeping their data."""
+    migrations.upgrade(empty, migrations.baseline())
+    with empty.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("INSERT INTO unit (code, name, active) VALUES ('jtj', '区交通运输局', true)"))
+    migrations.upgrade(empty)
+    assert migrations.current(empty) == migrations.head()
+    with empty.connect() as conn:
+        assert conn.execute(text("SELECT name FROM unit")).scalar() == "区交通运输局"
+        assert migrations.differences(conn) == []
+
+
+def test_initialised_databases_are_at_the_newest_revision(db):
+    assert migrations.current(db.engine) == migrations.head()
+
+
+def test_banli_db_upgrade_command(empty_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", empty_url)
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert f"database at revision {migrations.head()}" in result.output
+    engine = create_engine(empty_url)
+    try:
+        assert "task_row" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

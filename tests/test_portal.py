@@ -1,0 +1,92 @@
+"""The proposers' portal: own items, co-signed items read only, nobody else's, and the rating."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from engine.models import Item, TaskRow
+from engine.portal import my_items, portal_item
+from engine.registration import register_item
+from tests.conftest import csrf_token, login, user
+
+
+@pytest.fixture
+def cosigned(demo_db):
+    """Liu leads one item co-signed by Chen, and one co-signed by a namesake-like 陈代表甲."""
+    with demo_db.transaction() as s:
+        office = user(s, "office")
+        a = register_item(s, {"item_type": "suggestion", "proposer": "deputy_liu", "title": "关于建设口袋公园的建议",
+                              "content": "利用边角地建设口袋公园。", "cosigners": "黄代表、陈代表"}, office)
+        b = register_item(s, {"item_type": "suggestion", "proposer": "deputy_liu", "title": "关于增设路灯的建议",
+                              "content": "背街小巷照明不足。", "cosigners": "陈代表甲"}, office)
+        return a.id, b.id
+
+
+def test_my_items_are_led_or_cosigned_and_nobody_elses(demo_db, cosigned):
+    with demo_db.reading() as s:
+        chen = user(s, "deputy_chen")
+        entries = my_items(s, chen)
+        roles = {e.item.id: e.role for e in entries}
+        assert roles[cosigned[0]] == "cosigner" and cosigned[1] not in roles
+        led = [e for e in entries if e.role == "lead"]
+        assert led and all(e.item.proposer_id == chen.id for e in led)
+        others = s.scalars(select(Item.id).where(Item.proposer_id != chen.id)).all()
+        assert not set(others) & {e.item.id for e in led}
+        # the item waiting for Chen's rating comes first, with its task
+        assert entries[0].tasks and entries[0].tasks[0].form_key == "rating"
+
+
+def test_another_proposers_item_is_not_found(client, demo_db, cosigned):
+    login(client, "deputy_chen")
+    with demo_db.reading() as s:
+        zhao_item = s.scalars(select(Item.id).where(Item.proposer_id == user(s, "member_zhao").id)).first()
+    assert client.get(f"/portal/items/{zhao_item}").status_code == 404
+    assert client.get(f"/portal/items/{cosigned[1]}").status_code == 404  # 陈代表甲 is someone else
+    assert client.get("/portal/items/999999").status_code == 404
+
+
+def test_cosigner_reads_but_cannot_rate(client, demo_db, cosigned):
+    login(client, "deputy_chen")
+    html = client.get(f"/portal/items/{cosigned[0]}").get_data(as_text=True)
+    assert "联名/附议人（只读）" in html and "关于建设口袋公园的建议" in html
+    assert "/tasks/" not in html.split('<main class="page">')[1]  # no action for a co-signer
+
+
+def test_portal_lists_deadline_consultations_and_the_rating_link(client, demo_db):
+    login(client, "deputy_chen")
+    html = client.get("/portal/").get_data(as_text=True)
+    with demo_db.reading() as s:
+        item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
+        task = s.scalars(select(TaskRow).where(TaskRow.item_id == item.id)).one()
+    assert f'href="/tasks/{task.id}"' in html and "评价" in html
+    detail = client.get(f"/portal/items/{item.id}").get_data(as_text=True)
+    assert "面商记录（1）" in detail and "认可办理方向" in detail  # the consultation
+    assert "答复期限" in detail and "经研究，我单位已将该事项列入年度重点工作" in detail  # the approved reply
+
+
+def test_drafts_are_not_shown_to_the_proposer(demo_db):
+    with demo_db.reading() as s:
+        sun = user(s, "member_sun")
+        item = s.scalars(select(Item).where(Item.title == "关于完善社区医疗服务的提案", Item.year == 2026)).one()  # reply under review
+        detail = portal_item(s, sun, item.id)
+        assert detail.role == "lead" and detail.replies == []
+
+
+def test_rating_through_the_task_page(client, demo_db):
+    login(client, "deputy_chen")
+    with demo_db.reading() as s:
+        item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
+        task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item.id)).one()
+    token = csrf_token(client, f"/tasks/{task_id}")
+    r = client.post(f"/tasks/{task_id}", data={"csrf_token": token, "attitude": "satisfied",
+                                                "result": "basically_satisfied"})
+    assert r.status_code == 302
+    html = client.get(f"/portal/items/{item.id}").get_data(as_text=True)
+    assert re.search(r"办理态度\s*满意，办理结果\s*基本满意", html)
+
+
+def test_portal_is_for_proposers_only(client):
+    login(client, "office")
+    assert client.get("/portal/").status_code == 403

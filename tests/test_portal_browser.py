@@ -1,0 +1,63 @@
+"""A proposer rates a reply on a phone (390x844): portal, rating form, result, without sideways scrolling."""
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import browser, log_in, server  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 390, "height": 844}
+
+
+def fits(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_rating_form_on_a_phone(server, browser):  # noqa: F811
+    page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+    log_in(page, server, "deputy_chen")
+    page.goto(f"{server}/portal/")
+    waiting = page.locator("ul.cards > li.waiting").first
+    assert "关于治理河道黑臭水体的建议" in waiting.inner_text()
+    assert fits(page)
+    waiting.locator("a.button").click()
+
+    page.wait_for_selector("#f-attitude")
+    assert fits(page)
+    box = page.locator("#f-attitude").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] and box["height"] >= 30  # tappable
+    page.select_option("#f-attitude", "satisfied")
+    page.select_option("#f-result", "unsatisfied")
+    page.click("button.primary")
+    assert "此项为必填项" in page.inner_text(".field.has-error")  # 不满意 needs a reason
+    page.fill("#f-rating_reason", "答复没有给出治理时间表。")
+    page.click("button.primary")
+    page.wait_for_selector(".flash.success")
+
+    page.goto(f"{server}/portal/")
+    card = page.locator("ul.cards > li", has_text="关于治理河道黑臭水体的建议").first
+    assert "研究重办" in card.inner_text() and card.locator("a.button").count() == 0
+    card.locator("h3 a").click()
+    assert "办理结果 不满意（答复没有给出治理时间表。）" in page.inner_text("main")
+    assert fits(page)
+
+
+def test_public_and_statistics_pages_fit_a_phone(server, browser):  # noqa: F811
+    page = browser.new_page(viewport=PHONE, locale="zh-CN")
+    page.goto(f"{server}/public/")
+    assert page.locator("li.pub-hit").count() > 0 and fits(page)
+    log_in(page, server, "office")
+    page.goto(f"{server}/reports/?year=2025")
+    page.wait_for_selector("#chart-units")
+    assert fits(page)
+
+
+def test_assigner_takes_a_suggested_unit(server, browser):  # noqa: F811
+    page = browser.new_page(locale="zh-CN")
+    log_in(page, server, "office")
+    page.goto(f"{server}/tasks/")
+    page.click("text=关于优化老城区公交线路的建议")
+    page.locator("#similar-items button[data-unit='jtj'][data-role='lead']").click()
+    page.locator("#similar-items button[data-unit='jyj'][data-role='co']").click()
+    assert page.input_value("#f-lead_unit") == "jtj"
+    assert page.is_checked("input[name=co_units][value=jyj]")

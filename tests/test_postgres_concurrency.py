@@ -1,0 +1,311 @@
+"""Two people act on one item at the same moment, on PostgreSQL with real threads and processes.
+
+`complete_task` locks the instance row (SELECT ... FOR UPDATE) and the instance carries an optimistic
+version: whoever comes second waits for the first to commit, then works on the committed state. For the
+same task that means "already completed" (TaskGone); for a parallel task (the other co-unit's opinion)
+it means success, unless the page the user submitted from showed an older version (StaleTask). Nothing is
+lost and nothing is done twice: the audit events and read-model rows say so.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select, text
+
+from engine.db import Database
+from engine.models import AuditEvent, CoOpinion, Consultation, ProcessInstance, TaskRow
+from engine.registration import register_item
+from engine.runtime import GONE_MESSAGE, STALE_MESSAGE, StaleTask, TaskGone, complete_task
+from tests.conftest import BACKEND, user
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only: runs in the BANLI_TEST_DB=postgres "
+                                                     "pass of `make test`"),
+]
+
+OPINIONS = {"jyj_staff": "教育局同意牵头方案，配合做好学生出行调查。", "wjw_staff": "卫健委配合做好站点周边医疗保障。"}
+CONSULT = {"consult_date": "2026-04-01", "consult_form": "meeting", "participants": "陈代表、郑住建",
+           "proposer_views": "希望增加夜间班次。", "more_consultation": "false"}
+WAIT = 30  # seconds any step may take before the test gives up (a bound, never an expectation)
+
+
+def _complete(db: Database, username: str, spec: str, item_id: int, form: dict, seen: int | None = None,
+              unit_code: str | None = None) -> str:
+    with db.transaction() as s:
+        actor = user(s, username)
+        q = select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec)
+        if unit_code:
+            q = q.where(TaskRow.unit_id == actor.unit_id)
+        task_id = s.scalars(q).first()
+        complete_task(s, task_id, actor, form, seen_version=seen)
+        return task_id
+
+
+@pytest.fixture
+def item(demo_db) -> int:
+    """A key item of 住建局 with two co-units (教育局, 卫健委), signed and pledged: handling has begun."""
+    db = demo_db
+    with db.transaction() as s:
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于完善夜间公交的建议",
+                                    "content": "夜间公交班次少，末班车过早。", "proposer": "deputy_chen",
+                                    "year": "2026"}, user(s, "office")).id
+    _complete(db, "office", "assign_item", item_id, {"assign_decision": "assign", "lead_unit": "zjj",
+                                                     "co_units": ["jyj", "wjw"]})
+    _complete(db, "zjj_staff", "sign_for", item_id, {"sign_decision": "sign"})
+    _complete(db, "zjj_head", "pledge", item_id, {"responsible_leader": "副局长", "contact_person": "郑住建",
+                                                  "contact_phone": "0571-6666", "plan": "调研、试点、推广",
+                                                  "target_date": "2026-10-31"})
+    return item_id
+
+
+def task_ids(db, item_id, spec) -> dict[int | None, str]:
+    with db.reading() as s:
+        return dict(s.execute(select(TaskRow.unit_id, TaskRow.id)
+                              .where(TaskRow.item_id == item_id, TaskRow.spec_name == spec)).all())
+
+
+def version(db, item_id) -> int:
+    with db.reading() as s:
+        return s.scalar(select(ProcessInstance.version).where(ProcessInstance.item_id == item_id))
+
+
+def audit_count(db, item_id, step) -> int:
+    with db.reading() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.item_id == item_id, AuditEvent.action == "completed", AuditEvent.step == step))
+
+
+def opinions(db, item_id) -> list[str]:
+    with db.reading() as s:
+        return sorted(s.scalars(select(CoOpinion.text).where(CoOpinion.item_id == item_id)))
+
+
+@dataclass
+class Outcome:
+    ok: bool = False
+    error: Exception | None = None
+
+
+def race(*calls) -> list[Outcome]:
+    """Run the calls in threads released together; each call's outcome, in order."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [Outcome() for _ in calls]
+
+    def run(i, call):
+        barrier.wait(WAIT)
+        try:
+            call()
+            outcomes[i].ok = True
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test looks at
+            outcomes[i].error = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert not any(t.is_alive() for t in threads), "a completion never finished (deadlock?)"
+    return outcomes
+
+
+# --- threads -------------------------------------------------------------------------------------
+
+def test_both_co_units_send_their_opinions_at_once_and_both_are_kept(demo_db, item):
+    before = version(demo_db, item)
+    outcomes = race(*[lambda u=u: _complete(demo_db, u, "cohandle", item, {"co_opinion": OPINIONS[u]}, unit_code=u)
+                      for u in OPINIONS])
+    assert [o.error for o in outcomes] == [None, None]
+    assert opinions(demo_db, item) == sorted(OPINIONS.values())
+    assert audit_count(demo_db, item, "cohandle") == 2
+    assert task_ids(demo_db, item, "cohandle") == {}
+    assert version(demo_db, item) > before
+
+
+def test_opinions_sent_from_the_same_page_version_one_wins_the_other_is_told_to_reload(demo_db, item):
+    seen = version(demo_db, item)
+    outcomes = race(*[lambda u=u: _complete(demo_db, u, "cohandle", item, {"co_opinion": OPINIONS[u]},
+                                            seen=seen, unit_code=u) for u in OPINIONS])
+    winners = [u for u, o in zip(OPINIONS, outcomes) if o.ok]
+    losers = [(u, o.error) for u, o in zip(OPINIONS, outcomes) if not o.ok]
+    assert len(winners) == 1 and len(losers) == 1
+    loser, error = losers[0]
+    assert isinstance(error, StaleTask) and str(error) == STALE_MESSAGE
+    assert opinions(demo_db, item) == [OPINIONS[winners[0]]] and audit_count(demo_db, item, "cohandle") == 1
+    # The loser reloads (sees the new version) and sends again: both opinions are in, each once.
+    _complete(demo_db, loser, "cohandle", item, {"co_opinion": OPINIONS[loser]}, seen=version(demo_db, item),
+              unit_code=loser)
+    assert opinions(demo_db, item) == sorted(OPINIONS.values()) and audit_count(demo_db, item, "cohandle") == 2
+
+
+def submit(db, task_id, username, form, seen=None):
+    with db.transaction() as s:
+        complete_task(s, task_id, user(s, username), form, seen_version=seen)
+
+
+def test_the_same_task_submitted_twice_at_once_is_done_once(demo_db, item):
+    """A double click, or two handlers of the lead unit on the same consultation task."""
+    (task_id,) = task_ids(demo_db, item, "consult").values()
+    outcomes = race(*[lambda: submit(demo_db, task_id, "zjj_staff", CONSULT)] * 2)
+    assert sorted(o.ok for o in outcomes) == [False, True]
+    error = next(o.error for o in outcomes if not o.ok)
+    assert isinstance(error, TaskGone) and str(error) == GONE_MESSAGE
+    assert audit_count(demo_db, item, "consult") == 1
+    with demo_db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Consultation).where(Consultation.item_id == item)) == 1
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+def _submit_in_process(url, task_id, username, form, barrier, results):
+    """One worker process: its own engine and connection, released together with the others."""
+    db = Database(url)
+    try:
+        barrier.wait(WAIT)
+        with db.transaction() as s:
+            complete_task(s, task_id, user(s, username), form)
+        results.put((username, "ok", ""))
+    except (TaskGone, StaleTask) as exc:
+        results.put((username, type(exc).__name__, str(exc)))
+    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
+        results.put((username, "error", repr(exc)))
+    finally:
+        db.engine.dispose()
+
+
+def _in_processes(jobs) -> list[tuple[str, str, str]]:
+    ctx = multiprocessing.get_context("spawn")  # no pooled connection or lock crosses a fork
+    barrier, results = ctx.Barrier(len(jobs)), ctx.Queue()
+    procs = [ctx.Process(target=_submit_in_process, args=(*job, barrier, results)) for job in jobs]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=WAIT * 2) for _ in procs]
+    for p in procs:
+        p.join(WAIT)
+        assert p.exitcode == 0
+    return got
+
+
+def test_double_submission_from_two_processes_is_done_once(demo_db, item):
+    (task_id,) = task_ids(demo_db, item, "consult").values()
+    got = _in_processes([(demo_db.url, task_id, "zjj_staff", CONSULT)] * 2)
+    assert sorted(status for _, status, _ in got) == ["TaskGone", "ok"], got
+    assert next(msg for _, status, msg in got if status == "TaskGone") == GONE_MESSAGE
+    assert audit_count(demo_db, item, "consult") == 1
+    assert task_ids(demo_db, item, "consult") == {}
+
+
+def test_co_units_in_two_processes_both_get_through(demo_db, item):
+    ids = task_ids(demo_db, item, "cohandle")
+    with demo_db.reading() as s:
+        unit_of = {u: user(s, u).unit_id for u in OPINIONS}
+    got = _in_processes([(demo_db.url, ids[unit_of[u]], u, {"co_opinion": OPINIONS[u]}) for u in OPINIONS])
+    assert sorted(status for _, status, _ in got) == ["ok", "ok"], got
+    assert opinions(demo_db, item) == sorted(OPINIONS.values()) and audit_count(demo_db, item, "cohandle") == 2
+
+
+# --- a deterministic interleaving ----------------------------------------------------------------
+
+class HeldTransaction(threading.Thread):
+    """Completes a task and stops just before COMMIT until released."""
+
+    def __init__(self, db, username, spec, item_id, form, unit_code=None):
+        super().__init__()
+        self.args = (db, username, spec, item_id, form)
+        self.unit_code = unit_code
+        self.pid = None
+        self.flushed, self.release = threading.Event(), threading.Event()
+        self.error: Exception | None = None
+
+    def run(self):
+        db, username, spec, item_id, form = self.args
+        try:
+            with db.transaction() as s:
+                self.pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
+                actor = user(s, username)
+                q = select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec)
+                if self.unit_code:
+                    q = q.where(TaskRow.unit_id == actor.unit_id)
+                complete_task(s, s.scalars(q).first(), actor, form)
+                s.flush()
+                self.flushed.set()
+                self.release.wait(WAIT)
+        except Exception as exc:  # noqa: BLE001
+            self.error = exc
+            self.flushed.set()
+
+
+class Second(threading.Thread):
+    """The other user's completion, started while the first is held; reports the backend it runs on."""
+
+    def __init__(self, db, username, task_id, form, seen=None):
+        super().__init__()
+        self.db, self.username, self.task_id, self.form, self.seen = db, username, task_id, form, seen
+        self.pid, self.started_tx = None, threading.Event()
+        self.error: Exception | None = None
+        self.done = False
+
+    def run(self):
+        try:
+            with self.db.transaction() as s:
+                self.pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
+                self.started_tx.set()
+                complete_task(s, self.task_id, user(s, self.username), self.form, seen_version=self.seen)
+            self.done = True
+        except Exception as exc:  # noqa: BLE001
+            self.error = exc
+        finally:
+            self.started_tx.set()
+
+
+def wait_until_blocked(db, waiter_pid: int, holder_pid: int) -> None:
+    """Return once PostgreSQL reports `waiter_pid` waiting for a lock that `holder_pid` holds."""
+    probe = threading.Event()
+    with db.engine.connect() as conn:
+        for _ in range(WAIT * 100):
+            if holder_pid in conn.execute(text("SELECT pg_blocking_pids(:p)"), {"p": waiter_pid}).scalar():
+                return
+            conn.rollback()
+            probe.wait(0.01)
+    raise AssertionError("the second transaction never waited for the first")
+
+
+@pytest.mark.parametrize("case", ["same task", "other co-unit, page version", "other co-unit"])
+def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_db, item, case):
+    db = demo_db
+    ids = task_ids(db, item, "cohandle")
+    with db.reading() as s:
+        jyj, wjw = user(s, "jyj_staff").unit_id, user(s, "wjw_staff").unit_id
+    seen = version(db, item)
+    first = HeldTransaction(db, "jyj_staff", "cohandle", item, {"co_opinion": OPINIONS["jyj_staff"]}, unit_code=True)
+    first.start()
+    assert first.flushed.wait(WAIT) and first.error is None, first.error
+
+    if case == "same task":
+        second = Second(db, "jyj_staff", ids[jyj], {"co_opinion": "重复提交"})
+    else:
+        second = Second(db, "wjw_staff", ids[wjw], {"co_opinion": OPINIONS["wjw_staff"]},
+                        seen=seen if case == "other co-unit, page version" else None)
+    second.start()
+    assert second.started_tx.wait(WAIT) and second.pid is not None, second.error
+    wait_until_blocked(db, second.pid, first.pid)
+    assert not second.done  # it cannot pass the first's row lock while that transaction is open
+
+    first.release.set()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert first.error is None and not first.is_alive() and not second.is_alive()
+    if case == "same task":
+        assert isinstance(second.error, TaskGone) and str(second.error) == GONE_MESSAGE
+        assert opinions(db, item) == [OPINIONS["jyj_staff"]]
+    elif case == "other co-unit, page version":
+        assert isinstance(second.error, StaleTask) and str(second.error) == STALE_MESSAGE
+        assert opinions(db, item) == [OPINIONS["jyj_staff"]]
+    else:  # worked on the state the first committed: both opinions, no lost update
+        assert second.done and second.error is None
+        assert opinions(db, item) == sorted(OPINIONS.values())
+    assert audit_count(db, item, "cohandle") == len(opinions(db, item))
+    assert version(db, item) > seen

@@ -1,0 +1,33 @@
+"""公开: published replies, searchable by anyone without logging in; nothing unpublished is reachable."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from engine import disclosure
+from engine.models import ITEM_TYPES
+from web.helpers import db
+
+bp = Blueprint("public", __name__, url_prefix="/public")
+
+
+@bp.get("/")
+def index():
+    item_type = request.args.get("type") or None
+    f = disclosure.PublicFilter(year=request.args.get("year", type=int),
+                                item_type=item_type if item_type in ITEM_TYPES else None,
+                                unit_id=request.args.get("unit", type=int), q=(request.args.get("q") or "")[:100] or None,
+                                page=max(1, request.args.get("page", 1, type=int)))
+    with db().reading() as s:
+        replies, total = disclosure.search(s, f)
+        years, units = disclosure.facets(s)
+    return render_template("public/index.html", replies=replies, total=total, f=f, years=years, units=units,
+                           page_size=disclosure.PAGE_SIZE)
+
+
+@bp.get("/<int:item_id>")
+def reply(item_id: int):
+    with db().reading() as s:
+        published = disclosure.published_reply(s, item_id)
+    if published is None:
+        abort(404)
+    return render_template("public/reply.html", r=published)
