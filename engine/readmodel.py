@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.notifications import notify, role_users
 from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
                            Rating, RehandlingOrder, Reply, ReturnRequest, User)
 
@@ -87,6 +88,11 @@ def return_decision(c: Completion) -> None:
     req = _latest(c, ReturnRequest)
     if req is not None:
         req.decision, req.opinion, req.decided_at = c.data["return_decision"], c.data.get("return_opinion"), now
+        approved = c.data["return_decision"] == "approve"
+        unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, req.unit_id)]
+        notify(c.session, unit_users, c.item, "return_decision",
+               f"退回申请{'已同意' if approved else '未同意，请继续办理'}：{c.item.number} {c.item.title}",
+               f"return_decision:{req.id}", body=c.data.get("return_opinion"), link=f"/items/{c.item.id}")
     if c.data["return_decision"] == "approve":
         for a in _active_assignments(c):
             a.ended_at, a.status = now, "returned"

@@ -1,0 +1,82 @@
+"""Notifications: return decisions reach the unit, and e-mail goes out once through SMTP when configured."""
+from __future__ import annotations
+
+import socketserver
+import threading
+
+from sqlalchemy import select
+
+from engine.config import Settings
+from engine.models import Notification, User
+from engine.notifications import send_pending_email
+from engine.registration import register_item
+from engine.runtime import complete_task
+from tests.conftest import task_for, user
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP to receive messages (the test's own server on 127.0.0.1)."""
+
+    def handle(self):
+        self.wfile.write(b"220 test ESMTP\r\n")
+        data, in_data = [], False
+        for raw in self.rfile:
+            line = raw.decode("utf-8", "replace")
+            if in_data:
+                if line in (".\r\n", ".\n"):
+                    self.server.messages.append("".join(data))
+                    data, in_data = [], False
+                    self.wfile.write(b"250 OK\r\n")
+                else:
+                    data.append(line)
+                continue
+            cmd = line[:4].upper()
+            if cmd == "EHLO" or cmd == "HELO":
+                self.wfile.write(b"250 test\r\n")
+            elif cmd == "DATA":
+                in_data = True
+                self.wfile.write(b"354 go on\r\n")
+            elif cmd == "QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 OK\r\n")
+
+
+def test_return_decisions_reach_the_unit(demo_db):
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "suggestion", "title": "关于菜场改造的建议", "content": "菜场破旧。",
+                                 "proposer": "deputy_liu"}, user(s, "office"))
+        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                      {"assign_decision": "assign", "lead_unit": "jtj"})
+        complete_task(s, task_for(s, item.id, "sign_for").id, user(s, "jtj_staff"),
+                      {"sign_decision": "return", "return_reason": "不属于本局职责。"})
+        complete_task(s, task_for(s, item.id, "decide_return").id, user(s, "office"),
+                      {"return_decision": "approve", "return_opinion": "同意，改派。"})
+        item_id = item.id
+    with demo_db.reading() as s:
+        got = s.scalars(select(Notification).where(Notification.item_id == item_id,
+                                                   Notification.kind == "return_decision")).all()
+        assert {n.user_id for n in got} == {user(s, "jtj_staff").id, user(s, "jtj_head").id}
+        assert all("已同意" in n.title for n in got)
+
+
+def test_email_is_sent_once_per_notification(demo_db):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
+    server.messages = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with demo_db.transaction() as s:
+            s.scalars(select(User).where(User.username == "jyj_staff")).one().email = "jyj@example.org"
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=server.server_address[1])
+        sent = send_pending_email(demo_db, settings)
+        assert sent >= 1 and len(server.messages) == sent
+        assert any("jyj@example.org" in m for m in server.messages)
+        assert send_pending_email(demo_db, settings) == 0  # never twice
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_no_smtp_configured_sends_nothing(demo_db):
+    assert send_pending_email(demo_db, Settings(smtp_host=None)) == 0
