@@ -14,7 +14,7 @@ import platform
 import sys
 import time
 
-from bench import bulk, lifecycles, pages, workers
+from bench import bulk, lifecycles, pages, sweep, workers
 from bench.databases import Databases
 
 TARGETS = {"a": 0.33, "b": 1.2, "c": 1.5, "d": 10 * 1024, "e": 1.6}
@@ -52,17 +52,29 @@ def section_a_d(dbs: Databases, backends: list[str], n: int) -> dict:
     return out
 
 
-def section_b() -> None:
-    # ---- (b) timer sweep at 1k vs 100k open items ---------------------------------------------------
-    # TO BE ADDED by the lead engineer (issue 3, engine.timers.sweep): time one sweep with 1k and with
-    # 100k open items, the same number of timers due, and print sweep(100k) / sweep(1k) (target <= 1.2).
-    # `bulk.populate(db, n)` builds the items (open ones with task rows and deadlines); the sweep would also
-    # need real instance states and timer rows for the open items.
-    say("(b) timer sweep, 1k vs 100k open items: not measured yet (engine.timers.sweep; added with issue 3)")
+def section_b(pairs: dict, due: int) -> None:
+    """(b) on the databases of (c): same due timers, 1k against 100k open items with waiting timers."""
+    say(f"(b) one timer sweep with {due} timers due, small vs large number of open items with waiting timers")
+    say(f"    {'backend':10} {'open':>8} {'ms':>9}   {'open':>8} {'ms':>9} {'ratio':>7}  fired / loaded instances")
+    for backend, (small_db, large_db) in pairs.items():
+        small, large = sweep.run(small_db, bulk_open(small_db), due), sweep.run(large_db, bulk_open(large_db), due)
+        say(f"    {backend:10} {small.open_items:8,} {small.seconds * 1000:9.1f}   {large.open_items:8,} "
+            f"{large.seconds * 1000:9.1f} {large.seconds / small.seconds:7.2f}  "
+            f"{small.fired}/{small.loaded} and {large.fired}/{large.loaded}")
+    say("    (the sweep selects due timer rows only and loads only their instances; target ratio <= 1.2)")
     say()
 
 
-def section_c(dbs: Databases, backends: list[str], small: int, large: int) -> dict:
+def bulk_open(db) -> int:
+    from sqlalchemy import func, select
+
+    from engine.models import ProcessInstance
+
+    with db.reading() as s:
+        return s.scalar(select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "running"))
+
+
+def section_c(dbs: Databases, backends: list[str], small: int, large: int, dbs_by_backend: dict) -> dict:
     say(f"(c) pages at {small:,} vs {large:,} items (bulk-inserted; units grow with items, ~50 items per unit)")
     out = {}
     for backend in backends:
@@ -74,6 +86,7 @@ def section_c(dbs: Databases, backends: list[str], small: int, large: int) -> di
         say(f"    {'page':40} {'ms ' + format(small, ','):>10} {'ms ' + format(large, ','):>11} {'ratio':>7}  rows")
         figs = pages.compare(small_db, large_db)
         out[backend] = figs
+        dbs_by_backend[backend] = (small_db, large_db)
         for f in figs:
             say(f"    {f.name:40} {f.small_ms:10.2f} {f.large_ms:11.2f} {f.ratio:7.2f}  {f.small_rows} / {f.large_rows}")
     say("    (target ratio <= 1.5)")
@@ -101,6 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lifecycles", type=int, default=20, help="items per backend for (a) and (d)")
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=20, help="timers due in the sweep of (b)")
     parser.add_argument("--per-worker", type=int, default=12, help="lifecycles per worker process for (e)")
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args(argv)
@@ -123,8 +137,9 @@ def main(argv=None) -> int:
             say(pg_note)
         say()
         section_a_d(dbs, backends, args.lifecycles)
-        section_b()
-        section_c(dbs, backends, args.small, args.large)
+        pairs: dict = {}
+        section_c(dbs, backends, args.small, args.large, pairs)
+        section_b(pairs, args.due)
         if "postgresql" in backends:
             section_e(dbs, args.per_worker)
         else:

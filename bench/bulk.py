@@ -83,7 +83,7 @@ def populate(db, n_items: int, seed: int = 7) -> None:
             assigned_at=_utc(assigned), replied_at=_utc(assigned + timedelta(days=80)) if done else None,
             reply_class=rnd.choice("AAAABBC") if done else None,
             closed_at=_utc(assigned + timedelta(days=110)) if done else None))
-        instances.append(dict(id=i, definition_id=definition, item_id=i, state="", version=12 if done else 5,
+        instances.append(dict(id=i, definition_id=definition, item_id=i, state=b"", version=12 if done else 5,
                               status="completed" if done else "running",
                               created_at=_utc(registered), updated_at=_utc(assigned + timedelta(days=30))))
         assignments.append(dict(item_id=i, unit_id=lead, role="lead", status="signed", assigned_at=_utc(assigned),

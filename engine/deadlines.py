@@ -43,11 +43,11 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     return f"{years}年节假日数据未载入，按周末计算 (no holiday data for {years}: weekends only)"
 
 
-def _unit_for(task, key: str, units: dict[str, int]) -> int | None:
+def _unit_for(task, key: str, units) -> int | None:
     return units.get(task.data.get("lead_unit") or "")
 
 
-def sync(session: Session, item: Item, workflow, waiting, fired, cal: WorkCalendar, units: dict[str, int]) -> None:
+def sync(session: Session, item: Item, workflow, waiting, fired, cal: WorkCalendar, units) -> None:
     """Open, move, flag and close the item's deadlines after an engine run.
 
     `waiting` are the (task, due) pairs of waiting timers; `fired` the timer tasks that fired in this run.

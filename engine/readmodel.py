@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
+from typing import Callable, Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,8 +27,8 @@ class Completion:
     user: User | None  # None when a timer, not a person, acted
     data: dict  # the validated form data
     task_data: dict  # all process variables as the task saw them
-    units: dict[str, int]  # unit code -> id
-    people: dict[str, int]  # username -> id
+    units: Mapping[str, int]  # unit code -> id (looked up as needed)
+    people: Mapping[str, int]  # username -> id
 
     @property
     def round(self) -> int:

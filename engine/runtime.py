@@ -63,17 +63,38 @@ def run_engine(wf: BpmnWorkflow) -> list:
     return fired
 
 
+class _Ids:
+    """Ids by code, looked up on first use and remembered for the command (a province has thousands of
+    users; a command needs a handful)."""
+
+    def __init__(self, session: Session, code_column, id_column):
+        self.session, self.code_column, self.id_column = session, code_column, id_column
+        self.known: dict[str, int | None] = {}
+
+    def get(self, code: str | None, default=None):
+        if not code:
+            return default
+        if code not in self.known:
+            self.known[code] = self.session.scalar(select(self.id_column).where(self.code_column == code))
+        return default if self.known[code] is None else self.known[code]
+
+    def __getitem__(self, code: str) -> int:
+        found = self.get(code)
+        if found is None:
+            raise KeyError(code)
+        return found
+
+
 @dataclass
 class Directory:
-    """Units and people by code, loaded once per command (small tables)."""
+    """Units and people by code, as a command needs them."""
 
-    units: dict[str, int]
-    people: dict[str, int]
+    units: _Ids
+    people: _Ids
 
     @classmethod
     def load(cls, session: Session) -> "Directory":
-        return cls(dict(session.execute(select(Unit.code, Unit.id)).all()),
-                   dict(session.execute(select(User.username, User.id)).all()))
+        return cls(_Ids(session, Unit.code, Unit.id), _Ids(session, User.username, User.id))
 
 
 def choices(session: Session):
@@ -188,7 +209,7 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
                       proposer=item.proposer.username, round=1, rules=rules_for(session, item.year))
     with calendar_scope(current_calendar(session)):
         fired = run_engine(wf)
-    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state="")
+    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=b"")
     session.add(instance)
     session.flush()
     sync_derived(session, instance, item, wf, Directory.load(session), fired)

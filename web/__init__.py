@@ -1,7 +1,7 @@
 """banli web: a thin Flask app. Routes parse input, call one engine function, render."""
 from __future__ import annotations
 
-from flask import Flask, g, request, session
+from flask import Flask, g, session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -16,7 +16,8 @@ babel = Babel()
 
 
 def select_locale() -> str:
-    return session.get("lang") or request.accept_languages.best_match(LANGUAGES) or "zh"
+    """Simplified Chinese unless the user chose English (offices' browsers often say en-US)."""
+    return session.get("lang") if session.get("lang") in LANGUAGES else "zh"
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -1,0 +1,72 @@
+"""(b) One timer sweep with few against many open items, the same number of timers due.
+
+The open items of the bulk fill each get a waiting timer row due in the future (their deadlines); then a
+fixed number of real items are registered and assigned through the engine at a past date, so exactly
+their sign-for timers are due. One sweep is timed: it should cost what is due, not what is open.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import insert, select
+
+from engine import clock
+from engine.models import ProcessInstance, Timer, Unit, User
+from engine.registration import register_item
+from engine.runtime import complete_task
+from engine.timers import sweep
+from tests.conftest import task_for
+
+CHUNK = 5000
+
+
+@dataclass
+class SweepFigure:
+    open_items: int
+    due: int
+    fired: int
+    loaded: int
+    seconds: float
+
+
+def add_waiting_timers(db) -> int:
+    """One future timer row per running instance of the bulk fill (what an office's table looks like)."""
+    future = clock.now() + timedelta(days=30)
+    with db.reading() as s:
+        rows = s.execute(select(ProcessInstance.id, ProcessInstance.item_id)
+                         .where(ProcessInstance.status == "running")).all()
+    with db.transaction() as s:
+        for k in range(0, len(rows), CHUNK):
+            s.execute(insert(Timer), [dict(id=f"bench-{iid:012d}", instance_id=iid, item_id=item_id,
+                                           due_at=future + timedelta(minutes=iid % 1440), spec_name="reply_overdue",
+                                           deadline_key="reply", kind="overdue", attached_to="handling")
+                                      for iid, item_id in rows[k:k + CHUNK]])
+    return len(rows)
+
+
+def add_due_items(db, k: int) -> None:
+    """k items assigned a month ago through the engine: their sign-for timers are due now."""
+    with db.reading() as s:
+        office = s.scalar(select(User.username).where(User.role == "office"))
+        proposer = s.scalar(select(User.username).where(User.role == "proposer").limit(1))
+        unit = s.scalar(select(Unit.code).order_by(Unit.id).limit(1))
+    with clock.travel(datetime.now(timezone.utc) - timedelta(days=31)):
+        for i in range(k):
+            with db.transaction() as s:
+                who = s.scalars(select(User).where(User.username == office)).one()
+                item = register_item(s, {"item_type": "suggestion", "title": f"关于第{i}号路口信号灯配时的建议",
+                                         "content": "早晚高峰拥堵。", "proposer": proposer, "year": "2026",
+                                         "number": f"BENCH-{i:04d}"}, who)
+                complete_task(s, task_for(s, item.id, "assign_item").id, who,
+                              {"assign_decision": "assign", "lead_unit": unit})
+
+
+def run(db, open_items: int, due: int) -> SweepFigure:
+    add_waiting_timers(db)
+    add_due_items(db, due)
+    started = time.perf_counter()
+    report = sweep(db, limit=due * 4)
+    seconds = time.perf_counter() - started
+    return SweepFigure(open_items, due, report.fired, len(report.loaded), seconds)
