@@ -10,7 +10,6 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
 from engine.calendar import WorkCalendar
@@ -24,17 +23,6 @@ LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系
           "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
 DUE_SOON_DAYS = 7
 
-_ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
-
-
-def _active_activities(workflow) -> set[str]:
-    out = set()
-    for wf in [workflow, *workflow.subprocesses.values()]:
-        for task in wf.get_tasks(state=_ACTIVE):
-            out.add(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
-    return out
-
-
 def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     missing = [y for y in range(start.year, due.year + 1) if not cal.covers(y)]
     if not missing:
@@ -47,10 +35,12 @@ def _unit_for(task, key: str, units) -> int | None:
     return units.get(task.data.get("lead_unit") or "")
 
 
-def sync(session: Session, item: Item, workflow, waiting, fired, cal: WorkCalendar, units) -> None:
+def sync(session: Session, item: Item, waiting, fired, active: set[str], cal: WorkCalendar,
+         units) -> None:
     """Open, move, flag and close the item's deadlines after an engine run.
 
-    `waiting` are the (task, due) pairs of waiting timers; `fired` the timer tasks that fired in this run.
+    `waiting` are the (task, due) pairs of waiting timers; `fired` the timer tasks that fired in this run;
+    `active` the activities (BPMN ids) still running.
     """
     now = clock.now()
     rows = session.scalars(select(Deadline).where(Deadline.item_id == item.id,
@@ -79,7 +69,6 @@ def sync(session: Session, item: Item, workflow, waiting, fired, cal: WorkCalend
         row = open_rows.get((m["deadline"], int(task.data.get("round", 1))))
         if row is not None:
             row.status, row.overdue_at = ("expired" if m["kind"] == "expired" else "overdue"), now
-    active = _active_activities(workflow) if not workflow.is_completed() else set()
     waiting_keys = {(meta(t.task_spec)["deadline"], int(t.data.get("round", 1))) for t, _ in waiting}
     for (key, rnd), row in open_rows.items():
         if (key, rnd) in waiting_keys or row.status == "expired":

@@ -57,6 +57,19 @@ def parsed(definition: ProcessDefinition) -> ParsedProcess:
     return hit
 
 
+_BY_ID: dict[tuple[str, int], ParsedProcess] = {}
+
+
+def parsed_version(session: Session, definition_id: int) -> ParsedProcess:
+    """The parsed spec of a version by id: a deployed version never changes, so no row is read once parsed
+    (keyed by database too: tests and benchmarks open many databases in one process)."""
+    key = (str(session.get_bind().url), definition_id)
+    hit = _BY_ID.get(key)
+    if hit is None:
+        hit = _BY_ID[key] = parsed(session.get(ProcessDefinition, definition_id))
+    return hit
+
+
 def sha256(xml: bytes) -> str:
     return hashlib.sha256(xml).hexdigest()
 

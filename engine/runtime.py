@@ -5,10 +5,12 @@ the workflow state, the task rows, the read model and the audit event are commit
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -17,7 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock, deadlines, forms, notifications
 from engine.authz import LANES, require_can_act
 from engine.calendar import current_calendar
-from engine.deployment import ParsedProcess, parsed
+from engine.deployment import ParsedProcess, parsed, parsed_version
 from engine.models import (AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
 from engine.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
@@ -116,10 +118,57 @@ def choices(session: Session):
     return lookup
 
 
+class _Workflows:
+    """Workflows this process committed last, by instance, so the next command on an item skips
+    deserialising it. An entry is used only if the row's version is still the one it was committed at
+    (another process or a failed command makes it stale) and it is taken out while in use, so two
+    requests never share one object; only a commit puts it back."""
+
+    def __init__(self, size: int = 512):
+        self.size, self.entries, self.lock = size, OrderedDict(), threading.Lock()
+
+    @staticmethod
+    def _key(session: Session, instance_id: int) -> tuple[str, int]:
+        return str(session.get_bind().url), instance_id
+
+    def take(self, session: Session, instance: ProcessInstance, spec) -> BpmnWorkflow | None:
+        with self.lock:
+            hit = self.entries.pop(self._key(session, instance.id), None)
+        if hit is None or hit[0] != instance.version or hit[1].spec is not spec:
+            return None
+        return hit[1]
+
+    def stage(self, session: Session, instance: ProcessInstance, wf: BpmnWorkflow) -> None:
+        session.info.setdefault("banli_workflows", {})[self._key(session, instance.id)] = (instance, wf)
+
+    def committed(self, session: Session) -> None:
+        staged = session.info.pop("banli_workflows", None)
+        if not staged:
+            return
+        with self.lock:
+            for key, (instance, wf) in staged.items():
+                self.entries[key] = (instance.version, wf)
+                self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    @staticmethod
+    def discard(session: Session, *_args) -> None:
+        session.info.pop("banli_workflows", None)
+
+
+WORKFLOWS = _Workflows()
+event.listen(Session, "after_commit", WORKFLOWS.committed)
+event.listen(Session, "after_rollback", WORKFLOWS.discard)
+event.listen(Session, "after_soft_rollback", WORKFLOWS.discard)
+
+
 def load_workflow(session: Session, instance: ProcessInstance) -> tuple[BpmnWorkflow, ParsedProcess]:
-    proc = parsed(session.get(ProcessDefinition, instance.definition_id))
-    wf = STATE.loads(instance.state, proc.spec, proc.subprocess_specs)
-    wf.script_engine = script_engine()
+    proc = parsed_version(session, instance.definition_id)
+    wf = WORKFLOWS.take(session, instance, proc.spec)
+    if wf is None:
+        wf = STATE.loads(instance.state, proc.spec, proc.subprocess_specs)
+        wf.script_engine = script_engine()
     return wf, proc
 
 
@@ -152,10 +201,17 @@ def _activities(task) -> set[str]:
     return out
 
 
+_ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+
+
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
                  directory: Directory, fired=()) -> None:
     """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status."""
-    ready = ready_user_tasks(wf)
+    ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
+    for task in wf.get_tasks(state=_ACTIVE):
+        active.add(task.task_spec.bpmn_id or task.task_spec.name)
+        if task.state == TaskState.READY and task.task_spec.manual:
+            ready.append(task)
     waiting = sync_timers(session, instance, wf)
     deadline_due = {}  # activity -> due instant of the deadline watching it
     for task, due in waiting:
@@ -173,13 +229,12 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
         if row is None:
             row = task_row(task, instance, item, directory)
             session.add(row)
-            session.flush()
             notifications.new_task(session, row, item)
         activities = _activities(task)
         row.due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
         for a in activities:
             rows_by_activity.setdefault(a, []).append(row)
-    deadlines.sync(session, item, wf, waiting, fired, current_calendar(session), directory.units)
+    deadlines.sync(session, item, waiting, fired, active, current_calendar(session), directory.units)
     if fired:
         def recipients(activity):
             return [u for r in rows_by_activity.get(activity, []) for u in notifications.task_users(session, r)]
@@ -188,6 +243,7 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     now = clock.now()
     instance.state = STATE.dumps(wf)
     instance.updated_at = now
+    WORKFLOWS.stage(session, instance, wf)
     if wf.is_completed():
         instance.status = "completed"
         withdrawn = wf.data.get("assign_decision") == "withdraw"

@@ -1,0 +1,62 @@
+"""The in-process workflow cache never serves a state another process or a failed command changed."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import select
+
+from engine.calendar import current_calendar
+from engine.deployment import parsed_version
+from engine.models import Item, ProcessInstance
+from engine.registration import register_item
+from engine.runtime import WORKFLOWS, Directory, complete_task, load_workflow, script_engine, sync_derived
+from engine.scripting import calendar_scope
+from engine.serializer import STATE
+from tests.conftest import task_for, user
+
+
+def test_a_newer_version_written_elsewhere_is_read_from_the_database(demo_db):
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "proposal", "title": "关于公厕改造的提案", "content": "公厕少。",
+                                 "proposer": "member_sun"}, user(s, "office"))
+        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                      {"assign_decision": "assign", "lead_unit": "jtj"})
+        item_id = item.id
+    assert WORKFLOWS.entries  # the committed workflow is cached
+    # Another process signs for the item: it reads the row, not this process's cache, and writes a new version.
+    with demo_db.transaction() as s:
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        proc = parsed_version(s, inst.definition_id)
+        wf = STATE.loads(inst.state, proc.spec, proc.subprocess_specs)
+        wf.script_engine = script_engine()
+        task = wf.get_task_from_id(UUID(task_for(s, item_id, "sign_for").id))
+        task.set_data(sign_decision="sign")
+        with calendar_scope(current_calendar(s)):
+            task.run()
+            wf.do_engine_steps()
+            sync_derived(s, inst, s.get(Item, item_id), wf, Directory.load(s))
+        s.info.pop("banli_workflows", None)  # as if it were another process: nothing reaches our cache
+    with demo_db.reading() as s:
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        wf, _ = load_workflow(s, inst)
+        names = {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16}
+    assert names == {"pledge"}  # the other process's step, not the cached state before it
+
+
+def test_a_failed_command_leaves_nothing_in_the_cache(demo_db):
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "proposal", "title": "关于公厕改造的提案", "content": "公厕少。",
+                                 "proposer": "member_sun"}, user(s, "office"))
+        item_id = item.id
+    try:
+        with demo_db.transaction() as s:
+            complete_task(s, task_for(s, item_id, "assign_item").id, user(s, "office"),
+                          {"assign_decision": "assign", "lead_unit": "jtj"})
+            raise RuntimeError("the request failed after the engine ran")
+    except RuntimeError:
+        pass
+    with demo_db.reading() as s:
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        wf, _ = load_workflow(s, inst)
+        assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16} == {"assign_item"}
+        assert task_for(s, item_id, "assign_item") is not None
