@@ -117,10 +117,10 @@ def announce(session: Session, item: Item, fired, recipients) -> None:
         link = f"/items/{item.id}"
         if m["kind"] == "reminder":
             notify(session, recipients(m["attached_to"]), item, "reminder",
-                   f"催办提醒：{item.number} {label}将于 {due} 到期", f"remind:{event}", link=link)
+                   f"催办提醒：{label}将于 {due} 到期", f"remind:{event}", link=link)
         elif m["kind"] == "overdue":
             notify(session, recipients(m["attached_to"]) + role_users(session, "office"), item, "overdue",
-                   f"已超期：{item.number} {label}期限为 {due}（{item.title}）", f"overdue:{event}", link=link)
+                   f"已超期：{label}期限为 {due}", f"overdue:{event}", link=link)
         elif m["kind"] == "expired":
             notify(session, role_users(session, "office"), item, "overdue",
-                   f"评价期满未表态：{item.number} {item.title}", f"expired:{event}", link=link)
+                   "评价期满未表态", f"expired:{event}", link=link)

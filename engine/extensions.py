@@ -75,7 +75,7 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title="申请延期",
                            unit_id=user.unit_id, data={"from": deadline.due_date.isoformat(), "to": wanted.isoformat()}))
     notify(session, role_users(session, "office"), item, "extension",
-           f"延期申请：{item.number} 申请答复期限延至 {wanted}", f"extension:{req.id}", link=f"/items/{item.id}")
+           f"延期申请：答复期限申请延至 {wanted}", f"extension:{req.id}", link=f"/items/{item.id}")
     return req
 
 
@@ -112,7 +112,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, item.lead_unit_id)]
     notify(session, unit_users, item, "extension",
-           f"延期申请{'已同意' if approve else '未同意'}：{item.number} 答复期限"
+           f"延期申请{'已同意' if approve else '未同意'}：答复期限"
            + (f"延至 {req.new_due_date}" if approve else f"仍为 {req.old_due_date}"),
            f"extension_decided:{req.id}", link=f"/items/{item.id}")
     return req

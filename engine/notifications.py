@@ -56,7 +56,7 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
 
 def new_task(session: Session, row: TaskRow, item: Item) -> None:
     kind_title = f"新任务：{row.title}" + (f"（第{row.round}轮）" if row.round > 1 else "")
-    notify(session, task_users(session, row), item, "task", f"{kind_title} · {item.number} {item.title}",
+    notify(session, task_users(session, row), item, "task", kind_title,
            f"task:{row.id}", link=f"/tasks/{row.id}")
 
 
@@ -82,16 +82,20 @@ def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
     if not settings.smtp_host:
         return 0
     with db.reading() as s:
-        pending = s.execute(select(Notification.id, Notification.title, Notification.body, User.email)
+        pending = s.execute(select(Notification.id, Notification.title, Notification.body, User.email,
+                                   Item.number, Item.title)
                             .join(User, User.id == Notification.user_id)
+                            .outerjoin(Item, Item.id == Notification.item_id)
                             .where(Notification.emailed_at.is_(None), User.email.is_not(None))
                             .order_by(Notification.id).limit(limit)).all()
     sent = 0
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        for nid, title, body, email in pending:
+        for nid, title, body, email, number, item_title in pending:
+            about = f"{number} {item_title}" if number else ""
             msg = EmailMessage()
-            msg["From"], msg["To"], msg["Subject"] = settings.smtp_sender, email, f"[建议提案办理] {title}"
-            msg.set_content(body or title)
+            msg["From"], msg["To"] = settings.smtp_sender, email
+            msg["Subject"] = f"[建议提案办理] {title}" + (f" · {about}" if about else "")
+            msg.set_content("\n\n".join(p for p in (title, about, body) if p))
             with db.transaction() as s:
                 claimed = s.execute(update(Notification).where(Notification.id == nid,
                                                                Notification.emailed_at.is_(None))

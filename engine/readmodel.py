@@ -91,7 +91,7 @@ def return_decision(c: Completion) -> None:
         approved = c.data["return_decision"] == "approve"
         unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, req.unit_id)]
         notify(c.session, unit_users, c.item, "return_decision",
-               f"退回申请{'已同意' if approved else '未同意，请继续办理'}：{c.item.number} {c.item.title}",
+               f"退回申请{'已同意' if approved else '未同意，请继续办理'}",
                f"return_decision:{req.id}", body=c.data.get("return_opinion"), link=f"/items/{c.item.id}")
     if c.data["return_decision"] == "approve":
         for a in _active_assignments(c):
