@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from engine import clock
 from engine.config import Settings
@@ -34,12 +35,22 @@ class LeaderLock:
         self._file = None
 
     def acquire(self) -> bool:
+        """True while this process holds the lock; checked again at every tick (a dropped connection
+        loses a PostgreSQL lock, and another scheduler may have taken over since)."""
         if self.db.is_postgres:
-            if self._conn is None:
-                self._conn = self.db.engine.connect()
-            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
-            self._conn.commit()
-            return bool(got)
+            try:
+                if self._conn is None:
+                    self._conn = self.db.engine.connect()
+                held = self._conn.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k "
+                    "AND pid = pg_backend_pid() AND granted"), {"k": ADVISORY_KEY}).scalar()
+                got = bool(held) or bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                                             {"k": ADVISORY_KEY}).scalar())
+                self._conn.commit()
+                return got
+            except Exception:  # the connection broke: whatever it held is gone with it
+                self.release()
+                return False
         path = Path(self.db.url.split("sqlite:///", 1)[-1] + ".scheduler.lock")
         if self._file is None:
             self._file = open(path, "a+")
@@ -51,6 +62,11 @@ class LeaderLock:
 
     def release(self) -> None:
         if self._conn is not None:
+            try:  # the pool would keep the server session, and the lock with it, alive
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._conn.commit()
+            except Exception:
+                self._conn.invalidate()
             self._conn.close()
             self._conn = None
         if self._file is not None:
@@ -66,10 +82,16 @@ def tick(db, settings: Settings | None = None) -> SweepReport:
             send_pending_email(db, settings)
         except OSError as exc:  # the mail server being down must not stop deadlines
             log.warning("e-mail not sent: %s", exc)
-    with db.transaction() as s:
-        beat = s.get(SchedulerHeartbeat, "sweep") or SchedulerHeartbeat(name="sweep")
-        beat.holder, beat.beat_at, beat.last_sweep_fired = f"{socket.gethostname()}:{os.getpid()}", clock.now(), report.fired
-        s.add(beat)
+    for _attempt in range(3):  # two first-ever ticks may both try to create the row
+        try:
+            with db.transaction() as s:
+                beat = s.get(SchedulerHeartbeat, "sweep") or SchedulerHeartbeat(name="sweep")
+                beat.holder = f"{socket.gethostname()}:{os.getpid()}"
+                beat.beat_at, beat.last_sweep_fired = clock.now(), report.fired
+                s.add(beat)
+            break
+        except IntegrityError:
+            continue
     if report.fired or report.failed:
         log.info("sweep fired=%s instances=%s failed=%s", report.fired, len(report.loaded), report.failed)
     return report
