@@ -67,8 +67,11 @@ run: install demo
 # The whole suite twice: on SQLite, then on PostgreSQL (BANLI_TEST_PG_URL, default the local server's
 # `test` database). Without a reachable server the second run says SKIPPED, unless CI is set: then it fails.
 test: install system-deps
-	$(BIN)/python -m pytest -q
-	BANLI_TEST_DB=postgres $(BIN)/python -m pytest -q
+	@sqlite=0; postgres=0; \
+	echo "== the suite on SQLite"; $(BIN)/python -m pytest -q || sqlite=$$?; \
+	echo "== the suite on PostgreSQL"; BANLI_TEST_DB=postgres $(BIN)/python -m pytest -q || postgres=$$?; \
+	echo "== SQLite run: $$( [ $$sqlite = 0 ] && echo passed || echo FAILED ), PostgreSQL run: $$( [ $$postgres = 0 ] && echo passed or skipped || echo FAILED )"; \
+	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
 
 # Engine against raw SpiffWorkflow, queries at 1k vs 100k items, bytes per item, workers on PostgreSQL.
 bench: install

@@ -31,6 +31,7 @@ TASKS = {
     "publishing": [("publish", "答复公开", "disclosure", "office")],
 }
 CHUNK = 5000
+EMPTY_STATE = ProcessInstance.__table__.c.state.type.python_type()  # "" or b"", whichever the column stores
 
 
 def _utc(d: date, hour: int = 9) -> datetime:

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import insert, select
 
 from engine import clock
-from engine.models import ProcessInstance, Timer, Unit, User
+from engine.models import ProcessInstance, TaskRow, Timer, Unit, User
 from engine.registration import register_item
 from engine.runtime import complete_task
 from engine.timers import sweep
-from tests.conftest import task_for
 
 CHUNK = 5000
 
@@ -59,7 +58,9 @@ def add_due_items(db, k: int) -> None:
                 item = register_item(s, {"item_type": "suggestion", "title": f"关于第{i}号路口信号灯配时的建议",
                                          "content": "早晚高峰拥堵。", "proposer": proposer, "year": "2026",
                                          "number": f"BENCH-{i:04d}"}, who)
-                complete_task(s, task_for(s, item.id, "assign_item").id, who,
+                assignment = s.scalars(select(TaskRow).where(TaskRow.item_id == item.id,
+                                                             TaskRow.form_key == "assignment")).one()
+                complete_task(s, assignment.id, who,
                               {"assign_decision": "assign", "lead_unit": unit})
 
 

@@ -44,30 +44,42 @@ def _worker(url: str, jobs: list[tuple[int, dict]], ready, go, results) -> None:
         db.engine.dispose()
 
 
-def run(db, items_per_worker: int, counts=(1, 2, 4)) -> list[WorkerFigure]:
-    """The same number of items per worker process, so every configuration runs long enough to time."""
+def _round(ctx, url: str, jobs: list, n: int) -> WorkerFigure:
+    """n worker processes share `jobs`; timed from their common release to the last one's end."""
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_worker, args=(url, jobs[i::n], ready, go, results)) for i in range(n)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=TIMEOUT)  # imports and connections done before the clock starts
+    start = time.perf_counter()
+    go.set()
+    got = [results.get(timeout=TIMEOUT) for _ in procs]
+    for p in procs:
+        p.join(TIMEOUT)
+    errors = [done for done, _, _ in got if isinstance(done, str)]
+    if errors:
+        raise RuntimeError(f"bench worker failed: {errors[0]}")
+    return WorkerFigure(n, sum(done for done, _, _ in got), max(end for _, end, _ in got) - start,
+                        sum(cpu for _, _, cpu in got))
+
+
+def run(db, items_per_worker: int, counts=(1, 2, 4), rounds: int = 2) -> list[WorkerFigure]:
+    """The same number of items per worker process, so every configuration runs long enough to time.
+
+    The configurations alternate for `rounds` rounds and each keeps its best round: on a shared machine
+    a neighbour's burst then costs one round, not the figure.
+    """
     with db.transaction() as s:
         org = scenario.create_org(s)
-    plans = scenario.plans(org, items_per_worker * sum(counts), seed=11)
+    plans = scenario.plans(org, items_per_worker * sum(counts) * rounds, seed=11)
     queue = [(scenario.register(db, p), scenario.forms(p)) for p in plans]
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no connection crosses a fork
-    figures = []
-    for n in counts:
-        mine, queue = queue[:n * items_per_worker], queue[n * items_per_worker:]
-        ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-        procs = [ctx.Process(target=_worker, args=(db.url, mine[i::n], ready, go, results)) for i in range(n)]
-        for p in procs:
-            p.start()
-        for _ in procs:
-            ready.get(timeout=TIMEOUT)  # imports and connections done before the clock starts
-        start = time.perf_counter()
-        go.set()
-        got = [results.get(timeout=TIMEOUT) for _ in procs]
-        for p in procs:
-            p.join(TIMEOUT)
-        errors = [done for done, _, _ in got if isinstance(done, str)]
-        if errors:
-            raise RuntimeError(f"bench worker failed: {errors[0]}")
-        figures.append(WorkerFigure(n, sum(done for done, _, _ in got), max(end for _, end, _ in got) - start,
-                                    sum(cpu for _, _, cpu in got)))
-    return figures
+    best: dict[int, WorkerFigure] = {}
+    for _ in range(rounds):
+        for n in counts:
+            jobs, queue = queue[:n * items_per_worker], queue[n * items_per_worker:]
+            fig = _round(ctx, db.url, jobs, n)
+            if n not in best or fig.per_second > best[n].per_second:
+                best[n] = fig
+    return [best[n] for n in counts]

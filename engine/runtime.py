@@ -5,6 +5,7 @@ the workflow state, the task rows, the read model and the audit event are commit
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -300,16 +301,28 @@ def task_form(session: Session, row: TaskRow) -> dict:
     return {"key": None, "fields": []}
 
 
-def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_version: int | None = None) -> Item:
+def _conflict_is_stale(command):
+    """A concurrent write of the same instance can surface at any flush (autoflush included): it always
+    reaches the caller as StaleTask, never as a database error."""
+    @functools.wraps(command)
+    def wrapped(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except StaleDataError:
+            raise StaleTask(STALE_MESSAGE) from None
+    return wrapped
+
+
+@_conflict_is_stale
+def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item:
     """Validate the form, complete the task, run the engine, and write every derived row.
 
-    `seen_version` is the instance version the user's page showed; a different current version means
-    someone acted in between, and the completion is refused rather than applied to a changed item.
+    Concurrency: the instance row is locked (PostgreSQL) and its version checked at the write; a task
+    someone else completed meanwhile is TaskGone, a concurrent write to the same instance StaleTask.
+    Parallel tasks of one item (two co-units, the leader) do not refuse each other.
     """
     row = open_task(session, task_id, user)
     instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
-    if seen_version is not None and instance.version != seen_version:
-        raise StaleTask(STALE_MESSAGE)
     item = session.get(Item, row.item_id)
     wf, _ = load_workflow(session, instance)
     task = wf.get_task_from_id(UUID(task_id))
@@ -330,7 +343,7 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, seen_ve
     return item
 
 
-def complete(db, task_id: str, user_id: int, raw: dict, seen_version: int | None = None) -> int:
+def complete(db, task_id: str, user_id: int, raw: dict) -> int:
     """complete_task as one command: its own transaction, and an incident if the process itself fails.
 
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
@@ -340,7 +353,7 @@ def complete(db, task_id: str, user_id: int, raw: dict, seen_version: int | None
 
     try:
         with db.transaction() as s:
-            return complete_task(s, task_id, s.get(User, user_id), raw, seen_version).id
+            return complete_task(s, task_id, s.get(User, user_id), raw).id
     except Exception as exc:
         if not is_process_failure(exc):
             raise
@@ -356,10 +369,7 @@ def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWork
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
     _record_fired(session, item, fired, directory)
     sync_derived(session, instance, item, wf, directory, fired)
-    try:
-        session.flush()
-    except StaleDataError:
-        raise StaleTask(STALE_MESSAGE) from None
+    session.flush()
 
 
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
@@ -373,6 +383,7 @@ def _record_fired(session: Session, item: Item, fired, directory: Directory) -> 
                                                           directory.units, directory.people))
 
 
+@_conflict_is_stale
 def fire_timers(session: Session, instance_id: int, now) -> int | None:
     """One sweep step for one instance: fire its due timers and write everything derived.
 

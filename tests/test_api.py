@@ -14,7 +14,6 @@ from urllib.request import urlopen
 import pytest
 import time_machine
 from click.testing import CliRunner
-from sqlalchemy import text
 
 from engine import logs, models
 from engine.db import Database
@@ -42,13 +41,6 @@ def test_health_gives_the_age_of_the_scheduler_heartbeat(client, demo_db):
     with time_machine.travel(now, tick=False):
         body = client.get("/api/health").get_json()
     assert body["scheduler"] == {"heartbeat_age_seconds": 90.0, "holder": "host-a:4242"}
-
-
-def test_health_leaves_out_the_scheduler_where_there_is_no_heartbeat_table(client, demo_db):
-    with demo_db.transaction() as s:
-        s.execute(text("DROP TABLE IF EXISTS scheduler_heartbeat"))
-    body = client.get("/api/health").get_json()
-    assert body["status"] == "ok" and "scheduler" not in body
 
 
 def test_health_is_503_when_the_database_is_unreachable(app):

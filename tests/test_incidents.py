@@ -8,7 +8,7 @@ import pytest
 from engine.config import PROCESSES_DIR
 from engine.deployment import deploy
 from engine.incidents import ProcessFailed, retry
-from engine.models import AuditEvent, Incident, Pledge, ProcessInstance, TaskRow
+from engine.models import Incident, Pledge, ProcessInstance
 from engine.registration import register_item
 from engine.runtime import complete
 from tests.conftest import login, csrf_token, task_for, user

@@ -1,7 +1,6 @@
 """The whole procedure through the engine on the real processes/ file, one transaction per command."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, ProcessInstance,

@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from engine.deployment import latest
 from engine.models import ProcessDefinition
-from tests.test_browser import browser, log_in, server  # noqa: F401 - fixtures shared with the other browser test
+from tests.test_browser import log_in
 
 pytestmark = pytest.mark.browser
 VENDOR = Path(__file__).resolve().parent.parent / "web" / "static" / "vendor"
 
 
-def test_rename_a_task_in_the_modeler_and_deploy_version_2(server, browser, demo_db):  # noqa: F811
+def test_rename_a_task_in_the_modeler_and_deploy_version_2(server, browser, demo_db):
     assert (VENDOR / "modeler.js").exists(), "web/static/vendor/modeler.js is missing: run `make assets`"
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors = []

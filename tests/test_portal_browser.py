@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import browser, log_in, server  # noqa: F401 - fixtures
+from tests.test_browser import log_in
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}

@@ -3,8 +3,7 @@
 `complete_task` locks the instance row (SELECT ... FOR UPDATE) and the instance carries an optimistic
 version: whoever comes second waits for the first to commit, then works on the committed state. For the
 same task that means "already completed" (TaskGone); for a parallel task (the other co-unit's opinion)
-it means success, unless the page the user submitted from showed an older version (StaleTask). Nothing is
-lost and nothing is done twice: the audit events and read-model rows say so.
+it means success. Nothing is lost and nothing is done twice: the audit events and read-model rows say so.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from sqlalchemy import func, select, text
 from engine.db import Database
 from engine.models import AuditEvent, CoOpinion, Consultation, ProcessInstance, TaskRow
 from engine.registration import register_item
-from engine.runtime import GONE_MESSAGE, STALE_MESSAGE, StaleTask, TaskGone, complete_task
+from engine.runtime import GONE_MESSAGE, StaleTask, TaskGone, complete, complete_task
 from tests.conftest import BACKEND, user
 
 pytestmark = [
@@ -33,16 +32,17 @@ CONSULT = {"consult_date": "2026-04-01", "consult_form": "meeting", "participant
 WAIT = 30  # seconds any step may take before the test gives up (a bound, never an expectation)
 
 
-def _complete(db: Database, username: str, spec: str, item_id: int, form: dict, seen: int | None = None,
+def _complete(db: Database, username: str, spec: str, item_id: int, form: dict,
               unit_code: str | None = None) -> str:
-    with db.transaction() as s:
+    """What the task page does: find the user's task, then run the completion command (engine.runtime.complete)."""
+    with db.reading() as s:
         actor = user(s, username)
         q = select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec)
         if unit_code:
             q = q.where(TaskRow.unit_id == actor.unit_id)
-        task_id = s.scalars(q).first()
-        complete_task(s, task_id, actor, form, seen_version=seen)
-        return task_id
+        task_id, actor_id = s.scalars(q).first(), actor.id
+    complete(db, task_id, actor_id, form)
+    return task_id
 
 
 @pytest.fixture
@@ -125,25 +125,10 @@ def test_both_co_units_send_their_opinions_at_once_and_both_are_kept(demo_db, it
     assert version(demo_db, item) > before
 
 
-def test_opinions_sent_from_the_same_page_version_one_wins_the_other_is_told_to_reload(demo_db, item):
-    seen = version(demo_db, item)
-    outcomes = race(*[lambda u=u: _complete(demo_db, u, "cohandle", item, {"co_opinion": OPINIONS[u]},
-                                            seen=seen, unit_code=u) for u in OPINIONS])
-    winners = [u for u, o in zip(OPINIONS, outcomes) if o.ok]
-    losers = [(u, o.error) for u, o in zip(OPINIONS, outcomes) if not o.ok]
-    assert len(winners) == 1 and len(losers) == 1
-    loser, error = losers[0]
-    assert isinstance(error, StaleTask) and str(error) == STALE_MESSAGE
-    assert opinions(demo_db, item) == [OPINIONS[winners[0]]] and audit_count(demo_db, item, "cohandle") == 1
-    # The loser reloads (sees the new version) and sends again: both opinions are in, each once.
-    _complete(demo_db, loser, "cohandle", item, {"co_opinion": OPINIONS[loser]}, seen=version(demo_db, item),
-              unit_code=loser)
-    assert opinions(demo_db, item) == sorted(OPINIONS.values()) and audit_count(demo_db, item, "cohandle") == 2
-
-
-def submit(db, task_id, username, form, seen=None):
-    with db.transaction() as s:
-        complete_task(s, task_id, user(s, username), form, seen_version=seen)
+def submit(db, task_id, username, form):
+    with db.reading() as s:
+        actor_id = user(s, username).id
+    complete(db, task_id, actor_id, form)
 
 
 def test_the_same_task_submitted_twice_at_once_is_done_once(demo_db, item):
@@ -164,9 +149,10 @@ def _submit_in_process(url, task_id, username, form, barrier, results):
     """One worker process: its own engine and connection, released together with the others."""
     db = Database(url)
     try:
+        with db.reading() as s:
+            actor_id = user(s, username).id
         barrier.wait(WAIT)
-        with db.transaction() as s:
-            complete_task(s, task_id, user(s, username), form)
+        complete(db, task_id, actor_id, form)
         results.put((username, "ok", ""))
     except (TaskGone, StaleTask) as exc:
         results.put((username, type(exc).__name__, str(exc)))
@@ -241,9 +227,9 @@ class HeldTransaction(threading.Thread):
 class Second(threading.Thread):
     """The other user's completion, started while the first is held; reports the backend it runs on."""
 
-    def __init__(self, db, username, task_id, form, seen=None):
+    def __init__(self, db, username, task_id, form):
         super().__init__()
-        self.db, self.username, self.task_id, self.form, self.seen = db, username, task_id, form, seen
+        self.db, self.username, self.task_id, self.form = db, username, task_id, form
         self.pid, self.started_tx = None, threading.Event()
         self.error: Exception | None = None
         self.done = False
@@ -253,7 +239,7 @@ class Second(threading.Thread):
             with self.db.transaction() as s:
                 self.pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
                 self.started_tx.set()
-                complete_task(s, self.task_id, user(s, self.username), self.form, seen_version=self.seen)
+                complete_task(s, self.task_id, user(s, self.username), self.form)
             self.done = True
         except Exception as exc:  # noqa: BLE001
             self.error = exc
@@ -273,7 +259,7 @@ def wait_until_blocked(db, waiter_pid: int, holder_pid: int) -> None:
     raise AssertionError("the second transaction never waited for the first")
 
 
-@pytest.mark.parametrize("case", ["same task", "other co-unit, page version", "other co-unit"])
+@pytest.mark.parametrize("case", ["same task", "other co-unit"])
 def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_db, item, case):
     db = demo_db
     ids = task_ids(db, item, "cohandle")
@@ -287,8 +273,7 @@ def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_d
     if case == "same task":
         second = Second(db, "jyj_staff", ids[jyj], {"co_opinion": "重复提交"})
     else:
-        second = Second(db, "wjw_staff", ids[wjw], {"co_opinion": OPINIONS["wjw_staff"]},
-                        seen=seen if case == "other co-unit, page version" else None)
+        second = Second(db, "wjw_staff", ids[wjw], {"co_opinion": OPINIONS["wjw_staff"]})
     second.start()
     assert second.started_tx.wait(WAIT) and second.pid is not None, second.error
     wait_until_blocked(db, second.pid, first.pid)
@@ -300,9 +285,6 @@ def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_d
     assert first.error is None and not first.is_alive() and not second.is_alive()
     if case == "same task":
         assert isinstance(second.error, TaskGone) and str(second.error) == GONE_MESSAGE
-        assert opinions(db, item) == [OPINIONS["jyj_staff"]]
-    elif case == "other co-unit, page version":
-        assert isinstance(second.error, StaleTask) and str(second.error) == STALE_MESSAGE
         assert opinions(db, item) == [OPINIONS["jyj_staff"]]
     else:  # worked on the state the first committed: both opinions, no lost update
         assert second.done and second.error is None

@@ -12,7 +12,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from engine import clock
-from engine.models import AuditEvent, Item, Notification, SchedulerHeartbeat, Timer
+from engine.models import AuditEvent, Notification, SchedulerHeartbeat, Timer
 from engine.registration import register_item
 from engine.runtime import complete_task
 from engine.scheduler import LeaderLock, tick

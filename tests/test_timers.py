@@ -1,7 +1,7 @@
 """Deadlines that hold: BPMN timers on the working-day calendar, fired by the sweep with a controlled clock."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 import time_machine
@@ -12,7 +12,7 @@ from engine import clock
 from engine.calendar import import_year_csv
 from engine.extensions import decide_extension, request_extension
 from engine.forms import FormInvalid
-from engine.models import (AuditEvent, Deadline, Item, Notification, ProcessInstance, Rating, TaskRow, Timer)
+from engine.models import AuditEvent, Deadline, Item, Notification, ProcessInstance, Rating, Timer
 from engine.registration import register_item
 from engine.rules import set_rule
 from engine.runtime import complete_task

@@ -6,7 +6,8 @@ import re
 from sqlalchemy import func, select
 
 from engine.models import AuditEvent, Item, ProcessInstance, TaskRow
-from tests.conftest import csrf_token, login, task_for, user
+from engine.accounts import create_user
+from tests.conftest import csrf_token, login, task_for
 
 
 def item_by_title(db, fragment):
@@ -68,11 +69,10 @@ def test_task_page_renders_the_bpmn_form_and_completes(client, demo_db):
     html = client.get(f"/tasks/{row.id}").get_data(as_text=True)
     assert 'name="sign_decision"' in html and "申请退回" in html and item.content in html
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    version = re.search(r'name="_version" value="(\d+)"', html).group(1)
     # Bad input: a return without its reason is refused with a message, nothing changes.
-    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "_version": version, "sign_decision": "return"})
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "sign_decision": "return"})
     assert r.status_code == 400 and "此项为必填项" in r.get_data(as_text=True)
-    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "_version": version, "sign_decision": "sign"})
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "sign_decision": "sign"})
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/items/{item.id}")
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "签收" in html and "王教育（经办人）" in html  # on the timeline, with who
@@ -90,7 +90,7 @@ def test_unit_a_can_neither_see_nor_complete_unit_b_task(client, demo_db):
     assert item.title not in client.get("/tasks/").get_data(as_text=True)
     assert client.get(f"/tasks/{row.id}").status_code == 403
     token = csrf_token(client, "/tasks/")
-    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "_version": version, "sign_decision": "sign"})
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "sign_decision": "sign"})
     assert r.status_code == 403
     assert client.get(f"/items/{item.id}").status_code == 403  # not its item either
     with demo_db.reading() as s:
@@ -99,28 +99,42 @@ def test_unit_a_can_neither_see_nor_complete_unit_b_task(client, demo_db):
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == events
 
 
-def test_stale_completion_is_refused_with_a_clear_message(client, demo_db):
-    """Two people open the same co-handled item; the second submits against a changed item."""
-    item = item_by_title(demo_db, "加装电梯")  # handling: consult, co-opinion and leader tasks are open
+def test_a_task_completed_meanwhile_is_refused_with_a_clear_message(client, demo_db):
+    """Two handlers of the same unit open the same sign-for; the second to submit is told, nothing changes."""
+    item = item_by_title(demo_db, "课后服务")
+    with demo_db.transaction() as s:
+        create_user(s, "jyj_staff2", "赵教育（经办人）", "unit_handler", "banli2026", unit_code="jyj")
+        row = task_for(s, item.id, "sign_for")
+    other = client.application.test_client()
+    login(other, "jyj_staff2")
+    login(client, "jyj_staff")
+    token_other = csrf_token(other, f"/tasks/{row.id}")
+    token = csrf_token(client, f"/tasks/{row.id}")  # both pages are open
+    assert other.post(f"/tasks/{row.id}", data={"csrf_token": token_other, "sign_decision": "sign"}).status_code == 302
+    r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "sign_decision": "return",
+                                              "return_reason": "不属于本局职责。"})
+    assert r.status_code == 303
+    assert "此任务已办理或已不存在" in client.get(r.headers["Location"]).get_data(as_text=True)
+    with demo_db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.item_id == item.id, AuditEvent.step == "sign_for")) == 1  # the first one only
+
+
+def test_parallel_tasks_of_one_item_do_not_refuse_each_other(client, demo_db):
+    """The leader's instruction and the lead unit's consultation were opened on the same page state."""
+    item = item_by_title(demo_db, "加装电梯")
     with demo_db.reading() as s:
         consult = task_for(s, item.id, "consult")
         leader_task = task_for(s, item.id, "leader_instruct")
-        seen = s.get(ProcessInstance, consult.instance_id).version
     other = client.application.test_client()
     login(other, "leader_wang")
-    token = csrf_token(other, "/tasks/")
-    assert other.post(f"/tasks/{leader_task.id}", data={"csrf_token": token, "_version": seen,
-                                                        "instruction": "加快"}).status_code == 302
     login(client, "zjj_staff")
-    token = csrf_token(client, "/tasks/")
+    token_other, token = csrf_token(other, f"/tasks/{leader_task.id}"), csrf_token(client, f"/tasks/{consult.id}")
+    assert other.post(f"/tasks/{leader_task.id}", data={"csrf_token": token_other, "instruction": "加快"}).status_code == 302
     r = client.post(f"/tasks/{consult.id}", data={
-        "csrf_token": token, "_version": seen, "consult_date": "2026-05-01", "consult_form": "phone",
+        "csrf_token": token, "consult_date": "2026-05-01", "consult_form": "phone",
         "participants": "刘代表", "proposer_views": "同意"})
-    assert r.status_code == 409
-    assert "已被他人更新" in client.get("/tasks/").get_data(as_text=True)
-    with demo_db.reading() as s:
-        assert task_for(s, item.id, "consult") is not None  # nothing was applied
-
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/items/{item.id}")
 
 def test_item_list_filters(client):
     login(client, "office")

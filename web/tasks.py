@@ -9,7 +9,7 @@ from engine import queries, runtime
 from engine.authz import NotAllowed
 from engine.forms import FormInvalid
 from engine.incidents import ProcessFailed
-from engine.models import Item, ProcessInstance, User
+from engine.models import Item, User
 from web.helpers import current_lang, db
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -32,8 +32,7 @@ def _form_values(form: dict) -> dict:
 def _render(s, row, errors=None, values=None, status=200):
     item = s.get(Item, row.item_id)
     form = runtime.task_form(s, row)
-    version = s.get(ProcessInstance, row.instance_id).version
-    return render_template("tasks/task.html", row=row, item=item, form=form, version=version,
+    return render_template("tasks/task.html", row=row, item=item, form=form,
                            detail=queries.item_detail(s, item), choices=runtime.choices(s),
                            errors={e.field: e.message(current_lang()) for e in errors or []},
                            values=values or {}), status
@@ -54,23 +53,22 @@ def task(task_id: str):
                 return redirect(url_for("tasks.inbox"))
             return _render(s, row)
 
-    seen = request.form.get("_version", type=int)
     values = {}
     try:
         with database.reading() as s:
             row = runtime.open_task(s, task_id, s.get(User, current_user.id))
             title, item_id = row.title, row.item_id
             values = _form_values(runtime.task_form(s, row))
-        runtime.complete(database, task_id, current_user.id, values, seen_version=seen)
+        runtime.complete(database, task_id, current_user.id, values)
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:
         with database.reading() as s:
             return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
                            errors=exc.errors, values=values, status=400)
-    except (runtime.StaleTask, runtime.TaskGone) as exc:
+    except (runtime.StaleTask, runtime.TaskGone) as exc:  # someone else was first: say so, lose nothing else
         flash(str(exc), "error")
-        return redirect(url_for("tasks.inbox")), 409 if isinstance(exc, runtime.StaleTask) else 302
+        return redirect(url_for("tasks.inbox"), code=303)
     except ProcessFailed as exc:
         flash(str(exc), "error")
         return redirect(url_for("items.detail", item_id=item_id))
