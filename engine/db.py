@@ -25,11 +25,19 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers run beside the one writer
+            # pysqlite's own transaction handling begins late and breaks SAVEPOINTs; SQLAlchemy's does it.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            # A command takes the write lock at its start (as a row lock would): two commands that read,
+            # then both try to write, would otherwise fail at once with "database is locked".
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("banli_write") else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_json)
@@ -57,6 +65,8 @@ class Database:
         """One command, one transaction: commit on success, roll back on any error."""
         session = self.sessions()
         try:
+            if self.engine.dialect.name == "sqlite":
+                session.connection(execution_options={"banli_write": True})
             yield session
             session.commit()
         except BaseException:

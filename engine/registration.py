@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -14,10 +15,14 @@ PROCESS_ID = "item_handling"
 TYPE_PREFIX = {"suggestion": "JY", "proposal": "TA"}  # 建议 / 提案 numbering
 
 
-def next_number(session: Session, year: int, item_type: str) -> str:
-    count = session.scalar(select(func.count()).select_from(Item)
-                           .where(Item.year == year, Item.item_type == item_type)) or 0
-    return f"{TYPE_PREFIX[item_type]}{year}-{count + 1:03d}"
+def _count(session: Session, year: int, item_type: str) -> int:
+    return session.scalar(select(func.count()).select_from(Item)
+                          .where(Item.year == year, Item.item_type == item_type)) or 0
+
+
+def number_for(item_type: str, year: int, sequence: int) -> str:
+    return f"{TYPE_PREFIX[item_type]}{year}-{sequence:03d}"
+
 
 
 def register_item(session: Session, raw: dict, actor: User) -> Item:
@@ -49,19 +54,33 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
     if errors:
         raise FormInvalid(errors)
     year = int(year_raw)
-    number = (raw.get("number") or "").strip() or next_number(session, year, item_type)
-    if session.scalar(select(Item.id).where(Item.year == year, Item.item_type == item_type, Item.number == number)):
-        raise FormInvalid([FieldError("number", "编号", "duplicate", number)])
-
-    item = Item(year=year, item_type=item_type, number=number, session=(raw.get("session") or "").strip() or None,
-                title=title, content=content, proposer_id=proposer.id, proposer=proposer,
-                cosigners=(raw.get("cosigners") or "").strip() or None,
-                category=(raw.get("category") or "").strip() or None,
-                suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
-    session.add(item)
-    session.flush()
+    given = (raw.get("number") or "").strip()
+    if given and session.scalar(select(Item.id).where(Item.year == year, Item.item_type == item_type,
+                                                      Item.number == given)):
+        raise FormInvalid([FieldError("number", "编号", "duplicate", given)])
+    fields = dict(year=year, item_type=item_type, session=(raw.get("session") or "").strip() or None,
+                  title=title, content=content, proposer_id=proposer.id, proposer=proposer,
+                  cosigners=(raw.get("cosigners") or "").strip() or None,
+                  category=(raw.get("category") or "").strip() or None,
+                  suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
+    seen, skip = None, 0
+    for _attempt in range(5):  # two offices registering at once may draw the same next number
+        count = _count(session, year, item_type)
+        skip = skip + 1 if count == seen else 0  # the same count again: a number outside the sequence is taken
+        seen = count
+        item = Item(number=given or number_for(item_type, year, count + 1 + skip), **fields)
+        try:
+            with session.begin_nested():
+                session.add(item)
+                session.flush()
+            break
+        except IntegrityError:
+            if given:
+                raise FormInvalid([FieldError("number", "编号", "duplicate", given)]) from None
+    else:
+        raise RuntimeError("could not draw a free item number")
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
-                           data={"number": number}))
+                           data={"number": item.number}))
     definition = latest(session, PROCESS_ID)
     if definition is None:
         raise RuntimeError("the handling process is not deployed; run `banli init`")
