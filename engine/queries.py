@@ -30,13 +30,21 @@ def visible_tasks_clause(user: User):
     return or_(*clauses) if clauses else TaskRow.id.is_(None)
 
 
-def inbox(session: Session, user: User, limit: int = 200):
-    """My tasks: (task row, item, unit) tuples, the oldest due first."""
+INBOX_PAGE = 50
+
+
+def inbox(session: Session, user: User, page: int = 1):
+    """One page of my tasks: (task row, item, unit) tuples, the soonest due first, undated ones last."""
     unit = aliased(Unit)
     q = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
          .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user))
-         .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at).limit(limit))
+         .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at)
+         .offset((max(page, 1) - 1) * INBOX_PAGE).limit(INBOX_PAGE))
     return session.execute(q).all()
+
+
+def inbox_count(session: Session, user: User) -> int:
+    return session.scalar(select(func.count()).select_from(TaskRow).where(visible_tasks_clause(user))) or 0
 
 
 @dataclass

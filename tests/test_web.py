@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from engine.models import AuditEvent, Item, ProcessInstance, TaskRow
 from engine.accounts import create_user
 from tests.conftest import csrf_token, login, task_for
+from tests.conftest import user as user_row
 
 
 def item_by_title(db, fragment):
@@ -162,3 +163,19 @@ def test_missing_pages(client):
     assert client.get("/items/999999").status_code == 404
     r = client.get("/tasks/00000000-0000-0000-0000-000000000000")
     assert r.status_code == 302
+
+
+def test_inbox_pages_past_fifty_tasks(client, demo_db):
+    from engine.registration import register_item
+
+    with demo_db.transaction() as s:
+        office = user_row(s, "office")
+        for i in range(50):
+            register_item(s, {"item_type": "proposal", "title": f"关于第{i}个公园的提案", "content": "绿地。",
+                              "proposer": "member_sun"}, office)
+    login(client, "office")
+    html = client.get("/tasks/").get_data(as_text=True)
+    total = int(re.search(r'<span class="count">(\d+)</span>', html).group(1))
+    assert total >= 53 and html.count('<td data-label="案由">') == 50 and 'href="/tasks/?page=2"' in html
+    second = client.get("/tasks/?page=2").get_data(as_text=True)
+    assert second.count('<td data-label="案由">') == total - 50

@@ -19,8 +19,9 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 @login_required
 def inbox():
     with db().reading() as s:
-        rows = queries.inbox(s, s.get(User, current_user.id))
-    return render_template("tasks/inbox.html", rows=rows)
+        me, page = s.get(User, current_user.id), request.args.get("page", 1, type=int)
+        rows, total = queries.inbox(s, me, page), queries.inbox_count(s, me)
+    return render_template("tasks/inbox.html", rows=rows, total=total, page=page, page_size=queries.INBOX_PAGE)
 
 
 def _form_values(form: dict) -> dict:

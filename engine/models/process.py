@@ -47,7 +47,7 @@ class TaskRow(Base):
 
     __tablename__ = "task_row"
     __table_args__ = (
-        Index("ix_task_row_lane_unit", "lane", "unit_id"),
+        Index("ix_task_row_lane_unit", "lane", "unit_id", "due_at"),
         Index("ix_task_row_assignee", "assignee_id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task uuid
