@@ -18,7 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import forms as formlib
 from engine.accounts import hash_password
-from engine.authz import LANES
+from engine.demo_history import Actors  # who acts on a task row, as the demo year does
 from engine.models import TaskRow, Unit, User
 from engine.registration import register_item
 from engine.runtime import complete_task, form_of, script_engine
@@ -149,23 +149,6 @@ def forms(plan: Plan) -> dict[str, dict]:
         "disclosure": dict(publish_scope=plan.disclosure,
                            published_text="" if plan.disclosure == "none" else "答复全文（已删除联系方式）。"),
     }
-
-
-class Actors:
-    """Who acts on a task row: the office, the unit's handler or head, the named leader or proposer."""
-
-    def __init__(self, session: Session):
-        users = session.scalars(select(User)).all()
-        self.by_id = {u.id: u for u in users}
-        self.by_role_unit: dict = {}
-        for u in sorted(users, key=lambda u: u.id):
-            self.by_role_unit.setdefault((u.role, u.unit_id), u)
-
-    def for_row(self, row: TaskRow) -> User:
-        lane = LANES[row.lane]
-        if lane.person_var:
-            return self.by_id[row.assignee_id]
-        return self.by_role_unit[(lane.role, row.unit_id if lane.unit_var else None)]
 
 
 def register(db, plan: Plan) -> int:

@@ -157,7 +157,7 @@ def _ensure_people(session: Session) -> None:
             create_user(session, username, name, role, DEMO_PASSWORD, unit_code=unit, proposer_kind=kind)
 
 
-class _Actors:
+class Actors:
     """Who acts on a task row: the office, the unit's staff or head, the named leader or proposer."""
 
     def __init__(self, session: Session):
@@ -234,7 +234,7 @@ def _steps(plan: _Plan, workday) -> dict[tuple[str, int], tuple[datetime, dict]]
     return steps
 
 
-def _run_item(session: Session, item: Item, steps: dict, actors: _Actors) -> None:
+def _run_item(session: Session, item: Item, steps: dict, actors: Actors) -> None:
     """Complete the item's ready tasks in the order of their planned time until its process ends."""
     for _ in range(60):
         rows = session.scalars(select(TaskRow).where(TaskRow.item_id == item.id)).all()
@@ -259,7 +259,7 @@ def load_history(session: Session) -> int:
         return 0
     _ensure_people(session)
     office = session.scalars(select(User).where(User.username == "office")).one()
-    actors = _Actors(session)
+    actors = Actors(session)
     workday = current_calendar(session).next_working_day
     plans = _plans()
     for plan in plans:
