@@ -45,6 +45,13 @@ def can_request(user: User, item: Item) -> bool:
         and user.unit_id == item.lead_unit_id
 
 
+def may_ask(session: Session, user: User, item: Item) -> bool:
+    """Whether the item page offers this user the extension form (the same rules request_extension checks)."""
+    deadline = open_reply_deadline(session, item)
+    return (can_request(user, item) and deadline is not None and deadline.status == "open"
+            and deadline.due_date >= clock.today() and pending(session, item.id) is None)
+
+
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
     if not can_request(user, item):
         raise NotAllowed("只有主办单位可以申请延期 (only the lead unit may ask for an extension)")
@@ -53,6 +60,8 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
         raise FormInvalid([FieldError("new_date", "延期至", "no_deadline")])
     if pending(session, item.id) is not None:
         raise FormInvalid([FieldError("new_date", "延期至", "pending")])
+    if deadline.status == "overdue" or deadline.due_date < clock.today():  # 延期须在期限届满前申请
+        raise FormInvalid([FieldError("new_date", "延期至", "too_late", deadline.due_date.isoformat())])
     errors = []
     try:
         wanted = date.fromisoformat((new_date or "").strip())

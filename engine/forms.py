@@ -32,6 +32,7 @@ MESSAGES = {
     "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
+    "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
 }
 
 

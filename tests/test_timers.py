@@ -177,6 +177,19 @@ def test_extension_moves_the_deadline_and_its_timers(demo_db):
     assert deadlines(demo_db, item_id)[("reply", 1)].status == "overdue"
 
 
+def test_an_extension_must_be_asked_before_the_deadline(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        to_reply(demo_db, item_id)
+    with time_machine.travel(at("2026-06-05"), tick=False):
+        sweep(demo_db)
+        with demo_db.transaction() as s:
+            with pytest.raises(FormInvalid) as exc:
+                request_extension(s, s.get(Item, item_id), user(s, "jtj_staff"), "2026-08-31", "来不及。")
+    assert exc.value.errors[0].code == "too_late" and "2026-06-02" in exc.value.errors[0].message()
+
+
 def test_unrated_reply_counts_as_no_opinion_and_the_item_moves_on(demo_db):
     with time_machine.travel(at("2026-03-02"), tick=False):
         item_id = register(demo_db)

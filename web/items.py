@@ -60,6 +60,5 @@ def detail(item_id: int):
             abort(403)
         viewer = s.get(User, current_user.id)
         d = queries.item_detail(s, item)
-        can_extend = extensions.can_request(viewer, item) and extensions.open_reply_deadline(s, item) is not None \
-            and extensions.pending(s, item.id) is None
+        can_extend = extensions.may_ask(s, viewer, item)
         return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)
