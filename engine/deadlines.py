@@ -31,10 +31,6 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     return f"{years}年节假日数据未载入，按周末计算 (no holiday data for {years}: weekends only)"
 
 
-def _unit_for(task, key: str, units) -> int | None:
-    return units.get(task.data.get("lead_unit") or "")
-
-
 def sync(session: Session, item: Item, waiting, fired, active: set[str], cal: WorkCalendar,
          units) -> None:
     """Open, move, flag and close the item's deadlines after an engine run.
@@ -54,8 +50,10 @@ def sync(session: Session, item: Item, waiting, fired, active: set[str], cal: Wo
         day = due_day(due.isoformat())
         row = open_rows.get((m["deadline"], rnd))
         if row is None:
-            row = Deadline(item_id=item.id, key=m["deadline"], round=rnd, step=LABELS.get(m["deadline"], m["deadline"]),
-                           unit_id=_unit_for(task, m["deadline"], units), due_date=day, original_due_date=day,
+            # The board holds the lead unit to account for the item's deadlines, co-opinions included.
+            row = Deadline(item_id=item.id, key=m["deadline"], round=rnd,
+                           step=LABELS.get(m["deadline"], m["deadline"]),
+                           unit_id=units.get(task.data.get("lead_unit") or ""), due_date=day, original_due_date=day,
                            warning=_warning(cal, clock.today(), day), opened_at=now, attached_to=m["attached_to"])
             session.add(row)
             open_rows[(row.key, rnd)] = row

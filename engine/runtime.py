@@ -173,10 +173,6 @@ def load_workflow(session: Session, instance: ProcessInstance) -> tuple[BpmnWork
     return wf, proc
 
 
-def ready_user_tasks(wf: BpmnWorkflow):
-    return wf.get_tasks(state=TaskState.READY, manual=True)
-
-
 def form_of(task) -> dict:
     return task.task_spec.extensions.get("form") or {"key": None, "fields": []}
 

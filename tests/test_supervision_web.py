@@ -31,7 +31,7 @@ def test_board_shows_overdue_items_by_unit_and_step_key_items_first(client, demo
         assert "区教育局" in html and "签收/申请退回" in html
         rows = re.findall(r'<td data-label="编号">([^<]+)', html)
         keys = re.findall(r'<td data-label="编号">[^<]+<span class="tag key">', html)
-        assert rows and (not keys or html.index(keys[0]) < html.index("课后服务"))
+        assert rows and keys and html.index(keys[0]) < html.index("课后服务")  # key items first
         filtered = client.get("/supervision/?show=overdue&deadline=reply").get_data(as_text=True)
         assert "课后服务" not in filtered
         assert "催办记录" in html
