@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from bench import scenario
 from bench.measure import counting_statements, growth, stored_bytes, used_bytes
-from engine.calendar import current_calendar
-from engine.deployment import latest, parsed
+from engine.deadlines.calendar import current_calendar
+from engine.workflow.deployment import latest, parsed
 from engine.models import Item
-from engine.registration import PROCESS_ID
+from engine.items.registration import PROCESS_ID
 
 ROUND = 4  # lifecycles per side per round
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench import bulk
 from bench.measure import median_ms
-from engine import queries
+from engine.items import queries
 
 
 @dataclass
@@ -37,7 +37,7 @@ def _pages(session):
         ("item list, unit handler p.1", lambda: queries.list_items(session, users["handler"], queries.ItemFilter())[0]),
     ]
     try:
-        from engine.supervision import BoardFilter, board
+        from engine.deadlines.board import BoardFilter, board
     except ImportError:  # the board arrives with the supervision module
         return pages
     return pages + [("supervisors' board", lambda: board(session, BoardFilter()))]

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine import forms as formlib
-from engine.accounts import hash_password
-from engine.demo_history import Actors  # who acts on a task row, as the demo year does
+from engine.workflow import forms as formlib
+from engine.people.accounts import hash_password
+from engine.demo.history import Actors  # who acts on a task row, as the demo year does
 from engine.models import TaskRow, Unit, User
-from engine.registration import register_item
-from engine.runtime import complete_task, form_of, script_engine
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task, form_of, script_engine
 
 YEAR = 2026
 UNIT_NAMES = [
@@ -185,7 +185,7 @@ def run_to_end(db, item_id: int, data: dict[str, dict], actors: Actors, max_step
 
 def typed(session: Session, proc, data: dict[str, dict]) -> dict[str, dict]:
     """The form data as the engine stores it in task data (validated and typed), per form key."""
-    from engine.runtime import choices
+    from engine.workflow.runtime import choices
 
     lookup = choices(session)
     by_key = {}
@@ -201,7 +201,7 @@ def typed(session: Session, proc, data: dict[str, dict]) -> dict[str, dict]:
 
 def start_data(session: Session, plan: Plan, item_id: int) -> dict:
     """What `engine.runtime.start_item` puts into a new instance (kept in step with it)."""
-    from engine.rules import rules_for
+    from engine.deadlines.rules import rules_for
 
     return dict(item_id=item_id, item_type=plan.item_type, year=YEAR, title=plan.title, proposer=plan.proposer,
                 round=1, rules=rules_for(session, YEAR))
@@ -211,7 +211,7 @@ def plain_script_engine():
     """SpiffWorkflow's own script engine (no sandbox) with the same calendar functions."""
     from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-    from engine.scripting import FUNCTIONS
+    from engine.deadlines.expressions import FUNCTIONS
 
     return PythonScriptEngine(environment=TaskDataEnvironment(dict(FUNCTIONS)))
 
@@ -223,7 +223,7 @@ def raw_lifecycle(proc, start: dict, data: dict[str, dict], calendar, plain: boo
     in the engine; the script engine is the engine's sandbox, or SpiffWorkflow's own with `plain`.
     Nothing is persisted, projected or audited.
     """
-    from engine.scripting import calendar_scope
+    from engine.deadlines.expressions import calendar_scope
 
     with calendar_scope(calendar):
         wf = BpmnWorkflow(proc.spec, proc.subprocess_specs,

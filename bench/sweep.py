@@ -14,9 +14,9 @@ from sqlalchemy import insert, select
 
 from engine import clock
 from engine.models import ProcessInstance, TaskRow, Timer, Unit, User
-from engine.registration import register_item
-from engine.runtime import complete_task
-from engine.timers import sweep
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task
+from engine.workflow.sweep import sweep
 
 CHUNK = 5000
 

@@ -14,8 +14,8 @@ def database() -> Database:
 
 def initialize(db: Database) -> list[str]:
     """Create the schema, seed the official calendar and deploy `processes/`: safe to run again."""
-    from engine.calendar import seed_from_chinesecalendar
-    from engine.deployment import deploy_directory
+    from engine.deadlines.calendar import seed_from_chinesecalendar
+    from engine.workflow.deployment import deploy_directory
 
     migrations.upgrade(db.engine)
     with db.transaction() as s:
@@ -56,7 +56,7 @@ def check(files: tuple[str, ...]) -> None:
     """Validate BPMN FILES as a deploy would; exit 1 when any has a problem."""
     from pathlib import Path
 
-    from engine.validation import check_bpmn
+    from engine.workflow.validation import check_bpmn
 
     failed = False
     for name in files:
@@ -78,7 +78,7 @@ def deadline(start: str, rule: str) -> None:
     """Print the due date of RULE (5WD, 20D, 1M, 3M or a date) counted from START (YYYY-MM-DD)."""
     from datetime import date
 
-    from engine.calendar import current_calendar
+    from engine.deadlines.calendar import current_calendar
 
     try:
         start_day = date.fromisoformat(start)
@@ -120,7 +120,7 @@ def stats(year: int, as_json: bool) -> None:
     """Print a year's figures: 办复率, 按时办复率, 满意率, 面商率, re-handling, classes, per unit."""
     import json
 
-    from engine.statistics import figure_rows, percent, year_statistics
+    from engine.reports.statistics import figure_rows, percent, year_statistics
 
     with database().reading() as s:
         result = year_statistics(s, year)
@@ -145,7 +145,7 @@ def import_(file: str, username: str) -> None:
 
     from sqlalchemy import select
 
-    from engine.excel import ImportFileInvalid, ImportInvalid, import_items
+    from engine.reports.excel import ImportFileInvalid, ImportInvalid, import_items
     from engine.models import User
 
     def progress(done: int, total: int) -> None:

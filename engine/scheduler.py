@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from engine import clock
 from engine.config import Settings
 from engine.models import SchedulerHeartbeat
-from engine.notifications import send_pending_email
-from engine.timers import SweepReport, sweep
+from engine.people.notifications import send_pending_email
+from engine.workflow.sweep import SweepReport, sweep
 
 log = logging.getLogger("banli.scheduler")
 ADVISORY_KEY = 0x62616E6C  # "banl"

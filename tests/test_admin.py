@@ -11,11 +11,11 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from engine.config import PROCESSES_DIR
-from engine.deployment import latest
+from engine.workflow.deployment import latest
 from engine.models import AuditEvent, Item, ProcessDefinition, ProcessInstance, TaskRow, Timer
-from engine.registration import register_item
-from engine.safexml import MAX_BYTES
-from engine.versions import deploy_checked, migrate_version
+from engine.items.registration import register_item
+from engine.workflow.safexml import MAX_BYTES
+from engine.workflow.versions import deploy_checked, migrate_version
 from tests.conftest import csrf_token, login, user
 
 HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")

@@ -5,8 +5,8 @@ import chinese_calendar
 import pytest
 from sqlalchemy import func, insert, select
 
-from engine import calendar as workcal
-from engine.calendar import (Deadline, WorkCalendar, current_calendar, delete_day, import_year_csv, load_calendar,
+from engine.deadlines import calendar as workcal
+from engine.deadlines.calendar import (Deadline, WorkCalendar, current_calendar, delete_day, import_year_csv, load_calendar,
                              mark_year_loaded, parse_rule, seed_from_chinesecalendar, set_day, year_view)
 from engine.db import Database
 from engine.models import CalendarDay, CalendarYear

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.disclosure import PublicFilter, redact, search
+from engine.items.disclosure import PublicFilter, redact, search
 from engine.models import Disclosure, Item, Unit
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from engine.excel import ImportFileInvalid, ImportInvalid, import_items, registration_template
+from engine.reports.excel import ImportFileInvalid, ImportInvalid, import_items, registration_template
 from engine.models import Item
 from tests.conftest import csrf_token, login, user
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.deployment import latest, parsed
-from engine.forms import FormInvalid, validate
+from engine.workflow.deployment import latest, parsed
+from engine.workflow.forms import FormInvalid, validate
 
 UNITS = {"jtj": "交通局", "jyj": "教育局"}
 

@@ -6,11 +6,12 @@ from sqlalchemy import func, select
 import pytest
 
 from engine.config import PROCESSES_DIR
-from engine.deployment import deploy
-from engine.incidents import ProcessFailed, retry
+from engine.workflow.deployment import deploy
+from engine.workflow.incidents import ProcessFailed
+from engine.workflow.recovery import retry
 from engine.models import Incident, Pledge, ProcessInstance
-from engine.registration import register_item
-from engine.runtime import complete
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete
 from tests.conftest import login, csrf_token, task_for, user
 
 GOOD = (PROCESSES_DIR / "item_handling.bpmn").read_bytes()

@@ -5,9 +5,9 @@ from sqlalchemy import func, select
 
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, ProcessInstance,
                            Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow)
-from engine.registration import register_item
-from engine.runtime import complete_task
-from engine.serializer import STATE
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task
+from engine.workflow.serializer import STATE
 from tests.conftest import task_for, user
 
 

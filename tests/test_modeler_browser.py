@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.deployment import latest
+from engine.workflow.deployment import latest
 from engine.models import ProcessDefinition
 from tests.test_browser import log_in
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from engine.config import Settings
 from engine.models import Notification, User
-from engine.notifications import send_pending_email
-from engine.registration import register_item
-from engine.runtime import complete_task
+from engine.people.notifications import send_pending_email
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task
 from tests.conftest import task_for, user
 
 

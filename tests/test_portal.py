@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import Item, TaskRow
-from engine.portal import my_items, portal_item
-from engine.registration import register_item
+from engine.items.portal import my_items, portal_item
+from engine.items.registration import register_item
 from tests.conftest import csrf_token, login, user
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select, text
 
 from engine.db import Database
 from engine.models import AuditEvent, CoOpinion, Consultation, ProcessInstance, TaskRow
-from engine.registration import register_item
-from engine.runtime import GONE_MESSAGE, StaleTask, TaskGone, complete, complete_task
+from engine.items.registration import register_item
+from engine.workflow.runtime import GONE_MESSAGE, StaleTask, TaskGone, complete, complete_task
 from tests.conftest import BACKEND, user
 
 pytestmark = [

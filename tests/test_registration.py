@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 import pytest
 
-from engine.forms import FormInvalid
+from engine.workflow.forms import FormInvalid
 from engine.models import Item
-from engine.registration import register_item
+from engine.items.registration import register_item
 from tests.conftest import user
 
 

@@ -1,4 +1,4 @@
-"""Parsing of uploaded BPMN files (engine/safexml.py)."""
+"""Parsing of uploaded BPMN files (engine/workflow/safexml.py)."""
 
 import http.server
 import threading
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 
-from engine.safexml import UnsafeXMLError, parse_untrusted_xml
+from engine.workflow.safexml import UnsafeXMLError, parse_untrusted_xml
 
 BPMN_FILE = Path(__file__).resolve().parent.parent / "processes" / "item_handling.bpmn"
 DOCTYPE_REFUSED = "DOCTYPE, DTD and entity declarations are not allowed"

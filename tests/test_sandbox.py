@@ -1,4 +1,4 @@
-"""The sandboxed script engine, driven through real SpiffWorkflow runs (engine/sandbox.py)."""
+"""The sandboxed script engine, driven through real SpiffWorkflow runs (engine/workflow/sandbox.py)."""
 
 import math
 import sys
@@ -14,7 +14,7 @@ from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from engine.sandbox import check_code, make_script_engine
+from engine.workflow.sandbox import check_code, make_script_engine
 
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -272,5 +272,5 @@ def test_check_code_reports_forbidden_names():
 
 
 def test_compiled_code_is_cached():
-    from engine.sandbox import _compile
+    from engine.workflow.sandbox import _compile
     assert _compile("a + 1", "eval") is _compile("a + 1", "eval")

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from engine import clock
 from engine.models import AuditEvent, Notification, SchedulerHeartbeat, Timer
-from engine.registration import register_item
-from engine.runtime import complete_task
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task
 from engine.scheduler import LeaderLock, tick
 from tests.conftest import task_for, user
 

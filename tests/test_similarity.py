@@ -6,9 +6,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from engine.accounts import create_user
+from engine.people.accounts import create_user
 from engine.models import Assignment, Item, Unit
-from engine.similarity import item_words, similar_items, words
+from engine.items.similarity import item_words, similar_items, words
 from tests.conftest import csrf_token, login, task_for
 
 

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from engine import clock
-from engine.accounts import create_user
+from engine.people.accounts import create_user
 from engine.models import Assignment, CoOpinion, Consultation, Item, Rating, RehandlingOrder, Unit
-from engine.statistics import rating_verdict, reply_deadlines, year_statistics
+from engine.deadlines.ledger import reply_deadlines
+from engine.reports.statistics import rating_verdict, year_statistics
 from tests.conftest import login
 
 AS_OF = date(2024, 8, 1)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from engine import clock
 from engine.models import CalendarDay, Deadline, DeadlineRule, ExtensionRequest, Item
-from engine.timers import sweep
+from engine.workflow.sweep import sweep
 from tests.conftest import csrf_token, login
 
 

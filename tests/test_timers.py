@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from click.testing import CliRunner
 
 from engine import clock
-from engine.calendar import import_year_csv
-from engine.extensions import decide_extension, request_extension
-from engine.forms import FormInvalid
+from engine.deadlines.calendar import import_year_csv
+from engine.items.extensions import decide_extension, request_extension
+from engine.workflow.forms import FormInvalid
 from engine.models import AuditEvent, Deadline, Item, Notification, ProcessInstance, Rating, Timer
-from engine.registration import register_item
-from engine.rules import set_rule
-from engine.runtime import complete_task
-from engine.timers import sweep
+from engine.items.registration import register_item
+from engine.deadlines.rules import set_rule
+from engine.workflow.runtime import complete_task
+from engine.workflow.sweep import sweep
 from tests.conftest import task_for, user
 
 SH = clock.LOCAL_TZ

@@ -1,4 +1,4 @@
-"""Validation before deploy (engine.validation and `banli check`): good files pass, each kind of broken or
+"""Validation before deploy (engine.workflow.validation and `banli check`): good files pass, each kind of broken or
 hostile file is refused with a message naming the element and its line."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.config import PROCESSES_DIR
-from engine.validation import check_bpmn
+from engine.workflow.validation import check_bpmn
 
 PROCESS_FILES = sorted(PROCESSES_DIR.glob("*.bpmn"))
 HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ import re
 from sqlalchemy import func, select
 
 from engine.models import AuditEvent, Item, ProcessInstance, TaskRow
-from engine.accounts import create_user
+from engine.people.accounts import create_user
 from tests.conftest import csrf_token, login, task_for
 from tests.conftest import user as user_row
 
@@ -166,7 +166,7 @@ def test_missing_pages(client):
 
 
 def test_inbox_pages_past_fifty_tasks(client, demo_db):
-    from engine.registration import register_item
+    from engine.items.registration import register_item
 
     with demo_db.transaction() as s:
         office = user_row(s, "office")

@@ -5,13 +5,13 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from engine.calendar import current_calendar
-from engine.deployment import parsed_version
+from engine.deadlines.calendar import current_calendar
+from engine.workflow.deployment import parsed_version
 from engine.models import Item, ProcessInstance
-from engine.registration import register_item
-from engine.runtime import WORKFLOWS, Directory, complete_task, load_workflow, script_engine, sync_derived
-from engine.scripting import calendar_scope
-from engine.serializer import STATE
+from engine.items.registration import register_item
+from engine.workflow.runtime import WORKFLOWS, Directory, complete_task, load_workflow, script_engine, sync_derived
+from engine.deadlines.expressions import calendar_scope
+from engine.workflow.serializer import STATE
 from tests.conftest import task_for, user
 
 

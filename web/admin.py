@@ -14,11 +14,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import queries, versions
-from engine.deployment import latest
+from engine.items import queries
+from engine.workflow import versions
+from engine.workflow.deployment import latest
 from engine.models import Item, ProcessDefinition, User
-from engine.safexml import MAX_BYTES
-from engine.validation import InvalidProcess, check_bpmn
+from engine.workflow.safexml import MAX_BYTES
+from engine.workflow.validation import InvalidProcess, check_bpmn
 from web.helpers import db, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

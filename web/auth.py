@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
-from engine.accounts import authenticate
+from engine.people.accounts import authenticate
 from engine.models import User
 from web import LANGUAGES, login_manager
 from web.helpers import db

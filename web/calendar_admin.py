@@ -7,8 +7,9 @@ from datetime import date
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import calendar as workcal
-from engine import clock, rules
+from engine.deadlines import calendar as workcal
+from engine import clock
+from engine.deadlines import rules
 from web.helpers import db, roles_required
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")

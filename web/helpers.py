@@ -59,7 +59,7 @@ def roles_required(*roles):
 
 def item_filter(args, page: int = 1):
     """The item-list filters of a query string (/items/ and its Excel export read the same ones)."""
-    from engine.queries import ItemFilter
+    from engine.items.queries import ItemFilter
 
     return ItemFilter(year=args.get("year", type=int), item_type=args.get("type") or None,
                       status=args.get("status") or None, unit_id=args.get("unit", type=int),

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, render_template, request, stream_with_con
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import excel
+from engine.reports import excel
 from engine.db import Database
 from engine.models import User
 from web.helpers import current_lang, db, roles_required

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import incidents
+from engine.workflow import incidents, recovery
 from engine.models import User
 from web.helpers import db, roles_required
 
@@ -27,7 +27,7 @@ def retry(incident_id: int):
     with database.reading() as s:
         admin = s.get(User, current_user.id)
     try:
-        outcome = incidents.retry(database, incident_id, admin)
+        outcome = recovery.retry(database, incident_id, admin)
         flash(_("已重试：%(outcome)s", outcome=outcome), "success")
     except Exception as exc:  # the failure is recorded on the incident again; say what it is
         flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")

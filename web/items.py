@@ -6,10 +6,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import extensions, queries
-from engine.forms import FormInvalid
+from engine.items import extensions
+from engine.items import queries
+from engine.workflow.forms import FormInvalid
 from engine.models import ITEM_STATUSES, Item, Unit, User
-from engine.registration import register_item
+from engine.items.registration import register_item
 from web.helpers import current_lang, db, item_filter, roles_required
 
 bp = Blueprint("items", __name__, url_prefix="/items")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from engine import notifications
+from engine.people import notifications
 from web.helpers import db
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")

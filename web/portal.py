@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask_login import current_user
 
-from engine import portal
+from engine.items import portal
 from engine.models import User
 from web.helpers import db, roles_required
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from engine import disclosure
+from engine.items import disclosure
 from engine.models import ITEM_TYPES
 from web.helpers import db
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user, login_required
 
-from engine import clock, excel, queries, similarity, statistics
+from engine import clock
+from engine.reports import excel
+from engine.items import queries
+from engine.items import similarity
+from engine.reports import statistics
 from engine.models import Item, User
 from web.helpers import current_lang, db, item_filter, roles_required
 

@@ -6,10 +6,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import extensions, supervision
-from engine.authz import NotAllowed
-from engine.deadlines import LABELS as DEADLINE_LABELS
-from engine.forms import FormInvalid
+from engine.items import extensions
+from engine.deadlines import board as overdue_board
+from engine.people.authz import NotAllowed
+from engine.deadlines.ledger import LABELS as DEADLINE_LABELS
+from engine.workflow.forms import FormInvalid
 from engine.models import Item, Unit, User
 from web.helpers import current_lang, db, roles_required
 
@@ -19,13 +20,14 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 @bp.get("/")
 @roles_required("supervisor", "office", "admin", "leader")
 def board():
-    f = supervision.BoardFilter(unit_id=request.args.get("unit", type=int), key=request.args.get("deadline") or None,
-                                item_type=request.args.get("type") or None, key_only=request.args.get("key") == "1",
-                                show=request.args.get("show") or "all")
+    f = overdue_board.BoardFilter(unit_id=request.args.get("unit", type=int),
+                                  key=request.args.get("deadline") or None,
+                                  item_type=request.args.get("type") or None, key_only=request.args.get("key") == "1",
+                                  show=request.args.get("show") or "all")
     with db().reading() as s:
-        rows = supervision.board(s, f)
-        history = supervision.reminder_history(s, [r.item.id for r in rows])
-        by_unit, by_step = supervision.summary(s, f, "unit"), supervision.summary(s, f, "step")
+        rows = overdue_board.board(s, f)
+        history = overdue_board.reminder_history(s, [r.item.id for r in rows])
+        by_unit, by_step = overdue_board.summary(s, f, "unit"), overdue_board.summary(s, f, "step")
         units = s.scalars(select(Unit).order_by(Unit.name)).all()
     return render_template("supervision/board.html", rows=rows, history=history, by_unit=by_unit,
                            by_step=by_step, units=units, f=f, deadline_labels=DEADLINE_LABELS)

@@ -5,10 +5,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine import queries, runtime
-from engine.authz import NotAllowed
-from engine.forms import FormInvalid
-from engine.incidents import ProcessFailed
+from engine.items import queries
+from engine.workflow import runtime
+from engine.people.authz import NotAllowed
+from engine.workflow.forms import FormInvalid
+from engine.workflow.incidents import ProcessFailed
 from engine.models import Item, User
 from web.helpers import current_lang, db
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.authz import LANES
+from engine.people.authz import LANES
 from engine.config import Settings
 from engine.models import Item, Notification, TaskRow, User
 

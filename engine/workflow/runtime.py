@@ -17,18 +17,23 @@ from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock, deadlines, forms, notifications
-from engine.authz import LANES, require_can_act
-from engine.calendar import current_calendar
-from engine.deployment import ParsedProcess, parsed, parsed_version
+from engine import clock
+from engine.deadlines import ledger
+from engine.workflow import forms
+from engine.people import notifications
+from engine.people.authz import LANES, require_can_act
+from engine.deadlines.calendar import current_calendar
+from engine.workflow.deployment import parsed, parsed_version
+from engine.workflow.incidents import ProcessFailed, is_process_failure, record
+from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
-from engine.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
-from engine.rules import rules_for
-from engine.sandbox import make_script_engine
-from engine.scripting import FUNCTIONS, calendar_scope
-from engine.serializer import STATE
-from engine.timers import meta, sync_timers
+from engine.workflow.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
+from engine.deadlines.rules import rules_for
+from engine.workflow.sandbox import make_script_engine
+from engine.deadlines.expressions import FUNCTIONS, calendar_scope
+from engine.workflow.serializer import STATE
+from engine.deadlines.timers import meta, sync_timers
 
 
 class TaskGone(Exception):
@@ -213,7 +218,7 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     deadline_due = {}  # activity -> due instant of the deadline watching it
     for task, due in waiting:
         m = meta(task.task_spec)
-        if m["kind"] in deadlines.DEADLINE_KINDS and m["attached_to"]:
+        if m["kind"] in ledger.DEADLINE_KINDS and m["attached_to"]:
             deadline_due[m["attached_to"]] = due
     existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
     current = {str(t.id) for t in ready}
@@ -231,11 +236,11 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
         row.due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
         for a in activities:
             rows_by_activity.setdefault(a, []).append(row)
-    deadlines.sync(session, item, waiting, fired, active, current_calendar(session), directory.units)
+    ledger.sync(session, item, waiting, fired, active, current_calendar(session), directory.units)
     if fired:
         def recipients(activity):
             return [u for r in rows_by_activity.get(activity, []) for u in notifications.task_users(session, r)]
-        deadlines.announce(session, item, fired, recipients)
+        ledger.announce(session, item, fired, recipients)
 
     now = clock.now()
     instance.state = STATE.dumps(wf)
@@ -345,8 +350,6 @@ def complete(db, task_id: str, user_id: int, raw: dict) -> int:
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
     ProcessFailed (nothing applied, incident recorded) when a script or expression of the BPMN fails.
     """
-    from engine.incidents import ProcessFailed, is_process_failure, record
-
     try:
         with db.transaction() as s:
             return complete_task(s, task_id, s.get(User, user_id), raw).id

@@ -16,17 +16,17 @@ from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.calendar import current_calendar
+from engine.deadlines.calendar import current_calendar
 from engine.db import Database
-from engine.deployment import deploy, parsed
+from engine.workflow.deployment import deploy, parsed
 from engine.models import AuditEvent, Item, ProcessDefinition, ProcessInstance, TaskRow, User
-from engine.scripting import calendar_scope
-from engine.serializer import STATE
-from engine.validation import check_and_raise
+from engine.deadlines.expressions import calendar_scope
+from engine.workflow.serializer import STATE
+from engine.workflow.validation import check_and_raise
 
 # runtime's `sync_derived` writes the state and every derived row; migration must end exactly as a task completion
 # does, so it calls the same function rather than a copy of it.
-from engine.runtime import Directory, sync_derived, task_row, instance_of, load_workflow, run_engine
+from engine.workflow.runtime import Directory, sync_derived, task_row, instance_of, load_workflow, run_engine
 
 DEFINITE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR \
     | TaskState.CANCELLED

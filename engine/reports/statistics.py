@@ -15,10 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.calendar import current_calendar
-from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Item, ITEM_TYPES, Rating, RehandlingOrder,
+from engine.models import (Assignment, CoOpinion, Consultation, Item, ITEM_TYPES, Rating, RehandlingOrder,
                            Unit)
-from engine.rules import rules_for
+from engine.deadlines.ledger import reply_deadlines
 
 # Items that leave every denominator. 'merged' is the status a merged item (并案) will carry.
 EXCLUDED_STATUSES = ("withdrawn", "merged")
@@ -50,40 +49,6 @@ DEFINITIONS = [  # (figure, zh, en): shown beside the figures on every page and 
     ("units", "单位统计：主办与协办分列；协办只计件数和已提出协办意见的件数。",
      "Per unit: lead and co-handled items apart; co-handling counts items and opinions sent."),
 ]
-
-
-# --- the reply deadline --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReplyDeadline:
-    due: date  # effective: after approved extensions
-    original: date
-    extended: bool
-    warnings: tuple[str, ...] = ()
-
-
-def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadline]:
-    """答复期限 of each assigned item (first round): the ONE place the statistics and the portal read it from.
-
-    The engine's deadline ledger has it once handling has begun, with the original and the extended date;
-    before that (sign-for, pledge) it is what the year's rules will give from the assignment date.
-    """
-    ids = [i.id for i in items if i.assigned_at is not None]
-    out: dict[int, ReplyDeadline] = {}
-    for chunk in (ids[k:k + 500] for k in range(0, len(ids), 500)):
-        for row in session.scalars(select(Deadline).where(Deadline.item_id.in_(chunk), Deadline.key == "reply",
-                                                          Deadline.round == 1).order_by(Deadline.id)):
-            out[row.item_id] = ReplyDeadline(row.due_date, row.original_due_date, row.extended,
-                                             (row.warning,) if row.warning else ())
-    cal = current_calendar(session)
-    for item in items:
-        if item.assigned_at is None or item.id in out:
-            continue
-        rules = rules_for(session, item.year)
-        rule = rules["reply_fixed_date"] or (rules["reply_complex"] if item.is_complex else rules["reply"])
-        d = cal.deadline(clock.local(item.assigned_at).date(), rule)
-        out[item.id] = ReplyDeadline(d.due, d.due, False, d.warnings)
-    return out
 
 
 # --- per-item facts ------------------------------------------------------------------------------------

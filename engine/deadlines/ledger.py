@@ -6,17 +6,19 @@ cancels work; the step stays open and its deadline stays flagged until it is don
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.calendar import WorkCalendar
+from engine.deadlines.calendar import WorkCalendar, current_calendar
+from engine.deadlines.rules import rules_for
 from engine.models import Deadline, Item
-from engine.notifications import notify, role_users
-from engine.scripting import due_day
-from engine.timers import meta
+from engine.people.notifications import notify, role_users
+from engine.deadlines.expressions import due_day
+from engine.deadlines.timers import meta
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
 LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
@@ -122,3 +124,37 @@ def announce(session: Session, item: Item, fired, recipients) -> None:
         elif m["kind"] == "expired":
             notify(session, role_users(session, "office"), item, "overdue",
                    "评价期满未表态", f"expired:{event}", link=link)
+
+
+# --- the reply deadline --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReplyDeadline:
+    due: date  # effective: after approved extensions
+    original: date
+    extended: bool
+    warnings: tuple[str, ...] = ()
+
+
+def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadline]:
+    """答复期限 of each assigned item (first round): the ONE place the statistics and the portal read it from.
+
+    The engine's deadline ledger has it once handling has begun, with the original and the extended date;
+    before that (sign-for, pledge) it is what the year's rules will give from the assignment date.
+    """
+    ids = [i.id for i in items if i.assigned_at is not None]
+    out: dict[int, ReplyDeadline] = {}
+    for chunk in (ids[k:k + 500] for k in range(0, len(ids), 500)):
+        for row in session.scalars(select(Deadline).where(Deadline.item_id.in_(chunk), Deadline.key == "reply",
+                                                          Deadline.round == 1).order_by(Deadline.id)):
+            out[row.item_id] = ReplyDeadline(row.due_date, row.original_due_date, row.extended,
+                                             (row.warning,) if row.warning else ())
+    cal = current_calendar(session)
+    for item in items:
+        if item.assigned_at is None or item.id in out:
+            continue
+        rules = rules_for(session, item.year)
+        rule = rules["reply_fixed_date"] or (rules["reply_complex"] if item.is_complex else rules["reply"])
+        d = cal.deadline(clock.local(item.assigned_at).date(), rule)
+        out[item.id] = ReplyDeadline(d.due, d.due, False, d.warnings)
+    return out

@@ -20,10 +20,10 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.forms import FormInvalid
+from engine.workflow.forms import FormInvalid
 from engine.models import Item, User
-from engine.registration import register_item
-from engine.statistics import DEFINITIONS, YearStatistics, figure_rows, percent as _pct
+from engine.items.registration import register_item
+from engine.reports.statistics import DEFINITIONS, YearStatistics, figure_rows, percent as _pct
 
 MAX_ROWS = 5000  # one sheet of a province's year; more is a mistake or several sessions in one file
 MAX_BYTES = 10 * 1024 * 1024

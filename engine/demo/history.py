@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.accounts import create_user
-from engine.authz import LANES
-from engine.calendar import current_calendar
+from engine.demo.logins import DEMO_PASSWORD
+from engine.people.accounts import create_user
+from engine.people.authz import LANES
+from engine.deadlines.calendar import current_calendar
 from engine.models import Item, TaskRow, Unit, User
-from engine.registration import register_item
-from engine.runtime import complete_task
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task
 
 YEAR = 2025
 SUGGESTIONS, PROPOSALS = 46, 58
@@ -150,8 +151,6 @@ def _ensure_people(session: Session) -> None:
             session.add(Unit(code=code, name=name))
     session.flush()
     existing = set(session.scalars(select(User.username)))
-    from engine.demo import DEMO_PASSWORD
-
     for username, name, role, unit, kind in EXTRA_USERS:
         if username not in existing:
             create_user(session, username, name, role, DEMO_PASSWORD, unit_code=unit, proposer_kind=kind)

@@ -1,13 +1,11 @@
-"""Timers as rows, and the sweep that fires them.
+"""Timers as rows: each waiting BPMN timer of each instance, with its due instant.
 
 After every engine run the instance's waiting timers are written to the `timer` table with their due
 instants (same transaction as the state). The sweep selects due rows only, so its cost grows with what is
-due, not with how many items are open; it loads each due instance once, fires its timers through
-SpiffWorkflow and writes everything derived, one transaction per instance.
+due, not with how many items are open (the sweep itself is `engine.workflow.sweep`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, select
@@ -79,41 +77,3 @@ def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[t
         session.execute(delete(Timer).where(Timer.id.in_(gone)))
     instance.next_timer_due = min((due for _, due in waiting), default=None)
     return waiting
-
-
-@dataclass
-class SweepReport:
-    loaded: list[int] = field(default_factory=list)  # instance ids the sweep deserialised
-    fired: int = 0
-    failed: list[tuple[int, str]] = field(default_factory=list)
-
-
-def due_instances(session: Session, now: datetime, limit: int) -> list[int]:
-    """Instances with a due timer, oldest due first; on PostgreSQL rows another sweeper holds are skipped."""
-    q = (select(Timer.instance_id, Timer.due_at).where(Timer.due_at <= now).order_by(Timer.due_at).limit(limit * 4))
-    ids = list(dict.fromkeys(i for i, _ in session.execute(q)))[:limit]
-    return ids
-
-
-def sweep(db, now: datetime | None = None, limit: int = 200) -> SweepReport:
-    """Fire every due timer: one transaction per instance, only instances with something due."""
-    from engine.runtime import fire_timers
-
-    now = now or clock.now()
-    report = SweepReport()
-    with db.reading() as s:
-        candidates = due_instances(s, now, limit)
-    for instance_id in candidates:
-        try:
-            with db.transaction() as s:
-                fired = fire_timers(s, instance_id, now)
-                if fired is not None:
-                    report.loaded.append(instance_id)
-                    report.fired += fired
-        except Exception as exc:  # one bad instance must not stop the others; a process failure is an incident
-            from engine.incidents import is_process_failure, record
-
-            report.failed.append((instance_id, f"{type(exc).__name__}: {exc}"))
-            if is_process_failure(exc):
-                record(db, instance_id, "timers", exc)
-    return report

@@ -7,14 +7,14 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.accounts import create_user
-from engine.demo_history import load_history
+from engine.people.accounts import create_user
+from engine.demo.history import load_history
+from engine.demo.logins import DEMO_PASSWORD
 from engine import clock
 from engine.models import Item, Notification, TaskRow, Unit, User
-from engine.registration import register_item
-from engine.runtime import complete_task
+from engine.items.registration import register_item
+from engine.workflow.runtime import complete_task
 
-DEMO_PASSWORD = "banli2026"
 
 UNITS = [("jtj", "区交通运输局"), ("jyj", "区教育局"), ("zjj", "区住房和城乡建设局"), ("wjw", "区卫生健康委员会"),
          ("hbj", "市生态环境局本区分局")]
@@ -60,7 +60,7 @@ def _user(session: Session, username: str) -> User:
 def _do(session: Session, item: Item, username: str, **form) -> None:
     """Complete the item's ready task that `username` may act on."""
     user = _user(session, username)
-    from engine.queries import visible_tasks_clause
+    from engine.items.queries import visible_tasks_clause
 
     row = session.scalars(select(TaskRow).where(TaskRow.item_id == item.id, visible_tasks_clause(user))).first()
     if row is None:

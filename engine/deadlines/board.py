@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.deadlines import DUE_SOON_DAYS
+from engine.deadlines.ledger import DUE_SOON_DAYS
 from engine.models import AuditEvent, Deadline, Item, Unit
 
 

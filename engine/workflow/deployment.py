@@ -6,7 +6,6 @@ parses nothing: SpiffWorkflow parsing costs milliseconds, a cache hit nothing.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -14,35 +13,8 @@ from sqlalchemy.orm import Session
 
 from engine.config import PROCESSES_DIR
 from engine.models import ProcessDefinition
-from engine.parser import ProcessParser, annotate
-from engine.safexml import parse_untrusted_xml
-
-
-class DeploymentError(Exception):
-    """A file that cannot be deployed; the message says why, for the admin."""
-
-
-@dataclass(frozen=True)
-class ParsedProcess:
-    process_id: str
-    name: str
-    spec: object
-    subprocess_specs: dict
-
-
-def parse_bpmn(xml: bytes, filename: str = "upload.bpmn") -> ParsedProcess:
-    """Parse untrusted BPMN bytes into the one executable process they hold."""
-    tree = parse_untrusted_xml(xml)
-    parser = ProcessParser()
-    parser.add_bpmn_xml(tree, filename)
-    ids = parser.get_process_ids()
-    if len(ids) != 1:
-        raise DeploymentError(f"文件须恰好包含一个可执行流程，实际为 {len(ids)} 个 "
-                              f"(the file must hold exactly one executable process, found {len(ids)})")
-    spec = parser.get_spec(ids[0])
-    subprocess_specs = parser.get_subprocess_specs(ids[0])
-    annotate(tree, [spec, *subprocess_specs.values()])
-    return ParsedProcess(ids[0], spec.description or ids[0], spec, subprocess_specs)
+from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
+from engine.workflow.validation import check_and_raise
 
 
 _CACHE: dict[tuple[int, str], ParsedProcess] = {}
@@ -102,9 +74,7 @@ def deploy(session: Session, xml: bytes, filename: str, deployed_by: str) -> tup
 
 def deploy_directory(session: Session, directory: Path = PROCESSES_DIR, deployed_by: str = "system"):
     """Deploy every `.bpmn` file of `processes/` whose content is not the newest version yet, each
-    validated first like an admin's upload (validation needs the parser, hence the late import)."""
-    from engine.validation import check_and_raise
-
+    validated first like an admin's upload."""
     deployed = []
     for path in sorted(directory.glob("*.bpmn")):
         xml = path.read_bytes()

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Iterator
 
 from engine import clock
-from engine.calendar import WorkCalendar, parse_rule
+from engine.deadlines.calendar import WorkCalendar, parse_rule
 
 _calendar: ContextVar[WorkCalendar | None] = ContextVar("banli_calendar", default=None)
 END_OF_DAY = time(23, 59, 59)

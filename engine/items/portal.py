@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
-from engine.queries import visible_tasks_clause
-from engine.statistics import ReplyDeadline, reply_deadlines
+from engine.items.queries import visible_tasks_clause
+from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 
 _SEPARATORS = re.compile(r"[、,，;；/\s]+")
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from engine.authz import LANES
-from engine.deployment import DeploymentError, ParsedProcess, parse_bpmn
-from engine.forms import FIELD_TYPES
-from engine.safexml import UnsafeXMLError, parse_untrusted_xml
-from engine.sandbox import check_code
-from engine.scripting import FUNCTIONS
+from engine.people.authz import LANES
+from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
+from engine.workflow.forms import FIELD_TYPES
+from engine.workflow.safexml import UnsafeXMLError, parse_untrusted_xml
+from engine.workflow.sandbox import check_code
+from engine.deadlines.expressions import FUNCTIONS
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"

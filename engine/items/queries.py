@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.authz import LANES
-from engine.deadlines import state as deadline_state
+from engine.people.authz import LANES
+from engine.deadlines.ledger import state as deadline_state
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
                            Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow,
                            Unit, User)

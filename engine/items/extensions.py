@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.authz import NotAllowed
-from engine.calendar import current_calendar
-from engine.forms import FieldError, FormInvalid
+from engine.people.authz import NotAllowed
+from engine.deadlines.calendar import current_calendar
+from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, ProcessInstance, User
-from engine.notifications import notify, role_users
-from engine.rules import rules_for
-from engine.scripting import calendar_scope, instant
-from engine.timers import meta, waiting_timers
+from engine.people.notifications import notify, role_users
+from engine.deadlines.rules import rules_for
+from engine.deadlines.expressions import calendar_scope, instant
+from engine.deadlines.timers import meta, waiting_timers
+from engine.workflow.runtime import Directory, load_workflow, sync_derived
 
 
 def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
@@ -90,8 +91,6 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
 
 def decide_extension(session: Session, request_id: int, user: User, approve: bool, opinion: str) -> ExtensionRequest:
     """The office's decision; an approval moves the reply deadline and its timers in the same transaction."""
-    from engine.runtime import Directory, sync_derived, load_workflow
-
     if user.role != "office":
         raise NotAllowed("只有区府办可以审批延期 (only the office decides extensions)")
     req = session.get(ExtensionRequest, request_id)

@@ -5,10 +5,14 @@ so forms travel with the spec without a converter of their own.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.spiff.specs.defaults import UserTask
+
+from engine.workflow.safexml import parse_untrusted_xml
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 NS = {"camunda": CAMUNDA_NS}
@@ -120,3 +124,30 @@ def annotate(tree, specs) -> None:
                 task_spec.extensions["camunda_properties"] = props[bpmn_id]
             if bpmn_id in attached:
                 task_spec.extensions["attached_to"] = attached[bpmn_id]
+
+
+class DeploymentError(Exception):
+    """A file that cannot be deployed; the message says why, for the admin."""
+
+
+@dataclass(frozen=True)
+class ParsedProcess:
+    process_id: str
+    name: str
+    spec: object
+    subprocess_specs: dict
+
+
+def parse_bpmn(xml: bytes, filename: str = "upload.bpmn") -> ParsedProcess:
+    """Parse untrusted BPMN bytes into the one executable process they hold."""
+    tree = parse_untrusted_xml(xml)
+    parser = ProcessParser()
+    parser.add_bpmn_xml(tree, filename)
+    ids = parser.get_process_ids()
+    if len(ids) != 1:
+        raise DeploymentError(f"文件须恰好包含一个可执行流程，实际为 {len(ids)} 个 "
+                              f"(the file must hold exactly one executable process, found {len(ids)})")
+    spec = parser.get_spec(ids[0])
+    subprocess_specs = parser.get_subprocess_specs(ids[0])
+    annotate(tree, [spec, *subprocess_specs.values()])
+    return ParsedProcess(ids[0], spec.description or ids[0], spec, subprocess_specs)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.calendar import parse_rule
+from engine.deadlines.calendar import parse_rule
 from engine.models import DeadlineRule
 
 DEFAULT_RULES: dict[str, str] = {

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.notifications import notify, role_users
+from engine.people.notifications import notify, role_users
 from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
                            Rating, RehandlingOrder, Reply, ReturnRequest, User)
 

@@ -4,7 +4,7 @@ The failing command's transaction rolls back, so the instance stays at its last 
 incident is written in a transaction of its own, with the error, the element and the line, and with the
 form the user submitted. The instance is set aside (status `incident`) so the sweep does not fail on it
 again and again; an admin retries it after fixing the cause (e.g. deploying a fixed version and migrating
-the instance), which replays the stored action.
+the instance), which replays the stored action (`engine.workflow.recovery`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 
 from engine import clock
 from engine.models import AuditEvent, Incident, ProcessInstance, User
-from engine.notifications import notify, role_users
+from engine.people.notifications import notify, role_users
 
 INCIDENT_MESSAGE = ("流程在“{step}”出错，本次操作未生效，已通知流程管理员处理 "
                     "(the process failed at '{step}'; nothing was changed and the process admins were told)")
@@ -64,34 +64,3 @@ def record(db, instance_id: int, action: str, exc: Exception, task_id: str | Non
 
 def open_incidents(session: Session):
     return session.scalars(select(Incident).where(Incident.status == "open").order_by(Incident.created_at.desc())).all()
-
-
-def retry(db, incident_id: int, admin: User) -> str:
-    """Replay the failed action on the instance as it now is; raises ProcessFailed again if it still fails."""
-    from engine.runtime import complete_task, fire_timers
-
-    with db.transaction() as s:
-        incident = s.get(Incident, incident_id)
-        if incident is None or incident.status != "open":
-            raise ValueError("该故障已处理 (this incident is already resolved)")
-        s.execute(update(ProcessInstance).where(ProcessInstance.id == incident.instance_id).values(status="running"))
-        action, instance_id, task_id = incident.action, incident.instance_id, incident.task_id
-        submitted, user_id = incident.submitted or {}, incident.user_id
-    try:
-        with db.transaction() as s:
-            if action == "complete":
-                complete_task(s, task_id, s.get(User, user_id), submitted)
-                outcome = "已按原提交内容重新办理 (the submission was applied)"
-            else:
-                fire_timers(s, instance_id, clock.now())
-                outcome = "已重新触发到期的期限 (the due timers were fired)"
-            inc = s.get(Incident, incident_id)
-            inc.status, inc.resolved_at, inc.resolution = "resolved", clock.now(), f"{outcome} · {admin.name}"
-    except Exception as exc:
-        with db.transaction() as s:
-            s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(status="incident"))
-            inc = s.get(Incident, incident_id)
-            inc.message, inc.error_type, inc.line = describe(exc)["message"], describe(exc)["error_type"], \
-                describe(exc)["line"]
-        raise
-    return outcome

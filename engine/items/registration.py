@@ -6,10 +6,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.deployment import latest
-from engine.forms import FieldError, FormInvalid
+from engine.workflow.deployment import latest
+from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import AuditEvent, Item, ITEM_TYPES, User
-from engine.runtime import start_item
+from engine.workflow.runtime import start_item
 
 PROCESS_ID = "item_handling"
 TYPE_PREFIX = {"suggestion": "JY", "proposal": "TA"}  # 建议 / 提案 numbering

@@ -1,0 +1,3 @@
+"""The demo installation's shared password (every demo login uses it; README lists the logins)."""
+
+DEMO_PASSWORD = "banli2026"
