@@ -6,7 +6,7 @@ from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from engine.config import settings
+from engine.config import installation_secret, settings
 from engine.db import Database
 
 LANGUAGES = ("zh", "en")
@@ -21,12 +21,18 @@ def select_locale() -> str:
 
 
 def create_app(config: dict | None = None) -> Flask:
+    """The app. `PRODUCTION=True` (banli serve --prod) sends cookies over HTTPS only and asks browsers to
+    keep to HTTPS (HSTS); TLS itself is the reverse proxy's."""
     app = Flask(__name__)
     conf = settings()
-    app.config.update(SECRET_KEY=conf.secret_key, DATABASE_URL=conf.database_url,
-                      BABEL_DEFAULT_LOCALE="zh", BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(DATABASE_URL=conf.database_url, BABEL_DEFAULT_LOCALE="zh",
+                      BABEL_DEFAULT_TIMEZONE="Asia/Shanghai", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", PRODUCTION=False)
     app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):  # SECRET_KEY, else this installation's own generated key
+        app.config["SECRET_KEY"] = conf.secret_key or installation_secret(app.config["DATABASE_URL"])
+    if app.config["PRODUCTION"]:
+        app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
     app.extensions["banli_db"] = Database(app.config["DATABASE_URL"])
 
     csrf.init_app(app)
@@ -38,11 +44,13 @@ def create_app(config: dict | None = None) -> Flask:
     from web import admin, api, auth, calendar_admin, incidents, items, notifications, supervision, tasks
     from web import imports, portal, public, reports
     from web.helpers import register_template_helpers
+    from web.security import register_security_headers
 
     for bp in (auth.bp, tasks.bp, items.bp, api.bp, supervision.bp, notifications.bp, calendar_admin.bp,
                admin.bp, admin.diagram_bp, incidents.bp, reports.bp, imports.bp, portal.bp, public.bp):
         app.register_blueprint(bp)
     register_template_helpers(app)
+    register_security_headers(app)
 
     @app.teardown_appcontext
     def _close(_exc):

@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.text import unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import AuditEvent, Item, ITEM_TYPES, User
@@ -23,6 +24,10 @@ def _count(session: Session, year: int, item_type: str) -> int:
 def number_for(item_type: str, year: int, sequence: int) -> str:
     return f"{TYPE_PREFIX[item_type]}{year}-{sequence:03d}"
 
+
+
+TEXT_FIELDS = [("title", "案由", False), ("content", "内容", True), ("number", "编号", False), ("session", "届次", False),
+               ("cosigners", "联名/附议人", False), ("category", "类别", False), ("suggested_units", "建议承办单位", False)]
 
 
 def register_item(session: Session, raw: dict, actor: User) -> Item:
@@ -51,6 +56,10 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
         errors.append(FieldError("year", "年度", "long"))
     if len(title) > 300:
         errors.append(FieldError("title", "案由", "maxlength", "300"))
+    for name, label, multiline in TEXT_FIELDS:  # refused at input: they break exports and can hide text
+        bad = unsafe_characters(str(raw.get(name) or ""), multiline=multiline)
+        if bad:
+            errors.append(FieldError(name, label, "control", " ".join(bad)))
     if errors:
         raise FormInvalid(errors)
     year = int(year_raw)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
+from engine.text import unsafe_characters
+
 # Types a form field may have. The domain types name what the value refers to; their choices come from
 # the database through the `choices` callback.
 SCALAR_TYPES = ("string", "text", "long", "boolean", "date", "enum")
@@ -32,6 +34,7 @@ MESSAGES = {
     "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
+    "control": ("含有不允许的控制字符或方向字符（{n}）", "Contains control or direction characters ({n})"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
 }
 
@@ -88,6 +91,9 @@ def _convert(field: dict, raw, choices: Choices):
         return None
     raw = str(raw).strip()
     if kind in ("string", "text"):
+        bad = unsafe_characters(raw, multiline=kind == "text")
+        if bad:  # refused at input: they would break every export and can hide what a text says
+            raise ValueError("control:" + " ".join(bad))
         return raw
     if kind == "long":
         try:
@@ -136,7 +142,8 @@ def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
         try:
             data[fid] = _convert(field, raw.get(fid), choices)
         except ValueError as exc:
-            errors.append(FieldError(fid, field["label"], str(exc), field["type"]))
+            code, _, param = str(exc).partition(":")
+            errors.append(FieldError(fid, field["label"], code, param or field["type"]))
             continue
         problem = _constraints(field, data[fid])
         if problem:
