@@ -3,6 +3,7 @@ security headers, throttled guessing with answers that cost the same, and the on
 from __future__ import annotations
 
 import os
+import re
 import stat
 from datetime import timedelta
 
@@ -176,3 +177,25 @@ def test_login_and_language_redirects_stay_on_site(client):
     assert r.headers["Location"] == "/tasks/"
     assert client.get("/lang/en?next=//evil.example").headers["Location"] == "/"
     assert client.get("/lang/zh?next=/items/").headers["Location"] == "/items/"
+
+
+def test_behind_the_proxy_throttling_counts_the_client_address(demo_db, monkeypatch):
+    from web import create_app
+
+    monkeypatch.delenv("BANLI_TRUSTED_PROXIES", raising=False)
+    app = create_app({"DATABASE_URL": demo_db.url, "SECRET_KEY": "test", "PRODUCTION": True})
+    app.extensions["banli_db"] = demo_db
+    client = app.test_client()
+
+    site = "https://banli.example"  # as the proxy forwards it: HTTPS, so the Secure cookie travels
+
+    def attempt(address, username, password):
+        html = client.get("/login", base_url=site).get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                           headers={"X-Forwarded-For": address, "Referer": f"{site}/login"}, base_url=site)
+
+    for i in range(sessions.MAX_FAILURES_PER_ADDRESS):
+        attempt("203.0.113.7", f"nobody{i}", "guess")
+    assert attempt("203.0.113.7", "office", DEMO_PASSWORD).status_code == 429
+    assert attempt("198.51.100.2", "office", DEMO_PASSWORD).status_code == 302  # another client, same proxy

@@ -1,10 +1,13 @@
 """banli web: a thin Flask app. Routes parse input, call one engine function, render."""
 from __future__ import annotations
 
+import os
+
 from flask import Flask, g, session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.config import installation_secret, settings
 from engine.db import Database
@@ -33,6 +36,12 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = conf.secret_key or installation_secret(app.config["DATABASE_URL"])
     if app.config["PRODUCTION"]:
         app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    # Behind the TLS proxy every request comes from the proxy: the client's address (which login throttling
+    # counts) is in X-Forwarded-For, trusted from as many proxies as BANLI_TRUSTED_PROXIES says (production
+    # default 1, else 0: a client talking to us directly could write that header itself).
+    proxies = int(os.environ.get("BANLI_TRUSTED_PROXIES", "1" if app.config["PRODUCTION"] else "0"))
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     app.extensions["banli_db"] = Database(app.config["DATABASE_URL"])
 
     csrf.init_app(app)
