@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from engine.items import extensions
 from engine.items import queries
+from engine.people import visibility
 from engine.workflow.forms import FormInvalid
 from engine.models import ITEM_STATUSES, Item, Unit, User
 from engine.items.registration import register_item
@@ -25,6 +26,8 @@ REGISTRATION_FIELDS = ("item_type", "year", "number", "session", "title", "conte
 @bp.get("/")
 @login_required
 def index():
+    if current_user.role == "proposer":
+        return redirect(url_for("portal.index"))
     f = item_filter(request.args, page=request.args.get("page", 1, type=int))
     with db().reading() as s:
         items, total = queries.list_items(s, s.get(User, current_user.id), f)
@@ -61,12 +64,13 @@ def register():
 @login_required
 def detail(item_id: int):
     with db().reading() as s:
-        item = s.get(Item, item_id)
+        item, viewer = s.get(Item, item_id), s.get(User, current_user.id)
         if item is None:
             abort(404)
-        if not queries.can_view_item(s, s.get(User, current_user.id), item):
+        if current_user.role == "proposer":  # the proposer's world is the portal (404 there if not theirs)
+            return redirect(url_for("portal.item", item_id=item_id))
+        if not visibility.may_see_internal(s, viewer, item):
             abort(403)
-        viewer = s.get(User, current_user.id)
         d = queries.item_detail(s, item)
         can_extend = extensions.may_ask(s, viewer, item)
         return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)

@@ -20,7 +20,7 @@ from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.db import Database
 from engine.workflow.deployment import deploy, parsed
-from engine.models import AuditEvent, Item, ProcessDefinition, ProcessInstance, TaskRow, User
+from engine.models import AuditEvent, Deadline, Item, ProcessDefinition, ProcessInstance, TaskRow, User
 from engine.deadlines.expressions import calendar_scope
 from engine.workflow.serializer import STATE
 from engine.workflow.validation import check_and_raise
@@ -193,7 +193,7 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
 
     instance.definition_id = target.id
     directory = Directory.load(session)
-    sync_derived(session, instance, item, wf, directory, fired)
+    sync_derived(session, instance, item, wf, directory, fired, moved_by="migration")
     _refresh_task_rows(session, instance, item, wf, directory)
     message = f"已从 v{current.version} 迁移到 v{target.version}"
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="migrated",
@@ -265,7 +265,7 @@ class DiagramState:
 
 
 def item_diagram(session: Session, item: Item) -> DiagramState | None:
-    """Completed and active steps from the item's own workflow state; overdue ones from its task rows."""
+    """Completed and active steps from the item's own workflow state; overdue ones from its deadline ledger."""
     instance = instance_of(session, item.id)
     if instance is None:
         return None
@@ -279,9 +279,10 @@ def item_diagram(session: Session, item: Item) -> DiagramState | None:
             completed[bpmn_id] = True
         elif task.has_state(TaskState.READY) and task.task_spec.manual or task.has_state(TaskState.STARTED):
             active[bpmn_id] = True
-    now = clock.now()
-    overdue = session.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item.id,
-                                                              TaskRow.due_at.is_not(None), TaskRow.due_at < now))
+    today = clock.today()
+    overdue = session.scalars(select(Deadline.attached_to).where(  # the ledger's flags, nothing recomputed
+        Deadline.item_id == item.id, Deadline.status.in_(("open", "overdue")), Deadline.attached_to.is_not(None),
+        (Deadline.status == "overdue") | (Deadline.due_date < today)).order_by(Deadline.due_date))
     return DiagramState(session.get(ProcessDefinition, instance.definition_id),
                         [i for i in completed if i not in active], list(active), list(dict.fromkeys(overdue)))
 
@@ -303,7 +304,8 @@ class StepLoad:
 
 
 def step_load(session: Session, process_id: str) -> list[StepLoad]:
-    """Per step of a process: how many items wait there and how many of those are late (task rows only)."""
+    """Per step of a process: how many items wait there and how many of those are late (task rows only; their
+    due instants are copied from the deadline ledger)."""
     now = clock.now()
     rows = session.execute(
         select(TaskRow.spec_name, func.min(TaskRow.title), func.count(func.distinct(TaskRow.item_id)),
