@@ -1,7 +1,7 @@
 """incident lifecycle, item counter, registration token
 
 Revision ID: 8a3a9d8cf62e
-Revises: 3228fa709d2e
+Revises: 568fa44684f7
 Create Date: 2026-11-30 18:45:30.812457
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '8a3a9d8cf62e'
-down_revision: Union[str, Sequence[str], None] = '3228fa709d2e'
+down_revision: Union[str, Sequence[str], None] = '568fa44684f7'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
