@@ -33,6 +33,8 @@ MESSAGES = {
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "window_closed": ("此项的期限 {n} 已过，不能再选择；如确需改派，请联系区府办",
+                      "The deadline for this choice ({n}) has passed; ask the office if the item must be reassigned"),
 }
 
 
@@ -120,6 +122,18 @@ def _constraints(field: dict, value) -> FieldError | None:
         if (name in ("minlength", "min") and size < limit) or (name in ("maxlength", "max") and size > limit):
             return FieldError(field["id"], field["label"], name, rules[name])
     return None
+
+
+def windows(form: dict) -> list[tuple[str, str, str]]:
+    """(field, option, deadline key) of options open only while a deadline runs: the field property
+    `open_while` = `option:deadline_key` (申请退回 only within the return window)."""
+    out = []
+    for field in form.get("fields", []):
+        spec = (field.get("properties") or {}).get("open_while")
+        if spec and ":" in spec:
+            option, key = spec.split(":", 1)
+            out.append((field["id"], option.strip(), key.strip()))
+    return out
 
 
 def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
