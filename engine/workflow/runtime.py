@@ -24,7 +24,7 @@ from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed, parsed_version
-from engine.workflow.incidents import ProcessFailed, is_process_failure, record
+from engine.workflow.incidents import ProcessFailed, is_process_failure, open_incident, record, resolved_by_success
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
@@ -286,21 +286,41 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
-    """Start the item's process on `definition` (the newest version, normally)."""
+    """Start the item's process on `definition` (the newest version, normally).
+
+    A process failure on the way (a script right after the start event) keeps the registration: the
+    instance is stored as it was before the engine ran, with an incident (action `start`) that a retry
+    resumes from there (`resume_start`)."""
     proc = parsed(definition)
     wf = BpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
     start = wf.get_next_task(state=TaskState.READY)
     start.data.update(item_id=item.id, item_type=item.item_type, year=item.year, title=item.title,
                       proposer=item.proposer.username, round=1, rules=rules_for(session, item.year))
-    with calendar_scope(current_calendar(session)):
-        fired = run_engine(wf)
-    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=b"")
+    before = STATE.dumps(wf)
+    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=before)
     session.add(instance)
     session.flush()
-    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
                            step=definition.process_id, title=f"{definition.name} v{definition.version}"))
+    try:
+        with calendar_scope(current_calendar(session)):
+            fired = run_engine(wf)
+    except Exception as exc:
+        if not is_process_failure(exc):
+            raise
+        open_incident(session, instance.id, "start", exc, user_id=actor.id if actor else None)
+        return instance
+    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     return instance
+
+
+def resume_start(session: Session, instance: ProcessInstance) -> None:
+    """Run a start that failed (see start_item) from the stored state, on the instance's version as it now is."""
+    item = session.get(Item, instance.item_id)
+    wf, _ = load_workflow(session, instance)
+    with calendar_scope(current_calendar(session)):
+        fired = run_engine(wf)
+    _write(session, instance, item, wf, Directory.load(session), fired)
 
 
 def instance_of(session: Session, item_id: int) -> ProcessInstance | None:
@@ -386,6 +406,8 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
                            title=row.title, unit_id=row.unit_id, data=data))
     _write(session, instance, item, wf, directory, fired)
+    resolved_by_success(session, instance, "complete", task_id, user.id,
+                        "办理人重新提交成功 (the handler submitted the task again successfully)")
     return item
 
 
