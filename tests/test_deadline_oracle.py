@@ -30,14 +30,18 @@ from engine.deadlines import board, ledger
 from engine.deadlines.rules import set_rule
 from engine.items.extensions import decide_extension, request_extension
 from engine.items.registration import register_item
-from engine.models import Deadline, Item, Notification, TaskRow, Unit
+from engine.models import Deadline, Item, Notification, ProcessInstance, TaskRow, Unit
 from engine.reports.statistics import item_facts
 from engine.workflow.recompute import load_holidays
+from engine.workflow.deployment import PROCESSES_DIR
 from engine.workflow.runtime import complete_task
+from engine.workflow.versions import deploy_checked, migrate_version
 from engine.workflow.sweep import sweep
 from tests.conftest import user
 
 SH = ledger.clock.LOCAL_TZ
+RENAMED = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8").replace(
+    'name="签收"', 'name="签收确认"', 1).replace('name="面商"', 'name="面商座谈"', 1).encode("utf-8")
 EXAMPLES = int(os.environ.get("BANLI_ORACLE_EXAMPLES", "25"))
 
 # --- the oracle: DOMAIN.md's calendar and deadlines, written again from scratch ---------------------------
@@ -296,6 +300,14 @@ def run_path(db, plan: dict) -> None:
                 with db.transaction() as s:
                     load_holidays(s, 2027, CSV_2027, user(s, "admin"))
                 oracle.reload(day)
+        if steps == plan["migrate_at"]:  # a new version renames steps: the deadlines stay exactly as they were
+            with path.on(day):
+                with db.transaction() as s:
+                    old = s.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.item_id == path.item_id))
+                    new, _ = deploy_checked(s, RENAMED, "item_handling.bpmn", "admin")
+                    new_id, admin_id = new.id, user(s, "admin").id
+                [result] = migrate_version(db, old, new_id, admin_id, [path.item_id])
+                assert result.ok, result.message
 
     with path.on(day):
         path.task("assign_item", "office", assign_decision="assign", lead_unit=lead, co_units=co_units,
@@ -412,6 +424,8 @@ def plans():
         "rate_after": st.integers(1, 30),
         "publish_after": st.integers(0, 40),
         "reload_at": st.sampled_from([-1, -1, 1, 2, 3, 4, 6]),
+        # not while a co-unit's opinion is pending: see test_migration_with_a_pending_co_opinion below
+        "migrate_at": st.sampled_from([-1, -1, 1, 2, 5]),
     }).map(lambda p: {**p, "co_when": p["co_when"][:len(p["co_units"])]})
 
 
@@ -423,9 +437,40 @@ def test_random_paths_agree_with_the_oracle(_template_dbs, tmp_path_factory, pla
         run_path(db, plan)
 
 
-# --- failing seeds found on the way, kept as plain tests --------------------------------------------------
+# --- paths kept as plain tests ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("plan", [])
+PLAIN = dict(assign_on=date(2026, 3, 2), fixed="none", complex=False, co_units=[], co_when=[], return_="none",
+             sign_after=0, consultations=1, consult_gap=1, extension=0, reply_after=0,
+             rating=["satisfied", "satisfied"], rate_after=1, publish_after=0, reload_at=-1, migrate_at=-1)
+
+
+def _plan(**changes) -> dict:
+    plan = {**PLAIN, **changes}
+    plan["return"] = plan.pop("return_")
+    return plan
+
+
+@pytest.mark.parametrize("plan", [
+    # a year-end item: holidays of 2027 loaded while it is open, a refused return, a late co-unit,
+    # two consultations, a dissatisfied rating and a re-handling round
+    _plan(assign_on=date(2026, 12, 24), co_units=["jyj", "zjj"], co_when=[3, -10], return_="refused", sign_after=2,
+          consultations=2, consult_gap=30, reply_after=20, rating=["rehandle", "none"], rate_after=3,
+          publish_after=30, reload_at=2),
+    # a fixed reply date already past at assignment, a return approved and the item reassigned, a migration
+    _plan(fixed="past", return_="approved", co_units=["jyj"], co_when=[0], sign_after=9, consult_gap=40,
+          reply_after=5, rating=["close", "none"], migrate_at=5),
+    # an approved extension on a complex-free item, handled late in every step
+    _plan(assign_on=date(2026, 9, 24), extension=20, sign_after=12, consult_gap=45, reply_after=70,
+          rating=["satisfied", "none"], rate_after=30, publish_after=40),
+])
 def test_known_paths(_template_dbs, tmp_path_factory, plan):
     with fresh_demo(_template_dbs, tmp_path_factory) as db:
         run_path(db, plan)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the random paths: migrating an item while a co-unit's opinion "
+                   "(a multi-instance in the handling subprocess) is pending loses the join, so the reply never "
+                   "opens; migration is outside this issue and left for its owner")
+def test_migration_with_a_pending_co_opinion(_template_dbs, tmp_path_factory):
+    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+        run_path(db, _plan(co_units=["jyj"], co_when=[-10], migrate_at=3))
