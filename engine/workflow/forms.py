@@ -41,6 +41,8 @@ MESSAGES = {
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "window_closed": ("此项的期限 {n} 已过，不能再选择；如确需改派，请联系区府办",
+                      "The deadline for this choice ({n}) has passed; ask the office if the item must be reassigned"),
 }
 
 
@@ -135,6 +137,18 @@ def _constraints(field: dict, value) -> FieldError | None:
         if (name in ("minlength", "min") and size < limit) or (name in ("maxlength", "max") and size > limit):
             return FieldError(field["id"], field["label"], name, rules[name])
     return None
+
+
+def windows(form: dict) -> list[tuple[str, str, str]]:
+    """(field, option, deadline key) of options open only while a deadline runs: the field property
+    `open_while` = `option:deadline_key` (申请退回 only within the return window)."""
+    out = []
+    for field in form.get("fields", []):
+        spec = (field.get("properties") or {}).get("open_while")
+        if spec and ":" in spec:
+            option, key = spec.split(":", 1)
+            out.append((field["id"], option.strip(), key.strip()))
+    return out
 
 
 def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
