@@ -117,3 +117,26 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
                       [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest))
+
+
+# visibility.FIELDS name -> the ItemDetail attribute that holds it ("item" is the item itself)
+_DETAIL_FIELDS = {"assignments": "assignments", "return_requests": "return_requests", "pledges": "pledges",
+                  "co_opinions": "co_opinions", "instructions": "instructions", "consultations": "consultations",
+                  "replies": "replies", "ratings": "ratings", "rehandling": "rehandling", "disclosure": "disclosure",
+                  "timeline": "timeline", "tasks": "open_tasks", "deadlines": "deadlines", "extensions": "extensions"}
+
+
+def item_detail_for(session: Session, user: User, item: Item) -> ItemDetail | None:
+    """The item's detail with only the sections this user may see (visibility.fields_for), or None when the
+    user may not see the item at all. A proposer's replies are the approved ones only."""
+    fields = visibility.fields_for(visibility.view_of(session, user, item))
+    if not fields:
+        return None
+    d = item_detail(session, item)
+    for name, attr in _DETAIL_FIELDS.items():
+        if name not in fields:
+            setattr(d, attr, None if attr == "disclosure" else [])
+    if "replies" not in fields and "approved_replies" in fields:
+        d.replies = [r for r in session.scalars(select(Reply).where(Reply.item_id == item.id,
+                                                                    Reply.status == "approved").order_by(Reply.id))]
+    return d

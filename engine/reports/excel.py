@@ -19,6 +19,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.text import strip_unsafe
 from engine.workflow.forms import FormInvalid
 from engine.models import Item, User
 from engine.items.registration import register_item
@@ -106,7 +107,7 @@ def registration_template(session: Session) -> bytes:
     proposers = session.execute(select(User.name, User.username, User.proposer_kind)
                                 .where(User.role == "proposer", User.active).order_by(User.name)).all()
     for name, username, kind in proposers:
-        people.append([name, username, {"deputy": "代表", "member": "委员"}.get(kind or "", "")])
+        people.append([export_cell(name), export_cell(username), {"deputy": "代表", "member": "委员"}.get(kind or "", "")])
     people.column_dimensions["A"].width = people.column_dimensions["B"].width = 16
     if proposers:
         who = DataValidation(type="list", formula1=f"='代表委员'!$A$2:$A${len(proposers) + 1}", allow_blank=True,
@@ -249,6 +250,20 @@ def import_items(session: Session, data: bytes, actor: User, progress: Progress 
 
 # --- exports -------------------------------------------------------------------------------------------
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or WPS (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def export_cell(value):
+    """A value as an export may write it: text without control characters (a worksheet cannot hold them,
+    and they made every export fail), and never a formula: text that a spreadsheet would read as one is
+    written with a leading apostrophe, as the OWASP CSV-injection guidance says. Numbers and dates stay."""
+    if not isinstance(value, str):
+        return value
+    text = strip_unsafe(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _bytes(wb: Workbook) -> bytes:
     buf = BytesIO()
     wb.save(buf)
@@ -262,7 +277,7 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: Iterable[list], wi
         ws.cell(1, i).font, ws.cell(1, i).fill = _BOLD, _HEAD_FILL
         ws.column_dimensions[get_column_letter(i)].width = (widths or [])[i - 1] if widths and i <= len(widths) else 14
     for row in rows:
-        ws.append(row)
+        ws.append([export_cell(v) for v in row])
     ws.freeze_panes = "B2"
     return ws
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
+from engine.text import unsafe_characters
+
 # Types a form field may have. The domain types name what the value refers to; their choices come from
 # the database through the `choices` callback.
 SCALAR_TYPES = ("string", "text", "long", "boolean", "date", "enum")
@@ -37,6 +39,7 @@ MESSAGES = {
     "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
+    "control": ("含有不允许的控制字符或方向字符（{n}）", "Contains control or direction characters ({n})"),
     "too_long": ("内容过长，至多 {n} 个字", "Too long: at most {n} characters"),
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
@@ -100,6 +103,9 @@ def _convert(field: dict, raw, choices: Choices):
     if kind in ("string", "text"):
         if len(raw) > TEXT_LIMITS[kind]:
             raise ValueError("too_long")
+        bad = unsafe_characters(raw, multiline=kind == "text")
+        if bad:  # refused at input: they would break every export and can hide what a text says
+            raise ValueError("control:" + " ".join(bad))
         return raw
     if kind == "long":
         try:
@@ -165,8 +171,9 @@ def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
         try:
             data[fid] = _convert(field, raw.get(fid), choices)
         except ValueError as exc:
-            code = str(exc)
-            param = {"too_long": TEXT_LIMITS.get(field["type"], ""), "long_range": f"{LONG_MIN}..{LONG_MAX}"}
+            code, _, detail = str(exc).partition(":")
+            param = {"too_long": TEXT_LIMITS.get(field["type"], ""), "long_range": f"{LONG_MIN}..{LONG_MAX}",
+                     "control": detail}
             errors.append(FieldError(fid, field["label"], code, param.get(code, field["type"])))
             continue
         problem = _constraints(field, data[fid])
