@@ -8,9 +8,10 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
+from engine.items import promises
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
-                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow,
-                           Unit, User)
+                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest,
+                           SupervisionCheck, TaskRow, Unit, Urge, User)
 
 PAGE_SIZE = 50
 
@@ -116,6 +117,11 @@ class ItemDetail:
     open_tasks: list
     deadlines: list  # (Deadline, state)
     extensions: list
+    urges: list
+    checks: list
+    promises: list  # promises.BoardRow
+    merged_into: Item | None
+    merged_items: list
 
 
 def item_detail(session: Session, item: Item) -> ItemDetail:
@@ -133,4 +139,7 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
                       rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
-                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest))
+                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest), rows(Urge),
+                      rows(SupervisionCheck), promises.of_item(session, item.id),
+                      session.get(Item, item.merged_into_id) if item.merged_into_id else None,
+                      session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all())

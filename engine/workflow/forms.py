@@ -33,6 +33,11 @@ MESSAGES = {
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "merge_state": ("只有登记或待交办的事项可以并案", "Only items waiting for assignment can be merged"),
+    "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
+    "no_waiting_opinion": ("该协办单位没有待提出的协办意见", "This co-unit has no opinion waiting"),
+    "promise_closed": ("该承诺事项已办结", "This promise is already closed"),
+    "year_order": ("结转年度须晚于原年度", "The new year must come after the old one"),
 }
 
 
