@@ -412,3 +412,65 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
     assert excel_rows["并案（并入他件）"] == "1" and excel_rows["免除协办意见"] == "1"
     assert excel_rows["承诺事项（逾期）"] == "1"
     assert unit_sheet["区交通运输局"][-1] == 3 and unit_sheet["区卫生健康委员会"][-2] == 1  # 被催办, 免除协办意见
+
+
+# --- co-units sign for their part or ask to return it ---------------------------------------------------
+
+def test_co_unit_signs_for_or_asks_to_return_its_part_and_the_office_decides(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于学校周边停车的建议")
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj", "wjw"])
+    page = f"/items/{item_id}"
+    # At assignment, before the lead unit's pledge, each co-unit answers for its part.
+    login(client, "jyj_staff")
+    assert 'id="co-part"' in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/co-part", page, action="sign")
+    assert 'id="co-part"' not in client.get(page).get_data(as_text=True)
+    as_user(client, "wjw_staff")
+    post(client, f"/items/{item_id}/co-part", page, action="return", reason="")
+    assert "退回理由：此项为必填项" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/co-part", page, action="return", reason="不属于卫健委职责。")
+    as_user(client, "office")
+    assert "审核协办单位退回申请" in client.get("/tasks/").get_data(as_text=True)
+    with db.reading() as s:
+        from engine.models import ReturnRequest
+        req = s.scalars(select(ReturnRequest).where(ReturnRequest.item_id == item_id)).one()
+    post(client, f"/items/co-returns/{req.id}", page, decision="approve", opinion="同意。")
+    assert "审核协办单位退回申请" not in client.get("/tasks/").get_data(as_text=True)
+    with db.reading() as s:
+        parts = {a.unit.code: (a.status, a.ended_at is not None)
+                 for a in s.scalars(select(Assignment).where(Assignment.item_id == item_id, Assignment.role == "co"))}
+    assert parts == {"jyj": ("signed", False), "wjw": ("returned", True)}
+    # The lead unit goes on; only the remaining co-unit's opinion is asked for.
+    do(db, item_id, "zjj_staff", "sign_for", sign_decision="sign")
+    # The lead unit's own return decision is not confused with the co-unit's request.
+    do(db, item_id, "zjj_head", "pledge", **PLEDGE)
+    assert sorted(ready(db, item_id)) == ["cohandle", "consult"]
+    with db.reading() as s:
+        row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "cohandle")).one()
+        assert row.unit_id == s.scalars(select(Assignment.unit_id).where(Assignment.item_id == item_id,
+                                                                         Assignment.role == "co")).first()
+    do(db, item_id, "jyj_staff", "cohandle", co_opinion="同意。")
+    do(db, item_id, "zjj_staff", "consult", consult_date="2026-04-01", consult_form="phone", participants="代表",
+       proposer_views="同意。")
+    assert ready(db, item_id) == ["draft_reply"]
+    assert any("已同意" in t for t in notes(db, "wjw_staff", item_id))
+
+
+def test_co_unit_return_after_the_window_is_refused_and_a_waiting_opinion_is_dropped(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于口袋公园建设的建议")
+    handle_to_reply(db, item_id, co_units=["wjw"])
+    assert "cohandle" in ready(db, item_id)
+    with time_machine.travel(clock.now() + timedelta(days=30), tick=False):
+        login(client, "wjw_staff")
+        post(client, f"/items/{item_id}/co-part", f"/items/{item_id}", action="return", reason="不属于本委。")
+        assert "申请退回的期限已于" in client.get(f"/items/{item_id}").get_data(as_text=True)
+    # Within the window the request goes through and its approval completes the waiting opinion task.
+    with db.transaction() as s:
+        from engine.items import cohandling
+        req = cohandling.ask_return_part(s, user(s, "wjw_staff"), s.get(Item, item_id), "不属于本委。")
+        req_id = req.id
+    with db.transaction() as s:
+        cohandling.decide_co_return(s, user(s, "office"), req_id, True, "同意")
+    assert ready(db, item_id) == ["draft_reply"]

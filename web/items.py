@@ -78,7 +78,36 @@ def detail(item_id: int):
         return render_template("items/detail.html", item=item, d=d, can_extend=can_extend,
                                merge_into=merging.merge_candidates(s, item) if office else [],
                                silent=cohandling.silent_co_units(s, item) if office else [],
-                               urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [])
+                               urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [],
+                               answer_part=cohandling.may_answer_part(s, viewer, item),
+                               co_returns=[r for r, it, _u in cohandling.waiting_co_returns(s) if it.id == item.id]
+                               if office else [])
+
+
+@bp.post("/<int:item_id>/co-part")
+@roles_required("unit_handler")
+def co_part(item_id: int):
+    """A co-unit signs for its part or asks to return it (签收 / 申请退回)."""
+    if request.form.get("action") == "return":
+        return _act(item_id, lambda s, user, item: cohandling.ask_return_part(s, user, item,
+                                                                             request.form.get("reason", "")),
+                    _("退回申请已提交，等待区府办审核。"))
+    return _act(item_id, lambda s, user, item: cohandling.sign_part(s, user, item), _("已签收协办部分。"))
+
+
+@bp.post("/co-returns/<int:request_id>")
+@roles_required("office")
+def decide_co_return(request_id: int):
+    approve = request.form.get("decision") == "approve"
+    with db().reading() as s:
+        from engine.models import ReturnRequest
+        req = s.get(ReturnRequest, request_id)
+        if req is None:
+            abort(404)
+        item_id = req.item_id
+    return _act(item_id, lambda s, user, item: cohandling.decide_co_return(s, user, request_id, approve,
+                                                                          request.form.get("opinion", "")),
+                _("已同意退回，该协办单位不再参与办理。") if approve else _("已不同意退回，由该协办单位继续协办。"))
 
 
 def _act(item_id: int, command, done: str):

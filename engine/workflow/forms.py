@@ -45,6 +45,7 @@ MESSAGES = {
     "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
     "no_waiting_opinion": ("该协办单位没有待提出的协办意见", "This co-unit has no opinion waiting"),
     "promise_closed": ("该承诺事项已办结", "This promise is already closed"),
+    "window_closed": ("申请退回的期限已于 {n} 届满", "The window to ask for a return closed on {n}"),
     "year_order": ("结转年度须晚于原年度", "The new year must come after the old one"),
 }
 

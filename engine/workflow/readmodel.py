@@ -96,7 +96,10 @@ def sign_for(c: Completion) -> None:
 
 def return_decision(c: Completion) -> None:
     now = clock.now()
-    req = _latest(c, ReturnRequest)
+    # The lead unit's request (a co-unit's request for its own part is decided outside the process).
+    req = c.session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == c.item.id,
+                                                        ReturnRequest.unit_id == c.unit("lead_unit"))
+                            .order_by(ReturnRequest.id.desc()).limit(1)).first()
     if req is not None:
         req.decision, req.opinion, req.decided_at = c.data["return_decision"], c.data.get("return_opinion"), now
         approved = c.data["return_decision"] == "approve"

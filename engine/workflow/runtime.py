@@ -444,6 +444,36 @@ def complete_on_behalf(session: Session, item: Item, spec_name: str, match: dict
     return True
 
 
+@_conflict_is_stale
+def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str) -> bool:
+    """A co-unit leaves the item (its return approved): it leaves `co_units` wherever the process still
+    carries the list, and its opinion task, if already waiting, completes with `note`. False when the
+    item has no running process."""
+    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
+                                                             ProcessInstance.status == "running")
+                               .with_for_update()).first()
+    if instance is None:
+        return False
+    wf, _ = load_workflow(session, instance)
+    for task in wf.get_tasks(state=_ACTIVE):
+        units = task.data.get("co_units")
+        if isinstance(units, list) and code in units:
+            task.data["co_units"] = [u for u in units if u != code]
+    waiting = [t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.bpmn_id == "cohandle"
+               and t.data.get("co_unit") == code]
+    fired = []
+    with calendar_scope(current_calendar(session)):
+        for task in waiting:
+            task.set_data(co_opinion=note)
+            task.run()
+        if waiting:
+            fired = run_engine(wf)
+    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="co_unit_dropped", title=note,
+                           data={"co_unit": code}))
+    _write(session, instance, item, wf, Directory.load(session), fired)
+    return True
+
+
 def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
            fired) -> None:
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
