@@ -153,7 +153,15 @@ def test_office_waives_a_silent_co_units_opinion_with_a_reason(client, demo_db):
         assert wjw.unit.code == "wjw" and wjw.text.startswith("卫健委逾期未复")
         statuses = {a.unit.code: a.status for a in s.scalars(select(Assignment).where(Assignment.item_id == item_id))}
         assert statuses == {"zjj": "signed", "jyj": "done", "wjw": "waived"}
-    assert "区府办免除协办意见" in client.get(page).get_data(as_text=True)
+    html = client.get(page).get_data(as_text=True)
+    assert "区府办免除协办意见" in html and "区府办已免除" in html  # the opinion and the unit's own deadline
+    with db.reading() as s:
+        from engine.models import Deadline
+        co = {d.unit_id: d.status for d in s.scalars(select(Deadline).where(Deadline.item_id == item_id,
+                                                                            Deadline.key == "co_opinion"))}
+        units = {u.code: u.id for u in s.scalars(select(Assignment).where(Assignment.item_id == item_id))
+                 for u in [u.unit]}
+    assert co[units["wjw"]] == "waived" and co[units["jyj"]] == "met"
     assert any("免除" in t for t in notes(db, "wjw_staff", item_id))
     reply_approved(db, item_id, reply_class="A", promised="")  # the reply is no longer blocked
     with db.reading() as s:
@@ -396,8 +404,9 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
     units = {u["code"]: u for u in d["units"]}
     assert units["jtj"]["urged"] == 3 and units["zjj"]["urged"] == 0
     assert units["jtj"]["lead"]["items"] == 2 and units["zjj"]["lead"]["items"] == 1
-    assert units["jyj"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0}
-    assert units["wjw"]["co"] == {"items": 1, "opinions_sent": 0, "waived": 1}
+    # jyj answered on 03-20, within its own month from 03-01; wjw was waived on 04-10, after its 04-01.
+    assert units["jyj"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0, "late": 0}
+    assert units["wjw"]["co"] == {"items": 1, "opinions_sent": 0, "waived": 1, "late": 1}
     # The page shows the same.
     assert "并案（并入他件）" in page and "被催办" in page and "承诺事项（逾期）" in page
     with db.reading() as s:
@@ -411,7 +420,7 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         unit_sheet = {r[0]: r for r in wb["单位"].iter_rows(min_row=2, values_only=True)}
     assert excel_rows["并案（并入他件）"] == "1" and excel_rows["免除协办意见"] == "1"
     assert excel_rows["承诺事项（逾期）"] == "1"
-    assert unit_sheet["区交通运输局"][-1] == 3 and unit_sheet["区卫生健康委员会"][-2] == 1  # 被催办, 免除协办意见
+    assert unit_sheet["区交通运输局"][-1] == 3 and unit_sheet["区卫生健康委员会"][-3:-1] == (1, 1)  # 被催办; 免除, 逾期
 
 
 # --- co-units sign for their part or ask to return it ---------------------------------------------------

@@ -119,8 +119,8 @@ def test_rehandled_and_classes(year_2024):
 
 def test_units_count_lead_and_co_apart(year_2024):
     units = {u["code"]: u for u in year_2024.as_dict()["units"]}
-    assert units["u1"]["lead"]["items"] == 6 and units["u1"]["co"] == {"items": 0, "opinions_sent": 0, "waived": 0}
-    assert units["u2"]["lead"]["items"] == 0 and units["u2"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0}
+    assert units["u1"]["lead"]["items"] == 6 and units["u1"]["co"] == {"items": 0, "opinions_sent": 0, "waived": 0, "late": 0}
+    assert units["u2"]["lead"]["items"] == 0 and units["u2"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0, "late": 0}
 
 
 def test_the_lower_dimension_decides_a_rating():

@@ -38,7 +38,8 @@ CHECK_KINDS = {"phone": _l("电话督查"), "visit": _l("实地督查"), "notice
 REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise": _l("负责人退回修改"),
                 "returned": _l("区府办驳回"), "approved": _l("已审核通过")}
 DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "met": _l("按期完成"),
-                   "met_late": _l("超期完成"), "expired": _l("期满未表态")}
+                   "met_late": _l("超期完成"), "expired": _l("期满未表态"), "waived": _l("区府办已免除"),
+                   "void": _l("已作废")}
 CHOICE_LABELS = {
     "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"),
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),

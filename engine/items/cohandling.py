@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.rules import rules_for
-from engine.models import AuditEvent, Assignment, CoOpinion, Item, ReturnRequest, TaskRow, Unit, User
+from engine.models import AuditEvent, Assignment, CoOpinion, Deadline, Item, ReturnRequest, TaskRow, Unit, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
@@ -54,6 +54,10 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
     if not complete_on_behalf(session, item, CO_TASK, {"co_unit": unit.code},
                               {"co_opinion": f"（区府办免除协办意见）{reason}"}, user, record):
         raise FormInvalid([FieldError("unit", "协办单位", "no_waiting_opinion")])
+    # The co-unit's own deadline closes as waived (免除), not as met: it shows so in its record.
+    session.execute(update(Deadline).where(Deadline.item_id == item.id, Deadline.key == "co_opinion",
+                                           Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")))
+                    .values(status="waived"))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
     notify(session, recipients, item, "waiver", f"区府办已免除本单位对 {item.number} 的协办意见", f"waiver:{item.id}:{unit.id}",
            body=reason, link=f"/items/{item.id}")

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.models import (Assignment, CoOpinion, Consultation, Item, ITEM_TYPES, Rating, RehandlingOrder,
-                           Unit)
+from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Item, ITEM_TYPES, Rating,
+                           RehandlingOrder, Unit)
 from engine.deadlines.ledger import reply_deadlines
 from engine.items import carryover, promises
 from engine.items.supervision import urges_per_unit
@@ -48,10 +48,10 @@ DEFINITIONS = [  # (figure, zh, en): shown beside the figures on every page and 
     ("rehandled", "重办：责成重新办理的件数和轮次。", "Re-handled: items ordered to be re-handled, and rounds."),
     ("classes", "答复类别：A 已解决或基本采纳、B 正在解决或列入计划、C 因条件限制留作参考，占已办复件数的比例。",
      "Reply classes A (solved/adopted), B (in progress/planned), C (kept for reference), as shares of replied items."),
-    ("units", "单位统计：主办与协办分列；协办只计件数、已提出协办意见的件数和经区府办免除意见的件数（计入该协办单位）；"
+    ("units", "单位统计：主办与协办分列；协办只计件数、已提出协办意见的件数和经区府办免除意见的件数（计入该协办单位）和协办意见逾期的件数（按该协办单位自己的期限）；"
      "催办为区府办、督查人员人工催办该单位的次数。",
      "Per unit: lead and co-handled items apart; co-handling counts items, opinions sent and opinions the office "
-     "waived (counted against the co-unit); urged is how often the office or supervisors urged the unit by hand."),
+     "waived (counted against the co-unit) and opinions late against the co-unit's own deadline; urged is how often the office or supervisors urged the unit by hand."),
     ("merged", "并案：并入其他事项办理的件数，不计入任何分母，主办事项只计一次。",
      "Merged: items merged into another handled item; they leave every denominator and the handled item counts once."),
     ("promises", "承诺事项：B、C类答复中的承诺事项（本年度事项的），未办结、已办结分列，逾期指未办结且已过承诺日期。",
@@ -250,11 +250,13 @@ class UnitRow:
     co_items: int
     co_opinions: int
     co_waived: int = 0
+    co_late: int = 0  # items whose co-opinion deadline (the unit's own) passed before it answered
     urged: int = 0
 
     def as_dict(self) -> dict:
         return {"unit": self.name, "code": self.code, "lead": self.lead.as_dict(),
-                "co": {"items": self.co_items, "opinions_sent": self.co_opinions, "waived": self.co_waived},
+                "co": {"items": self.co_items, "opinions_sent": self.co_opinions, "waived": self.co_waived,
+                       "late": self.co_late},
                 "urged": self.urged}
 
 
@@ -309,12 +311,19 @@ def unit_rows(session: Session, facts: list[ItemFacts]) -> list[UnitRow]:
     if not unit_ids:
         return []
     urged = urges_per_unit(session, [f.id for f in counted])
+    late: Counter = Counter()  # a co-opinion answered (or waived) after the unit's own deadline, or still overdue
+    for unit_id, status, due, met_at in session.execute(
+            select(Deadline.unit_id, Deadline.status, Deadline.due_date, Deadline.met_at)
+            .where(Deadline.item_id.in_([f.id for f in counted]), Deadline.key == "co_opinion")):
+        if status in ("overdue", "met_late") or (met_at is not None and _local_date(met_at) > due):
+            late[unit_id] += 1
     rows = []
     for unit in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)).order_by(Unit.code)):
         co = [f for f in counted if unit.id in f.co_unit_ids]
         rows.append(UnitRow(unit.id, unit.code, unit.name, figures([f for f in counted if f.lead_unit_id == unit.id]),
                             len(co), sum(1 for f in co if unit.id in f.co_opinions_sent),
-                            sum(1 for f in co if unit.id in f.co_opinions_waived), urged.get(unit.id, 0)))
+                            sum(1 for f in co if unit.id in f.co_opinions_waived), late.get(unit.id, 0),
+                            urged.get(unit.id, 0)))
     rows.sort(key=lambda r: (-r.lead.items, -r.co_items, r.code))
     return rows
 
