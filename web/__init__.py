@@ -52,9 +52,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from web import admin, api, auth, calendar_admin, incidents, items, notifications, supervision, tasks
     from web import imports, portal, public, reports
+    from web import inputs
     from web.helpers import register_template_helpers
     from web.security import register_security_headers
 
+    inputs.install(app)
     for bp in (auth.bp, tasks.bp, items.bp, api.bp, supervision.bp, notifications.bp, calendar_admin.bp,
                admin.bp, admin.diagram_bp, incidents.bp, reports.bp, imports.bp, portal.bp, public.bp):
         app.register_blueprint(bp)

@@ -19,3 +19,7 @@ __all__ += ["Deadline", "DeadlineRule", "ExtensionRequest", "Notification", "Sch
 from .incidents import Incident  # noqa: E402
 
 __all__ += ["Incident"]
+from .followup import (CHECK_KINDS, URGE_CHANNELS, CarryOver, Promise, PromiseProgress,  # noqa: E402
+                       SupervisionCheck, Urge)
+
+__all__ += ["CHECK_KINDS", "URGE_CHANNELS", "CarryOver", "Promise", "PromiseProgress", "SupervisionCheck", "Urge"]

@@ -44,6 +44,13 @@ MESSAGES = {
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "merge_state": ("只有登记或待交办的事项可以并案", "Only items waiting for assignment can be merged"),
+    "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
+    "no_waiting_opinion": ("该协办单位没有待提出的协办意见", "This co-unit has no opinion waiting"),
+    "promise_closed": ("该承诺事项已办结", "This promise is already closed"),
+    "window_closed": ("申请退回的期限已于 {n} 届满；如确需改派，请联系区府办",
+                      "The window to ask for a return closed on {n}; ask the office if the item must be reassigned"),
+    "year_order": ("结转年度须晚于原年度", "The new year must come after the old one"),
 }
 
 
@@ -141,6 +148,18 @@ def _constraints(field: dict, value) -> FieldError | None:
         if (name in ("minlength", "min") and size < limit) or (name in ("maxlength", "max") and size > limit):
             return FieldError(field["id"], field["label"], name, rules[name])
     return None
+
+
+def windows(form: dict) -> list[tuple[str, str, str]]:
+    """(field, option, deadline key) of options open only while a deadline runs: the field property
+    `open_while` = `option:deadline_key` (申请退回 only within the return window)."""
+    out = []
+    for field in form.get("fields", []):
+        spec = (field.get("properties") or {}).get("open_while")
+        if spec and ":" in spec:
+            option, key = spec.split(":", 1)
+            out.append((field["id"], option.strip(), key.strip()))
+    return out
 
 
 def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
