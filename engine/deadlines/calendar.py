@@ -27,6 +27,7 @@ from engine.models import CalendarDay, CalendarYear, utcnow
 
 ONE_DAY = timedelta(days=1)
 RULE_FORMS = "'5WD' (working days), '20D' (days), '3M' (months) or a fixed date 'YYYY-MM-DD'"
+RULE_LIMITS = {"WD": 500, "D": 730, "M": 24}  # two years: no deadline of the procedure is longer
 _RULE = re.compile(r"(\d+)\s*(WD|D|M)")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -133,6 +134,8 @@ def parse_rule(rule: str) -> tuple[int, str] | tuple[date, str]:
     m = _RULE.fullmatch(text)
     if not m or int(m[1]) == 0:
         raise ValueError(f"bad deadline rule {rule!r}: use {RULE_FORMS}, with a number of at least 1")
+    if int(m[1]) > RULE_LIMITS[m[2]]:  # beyond any procedure's period, and dates would overflow
+        raise ValueError(f"deadline rule {rule!r} is out of range: at most {RULE_LIMITS[m[2]]}{m[2]}")
     return int(m[1]), m[2]
 
 
@@ -186,6 +189,30 @@ def current_calendar(session: Session) -> WorkCalendar:
         _cache[bind] = entry
     entry.checked = now
     return entry.calendar
+
+
+def package_calendar() -> WorkCalendar:
+    """The official calendar from `chinesecalendar` alone, for when no database holds one."""
+    exceptions, names = {}, {}
+    for year in chinesecalendar_years():
+        for day, (is_working, name) in _package_exceptions(year).items():
+            exceptions[day], names[day] = is_working, name
+    return WorkCalendar(exceptions, chinesecalendar_years(), names)
+
+
+def calendar_for_cli(db) -> tuple[WorkCalendar, str | None]:
+    """The database's calendar, or chinesecalendar's with a note when the database is not initialised
+    (or not reachable): `banli deadline` answers either way."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with db.reading() as s:
+            if s.scalar(select(func.count()).select_from(CalendarYear)):
+                return current_calendar(s), None
+        reason = "the database has no calendar yet (run `banli init`)"
+    except SQLAlchemyError as exc:
+        reason = f"the database is not initialised or not reachable ({type(exc).__name__}; run `banli init`)"
+    return package_calendar(), f"{reason}: computed on chinesecalendar's holidays alone"
 
 
 def invalidate() -> None:
