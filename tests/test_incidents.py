@@ -235,3 +235,28 @@ def test_a_migration_that_fails_is_an_incident_and_leaves_the_item_as_it_was(dem
         assert inst.definition_id == from_id and inst.version == version and inst.status == "running"
         incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
         assert incident.action == "migrate" and incident.submitted == {"target_id": target_id}
+
+
+def test_an_instance_runs_again_only_when_none_of_its_incidents_is_open(demo_db):
+    from SpiffWorkflow.exceptions import WorkflowException
+
+    from engine.workflow.incidents import record
+
+    with demo_db.transaction() as s:
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+        inst_id = s.scalars(select(ProcessInstance.id).where(ProcessInstance.item_id == item_id)).one()
+        admin = user(s, "admin")
+    first = record(demo_db, inst_id, "timers", WorkflowException("first failure"))
+    second = record(demo_db, inst_id, "complete", WorkflowException("second failure"), task_id="t-1", submitted={},
+                    user_id=admin.id)
+    again = record(demo_db, inst_id, "timers", WorkflowException("first failure, again"))
+    assert again.id == first.id  # one open incident per instance, action, task and step
+    retry(demo_db, first.id, admin)  # nothing due: the replay succeeds
+    with demo_db.reading() as s:
+        assert s.get(Incident, first.id).status == "resolved" and s.get(Incident, first.id).occurrences == 2
+        assert s.get(ProcessInstance, inst_id).status == "incident"  # the other incident still holds it
+    retry(demo_db, second.id, admin)  # its task is gone: closed without touching the item
+    with demo_db.reading() as s:
+        assert s.get(Incident, second.id).status == "resolved"
+        assert s.get(ProcessInstance, inst_id).status == "running"
