@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import extensions
+from engine.items import extensions, reassignment
 from engine.items import queries
 from engine.people import visibility
 from engine.workflow.forms import FormInvalid
@@ -73,4 +73,5 @@ def detail(item_id: int):
             abort(403)
         d = queries.item_detail(s, item)
         can_extend = extensions.may_ask(s, viewer, item)
-        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)
+        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend,
+                               can_take_back=reassignment.may_take_back(s, viewer, item))

@@ -41,6 +41,7 @@ MESSAGES = {
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "not_signing": ("只能改派尚未签收的事项", "Only an item that waits for sign-for can be reassigned"),
     "window_closed": ("此项的期限 {n} 已过，不能再选择；如确需改派，请联系区府办",
                       "The deadline for this choice ({n}) has passed; ask the office if the item must be reassigned"),
 }
