@@ -133,9 +133,12 @@ def stats(year: int, as_json: bool) -> None:
     columns = [figure_rows(result.total), *(figure_rows(result.by_type[t]) for t in ("suggestion", "proposal"))]
     for i, (label, _) in enumerate(columns[0]):
         click.echo(f"  {label}: " + " / ".join(col[i][1] for col in columns))
+    for label, value in result.follow_up_rows():
+        click.echo(f"  {label}: {value}")
     for u in result.units:
         click.echo(f"  {u.name}: 主办 {u.lead.items} 件，办复率 {percent(u.lead.reply_rate)}，"
-                   f"满意率 {percent(u.lead.satisfaction_final.ratio)}；协办 {u.co_items} 件")
+                   f"满意率 {percent(u.lead.satisfaction_final.ratio)}；协办 {u.co_items} 件"
+                   + (f"（免除意见 {u.co_waived}）" if u.co_waived else "") + f"；被催办 {u.urged} 次")
 
 
 @main.command("import")

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.items import queries
+from engine.items import carryover, cohandling, extensions, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
@@ -24,7 +24,13 @@ def inbox():
     with db().reading() as s:
         me, page = s.get(User, current_user.id), request.args.get("page", 1, type=int)
         rows, total = queries.inbox(s, me, page), queries.inbox_count(s, me)
-    return render_template("tasks/inbox.html", rows=rows, total=total, page=page, page_size=queries.INBOX_PAGE)
+        office = me.role == "office"
+        pending = extensions.waiting_for_office(s) if office else []
+        year_end = carryover.year_end_due(s) if office else []
+        co_returns = cohandling.waiting_co_returns(s) if office else []
+        return render_template("tasks/inbox.html", rows=rows, total=total, page=page,
+                               page_size=queries.INBOX_PAGE, pending_extensions=pending, year_end=year_end,
+                               co_returns=co_returns)
 
 
 def _form_values(form: dict) -> dict:

@@ -323,14 +323,32 @@ def mark_year_loaded(session: Session, year: int, source: str = "admin") -> None
     _changed(session)
 
 
+MAX_IMPORT_CHARS = 200_000
+
+
+def _csv_lines(reader):
+    """The reader's rows; a line the csv module cannot read (a field over its size limit, a NUL) is a
+    ValueError naming the line, like every other bad line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(f"line {reader.line_num}: {exc}") from None
+
+
 def import_year_csv(session: Session, year: int, text: str) -> int:
     """Load a year's arrangement from lines `2027-01-01,holiday,元旦` / `2027-02-07,workday,春节调休`,
     replacing that year's stored days, and mark the year loaded. The whole official list may be pasted:
     lines that agree with the weekend rule (a holiday on a Sunday) are accepted and not stored. Any bad
     line rejects the whole file, naming its line number. Returns the exceptions stored."""
     days: dict[date, tuple[bool, str | None]] = {}
+    if len(text) > MAX_IMPORT_CHARS:  # a year is some 40 lines; more is the wrong file
+        raise ValueError(f"the text is too long ({len(text)} characters, at most {MAX_IMPORT_CHARS})")
     # Excel's "CSV UTF-8" starts with a byte-order mark, which would spoil the first date.
-    for lineno, fields in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), start=1):
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    for lineno, fields in enumerate(_csv_lines(reader), start=1):
         fields = [f.strip() for f in fields]
         if not any(fields) or fields[0].startswith("#"):
             continue
