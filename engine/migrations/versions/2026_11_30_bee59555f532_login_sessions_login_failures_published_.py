@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'bee59555f532'
-down_revision: Union[str, Sequence[str], None] = '3228fa709d2e'
+down_revision: Union[str, Sequence[str], None] = '8ea1491de6bd'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
