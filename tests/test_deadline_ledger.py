@@ -188,7 +188,7 @@ def test_a_return_request_after_the_window_is_refused_and_the_page_says_why(demo
             raise AssertionError("a late return request was accepted")
         login(client, "jtj_staff")
         html = client.get(f"/tasks/{task_id}").get_data(as_text=True)
-        assert re.search(r'value="return"\s+disabled', html) and "2026-03-09 届满" in html
+        assert re.search(r'value="return"\s+disabled', html) and "申请退回的期限已于 2026-03-09 届满" in html
         # The office can still take it back and assign it again; the unit's window is void, not held against it.
         login(client, "office")
         detail = client.get(f"/items/{item_id}").get_data(as_text=True)

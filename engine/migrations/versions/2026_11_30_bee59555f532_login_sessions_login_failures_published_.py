@@ -1,7 +1,7 @@
 """login sessions, login failures, published text
 
 Revision ID: bee59555f532
-Revises: 3228fa709d2e
+Revises: 8ea1491de6bd
 Create Date: 2026-11-30 18:57:35.223500
 
 """
