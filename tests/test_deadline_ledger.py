@@ -189,6 +189,25 @@ def test_a_return_request_after_the_window_is_refused_and_the_page_says_why(demo
         login(client, "jtj_staff")
         html = client.get(f"/tasks/{task_id}").get_data(as_text=True)
         assert re.search(r'value="return"\s+disabled', html) and "申请退回的期限已于 2026-03-09 届满" in html
+        # The office can still take it back and assign it again; the unit's window is void, not held against it.
+        login(client, "office")
+        detail = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "收回并重新交办" in detail
+        client.post(f"/supervision/items/{item_id}/take-back",
+                    data={"csrf_token": csrf_token(client, f"/items/{item_id}"), "reason": "职责不符"})
+    with demo_db.reading() as s:
+        assert s.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item_id)).all() == ["assign_item"]
+    assert [r.status for r in rows(demo_db, item_id, "return_window")] == ["void"]
+    with time_machine.travel(at("2026-03-11"), tick=False):
+        do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="wjw")
+    assert [(r.status, r.due_date) for r in rows(demo_db, item_id, "return_window")] == \
+        [("void", date(2026, 3, 9)), ("open", date(2026, 3, 18))]
+
+
+def test_a_return_request_within_the_window_goes_through(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
     with time_machine.travel(at("2026-03-06"), tick=False):  # within the window the same request goes through
         do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
     with demo_db.reading() as s:

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import cohandling, extensions, merging, promises, queries, supervision
+from engine.items import cohandling, extensions, merging, promises, queries, reassignment, supervision
 from engine.people import visibility
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FormInvalid
@@ -76,6 +76,7 @@ def detail(item_id: int):
         can_extend = extensions.may_ask(s, viewer, item)
         office = viewer.role == "office"
         return render_template("items/detail.html", item=item, d=d, can_extend=can_extend,
+                               can_take_back=reassignment.may_take_back(s, viewer, item),
                                merge_into=merging.merge_candidates(s, item) if office else [],
                                silent=cohandling.silent_co_units(s, item) if office else [],
                                urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [],

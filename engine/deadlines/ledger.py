@@ -33,8 +33,9 @@ LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系
 DUE_SOON_DAYS = 7
 OPEN = ("open", "overdue")
 CLOSED = ("met", "met_late", "expired", "waived", "void")
-# Deadlines DOMAIN.md sets once per item, from assignment: a re-handling round does not open them again.
-ONCE_PER_ITEM = frozenset({"first_contact", "co_opinion", "return_window"})
+# Deadlines DOMAIN.md sets once per item, from assignment: once met, neither a later consultation loop nor a
+# re-handling round opens them again, whatever date their timers carry by then (a recompute may move it).
+ONCE_PER_ITEM = frozenset({"first_contact", "co_opinion"})
 
 
 def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
@@ -105,7 +106,7 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     def find(key, rnd, owner, day) -> Deadline | None:
         same = [r for r in rows if (r.key, r.round, r.unit_id, r.owner_user_id) == (key, rnd, *owner)]
         return next((r for r in same if r.status in OPEN), None) or \
-            next((r for r in same if day in (r.due_date, r.original_due_date)), None)
+            next((r for r in same if key in ONCE_PER_ITEM or day in (r.due_date, r.original_due_date)), None)
 
     live: list[Live] = []
     seen: set[int] = set()

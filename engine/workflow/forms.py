@@ -44,6 +44,7 @@ MESSAGES = {
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "not_signing": ("只能改派尚未签收的事项", "Only an item that waits for sign-for can be reassigned"),
     "merge_state": ("只有登记或待交办的事项可以并案", "Only items waiting for assignment can be merged"),
     "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
     "no_waiting_opinion": ("该协办单位没有待提出的协办意见", "This co-unit has no opinion waiting"),
