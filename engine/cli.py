@@ -78,18 +78,20 @@ def deadline(start: str, rule: str) -> None:
     """Print the due date of RULE (5WD, 20D, 1M, 3M or a date) counted from START (YYYY-MM-DD)."""
     from datetime import date
 
-    from engine.deadlines.calendar import current_calendar
+    from engine.deadlines.calendar import calendar_for_cli
 
     try:
         start_day = date.fromisoformat(start)
     except ValueError:
         raise click.BadParameter(f"{start!r} is not a date (YYYY-MM-DD)", param_hint="START") from None
-    with database().reading() as s:
-        try:
-            result = current_calendar(s).deadline(start_day, rule)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="RULE") from None
+    cal, note = calendar_for_cli(database())
+    try:
+        result = cal.deadline(start_day, rule)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RULE") from None
     click.echo(result.due.isoformat())
+    if note:
+        click.echo(f"note: {note}", err=True)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, render_template
 from flask_babel import get_locale, lazy_gettext as _l
@@ -68,6 +69,20 @@ def item_filter(args, page: int = 1):
     return ItemFilter(year=args.get("year", type=int), item_type=args.get("type") or None,
                       status=args.get("status") or None, unit_id=args.get("unit", type=int),
                       key_only=args.get("key") == "1", q=args.get("q") or None, page=page)
+
+
+def safe_redirect_target(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None: the one check every redirect taken from a request
+    (next=, the referrer) goes through. Refused: other hosts (//evil, /\\evil, scheme:), and any control
+    character or backslash, since browsers drop tabs and line breaks and read \\ as / (/\t/evil is //evil)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return target
 
 
 def current_lang() -> str:

@@ -1,6 +1,8 @@
 """督查: the supervisors' board, the promises' board, extension requests and decisions, year-end carry-over."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -12,7 +14,7 @@ from engine.people.authz import NotAllowed
 from engine.deadlines.ledger import LABELS as DEADLINE_LABELS
 from engine.workflow.forms import FormInvalid
 from engine.models import Item, Unit, User
-from web.helpers import current_lang, db, roles_required
+from web.helpers import current_lang, db, roles_required, safe_redirect_target
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -67,7 +69,8 @@ def decide_extension(request_id: int):
         flash(_("已同意延期，期限与提醒已顺延。") if approve else _("已不同意延期。"), "success")
     except FormInvalid as exc:
         _flash_errors(exc)
-        return redirect(request.referrer or url_for("supervision.board"))
+        return redirect(safe_redirect_target(request.referrer and urlsplit(request.referrer).path)
+                        or url_for("supervision.board"))
     return redirect(url_for("items.detail", item_id=item_id))
 
 

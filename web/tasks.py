@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from engine.items import carryover, cohandling, extensions, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
-from engine.workflow.forms import FormInvalid
+from engine.workflow.forms import FieldError, FormInvalid
 from engine.workflow.incidents import ProcessFailed
 from engine.models import Item, TaskRow, User
 from web.helpers import current_lang, db
@@ -42,7 +42,9 @@ def _form_values(form: dict) -> dict:
 def _render(s, row, errors=None, values=None, status=200):
     item = s.get(Item, row.item_id)
     form = runtime.task_form(s, row)
-    return render_template("tasks/task.html", row=row, item=item, form=form,
+    closed = {f: {o: FieldError(f, f, "window_closed", due).message(current_lang()) for o, due in opts.items()}
+              for f, opts in runtime.closed_choices(s, row, form).items()}
+    return render_template("tasks/task.html", row=row, item=item, form=form, closed=closed,
                            detail=queries.item_detail(s, item), choices=runtime.choices(s),
                            errors={e.field: e.message(current_lang()) for e in errors or []},
                            values=values or {}), status

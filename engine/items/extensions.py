@@ -110,7 +110,9 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     if approve:
         instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
                                                                  ProcessInstance.status == "running")
-                                   .with_for_update()).one()
+                                   .with_for_update()).first()
+        if instance is None:  # ended, or set aside by an incident: nothing to move until it runs again
+            raise FormInvalid([FieldError("decision", "审批", "no_deadline")])
         wf, _ = load_workflow(session, instance)
         new_due = instant(req.new_due_date)
         with calendar_scope(current_calendar(session)):

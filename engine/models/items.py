@@ -223,6 +223,11 @@ class Disclosure(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
     scope: Mapped[str] = mapped_column(String(10))  # full, summary, none
     text: Mapped[str | None] = mapped_column(Text)
+    # What the public reads, redacted once at publication (engine.items.redaction) and stored: the public
+    # pages and the public search read these columns only, never the internal text.
+    public_title: Mapped[str | None] = mapped_column(String(300))
+    public_text: Mapped[str | None] = mapped_column(Text)
+    public_content: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -8,15 +8,16 @@ report that shows them.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.people import visibility
 from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Item, ITEM_TYPES, Rating,
-                           RehandlingOrder, Unit)
+                           RehandlingOrder, Unit, User)
 from engine.deadlines.ledger import reply_deadlines
 from engine.items import carryover, promises
 from engine.items.supervision import urges_per_unit
@@ -352,3 +353,13 @@ def available_years(session: Session) -> list[int]:
     return list(session.scalars(select(Item.year).distinct().order_by(Item.year.desc())))
 
 
+
+
+def for_viewer(session: Session, stats: YearStatistics, user: User) -> YearStatistics:
+    """The figures as they are (district-wide counts and rates), but the items behind them (明细) only as
+    far as this user may see items: a leader sees the year's figures and the list of their own items."""
+    if user.role in visibility.ALL_ITEMS_ROLES:
+        return stats
+    visible = set(session.scalars(select(Item.id).where(Item.year == stats.year,
+                                                        visibility.internal_items_clause(user))))
+    return replace(stats, facts=[f for f in stats.facts if f.id in visible])

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.people.notifications import notify, role_users
+from engine.people.redaction import redact
 from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
                            Promise, Rating, RehandlingOrder, Reply, ReturnRequest, Unit, User)
 
@@ -204,8 +205,23 @@ def promises_of(session: Session, item: Item, r: Reply) -> list[Promise]:
 
 
 def disclosure(c: Completion) -> None:
-    c.session.add(Disclosure(item_id=c.item.id, scope=c.data["publish_scope"], text=c.data.get("published_text"),
-                             published_by=c.user.id))
+    """公开: what the public will read is redacted here, once, and stored beside the office's own text."""
+    scope, text = c.data["publish_scope"], c.data.get("published_text")
+    row = Disclosure(item_id=c.item.id, scope=scope, text=text, published_by=c.user.id)
+    if scope in ("full", "summary"):
+        row.public_title, row.public_text, row.public_content = public_version(c.session, c.item, scope, text)
+    c.session.add(row)
+
+
+def public_version(session: Session, item: Item, scope: str, office_text: str | None) -> tuple[str, str, str | None]:
+    """(title, text, content) as published: the office's text, else the final reply's own per scope (full
+    text or summary), the item's content only with a full reply; all redacted."""
+    if not office_text:
+        reply = session.scalars(select(Reply).where(Reply.item_id == item.id, Reply.status == "approved")
+                                .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
+        office_text = (reply.text if scope == "full" else reply.disclosure_summary) if reply else ""
+    return (redact(item.title), redact(office_text or ""),
+            redact(item.content) if scope == "full" else None)
 
 
 PROJECTIONS: dict[str, Callable[[Completion], None]] = {

@@ -350,6 +350,18 @@ def task_form(session: Session, row: TaskRow) -> dict:
     return {"key": None, "fields": []}
 
 
+def closed_choices(session: Session, row: TaskRow, form: dict) -> dict[str, dict[str, str]]:
+    """{field: {option: why}} for options whose deadline has passed (see forms.windows), from the ledger."""
+    out: dict[str, dict[str, str]] = {}
+    for field, option, key in forms.windows(form):
+        deadline = session.scalars(select(Deadline).where(
+            Deadline.item_id == row.item_id, Deadline.key == key, Deadline.status.in_(ledger.OPEN),
+            (Deadline.unit_id == row.unit_id) | Deadline.unit_id.is_(None)).order_by(Deadline.id.desc()).limit(1)).first()
+        if deadline is not None and ledger.state(deadline) == "overdue":
+            out.setdefault(field, {})[option] = deadline.due_date.isoformat()
+    return out
+
+
 def _conflict_is_stale(command):
     """A concurrent write of the same instance can surface at any flush (autoflush included): it always
     reaches the caller as StaleTask, never as a database error."""
@@ -379,6 +391,12 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
+    closed = closed_choices(session, row, form)
+    labels = {f["id"]: f["label"] for f in form["fields"]}
+    late = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
+            if isinstance(v, str) and v in closed.get(f, {})]
+    if late:
+        raise forms.FormInvalid(late)
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
