@@ -19,3 +19,6 @@ __all__ += ["Deadline", "DeadlineRule", "ExtensionRequest", "Notification", "Sch
 from .incidents import Incident  # noqa: E402
 
 __all__ += ["Incident"]
+from .items import Attachment, LetterCounter  # noqa: E402
+
+__all__ += ["Attachment", "LetterCounter"]

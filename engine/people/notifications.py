@@ -78,7 +78,8 @@ def mark_read(session: Session, user_id: int, notification_id: int | None = None
 
 
 def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
-    """Send notifications not yet e-mailed to users with an address; each row is marked in its own commit."""
+    """Send unread notifications not yet e-mailed to users with an address, of events after the address
+    was set (a new address or a newly configured SMTP server gets no backlog); each row in its own commit."""
     if not settings.smtp_host:
         return 0
     with db.reading() as s:
@@ -86,7 +87,9 @@ def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
                                    Item.number, Item.title)
                             .join(User, User.id == Notification.user_id)
                             .outerjoin(Item, Item.id == Notification.item_id)
-                            .where(Notification.emailed_at.is_(None), User.email.is_not(None))
+                            .where(Notification.emailed_at.is_(None), Notification.read_at.is_(None),
+                                   User.email.is_not(None), User.email_set_at.is_not(None),
+                                   Notification.created_at >= User.email_set_at)
                             .order_by(Notification.id).limit(limit)).all()
     sent = 0
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
