@@ -121,3 +121,52 @@ def test_cli_directory_and_user_commands(demo_db, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     with demo_db.reading() as s:
         assert authenticate(s, "clerk2", "pw-2027-xyz") is not None
+
+
+def test_directory_pages_add_edit_deactivate_and_reset(client, demo_db):
+    login(client, "office")
+    assert "代表委员名册" in client.get("/directory/").get_data(as_text=True)
+    token = csrf_token(client, "/directory/users/new")
+    r = client.post("/directory/users/new", data={"csrf_token": token, "username": "deputy_yang", "name": "杨代表",
+                                                  "role": "proposer", "phone": "138", "password": "pw-2026-abc",
+                                                  "active": "true"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "电话号码格式不正确" in html and "请选择代表或委员" in html
+    r = client.post("/directory/users/new", data={"csrf_token": token, "username": "deputy_yang", "name": "杨代表",
+                                                  "role": "proposer", "proposer_kind": "deputy", "roster_number": "D-7",
+                                                  "delegation": "东区代表团", "phone": "13812345678",
+                                                  "password": "pw-2026-abc", "active": "true"})
+    assert r.status_code == 302
+    with demo_db.reading() as s:
+        yang = user_row(s, "deputy_yang")
+        assert (yang.roster_number, yang.delegation) == ("D-7", "东区代表团")
+        yang_id = yang.id
+    r = client.post(f"/directory/users/{yang_id}", data={"csrf_token": token, "username": "deputy_yang", "name": "杨代表",
+                                                         "role": "proposer", "proposer_kind": "deputy"})  # unticked
+    assert r.status_code == 302
+    r = client.post(f"/directory/users/{yang_id}/password", data={"csrf_token": token, "password": "reset-2026"})
+    assert r.status_code == 302
+    with demo_db.reading() as s:
+        assert user_row(s, "deputy_yang").active is False
+        assert authenticate(s, "deputy_yang", "reset-2026") is None  # deactivated
+    r = client.post("/directory/import", data={"csrf_token": token, "file": (BytesIO(_book(
+        {"单位": [["单位编码", "单位名称"], ["", "无编码局"]]})), "d.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "请填写单位编码" in r.get_data(as_text=True)
+    login(client, "jyj_staff")
+    assert client.get("/directory/").status_code == 403
+
+
+def test_owner_changes_password_on_the_page_and_roles_land_on_their_start_page(client, demo_db):
+    r = login(client, "deputy_liu")
+    assert r.headers["Location"].endswith("/portal/")
+    token = csrf_token(client, "/password")
+    r = client.post("/password", data={"csrf_token": token, "old_password": "nope", "password": "abcdefgh1",
+                                       "repeat": "abcdefgh1"})
+    assert r.status_code == 400 and "原密码不正确" in r.get_data(as_text=True)
+    r = client.post("/password", data={"csrf_token": token, "old_password": "banli2026", "password": "abcdefgh1",
+                                       "repeat": "abcdefgh1"})
+    assert r.status_code == 302
+    with demo_db.reading() as s:
+        assert authenticate(s, "deputy_liu", "abcdefgh1") is not None
+    client.post("/logout", data={"csrf_token": token})
+    assert login(client, "supervisor").headers["Location"].endswith("/supervision/")
