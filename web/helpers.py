@@ -29,7 +29,9 @@ LANE_LABELS = {
     "office": _l("区府办"), "lead_unit": _l("主办单位"), "co_unit": _l("协办单位"), "unit_head": _l("单位负责人"),
     "leader": _l("区领导"), "proposer": _l("代表委员"),
 }
-ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理")}
+ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理"), "attached": _l("上传附件")}
+ATTACHMENT_KINDS = {"registration": _l("登记材料"), "pledge": _l("责任状"), "consultation": _l("面商材料"),
+                    "reply": _l("答复材料"), "letter_scan": _l("盖章答复函")}
 ASSIGNMENT_STATES = {"assigned": _l("待签收"), "signed": _l("已签收"), "return_requested": _l("申请退回中"),
                      "returned": _l("已退回"), "reassigned": _l("已改派"), "done": _l("已提出意见")}
 REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise": _l("负责人退回修改"),
@@ -66,6 +68,13 @@ def item_filter(args, page: int = 1):
                       key_only=args.get("key") == "1", q=args.get("q") or None, page=page)
 
 
+def uploads(files) -> list:
+    """Uploaded files as the engine takes them (read up to one byte past the limit: the engine refuses)."""
+    from engine.items.attachments import MAX_BYTES, Upload
+
+    return [Upload(f.filename or "", f.read(MAX_BYTES + 1)) for f in files if f and f.filename]
+
+
 def current_lang() -> str:
     """'zh' or 'en': the language engine messages are rendered in."""
     return "en" if str(get_locale() or "zh").startswith("en") else "zh"
@@ -85,7 +94,8 @@ def register_template_helpers(app) -> None:
         from web.notifications import unread_count
 
         return dict(current_lang=current_lang(), unread_notifications=unread_count(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
-                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS)
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS,
+                    ATTACHMENT_KINDS=ATTACHMENT_KINDS)
 
     @app.errorhandler(403)
     def forbidden(_e):

@@ -1,17 +1,17 @@
 """Items: the list with filters, registration, and the item page with its timeline."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import extensions
+from engine.items import attachments, extensions
 from engine.items import queries
-from engine.workflow.forms import FormInvalid
+from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import ITEM_STATUSES, Item, Unit, User
 from engine.items.registration import register_item
-from web.helpers import current_lang, db, item_filter, roles_required
+from web.helpers import current_lang, db, item_filter, roles_required, uploads
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -36,9 +36,10 @@ def register():
     values, errors = {}, {}
     if request.method == "POST":
         values = {k: request.form.get(k, "") for k in REGISTRATION_FIELDS}
+        values["cosigners"] = request.form.getlist("cosigners")
         try:
             with db().transaction() as s:
-                item = register_item(s, values, s.get(User, current_user.id))
+                item = register_item(s, values, s.get(User, current_user.id), uploads(request.files.getlist("attachments")))
                 item_id, number = item.id, item.number
             flash(_("已登记 %(number)s，等待交办。", number=number), "success")
             return redirect(url_for("items.detail", item_id=item_id))
@@ -60,6 +61,42 @@ def detail(item_id: int):
         if not queries.can_view_item(s, s.get(User, current_user.id), item):
             abort(403)
         viewer = s.get(User, current_user.id)
-        d = queries.item_detail(s, item)
+        d = queries.item_detail(s, item, viewer)
         can_extend = extensions.may_ask(s, viewer, item)
         return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def attachment(attachment_id: int):
+    """A file, to those who may see it (404 otherwise: whether it exists is not told)."""
+    with db().reading() as s:
+        found = attachments.content(s, s.get(User, current_user.id), attachment_id)
+        if found is None:
+            abort(404)
+        a, data = found
+        name, content_type = a.filename, a.content_type
+    from urllib.parse import quote
+
+    return Response(data, mimetype=content_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store"})
+
+
+@bp.post("/<int:item_id>/letter-scan")
+@login_required
+def letter_scan(item_id: int):
+    """The stamped reply letter, scanned and uploaded back (盖章答复函)."""
+    files = uploads(request.files.getlist("attachments"))
+    try:
+        with db().transaction() as s:
+            item = s.get(Item, item_id) or abort(404)
+            if not files:
+                raise FormInvalid([FieldError("attachments", "附件", "required")])
+            attachments.add_letter_scan(s, s.get(User, current_user.id), item, files[0])
+        flash(_("已上传盖章答复函。"), "success")
+    except PermissionError:
+        abort(403)
+    except FormInvalid as exc:
+        flash("；".join(e.message(current_lang()) for e in exc.errors), "error")
+    return redirect(url_for("items.detail", item_id=item_id))

@@ -5,13 +5,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.items import queries
+from engine.items import attachments, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
 from engine.models import Item, User
-from web.helpers import current_lang, db
+from web.helpers import current_lang, db, uploads
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -35,7 +35,8 @@ def _render(s, row, errors=None, values=None, status=200):
     item = s.get(Item, row.item_id)
     form = runtime.task_form(s, row)
     return render_template("tasks/task.html", row=row, item=item, form=form,
-                           detail=queries.item_detail(s, item), choices=runtime.choices(s),
+                           detail=queries.item_detail(s, item, s.get(User, current_user.id)), choices=runtime.choices(s),
+                           attachable=form.get("key") in attachments.KIND_BY_FORM,
                            errors={e.field: e.message(current_lang()) for e in errors or []},
                            values=values or {}), status
 
@@ -61,7 +62,8 @@ def task(task_id: str):
             row = runtime.open_task(s, task_id, s.get(User, current_user.id))
             title, item_id = row.title, row.item_id
             values = _form_values(runtime.task_form(s, row))
-        runtime.complete(database, task_id, current_user.id, values)
+        runtime.complete(database, task_id, current_user.id, values,
+                         attachments.on_completion(uploads(request.files.getlist("attachments"))))
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:

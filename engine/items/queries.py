@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
-from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
+from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
                            Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow,
                            Unit, User)
 
@@ -116,9 +116,22 @@ class ItemDetail:
     open_tasks: list
     deadlines: list  # (Deadline, state)
     extensions: list
+    attachments: list  # Attachment rows (no bytes) the viewer may download
 
 
-def item_detail(session: Session, item: Item) -> ItemDetail:
+# Attachments a proposer may download: what they sent in, and the stamped reply letter sent to them.
+PROPOSER_ATTACHMENTS = ("registration", "letter_scan")
+
+
+def can_see_attachment(session: Session, user: User, item: Item, attachment: Attachment) -> bool:
+    """Whoever may see the item sees its files, except that a proposer sees only those sent to them."""
+    if not user.active or not can_view_item(session, user, item):
+        return False
+    return user.role != "proposer" or attachment.kind in PROPOSER_ATTACHMENTS
+
+
+def item_detail(session: Session, item: Item, viewer: User | None = None) -> ItemDetail:
+    """Everything the item page shows; attachments only those `viewer` may download (all without a viewer)."""
     def rows(model, order=None):
         return session.scalars(select(model).where(model.item_id == item.id).order_by(order or model.id)).all()
 
@@ -133,4 +146,6 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
                       rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
-                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest))
+                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest),
+                      [a for a in rows(Attachment, Attachment.uploaded_at)
+                       if viewer is None or can_see_attachment(session, viewer, item, a)])

@@ -1,11 +1,14 @@
 """登记: registering an item and starting its process."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.items import attachments
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import AuditEvent, Item, ITEM_TYPES, User
@@ -25,8 +28,35 @@ def number_for(item_type: str, year: int, sequence: int) -> str:
 
 
 
-def register_item(session: Session, raw: dict, actor: User) -> Item:
-    """Validate the registration fields, create the item and start its process, in one transaction."""
+_SEPARATORS = re.compile(r"[、,，;；/\s]+")
+
+
+def _cosigners(session: Session, given, lead: User | None, errors: list) -> list[str]:
+    """联名/附议: each co-signer must be on the roster (an active deputy or member), named by username or by
+    a name no one else on the roster has. Returns their names; the lead proposer is not a co-signer."""
+    tokens = given if isinstance(given, list) else _SEPARATORS.split(str(given or ""))
+    tokens = list(dict.fromkeys(t.strip() for t in tokens if t and t.strip()))
+    if not tokens:
+        return []
+    rows = session.execute(select(User.id, User.username, User.name)
+                           .where(User.role == "proposer", User.active,
+                                  (User.username.in_(tokens)) | (User.name.in_(tokens)))).all()
+    names = []
+    for token in tokens:
+        by_username = [r for r in rows if r.username == token]
+        matches = by_username or [r for r in rows if r.name == token]
+        if not matches:
+            errors.append(FieldError("cosigners", "联名/附议人", "not_in_roster", token))
+        elif len(matches) > 1:
+            errors.append(FieldError("cosigners", "联名/附议人", "ambiguous", token))
+        elif lead is None or matches[0].id != lead.id:
+            names.append(matches[0].name)
+    return list(dict.fromkeys(names))
+
+
+def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
+    """Validate the registration fields, create the item with its attachments (登记材料) and start its
+    process, in one transaction."""
     errors = []
 
     def need(name: str, label: str) -> str:
@@ -49,6 +79,7 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
     if not year_raw.isdigit() or not 2000 <= int(year_raw) <= 2100:
         errors.append(FieldError("year", "年度", "long"))
+    cosigners = _cosigners(session, raw.get("cosigners"), proposer, errors)
     if len(title) > 300:
         errors.append(FieldError("title", "案由", "maxlength", "300"))
     if errors:
@@ -60,7 +91,7 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
         raise FormInvalid([FieldError("number", "编号", "duplicate", given)])
     fields = dict(year=year, item_type=item_type, session=(raw.get("session") or "").strip() or None,
                   title=title, content=content, proposer_id=proposer.id, proposer=proposer,
-                  cosigners=(raw.get("cosigners") or "").strip() or None,
+                  cosigners="、".join(cosigners) or None,
                   category=(raw.get("category") or "").strip() or None,
                   suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
     seen, skip = None, 0
@@ -81,6 +112,7 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
         raise RuntimeError("could not draw a free item number")
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
                            data={"number": item.number}))
+    attachments.add(session, item, "registration", uploads, actor)
     definition = latest(session, PROCESS_ID)
     if definition is None:
         raise RuntimeError("the handling process is not deployed; run `banli init`")

@@ -33,6 +33,13 @@ MESSAGES = {
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "file_type": ("不支持的文件类型：{n}（可上传 PDF、OFD、图片、Word、Excel）",
+                  "File type not accepted: {n} (PDF, OFD, images, Word, Excel)"),
+    "file_size": ("文件过大：{n}", "File too large: {n}"),
+    "file_count": ("一次最多上传 {n} 个文件", "At most {n} files at once"),
+    "not_in_roster": ("{n} 不在代表委员名册中", "{n} is not on the roster of deputies and members"),
+    "ambiguous": ("有多位同名代表委员“{n}”，请改用用户名", "Several deputies or members are named {n}: use the username"),
+    "no_approved_reply": ("尚无审核通过的答复", "There is no approved reply yet"),
 }
 
 

@@ -9,6 +9,7 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 from uuid import UUID
 
 from sqlalchemy import delete, event, select
@@ -314,8 +315,13 @@ def _conflict_is_stale(command):
     return wrapped
 
 
+# What a caller adds to the same transaction once a task is completed (e.g. the step's attachments).
+AfterCompletion = Callable[[Session, Item, TaskRow, User], None]
+
+
 @_conflict_is_stale
-def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item:
+def complete_task(session: Session, task_id: str, user: User, raw: dict,
+                  after: AfterCompletion | None = None) -> Item:
     """Validate the form, complete the task, run the engine, and write every derived row.
 
     Concurrency: the instance row is locked (PostgreSQL) and its version checked at the write; a task
@@ -340,11 +346,13 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
                            title=row.title, unit_id=row.unit_id, data=data))
+    if after is not None:
+        after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired)
     return item
 
 
-def complete(db, task_id: str, user_id: int, raw: dict) -> int:
+def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion | None = None) -> int:
     """complete_task as one command: its own transaction, and an incident if the process itself fails.
 
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
@@ -352,7 +360,7 @@ def complete(db, task_id: str, user_id: int, raw: dict) -> int:
     """
     try:
         with db.transaction() as s:
-            return complete_task(s, task_id, s.get(User, user_id), raw).id
+            return complete_task(s, task_id, s.get(User, user_id), raw, after).id
     except Exception as exc:
         if not is_process_failure(exc):
             raise
