@@ -191,6 +191,45 @@ def new_revision(message: str) -> None:
     click.echo(f"wrote {migrations.revision(message)}; read it, then run `banli db upgrade`")
 
 
+@main.command()
+@click.argument("item_number", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="The .docx file to write.")
+@click.option("--year", type=int, help="The item's year, when the number alone is ambiguous.")
+@click.option("--template", "template_out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the built-in letter template to this file instead (to adapt it; see BANLI_LETTER_TEMPLATE).")
+def letter(item_number: str | None, output: str | None, year: int | None, template_out: str | None) -> None:
+    """Write the 答复函 (reply letter) of ITEM_NUMBER's approved reply as a .docx file."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from engine.items.letter import LetterUnavailable, default_template, reply_letter
+    from engine.models import Item
+
+    if template_out:
+        Path(template_out).write_bytes(default_template())
+        click.echo(f"wrote {template_out}")
+        return
+    if not item_number or not output:
+        raise click.UsageError("give ITEM_NUMBER and -o FILE.docx (or --template FILE)")
+    with database().transaction() as s:
+        query = select(Item).where(Item.number == item_number)
+        if year:
+            query = query.where(Item.year == year)
+        items = s.scalars(query).all()
+        if not items:
+            raise click.BadParameter(f"no item numbered {item_number!r}", param_hint="ITEM_NUMBER")
+        if len(items) > 1:
+            raise click.BadParameter(f"{len(items)} items are numbered {item_number!r}: add --year",
+                                     param_hint="ITEM_NUMBER")
+        try:
+            result = reply_letter(s, items[0])
+        except LetterUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+    Path(output).write_bytes(result.data)
+    click.echo(f"wrote {output} ({result.number})")
+
+
 # --- the directory (通讯录): units, users and the roster, run by the office itself ---------------------------
 
 @main.group()

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from engine.items import attachments, extensions
+from engine.items import letter as reply_letter
 from engine.items import queries
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import ITEM_STATUSES, Item, Unit, User
@@ -63,7 +64,11 @@ def detail(item_id: int):
         viewer = s.get(User, current_user.id)
         d = queries.item_detail(s, item, viewer)
         can_extend = extensions.may_ask(s, viewer, item)
-        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)
+        approved = reply_letter.approved_reply(s, item)
+        can_scan = approved is not None and (viewer.role == "office" or (
+            viewer.role in ("unit_handler", "unit_head") and viewer.unit_id == approved.unit_id))
+        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend, approved=approved,
+                               can_scan=can_scan)
 
 
 @bp.get("/attachments/<int:attachment_id>")
@@ -100,3 +105,23 @@ def letter_scan(item_id: int):
     except FormInvalid as exc:
         flash("；".join(e.message(current_lang()) for e in exc.errors), "error")
     return redirect(url_for("items.detail", item_id=item_id))
+
+
+@bp.get("/<int:item_id>/letter.docx")
+@login_required
+def letter(item_id: int):
+    """答复函 of the approved reply, numbered from the unit's yearly counter on first download."""
+    try:
+        with db().transaction() as s:
+            item = s.get(Item, item_id) or abort(404)
+            result = reply_letter.reply_letter(s, item, s.get(User, current_user.id))
+    except PermissionError:
+        abort(404)
+    except reply_letter.LetterUnavailable:
+        flash(_("尚无审核通过的答复，不能生成答复函。"), "error")
+        return redirect(url_for("items.detail", item_id=item_id))
+    from urllib.parse import quote
+
+    return Response(result.data, mimetype=reply_letter.DOCX_MIME, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.filename)}",
+        "Cache-Control": "private, no-store"})

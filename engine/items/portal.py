@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
+from engine.models import Attachment, Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 
@@ -78,6 +78,7 @@ class PortalDetail:
     replies: list[Reply]  # approved replies only: drafts are the unit's business
     ratings: list[Rating]
     disclosure: Disclosure | None
+    letter_scans: list[Attachment]  # the stamped reply letters (the lead proposer's copy)
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -93,5 +94,6 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
     tasks = _my_tasks(session, user, [item.id]).get(item.id, []) if role == "lead" else []
     return PortalDetail(item, role, reply_deadlines(session, [item]).get(item.id), tasks, rows(Consultation),
                         rows(Reply, Reply.status == "approved"), rows(Rating),
-                        session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first())
+                        session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
+                        rows(Attachment, Attachment.kind == "letter_scan") if role == "lead" else [])
 
