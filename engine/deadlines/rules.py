@@ -67,8 +67,25 @@ def rules_for(session: Session, year: int | None = None) -> dict:
     return out
 
 
+# The longest a rule may be: a longer one is a typo (3M typed as 30M), not a deadline.
+MAX_QUANTITY = {"WD": 250, "D": 366, "M": 12}
+
+
+def check_range(key: str, rule: str, year: int) -> None:
+    """A batch-wide reply date lies in the items' year or the next; periods stay within a year."""
+    for part in (rule.split(",") if rule else []):
+        quantity, unit = parse_rule(part)
+        if unit == "DATE" and not year <= quantity.year <= year + 1:
+            raise RuleError(f"{LABELS[key]}：{part} 不在 {year}—{year + 1} 年内 (the date must lie in {year} or "
+                            f"{year + 1})")
+        if unit in MAX_QUANTITY and quantity > MAX_QUANTITY[unit]:
+            raise RuleError(f"{LABELS[key]}：{part} 过长，最多 {MAX_QUANTITY[unit]}{unit} "
+                            f"(too long: at most {MAX_QUANTITY[unit]}{unit})")
+
+
 def set_rule(session: Session, year: int, key: str, rule: str) -> None:
     rule = check_rule(key, rule)
+    check_range(key, rule, year)
     row = session.scalars(select(DeadlineRule).where(DeadlineRule.year == year, DeadlineRule.key == key)).first()
     if rule == DEFAULT_RULES[key]:
         if row is not None:

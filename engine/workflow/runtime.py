@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
 from engine.deadlines import ledger
-from engine.workflow import forms
+from engine.workflow import formrules, forms
 from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
@@ -337,6 +337,9 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict,
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
+    problems = formrules.check(form, data, clock.today())
+    if problems:
+        raise forms.FormInvalid(problems)
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
