@@ -29,8 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.items.portal import role_in
-from engine.items.queries import can_view_item
+from engine.people import visibility
 from engine.models import Item, LetterCounter, Pledge, Reply, Unit, User
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -67,11 +66,8 @@ def approved_reply(session: Session, item: Item) -> Reply | None:
 
 
 def may_download(session: Session, user: User, item: Item) -> bool:
-    """The office, the item's units and supervisors as on the item page; of the proposers, the lead and
-    the co-signers (who read what the lead receives)."""
-    if user.role == "proposer":
-        return role_in(user, item) is not None
-    return can_view_item(session, user, item)
+    """Whoever sees the item, internally or in the portal (the lead proposer and the co-signers)."""
+    return visibility.may_see_item(session, user, item)
 
 
 def draw_number(session: Session, unit: Unit, year: int) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from engine.db import escape_like
+from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
 from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
@@ -58,22 +60,8 @@ class ItemFilter:
     page: int = 1
 
 
-def items_visible_to(user: User):
-    """Offices, supervisors and admins see all items; units their own; leaders theirs; proposers their own."""
-    if user.role in ("office", "supervisor", "admin"):
-        return None
-    if user.role in ("unit_handler", "unit_head"):
-        return Item.id.in_(select(Assignment.item_id).where(Assignment.unit_id == user.unit_id))
-    if user.role == "leader":
-        return Item.leader_id == user.id
-    return Item.proposer_id == user.id
-
-
 def list_items(session: Session, user: User, f: ItemFilter):
-    q = select(Item)
-    scope = items_visible_to(user)
-    if scope is not None:
-        q = q.where(scope)
+    q = select(Item).where(visibility.internal_items_clause(user))
     if f.year:
         q = q.where(Item.year == f.year)
     if f.item_type:
@@ -86,17 +74,12 @@ def list_items(session: Session, user: User, f: ItemFilter):
     if f.key_only:
         q = q.where(Item.is_key.is_(True))
     if f.q:
-        like = f"%{f.q.strip()}%"
-        q = q.where(or_(Item.title.like(like), Item.number.like(like)))
+        like = f"%{escape_like(f.q.strip())}%"
+        q = q.where(or_(Item.title.like(like, escape="\\"), Item.number.like(like, escape="\\")))
     total = session.scalar(select(func.count()).select_from(q.subquery()))
     rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type, Item.number)
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
-
-
-def can_view_item(session: Session, user: User, item: Item) -> bool:
-    scope = items_visible_to(user)
-    return scope is None or session.scalar(select(Item.id).where(Item.id == item.id, scope)) is not None
 
 
 @dataclass
@@ -124,10 +107,16 @@ PROPOSER_ATTACHMENTS = ("registration", "letter_scan")
 
 
 def can_see_attachment(session: Session, user: User, item: Item, attachment: Attachment) -> bool:
-    """Whoever may see the item sees its files, except that a proposer sees only those sent to them."""
-    if not user.active or not can_view_item(session, user, item):
-        return False
-    return user.role != "proposer" or attachment.kind in PROPOSER_ATTACHMENTS
+    """Asks the visibility policy: whoever sees the item internally sees its files; in the portal the
+    proposer and co-signers see only what was sent in or sent to them."""
+    view = visibility.view_of(session, user, item)
+    return view == "internal" or (view in ("lead", "cosigner") and attachment.kind in PROPOSER_ATTACHMENTS)
+
+
+def my_next_task(session: Session, user: User, item_id: int) -> TaskRow | None:
+    """The item's open task this user may act on (after registering, the office goes straight to 交办)."""
+    return session.scalars(select(TaskRow).where(TaskRow.item_id == item_id, visible_tasks_clause(user))
+                           .order_by(TaskRow.created_at).limit(1)).first()
 
 
 def item_detail(session: Session, item: Item, viewer: User | None = None) -> ItemDetail:
