@@ -108,7 +108,7 @@ START_BROKEN = (GOOD
 # The fix keeps the step (a migration needs the passed steps to exist) with a working script.
 START_FIXED = START_BROKEN.replace(b"x = rules['no_such_rule']", b"x = 1")
 
-PLEDGE = dict(responsible_leader="副局长", contact_person="李", contact_phone="1", plan="修复", target_date="2026-12-31")
+PLEDGE = dict(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复", target_date="2099-12-31")
 
 
 def _as(client, username):
