@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import abort, current_app, render_template
-from flask_babel import get_locale, lazy_gettext as _l
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from engine import clock
@@ -39,7 +39,7 @@ REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise":
 DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "met": _l("按期完成"),
                    "met_late": _l("超期完成"), "expired": _l("期满未表态")}
 CHOICE_LABELS = {
-    "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"),
+    "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"), "no_opinion": _l("未表态"),
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
     "full": _l("全文公开"), "summary": _l("摘要公开"), "none": _l("不公开"),
 }
@@ -84,7 +84,27 @@ def local_dt(value, fmt="%Y-%m-%d %H:%M"):
     return clock.local(value).strftime(fmt) if value else ""
 
 
+def calendar_warning(text: str | None) -> str:
+    """The deadline's calendar warning (stored by the engine) in the reader's language."""
+    import re
+
+    years = "、".join(dict.fromkeys(re.findall(r"(?<!\d)(\d{4})(?=年|、|\D)", text or "")))
+    return _("%(years)s年节假日数据未载入，按周末计算", years=years) if years else (text or "")
+
+
+def one_language(text: str | None) -> str:
+    """An engine message written as "中文 (English)" shown in the reader's language only."""
+    import re
+
+    m = re.fullmatch(r"(.*[\u4e00-\u9fff].*?)\s*[(（]([^\u4e00-\u9fff]*)[)）]\s*", text or "", re.S)
+    if m is None:
+        return text or ""
+    return m.group(2) if current_lang() == "en" else m.group(1)
+
+
 def register_template_helpers(app) -> None:
+    app.jinja_env.filters["calendar_warning"] = calendar_warning
+    app.jinja_env.filters["one_language"] = one_language
     app.jinja_env.filters["local"] = local_dt
     app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}

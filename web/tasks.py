@@ -5,11 +5,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.items import attachments, queries
+from engine.items import attachments, prefill, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
+from engine.workflow.readmodel import event_title
 from engine.models import Item, TaskRow, User
 from web.helpers import current_lang, db, uploads
 
@@ -36,11 +37,11 @@ def _form_values(form: dict) -> dict:
 def _render(s, row, errors=None, values=None, status=200):
     item = s.get(Item, row.item_id)
     form = runtime.task_form(s, row)
-    return render_template("tasks/task.html", row=row, item=item, form=form,
+    return render_template("tasks/task.html", row=row, item=item, form=form, deadline=prefill.step_deadline(s, row),
                            detail=queries.item_detail(s, item, s.get(User, current_user.id)), choices=runtime.choices(s),
                            attachable=form.get("key") in attachments.KIND_BY_FORM,
                            errors={e.field: e.message(current_lang()) for e in errors or []},
-                           values=values or {}), status
+                           values=values if values is not None else prefill.initial_values(s, row)), status
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
@@ -58,7 +59,7 @@ def task(task_id: str):
             except NotAllowed:
                 abort(403)
             except runtime.TaskGone as exc:
-                flash(str(exc), "error")
+                flash(_(str(exc)), "error")
                 return redirect(url_for("tasks.inbox"))
             return _render(s, row)
 
@@ -66,8 +67,9 @@ def task(task_id: str):
     try:
         with database.reading() as s:
             row = runtime.open_task(s, task_id, s.get(User, current_user.id))
-            title, item_id = row.title, row.item_id
-            values = _form_values(runtime.task_form(s, row))
+            form = runtime.task_form(s, row)
+            item_id, values = row.item_id, _form_values(form)
+            title = event_title(form.get("key"), values, row.title)
         runtime.complete(database, task_id, current_user.id, values,
                          attachments.on_completion(uploads(request.files.getlist("attachments"))))
     except NotAllowed:
@@ -77,10 +79,10 @@ def task(task_id: str):
             return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
                            errors=exc.errors, values=values, status=400)
     except (runtime.StaleTask, runtime.TaskGone) as exc:  # someone else was first: say so, lose nothing else
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
         return redirect(url_for("tasks.inbox"), code=303)
     except ProcessFailed as exc:
         flash(str(exc), "error")
         return redirect(url_for("items.detail", item_id=item_id))
-    flash(_("已完成：%(title)s", title=title), "success")
+    flash(_("已完成：%(title)s", title=_(title)), "success")
     return redirect(url_for("items.detail", item_id=item_id))

@@ -41,7 +41,7 @@ def my_items(session: Session, user: User) -> list[PortalItem]:
         return []
     items = session.scalars(select(Item).where(visibility.portal_items_clause(session, user))).all()
     led = [it for it in items if it.proposer_id == user.id]
-    deadlines = reply_deadlines(session, items)
+    deadlines = reply_deadlines(session, items, current_round=True)
     tasks = _my_tasks(session, user, [it.id for it in led])
     out = [PortalItem(it, "lead" if it.proposer_id == user.id else "cosigner", deadlines.get(it.id),
                       tasks.get(it.id, [])) for it in items]
@@ -75,7 +75,7 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
 
     tasks = _my_tasks(session, user, [item.id]).get(item.id, []) if role == "lead" else []
     forms = {t.id: runtime.task_form(session, t) for t in tasks}
-    return PortalDetail(item, role, reply_deadlines(session, [item]).get(item.id), tasks, forms, rows(Consultation),
+    return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms, rows(Consultation),
                         rows(Reply, Reply.status == "approved"), rows(Rating),
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
                         rows(Attachment, Attachment.kind == "letter_scan"))

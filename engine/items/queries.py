@@ -100,6 +100,7 @@ class ItemDetail:
     deadlines: list  # (Deadline, state)
     extensions: list
     attachments: list  # Attachment rows (no bytes) the viewer may download
+    assign_note: str | None = None  # 交办说明 of the assignment in force
 
 
 # Attachments a proposer may download: what they sent in, and the stamped reply letter sent to them.
@@ -137,4 +138,6 @@ def item_detail(session: Session, item: Item, viewer: User | None = None) -> Ite
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
                       [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest),
                       [a for a in rows(Attachment, Attachment.uploaded_at)
-                       if viewer is None or can_see_attachment(session, viewer, item, a)])
+                       if viewer is None or can_see_attachment(session, viewer, item, a)],
+                      next(((ev.data or {}).get("assign_note") for ev, _, _ in reversed(timeline)
+                            if ev.action == "completed" and (ev.data or {}).get("assign_decision") == "assign"), None))

@@ -60,6 +60,13 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
            f"task:{row.id}", link=f"/tasks/{row.id}")
 
 
+def tasks_done(session: Session, task_ids: list[str]) -> None:
+    """A task's "new task" notice is read once the task is done or gone, for everyone it went to."""
+    if task_ids:
+        session.execute(update(Notification).where(Notification.dedupe_key.in_([f"task:{t}" for t in task_ids]),
+                                                   Notification.read_at.is_(None)).values(read_at=clock.now()))
+
+
 def unread_count(session: Session, user_id: int) -> int:
     return session.scalar(select(func.count()).select_from(Notification)
                           .where(Notification.user_id == user_id, Notification.read_at.is_(None))) or 0

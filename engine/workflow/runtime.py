@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
+from engine.i18n import N_
 from engine.deadlines import ledger
 from engine.workflow import formrules, forms
 from engine.people import notifications
@@ -29,7 +30,7 @@ from engine.workflow.incidents import ProcessFailed, is_process_failure, open_in
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
-from engine.workflow.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
+from engine.workflow.readmodel import STATUS_BY_FORM, Completion, event_title, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
@@ -45,8 +46,8 @@ class StaleTask(Exception):
     """Someone else changed the item after the user opened the task."""
 
 
-STALE_MESSAGE = "此事项已被他人更新，请刷新页面后重新办理 (the item was changed by someone else; reload and try again)"
-GONE_MESSAGE = "此任务已办理或已不存在 (this task has already been completed or no longer exists)"
+STALE_MESSAGE = N_("此事项已被他人更新，请刷新页面后重新办理")
+GONE_MESSAGE = N_("此任务已办理或已不存在")
 
 
 _ENGINE = None
@@ -247,6 +248,7 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     gone = [tid for tid in existing if tid not in current]
     if gone:
         session.execute(delete(TaskRow).where(TaskRow.id.in_(gone)))
+        notifications.tasks_done(session, gone)
     rows_by_activity: dict[str, list[TaskRow]] = {}
     for task in ready:
         row = existing.get(str(task.id))
@@ -395,7 +397,7 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict,
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
-                           title=row.title, unit_id=row.unit_id, data=data))
+                           title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=data))
     if after is not None:
         after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired)
