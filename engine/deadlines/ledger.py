@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
 from engine.models import AuditEvent, Deadline, Item
@@ -28,8 +29,8 @@ from engine.deadlines.expressions import due_day
 from engine.deadlines.timers import meta
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
-LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
-          "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
+LABELS = {"return_window": N_("签收/申请退回"), "first_contact": N_("首次联系代表委员"), "co_opinion": N_("协办意见"),
+          "reply": N_("答复"), "rating": N_("评价"), "disclosure": N_("答复公开")}
 DUE_SOON_DAYS = 7
 OPEN = ("open", "overdue")
 CLOSED = ("met", "met_late", "expired", "waived", "void")
