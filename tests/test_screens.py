@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from engine import clock
 from engine.items.registration import register_item
-from engine.models import Item
+from engine.models import Item, Reply, TaskRow
 from engine.workflow.runtime import complete_task
 from tests.conftest import csrf_token, login, task_for, user
 
@@ -69,3 +69,64 @@ def test_rule_dates_are_checked_against_the_year(demo_db):
         with pytest.raises(RuleError, match="过长"):
             set_rule(s, 2026, "reply", "30M")
         set_rule(s, 2026, "reply_fixed_date", "2026-06-30")
+
+
+def test_after_registration_the_office_goes_straight_to_assignment(client, demo_db):
+    login(client, "office")
+    token = csrf_token(client, "/items/new")
+    r = client.post("/items/new", data={"csrf_token": token, "item_type": "suggestion", "title": "关于口袋公园的建议",
+                                        "content": "边角地。", "proposer": "deputy_liu",
+                                        "cosigners": ["deputy_chen", "不在名册的人"]})
+    assert r.status_code == 400 and "不在名册的人 不在代表委员名册中" in r.get_data(as_text=True)
+    r = client.post("/items/new", data={"csrf_token": token, "item_type": "suggestion", "title": "关于口袋公园的建议",
+                                        "content": "边角地。", "proposer": "deputy_liu", "cosigners": ["deputy_chen"],
+                                        "suggested_units": "区住建局"})
+    assert r.status_code == 302 and r.headers["Location"].startswith("/tasks/")
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "交办" in html and "区住建局" in html and "陈代表" in html  # suggested unit and co-signer shown
+
+
+def test_task_page_shows_deadline_note_and_leader_and_the_timeline_names_acts(client, demo_db):
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "suggestion", "title": "关于河道保洁的建议", "content": "河道脏。",
+                                 "proposer": "deputy_liu"}, user(s, "office"))
+        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                      {"assign_decision": "assign", "lead_unit": "jtj", "is_key": "true", "leader": "leader_wang",
+                       "assign_note": "请会同街道办理，月底前报进展。"})
+        item_id, sign_id = item.id, task_for(s, item.id, "sign_for").id
+        staff_id = user(s, "jtj_staff").id
+    login(client, "jtj_staff")
+    html = client.get(f"/tasks/{sign_id}").get_data(as_text=True)
+    assert "本环节期限" in html and "请会同街道办理，月底前报进展。" in html and "王副区长" in html
+    assert any(n.link == f"/tasks/{sign_id}" and n.read_at is None for n in _notes(demo_db, staff_id, item_id))
+    r = _post(client, sign_id, sign_decision="return", return_reason="不属于本局职责。")
+    assert r.status_code == 302
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "已完成：申请退回" in page and "<b>申请退回</b>" in page
+    # the "new task" notice is read once the task is done
+    assert all(n.read_at is not None for n in _notes(demo_db, staff_id, item_id) if n.link == f"/tasks/{sign_id}")
+
+
+def _notes(db, user_id, item_id):
+    from engine.models import Notification
+
+    with db.reading() as s:
+        return s.scalars(select(Notification).where(Notification.user_id == user_id,
+                                                    Notification.item_id == item_id)).all()
+
+
+def test_publish_form_starts_with_the_reply_redacted(client, demo_db):
+    with demo_db.reading() as s:
+        row = s.scalars(select(TaskRow).where(TaskRow.form_key == "rating")).first()
+        item_id = row.item_id
+    with demo_db.transaction() as s:  # the proposer rates; the office publishes next
+        reply = s.scalars(select(Reply).where(Reply.item_id == item_id, Reply.status == "approved")).one()
+        reply.text = "已完成整治。联系电话 13812345678，邮箱 hb@example.org。"
+        reply.disclosure = "full"
+        rater = s.get(Item, item_id).proposer
+        complete_task(s, row.id, rater, {"attitude": "satisfied", "result": "satisfied"})
+        publish_id = task_for(s, item_id, "publish").id
+    login(client, "office")
+    html = client.get(f"/tasks/{publish_id}").get_data(as_text=True)
+    assert "已完成整治。联系电话 ［已隐去］，邮箱 ［已隐去］。" in html and "13812345678" not in html.split("f-published_text")[1][:400]
+    assert 'value="full" selected' in html
