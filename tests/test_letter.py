@@ -113,3 +113,16 @@ def test_unit_uploads_the_stamped_scan_and_the_proposer_downloads_both(client, d
     login(client, "member_zhao")  # someone else's item
     assert client.get(f"/items/{replied}/letter.docx").status_code == 404
     assert client.get(f"/items/attachments/{scan.id}").status_code == 404
+
+
+def test_the_office_replaces_the_template(demo_db, replied, tmp_path, monkeypatch):
+    from engine.items.letter import default_template
+
+    doc = Document(BytesIO(default_template()))
+    doc.paragraphs[1].runs[0].text = "{{ unit_name }}（本局自定模板）"
+    mine = tmp_path / "mine.docx"
+    doc.save(mine)
+    monkeypatch.setenv("BANLI_LETTER_TEMPLATE", str(mine))
+    with demo_db.transaction() as s:
+        letter = reply_letter(s, s.get(Item, replied))
+    assert _texts(letter.data)[1][1].endswith("（本局自定模板）")

@@ -130,3 +130,15 @@ def test_publish_form_starts_with_the_reply_redacted(client, demo_db):
     html = client.get(f"/tasks/{publish_id}").get_data(as_text=True)
     assert "已完成整治。联系电话 ［已隐去］，邮箱 ［已隐去］。" in html and "13812345678" not in html.split("f-published_text")[1][:400]
     assert 'value="full" selected' in html
+
+
+def test_no_opinion_reads_as_such(client, demo_db):
+    from engine.models import Rating
+
+    with demo_db.reading() as s:
+        row = s.scalars(select(TaskRow).where(TaskRow.form_key == "rating")).first()
+    with demo_db.transaction() as s:
+        s.add(Rating(item_id=row.item_id, round=1, attitude="no_opinion", result="no_opinion", reason="评价期满未表态"))
+    login(client, "office")
+    html = client.get(f"/items/{row.item_id}").get_data(as_text=True)
+    assert "办理态度 未表态" in html and "None" not in html

@@ -8,19 +8,16 @@ Nobody is deleted: a row with 启用 = 否 deactivates the person.
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
-from io import BytesIO
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import ROLES, Unit, User
 from engine.people.directory import DirectoryInvalid, Problem, save_unit, save_user
-from engine.reports.excel import (MAX_BYTES, MAX_ROWS, ImportFileInvalid, ImportInvalid, RowError, _bytes,
-                                  _cell_text, _sheet)
+from engine.reports.excel import (MAX_ROWS, ImportFileInvalid, ImportInvalid, RowError, _bytes, _cell_text, _sheet,
+                                  open_workbook)
 
 ROLE_ZH = {"office": "区府办", "unit_handler": "承办单位经办人", "unit_head": "单位负责人", "leader": "区领导",
            "proposer": "代表委员", "supervisor": "督查", "admin": "流程管理员"}
@@ -81,12 +78,7 @@ def _rows(ws, columns) -> tuple[list[tuple[int, dict]], list[str]]:
 
 def import_directory(session: Session, data: bytes) -> DirectoryImportResult:
     """Create or update every row of the workbook's directory sheets, or raise ImportInvalid (nothing kept)."""
-    if len(data) > MAX_BYTES:
-        raise ImportFileInvalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB） (file too large)")
-    try:
-        wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
+    wb = open_workbook(data)
     try:
         sheets = {}
         for title, (kind, columns) in SHEETS.items():

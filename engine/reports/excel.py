@@ -151,14 +151,19 @@ def _header_map(header: Iterable) -> tuple[dict[int, str], list[str]]:
     return columns, ignored
 
 
-def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
-    """The non-empty data rows of the first sheet as (Excel row, {field: text}), and the ignored columns."""
+def open_workbook(data: bytes):
+    """An uploaded workbook, read-only, or ImportFileInvalid (too large, not an .xlsx)."""
     if len(data) > MAX_BYTES:
         raise ImportFileInvalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB） (file too large)")
     try:
-        wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
+        return load_workbook(BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
+
+
+def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
+    """The non-empty data rows of the first sheet as (Excel row, {field: text}), and the ignored columns."""
+    wb = open_workbook(data)
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = next(rows, None)
