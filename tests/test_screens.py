@@ -142,3 +142,24 @@ def test_no_opinion_reads_as_such(client, demo_db):
     login(client, "office")
     html = client.get(f"/items/{row.item_id}").get_data(as_text=True)
     assert "办理态度 未表态" in html and "None" not in html
+
+
+def test_portal_shows_the_reply_deadline_of_the_current_round(demo_db):
+    import time_machine
+
+    from engine.items.portal import portal_item
+    from tests.test_deadline_ledger import consult, sign_and_pledge
+    from tests.test_timers import assign, at, do, register, reply
+
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        sign_and_pledge(demo_db, item_id)
+        consult(demo_db, item_id)
+        reply(demo_db, item_id)
+    with time_machine.travel(at("2026-03-05"), tick=False):
+        do(demo_db, item_id, "member_sun", "rate", attitude="unsatisfied", result="unsatisfied", rating_reason="没解决")
+        do(demo_db, item_id, "office", "order_rehandling", rehandle_decision="rehandle", rehandle_instructions="重办")
+        with demo_db.reading() as s:
+            shown = portal_item(s, user(s, "member_sun"), item_id).reply_deadline
+    assert str(shown.due) == "2026-04-07"  # 1 month from the re-handling order, not the first round's date
