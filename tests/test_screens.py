@@ -58,19 +58,6 @@ def test_dates_and_phones_are_checked_against_the_step(client, demo_db):
     assert r.status_code == 400 and "不能晚于今天" in r.get_data(as_text=True)
 
 
-def test_rule_dates_are_checked_against_the_year(demo_db):
-    import pytest
-
-    from engine.deadlines.rules import RuleError, set_rule
-
-    with demo_db.transaction() as s:
-        with pytest.raises(RuleError, match="不在 2026—2027 年内"):
-            set_rule(s, 2026, "reply_fixed_date", "2020-06-30")
-        with pytest.raises(RuleError, match="过长"):
-            set_rule(s, 2026, "reply", "30M")
-        set_rule(s, 2026, "reply_fixed_date", "2026-06-30")
-
-
 def test_after_registration_the_office_goes_straight_to_assignment(client, demo_db):
     login(client, "office")
     token = csrf_token(client, "/items/new")

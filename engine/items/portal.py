@@ -6,13 +6,14 @@ reachable: `portal_item` returns None for them, exactly as for an item that does
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.people import visibility
 from engine.models import Attachment, Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
+from engine.items import merging
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 from engine.workflow import runtime
@@ -60,7 +61,9 @@ class PortalDetail:
     replies: list[Reply]  # approved replies only: drafts are the unit's business
     ratings: list[Rating]
     disclosure: Disclosure | None
-    letter_scans: list[Attachment]  # the stamped reply letters (盖章答复函) sent to the proposers
+    merged_into: Item | None = None  # 并案: the lead item whose replies this proposer receives
+    may_rate_merged: bool = False
+    letter_scans: list[Attachment] = field(default_factory=list)  # the stamped reply letters (盖章答复函)
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -75,10 +78,16 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
 
     tasks = _my_tasks(session, user, [item.id]).get(item.id, []) if role == "lead" else []
     forms = {t.id: runtime.task_form(session, t) for t in tasks}
-    return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms, rows(Consultation),
+    if item.merged_into_id:  # a merged item's proposer receives the lead item's replies and rates them here
+        lead = session.get(Item, item.merged_into_id)
+        return PortalDetail(item, role, reply_deadlines(session, [lead], current_round=True).get(lead.id), tasks,
+                            forms, rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
+                            role == "lead" and merging.may_rate_merged(session, user, item))
+    return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms,
+                        rows(Consultation),
                         rows(Reply, Reply.status == "approved"), rows(Rating),
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
-                        rows(Attachment, Attachment.kind == "letter_scan"))
+                        letter_scans=rows(Attachment, Attachment.kind == "letter_scan"))
 
 
 

@@ -1,8 +1,8 @@
 """The directory (通讯录): units, users and the roster of deputies and members, kept by the office itself.
 
 People are never deleted: they are deactivated and keep their history. Passwords are reset by an admin
-and changed by their owner. Setting an e-mail address records when, so that only notifications of later
-events are mailed to it. Every command validates all fields and raises `DirectoryInvalid` with one
+(owners change theirs through `sessions.change_password`); a reset or a deactivation ends the person's
+sessions. Setting an e-mail address records when, so that only notifications of later events are mailed. Every command validates all fields and raises `DirectoryInvalid` with one
 message per bad field (in Chinese and English), in the caller's transaction.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.models import ROLES, Unit, User
-from engine.people.accounts import check_password, hash_password
+from engine.people.accounts import hash_password
 from engine.people.contact import valid_email, valid_phone
+from engine.people.sessions import MIN_PASSWORD, close_all_sessions
 
-MIN_PASSWORD = 8
 PROPOSER_KINDS = ("deputy", "member")  # 代表 / 委员
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 
@@ -150,6 +150,8 @@ def save_user(session: Session, raw: dict, user: User | None = None) -> User:
     user.roster_number = (_text(raw, "roster_number") or None) if role == "proposer" else None
     user.delegation = (_text(raw, "delegation") or None) if role == "proposer" else None
     user.active = _flag(raw, "active", user.active if user.id else True)
+    if not user.active and user.id:
+        close_all_sessions(session, user.id)
     session.flush()
     return user
 
@@ -164,25 +166,18 @@ def set_email(user: User, email: str | None) -> None:
 def deactivate(session: Session, user: User) -> None:
     """停用: the person can no longer log in or be chosen; their history stays."""
     user.active = False
+    close_all_sessions(session, user.id)
     session.flush()
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """An admin's reset (重置密码)."""
+    """An admin's reset (重置密码): the person's open sessions end with the old password."""
     if len(password or "") < MIN_PASSWORD:
         raise DirectoryInvalid([Problem("password", f"密码至少 {MIN_PASSWORD} 位",
                                         f"A password needs at least {MIN_PASSWORD} characters")])
     user.password_hash = hash_password(password)
+    close_all_sessions(session, user.id)
     session.flush()
-
-
-def change_password(session: Session, user: User, old: str, new: str, repeat: str) -> None:
-    """The owner's change (修改密码): the old password proves it is them."""
-    if not check_password(user.password_hash, old or ""):
-        raise DirectoryInvalid([Problem("old_password", "原密码不正确", "The current password is wrong")])
-    if new != repeat:
-        raise DirectoryInvalid([Problem("repeat", "两次输入的新密码不一致", "The new passwords differ")])
-    set_password(session, user, new)
 
 
 def roster(session: Session, active_only: bool = True) -> list[User]:
