@@ -189,7 +189,7 @@ def test_a_return_request_after_the_window_is_refused_and_the_page_says_why(demo
             raise AssertionError("a late return request was accepted")
         login(client, "jtj_staff")
         html = client.get(f"/tasks/{task_id}").get_data(as_text=True)
-        assert re.search(r'value="return"\s+disabled', html) and "期限 2026-03-09 已过" in html
+        assert re.search(r'value="return"\s+disabled', html) and "申请退回的期限已于 2026-03-09 届满" in html
     with time_machine.travel(at("2026-03-06"), tick=False):  # within the window the same request goes through
         do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
     with demo_db.reading() as s:
