@@ -7,6 +7,7 @@ from datetime import date
 import time_machine
 from sqlalchemy import func, select
 
+from engine import clock
 from engine.deadlines import board
 from engine import clock
 from engine.deadlines.rules import RuleError, rules_for, set_rule
@@ -25,12 +26,12 @@ HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
 
 def sign_and_pledge(db, item_id):
     do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
-    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="1",
-       plan="方案", target_date="2026-12-31")
+    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="13800000004",
+       plan="方案", target_date="2099-12-31")
 
 
-def consult(db, item_id, more=False, day="2026-03-10"):
-    do(db, item_id, "jtj_staff", "consult", consult_date=day, consult_form="phone", participants="孙委员",
+def consult(db, item_id, more=False, day=None):
+    do(db, item_id, "jtj_staff", "consult", consult_date=day or clock.today().isoformat(), consult_form="phone", participants="孙委员",
        proposer_views="同意", more_consultation=more)
 
 
@@ -81,7 +82,7 @@ def test_rehandling_round_opens_only_its_own_deadlines_and_reminds_once(demo_db)
     # A second consultation in round 2, then the round-2 reply reminders fire once each.
     with time_machine.travel(at("2026-03-06"), tick=False):
         consult(demo_db, item_id, more=True, day="2026-03-06")
-        consult(demo_db, item_id, day="2026-03-07")
+        consult(demo_db, item_id, day="2026-03-06")
     for day in ("2026-03-24", "2026-03-25", "2026-04-05", "2026-04-06"):
         with time_machine.travel(at(day), tick=False):
             sweep(demo_db)

@@ -335,7 +335,7 @@ def run_path(db, plan: dict) -> None:
             oracle.met("return_window", day, lead)
     maybe_reload()
     with path.on(day):
-        path.task("pledge", head, responsible_leader="副局长", contact_person="李", contact_phone="1", plan="方案",
+        path.task("pledge", head, responsible_leader="副局长", contact_person="李", contact_phone="13800000006", plan="方案",
                   target_date="2027-12-31")
         oracle.handling_starts(day)
     maybe_reload()

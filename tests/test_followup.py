@@ -16,8 +16,8 @@ from engine.reports.statistics import year_statistics
 from tests.conftest import csrf_token, login, user
 from tests.test_lifecycle import REPLY, do, ready
 
-PLEDGE = dict(responsible_leader="副局长", contact_person="郑", contact_phone="123", plan="调研、试点、推广",
-              target_date="2026-10-31")
+PLEDGE = dict(responsible_leader="副局长", contact_person="郑", contact_phone="13800000005", plan="调研、试点、推广",
+              target_date="2099-12-31")
 
 
 def new_item(db, title, proposer="deputy_chen", item_type="suggestion", year="2026"):

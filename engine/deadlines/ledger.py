@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
 from engine.models import AuditEvent, Deadline, Item
@@ -28,8 +29,8 @@ from engine.deadlines.expressions import due_day
 from engine.deadlines.timers import meta
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
-LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
-          "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
+LABELS = {"return_window": N_("签收/申请退回"), "first_contact": N_("首次联系代表委员"), "co_opinion": N_("协办意见"),
+          "reply": N_("答复"), "rating": N_("评价"), "disclosure": N_("答复公开")}
 DUE_SOON_DAYS = 7
 OPEN = ("open", "overdue")
 CLOSED = ("met", "met_late", "expired", "waived", "void")
@@ -231,8 +232,10 @@ class ReplyDeadline:
     warnings: tuple[str, ...] = ()
 
 
-def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadline]:
+def reply_deadlines(session: Session, items: list[Item], current_round: bool = False) -> dict[int, ReplyDeadline]:
     """答复期限 of each assigned item (first round): the ONE place the statistics and the portal read it from.
+    With `current_round`, the deadline of the item's latest round (a re-handled item's new reply date),
+    as the proposer needs it.
 
     The engine's deadline ledger has it once handling has begun, with the original and the extended date;
     before that (sign-for, pledge) it is what the year's rules will give from the assignment date.
@@ -240,8 +243,9 @@ def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadl
     ids = [i.id for i in items if i.assigned_at is not None]
     out: dict[int, ReplyDeadline] = {}
     for chunk in (ids[k:k + 500] for k in range(0, len(ids), 500)):
+        rounds = () if current_round else (Deadline.round == 1,)
         for row in session.scalars(select(Deadline).where(Deadline.item_id.in_(chunk), Deadline.key == "reply",
-                                                          Deadline.round == 1).order_by(Deadline.id)):
+                                                          *rounds).order_by(Deadline.round, Deadline.id)):
             out[row.item_id] = ReplyDeadline(row.due_date, row.original_due_date, row.extended,
                                              (row.warning,) if row.warning else ())
     cal = current_calendar(session)

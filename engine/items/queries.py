@@ -11,9 +11,9 @@ from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
 from engine.items import promises
-from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
-                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest,
-                           SupervisionCheck, TaskRow, Unit, Urge, User)
+from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure,
+                           ExtensionRequest, Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply,
+                           ReturnRequest, SupervisionCheck, TaskRow, Unit, Urge, User)
 
 PAGE_SIZE = 50
 
@@ -105,9 +105,29 @@ class ItemDetail:
     promises: list  # promises.BoardRow
     merged_into: Item | None
     merged_items: list
+    attachments: list  # Attachment rows (no bytes) the viewer may download
+    assign_note: str | None = None  # 交办说明 of the assignment in force
 
 
-def item_detail(session: Session, item: Item) -> ItemDetail:
+# Attachments a proposer may download: what they sent in, and the stamped reply letter sent to them.
+PROPOSER_ATTACHMENTS = ("registration", "letter_scan")
+
+
+def can_see_attachment(session: Session, user: User, item: Item, attachment: Attachment) -> bool:
+    """Asks the visibility policy: whoever sees the item internally sees its files; in the portal the
+    proposer and co-signers see only what was sent in or sent to them."""
+    view = visibility.view_of(session, user, item)
+    return view == "internal" or (view in ("lead", "cosigner") and attachment.kind in PROPOSER_ATTACHMENTS)
+
+
+def my_next_task(session: Session, user: User, item_id: int) -> TaskRow | None:
+    """The item's open task this user may act on (after registering, the office goes straight to 交办)."""
+    return session.scalars(select(TaskRow).where(TaskRow.item_id == item_id, visible_tasks_clause(user))
+                           .order_by(TaskRow.created_at).limit(1)).first()
+
+
+def item_detail(session: Session, item: Item, viewer: User | None = None) -> ItemDetail:
+    """Everything the item page shows; attachments only those `viewer` may download (all without a viewer)."""
     def rows(model, order=None):
         return session.scalars(select(model).where(model.item_id == item.id).order_by(order or model.id)).all()
 
@@ -125,7 +145,11 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
                       [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest), rows(Urge),
                       rows(SupervisionCheck), promises.of_item(session, item.id),
                       session.get(Item, item.merged_into_id) if item.merged_into_id else None,
-                      session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all())
+                      session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all(),
+                      [a for a in rows(Attachment, Attachment.uploaded_at)
+                       if viewer is None or can_see_attachment(session, viewer, item, a)],
+                      next(((ev.data or {}).get("assign_note") for ev, _, _ in reversed(timeline)
+                            if ev.action == "completed" and (ev.data or {}).get("assign_decision") == "assign"), None))
 
 
 # visibility.FIELDS name -> the ItemDetail attribute that holds it ("item" is the item itself)
@@ -142,7 +166,7 @@ def item_detail_for(session: Session, user: User, item: Item) -> ItemDetail | No
     fields = visibility.fields_for(visibility.view_of(session, user, item))
     if not fields:
         return None
-    d = item_detail(session, item)
+    d = item_detail(session, item, user)
     for name, attr in _DETAIL_FIELDS.items():
         if name not in fields:
             setattr(d, attr, None if attr in ("disclosure", "merged_into") else [])

@@ -23,3 +23,6 @@ from .followup import (CHECK_KINDS, URGE_CHANNELS, CarryOver, Promise, PromisePr
                        SupervisionCheck, Urge)
 
 __all__ += ["CHECK_KINDS", "URGE_CHANNELS", "CarryOver", "Promise", "PromiseProgress", "SupervisionCheck", "Urge"]
+from .items import Attachment, LetterCounter  # noqa: E402
+
+__all__ += ["Attachment", "LetterCounter"]

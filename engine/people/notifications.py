@@ -60,6 +60,13 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
            f"task:{row.id}", link=f"/tasks/{row.id}")
 
 
+def tasks_done(session: Session, task_ids: list[str]) -> None:
+    """A task's "new task" notice is read once the task is done or gone, for everyone it went to."""
+    if task_ids:
+        session.execute(update(Notification).where(Notification.dedupe_key.in_([f"task:{t}" for t in task_ids]),
+                                                   Notification.read_at.is_(None)).values(read_at=clock.now()))
+
+
 def unread_count(session: Session, user_id: int) -> int:
     return session.scalar(select(func.count()).select_from(Notification)
                           .where(Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
@@ -78,7 +85,8 @@ def mark_read(session: Session, user_id: int, notification_id: int | None = None
 
 
 def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
-    """Send notifications not yet e-mailed to users with an address; each row is marked in its own commit."""
+    """Send unread notifications not yet e-mailed to users with an address, of events after the address
+    was set (a new address or a newly configured SMTP server gets no backlog); each row in its own commit."""
     if not settings.smtp_host:
         return 0
     with db.reading() as s:
@@ -86,7 +94,9 @@ def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
                                    Item.number, Item.title)
                             .join(User, User.id == Notification.user_id)
                             .outerjoin(Item, Item.id == Notification.item_id)
-                            .where(Notification.emailed_at.is_(None), User.email.is_not(None))
+                            .where(Notification.emailed_at.is_(None), Notification.read_at.is_(None),
+                                   User.email.is_not(None), User.email_set_at.is_not(None),
+                                   Notification.created_at >= User.email_set_at)
                             .order_by(Notification.id).limit(limit)).all()
     sent = 0
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:

@@ -19,8 +19,9 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
+from engine.i18n import N_
 from engine.deadlines import ledger
-from engine.workflow import forms
+from engine.workflow import formrules, forms
 from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
@@ -29,7 +30,7 @@ from engine.workflow.incidents import ProcessFailed, is_process_failure, open_in
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
-from engine.workflow.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
+from engine.workflow.readmodel import STATUS_BY_FORM, Completion, event_title, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
@@ -45,8 +46,8 @@ class StaleTask(Exception):
     """Someone else changed the item after the user opened the task."""
 
 
-STALE_MESSAGE = "此事项已被他人更新，请刷新页面后重新办理 (the item was changed by someone else; reload and try again)"
-GONE_MESSAGE = "此任务已办理或已不存在 (this task has already been completed or no longer exists)"
+STALE_MESSAGE = N_("此事项已被他人更新，请刷新页面后重新办理")
+GONE_MESSAGE = N_("此任务已办理或已不存在")
 
 
 _ENGINE = None
@@ -247,6 +248,7 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     gone = [tid for tid in existing if tid not in current]
     if gone:
         session.execute(delete(TaskRow).where(TaskRow.id.in_(gone)))
+        notifications.tasks_done(session, gone)
     rows_by_activity: dict[str, list[TaskRow]] = {}
     for task in ready:
         row = existing.get(str(task.id))
@@ -374,8 +376,13 @@ def _conflict_is_stale(command):
     return wrapped
 
 
+# What a caller adds to the same transaction once a task is completed (e.g. the step's attachments).
+AfterCompletion = Callable[[Session, Item, TaskRow, User], None]
+
+
 @_conflict_is_stale
-def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_unit: bool = False) -> Item:
+def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_unit: bool = False,
+                  after: AfterCompletion | None = None) -> Item:
     """Validate the form, complete the task, run the engine, and write every derived row.
 
     `for_unit`: the office completes a unit's task on its behalf (改派, engine.items.reassignment); only
@@ -401,10 +408,11 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_
     data = forms.validate(form, raw, choices(session))
     closed = {} if for_unit else closed_choices(session, row, form)
     labels = {f["id"]: f["label"] for f in form["fields"]}
-    late = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
-            if isinstance(v, str) and v in closed.get(f, {})]
-    if late:
-        raise forms.FormInvalid(late)
+    problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
+                if isinstance(v, str) and v in closed.get(f, {})]
+    problems += formrules.check(form, data, clock.today())
+    if problems:
+        raise forms.FormInvalid(problems)
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
@@ -413,14 +421,16 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
-                           title=row.title, unit_id=row.unit_id, data=data))
+                           title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=data))
+    if after is not None:
+        after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired)
     resolved_by_success(session, instance, "complete", task_id, user.id,
                         "办理人重新提交成功 (the handler submitted the task again successfully)")
     return item
 
 
-def complete(db, task_id: str, user_id: int, raw: dict) -> int:
+def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion | None = None) -> int:
     """complete_task as one command: its own transaction, and an incident if the process itself fails.
 
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
@@ -428,7 +438,7 @@ def complete(db, task_id: str, user_id: int, raw: dict) -> int:
     """
     try:
         with db.transaction() as s:
-            return complete_task(s, task_id, s.get(User, user_id), raw).id
+            return complete_task(s, task_id, s.get(User, user_id), raw, after=after).id
     except Exception as exc:
         if not is_process_failure(exc):
             raise
