@@ -9,9 +9,10 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from types import SimpleNamespace
 from uuid import UUID
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -28,7 +29,7 @@ from engine.workflow.incidents import ProcessFailed, is_process_failure, record
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
-from engine.workflow.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
+from engine.workflow.readmodel import PROJECTIONS, STATUS_BY_FORM, Completion, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope
@@ -182,14 +183,19 @@ def form_of(task) -> dict:
     return task.task_spec.extensions.get("form") or {"key": None, "fields": []}
 
 
-def task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
+def task_row_values(task, instance: ProcessInstance, item: Item, directory: Directory) -> dict:
+    """The columns of a ready task's row (the inbox reads these, never the workflow)."""
     spec = task.task_spec
     lane = LANES.get(spec.lane or "")
     unit_id = directory.units.get(task.data.get(lane.unit_var) or "") if lane and lane.unit_var else None
     assignee = directory.people.get(task.data.get(lane.person_var) or "") if lane and lane.person_var else None
-    return TaskRow(id=str(task.id), instance_id=instance.id, item_id=item.id, spec_name=spec.bpmn_id or spec.name,
-                   title=spec.bpmn_name or spec.name, form_key=form_of(task)["key"], lane=spec.lane,
-                   unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
+    return dict(id=str(task.id), instance_id=instance.id, item_id=item.id, spec_name=spec.bpmn_id or spec.name,
+                title=spec.bpmn_name or spec.name, form_key=form_of(task)["key"], lane=spec.lane,
+                unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
+
+
+def task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
+    return TaskRow(**task_row_values(task, instance, item, directory))
 
 
 def _activities(task) -> set[str]:
@@ -203,12 +209,23 @@ def _activities(task) -> set[str]:
     return out
 
 
+TASK_ROW_COLUMNS = dict(unit_id=None, assignee_id=None)  # every row the same keys: one statement for all
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
                  directory: Directory, fired=()) -> None:
-    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status."""
+    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
+
+    Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
+    instance and the item are written once, at the command's flush, with only the columns that changed.
+    """
+    with session.no_autoflush:
+        _sync_derived(session, instance, item, wf, directory, fired)
+
+
+def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                  directory: Directory, fired) -> None:
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     for task in wf.get_tasks(state=_ACTIVE):
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
@@ -220,30 +237,52 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
         m = meta(task.task_spec)
         if m["kind"] in ledger.DEADLINE_KINDS and m["attached_to"]:
             deadline_due[m["attached_to"]] = due
-    existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
+    existing = dict(session.execute(select(TaskRow.id, TaskRow.due_at).where(TaskRow.instance_id == instance.id)).all())
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
     if gone:
         session.execute(delete(TaskRow).where(TaskRow.id.in_(gone)))
-    rows_by_activity: dict[str, list[TaskRow]] = {}
+    rows_by_activity: dict[str, list] = {}
+    new_rows, moved = [], []
     for task in ready:
-        row = existing.get(str(task.id))
-        if row is None:
-            row = task_row(task, instance, item, directory)
-            session.add(row)
-            notifications.new_task(session, row, item)
         activities = _activities(task)
-        row.due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
+        due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
+        tid = str(task.id)
+        if tid in existing:
+            if existing[tid] != due_at:
+                moved.append({"id": tid, "due_at": due_at})
+            row = None
+        else:
+            values = task_row_values(task, instance, item, directory)
+            values.update(due_at=due_at, created_at=clock.now())
+            new_rows.append(values)
+            row = SimpleNamespace(**values)
         for a in activities:
-            rows_by_activity.setdefault(a, []).append(row)
+            rows_by_activity.setdefault(a, []).append(row or tid)
+    if new_rows:
+        session.execute(insert(TaskRow.__table__), [dict(TASK_ROW_COLUMNS, **v) for v in new_rows])
+        for values in new_rows:
+            notifications.new_task(session, SimpleNamespace(**values), item)
+    if moved:
+        session.execute(update(TaskRow), moved)  # bulk UPDATE by primary key
     ledger.sync(session, item, waiting, fired, active, current_calendar(session), directory.units)
     if fired:
         def recipients(activity):
-            return [u for r in rows_by_activity.get(activity, []) for u in notifications.task_users(session, r)]
+            rows = rows_by_activity.get(activity, [])
+            ids = [r for r in rows if isinstance(r, str)]
+            if ids:  # rows that already existed: their columns are in the table
+                rows = [r for r in rows if not isinstance(r, str)] + list(
+                    session.scalars(select(TaskRow).where(TaskRow.id.in_(ids))))
+            return [u for r in rows for u in notifications.task_users(session, r)]
         ledger.announce(session, item, fired, recipients)
 
     now = clock.now()
-    instance.state = STATE.dumps(wf)
+    if wf.is_completed():
+        instance.state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
+    else:
+        state = STATE.dumps(wf)
+        if state != instance.state:  # a sweep that changed nothing writes nothing
+            instance.state = state
     instance.updated_at = now
     WORKFLOWS.stage(session, instance, wf)
     if wf.is_completed():
@@ -271,8 +310,8 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     session.add(instance)
     session.flush()
     sync_derived(session, instance, item, wf, Directory.load(session), fired)
-    session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
-                           step=definition.process_id, title=f"{definition.name} v{definition.version}"))
+    audit(session, item_id=item.id, actor_id=actor.id if actor else None, action="started",
+          step=definition.process_id, title=f"{definition.name} v{definition.version}")
     return instance
 
 
@@ -322,6 +361,11 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
     someone else completed meanwhile is TaskGone, a concurrent write to the same instance StaleTask.
     Parallel tasks of one item (two co-units, the leader) do not refuse each other.
     """
+    with session.no_autoflush:  # everything is written once, at the end (`_write`)
+        return _complete_task(session, task_id, user, raw)
+
+
+def _complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item:
     row = open_task(session, task_id, user)
     instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
     item = session.get(Item, row.item_id)
@@ -338,10 +382,37 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
 
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
-                           title=row.title, unit_id=row.unit_id, data=data))
+    audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name, title=row.title,
+          unit_id=row.unit_id, data=audit_data(form, data))
     _write(session, instance, item, wf, directory, fired)
     return item
+
+
+def audit(session: Session, **values) -> None:
+    """Append one timeline entry (审计) with a Core INSERT: nothing for the ORM to track or flush."""
+    row = dict(AUDIT_COLUMNS, at=clock.now())
+    row.update(values)  # same keys every time: one compiled statement, cached
+    session.execute(insert(AuditEvent.__table__), row)
+
+
+AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None)
+SHORT = 40  # characters: a choice, a date or a name is kept in the audit entry; longer text has its record
+
+
+def audit_data(form: dict, data: dict) -> dict | None:
+    """What the timeline entry of a completed form keeps: the decisions, not copies of the texts.
+
+    A form whose key has a read-model projection (a reply, a pledge, a consultation ...) stores its texts in
+    that record, found by item, round and form key (`form` in the entry); the entry keeps only the short
+    values (choices, dates, flags). A form without a record keeps all it submitted.
+    """
+    if not data:
+        return None
+    if form.get("key") not in PROJECTIONS:
+        return data
+    kept = {k: v for k, v in data.items() if not isinstance(v, str) or len(v) <= SHORT}
+    kept["form"] = form["key"]
+    return kept
 
 
 def complete(db, task_id: str, user_id: int, raw: dict) -> int:
@@ -375,9 +446,8 @@ def _record_fired(session: Session, item: Item, fired, directory: Directory) -> 
     """Timeline entries and read-model effects of timers that fired (e.g. an unrated reply counts as 未表态)."""
     for task in fired:
         m = meta(task.task_spec)
-        session.add(AuditEvent(item_id=item.id, action=f"timer_{m['kind']}", step=task.task_spec.bpmn_id,
-                               title=task.task_spec.bpmn_name or task.task_spec.name,
-                               data={"deadline": m["deadline"]}))
+        audit(session, item_id=item.id, action=f"timer_{m['kind']}", step=task.task_spec.bpmn_id,
+              title=task.task_spec.bpmn_name or task.task_spec.name, data={"deadline": m["deadline"]})
         timer_outcome(m["kind"], m["deadline"], Completion(session, item, None, {}, dict(task.data),
                                                           directory.units, directory.people))
 
