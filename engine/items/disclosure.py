@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from engine.items.queries import Count, bounded_count
 from engine.models import Disclosure, Item, Reply, Unit
 
 PUBLISHED_SCOPES = ("full", "summary")
@@ -87,8 +88,8 @@ def _public(session: Session, item: Item, disclosure: Disclosure, unit: str | No
                           redact(item.content) if disclosure.scope == "full" else None, disclosure.published_at)
 
 
-def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], int]:
-    """Published replies matching the filter, newest first, one page; and how many match in all."""
+def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], Count]:
+    """Published replies matching the filter, newest first, one page; and how many match (bounded: "1,000+")."""
     q = _published()
     if f.year:
         q = q.where(Item.year == f.year)
@@ -103,8 +104,9 @@ def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], int
         if not _PROBE.search(words):  # searching texts for a phone number would reveal where it was written
             fields.append(Disclosure.text.like(like))
         q = q.where(or_(*fields))
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.execute(q.order_by(Item.year.desc(), Disclosure.published_at.desc(), Item.number)
+    total = bounded_count(session, q)
+    # Newest publication first, along the published_at index: a page costs the rows on it.
+    rows = session.execute(q.order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return [_public(session, item, d, unit) for item, d, unit in rows], total
 

@@ -207,5 +207,5 @@ class Disclosure(Base):
     scope: Mapped[str] = mapped_column(String(10))  # full, summary, none
     text: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the public list's order
 
