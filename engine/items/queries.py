@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from engine.db import escape_like
+from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
@@ -97,24 +99,10 @@ class ItemFilter:
     page: int = 1
 
 
-def items_visible_to(user: User):
-    """Offices, supervisors and admins see all items; units their own; leaders theirs; proposers their own."""
-    if user.role in ("office", "supervisor", "admin"):
-        return None
-    if user.role in ("unit_handler", "unit_head"):
-        return Item.id.in_(select(Assignment.item_id).where(Assignment.unit_id == user.unit_id))
-    if user.role == "leader":
-        return Item.leader_id == user.id
-    return Item.proposer_id == user.id
-
-
 def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item], Count]:
     """One page of the items a user may see, newest first (year, then 建议 before 提案, then the latest
     number), read in the order of an index; and how many there are (bounded: "1,000+")."""
-    q = select(Item)
-    scope = items_visible_to(user)
-    if scope is not None:
-        q = q.where(scope)
+    q = select(Item).where(visibility.internal_items_clause(user))
     if f.year:
         q = q.where(Item.year == f.year)
     if f.item_type:
@@ -127,18 +115,13 @@ def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item],
     if f.key_only:
         q = q.where(Item.is_key.is_(True))
     if f.q:
-        like = f"%{f.q.strip()}%"
-        q = q.where(or_(Item.title.like(like), Item.number.like(like)))
+        like = f"%{escape_like(f.q.strip())}%"
+        q = q.where(or_(Item.title.like(like, escape="\\"), Item.number.like(like, escape="\\")))
     total = bounded_count(session, q)
     # Backwards along the (year, item_type, number) unique index: a page costs the rows on it.
     rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type.desc(), Item.number.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
-
-
-def can_view_item(session: Session, user: User, item: Item) -> bool:
-    scope = items_visible_to(user)
-    return scope is None or session.scalar(select(Item.id).where(Item.id == item.id, scope)) is not None
 
 
 @dataclass

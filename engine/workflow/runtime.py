@@ -25,16 +25,16 @@ from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed, parsed_version
-from engine.workflow.incidents import ProcessFailed, is_process_failure, record
+from engine.workflow.incidents import ProcessFailed, is_process_failure, open_incident, record, resolved_by_success
 from engine.workflow.parser import ParsedProcess
-from engine.models import (AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
+from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
 from engine.workflow.readmodel import PROJECTIONS, STATUS_BY_FORM, Completion, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
-from engine.deadlines.expressions import FUNCTIONS, calendar_scope
+from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
 from engine.workflow.serializer import STATE
-from engine.deadlines.timers import meta, sync_timers
+from engine.deadlines.timers import due_of, meta, sync_timers
 
 
 class TaskGone(Exception):
@@ -60,11 +60,26 @@ def script_engine():
     return _ENGINE
 
 
-def run_engine(wf: BpmnWorkflow) -> list:
-    """Run the workflow until it waits; return the timer events that fired on the way."""
-    fired = []
+class EngineRun(list):
+    """The timer events that fired in one engine run; `completed` holds every task that completed in it
+    (what meets deadlines)."""
+
+    def __init__(self):
+        super().__init__()
+        self.completed: list = []
+
+
+def run_engine(wf: BpmnWorkflow, done=None) -> EngineRun:
+    """Run the workflow until it waits; return the timer events that fired on the way.
+
+    `done` is a task the caller completed itself just before (a user task): it counts as completed too.
+    """
+    fired = EngineRun()
+    if done is not None:
+        fired.completed.append(done)
 
     def did_complete(task):
+        fired.completed.append(task)
         if meta(task.task_spec)["kind"]:
             fired.append(task)
 
@@ -214,30 +229,38 @@ _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                 directory: Directory, fired=()) -> None:
+                 directory: Directory, fired=(), moved_by: str | None = None) -> None:
     """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
 
+    `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
     Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
     instance and the item are written once, at the command's flush, with only the columns that changed.
     """
     with session.no_autoflush:
-        _sync_derived(session, instance, item, wf, directory, fired)
+        _sync_derived(session, instance, item, wf, directory, fired, moved_by)
 
 
 def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                  directory: Directory, fired) -> None:
+                  directory: Directory, fired, moved_by: str | None) -> None:
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     for task in wf.get_tasks(state=_ACTIVE):
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
     waiting = sync_timers(session, instance, wf)
-    deadline_due = {}  # activity -> due instant of the deadline watching it
-    for task, due in waiting:
-        m = meta(task.task_spec)
-        if m["kind"] in ledger.DEADLINE_KINDS and m["attached_to"]:
-            deadline_due[m["attached_to"]] = due
-    existing = dict(session.execute(select(TaskRow.id, TaskRow.due_at).where(TaskRow.instance_id == instance.id)).all())
+    timers = [(t, due, False) for t, due in waiting]
+    timers += [(t, due, True) for t in fired if (due := due_of(t)) is not None]
+    completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
+                 for t in getattr(fired, "completed", ())]
+    live = ledger.sync(session, item, timers, completed, active, current_calendar(session), directory.units,
+                       directory.people, moved_by)
+    # The item's deadlines as this command leaves them: stored rows (as changed in memory) and new ones.
+    deadlines = list(session.scalars(select(Deadline).where(Deadline.item_id == item.id)))
+    deadlines += [d for d in session.new if isinstance(d, Deadline) and d.item_id == item.id]
+    due = ledger.due_by_activity([d for d in deadlines if d.status in ledger.OPEN])
+    existing = {r.id: r for r in session.execute(select(
+        TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane, TaskRow.assignee_id)
+        .where(TaskRow.instance_id == instance.id))}
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
     if gone:
@@ -246,35 +269,36 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     new_rows, moved = [], []
     for task in ready:
         activities = _activities(task)
-        due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
         tid = str(task.id)
-        if tid in existing:
-            if existing[tid] != due_at:
-                moved.append({"id": tid, "due_at": due_at})
-            row = None
-        else:
+        row, values = existing.get(tid), None
+        if row is None:
             values = task_row_values(task, instance, item, directory)
+            row = SimpleNamespace(**values)
+        days = [d for a in activities for k, d in due.items() if k[0] == a and k[1] in (None, row.unit_id)]
+        due_at = end_of_day(min(days)) if days else None
+        if values is not None:
             values.update(due_at=due_at, created_at=clock.now())
             new_rows.append(values)
-            row = SimpleNamespace(**values)
+        elif row.due_at != due_at:
+            moved.append({"id": tid, "due_at": due_at})
         for a in activities:
-            rows_by_activity.setdefault(a, []).append(row or tid)
+            rows_by_activity.setdefault(a, []).append(row)
     if new_rows:
         session.execute(insert(TaskRow.__table__), [dict(TASK_ROW_COLUMNS, **v) for v in new_rows])
         for values in new_rows:
             notifications.new_task(session, SimpleNamespace(**values), item)
     if moved:
         session.execute(update(TaskRow), moved)  # bulk UPDATE by primary key
-    ledger.sync(session, item, waiting, fired, active, current_calendar(session), directory.units)
-    if fired:
-        def recipients(activity):
-            rows = rows_by_activity.get(activity, [])
-            ids = [r for r in rows if isinstance(r, str)]
-            if ids:  # rows that already existed: their columns are in the table
-                rows = [r for r in rows if not isinstance(r, str)] + list(
-                    session.scalars(select(TaskRow).where(TaskRow.id.in_(ids))))
-            return [u for r in rows for u in notifications.task_users(session, r)]
-        ledger.announce(session, item, fired, recipients)
+    for entry in live:  # the timeline shows each reminder and flag once, only for deadlines still open
+        m = meta(entry.task.task_spec)
+        audit(session, item_id=item.id, action=f"timer_{entry.kind}", step=entry.task.task_spec.bpmn_id,
+              title=entry.task.task_spec.bpmn_name or entry.task.task_spec.name, unit_id=entry.row.unit_id,
+              data={"deadline": m["deadline"], "due": entry.row.due_date.isoformat()})
+    if live:
+        def recipients(activity, unit_id):
+            return [u for r in rows_by_activity.get(activity, []) if unit_id is None or r.unit_id in (None, unit_id)
+                    for u in notifications.task_users(session, r)]
+        ledger.announce(session, item, live, recipients)
 
     now = clock.now()
     if wf.is_completed():
@@ -298,21 +322,41 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
-    """Start the item's process on `definition` (the newest version, normally)."""
+    """Start the item's process on `definition` (the newest version, normally).
+
+    A process failure on the way (a script right after the start event) keeps the registration: the
+    instance is stored as it was before the engine ran, with an incident (action `start`) that a retry
+    resumes from there (`resume_start`)."""
     proc = parsed(definition)
     wf = BpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
     start = wf.get_next_task(state=TaskState.READY)
     start.data.update(item_id=item.id, item_type=item.item_type, year=item.year, title=item.title,
                       proposer=item.proposer.username, round=1, rules=rules_for(session, item.year))
-    with calendar_scope(current_calendar(session)):
-        fired = run_engine(wf)
-    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=b"")
+    before = STATE.dumps(wf)
+    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=before)
     session.add(instance)
     session.flush()
-    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     audit(session, item_id=item.id, actor_id=actor.id if actor else None, action="started",
           step=definition.process_id, title=f"{definition.name} v{definition.version}")
+    try:
+        with calendar_scope(current_calendar(session)):
+            fired = run_engine(wf)
+    except Exception as exc:
+        if not is_process_failure(exc):
+            raise
+        open_incident(session, instance.id, "start", exc, user_id=actor.id if actor else None)
+        return instance
+    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     return instance
+
+
+def resume_start(session: Session, instance: ProcessInstance) -> None:
+    """Run a start that failed (see start_item) from the stored state, on the instance's version as it now is."""
+    item = session.get(Item, instance.item_id)
+    wf, _ = load_workflow(session, instance)
+    with calendar_scope(current_calendar(session)):
+        fired = run_engine(wf)
+    _write(session, instance, item, wf, Directory.load(session), fired)
 
 
 def instance_of(session: Session, item_id: int) -> ProcessInstance | None:
@@ -378,13 +422,15 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict) -> Ite
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
-        fired = run_engine(wf)
+        fired = run_engine(wf, done=task)
 
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name, title=row.title,
           unit_id=row.unit_id, data=audit_data(form, data))
     _write(session, instance, item, wf, directory, fired)
+    resolved_by_success(session, instance, "complete", task_id, user.id,
+                        "办理人重新提交成功 (the handler submitted the task again successfully)")
     return item
 
 
@@ -443,11 +489,10 @@ def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWork
 
 
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
-    """Timeline entries and read-model effects of timers that fired (e.g. an unrated reply counts as 未表态)."""
+    """Read-model effects of timers that fired (e.g. an unrated reply counts as 未表态); their timeline
+    entries are written by sync_derived, for the deadlines still open."""
     for task in fired:
         m = meta(task.task_spec)
-        audit(session, item_id=item.id, action=f"timer_{m['kind']}", step=task.task_spec.bpmn_id,
-              title=task.task_spec.bpmn_name or task.task_spec.name, data={"deadline": m["deadline"]})
         timer_outcome(m["kind"], m["deadline"], Completion(session, item, None, {}, dict(task.data),
                                                           directory.units, directory.people))
 
