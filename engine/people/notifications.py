@@ -30,7 +30,7 @@ def notify(session: Session, users, item: Item | None, kind: str, title: str, de
     now = clock.now()
     rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=title, body=body, link=link,
                  dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
-    return session.execute(_insert_new(session), rows).rowcount
+    return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
 
 
 def _insert_new(session: Session):
