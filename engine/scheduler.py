@@ -21,6 +21,7 @@ from engine.config import Settings
 from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
 from engine.workflow.sweep import SweepReport, sweep
+from engine.items import promises
 
 log = logging.getLogger("banli.scheduler")
 ADVISORY_KEY = 0x62616E6C  # "banl"
@@ -75,8 +76,10 @@ class LeaderLock:
 
 
 def tick(db, settings: Settings | None = None) -> SweepReport:
-    """One sweep now, then the e-mail outbox, then the heartbeat."""
+    """One sweep now, then the promises' reminders, the e-mail outbox, then the heartbeat."""
     report = sweep(db)
+    with db.transaction() as s:
+        promises.remind(s)
     if settings is not None:
         try:
             send_pending_email(db, settings)

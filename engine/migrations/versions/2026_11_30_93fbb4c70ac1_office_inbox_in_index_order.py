@@ -2,7 +2,7 @@
 replies off published_at
 
 Revision ID: 93fbb4c70ac1
-Revises: 3228fa709d2e
+Revises: bee59555f532
 Create Date: 2026-11-30 19:08:02.939532
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '93fbb4c70ac1'
-down_revision: Union[str, Sequence[str], None] = '3228fa709d2e'
+down_revision: Union[str, Sequence[str], None] = 'bee59555f532'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
