@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.db import escape_like
@@ -34,20 +34,59 @@ def visible_tasks_clause(user: User):
 
 
 INBOX_PAGE = 50
+COUNT_CAP = 1_000  # a list counts this far and then says "1,000+": an exact total would read every row
 
 
-def inbox(session: Session, user: User, page: int = 1):
-    """One page of my tasks: (task row, item, unit) tuples, the soonest due first, undated ones last."""
+class Count(int):
+    """How many rows a list has, counted up to a cap: an int (the pager computes with it) that prints as
+    "1,000+" when there are more."""
+
+    more: bool
+
+    def __new__(cls, n: int, more: bool = False):
+        obj = super().__new__(cls, n)
+        obj.more = more
+        return obj
+
+    def __str__(self) -> str:
+        return f"{int(self):,}+" if self.more else str(int(self))
+
+
+def bounded_count(session: Session, q, cap: int = COUNT_CAP) -> Count:
+    """The rows of `q`, counted through at most cap + 1 of them."""
+    ones = q.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True)  # an index can answer
+    n = session.scalar(select(func.count()).select_from(ones.limit(cap + 1).subquery())) or 0
+    return Count(min(n, cap), n > cap)
+
+
+def inbox(session: Session, user: User, page: int = 1, per_page: int = INBOX_PAGE):
+    """One page of my tasks: (task row, item, unit) tuples, the soonest due first, undated ones last.
+
+    Dated and undated tasks are read apart, each in the order of the (lane, due_at, created_at) index, so a
+    page costs the rows before it and on it, not every task of a large office.
+    """
     unit = aliased(Unit)
-    q = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
-         .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user))
-         .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at)
-         .offset((max(page, 1) - 1) * INBOX_PAGE).limit(INBOX_PAGE))
-    return session.execute(q).all()
+    base = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
+            .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user)))
+    offset = (max(page, 1) - 1) * per_page
+    dated = session.execute(base.where(TaskRow.due_at.is_not(None)).order_by(TaskRow.due_at, TaskRow.created_at)
+                            .offset(offset).limit(per_page)).all()
+    if len(dated) == per_page:
+        return dated
+    if dated:
+        offset = 0
+    else:  # the page starts among the undated tasks: skip as many as the dated ones left over
+        n_dated = session.scalar(select(func.count()).select_from(
+            select(TaskRow.id).where(visible_tasks_clause(user), TaskRow.due_at.is_not(None))
+            .limit(offset).subquery()))
+        offset -= n_dated
+    undated = session.execute(base.where(TaskRow.due_at.is_(None)).order_by(TaskRow.created_at)
+                              .offset(offset).limit(per_page - len(dated))).all()
+    return dated + undated
 
 
-def inbox_count(session: Session, user: User) -> int:
-    return session.scalar(select(func.count()).select_from(TaskRow).where(visible_tasks_clause(user))) or 0
+def inbox_count(session: Session, user: User) -> Count:
+    return bounded_count(session, select(TaskRow.id).where(visible_tasks_clause(user)))
 
 
 @dataclass
@@ -61,7 +100,9 @@ class ItemFilter:
     page: int = 1
 
 
-def list_items(session: Session, user: User, f: ItemFilter):
+def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item], Count]:
+    """One page of the items a user may see, newest first (year, then 建议 before 提案, then the latest
+    number), read in the order of an index; and how many there are (bounded: "1,000+")."""
     q = select(Item).where(visibility.internal_items_clause(user))
     if f.year:
         q = q.where(Item.year == f.year)
@@ -77,8 +118,9 @@ def list_items(session: Session, user: User, f: ItemFilter):
     if f.q:
         like = f"%{escape_like(f.q.strip())}%"
         q = q.where(or_(Item.title.like(like, escape="\\"), Item.number.like(like, escape="\\")))
-    total = session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type, Item.number)
+    total = bounded_count(session, q)
+    # Backwards along the (year, item_type, number) unique index: a page costs the rows on it.
+    rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type.desc(), Item.number.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
 

@@ -264,5 +264,5 @@ class Disclosure(Base):
     public_text: Mapped[str | None] = mapped_column(Text)
     public_content: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the public list's order
 
