@@ -43,6 +43,10 @@ def create_app(config: dict | None = None) -> Flask:
                admin.bp, admin.diagram_bp, incidents.bp, reports.bp, imports.bp, portal.bp, public.bp):
         app.register_blueprint(bp)
     register_template_helpers(app)
+    from web import api_v1
+
+    api_v1.configure(app)
+    csrf.exempt(api_v1.bp)  # bearer tokens, no cookies: cross-site forgery has nothing to ride on
 
     @app.teardown_appcontext
     def _close(_exc):

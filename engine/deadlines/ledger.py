@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
 from engine.models import Deadline, Item
@@ -69,6 +70,10 @@ def sync(session: Session, item: Item, waiting, fired, active: set[str], cal: Wo
         row = open_rows.get((m["deadline"], int(task.data.get("round", 1))))
         if row is not None:
             row.status, row.overdue_at = ("expired" if m["kind"] == "expired" else "overdue"), now
+            if row.status == "overdue":
+                outbox.record(session, "deadline.overdue", item, {
+                    "deadline": row.key, "step": row.step, "round": row.round,
+                    "due_date": row.due_date.isoformat()})
     waiting_keys = {(meta(t.task_spec)["deadline"], int(t.data.get("round", 1))) for t, _ in waiting}
     for (key, rnd), row in open_rows.items():
         if (key, rnd) in waiting_keys or row.status == "expired":

@@ -69,7 +69,8 @@ def items_visible_to(user: User):
     return Item.proposer_id == user.id
 
 
-def list_items(session: Session, user: User, f: ItemFilter):
+def _filtered(user: User, f: ItemFilter):
+    """The items `user` may see that match the filters (the list page, its export and the API share it)."""
     q = select(Item)
     scope = items_visible_to(user)
     if scope is not None:
@@ -88,10 +89,25 @@ def list_items(session: Session, user: User, f: ItemFilter):
     if f.q:
         like = f"%{f.q.strip()}%"
         q = q.where(or_(Item.title.like(like), Item.number.like(like)))
+    return q
+
+
+def list_items(session: Session, user: User, f: ItemFilter):
+    q = _filtered(user, f)
     total = session.scalar(select(func.count()).select_from(q.subquery()))
     rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type, Item.number)
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
+
+
+def items_after(session: Session, user: User, f: ItemFilter, after_id: int | None, limit: int) -> list[Item]:
+    """Keyset pagination for the API: the newest first, `limit` items after the item `after_id`.
+
+    A cursor stays right while items are registered meanwhile, where an offset would skip or repeat."""
+    q = _filtered(user, f)
+    if after_id is not None:
+        q = q.where(Item.id < after_id)
+    return session.scalars(q.order_by(Item.id.desc()).limit(limit)).all()
 
 
 def can_view_item(session: Session, user: User, item: Item) -> bool:

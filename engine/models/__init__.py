@@ -19,3 +19,6 @@ __all__ += ["Deadline", "DeadlineRule", "ExtensionRequest", "Notification", "Sch
 from .incidents import Incident  # noqa: E402
 
 __all__ += ["Incident"]
+from .interop import ApiToken, IdempotencyRecord, OutboxEvent, Partner, WebhookDelivery  # noqa: E402
+
+__all__ += ["ApiToken", "IdempotencyRecord", "OutboxEvent", "Partner", "WebhookDelivery"]

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.events import outbox
 from engine.people.notifications import notify, role_users
 from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
                            Rating, RehandlingOrder, Reply, ReturnRequest, User)
@@ -70,6 +71,9 @@ def assignment(c: Completion) -> None:
     for code in c.data.get("co_units") or []:
         if code != c.data["lead_unit"]:
             c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
+    outbox.record(c.session, "item.assigned", item, {
+        "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
+                                                       if u != c.data["lead_unit"]], "is_key": item.is_key})
 
 
 def sign_for(c: Completion) -> None:
@@ -155,6 +159,9 @@ def reply_review(c: Completion) -> None:
         c.item.reply_class = r.final_class
         if c.item.replied_at is None:  # 办复: the first approved reply counts
             c.item.replied_at = now
+        outbox.record(c.session, "reply.approved", c.item, {
+            "round": r.round, "reply_class": r.final_class, "text": r.text, "adopted": r.adopted, "promised": r.promised,
+            "promised_date": r.promised_date.isoformat() if r.promised_date else None, "disclosure": r.disclosure})
     else:
         r.status, r.review_opinion = "returned", c.data.get("review_opinion")
 
