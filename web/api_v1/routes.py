@@ -115,7 +115,7 @@ class Items(MethodView):
             return s.get(Item, item_id)
 
 
-@bp.route("/items/<int:item_id>")
+@bp.route("/items/<int(min=1, max=2147483647):item_id>")
 class ItemView(MethodView):
     @scope("items:read")
     @bp.response(200, S.ItemDetail)
@@ -132,7 +132,7 @@ class ItemView(MethodView):
                     "open_tasks": _open_tasks(s, item, units)}
 
 
-@bp.route("/items/<int:item_id>/withdraw")
+@bp.route("/items/<int(min=1, max=2147483647):item_id>/withdraw")
 class Withdraw(MethodView):
     @scope("items:write", roles=("office",))
     @bp.arguments(S.Withdrawal)
@@ -158,7 +158,7 @@ class Withdraw(MethodView):
             return s.get(Item, item_id)
 
 
-@bp.route("/items/<int:item_id>/deadlines")
+@bp.route("/items/<int(min=1, max=2147483647):item_id>/deadlines")
 class ItemDeadlines(MethodView):
     @scope("items:read")
     @bp.response(200, S.Deadline(many=True))
@@ -260,7 +260,7 @@ class BoardView(MethodView):
                              for r in overdue_board.board(s, f)]}
 
 
-@bp.route("/statistics/<int:year>")
+@bp.route("/statistics/<int(min=2000, max=2100):year>")
 class StatisticsView(MethodView):
     @scope("reports:read", roles=REPORT_ROLES)
     @bp.response(200, S.Statistics)
@@ -285,7 +285,7 @@ class Replies(MethodView):
         return {"replies": rows, "total": total, "page": args["page"]}
 
 
-@bp.route("/replies/<int:item_id>")
+@bp.route("/replies/<int(min=1, max=2147483647):item_id>")
 class ReplyView(MethodView):
     @bp.response(200, S.PublishedReply)
     def get(self, item_id: int):
