@@ -39,7 +39,14 @@ $(ECHARTS): $(NODE_STAMP)
 
 charts: $(ECHARTS)
 
-assets: $(VENDOR) $(ECHARTS)
+# The REST API's reference page (/api/v1/docs): swagger-ui-dist's prebuilt files (pinned), served locally.
+SWAGGER := web/static/vendor/swagger-ui/swagger-ui-bundle.js
+
+$(SWAGGER): $(NODE_STAMP)
+	mkdir -p $(@D) && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	  node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js $(@D)/
+
+assets: $(VENDOR) $(ECHARTS) $(SWAGGER)
 
 # Debian packages: Chromium for the browser tests (never `playwright install`), a CJK font for its pages.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -161,3 +161,57 @@ def test_openapi_document_is_3_1_and_names_the_problem_type(client):
     op = doc["paths"]["/api/v1/items"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in op["parameters"])
     assert "application/problem+json" in doc["components"]["responses"]["DEFAULT_ERROR"]["content"]
+
+
+def test_tokens_on_the_settings_page_shown_once_and_revocable(client, demo_db):
+    from tests.conftest import csrf_token, login
+
+    login(client, "jtj_staff")
+    token = csrf_token(client, "/settings/tokens")
+    r = client.post("/settings/tokens", data={"name": "", "scopes": [], "days": "30", "csrf_token": token})
+    assert r.status_code == 400 and "名称" in r.get_data(as_text=True)
+    r = client.post("/settings/tokens", data={"name": "代表履职平台对接", "scopes": ["tasks:read"], "days": "30",
+                                              "csrf_token": token})
+    import re
+
+    text = re.search(r'<pre id="new-token">(banli_[^<]+)</pre>', r.get_data(as_text=True)).group(1)
+    assert client.get("/api/v1/tasks", headers=auth(text)).status_code == 200
+    assert client.get("/api/v1/items", headers=auth(text)).status_code == 403  # no items:read scope
+    page = client.get("/settings/tokens").get_data(as_text=True)
+    assert text not in page and text[:12] in page  # shown once; the list shows the prefix only
+    with demo_db.reading() as s:
+        from engine.models import ApiToken
+
+        row = s.scalars(select(ApiToken).where(ApiToken.name == "代表履职平台对接")).one()
+        assert row.token_hash != text and text not in str(row.token_hash)
+    client.post(f"/settings/tokens/{row.id}/revoke", data={"csrf_token": token})
+    assert client.get("/api/v1/tasks", headers=auth(text)).status_code == 401
+
+
+def test_banli_token_create_and_a_partner_machine_user(demo_db, monkeypatch):
+    from click.testing import CliRunner
+
+    from engine import cli
+
+    monkeypatch.setattr(cli, "database", lambda: demo_db)
+    runner = CliRunner()
+    out = runner.invoke(cli.main, ["partner", "add", "提案系统", "--role", "office", "--url", "https://ta.example/hook"])
+    assert out.exit_code == 0 and "whsec_" in out.output
+    out = runner.invoke(cli.main, ["token", "create", "--user", "partner:提案系统", "--name", "sync",
+                                   "--scope", "items:write", "--scope", "items:read", "--days", "7"])
+    assert out.exit_code == 0, out.output
+    token = out.stdout.strip().splitlines()[0]
+    assert token.startswith("banli_")
+    bad = runner.invoke(cli.main, ["token", "create", "--user", "office", "--name", "x", "--scope", "everything"])
+    assert bad.exit_code != 0 and "everything" in bad.output
+    from engine.people.accounts import authenticate
+
+    with demo_db.reading() as s:
+        assert authenticate(s, "partner:提案系统", "!") is None  # a machine user has no password
+
+
+def test_the_reference_page_is_served_locally(client):
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page and "/api/v1/openapi.json" in page
+    assert "http" not in page.split("<body>")[1].split("openapi.json")[0].replace("http://localhost", "")  # no CDN
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200

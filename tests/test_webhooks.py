@@ -182,3 +182,27 @@ def test_an_event_rolled_back_with_its_change_is_never_sent(demo_db):
             outbox.record(s, "item.assigned", s.scalars(select(Item)).first(), {})
             raise RuntimeError("the change failed")
     assert deliveries(demo_db) == []
+
+
+def test_admins_see_partners_and_deliveries_with_their_state(app, client, demo_db):
+    from tests.conftest import csrf_token, login
+
+    login(client, "admin")
+    token = csrf_token(client, "/admin/partners/")
+    r = client.post("/admin/partners/", data={"name": "代表履职平台", "role": "office", "webhook_url": "ftp://x",
+                                             "events": ["item.assigned"], "csrf_token": token})
+    assert r.status_code == 400 and "http" in r.get_data(as_text=True)
+    r = client.post("/admin/partners/", data={"name": "代表履职平台", "role": "office",
+                                             "webhook_url": "http://127.0.0.1:9/x", "events": ["item.assigned"],
+                                             "csrf_token": token})
+    assert r.status_code == 200 and "whsec_" in r.get_data(as_text=True)
+    with time_machine.travel(at("2026-09-28"), tick=False):
+        assign(demo_db, register(demo_db))
+        webhooks.deliver_due(demo_db)
+    page = client.get("/admin/partners/?state=pending").get_data(as_text=True)
+    assert "item.assigned" in page and "待投递" in page and "partner:代表履职平台" in page
+    [d] = deliveries(demo_db)
+    r = client.post(f"/admin/partners/deliveries/{d.id}/retry", data={"csrf_token": token})
+    assert r.status_code == 302
+    login(client, "office")
+    assert client.get("/admin/partners/").status_code == 403

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.events.outbox import EVENT_TYPES
-from engine.models import Partner, User
+from engine.models import ROLES, Partner, Unit, User
 from engine.people.accounts import create_user
 
 MACHINE_PASSWORD = "!"  # no scrypt hash: a machine user cannot log in with a password, only with its tokens
@@ -40,6 +40,10 @@ def create_partner(session: Session, name: str, role: str, webhook_url: str | No
     if unknown:
         raise ValueError(f"未知事件类型 (unknown event types): {', '.join(unknown)}")
     url = _check_url(webhook_url)
+    if role not in ROLES:
+        raise ValueError(f"未知角色 (unknown role) {role!r}")
+    if unit_code and session.scalar(select(Unit.id).where(Unit.code == unit_code)) is None:
+        raise ValueError(f"单位编码不存在 (no unit {unit_code!r})")
     user = create_user(session, f"partner:{name}", name, role, "unused", unit_code=unit_code)
     user.password_hash = MACHINE_PASSWORD
     partner = Partner(name=name, user_id=user.id, webhook_url=url, secret=new_secret(), events=events)
