@@ -82,3 +82,9 @@ class Database:
             yield session
         finally:
             session.close()
+
+
+def escape_like(text: str) -> str:
+    """`text` for a LIKE pattern with escape '\\': its % and _ match themselves, not any character
+    (a search for 1381_34_678 must not confirm a phone number digit by digit)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import queue
+import re
+import secrets
 import shutil
 import threading
 import uuid
@@ -16,6 +18,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from werkzeug.serving import make_server
 
 from engine.cli import initialize
@@ -25,8 +28,16 @@ from engine.models import TaskRow, User
 
 BACKEND = os.environ.get("BANLI_TEST_DB", "sqlite")
 PG_URL = os.environ.get("BANLI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-# Every database this run creates starts with this prefix (the pid lets a later run drop what a killed one left).
-PG_PREFIX = f"banli_t{os.getpid()}_"
+# Every database this run creates starts with this prefix, made of a random run key. While the run lives it
+# holds a PostgreSQL advisory lock on that key (on the server, whatever machine it runs on): a later run drops
+# only databases whose run's lock is gone, so a clean-up never touches another live run's databases, nor
+# databases named in any other way.
+RUN_LOCK_CLASS = 0x62616E6C  # "banl": the advisory-lock namespace of test runs
+# Kept in the environment: pytest imports this file as `conftest` and tests import it as `tests.conftest`,
+# two module objects that must name the same run.
+RUN_KEY = int(os.environ.setdefault("BANLI_TEST_RUN_KEY", str(secrets.randbelow(2**31 - 1) + 1)))
+PG_PREFIX = f"banli_run{RUN_KEY}_"
+_run_lock = None  # the connection holding this run's advisory lock (session scope)
 _prepared: "_Prepared | None" = None  # the PostgreSQL run's database preparer (session scope)
 
 
@@ -42,6 +53,7 @@ def pytest_sessionstart(session):
         return
     problem = _pg_unreachable()
     if problem is None:
+        _hold_run_lock()
         _drop_leftovers()
         return
     where = make_url(PG_URL).render_as_string(hide_password=True)
@@ -49,6 +61,11 @@ def pytest_sessionstart(session):
         pytest.exit(f"PostgreSQL run FAILED: CI is set but {where} is unreachable: {problem}", returncode=1)
     pytest.exit(f"PostgreSQL run SKIPPED: {where} is unreachable ({problem}). "
                 "Start PostgreSQL or set BANLI_TEST_PG_URL to run the suite on it.", returncode=0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _run_lock is not None:
+        _run_lock.close()  # releases the run's advisory lock
 
 
 def _admin():
@@ -67,26 +84,27 @@ def _pg_unreachable() -> str | None:
         engine.dispose()
 
 
+def _hold_run_lock() -> None:
+    """Take this run's advisory lock on a connection kept open for the whole run (released when the run
+    ends or dies, since the server ends a dead client's session)."""
+    global _run_lock
+    _run_lock = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool).connect()
+    _run_lock.execute(text("SELECT pg_advisory_lock(:c, :k)"), {"c": RUN_LOCK_CLASS, "k": RUN_KEY})
+
+
 def _drop_leftovers() -> None:
-    """Drop test databases of runs whose process is gone (a killed run cannot clean up after itself)."""
+    """Drop the databases of test runs that ended without cleaning up (killed): only names of the form
+    banli_run<key>_... whose run no longer holds its advisory lock anywhere on the server."""
     admin = _admin()
     with admin.connect() as conn:
-        names = conn.scalars(text("SELECT datname FROM pg_database WHERE datname LIKE 'banli\\_t%'")).all()
+        names = conn.scalars(text("SELECT datname FROM pg_database WHERE datname LIKE 'banli\\_run%'")).all()
+        held = set(conn.scalars(text("SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = :c "
+                                     "AND objsubid = 2"), {"c": RUN_LOCK_CLASS}).all())
         for name in names:
-            pid = name[len("banli_t"):].split("_", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            m = re.fullmatch(r"banli_run(\d+)_[0-9a-f]{12}", name)
+            if m and int(m.group(1)) != RUN_KEY and int(m.group(1)) not in held:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pg_database(template: str | None = None) -> str:

@@ -91,3 +91,147 @@ def test_incident_page_is_for_admins_and_shows_the_error(client, demo_db):
     login(client, "admin")
     html = client.get("/admin/incidents/").get_data(as_text=True)
     assert "KeyError" in html and "no_such_rule" in html and "重试" in html
+
+
+# --- the lifecycle: open -> (fix deployed, item migrated in the browser) -> resolved -------------------------
+
+START_BROKEN = (GOOD
+                .replace(b'<bpmn:sequenceFlow id="Flow_start_assign_merge" sourceRef="start" targetRef="assign_merge" />',
+                         b'<bpmn:sequenceFlow id="Flow_start_boom" sourceRef="start" targetRef="boom" />'
+                         b'<bpmn:sequenceFlow id="Flow_start_assign_merge" sourceRef="boom" targetRef="assign_merge" />'
+                         b'<bpmn:scriptTask id="boom" name="start check" scriptFormat="python">'
+                         b'<bpmn:incoming>Flow_start_boom</bpmn:incoming>'
+                         b'<bpmn:outgoing>Flow_start_assign_merge</bpmn:outgoing>'
+                         b"<bpmn:script>x = rules['no_such_rule']</bpmn:script></bpmn:scriptTask>")
+                .replace(b"<bpmn:outgoing>Flow_start_assign_merge</bpmn:outgoing>\n    </bpmn:startEvent>",
+                         b"<bpmn:outgoing>Flow_start_boom</bpmn:outgoing>\n    </bpmn:startEvent>"))
+# The fix keeps the step (a migration needs the passed steps to exist) with a working script.
+START_FIXED = START_BROKEN.replace(b"x = rules['no_such_rule']", b"x = 1")
+
+PLEDGE = dict(responsible_leader="副局长", contact_person="李", contact_phone="1", plan="修复", target_date="2026-12-31")
+
+
+def _as(client, username):
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
+    login(client, username)
+
+
+def _submit(client, demo_db, item_id, spec, **form):
+    with demo_db.reading() as s:
+        row = task_for(s, item_id, spec)
+    token = csrf_token(client, f"/tasks/{row.id}")
+    return client.post(f"/tasks/{row.id}", data={"csrf_token": token, **form})
+
+
+def _migrate_in_browser(client, demo_db, from_id, to_id, item_id):
+    page = client.get(f"/admin/versions/{from_id}").get_data(as_text=True)
+    assert f'value="{item_id}"' in page and "流程故障" in page  # the incident item is offered for migration
+    r = client.post(f"/admin/versions/{from_id}/migrate", data={
+        "csrf_token": csrf_token(client, f"/admin/versions/{from_id}"), "scope": "chosen", "item": str(item_id),
+        "target": str(to_id)})
+    assert r.status_code in (200, 302)
+    with demo_db.reading() as s:
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        assert inst.definition_id == to_id
+
+
+def test_resubmission_resolves_the_incident_once_and_the_item_runs_again(client, demo_db):
+    from engine.models import Timer
+
+    with demo_db.transaction() as s:
+        broken, _ = deploy(s, BROKEN, "item_handling.bpmn", "admin")
+        broken_id = broken.id
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+    login(client, "office")
+    _submit(client, demo_db, item_id, "assign_item", assign_decision="assign", lead_unit="jtj")
+    _as(client, "jtj_staff")
+    _submit(client, demo_db, item_id, "sign_for", sign_decision="sign")
+    _as(client, "jtj_head")
+    # Submitted twice while the process is broken: one open incident, not two.
+    for _ in range(2):
+        r = _submit(client, demo_db, item_id, "pledge", **PLEDGE)
+        assert r.status_code == 302
+    with demo_db.reading() as s:
+        (incident,) = s.scalars(select(Incident).where(Incident.item_id == item_id)).all()
+        assert incident.status == "open" and incident.occurrences == 2
+    # The admin deploys the fix and moves the incident item onto it from the version page.
+    with demo_db.transaction() as s:
+        fixed, _ = deploy(s, GOOD + b"\n", "item_handling.bpmn", "admin")
+        fixed_id = fixed.id
+    _as(client, "admin")
+    _migrate_in_browser(client, demo_db, broken_id, fixed_id, item_id)
+    # The handler resubmits: it goes through, the incident is resolved and the item runs again, timers too.
+    _as(client, "jtj_head")
+    r = _submit(client, demo_db, item_id, "pledge", **PLEDGE)
+    assert r.status_code == 302
+    with demo_db.reading() as s:
+        inc = s.get(Incident, incident.id)
+        assert inc.status == "resolved" and inc.resolved_by_id == user(s, "jtj_head").id
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        assert inst.status == "running"
+        assert s.scalar(select(func.count()).select_from(Timer).where(Timer.instance_id == inst.id)) > 0
+        assert s.scalars(select(Pledge).where(Pledge.item_id == item_id)).one().plan == "修复"
+    # The admin's retry of the resolved incident does nothing to the healthy item.
+    _as(client, "admin")
+    r = client.post(f"/admin/incidents/{incident.id}/retry", data={"csrf_token": csrf_token(client, "/admin/incidents/")})
+    assert r.status_code == 302
+    html = client.get("/admin/incidents/").get_data(as_text=True)
+    assert "该故障已处理" in html and "已处理的流程故障" in html and "办理人重新提交成功" in html
+    with demo_db.reading() as s:
+        assert s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one().status == "running"
+
+
+def test_a_start_failure_keeps_the_registration_and_is_retried_after_migration(client, demo_db):
+    assert START_BROKEN.count(b"boom") > 3
+    with demo_db.transaction() as s:
+        broken, _ = deploy(s, START_BROKEN, "item_handling.bpmn", "admin")
+        broken_id = broken.id
+    login(client, "office")
+    r = client.post("/items/new", data={"csrf_token": csrf_token(client, "/items/new"), "item_type": "suggestion",
+                                        "title": "关于路灯的建议", "content": "路灯不亮。", "proposer": "deputy_chen"})
+    assert r.status_code == 302  # not a 500
+    item_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert "流程启动出错" in client.get(r.headers["Location"]).get_data(as_text=True)
+    with demo_db.reading() as s:
+        incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
+        assert incident.action == "start" and "no_such_rule" in incident.message
+        assert task_for(s, item_id, "assign_item") is None
+    with demo_db.transaction() as s:
+        fixed, _ = deploy(s, START_FIXED, "item_handling.bpmn", "admin")
+        fixed_id = fixed.id
+    _as(client, "admin")
+    _migrate_in_browser(client, demo_db, broken_id, fixed_id, item_id)
+    r = client.post(f"/admin/incidents/{incident.id}/retry", data={"csrf_token": csrf_token(client, "/admin/incidents/")})
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "流程已启动" in html and "系统管理员" in html or "admin" in html
+    with demo_db.reading() as s:
+        inc = s.get(Incident, incident.id)
+        assert inc.status == "resolved" and inc.resolved_by_id == user(s, "admin").id and inc.resolved_at
+        assert task_for(s, item_id, "assign_item") is not None
+        assert s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one().status == "running"
+
+
+def test_a_migration_that_fails_is_an_incident_and_leaves_the_item_as_it_was(demo_db):
+    from engine.workflow.versions import migrate_version
+
+    timer_broken = GOOD.replace(b">sign_due</bpmn:timeDate>", b">sign_due + rules['no_such_rule']</bpmn:timeDate>")
+    assert timer_broken != GOOD
+    with demo_db.transaction() as s:
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+    with demo_db.reading() as s:
+        row, office_id = task_for(s, item_id, "assign_item"), user(s, "office").id
+    complete(demo_db, row.id, office_id, {"assign_decision": "assign", "lead_unit": "jtj"})
+    with demo_db.transaction() as s:
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        from_id, version = inst.definition_id, inst.version
+        target, _ = deploy(s, timer_broken, "item_handling.bpmn", "admin")
+        target_id, admin_id = target.id, user(s, "admin").id
+    (result,) = migrate_version(demo_db, from_id, target_id, admin_id, [item_id])  # no exception
+    assert not result.ok and "no_such_rule" in result.message
+    with demo_db.reading() as s:
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        assert inst.definition_id == from_id and inst.version == version and inst.status == "running"
+        incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
+        assert incident.action == "migrate" and incident.submitted == {"target_id": target_id}

@@ -60,7 +60,7 @@ def test_portal_lists_deadline_consultations_and_the_rating_link(client, demo_db
     with demo_db.reading() as s:
         item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
         task = s.scalars(select(TaskRow).where(TaskRow.item_id == item.id)).one()
-    assert f'href="/tasks/{task.id}"' in html and "评价" in html
+    assert f'href="/portal/items/{item.id}#task-{task.id}"' in html and "评价" in html
     detail = client.get(f"/portal/items/{item.id}").get_data(as_text=True)
     assert "面商记录（1）" in detail and "认可办理方向" in detail  # the consultation
     assert "答复期限" in detail and "经研究，我单位已将该事项列入年度重点工作" in detail  # the approved reply
@@ -74,17 +74,38 @@ def test_drafts_are_not_shown_to_the_proposer(demo_db):
         assert detail.role == "lead" and detail.replies == []
 
 
-def test_rating_through_the_task_page(client, demo_db):
+def test_rating_in_the_portal_not_on_a_task_page(client, demo_db):
     login(client, "deputy_chen")
     with demo_db.reading() as s:
         item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
         task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item.id)).one()
-    token = csrf_token(client, f"/tasks/{task_id}")
-    r = client.post(f"/tasks/{task_id}", data={"csrf_token": token, "attitude": "satisfied",
-                                                "result": "basically_satisfied"})
-    assert r.status_code == 302
+    # the internal task page and item page lead back to the portal; nothing internal is rendered
+    r = client.get(f"/tasks/{task_id}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/portal/items/{item.id}")
+    assert client.get(f"/items/{item.id}").headers["Location"].endswith(f"/portal/items/{item.id}")
+    assert client.get("/tasks/").headers["Location"].endswith("/portal/")
+    token = csrf_token(client, f"/portal/items/{item.id}")
+    bad = client.post(f"/portal/items/{item.id}/tasks/{task_id}", data={"csrf_token": token, "attitude": "satisfied",
+                                                                     "result": "unsatisfied"})
+    assert bad.status_code == 400 and "此项为必填项" in bad.get_data(as_text=True)  # 不满意 needs a reason
+    r = client.post(f"/portal/items/{item.id}/tasks/{task_id}", data={"csrf_token": token, "attitude": "satisfied",
+                                                                   "result": "basically_satisfied"})
+    assert r.status_code == 303
     html = client.get(f"/portal/items/{item.id}").get_data(as_text=True)
     assert re.search(r"办理态度\s*满意，办理结果\s*基本满意", html)
+
+
+def test_a_cosigner_or_stranger_cannot_send_the_rating(client, demo_db, cosigned):
+    with demo_db.reading() as s:
+        item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
+        task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item.id)).one()
+    login(client, "member_zhao")
+    token = csrf_token(client, "/portal/")
+    r = client.post(f"/portal/items/{item.id}/tasks/{task_id}", data={"csrf_token": token, "attitude": "satisfied",
+                                                                   "result": "satisfied"})
+    assert r.status_code == 303
+    with demo_db.reading() as s:
+        assert s.get(TaskRow, task_id) is not None  # still waiting for its own proposer
 
 
 def test_portal_is_for_proposers_only(client):

@@ -152,10 +152,10 @@ def test_item_list_filters(client):
 
 def test_proposer_sees_only_own_items(client, demo_db):
     login(client, "member_sun")
-    html = client.get("/items/?year=2026").get_data(as_text=True)
-    assert "社区医疗" in html and "课后服务" not in html
+    html = client.get("/items/?year=2026", follow_redirects=True).get_data(as_text=True)  # the portal
     other = item_by_title(demo_db, "课后服务")
-    assert client.get(f"/items/{other.id}").status_code == 403
+    assert "社区医疗" in html and f"/portal/items/{other.id}\"" not in html
+    assert client.get(f"/items/{other.id}", follow_redirects=True).status_code == 404
 
 
 def test_missing_pages(client):

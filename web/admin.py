@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import queries
+from engine.people import visibility
 from engine.workflow import versions
 from engine.workflow.deployment import latest
 from engine.models import Item, ProcessDefinition, User
@@ -157,7 +157,7 @@ def item(item_id: int):
     """Where one item stands: its version's diagram and the ids of completed, active and overdue steps."""
     with db().reading() as s:
         it = s.get(Item, item_id) or abort(404)
-        if not queries.can_view_item(s, s.get(User, current_user.id), it):
+        if not visibility.may_see_internal(s, s.get(User, current_user.id), it):
             abort(403)
         state = versions.item_diagram(s, it) or abort(404)
         return jsonify(xml=state.definition.bpmn_xml, version=state.definition.version,

@@ -71,4 +71,6 @@ def set_language(code: str):
 
 @bp.get("/")
 def index():
-    return redirect(url_for("tasks.inbox") if current_user.is_authenticated else url_for("auth.login"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("portal.index") if current_user.role == "proposer" else url_for("tasks.inbox"))

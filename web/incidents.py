@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from engine.workflow import incidents, recovery
@@ -10,14 +11,16 @@ from engine.models import User
 from web.helpers import db, roles_required
 
 bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
+ACTION_LABELS = {"complete": _l("用户提交的办理"), "timers": _l("期限触发"), "start": _l("登记后启动流程"),
+                 "migrate": _l("版本迁移")}
 
 
 @bp.get("/")
 @roles_required("admin")
 def index():
     with db().reading() as s:
-        rows = incidents.open_incidents(s)
-    return render_template("admin/incidents.html", rows=rows)
+        rows, resolved = incidents.open_incidents(s), incidents.resolved_incidents(s)
+        return render_template("admin/incidents.html", rows=rows, resolved=resolved, action_labels=ACTION_LABELS)
 
 
 @bp.post("/<int:incident_id>/retry")
@@ -29,6 +32,8 @@ def retry(incident_id: int):
     try:
         outcome = recovery.retry(database, incident_id, admin)
         flash(_("已重试：%(outcome)s", outcome=outcome), "success")
+    except recovery.NotRetryable as exc:
+        flash(str(exc), "error")
     except Exception as exc:  # the failure is recorded on the incident again; say what it is
         flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")
     return redirect(url_for("incidents.index"))

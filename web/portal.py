@@ -1,12 +1,21 @@
-"""代表委员: a proposer's own items on a phone: where each stands, deadlines, consultations, replies, rating."""
+"""代表委员: a proposer's own items on a phone: where each stands, deadlines, consultations, replies, rating.
+
+The proposer's whole world is here: the rating (评价) is filled in on the portal's item page, never on an
+internal task page.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine.items import portal
 from engine.models import User
-from web.helpers import db, roles_required
+from engine.people.authz import NotAllowed
+from engine.workflow import runtime
+from engine.workflow.forms import FormInvalid
+from engine.workflow.incidents import ProcessFailed
+from web.helpers import current_lang, db, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -19,11 +28,42 @@ def index():
         return render_template("portal/index.html", entries=entries)
 
 
+def _render(s, item_id: int, errors=None, values=None, status=200):
+    detail = portal.portal_item(s, s.get(User, current_user.id), item_id)
+    if detail is None:  # another proposer's item looks exactly like a missing one
+        abort(404)
+    return render_template("portal/item.html", d=detail, choices=runtime.choices(s), values=values or {},
+                           errors={e.field: e.message(current_lang()) for e in errors or []}), status
+
+
 @bp.get("/items/<int:item_id>")
 @roles_required("proposer")
 def item(item_id: int):
     with db().reading() as s:
-        detail = portal.portal_item(s, s.get(User, current_user.id), item_id)
-        if detail is None:  # another proposer's item looks exactly like a missing one
-            abort(404)
-        return render_template("portal/item.html", d=detail)
+        return _render(s, item_id)
+
+
+@bp.post("/items/<int:item_id>/tasks/<task_id>")
+@roles_required("proposer")
+def complete(item_id: int, task_id: str):
+    """The lead proposer's rating (or any task the process gives the proposer), sent from the portal."""
+    database = db()
+    with database.reading() as s:
+        row = portal.portal_task(s, s.get(User, current_user.id), item_id, task_id)
+        if row is None:
+            flash(_("此任务已办理或已不存在。"), "error")
+            return redirect(url_for("portal.item", item_id=item_id), code=303)
+        title = row.title
+        values = {f["id"]: request.form.get(f["id"]) for f in runtime.task_form(s, row)["fields"]}
+    try:
+        runtime.complete(database, task_id, current_user.id, values)
+    except NotAllowed:
+        abort(403)
+    except FormInvalid as exc:
+        with database.reading() as s:
+            return _render(s, item_id, errors=exc.errors, values=values, status=400)
+    except (runtime.StaleTask, runtime.TaskGone, ProcessFailed) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("portal.item", item_id=item_id), code=303)
+    flash(_("已完成：%(title)s", title=title), "success")
+    return redirect(url_for("portal.item", item_id=item_id), code=303)

@@ -25,6 +25,7 @@ def board():
                                   item_type=request.args.get("type") or None, key_only=request.args.get("key") == "1",
                                   show=request.args.get("show") or "all")
     with db().reading() as s:
+        f.viewer = s.get(User, current_user.id)
         rows = overdue_board.board(s, f)
         history = overdue_board.reminder_history(s, [r.item.id for r in rows])
         by_unit, by_step = overdue_board.summary(s, f, "unit"), overdue_board.summary(s, f, "step")

@@ -10,7 +10,7 @@ from engine.workflow import runtime
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
-from engine.models import Item, User
+from engine.models import Item, TaskRow, User
 from web.helpers import current_lang, db
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -19,6 +19,8 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 @bp.get("/")
 @login_required
 def inbox():
+    if current_user.role == "proposer":  # a proposer's tasks (the rating) wait in the portal
+        return redirect(url_for("portal.index"))
     with db().reading() as s:
         me, page = s.get(User, current_user.id), request.args.get("page", 1, type=int)
         rows, total = queries.inbox(s, me, page), queries.inbox_count(s, me)
@@ -44,6 +46,10 @@ def _render(s, row, errors=None, values=None, status=200):
 @login_required
 def task(task_id: str):
     database = db()
+    if current_user.role == "proposer":  # no internal task page: the portal's item page holds the form
+        with database.reading() as s:
+            row = s.get(TaskRow, task_id)
+            return redirect(url_for("portal.item", item_id=row.item_id) if row else url_for("portal.index"))
     if request.method == "GET":
         with database.reading() as s:
             try:

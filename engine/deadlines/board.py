@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.deadlines.ledger import DUE_SOON_DAYS
-from engine.models import AuditEvent, Deadline, Item, Unit
+from engine.models import AuditEvent, Deadline, Item, Unit, User
+from engine.people import visibility
 
 
 @dataclass
@@ -19,6 +20,7 @@ class BoardFilter:
     item_type: str | None = None
     key_only: bool = False
     show: str = "all"  # all, overdue, due_soon
+    viewer: User | None = None  # whose board: only the items they may see (a leader: the items they lead)
 
 
 @dataclass
@@ -33,6 +35,8 @@ def _where(f: BoardFilter, today: date) -> list:
     soon = today + timedelta(days=DUE_SOON_DAYS)
     late = (Deadline.status == "overdue") | (Deadline.due_date < today)
     clauses = [Deadline.status.in_(("open", "overdue"))]
+    if f.viewer is not None:
+        clauses.append(visibility.internal_items_clause(f.viewer))
     if f.show == "overdue":
         clauses.append(late)
     elif f.show == "due_soon":

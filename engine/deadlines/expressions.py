@@ -40,6 +40,11 @@ def instant(day: date, at: time = END_OF_DAY) -> str:
     return datetime.combine(day, at, clock.LOCAL_TZ).isoformat()
 
 
+def end_of_day(day: date) -> datetime:
+    """The instant a deadline of `day` ends (Asia/Shanghai), as a datetime."""
+    return datetime.combine(day, END_OF_DAY, clock.LOCAL_TZ)
+
+
 def due_day(value: str) -> date:
     """The local due date of an instant written by `due_at`."""
     return datetime.fromisoformat(value).astimezone(clock.LOCAL_TZ).date()

@@ -1,13 +1,19 @@
-"""The deadline ledger: every deadline of an item with its state, kept in step with the BPMN timers.
+"""The deadline ledger (期限台账): every deadline of an item, per owner and round, with its state.
 
-A deadline opens when its `overdue` (or `expired`) timer starts waiting, is flagged when that timer fires,
-and is met when the activity it watches finishes: on time, or late when it had been flagged. Overdue never
-cancels work; the step stays open and its deadline stays flagged until it is done.
+A deadline opens when its `overdue` (or `expired`) timer starts waiting, or fires at once because its date
+had already passed when its step opened (then it is recorded with that real date and flagged at once). It is
+met when its event happens: the activity it watches completes for its owner (the first consultation meets
+the first-contact deadline whatever follows). A met deadline never fires again: timers of later loops and
+rounds that find it closed stay silent. The owner is the unit (or person) who must act, taken from the lane
+of the timer: the lead unit, each co-unit for its own opinion, the proposer for the rating.
+
+Timers only schedule; the rows here are the truth that the item page, the board, the diagram, the
+notices and the statistics read.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +22,8 @@ from engine import clock
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
-from engine.models import Deadline, Item
+from engine.models import AuditEvent, Deadline, Item
+from engine.people.authz import LANES
 from engine.people.notifications import notify, role_users
 from engine.deadlines.expressions import due_day
 from engine.deadlines.timers import meta
@@ -25,6 +32,11 @@ DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself 
 LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
           "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
 DUE_SOON_DAYS = 7
+OPEN = ("open", "overdue")
+CLOSED = ("met", "met_late", "expired", "waived", "void")
+# Deadlines DOMAIN.md sets once per item, from assignment: a re-handling round does not open them again.
+ONCE_PER_ITEM = frozenset({"first_contact", "co_opinion", "return_window"})
+
 
 def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     missing = [y for y in range(start.year, due.year + 1) if not cal.covers(y)]
@@ -34,101 +46,183 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     return f"{years}年节假日数据未载入，按周末计算 (no holiday data for {years}: weekends only)"
 
 
-def sync(session: Session, item: Item, waiting, fired, active: set[str], cal: WorkCalendar,
-         units) -> None:
-    """Open, move, flag and close the item's deadlines after an engine run.
+def round_of(key: str, data: dict) -> int:
+    return 1 if key in ONCE_PER_ITEM else int(data.get("round", 1))
 
-    `waiting` are the (task, due) pairs of waiting timers; `fired` the timer tasks that fired in this run;
-    `active` the activities (BPMN ids) still running.
+
+def owners(task, units, people) -> list[tuple[int | None, int | None]]:
+    """(unit id, person id) of whoever must act on the deadline of this timer (its lane says who)."""
+    lane = LANES.get(getattr(task.task_spec, "lane", None) or "")
+    if lane is not None and lane.unit_var:
+        code = task.data.get(lane.unit_var)
+        if code:
+            return [(units.get(code), None)]
+        if lane.unit_var == "co_unit":  # the multi-instance's timer watches every co-unit's opinion
+            return [(units.get(c), None) for c in dict.fromkeys(task.data.get("co_units") or [])]
+        return [(units.get(task.data.get("lead_unit") or ""), None)]
+    if lane is not None and lane.person_var:
+        return [(None, people.get(task.data.get(lane.person_var) or ""))]
+    return [(None, None)]
+
+
+def completion_owner(task, units) -> int | None:
+    """The unit a completed activity was done by (None when its lane is not a unit's)."""
+    lane = LANES.get(getattr(task.task_spec, "lane", None) or "")
+    if lane is not None and lane.unit_var:
+        return units.get(task.data.get(lane.unit_var) or "")
+    return None
+
+
+@dataclass
+class Live:
+    """A fired timer whose deadline is still open: it is recorded on the timeline and announced."""
+
+    task: object
+    kind: str
+    row: Deadline
+
+
+def _close(row: Deadline, now: datetime) -> None:
+    row.met_at = now
+    row.status = "met_late" if row.status == "overdue" else "met"
+
+
+def sync(session: Session, item: Item, timers, completed, active: set[str], cal: WorkCalendar, units, people,
+         moved_by: str | None = None) -> list[Live]:
+    """Open, move, flag and close the item's deadlines after an engine run; return the live fired timers.
+
+    `timers` are (task, due instant, fired) for the waiting timers and those that fired in this run;
+    `completed` the (activity, unit id) pairs completed in this run; `active` the activities still running.
+    `moved_by` says why a due date moved: "extension" marks the row extended; anything else (a migration,
+    a calendar recompute) moves it and keeps the flag as it was.
     """
-    now = clock.now()
-    rows = session.scalars(select(Deadline).where(Deadline.item_id == item.id,
-                                                  Deadline.status.in_(("open", "overdue")))).all()
-    open_rows = {(r.key, r.round): r for r in rows}
-    for task, due in waiting:
+    now, today = clock.now(), clock.today()
+    rows = list(session.scalars(select(Deadline).where(Deadline.item_id == item.id).order_by(Deadline.id)))
+    for activity, unit in completed:  # the event happened: its deadlines are met before timers are read
+        for row in rows:
+            if row.status in OPEN and row.attached_to == activity and (unit is None or row.unit_id in (None, unit)):
+                _close(row, now)
+
+    def find(key, rnd, owner, day) -> Deadline | None:
+        same = [r for r in rows if (r.key, r.round, r.unit_id, r.owner_user_id) == (key, rnd, *owner)]
+        return next((r for r in same if r.status in OPEN), None) or \
+            next((r for r in same if day in (r.due_date, r.original_due_date)), None)
+
+    live: list[Live] = []
+    seen: set[int] = set()
+    deadline_timers = [t for t in timers if meta(t[0].task_spec)["kind"] in DEADLINE_KINDS]
+    reminders = [t for t in timers if meta(t[0].task_spec)["kind"] == "reminder"]
+    for task, due, fired in deadline_timers:
         m = meta(task.task_spec)
-        if m["kind"] not in DEADLINE_KINDS or not m["deadline"]:
+        if not m["deadline"]:
             continue
-        rnd = int(task.data.get("round", 1))
-        day = due_day(due.isoformat())
-        row = open_rows.get((m["deadline"], rnd))
-        if row is None:
-            # The board holds the lead unit to account for the item's deadlines, co-opinions included.
-            row = Deadline(item_id=item.id, key=m["deadline"], round=rnd,
-                           step=LABELS.get(m["deadline"], m["deadline"]),
-                           unit_id=units.get(task.data.get("lead_unit") or ""), due_date=day, original_due_date=day,
-                           warning=_warning(cal, clock.today(), day), opened_at=now, attached_to=m["attached_to"])
-            session.add(row)
-            open_rows[(row.key, rnd)] = row
-        elif row.due_date != day:  # moved by an approved extension; the original stays recorded
-            row.due_date, row.extended = day, True
-            row.warning = _warning(cal, clock.today(), day)
-    for task in fired:
+        key, rnd, day = m["deadline"], round_of(m["deadline"], task.data), due_day(due.isoformat())
+        for owner in owners(task, units, people):
+            row = find(key, rnd, owner, day)
+            if row is None:
+                row = Deadline(item_id=item.id, key=key, round=rnd, step=LABELS.get(key, key),
+                               unit_id=owner[0], owner_user_id=owner[1], due_date=day, original_due_date=day,
+                               warning=_warning(cal, today, day), opened_at=now, attached_to=m["attached_to"],
+                               status="open", extended=False)
+                session.add(row)
+                rows.append(row)
+            elif row.status in OPEN and row.due_date != day:
+                _move(session, item, row, day, cal, today, moved_by)
+            if row.status in OPEN:
+                seen.add(id(row))
+            if fired and row.status in OPEN and row.overdue_at is None:
+                row.status, row.overdue_at = ("expired" if m["kind"] == "expired" else "overdue"), now
+                live.append(Live(task, m["kind"], row))
+                if row.status == "overdue":  # to the partners' outbox, in this same transaction
+                    outbox.record(session, "deadline.overdue", item, {
+                        "deadline": row.key, "step": row.step, "round": row.round,
+                        "due_date": row.due_date.isoformat()})
+    for task, _due, fired in reminders:
         m = meta(task.task_spec)
-        if m["kind"] not in DEADLINE_KINDS:
+        if not fired or not m["deadline"]:
             continue
-        row = open_rows.get((m["deadline"], int(task.data.get("round", 1))))
-        if row is not None:
-            row.status, row.overdue_at = ("expired" if m["kind"] == "expired" else "overdue"), now
-            if row.status == "overdue":
-                outbox.record(session, "deadline.overdue", item, {
-                    "deadline": row.key, "step": row.step, "round": row.round,
-                    "due_date": row.due_date.isoformat()})
-    waiting_keys = {(meta(t.task_spec)["deadline"], int(t.data.get("round", 1))) for t, _ in waiting}
-    for (key, rnd), row in open_rows.items():
-        if (key, rnd) in waiting_keys or row.status == "expired":
-            continue
-        if row.attached_to in active:
-            continue  # flagged but the step is still open: it stays on the board
-        row.met_at = now
-        row.status = "met_late" if row.status == "overdue" else "met"
+        rnd = round_of(m["deadline"], task.data)
+        for owner in owners(task, units, people):
+            row = next((r for r in rows if (r.key, r.round, r.unit_id, r.owner_user_id) == (m["deadline"], rnd, *owner)
+                        and r.status == "open"), None)
+            if row is not None:
+                live.append(Live(task, "reminder", row))
+    for row in rows:  # a step that ended without a completion we saw (e.g. a migration): its deadline is over
+        if row.status in OPEN and id(row) not in seen and row.attached_to not in active:
+            _close(row, now)
+    return live
+
+
+def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalendar, today: date,
+          moved_by: str | None) -> None:
+    """A new due date for an open deadline: an approved extension marks it; a recompute keeps the flag."""
+    old = row.due_date
+    row.due_date = day
+    row.warning = _warning(cal, today, day)
+    if moved_by == "extension":
+        row.extended = True
+        return
+    if not row.extended:
+        row.original_due_date = day
+    session.add(AuditEvent(item_id=item.id, action="deadline_recomputed", step=row.key,
+                           title=f"{row.step}期限重算：{old} → {day}",
+                           data={"deadline": row.key, "round": row.round, "from": old.isoformat(),
+                                 "to": day.isoformat(), "reason": moved_by or "recompute"}))
+    if row.status == "overdue" and day >= today:
+        row.status, row.overdue_at = "open", None  # a later date un-flags it; it may fire again then
 
 
 def state(row: Deadline, today: date | None = None) -> str:
-    """on_time, due_soon, overdue, met, met_late or expired: what the item page shows."""
+    """on_time, due_soon, overdue, met, met_late, expired, waived or void: what every page shows."""
     today = today or clock.today()
-    if row.status in ("met", "met_late", "expired"):
+    if row.status in CLOSED:
         return row.status
     if row.status == "overdue" or row.due_date < today:
         return "overdue"
     return "due_soon" if row.due_date <= today + timedelta(days=DUE_SOON_DAYS) else "on_time"
 
 
-def coalesced(fired) -> list:
+def coalesced(live: list[Live]) -> list[Live]:
     """After downtime several timers of one deadline fire together: keep the most urgent per deadline."""
     rank = {"expired": 3, "overdue": 2, "reminder": 1}
-    best = {}
-    for task in fired:
-        m = meta(task.task_spec)
-        key = (m["deadline"], int(task.data.get("round", 1)))
-        if key not in best or rank.get(m["kind"], 0) > rank.get(meta(best[key].task_spec)["kind"], 0):
-            best[key] = task
+    best: dict[int, Live] = {}
+    for entry in live:
+        key = id(entry.row)
+        if key not in best or rank.get(entry.kind, 0) > rank.get(best[key].kind, 0):
+            best[key] = entry
     return list(best.values())
 
 
-def announce(session: Session, item: Item, fired, recipients) -> None:
-    """Tell people about the timers that fired: reminders to those who must act, overdue to the office too.
+def announce(session: Session, item: Item, live: list[Live], recipients) -> None:
+    """Tell people about the deadlines whose timers fired: reminders to the owner, overdue to the office too.
 
-    `recipients(activity_id)` gives the users who may act on the open tasks of that activity.
+    `recipients(activity_id, unit_id)` gives the users who may act on the open tasks of that activity for
+    that owner unit (None: any).
     """
-    due_dates = {(r.key, r.round): r.due_date for r in session.scalars(select(Deadline).where(
-        Deadline.item_id == item.id))}
-    for task in coalesced(fired):
-        m = meta(task.task_spec)
-        label = LABELS.get(m["deadline"], m["deadline"] or "")
-        rnd = int(task.data.get("round", 1))
-        due = due_dates.get((m["deadline"], rnd))
-        event = f"{item.id}:{m['deadline']}:{rnd}:{due}"
+    for entry in coalesced(live):
+        row = entry.row
+        label = LABELS.get(row.key, row.key)
+        event = f"{item.id}:{row.key}:{row.round}:{row.due_date}" + (f":u{row.unit_id}" if row.key == "co_opinion" else "")
         link = f"/items/{item.id}"
-        if m["kind"] == "reminder":
-            notify(session, recipients(m["attached_to"]), item, "reminder",
-                   f"催办提醒：{label}将于 {due} 到期", f"remind:{event}", link=link)
-        elif m["kind"] == "overdue":
-            notify(session, recipients(m["attached_to"]) + role_users(session, "office"), item, "overdue",
-                   f"已超期：{label}期限为 {due}", f"overdue:{event}", link=link)
-        elif m["kind"] == "expired":
+        if entry.kind == "reminder":
+            notify(session, recipients(row.attached_to, row.unit_id), item, "reminder",
+                   f"催办提醒：{label}将于 {row.due_date} 到期", f"remind:{event}", link=link)
+        elif entry.kind == "overdue":
+            notify(session, recipients(row.attached_to, row.unit_id) + role_users(session, "office"), item, "overdue",
+                   f"已超期：{label}期限为 {row.due_date}", f"overdue:{event}", link=link)
+        elif entry.kind == "expired":
             notify(session, role_users(session, "office"), item, "overdue",
                    "评价期满未表态", f"expired:{event}", link=link)
+
+
+def due_by_activity(rows: list[Deadline]) -> dict[tuple[str, int | None], date]:
+    """The earliest open due date per (watched activity, owner unit): what task rows and the diagram show."""
+    out: dict[tuple[str, int | None], date] = {}
+    for row in rows:
+        if row.status in OPEN and row.attached_to:
+            k = (row.attached_to, row.unit_id)
+            out[k] = min(out.get(k, row.due_date), row.due_date)
+    return out
 
 
 # --- the reply deadline --------------------------------------------------------------------------------

@@ -40,6 +40,18 @@ def _due(definition, task) -> datetime | None:
     return TimerEventDefinition.parse_time_or_duration(value)
 
 
+def due_of(task) -> datetime | None:
+    """The due instant (UTC) a timer task was set to, waiting or already fired."""
+    definition = task.task_spec.event_definition
+    defs = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+    for d in defs:
+        if isinstance(d, TIMER_TYPES):
+            due = _due(d, task)
+            if due is not None:
+                return due.astimezone(timezone.utc)
+    return None
+
+
 def waiting_timers(workflow) -> list[tuple[object, datetime]]:
     """(task, due instant in UTC) for every waiting timer, subprocesses and event gateways included."""
     out = []

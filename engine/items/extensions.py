@@ -114,7 +114,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
             for task in wf.get_tasks(state=TaskState.STARTED):  # the handling subprocess keeps the value too
                 if "reply_due" in task.data:
                     task.data["reply_due"] = new_due
-            sync_derived(session, instance, item, wf, Directory.load(session))
+            sync_derived(session, instance, item, wf, Directory.load(session), moved_by="extension")
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
                            title="同意延期" if approve else "不同意延期",
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))

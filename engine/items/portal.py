@@ -1,36 +1,21 @@
 """代表委员: what a proposer sees of the items they lead (领衔) or co-signed (联名/附议).
 
 The lead proposer sees the item, its consultations, its approved replies and the tasks waiting for them
-(the rating); a co-signer, named in Item.cosigners, sees the same read only. Nobody else's items are
+(the rating, filled in right here: a proposer never opens an internal task page); a co-signer, named in Item.cosigners, sees the same read only. Nobody else's items are
 reachable: `portal_item` returns None for them, exactly as for an item that does not exist.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.people import visibility
 from engine.models import Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
-
-_SEPARATORS = re.compile(r"[、,，;；/\s]+")
-
-
-def cosigner_names(text: str | None) -> list[str]:
-    return [n for n in _SEPARATORS.split(text or "") if n]
-
-
-def role_in(user: User, item: Item) -> str | None:
-    """'lead', 'cosigner', or None when the item is not this proposer's."""
-    if user.role != "proposer" or not user.active:
-        return None
-    if item.proposer_id == user.id:
-        return "lead"
-    return "cosigner" if user.name in cosigner_names(item.cosigners) else None
-
+from engine.workflow import runtime
 
 @dataclass
 class PortalItem:
@@ -54,12 +39,8 @@ def my_items(session: Session, user: User) -> list[PortalItem]:
     """The proposer's items, those waiting for them first, then newest year first."""
     if user.role != "proposer":
         return []
-    led = session.scalars(select(Item).where(Item.proposer_id == user.id)).all()
-    # LIKE narrows the co-signed candidates; the exact name check decides ("陈代表" is not "陈代表甲").
-    cosigned = [it for it in session.scalars(select(Item).where(Item.cosigners.contains(user.name),
-                                                                Item.proposer_id != user.id))
-                if user.name in cosigner_names(it.cosigners)]
-    items = list(led) + cosigned
+    items = session.scalars(select(Item).where(visibility.portal_items_clause(session, user))).all()
+    led = [it for it in items if it.proposer_id == user.id]
     deadlines = reply_deadlines(session, items)
     tasks = _my_tasks(session, user, [it.id for it in led])
     out = [PortalItem(it, "lead" if it.proposer_id == user.id else "cosigner", deadlines.get(it.id),
@@ -74,6 +55,7 @@ class PortalDetail:
     role: str
     reply_deadline: ReplyDeadline | None
     tasks: list[TaskRow]
+    forms: dict[str, dict]  # task id -> its BPMN form: the rating is filled in here, not on a task page
     consultations: list[Consultation]
     replies: list[Reply]  # approved replies only: drafts are the unit's business
     ratings: list[Rating]
@@ -83,15 +65,22 @@ class PortalDetail:
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
     """The item as its proposer or a co-signer sees it, or None for anyone else."""
     item = session.get(Item, item_id)
-    role = role_in(user, item) if item is not None else None
-    if role is None:
+    role = visibility.view_of(session, user, item) if item is not None else None
+    if role not in ("lead", "cosigner"):
         return None
 
     def rows(model, *where):
         return session.scalars(select(model).where(model.item_id == item.id, *where).order_by(model.id)).all()
 
     tasks = _my_tasks(session, user, [item.id]).get(item.id, []) if role == "lead" else []
-    return PortalDetail(item, role, reply_deadlines(session, [item]).get(item.id), tasks, rows(Consultation),
+    forms = {t.id: runtime.task_form(session, t) for t in tasks}
+    return PortalDetail(item, role, reply_deadlines(session, [item]).get(item.id), tasks, forms, rows(Consultation),
                         rows(Reply, Reply.status == "approved"), rows(Rating),
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first())
 
+
+
+def portal_task(session: Session, user: User, item_id: int, task_id: str) -> TaskRow | None:
+    """A task of this item waiting for this (lead) proposer, or None: the portal completes nothing else."""
+    detail = portal_item(session, user, item_id)
+    return next((t for t in detail.tasks if t.id == task_id), None) if detail else None

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from engine.db import escape_like
+from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
@@ -58,23 +60,9 @@ class ItemFilter:
     page: int = 1
 
 
-def items_visible_to(user: User):
-    """Offices, supervisors and admins see all items; units their own; leaders theirs; proposers their own."""
-    if user.role in ("office", "supervisor", "admin"):
-        return None
-    if user.role in ("unit_handler", "unit_head"):
-        return Item.id.in_(select(Assignment.item_id).where(Assignment.unit_id == user.unit_id))
-    if user.role == "leader":
-        return Item.leader_id == user.id
-    return Item.proposer_id == user.id
-
-
 def _filtered(user: User, f: ItemFilter):
-    """The items `user` may see that match the filters (the list page, its export and the API share it)."""
-    q = select(Item)
-    scope = items_visible_to(user)
-    if scope is not None:
-        q = q.where(scope)
+    """The items `user` may open internally that match the filters (the list page, its export and the API)."""
+    q = select(Item).where(visibility.internal_items_clause(user))
     if f.year:
         q = q.where(Item.year == f.year)
     if f.item_type:
@@ -87,8 +75,8 @@ def _filtered(user: User, f: ItemFilter):
     if f.key_only:
         q = q.where(Item.is_key.is_(True))
     if f.q:
-        like = f"%{f.q.strip()}%"
-        q = q.where(or_(Item.title.like(like), Item.number.like(like)))
+        like = f"%{escape_like(f.q.strip())}%"
+        q = q.where(or_(Item.title.like(like, escape="\\"), Item.number.like(like, escape="\\")))
     return q
 
 
@@ -108,11 +96,6 @@ def items_after(session: Session, user: User, f: ItemFilter, after_id: int | Non
     if after_id is not None:
         q = q.where(Item.id < after_id)
     return session.scalars(q.order_by(Item.id.desc()).limit(limit)).all()
-
-
-def can_view_item(session: Session, user: User, item: Item) -> bool:
-    scope = items_visible_to(user)
-    return scope is None or session.scalar(select(Item.id).where(Item.id == item.id, scope)) is not None
 
 
 @dataclass

@@ -1,23 +1,42 @@
 """登记: registering an item and starting its process."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Item, ITEM_TYPES, TaskRow, User
+from engine.models import AuditEvent, Item, ItemCounter, ITEM_TYPES, TaskRow, User
 from engine.workflow.runtime import complete, start_item
 
 PROCESS_ID = "item_handling"
 TYPE_PREFIX = {"suggestion": "JY", "proposal": "TA"}  # 建议 / 提案 numbering
 
 
-def _count(session: Session, year: int, item_type: str) -> int:
-    return session.scalar(select(func.count()).select_from(Item)
-                          .where(Item.year == year, Item.item_type == item_type)) or 0
+def _draw_number(session: Session, year: int, item_type: str) -> str:
+    """The next free number of the year and type. The counter row is locked (PostgreSQL row lock; SQLite's
+    write lock is already held by the command) until the registration commits, so concurrent registrations
+    draw different numbers; numbers taken by hand (an import with given numbers) are skipped."""
+    values = {"year": year, "item_type": item_type, "last": 0}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(ItemCounter).values(**values).on_conflict_do_nothing())
+    counter = session.scalars(select(ItemCounter).where(ItemCounter.year == year, ItemCounter.item_type == item_type)
+                              .with_for_update().execution_options(populate_existing=True)).one()
+    if counter.last == 0:  # first use: continue after the items registered before the counter existed
+        counter.last = session.scalar(select(func.count()).select_from(Item)
+                                      .where(Item.year == year, Item.item_type == item_type)) or 0
+    while True:
+        counter.last += 1
+        number = number_for(item_type, year, counter.last)
+        if session.scalar(select(Item.id).where(Item.year == year, Item.item_type == item_type,
+                                                Item.number == number)) is None:
+            return number
 
 
 def number_for(item_type: str, year: int, sequence: int) -> str:
@@ -25,9 +44,29 @@ def number_for(item_type: str, year: int, sequence: int) -> str:
 
 
 
+# Longest accepted value of each registration field, in characters (the columns' sizes; content is text).
+FIELD_LIMITS = {"title": 300, "content": 50_000, "number": 40, "session": 80, "cosigners": 2000, "category": 80,
+                "suggested_units": 300, "proposer": 80}
+FIELD_LABELS = {"title": "案由", "content": "内容", "number": "编号", "session": "届次", "cosigners": "联名/附议",
+                "category": "类别", "suggested_units": "建议承办单位", "proposer": "领衔人"}
+
+
 def register_item(session: Session, raw: dict, actor: User) -> Item:
-    """Validate the registration fields, create the item and start its process, in one transaction."""
-    errors = []
+    """Validate the registration fields, create the item and start its process, in one transaction.
+
+    `request_token` (the form's one-time token) makes it idempotent: a form submitted twice (back and
+    resubmit, a double click) returns the item the first submission registered."""
+    token = (raw.get("request_token") or "").strip() or None
+    if token is not None:
+        if len(token) > 64:
+            raise FormInvalid([FieldError("request_token", "表单", "token")])
+        twin = session.scalar(select(Item).where(Item.request_token == token))
+        if twin is not None:
+            return twin
+    errors = [FieldError(name, FIELD_LABELS[name], "maxlength", str(limit)) for name, limit in FIELD_LIMITS.items()
+              if len(str(raw.get(name) or "").strip()) > limit]
+    if errors:
+        raise FormInvalid(errors)
 
     def need(name: str, label: str) -> str:
         value = (raw.get(name) or "").strip()
@@ -47,10 +86,8 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
         if proposer is None:
             errors.append(FieldError("proposer", "领衔人", "reference"))
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
-    if not year_raw.isdigit() or not 2000 <= int(year_raw) <= 2100:
+    if not re.fullmatch(r"[0-9]{4}", year_raw) or not 2000 <= int(year_raw) <= 2100:
         errors.append(FieldError("year", "年度", "long"))
-    if len(title) > 300:
-        errors.append(FieldError("title", "案由", "maxlength", "300"))
     if errors:
         raise FormInvalid(errors)
     year = int(year_raw)
@@ -63,22 +100,16 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
                   cosigners=(raw.get("cosigners") or "").strip() or None,
                   category=(raw.get("category") or "").strip() or None,
                   suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
-    seen, skip = None, 0
-    for _attempt in range(5):  # two offices registering at once may draw the same next number
-        count = _count(session, year, item_type)
-        skip = skip + 1 if count == seen else 0  # the same count again: a number outside the sequence is taken
-        seen = count
-        item = Item(number=given or number_for(item_type, year, count + 1 + skip), **fields)
-        try:
-            with session.begin_nested():
-                session.add(item)
-                session.flush()
-            break
-        except IntegrityError:
-            if given:
-                raise FormInvalid([FieldError("number", "编号", "duplicate", given)]) from None
-    else:
-        raise RuntimeError("could not draw a free item number")
+    item = Item(number=given or _draw_number(session, year, item_type), request_token=token, **fields)
+    try:
+        with session.begin_nested():
+            session.add(item)
+            session.flush()
+    except IntegrityError:
+        # a given number registered meanwhile by someone else, or this form's token by a concurrent submission
+        if token and (twin := session.scalar(select(Item).where(Item.request_token == token))) is not None:
+            return twin
+        raise FormInvalid([FieldError("number", "编号", "duplicate", given)]) from None
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
                            data={"number": item.number}))
     definition = latest(session, PROCESS_ID)

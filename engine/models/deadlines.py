@@ -28,7 +28,8 @@ class Timer(Base):
 
 
 class Deadline(Base):
-    """期限: one deadline of one item in one round, with its history (the old due date kept on extension)."""
+    """期限: one deadline of one item in one round for one owner, with its history (the old due date kept on
+    extension). Every page, the board, the notices and the statistics read these rows."""
 
     __tablename__ = "deadline"
     __table_args__ = (Index("ix_deadline_status_due", "status", "due_date"),)
@@ -38,10 +39,12 @@ class Deadline(Base):
     round: Mapped[int] = mapped_column(default=1)
     step: Mapped[str | None] = mapped_column(String(200))  # what must be done, for the board
     attached_to: Mapped[str | None] = mapped_column(String(100))  # the BPMN activity the deadline watches
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)  # the owner: the unit that must act
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # or the person (rating)
     due_date: Mapped[date]
     original_due_date: Mapped[date]
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open, overdue, met, met_late, expired
+    # open, overdue (flagged), met, met_late, expired (rating window lapsed: 未表态), waived, void
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     overdue_at: Mapped[datetime | None]
     met_at: Mapped[datetime | None]

@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
+from .org import User
 
 
 class Incident(Base):
@@ -14,7 +15,7 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
-    action: Mapped[str] = mapped_column(String(20))  # complete (a user's submission) or timers (the sweep)
+    action: Mapped[str] = mapped_column(String(20))  # start, complete (a submission), timers (the sweep), migrate
     task_id: Mapped[str | None] = mapped_column(String(36))  # the user task being completed
     failed_step: Mapped[str | None] = mapped_column(String(200))  # the BPMN element that failed
     error_type: Mapped[str] = mapped_column(String(80))
@@ -27,3 +28,7 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # None: by the system
+    occurrences: Mapped[int] = mapped_column(default=1, server_default="1")  # how often the same failure happened while open
+
+    resolved_by: Mapped["User | None"] = relationship(foreign_keys=[resolved_by_id], lazy="joined")

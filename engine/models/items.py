@@ -38,6 +38,8 @@ class Item(Base):
     suggested_units: Mapped[str | None] = mapped_column(String(300))
     registered_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The registration form's one-time token: the same form submitted twice registers one item.
+    request_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     # Derived from the workflow (read model).
     status: Mapped[str] = mapped_column(String(20), default="registered", index=True)
@@ -55,6 +57,16 @@ class Item(Base):
     proposer: Mapped[User] = relationship(foreign_keys=[proposer_id], lazy="joined")
     lead_unit: Mapped[Unit | None] = relationship(foreign_keys=[lead_unit_id], lazy="joined")
     leader: Mapped[User | None] = relationship(foreign_keys=[leader_id])
+
+
+class ItemCounter(Base):
+    """The last drawn sequence number per year and type (编号): locked while a number is drawn, so that
+    concurrent registrations never draw the same one."""
+
+    __tablename__ = "item_counter"
+    year: Mapped[int] = mapped_column(primary_key=True)
+    item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
 
 
 class Assignment(Base):

@@ -15,6 +15,11 @@ SCALAR_TYPES = ("string", "text", "long", "boolean", "date", "enum")
 REFERENCE_TYPES = ("unit", "unit_list", "leader")
 FIELD_TYPES = SCALAR_TYPES + REFERENCE_TYPES
 
+# Limits every field has, whatever its BPMN says: a form is no way to store megabytes, and a whole number
+# must fit the database's integer columns.
+TEXT_LIMITS = {"string": 1000, "text": 50_000}  # characters
+LONG_MIN, LONG_MAX = -(2**31), 2**31 - 1
+
 MESSAGES = {
     "required": ("此项为必填项", "This field is required"),
     "long": ("请输入整数", "Enter a whole number"),
@@ -32,6 +37,9 @@ MESSAGES = {
     "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
+    "too_long": ("内容过长，至多 {n} 个字", "Too long: at most {n} characters"),
+    "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
+    "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
 }
 
@@ -88,12 +96,19 @@ def _convert(field: dict, raw, choices: Choices):
         return None
     raw = str(raw).strip()
     if kind in ("string", "text"):
+        if len(raw) > TEXT_LIMITS[kind]:
+            raise ValueError("too_long")
         return raw
     if kind == "long":
         try:
-            return int(raw)
+            value = int(raw) if len(raw) <= 20 else None
         except ValueError:
-            raise ValueError("long") from None
+            value = None
+        if value is None:
+            raise ValueError("long")
+        if not LONG_MIN <= value <= LONG_MAX:
+            raise ValueError("long_range")
+        return value
     if kind == "date":
         try:
             return date.fromisoformat(raw).isoformat()
@@ -136,7 +151,9 @@ def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
         try:
             data[fid] = _convert(field, raw.get(fid), choices)
         except ValueError as exc:
-            errors.append(FieldError(fid, field["label"], str(exc), field["type"]))
+            code = str(exc)
+            param = {"too_long": TEXT_LIMITS.get(field["type"], ""), "long_range": f"{LONG_MIN}..{LONG_MAX}"}
+            errors.append(FieldError(fid, field["label"], code, param.get(code, field["type"])))
             continue
         problem = _constraints(field, data[fid])
         if problem:

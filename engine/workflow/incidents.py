@@ -4,16 +4,18 @@ The failing command's transaction rolls back, so the instance stays at its last 
 incident is written in a transaction of its own, with the error, the element and the line, and with the
 form the user submitted. The instance is set aside (status `incident`) so the sweep does not fail on it
 again and again; an admin retries it after fixing the cause (e.g. deploying a fixed version and migrating
-the instance), which replays the stored action (`engine.workflow.recovery`).
+the instance), which replays the stored action (`engine.workflow.recovery`). A later success of the same
+action (the handler resubmits) resolves it too; either way the instance runs again with its timers.
 """
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import Session
 from SpiffWorkflow.exceptions import WorkflowException
 
 from engine import clock
-from engine.models import AuditEvent, Incident, ProcessInstance, User
+from engine.models import AuditEvent, Incident, ProcessInstance
 from engine.people.notifications import notify, role_users
 
 INCIDENT_MESSAGE = ("流程在“{step}”出错，本次操作未生效，已通知流程管理员处理 "
@@ -44,23 +46,82 @@ def is_process_failure(exc: Exception) -> bool:
     return isinstance(exc, WorkflowException)
 
 
-def record(db, instance_id: int, action: str, exc: Exception, task_id: str | None = None,
-           submitted: dict | None = None, user_id: int | None = None) -> Incident:
-    """Write the incident in its own transaction and set the instance aside."""
+def open_incident(session: Session, instance_id: int, action: str, exc: Exception, task_id: str | None = None,
+                  submitted: dict | None = None, user_id: int | None = None, set_aside: bool = True) -> Incident:
+    """Record a failure in the caller's transaction: one open incident per instance, action, task and step
+    (a second failure of the same thing updates it, keeping the latest submission), and set the instance
+    aside (status `incident`) unless the failure left it healthy (a refused migration)."""
     info = describe(exc)
-    with db.transaction() as s:
-        instance = s.get(ProcessInstance, instance_id)
+    instance = session.get(ProcessInstance, instance_id, with_for_update=True)
+    incident = session.scalars(select(Incident).where(
+        Incident.instance_id == instance_id, Incident.status == "open", Incident.action == action,
+        Incident.task_id.is_(None) if task_id is None else Incident.task_id == task_id,
+        Incident.failed_step == info["failed_step"])).first()
+    if incident is None:
         incident = Incident(instance_id=instance_id, item_id=instance.item_id, action=action, task_id=task_id,
                             submitted=submitted, user_id=user_id, **info)
-        s.add(incident)
-        s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(status="incident"))
-        s.add(AuditEvent(item_id=instance.item_id, actor_id=user_id, action="incident",
-                         title=f"流程出错：{info['failed_step']}", data={"error": info["message"][:300]}))
-        s.flush()
-        notify(s, role_users(s, "admin"), None, "incident", f"流程出错：{info['failed_step']} · {info['error_type']}",
-               f"incident:{incident.id}", body=info["message"], link="/admin/incidents/")
+        session.add(incident)
+        session.add(AuditEvent(item_id=instance.item_id, actor_id=user_id, action="incident",
+                               title=f"流程出错：{info['failed_step']}", data={"error": info["message"][:300]}))
+        session.flush()
+        notify(session, role_users(session, "admin"), None, "incident",
+               f"流程出错：{info['failed_step']} · {info['error_type']}", f"incident:{incident.id}",
+               body=info["message"], link="/admin/incidents/")
+    else:
+        for key, value in info.items():
+            setattr(incident, key, value)
+        incident.submitted = submitted if submitted is not None else incident.submitted
+        incident.user_id = user_id or incident.user_id
+        incident.occurrences = (incident.occurrences or 1) + 1
+    if set_aside and instance.status == "running":
+        _set_status(session, instance, "incident")
+    session.flush()
     return incident
+
+
+def _set_status(session: Session, instance: ProcessInstance, status: str) -> None:
+    """Change only the status: the workflow state is untouched, so its version (which the cached workflow and
+    concurrent commands go by) stays."""
+    session.execute(update(ProcessInstance).where(ProcessInstance.id == instance.id).values(status=status))
+    set_committed_value(instance, "status", status)
+
+
+def record(db, instance_id: int, action: str, exc: Exception, task_id: str | None = None,
+           submitted: dict | None = None, user_id: int | None = None, set_aside: bool = True) -> Incident:
+    """open_incident in a transaction of its own (the failed command's was rolled back)."""
+    with db.transaction() as s:
+        incident = open_incident(s, instance_id, action, exc, task_id, submitted, user_id, set_aside)
+        s.expunge(incident)
+    return incident
+
+
+def resolve(session: Session, incident: Incident, user_id: int | None, resolution: str) -> None:
+    """Close the incident (who, when, how); the instance runs again once none of its incidents is open."""
+    incident.status, incident.resolved_at = "resolved", clock.now()
+    incident.resolved_by_id, incident.resolution = user_id, resolution
+    session.flush()
+    instance = session.get(ProcessInstance, incident.instance_id)
+    still_open = session.scalar(select(Incident.id).where(Incident.instance_id == instance.id,
+                                                          Incident.status == "open").limit(1))
+    if instance.status == "incident" and still_open is None:
+        _set_status(session, instance, "running")
+
+
+def resolved_by_success(session: Session, instance: ProcessInstance, action: str, task_id: str | None,
+                        user_id: int | None, resolution: str) -> None:
+    """A command that failed before has now succeeded (the handler resubmitted, the timers fired): its open
+    incidents are resolved in the same transaction, and the instance runs again with its timers."""
+    for incident in session.scalars(select(Incident).where(
+            Incident.instance_id == instance.id, Incident.status == "open", Incident.action == action,
+            Incident.task_id.is_(None) if task_id is None else Incident.task_id == task_id)).all():
+        resolve(session, incident, user_id, resolution)
 
 
 def open_incidents(session: Session):
     return session.scalars(select(Incident).where(Incident.status == "open").order_by(Incident.created_at.desc())).all()
+
+
+def resolved_incidents(session: Session, limit: int = 50):
+    """The latest resolved incidents, with who resolved them and how (the page's history)."""
+    return session.scalars(select(Incident).where(Incident.status == "resolved")
+                           .order_by(Incident.resolved_at.desc()).limit(limit)).all()

@@ -1,38 +1,66 @@
-"""Recovery from an incident: an admin replays the failed action on the instance as it now is."""
+"""Recovery from an incident: an admin replays the failed action on the instance as it now is.
+
+The replay, the resolution and the instance's return to `running` are one transaction: a retry that
+fails again changes nothing but the incident's error; a retry of something already done (the handler
+resubmitted meanwhile) resolves the incident without touching the item.
+"""
 from __future__ import annotations
 
-from sqlalchemy import update
-
 from engine import clock
-from engine.models import Incident, ProcessInstance, User
-from engine.workflow.incidents import describe
-from engine.workflow.runtime import complete_task, fire_timers
+from engine.models import Incident, ProcessDefinition, ProcessInstance, User
+from engine.workflow.incidents import describe, is_process_failure, resolve
+from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_task, fire_timers, resume_start
+from engine.workflow.versions import migrate_instance
+
+
+class NotRetryable(ValueError):
+    """The incident is resolved already, or gone."""
 
 
 def retry(db, incident_id: int, admin: User) -> str:
-    """Replay the failed action on the instance as it now is; raises ProcessFailed again if it still fails."""
-    with db.transaction() as s:
-        incident = s.get(Incident, incident_id)
-        if incident is None or incident.status != "open":
-            raise ValueError("该故障已处理 (this incident is already resolved)")
-        s.execute(update(ProcessInstance).where(ProcessInstance.id == incident.instance_id).values(status="running"))
-        action, instance_id, task_id = incident.action, incident.instance_id, incident.task_id
-        submitted, user_id = incident.submitted or {}, incident.user_id
+    """Replay the failed action; returns what was done. Raises the failure again if it still fails
+    (recorded on the incident), NotRetryable if there is nothing to retry."""
     try:
         with db.transaction() as s:
-            if action == "complete":
-                complete_task(s, task_id, s.get(User, user_id), submitted)
-                outcome = "已按原提交内容重新办理 (the submission was applied)"
-            else:
-                fire_timers(s, instance_id, clock.now())
-                outcome = "已重新触发到期的期限 (the due timers were fired)"
-            inc = s.get(Incident, incident_id)
-            inc.status, inc.resolved_at, inc.resolution = "resolved", clock.now(), f"{outcome} · {admin.name}"
-    except Exception as exc:
-        with db.transaction() as s:
-            s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(status="incident"))
-            inc = s.get(Incident, incident_id)
-            inc.message, inc.error_type, inc.line = describe(exc)["message"], describe(exc)["error_type"], \
-                describe(exc)["line"]
+            incident = s.get(Incident, incident_id, with_for_update=True)
+            if incident is None or incident.status != "open":
+                raise NotRetryable("该故障已处理 (this incident is already resolved)")
+            instance = s.get(ProcessInstance, incident.instance_id, with_for_update=True)
+            if instance.status == "incident":
+                instance.status = "running"  # for the replay; resolve() keeps it so only if nothing else is open
+                s.flush()
+            outcome = _replay(s, incident, instance)
+            resolve(s, incident, admin.id, f"{outcome} · {admin.name}")
+            return outcome
+    except NotRetryable:
         raise
-    return outcome
+    except TaskGone:
+        with db.transaction() as s:  # done meanwhile (resubmitted, or withdrawn): nothing left to replay
+            incident = s.get(Incident, incident_id)
+            resolve(s, incident, admin.id, f"{GONE_MESSAGE} · {admin.name}")
+        return "任务已不在待办中，故障已关闭 (the task is no longer open; the incident was closed)"
+    except Exception as exc:
+        info = describe(exc)
+        with db.transaction() as s:
+            incident = s.get(Incident, incident_id)
+            incident.message, incident.error_type, incident.line = info["message"], info["error_type"], info["line"]
+            if is_process_failure(exc):
+                incident.failed_step, incident.error_line = info["failed_step"], info["error_line"]
+            incident.occurrences = (incident.occurrences or 1) + 1
+        raise
+
+
+def _replay(s, incident: Incident, instance: ProcessInstance) -> str:
+    if incident.action == "complete":
+        complete_task(s, incident.task_id, s.get(User, incident.user_id), incident.submitted or {})
+        return "已按原提交内容重新办理 (the submission was applied)"
+    if incident.action == "start":
+        resume_start(s, instance)
+        return "流程已启动 (the process was started)"
+    if incident.action == "migrate":
+        target = s.get(ProcessDefinition, (incident.submitted or {}).get("target_id"))
+        if target is None:
+            raise NotRetryable("迁移的目标版本已不存在 (the target version no longer exists)")
+        return migrate_instance(s, instance.id, target, s.get(User, incident.user_id)).message
+    fire_timers(s, instance.id, clock.now())
+    return "已重新触发到期的期限 (the due timers were fired)"

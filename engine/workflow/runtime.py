@@ -24,16 +24,16 @@ from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed, parsed_version
-from engine.workflow.incidents import ProcessFailed, is_process_failure, record
+from engine.workflow.incidents import ProcessFailed, is_process_failure, open_incident, record, resolved_by_success
 from engine.workflow.parser import ParsedProcess
-from engine.models import (AuditEvent, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
+from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
 from engine.workflow.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
-from engine.deadlines.expressions import FUNCTIONS, calendar_scope
+from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
 from engine.workflow.serializer import STATE
-from engine.deadlines.timers import meta, sync_timers
+from engine.deadlines.timers import due_of, meta, sync_timers
 
 
 class TaskGone(Exception):
@@ -59,11 +59,26 @@ def script_engine():
     return _ENGINE
 
 
-def run_engine(wf: BpmnWorkflow) -> list:
-    """Run the workflow until it waits; return the timer events that fired on the way."""
-    fired = []
+class EngineRun(list):
+    """The timer events that fired in one engine run; `completed` holds every task that completed in it
+    (what meets deadlines)."""
+
+    def __init__(self):
+        super().__init__()
+        self.completed: list = []
+
+
+def run_engine(wf: BpmnWorkflow, done=None) -> EngineRun:
+    """Run the workflow until it waits; return the timer events that fired on the way.
+
+    `done` is a task the caller completed itself just before (a user task): it counts as completed too.
+    """
+    fired = EngineRun()
+    if done is not None:
+        fired.completed.append(done)
 
     def did_complete(task):
+        fired.completed.append(task)
         if meta(task.task_spec)["kind"]:
             fired.append(task)
 
@@ -207,19 +222,25 @@ _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                 directory: Directory, fired=()) -> None:
-    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status."""
+                 directory: Directory, fired=(), moved_by: str | None = None) -> None:
+    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
+
+    `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
+    """
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     for task in wf.get_tasks(state=_ACTIVE):
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
     waiting = sync_timers(session, instance, wf)
-    deadline_due = {}  # activity -> due instant of the deadline watching it
-    for task, due in waiting:
-        m = meta(task.task_spec)
-        if m["kind"] in ledger.DEADLINE_KINDS and m["attached_to"]:
-            deadline_due[m["attached_to"]] = due
+    timers = [(t, due, False) for t, due in waiting]
+    timers += [(t, due, True) for t in fired if (due := due_of(t)) is not None]
+    completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
+                 for t in getattr(fired, "completed", ())]
+    live = ledger.sync(session, item, timers, completed, active, current_calendar(session), directory.units,
+                       directory.people, moved_by)
+    due = ledger.due_by_activity(list(session.scalars(select(Deadline).where(
+        Deadline.item_id == item.id, Deadline.status.in_(ledger.OPEN)))))
     existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
@@ -233,14 +254,20 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
             session.add(row)
             notifications.new_task(session, row, item)
         activities = _activities(task)
-        row.due_at = min((deadline_due[a] for a in activities if a in deadline_due), default=None)
+        days = [d for a in activities for k, d in due.items() if k[0] == a and k[1] in (None, row.unit_id)]
+        row.due_at = end_of_day(min(days)) if days else None
         for a in activities:
             rows_by_activity.setdefault(a, []).append(row)
-    ledger.sync(session, item, waiting, fired, active, current_calendar(session), directory.units)
-    if fired:
-        def recipients(activity):
-            return [u for r in rows_by_activity.get(activity, []) for u in notifications.task_users(session, r)]
-        ledger.announce(session, item, fired, recipients)
+    for entry in live:  # the timeline shows each reminder and flag once, only for deadlines still open
+        m = meta(entry.task.task_spec)
+        session.add(AuditEvent(item_id=item.id, action=f"timer_{entry.kind}", step=entry.task.task_spec.bpmn_id,
+                               title=entry.task.task_spec.bpmn_name or entry.task.task_spec.name,
+                               unit_id=entry.row.unit_id, data={"deadline": m["deadline"], "due": entry.row.due_date.isoformat()}))
+    if live:
+        def recipients(activity, unit_id):
+            return [u for r in rows_by_activity.get(activity, []) if unit_id is None or r.unit_id in (None, unit_id)
+                    for u in notifications.task_users(session, r)]
+        ledger.announce(session, item, live, recipients)
 
     now = clock.now()
     instance.state = STATE.dumps(wf)
@@ -259,21 +286,41 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
-    """Start the item's process on `definition` (the newest version, normally)."""
+    """Start the item's process on `definition` (the newest version, normally).
+
+    A process failure on the way (a script right after the start event) keeps the registration: the
+    instance is stored as it was before the engine ran, with an incident (action `start`) that a retry
+    resumes from there (`resume_start`)."""
     proc = parsed(definition)
     wf = BpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
     start = wf.get_next_task(state=TaskState.READY)
     start.data.update(item_id=item.id, item_type=item.item_type, year=item.year, title=item.title,
                       proposer=item.proposer.username, round=1, rules=rules_for(session, item.year))
-    with calendar_scope(current_calendar(session)):
-        fired = run_engine(wf)
-    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=b"")
+    before = STATE.dumps(wf)
+    instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=before)
     session.add(instance)
     session.flush()
-    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
                            step=definition.process_id, title=f"{definition.name} v{definition.version}"))
+    try:
+        with calendar_scope(current_calendar(session)):
+            fired = run_engine(wf)
+    except Exception as exc:
+        if not is_process_failure(exc):
+            raise
+        open_incident(session, instance.id, "start", exc, user_id=actor.id if actor else None)
+        return instance
+    sync_derived(session, instance, item, wf, Directory.load(session), fired)
     return instance
+
+
+def resume_start(session: Session, instance: ProcessInstance) -> None:
+    """Run a start that failed (see start_item) from the stored state, on the instance's version as it now is."""
+    item = session.get(Item, instance.item_id)
+    wf, _ = load_workflow(session, instance)
+    with calendar_scope(current_calendar(session)):
+        fired = run_engine(wf)
+    _write(session, instance, item, wf, Directory.load(session), fired)
 
 
 def instance_of(session: Session, item_id: int) -> ProcessInstance | None:
@@ -334,13 +381,15 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
-        fired = run_engine(wf)
+        fired = run_engine(wf, done=task)
 
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
                            title=row.title, unit_id=row.unit_id, data=data))
     _write(session, instance, item, wf, directory, fired)
+    resolved_by_success(session, instance, "complete", task_id, user.id,
+                        "办理人重新提交成功 (the handler submitted the task again successfully)")
     return item
 
 
@@ -372,12 +421,10 @@ def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWork
 
 
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
-    """Timeline entries and read-model effects of timers that fired (e.g. an unrated reply counts as 未表态)."""
+    """Read-model effects of timers that fired (e.g. an unrated reply counts as 未表态); their timeline
+    entries are written by sync_derived, for the deadlines still open."""
     for task in fired:
         m = meta(task.task_spec)
-        session.add(AuditEvent(item_id=item.id, action=f"timer_{m['kind']}", step=task.task_spec.bpmn_id,
-                               title=task.task_spec.bpmn_name or task.task_spec.name,
-                               data={"deadline": m["deadline"]}))
         timer_outcome(m["kind"], m["deadline"], Completion(session, item, None, {}, dict(task.data),
                                                           directory.units, directory.people))
 

@@ -1,8 +1,13 @@
 """The sweep: fire every due timer row through the runtime.
 
-It selects due timer rows only (`engine.deadlines.timers` keeps them in step with the workflows), loads
-each due instance once, fires its timers through SpiffWorkflow and writes everything derived, one
-transaction per instance. A process failure becomes an incident; other instances go on.
+It selects due timer rows only (`engine.deadlines.timers` keeps them in step with the workflows) and works
+through them in batches until none is left: one tick drains the whole backlog (a 交办会 batch of
+thousands of reminders due at once). Each batch is one transaction that locks its instances; each instance
+in it runs in a savepoint, so a failing one rolls back alone and becomes an incident, in the same
+transaction. The query itself skips instances set aside by an incident and, on PostgreSQL, instances
+another sweeper holds (`FOR UPDATE SKIP LOCKED`): failures cannot fill the batches, and several sweepers
+share a backlog without waiting on each other. Batches walk instance ids upwards (keyset), so a tick
+ends even if an instance stays due after firing.
 """
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.models import Timer
-from engine.workflow.incidents import is_process_failure, record
+from engine.models import ProcessInstance, Timer
+from engine.workflow.incidents import is_process_failure, open_incident
 from engine.workflow.runtime import fire_timers
+
+BATCH_SIZE = 50  # instances per transaction: short enough not to hold SQLite's write lock for long
 
 
 @dataclass
@@ -23,30 +30,46 @@ class SweepReport:
     loaded: list[int] = field(default_factory=list)  # instance ids the sweep deserialised
     fired: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
+    batches: int = 0
 
 
-def due_instances(session: Session, now: datetime, limit: int) -> list[int]:
-    """Instances with a due timer, oldest due first; on PostgreSQL rows another sweeper holds are skipped."""
-    q = (select(Timer.instance_id, Timer.due_at).where(Timer.due_at <= now).order_by(Timer.due_at).limit(limit * 4))
-    ids = list(dict.fromkeys(i for i, _ in session.execute(q)))[:limit]
-    return ids
+def due_batch(session: Session, now: datetime, size: int, after_id: int = 0) -> list[int]:
+    """Running instances with a due timer, by id after `after_id`; locked for this transaction on PostgreSQL,
+    skipping those another sweeper holds."""
+    query = (select(ProcessInstance.id)
+             .where(ProcessInstance.status == "running", ProcessInstance.id > after_id,
+                    ProcessInstance.id.in_(select(Timer.instance_id).where(Timer.due_at <= now)))
+             .order_by(ProcessInstance.id).limit(size))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
-def sweep(db, now: datetime | None = None, limit: int = 200) -> SweepReport:
-    """Fire every due timer: one transaction per instance, only instances with something due."""
+def sweep(db, now: datetime | None = None, limit: int | None = None, batch: int = BATCH_SIZE) -> SweepReport:
+    """Fire every due timer (at most `limit` instances when given), batch after batch."""
     now = now or clock.now()
     report = SweepReport()
-    with db.reading() as s:
-        candidates = due_instances(s, now, limit)
-    for instance_id in candidates:
-        try:
-            with db.transaction() as s:
-                fired = fire_timers(s, instance_id, now)
+    after_id, done = 0, 0
+    while limit is None or done < limit:
+        with db.transaction() as s:
+            ids = due_batch(s, now, batch if limit is None else min(batch, limit - done), after_id)
+            if not ids:
+                break
+            failures = []
+            for instance_id in ids:
+                try:
+                    with s.begin_nested():
+                        fired = fire_timers(s, instance_id, now)
+                except Exception as exc:  # noqa: BLE001 - one bad instance must not stop the others
+                    failures.append((instance_id, exc))
+                    continue
                 if fired is not None:
                     report.loaded.append(instance_id)
                     report.fired += fired
-        except Exception as exc:  # one bad instance must not stop the others; a process failure is an incident
-            report.failed.append((instance_id, f"{type(exc).__name__}: {exc}"))
-            if is_process_failure(exc):
-                record(db, instance_id, "timers", exc)
+            for instance_id, exc in failures:
+                report.failed.append((instance_id, f"{type(exc).__name__}: {exc}"))
+                if is_process_failure(exc):  # set aside: the next batches' query no longer sees it
+                    open_incident(s, instance_id, "timers", exc)
+        report.batches += 1
+        after_id, done = ids[-1], done + len(ids)
     return report

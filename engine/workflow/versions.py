@@ -12,6 +12,7 @@ from typing import Iterable
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
@@ -19,14 +20,16 @@ from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.db import Database
 from engine.workflow.deployment import deploy, parsed
-from engine.models import AuditEvent, Item, ProcessDefinition, ProcessInstance, TaskRow, User
+from engine.models import AuditEvent, Deadline, Item, ProcessDefinition, ProcessInstance, TaskRow, User
 from engine.deadlines.expressions import calendar_scope
 from engine.workflow.serializer import STATE
 from engine.workflow.validation import check_and_raise
+from engine.workflow.incidents import INCIDENT_MESSAGE, record
 
 # runtime's `sync_derived` writes the state and every derived row; migration must end exactly as a task completion
 # does, so it calls the same function rather than a copy of it.
-from engine.workflow.runtime import Directory, sync_derived, task_row, instance_of, load_workflow, run_engine
+from engine.workflow.runtime import (Directory, instance_of, load_workflow, run_engine, script_engine, sync_derived,
+                                     task_row)
 
 DEFINITE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR \
     | TaskState.CANCELLED
@@ -73,10 +76,14 @@ def version_overview(session: Session) -> list[ProcessVersions]:
     return list(out.values())
 
 
+MIGRATABLE = ("running", "incident")  # an item set aside by an incident is moved to a fixed version, then retried
+
+
 def running_items(session: Session, definition_id: int) -> list[tuple[ProcessInstance, Item]]:
+    """The items of a version that may be migrated: running ones and those waiting on an incident."""
     return session.execute(select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
                            .where(ProcessInstance.definition_id == definition_id,
-                                  ProcessInstance.status == "running").order_by(Item.number)).all()
+                                  ProcessInstance.status.in_(MIGRATABLE)).order_by(Item.number)).all()
 
 
 # --------------------------------------------------------------------------------------------- migration
@@ -148,11 +155,12 @@ def _restore(workflows: Iterable, saved: dict, changed: set) -> None:
 
 def migrate_instance(session: Session, instance_id: int, target: ProcessDefinition,
                      actor: User | None) -> MigrationResult:
-    """Move one running item to `target`, in the caller's transaction; MigrationRefused when it cannot."""
+    """Move one running (or incident) item to `target`, in the caller's transaction; MigrationRefused when it
+    cannot. An item set aside by an incident stays so: the admin retries the incident on the new version."""
     instance = session.get(ProcessInstance, instance_id, with_for_update=True)
     item = session.get(Item, instance.item_id)
     current = session.get(ProcessDefinition, instance.definition_id)
-    if instance.status != "running":
+    if instance.status not in MIGRATABLE:
         raise MigrationRefused("事项流程已结束，无需迁移 (the item's process has ended)")
     if current.process_id != target.process_id:
         raise MigrationRefused(f"目标是另一个流程 {target.process_id} (the target is another process)")
@@ -160,6 +168,8 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
         raise MigrationRefused(f"事项已在 v{target.version} 上 (the item already runs on v{target.version})")
     wf, _ = load_workflow(session, instance)
     new = parsed(target)
+    if not wf.get_tasks(state=TaskState.COMPLETED):
+        return _restart_on(session, instance, item, wf, current, target, actor)
     top_diff, sp_diffs = diff_workflow(STATE.registry, wf, new.spec, new.subprocess_specs)
     reasons = _refusals(wf, top_diff, sp_diffs)
     if reasons:
@@ -183,8 +193,23 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
 
     instance.definition_id = target.id
     directory = Directory.load(session)
-    sync_derived(session, instance, item, wf, directory, fired)
+    sync_derived(session, instance, item, wf, directory, fired, moved_by="migration")
     _refresh_task_rows(session, instance, item, wf, directory)
+    message = f"已从 v{current.version} 迁移到 v{target.version}"
+    session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="migrated",
+                           step=target.process_id, title=message,
+                           data={"from": current.version, "to": target.version}))
+    return MigrationResult(item.id, item.number, True, f"{message} (migrated v{current.version} → v{target.version})")
+
+
+def _restart_on(session: Session, instance: ProcessInstance, item: Item, wf, current: ProcessDefinition,
+                target: ProcessDefinition, actor: User | None) -> MigrationResult:
+    """An instance whose start failed has run nothing: it moves by starting afresh on the target, with the
+    same start data; the incident's retry then runs it."""
+    new = parsed(target)
+    fresh = BpmnWorkflow(new.spec, new.subprocess_specs, script_engine=script_engine())
+    fresh.get_next_task(state=TaskState.READY).data.update(wf.get_next_task(state=TaskState.READY).data)
+    instance.state, instance.definition_id = STATE.dumps(fresh), target.id
     message = f"已从 v{current.version} 迁移到 v{target.version}"
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="migrated",
                            step=target.process_id, title=message,
@@ -219,6 +244,11 @@ def migrate_version(db: Database, from_definition_id: int, target_id: int, actor
                 results.append(migrate_instance(s, instance_id, target, actor))
         except MigrationRefused as exc:
             results.append(MigrationResult(item_id, number, False, str(exc), str(exc).split("；")))
+        except Exception as exc:  # noqa: BLE001 - a script of the new version (or the diff) failed: an incident
+            incident = record(db, instance_id, "migrate", exc, submitted={"target_id": target_id}, user_id=actor_id,
+                              set_aside=False)
+            message = f"{INCIDENT_MESSAGE.format(step=incident.failed_step)} · {incident.message[:200]}"
+            results.append(MigrationResult(item_id, number, False, message, [message]))
     return results
 
 
@@ -235,7 +265,7 @@ class DiagramState:
 
 
 def item_diagram(session: Session, item: Item) -> DiagramState | None:
-    """Completed and active steps from the item's own workflow state; overdue ones from its task rows."""
+    """Completed and active steps from the item's own workflow state; overdue ones from its deadline ledger."""
     instance = instance_of(session, item.id)
     if instance is None:
         return None
@@ -249,9 +279,10 @@ def item_diagram(session: Session, item: Item) -> DiagramState | None:
             completed[bpmn_id] = True
         elif task.has_state(TaskState.READY) and task.task_spec.manual or task.has_state(TaskState.STARTED):
             active[bpmn_id] = True
-    now = clock.now()
-    overdue = session.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item.id,
-                                                              TaskRow.due_at.is_not(None), TaskRow.due_at < now))
+    today = clock.today()
+    overdue = session.scalars(select(Deadline.attached_to).where(  # the ledger's flags, nothing recomputed
+        Deadline.item_id == item.id, Deadline.status.in_(("open", "overdue")), Deadline.attached_to.is_not(None),
+        (Deadline.status == "overdue") | (Deadline.due_date < today)).order_by(Deadline.due_date))
     return DiagramState(session.get(ProcessDefinition, instance.definition_id),
                         [i for i in completed if i not in active], list(active), list(dict.fromkeys(overdue)))
 
@@ -273,7 +304,8 @@ class StepLoad:
 
 
 def step_load(session: Session, process_id: str) -> list[StepLoad]:
-    """Per step of a process: how many items wait there and how many of those are late (task rows only)."""
+    """Per step of a process: how many items wait there and how many of those are late (task rows only; their
+    due instants are copied from the deadline ledger)."""
     now = clock.now()
     rows = session.execute(
         select(TaskRow.spec_name, func.min(TaskRow.title), func.count(func.distinct(TaskRow.item_id)),

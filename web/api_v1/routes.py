@@ -15,6 +15,7 @@ from engine.deadlines.ledger import state as deadline_state
 from engine.items import disclosure, queries
 from engine.items.registration import NotWithdrawable, register_item, withdraw_item
 from engine.models import Deadline, Item, ProcessDefinition, Reply, TaskRow, Unit, User
+from engine.people import visibility
 from engine.people.authz import NotAllowed, can_act
 from engine.reports import statistics
 from engine.workflow import forms, incidents, runtime, versions
@@ -49,12 +50,15 @@ def _deadline(d: Deadline, units: dict[int, str]) -> dict:
             "warning": d.warning}
 
 
-def _visible_item(s, item_id: int) -> Item:
-    """The item if the token's user may see it; 404 otherwise, so ids do not tell what exists."""
+def _visible_item(s, item_id: int, field: str = "item", internal: bool = False) -> tuple[Item, frozenset]:
+    """The item and the sections of it the token's user may see (the one visibility policy); 404 when the
+    user may not see it (or not `field` of it), so ids do not tell what exists."""
     item = s.get(Item, item_id)
-    if item is None or not queries.can_view_item(s, _me(s), item):
+    view = visibility.view_of(s, _me(s), item) if item is not None else None
+    fields = visibility.fields_for(view)
+    if field not in fields or (internal and view != "internal"):
         abort(404, description="事项不存在或无权查看 (no such item, or not yours to see)")
-    return item
+    return item, fields
 
 
 def _open_tasks(s, item: Item, units) -> list[dict]:
@@ -122,14 +126,17 @@ class ItemView(MethodView):
     def get(self, item_id: int):
         """One item with its deadlines, its replies and the open tasks the user may act on."""
         with db().reading() as s:
-            item = _visible_item(s, item_id)
+            item, fields = _visible_item(s, item_id)
             units = _units(s)
-            deadlines = s.scalars(select(Deadline).where(Deadline.item_id == item.id).order_by(Deadline.id)).all()
+            deadlines = s.scalars(select(Deadline).where(Deadline.item_id == item.id).order_by(Deadline.id)).all() \
+                if "deadlines" in fields else []
             replies = s.scalars(select(Reply).where(Reply.item_id == item.id).order_by(Reply.id)).all()
+            if "replies" not in fields:  # the portal's view: the approved replies only
+                replies = [r for r in replies if r.status == "approved" and "approved_replies" in fields]
             return {"item": item, "deadlines": [_deadline(d, units) for d in deadlines],
                     "replies": [{"round": r.round, "reply_class": r.reply_class, "final_class": r.final_class,
                                  "text": r.text, "status": r.status, "disclosure": r.disclosure} for r in replies],
-                    "open_tasks": _open_tasks(s, item, units)}
+                    "open_tasks": _open_tasks(s, item, units) if "tasks" in fields else []}
 
 
 @bp.route("/items/<int(min=1, max=2147483647):item_id>/withdraw")
@@ -141,7 +148,7 @@ class Withdraw(MethodView):
     def post(self, data, item_id: int):
         """撤回: withdraw an item before it is assigned (completes its assignment task with 'withdraw')."""
         with db().reading() as s:
-            _visible_item(s, item_id)
+            _visible_item(s, item_id, internal=True)
         try:
             withdraw_item(db(), item_id, g.api_user_id, data["reason"])
         except NotWithdrawable as exc:
@@ -165,7 +172,7 @@ class ItemDeadlines(MethodView):
     def get(self, item_id: int):
         """The item's deadlines (期限) with their state, as on the item page."""
         with db().reading() as s:
-            item = _visible_item(s, item_id)
+            item, _fields = _visible_item(s, item_id, "deadlines")
             units = _units(s)
             rows = s.scalars(select(Deadline).where(Deadline.item_id == item.id).order_by(Deadline.id)).all()
             return [_deadline(d, units) for d in rows]
@@ -255,6 +262,7 @@ class BoardView(MethodView):
                                       item_type=args.get("type"), key_only=bool(args.get("key_only")),
                                       show=args["show"])
         with db().reading() as s:
+            f.viewer = _me(s)
             units = _units(s)
             return {"rows": [{"item": r.item, "deadline": _deadline(r.deadline, units), "days_late": r.days_late}
                              for r in overdue_board.board(s, f)]}

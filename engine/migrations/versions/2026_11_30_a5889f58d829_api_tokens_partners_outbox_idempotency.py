@@ -1,7 +1,7 @@
 """api tokens partners outbox idempotency
 
 Revision ID: a5889f58d829
-Revises: 568fa44684f7
+Revises: 3228fa709d2e, 8a3a9d8cf62e
 Create Date: 2026-11-30 18:44:39.116790
 
 """
@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'a5889f58d829'
-down_revision: Union[str, Sequence[str], None] = '568fa44684f7'
+# Main had two heads (issues 9 and 10) when this was merged: this revision joins them.
+down_revision: Union[str, Sequence[str], None] = ('3228fa709d2e', '8a3a9d8cf62e')
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

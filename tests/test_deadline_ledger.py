@@ -1,0 +1,169 @@
+"""The deadline ledger on the side paths of the procedure: each test is one thing a user saw go wrong."""
+from __future__ import annotations
+
+from datetime import date
+
+import time_machine
+from sqlalchemy import func, select
+
+from engine.deadlines import board
+from engine.deadlines.rules import set_rule
+from engine.models import AuditEvent, Deadline, Item, Notification, TaskRow, Unit
+from engine.workflow.deployment import PROCESSES_DIR, latest
+from engine.workflow.runtime import complete_task
+from engine.workflow.sweep import sweep
+from engine.workflow.versions import deploy_checked, item_diagram, migrate_version, step_load
+from tests.conftest import login, user
+from tests.test_timers import assign, at, deadlines, do, notes, register, reply
+
+HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
+
+
+def sign_and_pledge(db, item_id):
+    do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="1",
+       plan="方案", target_date="2026-12-31")
+
+
+def consult(db, item_id, more=False, day="2026-03-10"):
+    do(db, item_id, "jtj_staff", "consult", consult_date=day, consult_form="phone", participants="孙委员",
+       proposer_views="同意", more_consultation=more)
+
+
+def rows(db, item_id, key):
+    with db.reading() as s:
+        return s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == key)
+                         .order_by(Deadline.id)).all()
+
+
+def audit_count(db, item_id, action):
+    with db.reading() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                                            AuditEvent.action == action))
+
+
+def test_first_consultation_meets_first_contact_even_when_another_is_needed(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        sign_and_pledge(demo_db, item_id)
+        consult(demo_db, item_id, more=True)  # on time, and another consultation is needed
+    [contact] = rows(demo_db, item_id, "first_contact")
+    assert contact.status == "met" and contact.unit_id is not None
+    with time_machine.travel(at("2026-04-10"), tick=False):  # well past 20 working days
+        sweep(demo_db)
+        sweep(demo_db)
+    assert [r.status for r in rows(demo_db, item_id, "first_contact")] == ["met"]
+    assert not [n for n in notes(demo_db, item_id) if "首次联系" in n.title]
+    assert audit_count(demo_db, item_id, "timer_overdue") == 0 and audit_count(demo_db, item_id, "timer_reminder") == 0
+
+
+def test_rehandling_round_opens_only_its_own_deadlines_and_reminds_once(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        sign_and_pledge(demo_db, item_id)
+        consult(demo_db, item_id)
+        reply(demo_db, item_id)
+    with time_machine.travel(at("2026-03-05"), tick=False):
+        do(demo_db, item_id, "member_sun", "rate", attitude="unsatisfied", result="unsatisfied", rating_reason="没解决")
+        do(demo_db, item_id, "office", "order_rehandling", rehandle_decision="rehandle", rehandle_instructions="重办")
+    assert not [n for n in notes(demo_db, item_id) if "None" in n.title]
+    assert not [n for n in notes(demo_db, item_id, "overdue")]  # nothing is late: the first contact was met
+    assert [r.round for r in rows(demo_db, item_id, "first_contact")] == [1]
+    replies = rows(demo_db, item_id, "reply")
+    assert [(r.round, r.status) for r in replies] == [(1, "met"), (2, "open")]
+    assert replies[1].due_date == date(2026, 4, 7)  # 1 month from the order (04-05 is 清明, 04-06 its day off)
+    # A second consultation in round 2, then the round-2 reply reminders fire once each.
+    with time_machine.travel(at("2026-03-06"), tick=False):
+        consult(demo_db, item_id, more=True, day="2026-03-06")
+        consult(demo_db, item_id, day="2026-03-07")
+    for day in ("2026-03-24", "2026-03-25", "2026-04-05", "2026-04-06"):
+        with time_machine.travel(at(day), tick=False):
+            sweep(demo_db)
+    with demo_db.reading() as s:
+        events = s.execute(select(AuditEvent.step, func.count()).where(
+            AuditEvent.item_id == item_id, AuditEvent.action.like("timer_%")).group_by(AuditEvent.step)).all()
+    assert dict(events) == {"reply_remind": 1, "reply_remind2": 1}
+    reminders = [n.title for n in notes(demo_db, item_id, "reminder")]
+    assert reminders and all("答复将于 2026-04-07 到期" in t for t in reminders)
+
+
+def test_a_fixed_reply_date_already_past_is_recorded_and_overdue_everywhere(demo_db, client):
+    with demo_db.transaction() as s:
+        set_rule(s, 2026, "reply_fixed_date", "2026-03-06")
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+    with time_machine.travel(at("2026-03-10"), tick=False):
+        sign_and_pledge(demo_db, item_id)
+        [row] = rows(demo_db, item_id, "reply")
+        assert (row.due_date, row.status) == (date(2026, 3, 6), "overdue")
+        titles = [n.title for n in notes(demo_db, item_id, "overdue")]
+        assert titles and set(titles) == {"已超期：答复期限为 2026-03-06"}
+        assert not [n for n in notes(demo_db, item_id, "reminder")]  # past reminders fold into the flag
+        with demo_db.reading() as s:
+            on_board = board.board(s, board.BoardFilter(show="overdue"))
+            assert [(r.deadline.key, r.item.id) for r in on_board if r.item.id == item_id] == [("reply", item_id)]
+            assert "handling" in item_diagram(s, s.get(Item, item_id)).overdue
+            late = {step.spec_name: step.late for step in step_load(s, "item_handling")}
+        assert late.get("consult", 0) >= 1
+        login(client, "office")
+        html = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "2026-03-06" in html and "None" not in html
+
+
+def test_co_opinion_deadline_belongs_to_the_silent_co_unit(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id, co_units=["jyj", "zjj"])
+        sign_and_pledge(demo_db, item_id)
+    with time_machine.travel(at("2026-03-20"), tick=False):
+        with demo_db.transaction() as s:
+            staff = user(s, "zjj_staff")
+            row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "cohandle",
+                                                  TaskRow.unit_id == staff.unit_id)).one()
+            complete_task(s, row.id, staff, {"co_opinion": "同意主办意见。"})
+    with demo_db.reading() as s:
+        units = dict(s.execute(select(Unit.code, Unit.id)).all())
+    co = {r.unit_id: r.status for r in rows(demo_db, item_id, "co_opinion")}
+    assert co == {units["jyj"]: "open", units["zjj"]: "met"}
+    with time_machine.travel(at("2026-04-03"), tick=False):
+        sweep(demo_db)
+        with demo_db.reading() as s:
+            jyj_rows = board.board(s, board.BoardFilter(unit_id=units["jyj"], show="overdue"))
+            jtj_rows = board.board(s, board.BoardFilter(unit_id=units["jtj"]))
+            by_unit = {name: late for name, late, _soon in board.summary(s, board.BoardFilter(), "unit")}
+            jyj_name = s.get(Unit, units["jyj"]).name
+    assert [(r.deadline.key, r.item.id) for r in jyj_rows if r.item.id == item_id] == [("co_opinion", item_id)]
+    assert not [r for r in jtj_rows if r.item.id == item_id and r.deadline.key == "co_opinion"]
+    assert by_unit[jyj_name] >= 1
+    told = {n.user_id for n in notes(demo_db, item_id, "overdue") if "协办意见" in n.title}
+    with demo_db.reading() as s:
+        assert user(s, "jyj_staff").id in told and user(s, "office").id in told
+        assert user(s, "zjj_staff").id not in told and user(s, "jtj_staff").id not in told
+
+
+def test_migration_recomputes_a_changed_timer_without_calling_it_an_extension(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        sign_and_pledge(demo_db, item_id)
+    [before] = rows(demo_db, item_id, "reply")
+    assert before.due_date == date(2026, 6, 2) and not before.extended
+    changed = HANDLING.replace('<bpmn:timeDate xsi:type="bpmn:tFormalExpression">reply_due</bpmn:timeDate>',
+                               '<bpmn:timeDate xsi:type="bpmn:tFormalExpression">due_at(\'4M\', assigned_on)</bpmn:timeDate>')
+    assert changed != HANDLING
+    with time_machine.travel(at("2026-03-03"), tick=False):
+        with demo_db.transaction() as s:
+            v1_id = latest(s, "item_handling").id
+            v2, _ = deploy_checked(s, changed.encode("utf-8"), "x.bpmn", "admin")
+            v2_id, admin_id = v2.id, user(s, "admin").id
+        results = {r.item_id: r for r in migrate_version(demo_db, v1_id, v2_id, admin_id)}
+    assert results[item_id].ok
+    [after] = rows(demo_db, item_id, "reply")
+    assert after.due_date == date(2026, 7, 2) and not after.extended
+    assert audit_count(demo_db, item_id, "deadline_recomputed") == 1
+    with demo_db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Notification).where(Notification.item_id == item_id,
+                                                                              Notification.kind == "overdue")) == 0
