@@ -46,3 +46,22 @@ def test_the_api_keeps_its_contract(case, server, tokens):
     admin_only = case.operation.path.startswith(("/api/v1/processes", "/api/v1/incidents"))
     case.call_and_validate(base_url=server, checks=CHECKS,
                            headers={"Authorization": f"Bearer {tokens['admin' if admin_only else 'office']}"})
+
+
+def test_stateful_links_from_a_registered_item(server, tokens):
+    """Schemathesis follows the document's links: register, then read, list deadlines of and withdraw what
+    was registered, checking every response against the schema."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    machine = schema.as_state_machine()
+
+    class AgainstTheServer(machine):
+        def get_call_kwargs(self, case):
+            return {"base_url": server, "headers": {"Authorization": f"Bearer {tokens['office']}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None)
+
+    run_state_machine_as_test(AgainstTheServer, settings=settings(
+        max_examples=max(EXAMPLES // 3, 3), stateful_step_count=3, deadline=None,
+        suppress_health_check=list(HealthCheck), derandomize=True))

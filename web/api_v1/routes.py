@@ -28,6 +28,11 @@ from web.reports import REPORT_ROLES
 
 BOARD_ROLES = ("supervisor", "office", "admin", "leader")  # as /supervision/
 IDEMPOTENT = {"parameters": [IDEMPOTENCY_PARAM]}
+# OpenAPI links from a registered item to what can be done with it next (clients and stateful tests follow them).
+ITEM_LINKS = {name: {"operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method,
+                     "parameters": {"item_id": "$response.body#/id"}} for name, path, method in (
+    ("GetItem", "/api/v1/items/{item_id}", "get"), ("GetDeadlines", "/api/v1/items/{item_id}/deadlines", "get"),
+    ("Withdraw", "/api/v1/items/{item_id}/withdraw", "post"))}
 
 
 def _me(s) -> User:
@@ -65,6 +70,21 @@ def _open_tasks(s, item: Item, units) -> list[dict]:
     me = _me(s)
     rows = s.scalars(select(TaskRow).where(TaskRow.item_id == item.id).order_by(TaskRow.created_at)).all()
     return [_task(r, item, units) for r in rows if can_act(me, r)]
+
+
+def _task_command(run):
+    """Run an engine command on a task; None when it went through, else the problem to answer with."""
+    try:
+        run()
+    except forms.FormInvalid as exc:
+        return field_problem(exc.errors)
+    except NotAllowed as exc:
+        abort(403, description=str(exc))
+    except (runtime.StaleTask, runtime.TaskGone) as exc:
+        return problem(409, "冲突 (conflict)", str(exc), "conflict")
+    except ProcessFailed as exc:
+        return problem(409, "流程故障 (process incident)", str(exc), "process-incident")
+    return None
 
 
 # --- items ------------------------------------------------------------------------------------------------
@@ -105,7 +125,7 @@ class Items(MethodView):
     @scope("items:write", roles=("office",))
     @bp.arguments(S.Registration)
     @bp.response(201, S.Item)
-    @bp.doc(**IDEMPOTENT)
+    @bp.doc(**IDEMPOTENT, responses={"201": {"links": ITEM_LINKS}})
     def post(self, data):
         """登记: register an item and start its process (the registration page's command)."""
         raw = {k: (str(v) if v is not None else "") for k, v in data.items()}
@@ -150,17 +170,11 @@ class Withdraw(MethodView):
         with db().reading() as s:
             _visible_item(s, item_id, internal=True)
         try:
-            withdraw_item(db(), item_id, g.api_user_id, data["reason"])
+            failed = _task_command(lambda: withdraw_item(db(), item_id, g.api_user_id, data["reason"]))
         except NotWithdrawable as exc:
             return problem(409, "不能撤回 (cannot withdraw)", str(exc), "not-withdrawable")
-        except NotAllowed as exc:
-            abort(403, description=str(exc))
-        except forms.FormInvalid as exc:
-            return field_problem(exc.errors)
-        except (runtime.StaleTask, runtime.TaskGone) as exc:
-            return problem(409, "冲突 (conflict)", str(exc), "conflict")
-        except ProcessFailed as exc:
-            return problem(409, "流程故障 (process incident)", str(exc), "process-incident")
+        if failed is not None:
+            return failed
         with db().reading() as s:
             return s.get(Item, item_id)
 
@@ -234,16 +248,11 @@ class Complete(MethodView):
         with db().reading() as s:
             _open(s, task_id)
         raw = {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, list)) or v is None}
-        try:
-            item_id = runtime.complete(db(), task_id, g.api_user_id, raw)
-        except forms.FormInvalid as exc:
-            return field_problem(exc.errors)
-        except NotAllowed as exc:
-            abort(403, description=str(exc))
-        except (runtime.StaleTask, runtime.TaskGone) as exc:
-            return problem(409, "冲突 (conflict)", str(exc), "conflict")
-        except ProcessFailed as exc:
-            return problem(409, "流程故障 (process incident)", str(exc), "process-incident")
+        done: list[int] = []
+        failed = _task_command(lambda: done.append(runtime.complete(db(), task_id, g.api_user_id, raw)))
+        if failed is not None:
+            return failed
+        item_id = done[0]
         with db().reading() as s:
             item = s.get(Item, item_id)
             return {"item": item, "open_tasks": _open_tasks(s, item, _units(s))}
