@@ -78,18 +78,20 @@ def deadline(start: str, rule: str) -> None:
     """Print the due date of RULE (5WD, 20D, 1M, 3M or a date) counted from START (YYYY-MM-DD)."""
     from datetime import date
 
-    from engine.deadlines.calendar import current_calendar
+    from engine.deadlines.calendar import calendar_for_cli
 
     try:
         start_day = date.fromisoformat(start)
     except ValueError:
         raise click.BadParameter(f"{start!r} is not a date (YYYY-MM-DD)", param_hint="START") from None
-    with database().reading() as s:
-        try:
-            result = current_calendar(s).deadline(start_day, rule)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="RULE") from None
+    cal, note = calendar_for_cli(database())
+    try:
+        result = cal.deadline(start_day, rule)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RULE") from None
     click.echo(result.due.isoformat())
+    if note:
+        click.echo(f"note: {note}", err=True)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
 
@@ -131,9 +133,12 @@ def stats(year: int, as_json: bool) -> None:
     columns = [figure_rows(result.total), *(figure_rows(result.by_type[t]) for t in ("suggestion", "proposal"))]
     for i, (label, _) in enumerate(columns[0]):
         click.echo(f"  {label}: " + " / ".join(col[i][1] for col in columns))
+    for label, value in result.follow_up_rows():
+        click.echo(f"  {label}: {value}")
     for u in result.units:
         click.echo(f"  {u.name}: 主办 {u.lead.items} 件，办复率 {percent(u.lead.reply_rate)}，"
-                   f"满意率 {percent(u.lead.satisfaction_final.ratio)}；协办 {u.co_items} 件")
+                   f"满意率 {percent(u.lead.satisfaction_final.ratio)}；协办 {u.co_items} 件"
+                   + (f"（免除意见 {u.co_waived}）" if u.co_waived else "") + f"；被催办 {u.urged} 次")
 
 
 @main.command("import")

@@ -22,6 +22,7 @@ from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
 from engine.events.webhooks import deliver_due as deliver_webhooks
 from engine.workflow.sweep import SweepReport, sweep
+from engine.items import promises
 
 log = logging.getLogger("banli.scheduler")
 ADVISORY_KEY = 0x62616E6C  # "banl"
@@ -76,8 +77,10 @@ class LeaderLock:
 
 
 def tick(db, settings: Settings | None = None) -> SweepReport:
-    """One sweep now, then the e-mail outbox and the partners' webhooks, then the heartbeat."""
+    """One sweep now, then the promises' reminders, the e-mail outbox and the partners' webhooks, then the heartbeat."""
     report = sweep(db)
+    with db.transaction() as s:
+        promises.remind(s)
     if settings is not None:
         try:
             send_pending_email(db, settings)

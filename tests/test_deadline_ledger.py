@@ -1,19 +1,23 @@
 """The deadline ledger on the side paths of the procedure: each test is one thing a user saw go wrong."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import time_machine
 from sqlalchemy import func, select
 
 from engine.deadlines import board
-from engine.deadlines.rules import set_rule
-from engine.models import AuditEvent, Deadline, Item, Notification, TaskRow, Unit
+from engine import clock
+from engine.deadlines.rules import RuleError, rules_for, set_rule
+from engine.models import AuditEvent, Deadline, Item, Notification, TaskRow, Timer, Unit
+from engine.workflow.forms import FormInvalid
 from engine.workflow.deployment import PROCESSES_DIR, latest
+from engine.workflow.recompute import change_rules, load_holidays
 from engine.workflow.runtime import complete_task
 from engine.workflow.sweep import sweep
 from engine.workflow.versions import deploy_checked, item_diagram, migrate_version, step_load
-from tests.conftest import login, user
+from tests.conftest import csrf_token, login, user
 from tests.test_timers import assign, at, deadlines, do, notes, register, reply
 
 HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
@@ -167,3 +171,104 @@ def test_migration_recomputes_a_changed_timer_without_calling_it_an_extension(de
     with demo_db.reading() as s:
         assert s.scalar(select(func.count()).select_from(Notification).where(Notification.item_id == item_id,
                                                                               Notification.kind == "overdue")) == 0
+
+
+def test_a_return_request_after_the_window_is_refused_and_the_page_says_why(demo_db, client):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+    with demo_db.reading() as s:
+        task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sign_for")).one()
+    with time_machine.travel(at("2026-03-10"), tick=False):  # the window (5 working days) ended on 03-09
+        try:
+            do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
+        except FormInvalid as exc:
+            assert exc.errors[0].code == "window_closed" and "2026-03-09" in exc.errors[0].message()
+        else:
+            raise AssertionError("a late return request was accepted")
+        login(client, "jtj_staff")
+        html = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+        assert re.search(r'value="return"\s+disabled', html) and "期限 2026-03-09 已过" in html
+    with time_machine.travel(at("2026-03-06"), tick=False):  # within the window the same request goes through
+        do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
+    with demo_db.reading() as s:
+        assert s.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item_id)).all() == ["decide_return"]
+
+
+def test_loading_next_years_holidays_recomputes_open_deadlines_with_an_audit_entry(demo_db):
+    with time_machine.travel(at("2026-12-28"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+    [window] = rows(demo_db, item_id, "return_window")
+    assert window.due_date == date(2027, 1, 4) and "2027" in window.warning  # weekends only: 01-01 counted
+    with time_machine.travel(at("2026-12-29"), tick=False):
+        with demo_db.transaction() as s:
+            stored, report = load_holidays(s, 2027, "2027-01-01,holiday,元旦\n2027-02-06,holiday,春节\n",
+                                           user(s, "admin"))
+    assert report.moved >= 1 and item_id in report.changed_items
+    [window] = rows(demo_db, item_id, "return_window")
+    assert (window.due_date, window.original_due_date, window.warning, window.extended) == \
+        (date(2027, 1, 5), date(2027, 1, 5), None, False)
+    with demo_db.reading() as s:
+        moved = s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                   AuditEvent.action == "deadline_recomputed")).all()
+        assert [e.data["from"] for e in moved] == ["2027-01-04"] and moved[0].data["to"] == "2027-01-05"
+        sign = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id)).one()
+        assert clock.local(sign.due_at).date() == date(2027, 1, 5)
+    # A due date computed at assignment but not yet watched (first contact) follows the new calendar too.
+    with time_machine.travel(at("2026-12-30"), tick=False):
+        sign_and_pledge(demo_db, item_id)
+    [contact] = rows(demo_db, item_id, "first_contact")
+    assert contact.due_date == date(2027, 1, 26) and contact.warning is None  # 20 working days, 01-01 off
+
+
+def test_changing_a_rule_recomputes_that_years_open_deadlines_but_keeps_met_ones(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        sign_and_pledge(demo_db, item_id)
+    assert [r.due_date for r in rows(demo_db, item_id, "reply")] == [date(2026, 6, 2)]
+    [window] = rows(demo_db, item_id, "return_window")
+    assert window.status == "met"
+    with time_machine.travel(at("2026-03-04"), tick=False):
+        with demo_db.transaction() as s:
+            report = change_rules(s, 2026, {"reply": "4M", "return_window": "3WD"}, user(s, "admin"))
+    assert report.changed_items == [item_id] or item_id in report.changed_items
+    [reply_row] = rows(demo_db, item_id, "reply")
+    assert reply_row.due_date == date(2026, 7, 2) and not reply_row.extended
+    assert rows(demo_db, item_id, "return_window")[0].due_date == window.due_date  # met: history kept
+    with demo_db.reading() as s:
+        timer = s.scalars(select(Timer).where(Timer.item_id == item_id, Timer.spec_name == "reply_overdue")).one()
+        assert clock.local(timer.due_at).date() == date(2026, 7, 2)
+
+
+def test_rules_are_validated_where_they_are_entered(demo_db, client):
+    with demo_db.transaction() as s:
+        for key, rule in (("reply", "99999M"), ("first_contact", "1000000WD"), ("return_window", "400D"),
+                          ("reply_fixed_date", "2024-06-30"), ("reminder_leads", "15D,90D")):
+            try:
+                set_rule(s, 2026, key, rule)
+            except RuleError as exc:
+                assert "范围" in str(exc) or "无效" in str(exc) or "之后" in str(exc), (key, rule, str(exc))
+            else:
+                raise AssertionError(f"{key}={rule} was accepted")
+    login(client, "admin")
+    page = client.post("/admin/calendar/rules?year=2026", data={
+        "csrf_token": csrf_token(client, "/admin/calendar/?year=2026"), "reply": "99999M"}, follow_redirects=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "规则“99999M”超出合理范围" in html
+    with demo_db.reading() as s:
+        assert rules_for(s, 2026)["reply"] == "3M"
+
+
+def test_cli_deadline_answers_on_a_database_nobody_initialised(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = CliRunner().invoke(main, ["deadline", "2026-09-30", "1WD"])
+    assert result.exit_code == 0 and result.stdout.strip() == "2026-10-08", result.output
+    assert "banli init" in result.stderr and "Traceback" not in result.stderr
+    result = CliRunner().invoke(main, ["deadline", "2027-12-28", "5WD"])
+    assert result.exit_code == 0 and "2028" in result.stderr  # a year chinesecalendar does not know warns

@@ -72,3 +72,42 @@ def test_search_by_year_type_unit_and_keyword(demo_db):
 def test_a_phone_number_is_not_searchable(demo_db):
     with demo_db.reading() as s:
         assert search(s, PublicFilter(q="86012345"))[1] == 0
+
+
+@pytest.fixture
+def published_with_contacts(demo_db):
+    """The river item, its title and reply carrying a phone number, rated and published through the engine."""
+    from engine.demo import _do
+
+    with demo_db.transaction() as s:
+        item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
+        item.title = "关于治理河道黑臭水体的建议（联系人手机13812345678）"
+        _do(s, item, "deputy_chen", attitude="satisfied", result="satisfied")
+        _do(s, item, "office", publish_scope="full",
+            published_text="已完成截污纳管。联系人 李工 138 1234 5678，邮箱 li(at)example.gov.cn。")
+        return item.id
+
+
+def test_publication_stores_the_redacted_title_and_text(client, demo_db, published_with_contacts):
+    with demo_db.reading() as s:
+        d = s.scalars(select(Disclosure).where(Disclosure.item_id == published_with_contacts)).one()
+        assert "13812345678" in d.text.replace(" ", "")  # the office's own text is kept as written
+        assert d.public_title == "关于治理河道黑臭水体的建议（联系人手机［已隐去］）"
+        assert d.public_text == "已完成截污纳管。联系人 李工 ［已隐去］，邮箱 ［已隐去］。"
+    html = client.get(f"/public/{published_with_contacts}").get_data(as_text=True)
+    assert "13812345678" not in html and "1234 5678" not in html and "example.gov.cn" not in html
+    listed = client.get("/public/?year=2026").get_data(as_text=True)
+    assert "13812345678" not in listed and "联系人手机［已隐去］" in listed
+
+
+@pytest.mark.parametrize("probe", ["1381_34_678", "138%678", "1381", "5678", "example", "li(at)", "_", "%"])
+def test_search_cannot_confirm_a_redacted_detail(demo_db, published_with_contacts, probe):
+    with demo_db.reading() as s:
+        hits, _ = search(s, PublicFilter(q=probe, year=2026))
+        assert published_with_contacts not in [r.item_id for r in hits]
+
+
+def test_search_finds_published_words(demo_db, published_with_contacts):
+    with demo_db.reading() as s:
+        hits, _ = search(s, PublicFilter(q="截污纳管", year=2026))
+        assert [r.item_id for r in hits] == [published_with_contacts]

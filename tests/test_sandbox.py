@@ -274,3 +274,52 @@ def test_check_code_reports_forbidden_names():
 def test_compiled_code_is_cached():
     from engine.workflow.sandbox import _compile
     assert _compile("a + 1", "eval") is _compile("a + 1", "eval")
+
+
+# ------------------------------------------------------------------------------ C-level work and memory
+
+HUGE = [
+    # each would hold the interpreter in one C call for seconds, or take gigabytes, if it ran
+    ("x = 2 ** 499999\ny = x * x", "result of ** is too large"),
+    ("x = 2 ** 40000\nfor i in range(30):\n    x = x * x", "result of * is too large"),
+    ("x = 1 << 10 ** 9", "result of << is too large"),
+    ('x = "a" * 1_500_000_000', "over the limit"),
+    ('x = [0] * 10 ** 9', "over the limit"),
+    ('s = "a"\nwhile True:\n    s = s + s', "over the limit"),
+    ('s = "a"\nwhile True:\n    s += s', "over the limit"),
+    ('x = "%0999999999d" % 1', "format width"),
+    ('x = f"{1:>999999999}"', "format width"),
+    ('x = "a".ljust(10 ** 9)', "over the limit"),
+    ('x = ("a" * 1_000_000).replace("a", "b" * 1000)', "over the limit"),
+    ('x = [0] * 1000\nwhile True:\n    x.extend(x)', "over the limit"),
+    ('x = ["a" * 1_000_000 for i in range(100)]', "allocated more than"),
+    ('x = "a" * 3_000_000', "MB of task data"),
+]
+
+
+@pytest.mark.parametrize("script,text", HUGE)
+def test_huge_results_are_refused_before_they_are_built(script, text):
+    wf = make_workflow(script=script, timeout=5)
+    started = time.thread_time()
+    with pytest.raises(WorkflowTaskException) as info:
+        wf.do_engine_steps()
+    assert info.value.error_type == "SandboxViolation", str(info.value)
+    assert text in str(info.value)
+    assert time.thread_time() - started < 5  # refused up front, not timed out
+
+
+def test_ordinary_formatting_and_repetition_still_work():
+    wf = run(script='a = f"{7:>5}|{3.14159:.2f}|{\'x\'!r}"\nb = "%05d" % 42\nc = "-" * 3\nd = [0] * 4\n'
+                    'e = ", ".join(["x", "y"])\nf = "ab".center(6, "*")\ng = 2 ** 64 * 3 + 1\nh = [1]\nh.extend([2, 3])\n'
+                    'h += [4]')
+    data = task(wf, "end_no").data
+    assert (data["a"], data["b"], data["c"], data["d"], data["e"], data["f"]) == (
+        "    7|3.14|'x'", "00042", "---", [0, 0, 0, 0], "x, y", "**ab**")
+    assert data["g"] == 2 ** 64 * 3 + 1 and data["h"] == [1, 2, 3, 4]
+
+
+def test_the_time_limit_counts_cpu_time_not_waiting():
+    # A script descheduled on a busy machine (here: a function that waits without using the CPU) is not
+    # charged for the wait; with a wall-clock limit of 0.1 s this would time out.
+    wf = run(script="x = wait()\ny = 1", functions={"wait": lambda: time.sleep(0.3) or 1}, timeout=0.1)
+    assert task(wf, "end_no").data["y"] == 1

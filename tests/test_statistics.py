@@ -119,8 +119,8 @@ def test_rehandled_and_classes(year_2024):
 
 def test_units_count_lead_and_co_apart(year_2024):
     units = {u["code"]: u for u in year_2024.as_dict()["units"]}
-    assert units["u1"]["lead"]["items"] == 6 and units["u1"]["co"] == {"items": 0, "opinions_sent": 0}
-    assert units["u2"]["lead"]["items"] == 0 and units["u2"]["co"] == {"items": 1, "opinions_sent": 1}
+    assert units["u1"]["lead"]["items"] == 6 and units["u1"]["co"] == {"items": 0, "opinions_sent": 0, "waived": 0, "late": 0}
+    assert units["u2"]["lead"]["items"] == 0 and units["u2"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0, "late": 0}
 
 
 def test_the_lower_dimension_decides_a_rating():
@@ -176,7 +176,7 @@ def test_statistics_export_opens_in_excel(client):
     r = client.get("/reports/statistics-2025.xlsx")
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
     wb = load_workbook(io.BytesIO(r.data))
-    assert wb.sheetnames == ["总体", "单位", "明细", "口径"]
+    assert wb.sheetnames == ["总体", "单位", "跟踪落实", "明细", "口径"]
     overview = {row[0]: row[1:] for row in wb["总体"].iter_rows(min_row=2, values_only=True)}
     assert overview["件数"] == ("104", "46", "58")
     assert wb["明细"].max_row == 105

@@ -167,3 +167,32 @@ def test_banli_check_reports_a_hostile_file_without_a_traceback(tmp_path):
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 1 and "DOCTYPE" in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("process_id", ["../../etc/passwd", "item\u202ehandling", "流程", "1item", "a b", "x" * 65, ""])
+def test_process_ids_must_be_plain_identifiers(process_id):
+    _, xml = broken('<bpmn:process id="item_handling"', f'<bpmn:process id="{process_id}"')
+    problems = check_bpmn(xml)
+    assert problems and any("process id" in p.message for p in problems)
+
+
+@pytest.mark.parametrize("old, new", [
+    ('<bpmn:userTask id="sign_for" name="签收"', '<bpmn:userTask id="sign_for" name="签\u202e收"'),
+    ('label="退回理由"', 'label="退回&#x9;理由"'),
+    ('label="退回理由"', 'label="退回&#x85;理由"'),
+    ('<bpmn:userTask id="sign_for"', '<bpmn:userTask id="sign\u2066_for"'),
+])
+def test_labels_and_ids_with_control_or_direction_characters_are_refused(old, new):
+    _, xml = broken(old, new)
+    problems = check_bpmn(xml)
+    assert problems and any("U+" in p.message for p in problems)
+
+
+def test_uploaded_file_names_are_held_to_a_safe_set():
+    from engine.text import safe_filename
+
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("C:\\Users\\me\\办理流程.bpmn") == "办理流程.bpmn"
+    assert safe_filename("evil\u202egnp.bpmn") == "evilgnp.bpmn"
+    assert safe_filename('a"b;\r\nc.bpmn') == "a_b_c.bpmn"
+    assert safe_filename("") == "process.bpmn" and safe_filename("...") == "process.bpmn"

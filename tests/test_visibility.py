@@ -96,3 +96,18 @@ def test_the_board_shows_a_leader_only_their_items(client, demo_db):
         assert others and not any(f'/items/{i}"' in html for i in others)
         for r in rows:  # and every item on the board opens
             assert f'/items/{r.item.id}"' in html and client.get(f"/items/{r.item.id}").status_code == 200
+
+
+def test_item_detail_for_keeps_only_the_sections_of_the_view(demo_db):
+    from engine.items.queries import item_detail_for
+
+    with demo_db.reading() as s:
+        item = s.scalars(select(Item).where(Item.title == "关于完善社区医疗服务的提案", Item.year == 2026)).one()
+        internal = item_detail_for(s, user(s, "office"), item)
+        assert internal.replies and internal.timeline and internal.pledges and internal.open_tasks
+        portal = item_detail_for(s, user(s, "member_sun"), item)  # its proposer; the reply awaits review
+        assert portal.item.id == item.id and portal.consultations
+        assert portal.replies == [] and portal.timeline == [] and portal.pledges == [] and portal.open_tasks == []
+        assert portal.deadlines == [] and portal.assignments == []
+        assert item_detail_for(s, user(s, "deputy_chen"), item) is None
+        assert item_detail_for(s, user(s, "hbj_staff"), item) is None

@@ -1,12 +1,15 @@
 """banli web: a thin Flask app. Routes parse input, call one engine function, render."""
 from __future__ import annotations
 
+import os
+
 from flask import Flask, g, session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from engine.config import settings
+from engine.config import installation_secret, settings
 from engine.db import Database
 
 LANGUAGES = ("zh", "en")
@@ -21,12 +24,24 @@ def select_locale() -> str:
 
 
 def create_app(config: dict | None = None) -> Flask:
+    """The app. `PRODUCTION=True` (banli serve --prod) sends cookies over HTTPS only and asks browsers to
+    keep to HTTPS (HSTS); TLS itself is the reverse proxy's."""
     app = Flask(__name__)
     conf = settings()
-    app.config.update(SECRET_KEY=conf.secret_key, DATABASE_URL=conf.database_url,
-                      BABEL_DEFAULT_LOCALE="zh", BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(DATABASE_URL=conf.database_url, BABEL_DEFAULT_LOCALE="zh",
+                      BABEL_DEFAULT_TIMEZONE="Asia/Shanghai", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", PRODUCTION=False)
     app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):  # SECRET_KEY, else this installation's own generated key
+        app.config["SECRET_KEY"] = conf.secret_key or installation_secret(app.config["DATABASE_URL"])
+    if app.config["PRODUCTION"]:
+        app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    # Behind the TLS proxy every request comes from the proxy: the client's address (which login throttling
+    # counts) is in X-Forwarded-For, trusted from as many proxies as BANLI_TRUSTED_PROXIES says (production
+    # default 1, else 0: a client talking to us directly could write that header itself).
+    proxies = int(os.environ.get("BANLI_TRUSTED_PROXIES", "1" if app.config["PRODUCTION"] else "0"))
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     app.extensions["banli_db"] = Database(app.config["DATABASE_URL"])
 
     csrf.init_app(app)
@@ -37,8 +52,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from web import admin, api, auth, calendar_admin, incidents, items, notifications, supervision, tasks
     from web import imports, partners, portal, public, reports, tokens
+    from web import inputs
     from web.helpers import register_template_helpers
+    from web.security import register_security_headers
 
+    inputs.install(app)
     for bp in (auth.bp, tasks.bp, items.bp, api.bp, supervision.bp, notifications.bp, calendar_admin.bp,
                admin.bp, admin.diagram_bp, incidents.bp, reports.bp, imports.bp, portal.bp, public.bp, tokens.bp,
                partners.bp):
@@ -48,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     api_v1.configure(app)
     csrf.exempt(api_v1.bp)  # bearer tokens, no cookies: cross-site forgery has nothing to ride on
+    register_security_headers(app)
 
     @app.teardown_appcontext
     def _close(_exc):

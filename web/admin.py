@@ -7,7 +7,6 @@ where it stands.
 from __future__ import annotations
 
 import io
-from pathlib import PurePath
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -18,6 +17,7 @@ from engine.people import visibility
 from engine.workflow import versions
 from engine.workflow.deployment import latest
 from engine.models import Item, ProcessDefinition, User
+from engine.text import safe_filename
 from engine.workflow.safexml import MAX_BYTES
 from engine.workflow.validation import InvalidProcess, check_bpmn
 from web.helpers import db, roles_required
@@ -29,8 +29,7 @@ overview_roles = roles_required("admin", "office", "supervisor")
 
 
 def _filename(raw: str | None) -> str:
-    name = PurePath((raw or "").replace("\\", "/")).name.strip()
-    return (name or "process.bpmn")[-120:]
+    return safe_filename(raw)
 
 
 def _newest(s, process_id: str | None = None) -> ProcessDefinition | None:

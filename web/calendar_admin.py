@@ -6,10 +6,13 @@ from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from engine.deadlines import calendar as workcal
 from engine import clock
+from engine.models import User
 from engine.deadlines import rules
+from engine.workflow import recompute
 from web.helpers import db, roles_required
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
@@ -18,6 +21,11 @@ bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 def _year() -> int:
     year = request.values.get("year", type=int) or clock.today().year
     return min(max(year, 2000), 2100)
+
+
+def _moved(report) -> str:
+    return _("已重算在办事项的期限：%(n)s 个期限调整（涉及 %(items)s 个事项）。", n=report.moved,
+             items=len(report.changed_items))
 
 
 @bp.get("/")
@@ -43,11 +51,9 @@ def set_day():
         flash(_("请输入有效日期（年-月-日）。"), "error")
         return redirect(url_for("calendar_admin.year", year=y))
     with db().transaction() as s:
-        if request.form.get("kind") == "rule":
-            workcal.delete_day(s, day)
-        else:
-            workcal.set_day(s, day, request.form.get("kind") == "workday", request.form.get("name") or None)
-    flash(_("%(day)s 已更新。", day=day.isoformat()), "success")
+        report = recompute.change_day(s, day, request.form.get("kind", ""), request.form.get("name") or None,
+                                      s.get(User, current_user.id))
+    flash(_("%(day)s 已更新。", day=day.isoformat()) + " " + _moved(report), "success")
     return redirect(url_for("calendar_admin.year", year=day.year))
 
 
@@ -59,11 +65,11 @@ def import_year():
     text = upload.read().decode("utf-8-sig", errors="replace") if upload and upload.filename else request.form.get("text", "")
     try:
         with db().transaction() as s:
-            count = workcal.import_year_csv(s, y, text)
+            count, report = recompute.load_holidays(s, y, text, s.get(User, current_user.id))
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("calendar_admin.year", year=y))
-    flash(_("已载入 %(year)s 年节假日安排（%(n)s 条）。", year=y, n=count), "success")
+    flash(_("已载入 %(year)s 年节假日安排（%(n)s 条）。", year=y, n=count) + " " + _moved(report), "success")
     return redirect(url_for("calendar_admin.year", year=y))
 
 
@@ -73,11 +79,10 @@ def save_rules():
     y = _year()
     try:
         with db().transaction() as s:
-            for key in rules.DEFAULT_RULES:
-                if key in request.form:
-                    rules.set_rule(s, y, key, request.form[key])
+            report = recompute.change_rules(s, y, {k: request.form[k] for k in rules.DEFAULT_RULES if k in request.form},
+                                            s.get(User, current_user.id))
     except rules.RuleError as exc:
         flash(str(exc), "error")
         return redirect(url_for("calendar_admin.year", year=y) + "#rules")
-    flash(_("%(year)s 年期限规则已保存，新登记的事项按新规则计算。", year=y), "success")
+    flash(_("%(year)s 年期限规则已保存。", year=y) + " " + _moved(report), "success")
     return redirect(url_for("calendar_admin.year", year=y) + "#rules")

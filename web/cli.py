@@ -41,9 +41,9 @@ def _serve_gunicorn(host: str, port: int, workers: int) -> None:
     from engine.config import settings
 
     conf = settings()
-    if conf.secret_key == "dev-only-change-me":
-        raise click.UsageError("SECRET_KEY is not set: production sessions would be signed with the "
-                               "development key. Set SECRET_KEY to a long random value.")
+    if not conf.secret_key:  # every web machine must sign with the same key: no per-machine generated one
+        raise click.UsageError("SECRET_KEY is not set: in production every web worker and machine must sign "
+                               "sessions with the same key. Set SECRET_KEY to a long random value.")
     if conf.database_url.startswith("sqlite") and workers > 1:
         logging.getLogger("banli.web").warning(
             "serving SQLite with several workers: writes queue behind one lock; use PostgreSQL "
@@ -64,7 +64,7 @@ def _serve_gunicorn(host: str, port: int, workers: int) -> None:
         def load(self):
             from web import create_app
 
-            return create_app()
+            return create_app({"PRODUCTION": True})
 
     Server().run()
 

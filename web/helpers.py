@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, render_template
 from flask_babel import get_locale, lazy_gettext as _l
@@ -18,7 +19,7 @@ def db() -> Database:
 STATUS_LABELS = {
     "registered": _l("已登记"), "assigning": _l("待交办"), "signing": _l("待签收"), "handling": _l("办理中"),
     "replying": _l("答复中"), "rating": _l("待评价"), "rehandling": _l("研究重办"), "publishing": _l("待公开"),
-    "closed": _l("已办结"), "withdrawn": _l("已撤回"),
+    "closed": _l("已办结"), "withdrawn": _l("已撤回"), "merged": _l("已并案"),
 }
 TYPE_LABELS = {"suggestion": _l("建议"), "proposal": _l("提案")}
 ROLE_LABELS = {
@@ -31,11 +32,15 @@ LANE_LABELS = {
 }
 ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理")}
 ASSIGNMENT_STATES = {"assigned": _l("待签收"), "signed": _l("已签收"), "return_requested": _l("申请退回中"),
-                     "returned": _l("已退回"), "reassigned": _l("已改派"), "done": _l("已提出意见")}
+                     "returned": _l("已退回"), "reassigned": _l("已改派"), "done": _l("已提出意见"),
+                     "waived": _l("已免除意见")}
+URGE_CHANNELS = {"system": _l("系统催办"), "phone": _l("电话催办"), "notice": _l("书面督办通知")}
+CHECK_KINDS = {"phone": _l("电话督查"), "visit": _l("实地督查"), "notice": _l("督办通知")}
 REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise": _l("负责人退回修改"),
                 "returned": _l("区府办驳回"), "approved": _l("已审核通过")}
 DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "met": _l("按期完成"),
-                   "met_late": _l("超期完成"), "expired": _l("期满未表态")}
+                   "met_late": _l("超期完成"), "expired": _l("期满未表态"), "waived": _l("区府办已免除"),
+                   "void": _l("已作废")}
 CHOICE_LABELS = {
     "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"),
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
@@ -66,6 +71,20 @@ def item_filter(args, page: int = 1):
                       key_only=args.get("key") == "1", q=args.get("q") or None, page=page)
 
 
+def safe_redirect_target(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None: the one check every redirect taken from a request
+    (next=, the referrer) goes through. Refused: other hosts (//evil, /\\evil, scheme:), and any control
+    character or backslash, since browsers drop tabs and line breaks and read \\ as / (/\t/evil is //evil)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return target
+
+
 def current_lang() -> str:
     """'zh' or 'en': the language engine messages are rendered in."""
     return "en" if str(get_locale() or "zh").startswith("en") else "zh"
@@ -85,7 +104,7 @@ def register_template_helpers(app) -> None:
         from web.notifications import unread_count
 
         return dict(current_lang=current_lang(), unread_notifications=unread_count(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
-                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS)
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, URGE_CHANNELS=URGE_CHANNELS, CHECK_KINDS=CHECK_KINDS, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS)
 
     @app.errorhandler(403)
     def forbidden(_e):

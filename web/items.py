@@ -1,4 +1,5 @@
-"""Items: the list with filters, registration, and the item page with its timeline."""
+"""Items: the list with filters, registration, the item page with its timeline, and what the office and
+supervisors do on an item besides its tasks: merge (并案), waive a co-opinion, urge (催办), record checks, promises."""
 from __future__ import annotations
 
 import uuid
@@ -8,11 +9,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import extensions
-from engine.items import queries
+from engine.items import cohandling, extensions, merging, promises, queries, supervision
 from engine.people import visibility
+from engine.people.authz import NotAllowed
 from engine.workflow.forms import FormInvalid
-from engine.models import ITEM_STATUSES, Item, Unit, User
+from engine.models import ITEM_STATUSES, Item, Promise, Unit, User
 from engine.items.registration import register_item
 from engine.workflow.runtime import instance_of
 from web.helpers import current_lang, db, item_filter, roles_required
@@ -73,4 +74,122 @@ def detail(item_id: int):
             abort(403)
         d = queries.item_detail(s, item)
         can_extend = extensions.may_ask(s, viewer, item)
-        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend)
+        office = viewer.role == "office"
+        return render_template("items/detail.html", item=item, d=d, can_extend=can_extend,
+                               merge_into=merging.merge_candidates(s, item) if office else [],
+                               silent=cohandling.silent_co_units(s, item) if office else [],
+                               urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [],
+                               answer_part=cohandling.may_answer_part(s, viewer, item),
+                               co_returns=[r for r, it, _u in cohandling.waiting_co_returns(s) if it.id == item.id]
+                               if office else [])
+
+
+@bp.post("/<int:item_id>/co-part")
+@roles_required("unit_handler")
+def co_part(item_id: int):
+    """A co-unit signs for its part or asks to return it (签收 / 申请退回)."""
+    if request.form.get("action") == "return":
+        return _act(item_id, lambda s, user, item: cohandling.ask_return_part(s, user, item,
+                                                                             request.form.get("reason", "")),
+                    _("退回申请已提交，等待区府办审核。"))
+    return _act(item_id, lambda s, user, item: cohandling.sign_part(s, user, item), _("已签收协办部分。"))
+
+
+@bp.post("/co-returns/<int:request_id>")
+@roles_required("office")
+def decide_co_return(request_id: int):
+    approve = request.form.get("decision") == "approve"
+    with db().reading() as s:
+        from engine.models import ReturnRequest
+        req = s.get(ReturnRequest, request_id)
+        if req is None:
+            abort(404)
+        item_id = req.item_id
+    return _act(item_id, lambda s, user, item: cohandling.decide_co_return(s, user, request_id, approve,
+                                                                          request.form.get("opinion", "")),
+                _("已同意退回，该协办单位不再参与办理。") if approve else _("已不同意退回，由该协办单位继续协办。"))
+
+
+def _act(item_id: int, command, done: str):
+    """Run one engine command on an item; its errors are flashed and the item page shown again."""
+    try:
+        with db().transaction() as s:
+            item = s.get(Item, item_id)
+            if item is None:
+                abort(404)
+            command(s, s.get(User, current_user.id), item)
+        flash(done, "success")
+    except NotAllowed:
+        abort(403)
+    except FormInvalid as exc:
+        for e in exc.errors:
+            flash(f"{e.label}：{e.message(current_lang())}", "error")
+    return redirect(url_for("items.detail", item_id=item_id), code=303)
+
+
+@bp.post("/<int:item_id>/merge")
+@roles_required("office")
+def merge(item_id: int):
+    into = request.form.get("into", "")
+    return _act(item_id, lambda s, user, item: merging.merge_item(s, user, item.id, into),
+                _("已并案：并入 %(number)s。", number=into.strip()))
+
+
+@bp.post("/<int:item_id>/waive")
+@roles_required("office")
+def waive(item_id: int):
+    return _act(item_id, lambda s, user, item: cohandling.waive_opinion(s, user, item, request.form.get("unit", ""),
+                                                                       request.form.get("reason", "")),
+                _("已免除该协办单位的协办意见。"))
+
+
+@bp.post("/<int:item_id>/urge")
+@roles_required("office", "supervisor")
+def urge(item_id: int):
+    f = request.form
+    return _act(item_id, lambda s, user, item: supervision.urge(s, user, item, f.get("unit", ""), f.get("channel", ""),
+                                                               f.get("urged_on", ""), f.get("text", "")),
+                _("已催办，催办内容已送达该单位。"))
+
+
+@bp.post("/<int:item_id>/checks")
+@roles_required("office", "supervisor")
+def check(item_id: int):
+    f = request.form
+    return _act(item_id, lambda s, user, item: supervision.record_check(s, user, item, f.get("kind", ""),
+                                                                       f.get("held_on", ""), f.get("note", "")),
+                _("已记录督查情况。"))
+
+
+@bp.post("/promises/<int:promise_id>/progress")
+@roles_required("unit_handler", "unit_head")
+def promise_progress(promise_id: int):
+    return _promise(promise_id, lambda s, user: promises.report_progress(s, user, promise_id,
+                                                                          request.form.get("text", "")),
+                    _("已报告落实进展。"))
+
+
+@bp.post("/promises/<int:promise_id>/close")
+@roles_required("office")
+def promise_close(promise_id: int):
+    return _promise(promise_id, lambda s, user: promises.close_promise(s, user, promise_id,
+                                                                        request.form.get("evidence", "")),
+                    _("承诺事项已销号。"))
+
+
+def _promise(promise_id: int, command, done: str):
+    with db().reading() as s:
+        promise = s.get(Promise, promise_id)
+        if promise is None:
+            abort(404)
+        item_id = promise.item_id
+    try:
+        with db().transaction() as s:
+            command(s, s.get(User, current_user.id))
+        flash(done, "success")
+    except NotAllowed:
+        abort(403)
+    except FormInvalid as exc:
+        for e in exc.errors:
+            flash(f"{e.label}：{e.message(current_lang())}", "error")
+    return redirect(url_for("items.detail", item_id=item_id, _anchor="promises"), code=303)

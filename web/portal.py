@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine.items import portal
+from engine.items import merging, portal
 from engine.models import User
 from engine.people.authz import NotAllowed
 from engine.workflow import runtime
@@ -66,4 +66,22 @@ def complete(item_id: int, task_id: str):
         flash(str(exc), "error")
         return redirect(url_for("portal.item", item_id=item_id), code=303)
     flash(_("已完成：%(title)s", title=title), "success")
+    return redirect(url_for("portal.item", item_id=item_id), code=303)
+
+
+@bp.post("/items/<int:item_id>/rate")
+@roles_required("proposer")
+def rate_merged(item_id: int):
+    """评价 of the lead item's reply by the proposer of an item merged into it (并案)."""
+    f = request.form
+    try:
+        with db().transaction() as s:
+            merging.rate_merged(s, s.get(User, current_user.id), item_id, f.get("attitude", ""), f.get("result", ""),
+                                f.get("rating_reason", ""))
+        flash(_("评价已提交，谢谢！"), "success")
+    except NotAllowed:
+        abort(404)
+    except FormInvalid as exc:
+        for e in exc.errors:
+            flash(f"{e.label}：{e.message(current_lang())}", "error")
     return redirect(url_for("portal.item", item_id=item_id), code=303)

@@ -36,7 +36,7 @@ def _xlsx(data: bytes, filename: str) -> Response:
 def index():
     with db().reading() as s:
         years = statistics.available_years(s)
-        stats = statistics.year_statistics(s, _year(years))
+        stats = statistics.for_viewer(s, statistics.year_statistics(s, _year(years)), s.get(User, current_user.id))
     return render_template("reports/index.html", stats=stats, years=years, lang=current_lang(),
                            definitions=statistics.DEFINITIONS, figure_rows=statistics.figure_rows)
 
@@ -45,7 +45,8 @@ def index():
 @roles_required(*REPORT_ROLES)
 def statistics_xlsx(year: int):
     with db().reading() as s:
-        data = excel.statistics_workbook(statistics.year_statistics(s, year))
+        data = excel.statistics_workbook(statistics.for_viewer(s, statistics.year_statistics(s, year),
+                                                               s.get(User, current_user.id)))
     return _xlsx(data, f"statistics-{year}.xlsx")
 
 

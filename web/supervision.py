@@ -1,18 +1,20 @@
-"""督查: the supervisors' board, and extension requests and decisions on an item."""
+"""督查: the supervisors' board, the promises' board, extension requests and decisions, year-end carry-over."""
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import extensions
+from engine.items import carryover, extensions, promises
 from engine.deadlines import board as overdue_board
 from engine.people.authz import NotAllowed
 from engine.deadlines.ledger import LABELS as DEADLINE_LABELS
 from engine.workflow.forms import FormInvalid
 from engine.models import Item, Unit, User
-from web.helpers import current_lang, db, roles_required
+from web.helpers import current_lang, db, roles_required, safe_redirect_target
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -67,5 +69,39 @@ def decide_extension(request_id: int):
         flash(_("已同意延期，期限与提醒已顺延。") if approve else _("已不同意延期。"), "success")
     except FormInvalid as exc:
         _flash_errors(exc)
-        return redirect(request.referrer or url_for("supervision.board"))
+        return redirect(safe_redirect_target(request.referrer and urlsplit(request.referrer).path)
+                        or url_for("supervision.board"))
     return redirect(url_for("items.detail", item_id=item_id))
+
+
+@bp.get("/promises")
+@roles_required("supervisor", "office", "admin", "leader")
+def promise_board():
+    """承诺事项看板: open promises (or only overdue ones, or all), by unit."""
+    show = request.args.get("show") if request.args.get("show") in ("open", "overdue", "all") else "open"
+    unit_id = request.args.get("unit", type=int)
+    with db().reading() as s:
+        rows = promises.board(s, unit_id=unit_id, show=show)
+        units = s.scalars(select(Unit).order_by(Unit.name)).all()
+        return render_template("supervision/promises.html", rows=rows, units=units, show=show, unit_id=unit_id)
+
+
+@bp.route("/year-end/<int:year>", methods=["GET", "POST"])
+@roles_required("office")
+def year_end(year: int):
+    """年终结转: the office carries the year's unfinished items and open promises into the next year."""
+    if not 2000 <= year <= 2100:
+        abort(404)
+    if request.method == "POST":
+        try:
+            with db().transaction() as s:
+                done = carryover.carry_over(s, s.get(User, current_user.id), year)
+                n_items, n_promises = len(done.items), len(done.promises)
+            flash(_("已结转至%(y)s年度：事项 %(i)s 件，承诺事项 %(p)s 项。", y=year + 1, i=n_items, p=n_promises), "success")
+        except FormInvalid as exc:
+            _flash_errors(exc)
+        return redirect(url_for("supervision.year_end", year=year), code=303)
+    with db().reading() as s:
+        todo = carryover.pending(s, year)
+        carried = carryover.carried_into(s, year + 1)
+        return render_template("supervision/year_end.html", year=year, todo=todo, carried=carried)

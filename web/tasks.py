@@ -5,10 +5,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.items import queries
+from engine.items import carryover, cohandling, extensions, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
-from engine.workflow.forms import FormInvalid
+from engine.workflow.forms import FieldError, FormInvalid
 from engine.workflow.incidents import ProcessFailed
 from engine.models import Item, TaskRow, User
 from web.helpers import current_lang, db
@@ -24,7 +24,13 @@ def inbox():
     with db().reading() as s:
         me, page = s.get(User, current_user.id), request.args.get("page", 1, type=int)
         rows, total = queries.inbox(s, me, page), queries.inbox_count(s, me)
-    return render_template("tasks/inbox.html", rows=rows, total=total, page=page, page_size=queries.INBOX_PAGE)
+        office = me.role == "office"
+        pending = extensions.waiting_for_office(s) if office else []
+        year_end = carryover.year_end_due(s) if office else []
+        co_returns = cohandling.waiting_co_returns(s) if office else []
+        return render_template("tasks/inbox.html", rows=rows, total=total, page=page,
+                               page_size=queries.INBOX_PAGE, pending_extensions=pending, year_end=year_end,
+                               co_returns=co_returns)
 
 
 def _form_values(form: dict) -> dict:
@@ -36,7 +42,9 @@ def _form_values(form: dict) -> dict:
 def _render(s, row, errors=None, values=None, status=200):
     item = s.get(Item, row.item_id)
     form = runtime.task_form(s, row)
-    return render_template("tasks/task.html", row=row, item=item, form=form,
+    closed = {f: {o: FieldError(f, f, "window_closed", due).message(current_lang()) for o, due in opts.items()}
+              for f, opts in runtime.closed_choices(s, row, form).items()}
+    return render_template("tasks/task.html", row=row, item=item, form=form, closed=closed,
                            detail=queries.item_detail(s, item), choices=runtime.choices(s),
                            errors={e.field: e.message(current_lang()) for e in errors or []},
                            values=values or {}), status

@@ -27,6 +27,7 @@ from engine.models import CalendarDay, CalendarYear, utcnow
 
 ONE_DAY = timedelta(days=1)
 RULE_FORMS = "'5WD' (working days), '20D' (days), '3M' (months) or a fixed date 'YYYY-MM-DD'"
+RULE_LIMITS = {"WD": 500, "D": 730, "M": 24}  # two years: no deadline of the procedure is longer
 _RULE = re.compile(r"(\d+)\s*(WD|D|M)")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -133,6 +134,8 @@ def parse_rule(rule: str) -> tuple[int, str] | tuple[date, str]:
     m = _RULE.fullmatch(text)
     if not m or int(m[1]) == 0:
         raise ValueError(f"bad deadline rule {rule!r}: use {RULE_FORMS}, with a number of at least 1")
+    if int(m[1]) > RULE_LIMITS[m[2]]:  # beyond any procedure's period, and dates would overflow
+        raise ValueError(f"deadline rule {rule!r} is out of range: at most {RULE_LIMITS[m[2]]}{m[2]}")
     return int(m[1]), m[2]
 
 
@@ -186,6 +189,30 @@ def current_calendar(session: Session) -> WorkCalendar:
         _cache[bind] = entry
     entry.checked = now
     return entry.calendar
+
+
+def package_calendar() -> WorkCalendar:
+    """The official calendar from `chinesecalendar` alone, for when no database holds one."""
+    exceptions, names = {}, {}
+    for year in chinesecalendar_years():
+        for day, (is_working, name) in _package_exceptions(year).items():
+            exceptions[day], names[day] = is_working, name
+    return WorkCalendar(exceptions, chinesecalendar_years(), names)
+
+
+def calendar_for_cli(db) -> tuple[WorkCalendar, str | None]:
+    """The database's calendar, or chinesecalendar's with a note when the database is not initialised
+    (or not reachable): `banli deadline` answers either way."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with db.reading() as s:
+            if s.scalar(select(func.count()).select_from(CalendarYear)):
+                return current_calendar(s), None
+        reason = "the database has no calendar yet (run `banli init`)"
+    except SQLAlchemyError as exc:
+        reason = f"the database is not initialised or not reachable ({type(exc).__name__}; run `banli init`)"
+    return package_calendar(), f"{reason}: computed on chinesecalendar's holidays alone"
 
 
 def invalidate() -> None:
@@ -296,14 +323,32 @@ def mark_year_loaded(session: Session, year: int, source: str = "admin") -> None
     _changed(session)
 
 
+MAX_IMPORT_CHARS = 200_000
+
+
+def _csv_lines(reader):
+    """The reader's rows; a line the csv module cannot read (a field over its size limit, a NUL) is a
+    ValueError naming the line, like every other bad line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(f"line {reader.line_num}: {exc}") from None
+
+
 def import_year_csv(session: Session, year: int, text: str) -> int:
     """Load a year's arrangement from lines `2027-01-01,holiday,元旦` / `2027-02-07,workday,春节调休`,
     replacing that year's stored days, and mark the year loaded. The whole official list may be pasted:
     lines that agree with the weekend rule (a holiday on a Sunday) are accepted and not stored. Any bad
     line rejects the whole file, naming its line number. Returns the exceptions stored."""
     days: dict[date, tuple[bool, str | None]] = {}
+    if len(text) > MAX_IMPORT_CHARS:  # a year is some 40 lines; more is the wrong file
+        raise ValueError(f"the text is too long ({len(text)} characters, at most {MAX_IMPORT_CHARS})")
     # Excel's "CSV UTF-8" starts with a byte-order mark, which would spoil the first date.
-    for lineno, fields in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), start=1):
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    for lineno, fields in enumerate(_csv_lines(reader), start=1):
         fields = [f.strip() for f in fields]
         if not any(fields) or fields[0].startswith("#"):
             continue

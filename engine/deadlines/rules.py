@@ -4,6 +4,8 @@ The rules travel into each instance as the process variable `rules`, read by the
 """
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,18 @@ class RuleError(ValueError):
     pass
 
 
-def check_rule(key: str, rule: str) -> str:
+# The longest sane period of each rule, in days (a working day counts 7/5, a month 31): a typo such as
+# 99999M is refused where it is typed instead of failing every item of the year.
+MAX_DAYS = {"return_window": 60, "first_contact": 120, "co_opinion": 186, "reply": 366, "reply_complex": 366,
+            "rehandle_reply": 186, "rating": 120, "disclosure": 120, "reminder_leads": 60, "max_extension": 366}
+_PER_UNIT = {"WD": 7 / 5, "D": 1, "M": 31}
+
+
+def _days(quantity: int, unit: str) -> float:
+    return quantity * _PER_UNIT[unit]
+
+
+def check_rule(key: str, rule: str, year: int | None = None) -> str:
     """Normalise and check one rule; raise RuleError with a clear message."""
     rule = rule.strip().upper().replace(" ", "")
     if key not in DEFAULT_RULES:
@@ -50,7 +63,17 @@ def check_rule(key: str, rule: str) -> str:
                 raise ValueError(part)
             if key == "reply_fixed_date" and unit != "DATE":
                 raise ValueError(part)
-    except ValueError:
+            if unit != "DATE" and _days(quantity, unit) > MAX_DAYS[key]:
+                raise RuleError(f"{LABELS[key]}：规则“{part}”超出合理范围（最长约 {MAX_DAYS[key]} 天）"
+                                f" (rule {part} is out of range: at most about {MAX_DAYS[key]} days)")
+            if unit == "DATE" and year is not None and not (date(year, 1, 1) <= quantity <= date(year + 1, 12, 31)):
+                raise RuleError(f"{LABELS[key]}：日期 {quantity} 应在 {year} 年会议之后、{year + 1} 年底之前"
+                                f" (the date must fall between the {year} session and the end of {year + 1})")
+    except RuleError:
+        raise
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            raise RuleError(f"{LABELS[key]}：规则“{rule}”超出合理范围（最长约 {MAX_DAYS[key]} 天） ({exc})") from None
         raise RuleError(f"{LABELS[key]}：规则“{rule}”无效，应如 5WD、20D、3M 或 2026-06-30 "
                         f"(invalid rule; use forms like 5WD, 20D, 3M or a date)") from None
     return rule
@@ -68,7 +91,7 @@ def rules_for(session: Session, year: int | None = None) -> dict:
 
 
 def set_rule(session: Session, year: int, key: str, rule: str) -> None:
-    rule = check_rule(key, rule)
+    rule = check_rule(key, rule, year)
     row = session.scalars(select(DeadlineRule).where(DeadlineRule.year == year, DeadlineRule.key == key)).first()
     if rule == DEFAULT_RULES[key]:
         if row is not None:

@@ -21,6 +21,7 @@ from engine.people.notifications import notify, role_users
 from engine.deadlines.rules import rules_for
 from engine.deadlines.expressions import calendar_scope, instant
 from engine.deadlines.timers import meta, waiting_timers
+from engine.workflow.readmodel import tell_proposers
 from engine.workflow.runtime import Directory, load_workflow, sync_derived
 
 
@@ -33,6 +34,13 @@ def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
 def pending(session: Session, item_id: int) -> ExtensionRequest | None:
     return session.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id,
                                                           ExtensionRequest.status == "pending")).first()
+
+
+def waiting_for_office(session: Session) -> list[tuple[ExtensionRequest, Item]]:
+    """Extension requests waiting for the office's decision: tasks of the office's inbox, oldest first."""
+    return list(session.execute(select(ExtensionRequest, Item).join(Item, Item.id == ExtensionRequest.item_id)
+                                .where(ExtensionRequest.status == "pending")
+                                .order_by(ExtensionRequest.requested_at)).all())
 
 
 def latest_allowed(session: Session, item: Item) -> date:
@@ -102,7 +110,9 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     if approve:
         instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
                                                                  ProcessInstance.status == "running")
-                                   .with_for_update()).one()
+                                   .with_for_update()).first()
+        if instance is None:  # ended, or set aside by an incident: nothing to move until it runs again
+            raise FormInvalid([FieldError("decision", "审批", "no_deadline")])
         wf, _ = load_workflow(session, instance)
         new_due = instant(req.new_due_date)
         with calendar_scope(current_calendar(session)):
@@ -123,4 +133,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
            f"延期申请{'已同意' if approve else '未同意'}：答复期限"
            + (f"延至 {req.new_due_date}" if approve else f"仍为 {req.old_due_date}"),
            f"extension_decided:{req.id}", link=f"/items/{item.id}")
+    if approve:
+        tell_proposers(session, item, f"extended:{req.id}", f"答复期限已延至 {req.new_due_date}",
+                       body=f"原期限 {req.old_due_date}")
     return req

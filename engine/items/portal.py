@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.people import visibility
 from engine.models import Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
+from engine.items import merging
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 from engine.workflow import runtime
@@ -60,6 +61,8 @@ class PortalDetail:
     replies: list[Reply]  # approved replies only: drafts are the unit's business
     ratings: list[Rating]
     disclosure: Disclosure | None
+    merged_into: Item | None = None  # 并案: the lead item whose replies this proposer receives
+    may_rate_merged: bool = False
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -74,6 +77,11 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
 
     tasks = _my_tasks(session, user, [item.id]).get(item.id, []) if role == "lead" else []
     forms = {t.id: runtime.task_form(session, t) for t in tasks}
+    if item.merged_into_id:  # a merged item's proposer receives the lead item's replies and rates them here
+        lead = session.get(Item, item.merged_into_id)
+        return PortalDetail(item, role, reply_deadlines(session, [lead]).get(lead.id), tasks, forms,
+                            rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
+                            role == "lead" and merging.may_rate_merged(session, user, item))
     return PortalDetail(item, role, reply_deadlines(session, [item]).get(item.id), tasks, forms, rows(Consultation),
                         rows(Reply, Reply.status == "approved"), rows(Rating),
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first())

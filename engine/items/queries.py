@@ -10,9 +10,10 @@ from engine.db import escape_like
 from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
+from engine.items import promises
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
-                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow,
-                           Unit, User)
+                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest,
+                           SupervisionCheck, TaskRow, Unit, Urge, User)
 
 PAGE_SIZE = 50
 
@@ -115,6 +116,11 @@ class ItemDetail:
     open_tasks: list
     deadlines: list  # (Deadline, state)
     extensions: list
+    urges: list
+    checks: list
+    promises: list  # promises.BoardRow
+    merged_into: Item | None
+    merged_items: list
 
 
 def item_detail(session: Session, item: Item) -> ItemDetail:
@@ -132,4 +138,33 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
                       rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
-                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest))
+                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest), rows(Urge),
+                      rows(SupervisionCheck), promises.of_item(session, item.id),
+                      session.get(Item, item.merged_into_id) if item.merged_into_id else None,
+                      session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all())
+
+
+# visibility.FIELDS name -> the ItemDetail attribute that holds it ("item" is the item itself)
+_DETAIL_FIELDS = {"assignments": "assignments", "return_requests": "return_requests", "pledges": "pledges",
+                  "co_opinions": "co_opinions", "instructions": "instructions", "consultations": "consultations",
+                  "replies": "replies", "ratings": "ratings", "rehandling": "rehandling", "disclosure": "disclosure",
+                  "timeline": "timeline", "tasks": "open_tasks", "deadlines": "deadlines", "extensions": "extensions",
+                  "urges": "urges", "checks": "checks", "promises": "promises", "merge": "merged_into"}
+
+
+def item_detail_for(session: Session, user: User, item: Item) -> ItemDetail | None:
+    """The item's detail with only the sections this user may see (visibility.fields_for), or None when the
+    user may not see the item at all. A proposer's replies are the approved ones only."""
+    fields = visibility.fields_for(visibility.view_of(session, user, item))
+    if not fields:
+        return None
+    d = item_detail(session, item)
+    for name, attr in _DETAIL_FIELDS.items():
+        if name not in fields:
+            setattr(d, attr, None if attr in ("disclosure", "merged_into") else [])
+    if "merge" not in fields:
+        d.merged_items = []
+    if "replies" not in fields and "approved_replies" in fields:
+        d.replies = [r for r in session.scalars(select(Reply).where(Reply.item_id == item.id,
+                                                                    Reply.status == "approved").order_by(Reply.id))]
+    return d

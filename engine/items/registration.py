@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.text import unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import AuditEvent, Item, ItemCounter, ITEM_TYPES, TaskRow, User
@@ -49,6 +50,8 @@ FIELD_LIMITS = {"title": 300, "content": 50_000, "number": 40, "session": 80, "c
                 "suggested_units": 300, "proposer": 80}
 FIELD_LABELS = {"title": "案由", "content": "内容", "number": "编号", "session": "届次", "cosigners": "联名/附议",
                 "category": "类别", "suggested_units": "建议承办单位", "proposer": "领衔人"}
+# One-line fields; content alone may hold line breaks and tabs.
+MULTILINE_FIELDS = ("content",)
 
 
 def register_item(session: Session, raw: dict, actor: User) -> Item:
@@ -88,6 +91,10 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
     if not re.fullmatch(r"[0-9]{4}", year_raw) or not 2000 <= int(year_raw) <= 2100:
         errors.append(FieldError("year", "年度", "long"))
+    for name, label in FIELD_LABELS.items():  # refused at input: they break exports and can hide text
+        bad = unsafe_characters(str(raw.get(name) or ""), multiline=name in MULTILINE_FIELDS)
+        if bad:
+            errors.append(FieldError(name, label, "control", " ".join(bad)))
     if errors:
         raise FormInvalid(errors)
     year = int(year_raw)

@@ -40,9 +40,14 @@ def words(text: str) -> Counter:
                    if len(w) > 1 and _WORD.fullmatch(w) and w not in STOPWORDS)
 
 
+# The text compared, at most: a matter is named in its title and first paragraphs, and segmentation time
+# grows with the text (a 20 MB content once took a quarter of an hour), so every caller is bounded here.
+MAX_TITLE_CHARS, MAX_CONTENT_CHARS = 300, 5000
+
+
 def item_words(title: str, content: str) -> Counter:
-    counts = words(content)
-    for w, n in words(title).items():
+    counts = words((content or "")[:MAX_CONTENT_CHARS])
+    for w, n in words((title or "")[:MAX_TITLE_CHARS]).items():
         counts[w] += n * TITLE_WEIGHT
     return counts
 

@@ -1,12 +1,12 @@
 """All tables. Import models from here so every table is registered on Base.metadata."""
 from .base import Base, UTCDateTime, utcnow
-from .org import ROLES, Unit, User
+from .org import ROLES, LoginFailure, LoginSession, Unit, User
 from .process import AuditEvent, ProcessDefinition, ProcessInstance, TaskRow
 from .items import (ITEM_STATUSES, ITEM_TYPES, Assignment, CoOpinion, Consultation, Disclosure, Item,
                     ItemCounter, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest)
 
 __all__ = [
-    "Base", "UTCDateTime", "utcnow", "ROLES", "Unit", "User", "AuditEvent", "ProcessDefinition",
+    "Base", "UTCDateTime", "utcnow", "ROLES", "LoginFailure", "LoginSession", "Unit", "User", "AuditEvent", "ProcessDefinition",
     "ProcessInstance", "TaskRow", "ITEM_STATUSES", "ITEM_TYPES", "Assignment", "CoOpinion", "Consultation",
     "Disclosure", "Item", "ItemCounter", "LeaderInstruction", "Pledge", "Rating", "RehandlingOrder", "Reply", "ReturnRequest",
     "CalendarDay", "CalendarYear",
@@ -19,6 +19,10 @@ __all__ += ["Deadline", "DeadlineRule", "ExtensionRequest", "Notification", "Sch
 from .incidents import Incident  # noqa: E402
 
 __all__ += ["Incident"]
+from .followup import (CHECK_KINDS, URGE_CHANNELS, CarryOver, Promise, PromiseProgress,  # noqa: E402
+                       SupervisionCheck, Urge)
+
+__all__ += ["CHECK_KINDS", "URGE_CHANNELS", "CarryOver", "Promise", "PromiseProgress", "SupervisionCheck", "Urge"]
 from .interop import ApiToken, IdempotencyRecord, OutboxEvent, Partner, WebhookDelivery  # noqa: E402
 
 __all__ += ["ApiToken", "IdempotencyRecord", "OutboxEvent", "Partner", "WebhookDelivery"]

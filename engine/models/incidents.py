@@ -31,4 +31,4 @@ class Incident(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # None: by the system
     occurrences: Mapped[int] = mapped_column(default=1, server_default="1")  # how often the same failure happened while open
 
-    resolved_by: Mapped["User | None"] = relationship(foreign_keys=[resolved_by_id], lazy="joined")
+    resolved_by: Mapped["User | None"] = relationship(foreign_keys=[resolved_by_id], lazy="selectin")

@@ -14,7 +14,7 @@ from .org import Unit, User
 
 ITEM_TYPES = ("suggestion", "proposal")  # 建议 (人大代表), 提案 (政协委员)
 ITEM_STATUSES = ("registered", "assigning", "signing", "handling", "replying", "rating",
-                 "rehandling", "publishing", "closed", "withdrawn")
+                 "rehandling", "publishing", "closed", "withdrawn", "merged")
 
 
 class Item(Base):
@@ -53,6 +53,8 @@ class Item(Base):
     replied_at: Mapped[datetime | None]
     reply_class: Mapped[str | None] = mapped_column(String(2))
     closed_at: Mapped[datetime | None]
+    # 并案: the handled item this one was merged into; it keeps its number and proposer.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), index=True)
 
     proposer: Mapped[User] = relationship(foreign_keys=[proposer_id], lazy="joined")
     lead_unit: Mapped[Unit | None] = relationship(foreign_keys=[lead_unit_id], lazy="joined")
@@ -124,6 +126,9 @@ class CoOpinion(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The office waived a silent co-unit's opinion (text holds the reason); it counts against the co-unit.
+    waived: Mapped[bool] = mapped_column(default=False)
+    waived_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 
@@ -218,6 +223,11 @@ class Disclosure(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
     scope: Mapped[str] = mapped_column(String(10))  # full, summary, none
     text: Mapped[str | None] = mapped_column(Text)
+    # What the public reads, redacted once at publication (engine.items.redaction) and stored: the public
+    # pages and the public search read these columns only, never the internal text.
+    public_title: Mapped[str | None] = mapped_column(String(300))
+    public_text: Mapped[str | None] = mapped_column(Text)
+    public_content: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
 

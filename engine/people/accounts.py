@@ -28,9 +28,15 @@ def check_password(stored: str, password: str) -> bool:
     return hmac.compare_digest(calc.hex(), digest)
 
 
+# Checked against when the user does not exist, so that an unknown name costs the same scrypt as a known
+# one and the answer's timing does not say which names exist.
+DUMMY_HASH = f"scrypt${_N}${_R}${_P}${'00' * 16}${'00' * 64}"
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalars(select(User).where(User.username == username.strip())).first()
-    if user is None or not user.active or not check_password(user.password_hash, password):
+    ok = check_password(user.password_hash if user is not None else DUMMY_HASH, password)
+    if user is None or not user.active or not ok:
         return None
     return user
 

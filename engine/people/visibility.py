@@ -41,8 +41,12 @@ FIELDS = frozenset({
     "tasks",             # open tasks and who holds them
     "deadlines",         # the deadline ledger
     "extensions",        # 延期 requests and decisions
+    "urges",             # 催办 by hand
+    "checks",            # 督办 checks (phone call, site visit, written notice)
+    "promises",          # 承诺事项 and their follow-up (跟踪落实)
+    "merge",             # 并案: the item this one was merged into, and the items merged into it
 })
-PORTAL_FIELDS = frozenset({"item", "consultations", "approved_replies", "ratings", "disclosure"})
+PORTAL_FIELDS = frozenset({"item", "consultations", "approved_replies", "ratings", "disclosure", "merge"})
 INTERNAL_FIELDS = FIELDS
 
 ALL_ITEMS_ROLES = ("office", "supervisor", "admin")

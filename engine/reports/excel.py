@@ -15,11 +15,11 @@ from typing import Callable, Iterable
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.text import strip_unsafe
 from engine.workflow.forms import FormInvalid
 from engine.models import Item, User
 from engine.items.registration import register_item
@@ -27,6 +27,10 @@ from engine.reports.statistics import DEFINITIONS, YearStatistics, figure_rows, 
 
 MAX_ROWS = 5000  # one sheet of a province's year; more is a mistake or several sessions in one file
 MAX_BYTES = 10 * 1024 * 1024
+# What the file may expand to once unzipped (every part together), and how many sheet rows are read at all
+# (empty ones included): a small .xlsx can unzip to gigabytes, or hold a million empty rows.
+MAX_EXPANDED_BYTES = 64 * 1024 * 1024
+MAX_SHEET_ROWS = 2 * MAX_ROWS + 1000
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Template columns: (registration field, header, required, width). Headers may also be given as field ids.
@@ -103,7 +107,7 @@ def registration_template(session: Session) -> bytes:
     proposers = session.execute(select(User.name, User.username, User.proposer_kind)
                                 .where(User.role == "proposer", User.active).order_by(User.name)).all()
     for name, username, kind in proposers:
-        people.append([name, username, {"deputy": "代表", "member": "委员"}.get(kind or "", "")])
+        people.append([export_cell(name), export_cell(username), {"deputy": "代表", "member": "委员"}.get(kind or "", "")])
     people.column_dimensions["A"].width = people.column_dimensions["B"].width = 16
     if proposers:
         who = DataValidation(type="list", formula1=f"='代表委员'!$A$2:$A${len(proposers) + 1}", allow_blank=True,
@@ -151,13 +155,28 @@ def _header_map(header: Iterable) -> tuple[dict[int, str], list[str]]:
     return columns, ignored
 
 
+def _check_expansion(data: bytes) -> None:
+    """Refuse a zip whose parts would unzip past MAX_EXPANDED_BYTES, from the sizes its directory declares
+    (zipfile never inflates a part beyond its declared size), before anything is inflated."""
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as z:
+            expanded = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
+    if expanded > MAX_EXPANDED_BYTES:
+        raise ImportFileInvalid(f"文件解压后过大（{expanded // 2**20} MB，上限 {MAX_EXPANDED_BYTES // 2**20} MB） "
+                                f"(the file expands to {expanded // 2**20} MB, more than "
+                                f"{MAX_EXPANDED_BYTES // 2**20} MB)")
+
+
 def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
     """The non-empty data rows of the first sheet as (Excel row, {field: text}), and the ignored columns."""
     if len(data) > MAX_BYTES:
         raise ImportFileInvalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB） (file too large)")
+    _check_expansion(data)
     try:
         wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file; all mean "not readable"
         raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
@@ -167,11 +186,17 @@ def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
         columns, ignored = _header_map(header)
         out = []
         for number, values in enumerate(rows, start=2):
+            if number > MAX_SHEET_ROWS:
+                raise ImportFileInvalid(f"表格行数超过上限 {MAX_SHEET_ROWS} (more than {MAX_SHEET_ROWS} rows)")
             record = {f: _cell_text(values[i]) if i < len(values) else "" for i, f in columns.items()}
             if any(record.values()):
                 out.append((number, record))
                 if len(out) > MAX_ROWS:
                     raise ImportFileInvalid(f"行数超过上限 {MAX_ROWS} (more than {MAX_ROWS} rows)")
+    except ImportFileInvalid:
+        raise
+    except Exception:  # noqa: BLE001 - malformed sheet XML surfaces while iterating (ParseError and kin)
+        raise ImportFileInvalid("Excel 文件的工作表内容已损坏，无法读取 (the sheet's content is damaged)") from None
     finally:
         wb.close()
     if not out:
@@ -225,6 +250,20 @@ def import_items(session: Session, data: bytes, actor: User, progress: Progress 
 
 # --- exports -------------------------------------------------------------------------------------------
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or WPS (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def export_cell(value):
+    """A value as an export may write it: text without control characters (a worksheet cannot hold them,
+    and they made every export fail), and never a formula: text that a spreadsheet would read as one is
+    written with a leading apostrophe, as the OWASP CSV-injection guidance says. Numbers and dates stay."""
+    if not isinstance(value, str):
+        return value
+    text = strip_unsafe(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _bytes(wb: Workbook) -> bytes:
     buf = BytesIO()
     wb.save(buf)
@@ -238,7 +277,7 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: Iterable[list], wi
         ws.cell(1, i).font, ws.cell(1, i).fill = _BOLD, _HEAD_FILL
         ws.column_dimensions[get_column_letter(i)].width = (widths or [])[i - 1] if widths and i <= len(widths) else 14
     for row in rows:
-        ws.append(row)
+        ws.append([export_cell(v) for v in row])
     ws.freeze_panes = "B2"
     return ws
 
@@ -251,10 +290,11 @@ def statistics_workbook(stats: YearStatistics) -> bytes:
     _sheet(wb, "总体", [f"{stats.year}年（截至{stats.as_of}）", "合计", "建议", "提案"],
            ([label, *(col[i][1] for col in columns)] for i, (label, _) in enumerate(columns[0])), [26, 22, 22, 22])
     _sheet(wb, "单位", ["单位", "主办件数", "办复率", "按时办复率", "面商率", "满意率（最终）", "未表态", "重办件数",
-                       "协办件数", "已提协办意见"],
+                       "协办件数", "已提协办意见", "免除协办意见", "协办意见逾期", "被催办"],
            ([u.name, u.lead.items, _pct(u.lead.reply_rate), _pct(u.lead.on_time_rate), _pct(u.lead.consultation_rate),
              _pct(u.lead.satisfaction_final.ratio), u.lead.satisfaction_final.no_opinion, u.lead.rehandled_items,
-             u.co_items, u.co_opinions] for u in stats.units), [22] + [14] * 9)
+             u.co_items, u.co_opinions, u.co_waived, u.co_late, u.urged] for u in stats.units), [22] + [14] * 12)
+    _sheet(wb, "跟踪落实", [f"{stats.year}年", "件数"], ([label, value] for label, value in stats.follow_up_rows()), [26, 12])
     _sheet(wb, "明细", ["编号", "类型", "案由", "领衔人", "主办单位", "状态", "计入统计", "交办日期", "答复期限", "原期限",
                        "经延期", "办复日期", "按时办复", "面商", "首轮评价", "最终评价", "重办轮次", "答复类别"],
            ([f.number, TYPE_ZH[f.item_type], f.title, f.proposer, f.lead_unit or "", STATUS_ZH.get(f.status, f.status),

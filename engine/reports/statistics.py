@@ -8,16 +8,19 @@ report that shows them.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.models import (Assignment, CoOpinion, Consultation, Item, ITEM_TYPES, Rating, RehandlingOrder,
-                           Unit)
+from engine.people import visibility
+from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Item, ITEM_TYPES, Rating,
+                           RehandlingOrder, Unit, User)
 from engine.deadlines.ledger import reply_deadlines
+from engine.items import carryover, promises
+from engine.items.supervision import urges_per_unit
 
 # Items that leave every denominator. 'merged' is the status a merged item (并案) will carry.
 EXCLUDED_STATUSES = ("withdrawn", "merged")
@@ -46,8 +49,18 @@ DEFINITIONS = [  # (figure, zh, en): shown beside the figures on every page and 
     ("rehandled", "重办：责成重新办理的件数和轮次。", "Re-handled: items ordered to be re-handled, and rounds."),
     ("classes", "答复类别：A 已解决或基本采纳、B 正在解决或列入计划、C 因条件限制留作参考，占已办复件数的比例。",
      "Reply classes A (solved/adopted), B (in progress/planned), C (kept for reference), as shares of replied items."),
-    ("units", "单位统计：主办与协办分列；协办只计件数和已提出协办意见的件数。",
-     "Per unit: lead and co-handled items apart; co-handling counts items and opinions sent."),
+    ("units", "单位统计：主办与协办分列；协办只计件数、已提出协办意见的件数和经区府办免除意见的件数（计入该协办单位）和协办意见逾期的件数（按该协办单位自己的期限）；"
+     "催办为区府办、督查人员人工催办该单位的次数。",
+     "Per unit: lead and co-handled items apart; co-handling counts items, opinions sent and opinions the office "
+     "waived (counted against the co-unit) and opinions late against the co-unit's own deadline; urged is how often the office or supervisors urged the unit by hand."),
+    ("merged", "并案：并入其他事项办理的件数，不计入任何分母，主办事项只计一次。",
+     "Merged: items merged into another handled item; they leave every denominator and the handled item counts once."),
+    ("promises", "承诺事项：B、C类答复中的承诺事项（本年度事项的），未办结、已办结分列，逾期指未办结且已过承诺日期。",
+     "Promises: the promised measures of this year's B and C replies, open and done; overdue = open and past the "
+     "promised date."),
+    ("carried_over", "结转：上一年度转入本年度的未办结事项和未落实承诺事项，保留原年度和编号，单列，不计入本年度分母。",
+     "Carried over: unfinished items and open promises carried into this year from the previous one; they keep "
+     "their year and number, are listed apart and stay out of this year's denominators."),
 ]
 
 
@@ -84,6 +97,7 @@ class ItemFacts:
     rehandle_rounds: int
     reply_class: str | None
     co_opinions_sent: tuple[int, ...] = ()  # co-units that sent their opinion
+    co_opinions_waived: tuple[int, ...] = ()  # co-units whose opinion the office waived
 
     @property
     def handled(self) -> bool:  # assigned to a lead unit that kept it
@@ -105,8 +119,10 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
             Assignment.item_id.in_(ids), Assignment.role == "co", Assignment.ended_at.is_(None))):
         co_units[item_id].append(unit_id)
     opinions: dict[int, set[int]] = defaultdict(set)
-    for item_id, unit_id in session.execute(select(CoOpinion.item_id, CoOpinion.unit_id).where(CoOpinion.item_id.in_(ids))):
-        opinions[item_id].add(unit_id)
+    waived: dict[int, set[int]] = defaultdict(set)
+    for item_id, unit_id, was_waived in session.execute(select(CoOpinion.item_id, CoOpinion.unit_id, CoOpinion.waived)
+                                                        .where(CoOpinion.item_id.in_(ids))):
+        (waived if was_waived else opinions)[item_id].add(unit_id)
     consulted = set(session.execute(select(Consultation.item_id, Consultation.unit_id)
                                     .where(Consultation.item_id.in_(ids)).distinct()).all())
     ratings: dict[int, dict[int, str]] = defaultdict(dict)  # item -> round -> verdict (the latest rating wins)
@@ -136,7 +152,8 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
             due=dl.due if dl else None, original_due=dl.original if dl else None, extended=bool(dl and dl.extended),
             on_time=on_time, consulted=(it.id, it.lead_unit_id) in consulted,
             first_rating=rounds.get(1), final_rating=rounds.get(it.round), rehandle_rounds=rehandled.get(it.id, 0),
-            reply_class=it.reply_class if replied_on else None, co_opinions_sent=tuple(sorted(opinions.get(it.id, ())))))
+            reply_class=it.reply_class if replied_on else None, co_opinions_sent=tuple(sorted(opinions.get(it.id, ()))),
+            co_opinions_waived=tuple(sorted(waived.get(it.id, ())))))
     return facts
 
 
@@ -233,10 +250,15 @@ class UnitRow:
     lead: Figures
     co_items: int
     co_opinions: int
+    co_waived: int = 0
+    co_late: int = 0  # items whose co-opinion deadline (the unit's own) passed before it answered
+    urged: int = 0
 
     def as_dict(self) -> dict:
         return {"unit": self.name, "code": self.code, "lead": self.lead.as_dict(),
-                "co": {"items": self.co_items, "opinions_sent": self.co_opinions}}
+                "co": {"items": self.co_items, "opinions_sent": self.co_opinions, "waived": self.co_waived,
+                       "late": self.co_late},
+                "urged": self.urged}
 
 
 @dataclass
@@ -247,12 +269,25 @@ class YearStatistics:
     by_type: dict[str, Figures]
     units: list[UnitRow]
     facts: list[ItemFacts] = field(repr=False, default_factory=list)
+    merged: int = 0
+    waived_opinions: int = 0
+    carried_over: dict[str, int] = field(default_factory=lambda: {"items": 0, "promises": 0})
+    promises: dict[str, int] = field(default_factory=lambda: {"open": 0, "done": 0, "overdue": 0})
 
     def as_dict(self) -> dict:
         return {"year": self.year, "as_of": self.as_of.isoformat(), **self.total.as_dict(),
                 "suggestions": self.by_type["suggestion"].items, "proposals": self.by_type["proposal"].items,
                 "by_type": {t: f.as_dict() for t, f in self.by_type.items()},
+                "merged": self.merged, "waived_opinions": self.waived_opinions,
+                "carried_over": dict(self.carried_over), "promises": dict(self.promises),
                 "units": [u.as_dict() for u in self.units]}
+
+    def follow_up_rows(self) -> list[tuple[str, str]]:
+        """(label, value) of the variant and follow-up figures, for the page and the Excel export."""
+        return [("并案（并入他件）", str(self.merged)), ("免除协办意见", str(self.waived_opinions)),
+                ("结转转入事项", str(self.carried_over["items"])), ("结转转入承诺事项", str(self.carried_over["promises"])),
+                ("承诺事项（未办结）", str(self.promises["open"])), ("承诺事项（已办结）", str(self.promises["done"])),
+                ("承诺事项（逾期）", str(self.promises["overdue"]))]
 
 
 def percent(r: Ratio) -> str:
@@ -276,11 +311,20 @@ def unit_rows(session: Session, facts: list[ItemFacts]) -> list[UnitRow]:
     unit_ids = {f.lead_unit_id for f in counted if f.lead_unit_id} | {u for f in counted for u in f.co_unit_ids}
     if not unit_ids:
         return []
+    urged = urges_per_unit(session, [f.id for f in counted])
+    late: Counter = Counter()  # a co-opinion answered (or waived) after the unit's own deadline, or still overdue
+    for unit_id, status, due, met_at in session.execute(
+            select(Deadline.unit_id, Deadline.status, Deadline.due_date, Deadline.met_at)
+            .where(Deadline.item_id.in_([f.id for f in counted]), Deadline.key == "co_opinion")):
+        if status in ("overdue", "met_late") or (met_at is not None and _local_date(met_at) > due):
+            late[unit_id] += 1
     rows = []
     for unit in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)).order_by(Unit.code)):
         co = [f for f in counted if unit.id in f.co_unit_ids]
         rows.append(UnitRow(unit.id, unit.code, unit.name, figures([f for f in counted if f.lead_unit_id == unit.id]),
-                            len(co), sum(1 for f in co if unit.id in f.co_opinions_sent)))
+                            len(co), sum(1 for f in co if unit.id in f.co_opinions_sent),
+                            sum(1 for f in co if unit.id in f.co_opinions_waived), late.get(unit.id, 0),
+                            urged.get(unit.id, 0)))
     rows.sort(key=lambda r: (-r.lead.items, -r.co_items, r.code))
     return rows
 
@@ -289,8 +333,13 @@ def year_statistics(session: Session, year: int, as_of: date | None = None) -> Y
     """All figures of `year` as of a date (today by default): totals, per type and per unit."""
     as_of = as_of or clock.today()
     facts = item_facts(session, year, as_of)
+    counted = [f for f in facts if f.counted]
     return YearStatistics(year, as_of, figures(facts), {t: figures([f for f in facts if f.item_type == t])
-                                                         for t in ITEM_TYPES}, unit_rows(session, facts), facts)
+                                                         for t in ITEM_TYPES}, unit_rows(session, facts), facts,
+                          merged=sum(1 for f in facts if f.status == "merged"),
+                          waived_opinions=sum(len(f.co_opinions_waived) for f in counted),
+                          carried_over=carryover.carried_counts(session, year),
+                          promises=promises.counts(session, year, as_of))
 
 
 def available_years(session: Session) -> list[int]:
@@ -298,3 +347,13 @@ def available_years(session: Session) -> list[int]:
     return list(session.scalars(select(Item.year).distinct().order_by(Item.year.desc())))
 
 
+
+
+def for_viewer(session: Session, stats: YearStatistics, user: User) -> YearStatistics:
+    """The figures as they are (district-wide counts and rates), but the items behind them (明细) only as
+    far as this user may see items: a leader sees the year's figures and the list of their own items."""
+    if user.role in visibility.ALL_ITEMS_ROLES:
+        return stats
+    visible = set(session.scalars(select(Item.id).where(Item.year == stats.year,
+                                                        visibility.internal_items_clause(user))))
+    return replace(stats, facts=[f for f in stats.facts if f.id in visible])

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
+from engine.text import unsafe_characters
+
 # Types a form field may have. The domain types name what the value refers to; their choices come from
 # the database through the `choices` callback.
 SCALAR_TYPES = ("string", "text", "long", "boolean", "date", "enum")
@@ -37,10 +39,18 @@ MESSAGES = {
     "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
     "decided": ("该申请已经审批", "This request has already been decided"),
+    "control": ("含有不允许的控制字符或方向字符（{n}）", "Contains control or direction characters ({n})"),
     "too_long": ("内容过长，至多 {n} 个字", "Too long: at most {n} characters"),
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "merge_state": ("只有登记或待交办的事项可以并案", "Only items waiting for assignment can be merged"),
+    "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
+    "no_waiting_opinion": ("该协办单位没有待提出的协办意见", "This co-unit has no opinion waiting"),
+    "promise_closed": ("该承诺事项已办结", "This promise is already closed"),
+    "window_closed": ("申请退回的期限已于 {n} 届满；如确需改派，请联系区府办",
+                      "The window to ask for a return closed on {n}; ask the office if the item must be reassigned"),
+    "year_order": ("结转年度须晚于原年度", "The new year must come after the old one"),
 }
 
 
@@ -98,6 +108,9 @@ def _convert(field: dict, raw, choices: Choices):
     if kind in ("string", "text"):
         if len(raw) > TEXT_LIMITS[kind]:
             raise ValueError("too_long")
+        bad = unsafe_characters(raw, multiline=kind == "text")
+        if bad:  # refused at input: they would break every export and can hide what a text says
+            raise ValueError("control:" + " ".join(bad))
         return raw
     if kind == "long":
         try:
@@ -137,6 +150,18 @@ def _constraints(field: dict, value) -> FieldError | None:
     return None
 
 
+def windows(form: dict) -> list[tuple[str, str, str]]:
+    """(field, option, deadline key) of options open only while a deadline runs: the field property
+    `open_while` = `option:deadline_key` (申请退回 only within the return window)."""
+    out = []
+    for field in form.get("fields", []):
+        spec = (field.get("properties") or {}).get("open_while")
+        if spec and ":" in spec:
+            option, key = spec.split(":", 1)
+            out.append((field["id"], option.strip(), key.strip()))
+    return out
+
+
 def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
     """Return the typed data for `form`, or raise FormInvalid with one error per bad field.
 
@@ -151,8 +176,9 @@ def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
         try:
             data[fid] = _convert(field, raw.get(fid), choices)
         except ValueError as exc:
-            code = str(exc)
-            param = {"too_long": TEXT_LIMITS.get(field["type"], ""), "long_range": f"{LONG_MIN}..{LONG_MAX}"}
+            code, _, detail = str(exc).partition(":")
+            param = {"too_long": TEXT_LIMITS.get(field["type"], ""), "long_range": f"{LONG_MIN}..{LONG_MAX}",
+                     "control": detail}
             errors.append(FieldError(fid, field["label"], code, param.get(code, field["type"])))
             continue
         problem = _constraints(field, data[fid])

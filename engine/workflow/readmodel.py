@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.events import outbox
 from engine.people.notifications import notify, role_users
+from engine.people.redaction import redact
 from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
-                           Rating, RehandlingOrder, Reply, ReturnRequest, User)
+                           Promise, Rating, RehandlingOrder, Reply, ReturnRequest, Unit, User)
 
 
 @dataclass
@@ -50,6 +51,13 @@ def _active_assignments(c: Completion, role: str | None = None):
     return c.session.scalars(q).all()
 
 
+def tell_proposers(session: Session, item: Item, event: str, title: str, body: str | None = None) -> None:
+    """Tell the lead proposer, and the proposer of every item merged into this one (并案), in the portal."""
+    for it in [item, *session.scalars(select(Item).where(Item.merged_into_id == item.id))]:
+        notify(session, [it.proposer_id], it, "proposer", title, f"proposer:{event}:{it.id}", body=body,
+               link=f"/portal/items/{it.id}")
+
+
 def _latest(c: Completion, model):
     return c.session.scalars(select(model).where(model.item_id == c.item.id)
                              .order_by(model.id.desc()).limit(1)).first()
@@ -67,10 +75,14 @@ def assignment(c: Completion) -> None:
     item.assigned_at = now
     for a in _active_assignments(c):  # a re-assignment replaces the earlier one
         a.ended_at, a.status = now, "reassigned"
-    c.session.add(Assignment(item_id=item.id, unit_id=item.lead_unit_id, role="lead", assigned_at=now))
+    lead = Assignment(item_id=item.id, unit_id=item.lead_unit_id, role="lead", assigned_at=now)
+    c.session.add(lead)
     for code in c.data.get("co_units") or []:
         if code != c.data["lead_unit"]:
             c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
+    c.session.flush()
+    unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
+    tell_proposers(c.session, item, f"assigned:{lead.id}", f"已交办：由{unit_name}主办")
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
                                                        if u != c.data["lead_unit"]], "is_key": item.is_key})
@@ -89,7 +101,10 @@ def sign_for(c: Completion) -> None:
 
 def return_decision(c: Completion) -> None:
     now = clock.now()
-    req = _latest(c, ReturnRequest)
+    # The lead unit's request (a co-unit's request for its own part is decided outside the process).
+    req = c.session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == c.item.id,
+                                                        ReturnRequest.unit_id == c.unit("lead_unit"))
+                            .order_by(ReturnRequest.id.desc()).limit(1)).first()
     if req is not None:
         req.decision, req.opinion, req.decided_at = c.data["return_decision"], c.data.get("return_opinion"), now
         approved = c.data["return_decision"] == "approve"
@@ -159,6 +174,10 @@ def reply_review(c: Completion) -> None:
         c.item.reply_class = r.final_class
         if c.item.replied_at is None:  # 办复: the first approved reply counts
             c.item.replied_at = now
+        c.session.flush()
+        promises_of(c.session, c.item, r)
+        tell_proposers(c.session, c.item, f"replied:{r.id}", f"已答复（第{r.round}轮），请评价",
+                       body=f"答复类别 {r.final_class}")
         outbox.record(c.session, "reply.approved", c.item, {
             "round": r.round, "reply_class": r.final_class, "text": r.text, "adopted": r.adopted, "promised": r.promised,
             "promised_date": r.promised_date.isoformat() if r.promised_date else None, "disclosure": r.disclosure})
@@ -176,11 +195,40 @@ def rehandling_order(c: Completion) -> None:
                                   instructions=c.data["rehandle_instructions"], decided_by=c.user.id))
     if c.data["rehandle_decision"] == "rehandle":
         c.item.round = c.round + 1
+        tell_proposers(c.session, c.item, f"rehandled:{c.item.round}", f"已责成重新办理（第{c.item.round}轮）",
+                       body=c.data["rehandle_instructions"])
+
+
+def promises_of(session: Session, item: Item, r: Reply) -> list[Promise]:
+    """跟踪落实: each promised measure of an approved B or C reply (one per line) becomes a tracked promise
+    of the replying unit, due on the promised date (or at the end of the item's year when none was given)."""
+    if r.final_class not in ("B", "C") or not (r.promised or "").strip():
+        return []
+    due = r.promised_date or date(item.year, 12, 31)
+    out = [Promise(item_id=item.id, reply_id=r.id, unit_id=r.unit_id, text=line.strip(), due_date=due)
+           for line in r.promised.splitlines() if line.strip()]
+    session.add_all(out)
+    return out
 
 
 def disclosure(c: Completion) -> None:
-    c.session.add(Disclosure(item_id=c.item.id, scope=c.data["publish_scope"], text=c.data.get("published_text"),
-                             published_by=c.user.id))
+    """公开: what the public will read is redacted here, once, and stored beside the office's own text."""
+    scope, text = c.data["publish_scope"], c.data.get("published_text")
+    row = Disclosure(item_id=c.item.id, scope=scope, text=text, published_by=c.user.id)
+    if scope in ("full", "summary"):
+        row.public_title, row.public_text, row.public_content = public_version(c.session, c.item, scope, text)
+    c.session.add(row)
+
+
+def public_version(session: Session, item: Item, scope: str, office_text: str | None) -> tuple[str, str, str | None]:
+    """(title, text, content) as published: the office's text, else the final reply's own per scope (full
+    text or summary), the item's content only with a full reply; all redacted."""
+    if not office_text:
+        reply = session.scalars(select(Reply).where(Reply.item_id == item.id, Reply.status == "approved")
+                                .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
+        office_text = (reply.text if scope == "full" else reply.disclosure_summary) if reply else ""
+    return (redact(item.title), redact(office_text or ""),
+            redact(item.content) if scope == "full" else None)
 
 
 PROJECTIONS: dict[str, Callable[[Completion], None]] = {

@@ -22,7 +22,7 @@ def retry(db, incident_id: int, admin: User) -> str:
     (recorded on the incident), NotRetryable if there is nothing to retry."""
     try:
         with db.transaction() as s:
-            incident = s.get(Incident, incident_id, with_for_update=True)
+            incident = s.get(Incident, incident_id, with_for_update={"of": Incident})
             if incident is None or incident.status != "open":
                 raise NotRetryable("该故障已处理 (this incident is already resolved)")
             instance = s.get(ProcessInstance, incident.instance_id, with_for_update=True)

@@ -9,6 +9,7 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 from uuid import UUID
 
 from sqlalchemy import delete, event, select
@@ -276,7 +277,7 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     if wf.is_completed():
         instance.status = "completed"
         withdrawn = wf.data.get("assign_decision") == "withdraw"
-        item.status = "withdrawn" if withdrawn else "closed"
+        item.status = "withdrawn" if withdrawn else "merged" if item.merged_into_id else "closed"
         item.closed_at = now
         item.current_step = None
     else:
@@ -349,6 +350,18 @@ def task_form(session: Session, row: TaskRow) -> dict:
     return {"key": None, "fields": []}
 
 
+def closed_choices(session: Session, row: TaskRow, form: dict) -> dict[str, dict[str, str]]:
+    """{field: {option: why}} for options whose deadline has passed (see forms.windows), from the ledger."""
+    out: dict[str, dict[str, str]] = {}
+    for field, option, key in forms.windows(form):
+        deadline = session.scalars(select(Deadline).where(
+            Deadline.item_id == row.item_id, Deadline.key == key, Deadline.status.in_(ledger.OPEN),
+            (Deadline.unit_id == row.unit_id) | Deadline.unit_id.is_(None)).order_by(Deadline.id.desc()).limit(1)).first()
+        if deadline is not None and ledger.state(deadline) == "overdue":
+            out.setdefault(field, {})[option] = deadline.due_date.isoformat()
+    return out
+
+
 def _conflict_is_stale(command):
     """A concurrent write of the same instance can surface at any flush (autoflush included): it always
     reaches the caller as StaleTask, never as a database error."""
@@ -378,6 +391,12 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
+    closed = closed_choices(session, row, form)
+    labels = {f["id"]: f["label"] for f in form["fields"]}
+    late = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
+            if isinstance(v, str) and v in closed.get(f, {})]
+    if late:
+        raise forms.FormInvalid(late)
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
@@ -410,6 +429,67 @@ def complete(db, task_id: str, user_id: int, raw: dict) -> int:
             instance_id = row.instance_id
         incident = record(db, instance_id, "complete", exc, task_id=task_id, submitted=raw, user_id=user_id)
         raise ProcessFailed(incident.id, incident.failed_step) from exc
+
+
+@_conflict_is_stale
+def complete_on_behalf(session: Session, item: Item, spec_name: str, match: dict, data: dict, actor: User,
+                       record: Callable[[Directory], None]) -> bool:
+    """Complete a ready task of `item` in place of its lane (the office waiving a co-unit's opinion).
+
+    The task is the ready `spec_name` whose data contains `match`; it receives `data` and runs, and
+    `record` writes the read-model rows in place of the form's projection. False when no task matches.
+    """
+    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
+                                                             ProcessInstance.status == "running")
+                               .with_for_update()).first()
+    if instance is None:
+        return False
+    wf, _ = load_workflow(session, instance)
+    task = next((t for t in wf.get_tasks(state=TaskState.READY)
+                 if (t.task_spec.bpmn_id or t.task_spec.name) == spec_name
+                 and all(t.data.get(k) == v for k, v in match.items())), None)
+    if task is None:
+        return False
+    task.set_data(**data)
+    with calendar_scope(current_calendar(session)):
+        task.run()
+        fired = run_engine(wf)
+    directory = Directory.load(session)
+    record(directory)
+    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="completed_on_behalf", step=spec_name,
+                           title=task.task_spec.bpmn_name or spec_name, data=data))
+    _write(session, instance, item, wf, directory, fired)
+    return True
+
+
+@_conflict_is_stale
+def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str) -> bool:
+    """A co-unit leaves the item (its return approved): it leaves `co_units` wherever the process still
+    carries the list, and its opinion task, if already waiting, completes with `note`. False when the
+    item has no running process."""
+    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
+                                                             ProcessInstance.status == "running")
+                               .with_for_update()).first()
+    if instance is None:
+        return False
+    wf, _ = load_workflow(session, instance)
+    for task in wf.get_tasks(state=_ACTIVE):
+        units = task.data.get("co_units")
+        if isinstance(units, list) and code in units:
+            task.data["co_units"] = [u for u in units if u != code]
+    waiting = [t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.bpmn_id == "cohandle"
+               and t.data.get("co_unit") == code]
+    fired = []
+    with calendar_scope(current_calendar(session)):
+        for task in waiting:
+            task.set_data(co_opinion=note)
+            task.run()
+        if waiting:
+            fired = run_engine(wf)
+    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="co_unit_dropped", title=note,
+                           data={"co_unit": code}))
+    _write(session, instance, item, wf, Directory.load(session), fired)
+    return True
 
 
 def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,

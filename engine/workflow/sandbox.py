@@ -3,13 +3,19 @@ script, condition, timer and multi-instance expression in them is untrusted code
 
 Everything goes through RestrictedPython's compiler (attribute names starting with "_" and
 imports are rejected, attribute/item/iteration access is routed through guards) and runs with a
-small builtins dict and a wall-clock limit. SpiffWorkflow's own data semantics (task.data is the
-script namespace, callables are stripped afterwards) are kept by subclassing TaskDataEnvironment.
+small builtins dict and three limits, all enforced at the interpreter level in the request's own thread:
 
-Limits of an in-process sandbox: the time limit is checked between Python-level steps, so a single
-long C-level operation cannot be interrupted, and memory is not capped. The obvious cases
-(huge ``**``, huge ``range``) are refused up front; for hard CPU/memory limits run the engine in a
-worker process with resource limits.
+- CPU time (the thread's, `time.thread_time`), not wall-clock time: a script descheduled on a busy
+  machine is not charged for the wait, so a load peak no longer opens spurious incidents;
+- the size of every operation that can build a large value in one C-level step (`*`, `+`, `<<`, `%`,
+  `**`, f-string widths, str.ljust/center/zfill/replace/join, list.extend): predicted from the operands
+  and refused *before* it runs, so no single step can hold the interpreter (and every other request of
+  the process) for more than a few milliseconds, or take gigabytes;
+- an allocation budget per run (what those operations and loop iterations produced), and a cap on the
+  size of the task data a script leaves behind.
+
+The checks run between Python-level steps, so together they bound both the time and the memory of a
+runaway: it ends as a ScriptTimeout or SandboxViolation (an incident) within the CPU limit.
 """
 
 from __future__ import annotations
@@ -37,9 +43,14 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 __all__ = ["make_script_engine", "check_code", "SandboxViolation", "ScriptTimeout", "ScriptRejected",
            "SandboxEnvironment", "SandboxScriptEngine"]
 
-DEFAULT_TIMEOUT = 1.0
+DEFAULT_TIMEOUT = 1.0          # seconds of the thread's CPU time
 MAX_RANGE = 1_000_000          # sum(range(10**12)) would run in C, out of reach of the time limit
-MAX_POW_BITS = 1_000_000       # so would 10 ** 10 ** 10
+MAX_POW_BITS = 100_000         # so would 10 ** 10 ** 10; and a division of two huge ints is quadratic
+MAX_INT_BITS = 100_000         # the largest int any guarded operation may produce (some 30,000 digits)
+MAX_RESULT_BYTES = 8 * 2**20   # the largest str/list/... one operation may produce
+MAX_ALLOC_BYTES = 64 * 2**20   # what one run may produce in all (guarded results and loop iterations)
+MAX_DATA_BYTES = 2 * 2**20     # the task data a script leaves behind
+MAX_FORMAT_WIDTH = 10_000      # widths and precisions in % formatting and f-strings
 # SpiffWorkflow finds the failing line by looking for traceback frames with this file name.
 FILENAME = "<string>"
 # Names that are absent from the builtins anyway; refusing the call at compile time gives the
@@ -57,7 +68,7 @@ class SandboxViolation(Exception):
 
 
 class ScriptTimeout(Exception):
-    """Script ran past its wall-clock limit. An Exception (not BaseException) so that SpiffWorkflow
+    """Script ran past its CPU-time limit. An Exception (not BaseException) so that SpiffWorkflow
     wraps it into WorkflowTaskException like any other script error."""
 
 
@@ -102,13 +113,29 @@ class _Policy(RestrictingNodeTransformer):
         return node
 
     def visit_BinOp(self, node):
-        # a ** b  ->  _pow_(a, b): a single huge power would block the thread in C.
+        # a ** b -> _pow_(a, b), a * b -> _binop_('*', a, b), ...: one huge result would block the thread in C.
         node = super().visit_BinOp(node)
         if isinstance(node.op, ast.Pow):
             call = ast.Call(ast.Name("_pow_", ast.Load()), [node.left, node.right], [])
             _locate(call, node)
             return call
+        symbol = _GUARDED_BINOPS.get(type(node.op))
+        if symbol:
+            call = ast.Call(ast.Name("_binop_", ast.Load()), [ast.Constant(symbol), node.left, node.right], [])
+            _locate(call, node)
+            return call
         return node
+
+    def visit_FormattedValue(self, node):
+        # f"{x:>999999999}" pads in C: the value goes through _fmt_(x, spec), which checks the width first.
+        node = self.node_contents_visit(node)
+        if node.format_spec is None:
+            return node
+        call = ast.Call(ast.Name("_fmt_", ast.Load()),
+                        [node.value, node.format_spec, ast.Constant(node.conversion)], [])
+        new = ast.FormattedValue(call, -1, None)
+        _locate(new, node)
+        return new
 
     def visit_While(self, node):
         # A one-line `while True: pass` produces no trace events on 3.11, so check in the body.
@@ -125,6 +152,9 @@ class _Policy(RestrictingNodeTransformer):
         if node.finalbody:
             node.finalbody.insert(0, _deadline_stmt(node.finalbody[0]))
         return node
+
+
+_GUARDED_BINOPS = {ast.Mult: "*", ast.Add: "+", ast.LShift: "<<", ast.Mod: "%"}
 
 
 def _locate(new, ref):
@@ -198,6 +228,125 @@ _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=":
             "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand,
             "|=": operator.ior, "^=": operator.ixor, "@=": operator.imatmul}
 
+_FORMAT_FIELD = re.compile(r"%[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _format_widths_ok(template: str) -> bool:
+    for width, precision in _FORMAT_FIELD.findall(template):
+        for n in (width, precision):
+            if n == "*" or (n and (len(n) > 6 or int(n) > MAX_FORMAT_WIDTH)):
+                return False
+    return True
+
+
+def _size(value) -> int:
+    """Roughly the bytes a value takes (what matters is its order of magnitude)."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        return 8 * len(value)
+    if isinstance(value, int):
+        return value.bit_length() // 8
+    return 0
+
+
+def _predicted(symbol: str, a, b) -> int:
+    """The size of a op b, from its operands, without computing it."""
+    if symbol == "*":
+        if isinstance(a, int) and isinstance(b, int):
+            if a.bit_length() + b.bit_length() > MAX_INT_BITS:
+                raise SandboxViolation("乘积过大 (result of * is too large)")
+            return 0
+        seq, n = (a, b) if isinstance(b, int) else (b, a)
+        return _size(seq) * n if isinstance(n, int) and n > 0 else 0
+    if symbol == "+":
+        return _size(a) + _size(b) if not (isinstance(a, int) and isinstance(b, int)) else 0
+    if symbol == "<<":
+        if isinstance(a, int) and isinstance(b, int) and b > 0 and a and a.bit_length() + b > MAX_INT_BITS:
+            raise SandboxViolation("移位结果过大 (result of << is too large)")
+        return 0
+    if symbol == "%" and isinstance(a, str):
+        if not _format_widths_ok(a):
+            raise SandboxViolation(f"格式宽度过大，最多 {MAX_FORMAT_WIDTH} (format width over {MAX_FORMAT_WIDTH})")
+        return len(a) + sum(_size(v) for v in (b if isinstance(b, tuple) else (b,)))
+    return 0
+
+
+_BINOPS = {"*": operator.mul, "+": operator.add, "<<": operator.lshift, "%": operator.mod}
+
+
+class _Budget:
+    """What one run may still allocate through guarded operations and loop iterations."""
+
+    def __init__(self):
+        self.left = MAX_ALLOC_BYTES
+
+    def charge(self, size: int) -> None:
+        if size > MAX_RESULT_BYTES:
+            raise SandboxViolation(f"结果过大（约 {size // 2**20} MB，上限 {MAX_RESULT_BYTES // 2**20} MB） "
+                                   f"(a result of about {size // 2**20} MB is over the limit of "
+                                   f"{MAX_RESULT_BYTES // 2**20} MB)")
+        self.left -= size
+        if self.left < 0:
+            raise SandboxViolation(f"脚本占用内存超过 {MAX_ALLOC_BYTES // 2**20} MB "
+                                   f"(the script allocated more than {MAX_ALLOC_BYTES // 2**20} MB)")
+
+    def binop(self, symbol, a, b):
+        self.charge(_predicted(symbol, a, b))
+        return _BINOPS[symbol](a, b)
+
+    def inplace(self, op, x, y):
+        symbol = op[:-1]
+        if symbol in _BINOPS:
+            self.charge(_predicted(symbol, x, y))
+        return _INPLACE[op](x, y)
+
+    def fmt(self, value, spec, conversion):
+        if conversion in (ord("r"), ord("s"), ord("a")):
+            value = {ord("r"): repr, ord("s"): str, ord("a"): ascii}[conversion](value)
+        if any(len(n) > 6 or int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", str(spec))):
+            raise SandboxViolation(f"格式宽度过大，最多 {MAX_FORMAT_WIDTH} (format width over {MAX_FORMAT_WIDTH})")
+        return format(value, spec)
+
+    def getattr(self, obj, name, default=raise_):
+        value = _guarded_getattr(obj, name, default)
+        check = _SIZED_METHODS.get((type(obj), name)) if isinstance(obj, (str, list)) else None
+        if check is None:
+            return value
+
+        def sized(*args, **kwargs):
+            self.charge(check(obj, *args, **kwargs))
+            return value(*args, **kwargs)
+        return sized
+
+
+def _width(s, width=0, *_args, **_kw):
+    return max(len(s), width if isinstance(width, int) else 0)
+
+
+def _replaced(s, old="", new="", count=-1, *_args):
+    if not isinstance(old, str) or not isinstance(new, str):
+        return len(s)
+    hits = s.count(old) if old else len(s) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(s) + hits * max(0, len(new) - len(old))
+
+
+def _joined(sep, parts=(), *_args):
+    if isinstance(parts, (list, tuple)):
+        return sum(_size(p) for p in parts) + len(sep) * len(parts)
+    return 0  # a generator: each part was produced (and charged) by guarded steps
+
+
+_SIZED_METHODS = {
+    (str, "ljust"): _width, (str, "rjust"): _width, (str, "center"): _width, (str, "zfill"): _width,
+    (str, "expandtabs"): lambda s, tabsize=8, *_a, **_k: len(s) * max(1, tabsize if isinstance(tabsize, int) else 1),
+    (str, "replace"): _replaced, (str, "join"): _joined,
+    (list, "extend"): lambda lst, other=(), *_a: 8 * (len(lst) + (len(other) if hasattr(other, "__len__") else 0)),
+}
+
+
 _SAFE_NAMES = (
     "None", "True", "False", "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter",
     "float", "frozenset", "int", "isinstance", "len", "list", "map", "max", "min", "reversed",
@@ -224,15 +373,16 @@ _BUILTINS.update(
 
 
 def _run(code: types.CodeType, namespace: dict, timeout: float):
-    """eval/exec `code` in `namespace` under a wall-clock deadline.
+    """eval/exec `code` in `namespace` under a CPU-time deadline and an allocation budget.
 
     sys.settrace (not signals) so it works in any thread. The trace function only looks at 'call'
     events, which is cheap; loops are covered by the _deadline_()/_getiter_ checks that the
     compiler puts into them, since a tight loop on one line emits no trace events at all."""
-    deadline = time.monotonic() + timeout
+    deadline = time.thread_time() + timeout
+    budget = _Budget()
 
     def tracer(frame, event, arg):
-        if time.monotonic() > deadline:
+        if time.thread_time() > deadline:
             raise ScriptTimeout(f"脚本运行超过 {timeout:g} 秒，已被终止 "
                                 f"(script exceeded the time limit of {timeout:g} s)")
         return None  # no per-line tracing
@@ -247,15 +397,36 @@ def _run(code: types.CodeType, namespace: dict, timeout: float):
     def getiter(ob):
         for item in ob:
             check()
+            budget.charge(8)  # what a comprehension or an append per iteration keeps
             yield item
 
-    namespace["__builtins__"] = {**_BUILTINS, "_deadline_": check, "_getiter_": getiter}
+    def loop_check():
+        check()
+        budget.charge(8)
+
+    namespace["__builtins__"] = {**_BUILTINS, "_deadline_": loop_check, "_getiter_": getiter,
+                                 "_binop_": budget.binop, "_inplacevar_": budget.inplace, "_fmt_": budget.fmt,
+                                 "_getattr_": budget.getattr, "getattr": budget.getattr}
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
         return eval(code, namespace)  # runs "exec"-mode code objects too (returning None)
     finally:
         sys.settrace(previous)
+
+
+def _data_size(value, limit: int) -> int:
+    """Roughly the bytes of task data, walking containers; stops counting once past `limit`."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        total += _size(v) + 8
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            stack.extend(v)
+    return total
 
 
 class SandboxEnvironment(TaskDataEnvironment):
@@ -285,6 +456,9 @@ class SandboxEnvironment(TaskDataEnvironment):
             _run(code, context, self.timeout)
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
+        if _data_size(context, MAX_DATA_BYTES) > MAX_DATA_BYTES:
+            raise SandboxViolation(f"脚本留下的数据超过 {MAX_DATA_BYTES // 2**20} MB "
+                                   f"(the script left more than {MAX_DATA_BYTES // 2**20} MB of task data)")
         return True
 
     def _remove_globals_and_functions_from_context(self, context, external_context=None):

@@ -16,6 +16,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
 from engine.people.authz import LANES
+from engine.text import is_identifier, safe_label, unsafe_characters
 from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
 from engine.workflow.forms import FIELD_TYPES
 from engine.workflow.safexml import UnsafeXMLError, parse_untrusted_xml
@@ -82,6 +83,9 @@ def check_bpmn(xml: bytes, filename: str = "upload.bpmn") -> list[Problem]:
         return [Problem(f"文件须为 UTF-8 编码 (the file must be UTF-8 encoded: {exc.reason} at byte {exc.start})",
                         unreadable=True)]
     elements = _elements_by_id(tree)
+    naming = _name_problems(tree)
+    if naming:  # ids and labels reach paths, URLs, pages and exports: refuse unsafe ones before anything
+        return naming
     dangling = _reference_problems(tree, elements)
     if dangling:  # SpiffWorkflow's own message for these is misleading
         return dangling
@@ -104,6 +108,31 @@ def check_and_raise(xml: bytes, filename: str = "upload.bpmn") -> None:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+def _name_problems(tree) -> list[Problem]:
+    """Process ids must be plain identifiers; other ids and every name or label may hold no control or
+    direction-override character (a process id `../../etc/passwd`, a label that reads backwards)."""
+    out = []
+    for el in tree.iter():
+        if not isinstance(el.tag, str):
+            continue
+        line, el_id = el.sourceline, el.get("id")
+        if el.tag == f"{{{BPMN}}}process" and not is_identifier(el_id or ""):
+            out.append(Problem(f"流程编号“{el_id}”须以字母或下划线开头，只含字母、数字、下划线、点和连字符，"
+                               f"至多 64 个字符 (process id '{el_id}' must be an identifier: letters, digits, "
+                               f"_ . -, at most 64)", None, line))
+        elif el_id is not None and (unsafe_characters(el_id, multiline=False) or any(c.isspace() for c in el_id)):
+            out.append(Problem(f"编号含有空白、控制或方向字符 (an id contains whitespace, control or direction "
+                               f"characters: {unsafe_characters(el_id, multiline=False) or 'whitespace'})",
+                               None, line))
+        for attr in ("name", "label"):
+            value = el.get(attr)
+            why = safe_label(value) if value is not None else None
+            if why:
+                out.append(Problem(f"{attr}“{value[:40]}”{why}", el_id if el_id and is_identifier(el_id) else None,
+                                   line))
+    return out
+
 
 def _elements_by_id(tree) -> dict[str, etree._Element]:
     """Semantic elements by id (the first occurrence: diagram shapes come after the process)."""

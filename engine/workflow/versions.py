@@ -23,6 +23,7 @@ from engine.workflow.deployment import deploy, parsed
 from engine.models import AuditEvent, Deadline, Item, ProcessDefinition, ProcessInstance, TaskRow, User
 from engine.deadlines.expressions import calendar_scope
 from engine.workflow.serializer import STATE
+from engine.text import safe_filename
 from engine.workflow.validation import check_and_raise
 from engine.workflow.incidents import INCIDENT_MESSAGE, record
 
@@ -38,6 +39,7 @@ RESET = TaskState.READY | TaskState.WAITING  # what migrate_workflow re-creates 
 
 def deploy_checked(session: Session, xml: bytes, filename: str, deployed_by: str) -> tuple[ProcessDefinition, bool]:
     """Validate, then deploy as the next version (InvalidProcess, and nothing deployed, on any problem)."""
+    filename = safe_filename(filename)  # shown on pages and sent back in a download header
     check_and_raise(xml, filename)
     return deploy(session, xml, filename, deployed_by)
 

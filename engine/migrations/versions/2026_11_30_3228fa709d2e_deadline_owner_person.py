@@ -1,7 +1,7 @@
 """deadline owner person
 
 Revision ID: 3228fa709d2e
-Revises: 568fa44684f7
+Revises: 8a3a9d8cf62e
 Create Date: 2026-11-30 18:45:00.014928
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '3228fa709d2e'
-down_revision: Union[str, Sequence[str], None] = '568fa44684f7'
+down_revision: Union[str, Sequence[str], None] = '8a3a9d8cf62e'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

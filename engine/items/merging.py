@@ -1,0 +1,119 @@
+"""并案: items on the same subject merged into one handled item (the lead item, chosen by the office).
+
+A merged item keeps its number and proposer and shows "已并入 X"; its own process ends (cancelled, not
+closed) and it leaves the statistics' denominators. Its proposer is told of the lead item's assignment,
+reply and re-handling, reads the lead item's replies in the portal and rates them there: each proposer's
+rating is kept on their own item (分别评价), while the figures count the lead item once.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.deadlines.calendar import current_calendar
+from engine.deadlines.expressions import calendar_scope
+from engine.models import AuditEvent, Item, ProcessInstance, Rating, Reply, TaskRow, User
+from engine.people.authz import NotAllowed
+from engine.people.notifications import notify
+from engine.workflow.forms import FieldError, FormInvalid
+from engine.workflow.runtime import Directory, load_workflow, sync_derived
+
+# Before a unit has the item (登记 or 交办), an item can still be merged into another.
+MERGEABLE = ("registered", "assigning")
+CLOSED = ("withdrawn", "merged", "closed")
+VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
+
+
+def merge_candidates(session: Session, item: Item) -> list[Item]:
+    """Items of the same year this one may be merged into (not itself, nor finished or merged ones)."""
+    if item.status not in MERGEABLE:
+        return []
+    return list(session.scalars(select(Item).where(Item.year == item.year, Item.id != item.id,
+                                                   Item.status.not_in(CLOSED))
+                                .order_by(Item.item_type, Item.number)))
+
+
+def merge_item(session: Session, user: User, item_id: int, into_number: str) -> Item:
+    """Merge item `item_id` into the item numbered `into_number` (same year); ends the merged item's process."""
+    if user.role != "office":
+        raise NotAllowed("只有区府办可以并案 (only the office merges items)")
+    item = session.get(Item, item_id)
+    if item is None:
+        raise FormInvalid([FieldError("into", "并入", "reference")])
+    if item.status not in MERGEABLE:
+        raise FormInvalid([FieldError("into", "并入", "merge_state")])
+    target = session.scalars(select(Item).where(Item.year == item.year,
+                                                Item.number == (into_number or "").strip())).first()
+    if target is None or target.id == item.id or target.status in CLOSED:
+        raise FormInvalid([FieldError("into", "并入", "merge_target")])
+    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
+                                                             ProcessInstance.status == "running")
+                               .with_for_update()).first()
+    item.merged_into_id = target.id
+    # Items merged earlier into this one follow it into the lead item.
+    for child in session.scalars(select(Item).where(Item.merged_into_id == item.id)):
+        child.merged_into_id = target.id
+    if instance is not None:
+        wf, _ = load_workflow(session, instance)
+        with calendar_scope(current_calendar(session)):
+            wf.cancel()
+            sync_derived(session, instance, item, wf, Directory.load(session))
+        instance.status = "merged"
+    item.status, item.current_step = "merged", None
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="merged", title=f"并案：并入 {target.number}",
+                           data={"into": target.id}))
+    session.add(AuditEvent(item_id=target.id, actor_id=user.id, action="merged_in", title=f"并案：{item.number} 并入本件",
+                           data={"from": item.id}))
+    notify(session, [item.proposer_id], item, "proposer", f"您的{_kind(item)}已并入 {target.number} 办理",
+           f"merged:{item.id}", body=target.title, link=f"/portal/items/{item.id}")
+    session.flush()
+    return item
+
+
+def _kind(item: Item) -> str:
+    return "建议" if item.item_type == "suggestion" else "提案"
+
+
+def merged_items(session: Session, item: Item) -> list[Item]:
+    return list(session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)))
+
+
+def lead_replies(session: Session, item: Item) -> list[Reply]:
+    """The approved replies a merged item's proposer receives: those of the lead item."""
+    if item.merged_into_id is None:
+        return []
+    return list(session.scalars(select(Reply).where(Reply.item_id == item.merged_into_id,
+                                                    Reply.status == "approved").order_by(Reply.id)))
+
+
+def may_rate_merged(session: Session, user: User, item: Item) -> bool:
+    """The merged item's own proposer rates the lead item's latest approved reply, once per round."""
+    replies = lead_replies(session, item)
+    if user.role != "proposer" or item.proposer_id != user.id or not replies:
+        return False
+    return session.scalar(select(Rating.id).where(Rating.item_id == item.id,
+                                                  Rating.round == replies[-1].round)) is None
+
+
+def rate_merged(session: Session, user: User, item_id: int, attitude: str, result: str, reason: str) -> Rating:
+    """评价 by the proposer of a merged item, kept on their own item for the lead reply's round."""
+    item = session.get(Item, item_id)
+    if item is None or not may_rate_merged(session, user, item):
+        raise NotAllowed("此件无需您评价 (nothing to rate here)")
+    errors = []
+    if attitude not in VERDICTS:
+        errors.append(FieldError("attitude", "办理态度", "enum"))
+    if result not in VERDICTS:
+        errors.append(FieldError("result", "办理结果", "enum"))
+    if "unsatisfied" in (attitude, result) and not (reason or "").strip():
+        errors.append(FieldError("rating_reason", "不满意的理由", "required"))
+    if errors:
+        raise FormInvalid(errors)
+    rnd = lead_replies(session, item)[-1].round
+    rating = Rating(item_id=item.id, round=rnd, attitude=attitude, result=result,
+                    reason=(reason or "").strip() or None, rated_at=clock.now())
+    session.add(rating)
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="rated", title="评价（并案答复）",
+                           data={"attitude": attitude, "result": result, "round": rnd}))
+    return rating

@@ -1,0 +1,100 @@
+"""催办 and 督办 by hand: the office and supervisors urge a unit on an item and record their checks.
+
+Both are recorded on the item (and its timeline); an urge is delivered to the unit's handlers and head
+as a notification, and counted per unit in the statistics (`urged`).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.models import (CHECK_KINDS, URGE_CHANNELS, Assignment, AuditEvent, Item, SupervisionCheck, Unit, Urge,
+                           User)
+from engine.people.authz import NotAllowed
+from engine.people.notifications import notify, role_users
+from engine.workflow.forms import FieldError, FormInvalid
+
+SUPERVISING_ROLES = ("office", "supervisor")
+CHANNEL_LABELS = {"system": "系统催办", "phone": "电话催办", "notice": "书面督办通知"}
+CHECK_LABELS = {"phone": "电话督查", "visit": "实地督查", "notice": "督办通知"}
+
+
+def may_supervise(user: User) -> bool:
+    return user.role in SUPERVISING_ROLES and user.active
+
+
+def urgeable_units(session: Session, item: Item) -> list[Unit]:
+    """The units that hold a part of the item now (lead and co-units), the ones that can be urged."""
+    return list(session.scalars(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
+                                .where(Assignment.item_id == item.id, Assignment.ended_at.is_(None))
+                                .order_by(Assignment.role.desc(), Unit.name).distinct()))
+
+
+def _date(raw: str | None, field: str, label: str, errors: list) -> date | None:
+    value = (raw or "").strip()
+    if not value:
+        return clock.today()
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        errors.append(FieldError(field, label, "date"))
+        return None
+    if day > clock.today():
+        errors.append(FieldError(field, label, "not_after", clock.today().isoformat()))
+    return day
+
+
+def urge(session: Session, user: User, item: Item, unit_code: str, channel: str, on: str, text: str) -> Urge:
+    """催办: record the urge on the item and deliver it to the unit."""
+    if not may_supervise(user):
+        raise NotAllowed("只有区府办和督查人员可以催办 (only the office and supervisors urge units)")
+    errors = []
+    units = {u.code: u for u in urgeable_units(session, item)}
+    unit = units.get((unit_code or "").strip())
+    if unit is None:
+        errors.append(FieldError("unit", "催办单位", "reference"))
+    if channel not in URGE_CHANNELS:
+        errors.append(FieldError("channel", "催办方式", "enum"))
+    day = _date(on, "urged_on", "催办日期", errors)
+    if not (text or "").strip():
+        errors.append(FieldError("text", "催办内容", "required"))
+    if errors:
+        raise FormInvalid(errors)
+    row = Urge(item_id=item.id, unit_id=unit.id, channel=channel, urged_on=day, text=text.strip(), by_id=user.id,
+               source=user.role)
+    session.add(row)
+    session.flush()
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="urged", unit_id=unit.id,
+                           title=f"催办（{CHANNEL_LABELS[channel]}）：{unit.name}", data={"text": row.text}))
+    recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
+    notify(session, recipients, item, "urge", f"催办：{item.number} 请抓紧办理", f"urge:{row.id}", body=row.text,
+           link=f"/items/{item.id}")
+    return row
+
+
+def record_check(session: Session, user: User, item: Item, kind: str, on: str, note: str) -> SupervisionCheck:
+    """督办检查: a phone call, a site visit or a written notice, with its date and note."""
+    if not may_supervise(user):
+        raise NotAllowed("只有区府办和督查人员可以记录督查 (only the office and supervisors record checks)")
+    errors = []
+    if kind not in CHECK_KINDS:
+        errors.append(FieldError("kind", "督查方式", "enum"))
+    day = _date(on, "held_on", "督查日期", errors)
+    if not (note or "").strip():
+        errors.append(FieldError("note", "督查情况", "required"))
+    if errors:
+        raise FormInvalid(errors)
+    row = SupervisionCheck(item_id=item.id, kind=kind, held_on=day, note=note.strip(), by_id=user.id)
+    session.add(row)
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="checked", title=f"督查：{CHECK_LABELS[kind]}",
+                           data={"note": row.note, "on": day.isoformat()}))
+    return row
+
+
+def urges_per_unit(session: Session, item_ids) -> dict[int, int]:
+    """How many times each unit was urged by hand on these items."""
+    return dict(session.execute(select(Urge.unit_id, func.count()).where(Urge.item_id.in_(item_ids))
+                                .group_by(Urge.unit_id)).all())

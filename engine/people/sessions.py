@@ -1,0 +1,116 @@
+"""登录会话: signing in and out, kept on the server, and throttled guessing.
+
+A signed-in browser holds a random token in its (signed) session cookie; the server keeps the token's
+SHA-256 in `login_session`. A request is signed in only while that row exists: logging out deletes it,
+changing a password deletes every row of the user, an inactive user has none. A copied or stolen cookie
+is therefore worth nothing after logout, unlike a cookie that merely carries the user id.
+
+Guessing is throttled: after MAX_FAILURES_PER_USER failed attempts on one user name, or
+MAX_FAILURES_PER_ADDRESS from one address, within FAILURE_WINDOW, further attempts are refused without
+checking the password until the window has passed. Every answer costs one scrypt, whether the user
+exists or not, so timing does not tell which user names exist.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.models import LoginFailure, LoginSession, User
+from engine.people import accounts
+
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(session: Session, user: User) -> str:
+    """A new server-side session for `user`; returns the token the cookie carries."""
+    token = secrets.token_urlsafe(32)
+    session.add(LoginSession(token_hash=_hash(token), user_id=user.id))
+    session.flush()
+    return token
+
+
+def session_user(session: Session, token: str | None) -> User | None:
+    """The active user whose session this token is, or None (logged out, password changed, unknown)."""
+    if not token:
+        return None
+    user = session.scalars(select(User).join(LoginSession, LoginSession.user_id == User.id)
+                           .where(LoginSession.token_hash == _hash(token))).first()
+    return user if user is not None and user.active else None
+
+
+def close_session(session: Session, token: str | None) -> None:
+    """Logout: this token stops working everywhere, at once."""
+    if token:
+        session.execute(delete(LoginSession).where(LoginSession.token_hash == _hash(token)))
+
+
+def close_all_sessions(session: Session, user_id: int) -> int:
+    """Every session of this user ends (after a password change or deactivation)."""
+    return session.execute(delete(LoginSession).where(LoginSession.user_id == user_id)).rowcount or 0
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    token: str | None = None
+    throttled: bool = False
+
+
+def throttled(session: Session, username: str, address: str) -> bool:
+    since = clock.now() - FAILURE_WINDOW
+    per_user = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == username, LoginFailure.at > since)) or 0
+    if per_user >= MAX_FAILURES_PER_USER:
+        return True
+    per_address = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.address == address, LoginFailure.at > since)) or 0
+    return per_address >= MAX_FAILURES_PER_ADDRESS
+
+
+def log_in(session: Session, username: str, password: str, address: str | None) -> LoginResult:
+    """Check the password (unless throttled) and open a session. Writes: call inside a transaction."""
+    username, address = (username or "").strip()[:80], (address or "unknown")[:64]
+    if throttled(session, username, address):
+        accounts.check_password(accounts.DUMMY_HASH, password)  # the same cost as any other answer
+        return LoginResult(None, throttled=True)
+    user = accounts.authenticate(session, username, password)
+    if user is None:
+        session.add(LoginFailure(username=username, address=address, at=clock.now()))
+        # Old rows are of no use to anyone: drop them as we go.
+        session.execute(delete(LoginFailure).where(LoginFailure.at < clock.now() - FAILURE_WINDOW))
+        return LoginResult(None)
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    return LoginResult(user, open_session(session, user))
+
+
+class PasswordRejected(ValueError):
+    """The current password is wrong or the new one does not do (message in Chinese and English)."""
+
+
+MIN_PASSWORD = 8
+
+
+def change_password(session: Session, user: User, current: str, new: str, confirm: str) -> str:
+    """Set a new password, end every session of the user, and open a fresh one for this browser."""
+    if not accounts.check_password(user.password_hash, current or ""):
+        raise PasswordRejected("当前密码不正确。 (The current password is wrong.)")
+    if len(new or "") < MIN_PASSWORD:
+        raise PasswordRejected(f"新密码至少 {MIN_PASSWORD} 个字符。 (The new password needs at least "
+                               f"{MIN_PASSWORD} characters.)")
+    if new != confirm:
+        raise PasswordRejected("两次输入的新密码不一致。 (The two new passwords differ.)")
+    user.password_hash = accounts.hash_password(new)
+    close_all_sessions(session, user.id)
+    return open_session(session, user)

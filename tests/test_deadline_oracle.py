@@ -1,0 +1,476 @@
+"""An independent oracle for the deadlines, and random paths through the real BPMN checked against it.
+
+The oracle knows DOMAIN.md's rules and nothing of engine/: its own working-day arithmetic on
+`chinesecalendar` (weekends alone for a year it does not know, until the test loads that year), its own
+civil-code months, and the procedure's deadlines as DOMAIN.md states them (who owns each, when it opens,
+what meets it, what a re-handling round opens). A Hypothesis test drives random paths through
+processes/item_handling.bpmn with a controlled clock (returns, several consultations, co-units on time,
+late or silent, extensions, fixed batch dates, dissatisfied ratings and re-handling rounds, unrated
+replies, holiday crossings, a calendar reload) and after every step compares the ledger, the board, the
+notifications and the statistics with the oracle.
+
+BANLI_ORACLE_EXAMPLES raises the number of paths (default 25, enough for CI).
+"""
+from __future__ import annotations
+
+import os
+from calendar import monthrange
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import chinese_calendar
+import pytest
+import time_machine
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import select
+
+import tests.conftest as conftest
+from engine.deadlines import board, ledger
+from engine.deadlines.rules import set_rule
+from engine.items.extensions import decide_extension, request_extension
+from engine.items.registration import register_item
+from engine.models import Deadline, Item, Notification, ProcessInstance, TaskRow, Unit
+from engine.reports.statistics import item_facts
+from engine.workflow.recompute import load_holidays
+from engine.workflow.deployment import PROCESSES_DIR
+from engine.workflow.runtime import complete_task
+from engine.workflow.versions import deploy_checked, migrate_version
+from engine.workflow.sweep import sweep
+from tests.conftest import user
+
+SH = ledger.clock.LOCAL_TZ
+RENAMED = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8").replace(
+    'name="签收"', 'name="签收确认"', 1).replace('name="面商"', 'name="面商座谈"', 1).encode("utf-8")
+EXAMPLES = int(os.environ.get("BANLI_ORACLE_EXAMPLES", "25"))
+
+# --- the oracle: DOMAIN.md's calendar and deadlines, written again from scratch ---------------------------
+
+HOLIDAYS_2027 = {date(2027, 1, 1): False, date(2027, 2, 6): True, date(2027, 2, 8): False, date(2027, 2, 9): False,
+                 date(2027, 2, 10): False, date(2027, 2, 11): False, date(2027, 2, 12): False}
+CSV_2027 = "\n".join(f"{d},{'workday' if w else 'holiday'},测试" for d, w in sorted(HOLIDAYS_2027.items()))
+
+
+@dataclass
+class Calendar:
+    extra: dict = field(default_factory=dict)  # days an admin loaded (2027 in these paths)
+
+    def working(self, d: date) -> bool:
+        if d in self.extra:
+            return self.extra[d]
+        if 2004 <= d.year <= 2026:
+            return chinese_calendar.is_workday(d)
+        return d.weekday() < 5
+
+    def due(self, rule: str, start: date) -> date:
+        if rule[:4].isdigit():
+            return date.fromisoformat(rule)
+        if rule.endswith("WD"):
+            d, n = start, int(rule[:-2])
+            while n:
+                d += timedelta(days=1)
+                n -= self.working(d)
+            return d
+        if rule.endswith("M"):
+            months = start.month - 1 + int(rule[:-1])
+            y, m = start.year + months // 12, months % 12 + 1
+            d = date(y, m, min(start.day, monthrange(y, m)[1]))
+        else:
+            d = start + timedelta(days=int(rule[:-1]))
+        while not self.working(d):
+            d += timedelta(days=1)
+        return d
+
+
+LABEL = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
+         "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
+
+
+@dataclass
+class Expected:
+    key: str
+    round: int
+    owner: str | None  # unit code, or None (the proposer's rating, the office's disclosure)
+    rule: str
+    start: date
+    due: date
+    original: date
+    opened: bool = False
+    met_on: date | None = None
+    extended: bool = False
+
+    def flagged(self, today: date) -> bool:  # the sweep runs before every step: past its day, it is flagged
+        return (self.met_on or today) > self.due
+
+    def state(self, today: date) -> str:
+        if self.met_on is not None:
+            return "met_late" if self.met_on > self.due else "met"
+        if today > self.due:
+            return "expired" if self.key == "rating" else "overdue"
+        return "due_soon" if self.due <= today + timedelta(days=7) else "on_time"
+
+
+class Oracle:
+    """What DOMAIN.md says the item's deadlines are, given what happened and when."""
+
+    def __init__(self, fixed: str | None):
+        self.cal = Calendar()
+        self.fixed = fixed
+        self.rows: list[Expected] = []
+        self.round = 1
+        self.lead = None
+
+    def _add(self, key, owner, rule, start, opened, rnd=None) -> Expected:
+        due = self.cal.due(rule, start)
+        row = Expected(key, rnd or (1 if key in ("return_window", "first_contact", "co_opinion") else self.round),
+                       owner, rule, start, due, due, opened)
+        self.rows.append(row)
+        return row
+
+    def find(self, key, owner="*", rnd=None) -> Expected | None:
+        rows = [r for r in self.rows if r.key == key and (owner == "*" or r.owner == owner)
+                and (rnd is None or r.round == rnd)]
+        return rows[-1] if rows else None
+
+    def assign(self, day, lead, co_units, complex_):
+        self.lead, self.co_units, self.assigned, self.complex = lead, co_units, day, complex_
+        self._add("return_window", lead, "5WD", day, True)
+        self.pending = [("first_contact", lead, "20WD", day)] + [("co_opinion", c, "1M", day) for c in co_units]
+
+    def met(self, key, day, owner="*"):
+        row = self.find(key, owner)
+        if row is not None and row.opened and row.met_on is None:
+            row.met_on = day
+
+    def handling_starts(self, day):
+        if self.round == 1:
+            for key, owner, rule, start in self.pending:
+                self._add(key, owner, rule, start, True)
+            rule = self.fixed or ("6M" if self.complex else "3M")
+            self._add("reply", self.lead, rule, self.assigned, True)
+        else:
+            self._add("reply", self.lead, "1M", day, True)
+
+    def extend(self, new_due):
+        row = self.find("reply", self.lead, self.round)
+        row.due, row.extended = new_due, True
+
+    def replied(self, day):
+        self.met("reply", day, self.lead)
+        self._add("rating", None, "15WD", day, True)
+        self.disclosure = ("20WD", day)
+
+    def rated(self, day):
+        self.met("rating", day)
+
+    def publish_opens(self):
+        if self.find("disclosure") is None:
+            self._add("disclosure", None, *self.disclosure, True)
+
+    def rehandle(self, day):
+        self.round += 1
+        self.handling_starts(day)
+
+    def reload(self, today):
+        """An admin loads 2027's holidays: every deadline not yet met, flagged or extended is recomputed."""
+        self.cal = Calendar(dict(HOLIDAYS_2027))
+        for row in self.rows:
+            if row.met_on is None and not row.flagged(today) and not row.extended:
+                row.due = row.original = self.cal.due(row.rule, row.start)
+
+    def open_rows(self):
+        return [r for r in self.rows if r.opened]
+
+
+# --- driving the real process -----------------------------------------------------------------------------
+
+STAFF = {"jtj": ("jtj_staff", "jtj_head"), "wjw": ("wjw_staff", "wjw_head"), "jyj": ("jyj_staff", None),
+         "zjj": ("zjj_staff", None)}
+
+
+@contextmanager
+def fresh_demo(templates, tmp_path_factory):
+    gen = conftest._fresh(templates[1], tmp_path_factory.mktemp("oracle"))
+    db = next(gen)
+    try:
+        yield db
+    finally:
+        next(gen, None)
+
+
+class Path:
+    def __init__(self, db, oracle: Oracle):
+        self.db, self.oracle = db, oracle
+        self.today: date | None = None
+        with db.reading() as s:
+            self.codes = dict(s.execute(select(Unit.id, Unit.code)).all())
+
+    @contextmanager
+    def on(self, day: date):
+        """Step to `day` (10:00 Shanghai): the sweep fires what is due, the step runs, then everything is checked."""
+        assert self.today is None or day >= self.today
+        self.today = day
+        with time_machine.travel(datetime.combine(day, datetime.min.time()).replace(hour=10, tzinfo=SH), tick=False):
+            sweep(self.db)
+            yield
+            self.check()
+
+    def task(self, spec, username, unit_code=None, **form):
+        with self.db.transaction() as s:
+            me = user(s, username)
+            q = select(TaskRow).where(TaskRow.item_id == self.item_id, TaskRow.spec_name == spec)
+            if unit_code:
+                q = q.where(TaskRow.unit_id == me.unit_id)
+            row = s.scalars(q).first()
+            assert row is not None, (spec, username)
+            complete_task(s, row.id, me, {k: ("true" if v is True else v) for k, v in form.items()})
+
+    def has_task(self, spec) -> bool:
+        with self.db.reading() as s:
+            return s.scalar(select(TaskRow.id).where(TaskRow.item_id == self.item_id, TaskRow.spec_name == spec)
+                            .limit(1)) is not None
+
+    # -- the comparison
+    def check(self):
+        today = self.today
+        o = self.oracle
+        with self.db.reading() as s:
+            rows = s.scalars(select(Deadline).where(Deadline.item_id == self.item_id).order_by(Deadline.id)).all()
+            got = sorted((r.key, r.round, self.codes.get(r.unit_id), r.due_date, r.original_due_date, r.extended,
+                          ledger.state(r, today)) for r in rows)
+            want = sorted((r.key, r.round, r.owner, r.due, r.original, r.extended, r.state(today))
+                          for r in o.open_rows())
+            assert got == want, f"ledger disagrees with the oracle on {today}:\n got  {got}\n want {want}"
+            assert all(r.warning is None or "2027" in r.warning for r in rows)
+            on_board = sorted((r.deadline.key, r.deadline.round, self.codes.get(r.deadline.unit_id))
+                              for r in board.board(s, board.BoardFilter(show="overdue"))
+                              if r.item.id == self.item_id)
+            assert on_board == sorted((r.key, r.round, r.owner) for r in o.open_rows()
+                                      if r.state(today) == "overdue"), today
+            titles = {n.title for n in s.scalars(select(Notification).where(
+                Notification.item_id == self.item_id, Notification.kind.in_(("overdue", "reminder"))))}
+            assert not [t for t in titles if "None" in t]
+            overdue = {t for t in titles if t.startswith("已超期")}
+            assert overdue == {f"已超期：{LABEL[r.key]}期限为 {r.due}" for r in o.open_rows()
+                               if r.key != "rating" and r.flagged(today)}, today
+            reminders = {t for t in titles if t.startswith("催办提醒")}
+            assert reminders <= {f"催办提醒：{LABEL[r.key]}将于 {d} 到期" for r in o.rows
+                                 for d in (r.due, r.original, o.cal.due(r.rule, r.start), Calendar().due(r.rule, r.start))}
+            facts = {f.id: f for f in item_facts(s, 2026, as_of=today)}[self.item_id]
+            reply = o.find("reply", rnd=1)
+            if reply is not None and reply.opened:
+                assert (facts.due, facts.original_due, facts.extended) == (reply.due, reply.original, reply.extended)
+                on_time = (facts.replied_on <= reply.due) if facts.replied_on else (False if reply.due < today else None)
+                assert facts.on_time == on_time
+
+
+def add_days(d: date, n: int) -> date:
+    return d + timedelta(days=n)
+
+
+def run_path(db, plan: dict) -> None:
+    """One path through the procedure, as `plan` says; checked against the oracle after every step."""
+    start = plan["assign_on"]
+    fixed = {"none": None, "past": add_days(start, -5).isoformat(), "later": "2027-06-30"}[plan["fixed"]]
+    oracle = Oracle(fixed)
+    if fixed:
+        with db.transaction() as s:
+            set_rule(s, 2026, "reply_fixed_date", fixed)
+    path = Path(db, oracle)
+    with path.on(start):
+        with db.transaction() as s:
+            path.item_id = register_item(s, {"item_type": "proposal", "title": "关于增加公园绿地的提案", "content": "增加绿地。",
+                                             "proposer": "member_sun", "year": "2026"}, user(s, "office")).id
+    co_units = plan["co_units"]
+    lead, day = "jtj", start
+    reload_at = plan["reload_at"]  # a step number, or -1
+
+    def step_day(offset):
+        nonlocal day
+        day = add_days(day, offset)
+        return day
+
+    steps = 0
+
+    def maybe_reload():
+        nonlocal steps
+        steps += 1
+        if steps == reload_at:
+            with path.on(day):
+                with db.transaction() as s:
+                    load_holidays(s, 2027, CSV_2027, user(s, "admin"))
+                oracle.reload(day)
+        if steps == plan["migrate_at"]:  # a new version renames steps: the deadlines stay exactly as they were
+            with path.on(day):
+                with db.transaction() as s:
+                    old = s.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.item_id == path.item_id))
+                    new, _ = deploy_checked(s, RENAMED, "item_handling.bpmn", "admin")
+                    new_id, admin_id = new.id, user(s, "admin").id
+                [result] = migrate_version(db, old, new_id, admin_id, [path.item_id])
+                assert result.ok, result.message
+
+    with path.on(day):
+        path.task("assign_item", "office", assign_decision="assign", lead_unit=lead, co_units=co_units,
+                  is_complex=plan["complex"])
+        oracle.assign(day, lead, co_units, plan["complex"])
+    maybe_reload()
+    if plan["return"] != "none":
+        with path.on(step_day(1)):
+            path.task("sign_for", STAFF[lead][0], sign_decision="return", return_reason="不属于本单位职责")
+            oracle.met("return_window", day, lead)
+        with path.on(step_day(1)):
+            approve = plan["return"] == "approved"
+            path.task("decide_return", "office", return_decision="approve" if approve else "refuse",
+                      return_opinion="同意改派" if approve else "请继续办理")
+        if approve:
+            lead = "wjw"
+            with path.on(step_day(1)):
+                path.task("assign_item", "office", assign_decision="assign", lead_unit=lead, co_units=co_units,
+                          is_complex=plan["complex"])
+                oracle.assign(day, lead, co_units, plan["complex"])
+    staff, head = STAFF[lead]
+    if not path.has_task("pledge"):
+        with path.on(step_day(plan["sign_after"])):
+            path.task("sign_for", staff, sign_decision="sign")
+            oracle.met("return_window", day, lead)
+    maybe_reload()
+    with path.on(day):
+        path.task("pledge", head, responsible_leader="副局长", contact_person="李", contact_phone="1", plan="方案",
+                  target_date="2027-12-31")
+        oracle.handling_starts(day)
+    maybe_reload()
+    for unit, when in zip(co_units, plan["co_when"]):
+        if when is None:
+            continue
+        with path.on(max(day, add_days(oracle.find("co_opinion", unit).due, when))):
+            path.task("cohandle", STAFF[unit][0], unit_code=unit, co_opinion="同意。")
+            oracle.met("co_opinion", path.today, unit)
+        day = path.today
+    maybe_reload()
+    for k in range(plan["consultations"]):
+        with path.on(step_day(plan["consult_gap"] if k == 0 else 2)):
+            path.task("consult", staff, consult_date=day.isoformat(), consult_form="phone", participants="孙委员",
+                      proposer_views="同意", more_consultation=k + 1 < plan["consultations"])
+            oracle.met("first_contact", day, lead)
+        maybe_reload()
+    reply = oracle.find("reply", lead, 1)
+    if plan["extension"] and not oracle.fixed and not plan["complex"] and day < reply.due:
+        wanted = add_days(reply.due, plan["extension"])
+        with path.on(day):
+            with db.transaction() as s:
+                req = request_extension(s, s.get(Item, path.item_id), user(s, staff), wanted.isoformat(), "需协调。")
+                req_id = req.id
+            with db.transaction() as s:
+                decide_extension(s, req_id, user(s, "office"), True, "同意。")
+            oracle.extend(wanted)
+    if None in plan["co_when"]:
+        return  # a silent co-unit holds the reply (the office's waiver is another issue's): the path ends here
+    for rnd in (1, 2):
+        if rnd == 2:  # a new round is handled again: at least one consultation before the reply
+            with path.on(step_day(2)):
+                path.task("consult", staff, consult_date=day.isoformat(), consult_form="visit", participants="孙委员",
+                          proposer_views="仍有意见", more_consultation=False)
+        with path.on(step_day(plan["reply_after"])):
+            path.task("draft_reply", staff, reply_class="A", reply_text="已解决。", disclosure="full")
+            path.task("signoff_reply", head, signoff_decision="approve")
+            path.task("review_reply", "office", review_decision="approve")
+            oracle.replied(day)
+        maybe_reload()
+        rating = plan["rating"][rnd - 1]
+        if rating == "none" or add_days(day, plan["rate_after"]) > oracle.find("rating").due:
+            # nobody rates in time: the window lapses (未表态) and the disclosure step opens
+            day = add_days(oracle.find("rating").due, 1)
+            with path.on(day):
+                oracle.publish_opens()
+            break
+        with path.on(step_day(plan["rate_after"])):
+            bad = rating != "satisfied"
+            path.task("rate", "member_sun", attitude="unsatisfied" if bad else "satisfied",
+                      result="unsatisfied" if bad else "satisfied", rating_reason="没解决" if bad else "")
+            oracle.rated(day)
+            if not bad:
+                oracle.publish_opens()
+        if rating == "satisfied":
+            break
+        with path.on(step_day(1)):
+            again = rating == "rehandle" and rnd == 1
+            path.task("order_rehandling", "office", rehandle_decision="rehandle" if again else "close",
+                      rehandle_instructions="重新办理" if again else "予以办结")
+            if again:
+                oracle.rehandle(day)
+            else:
+                oracle.publish_opens()
+        if not again:
+            break
+    with path.on(step_day(plan["publish_after"])):
+        path.task("publish", "office", publish_scope="full", published_text="已解决。")
+        oracle.met("disclosure", day)
+
+
+def plans():
+    return st.fixed_dictionaries({
+        "assign_on": st.sampled_from([date(2026, 3, 2), date(2026, 4, 27), date(2026, 9, 24), date(2026, 12, 24)]),
+        "fixed": st.sampled_from(["none", "none", "past", "later"]),
+        "complex": st.booleans(),
+        "co_units": st.sampled_from([[], ["jyj"], ["jyj", "zjj"]]),
+        "co_when": st.lists(st.sampled_from([-10, -1, 0, 3, None]), min_size=2, max_size=2),
+        "return": st.sampled_from(["none", "none", "refused", "approved"]),
+        "sign_after": st.integers(0, 12),
+        "consultations": st.integers(1, 3),
+        "consult_gap": st.integers(1, 45),
+        "extension": st.sampled_from([0, 0, 20]),
+        "reply_after": st.integers(0, 70),
+        "rating": st.lists(st.sampled_from(["satisfied", "rehandle", "close", "none"]), min_size=2, max_size=2),
+        "rate_after": st.integers(1, 30),
+        "publish_after": st.integers(0, 40),
+        "reload_at": st.sampled_from([-1, -1, 1, 2, 3, 4, 6]),
+        # not while a co-unit's opinion is pending: see test_migration_with_a_pending_co_opinion below
+        "migrate_at": st.sampled_from([-1, -1, 1, 2, 5]),
+    }).map(lambda p: {**p, "co_when": p["co_when"][:len(p["co_units"])]})
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(plan=plans())
+def test_random_paths_agree_with_the_oracle(_template_dbs, tmp_path_factory, plan):
+    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+        run_path(db, plan)
+
+
+# --- paths kept as plain tests ----------------------------------------------------------------------------
+
+PLAIN = dict(assign_on=date(2026, 3, 2), fixed="none", complex=False, co_units=[], co_when=[], return_="none",
+             sign_after=0, consultations=1, consult_gap=1, extension=0, reply_after=0,
+             rating=["satisfied", "satisfied"], rate_after=1, publish_after=0, reload_at=-1, migrate_at=-1)
+
+
+def _plan(**changes) -> dict:
+    plan = {**PLAIN, **changes}
+    plan["return"] = plan.pop("return_")
+    return plan
+
+
+@pytest.mark.parametrize("plan", [
+    # a year-end item: holidays of 2027 loaded while it is open, a refused return, a late co-unit,
+    # two consultations, a dissatisfied rating and a re-handling round
+    _plan(assign_on=date(2026, 12, 24), co_units=["jyj", "zjj"], co_when=[3, -10], return_="refused", sign_after=2,
+          consultations=2, consult_gap=30, reply_after=20, rating=["rehandle", "none"], rate_after=3,
+          publish_after=30, reload_at=2),
+    # a fixed reply date already past at assignment, a return approved and the item reassigned, a migration
+    _plan(fixed="past", return_="approved", co_units=["jyj"], co_when=[0], sign_after=9, consult_gap=40,
+          reply_after=5, rating=["close", "none"], migrate_at=5),
+    # an approved extension on a complex-free item, handled late in every step
+    _plan(assign_on=date(2026, 9, 24), extension=20, sign_after=12, consult_gap=45, reply_after=70,
+          rating=["satisfied", "none"], rate_after=30, publish_after=40),
+])
+def test_known_paths(_template_dbs, tmp_path_factory, plan):
+    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+        run_path(db, plan)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the random paths: migrating an item while a co-unit's opinion "
+                   "(a multi-instance in the handling subprocess) is pending loses the join, so the reply never "
+                   "opens; migration is outside this issue and left for its owner")
+def test_migration_with_a_pending_co_opinion(_template_dbs, tmp_path_factory):
+    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+        run_path(db, _plan(co_units=["jyj"], co_when=[-10], migrate_at=3))

@@ -1,0 +1,485 @@
+"""The procedure's variants through the real BPMN and the web pages: 并案, the office's waiver of a co-unit's
+opinion, 催办 and checks by hand, promises (跟踪落实) and the year-end carry-over, and what proposers are told."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import time_machine
+from sqlalchemy import select
+
+from engine import clock
+from engine.items import promises
+from engine.items.registration import register_item
+from engine.models import (Assignment, CarryOver, CoOpinion, Item, Notification, ProcessInstance, Promise, Rating,
+                           SupervisionCheck, TaskRow, Urge, User)
+from engine.reports.statistics import year_statistics
+from tests.conftest import csrf_token, login, user
+from tests.test_lifecycle import REPLY, do, ready
+
+PLEDGE = dict(responsible_leader="副局长", contact_person="郑", contact_phone="123", plan="调研、试点、推广",
+              target_date="2026-10-31")
+
+
+def new_item(db, title, proposer="deputy_chen", item_type="suggestion", year="2026"):
+    with db.transaction() as s:
+        return register_item(s, {"item_type": item_type, "title": title, "content": f"{title}的内容。",
+                                 "proposer": proposer, "year": year}, user(s, "office")).id
+
+
+def post(client, path, page, **data):
+    return client.post(path, data={"csrf_token": csrf_token(client, page), **data})
+
+
+def as_user(client, username):
+    client.get("/logout")
+    with client.session_transaction() as sess:
+        sess.clear()
+    login(client, username)
+
+
+def notes(db, username, item_id):
+    with db.reading() as s:
+        uid = user(s, username).id
+        return [n.title for n in s.scalars(select(Notification).where(Notification.user_id == uid,
+                                                                      Notification.item_id == item_id))]
+
+
+def reply_approved(db, item_id, lead="zjj", **reply):
+    do(db, item_id, f"{lead}_staff", "draft_reply", **{**REPLY, **reply})
+    do(db, item_id, f"{lead}_head", "signoff_reply", signoff_decision="approve")
+    do(db, item_id, "office", "review_reply", review_decision="approve")
+
+
+def handle_to_reply(db, item_id, lead="zjj", co_units=()):
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit=lead, co_units=list(co_units))
+    do(db, item_id, f"{lead}_staff", "sign_for", sign_decision="sign")
+    do(db, item_id, f"{lead}_head", "pledge", **PLEDGE)
+    do(db, item_id, f"{lead}_staff", "consult", consult_date="2026-04-01", consult_form="phone", participants="代表",
+       proposer_views="同意。")
+
+
+# --- 并案 -------------------------------------------------------------------------------------------------
+
+def test_merged_item_keeps_its_number_its_proposer_receives_the_reply_and_rates_it(client, demo_db):
+    db = demo_db
+    lead = new_item(db, "关于增设夜间公交线路的建议")
+    other = new_item(db, "关于延长公交末班车时间的建议", proposer="deputy_liu")
+    login(client, "office")
+    page = f"/items/{other}"
+    assert "并入其他事项" in client.get(page).get_data(as_text=True)
+    with db.reading() as s:
+        lead_number, other_number = s.get(Item, lead).number, s.get(Item, other).number
+    # A number that is no open item of the year is refused with a message, not a 500.
+    r = post(client, f"/items/{other}/merge", page, into="JY2026-999")
+    assert r.status_code == 303 and "同一年度、尚未办结" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{other}/merge", page, into=lead_number)
+    with db.reading() as s:
+        merged = s.get(Item, other)
+        assert (merged.status, merged.merged_into_id, merged.number) == ("merged", lead, other_number)
+        assert s.scalars(select(ProcessInstance.status).where(ProcessInstance.item_id == other)).one() == "merged"
+        assert s.scalars(select(TaskRow).where(TaskRow.item_id == other)).all() == []
+    html = client.get(page).get_data(as_text=True)
+    assert f"已并入" in html and lead_number in html and "已并案" in html
+    assert other_number in client.get(f"/items/{lead}").get_data(as_text=True)
+    assert any("并入" in t for t in notes(db, "deputy_liu", other))
+
+    # The lead item is handled; both proposers are told of the assignment and the reply.
+    handle_to_reply(db, lead)
+    reply_approved(db, lead)
+    assert any("已交办" in t for t in notes(db, "deputy_liu", other))
+    assert any("已答复" in t for t in notes(db, "deputy_liu", other))
+    assert any("已答复" in t for t in notes(db, "deputy_chen", lead))
+
+    # The merged item's proposer reads the lead reply in the portal and rates it there.
+    as_user(client, "deputy_liu")
+    portal = f"/portal/items/{other}"
+    html = client.get(portal).get_data(as_text=True)
+    assert REPLY["reply_text"] in html and "已并入" in html and 'name="attitude"' in html
+    r = post(client, f"/portal/items/{other}/rate", portal, attitude="satisfied", result="unsatisfied")
+    assert "不满意的理由" in client.get(portal).get_data(as_text=True)  # the reason is required
+    post(client, f"/portal/items/{other}/rate", portal, attitude="satisfied", result="basically_satisfied")
+    with db.reading() as s:
+        ratings = s.scalars(select(Rating).where(Rating.item_id == other)).all()
+        assert [(r.round, r.attitude, r.result) for r in ratings] == [(1, "satisfied", "basically_satisfied")]
+    assert 'name="attitude"' not in client.get(portal).get_data(as_text=True)  # rated once per round
+    # Another proposer cannot rate it.
+    as_user(client, "deputy_chen")
+    assert post(client, f"/portal/items/{other}/rate", "/portal/", attitude="satisfied",
+                result="satisfied").status_code == 404
+    # The merged item leaves the denominators.
+    with db.reading() as s:
+        d = year_statistics(s, 2026).as_dict()
+        facts = {f.id: f for f in year_statistics(s, 2026).facts}
+    assert d["merged"] >= 1 and facts[other].counted is False and facts[lead].counted is True
+
+
+def test_an_assigned_item_cannot_be_merged_and_only_the_office_merges(client, demo_db):
+    db = demo_db
+    a, b = new_item(db, "关于甲的建议"), new_item(db, "关于乙的建议")
+    do(db, b, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    with db.reading() as s:
+        number_a = s.get(Item, a).number
+    login(client, "office")
+    post(client, f"/items/{b}/merge", f"/items/{b}", into=number_a)
+    assert "只有登记或待交办的事项可以并案" in client.get(f"/items/{b}").get_data(as_text=True)
+    as_user(client, "supervisor")
+    assert post(client, f"/items/{a}/merge", f"/items/{a}", into=number_a).status_code == 403
+    with db.reading() as s:
+        assert s.get(Item, b).status == "signing" and s.get(Item, a).merged_into_id is None
+
+
+# --- co-units: the office's waiver ----------------------------------------------------------------------
+
+def test_office_waives_a_silent_co_units_opinion_with_a_reason(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于校园周边交通的建议")
+    handle_to_reply(db, item_id, co_units=["jyj", "wjw"])
+    do(db, item_id, "jyj_staff", "cohandle", co_opinion="教育局同意。")
+    assert ready(db, item_id) == ["cohandle"]  # the reply waits for the silent co-unit
+    login(client, "office")
+    page = f"/items/{item_id}"
+    html = client.get(page).get_data(as_text=True)
+    assert "免除协办意见" in html
+    # Without a reason, or for a unit that already gave its opinion: a message, nothing changes.
+    post(client, f"/items/{item_id}/waive", page, unit="wjw", reason="")
+    assert "免除理由：此项为必填项" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/waive", page, unit="jyj", reason="不需要")
+    assert "该协办单位没有待提出的协办意见" in client.get(page).get_data(as_text=True)
+    assert "cohandle" in ready(db, item_id)
+    post(client, f"/items/{item_id}/waive", page, unit="wjw", reason="卫健委逾期未复，经电话确认无意见。")
+    assert "cohandle" not in ready(db, item_id)
+    with db.reading() as s:
+        wjw = s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id, CoOpinion.waived)).one()
+        assert wjw.unit.code == "wjw" and wjw.text.startswith("卫健委逾期未复")
+        statuses = {a.unit.code: a.status for a in s.scalars(select(Assignment).where(Assignment.item_id == item_id))}
+        assert statuses == {"zjj": "signed", "jyj": "done", "wjw": "waived"}
+    html = client.get(page).get_data(as_text=True)
+    assert "区府办免除协办意见" in html and "区府办已免除" in html  # the opinion and the unit's own deadline
+    with db.reading() as s:
+        from engine.models import Deadline
+        co = {d.unit_id: d.status for d in s.scalars(select(Deadline).where(Deadline.item_id == item_id,
+                                                                            Deadline.key == "co_opinion"))}
+        units = {u.code: u.id for u in s.scalars(select(Assignment).where(Assignment.item_id == item_id))
+                 for u in [u.unit]}
+    assert co[units["wjw"]] == "waived" and co[units["jyj"]] == "met"
+    assert any("免除" in t for t in notes(db, "wjw_staff", item_id))
+    reply_approved(db, item_id, reply_class="A", promised="")  # the reply is no longer blocked
+    with db.reading() as s:
+        d = year_statistics(s, 2026).as_dict()
+    wjw_row = next(u for u in d["units"] if u["code"] == "wjw")
+    assert d["waived_opinions"] == 1 and wjw_row["co"]["waived"] == 1
+
+
+# --- 催办 and checks by hand ----------------------------------------------------------------------------
+
+def test_supervisor_urges_a_unit_and_records_a_check(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于背街小巷照明的建议")
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj", co_units=["zjj"])
+    login(client, "supervisor")
+    page = f"/items/{item_id}"
+    assert "发送催办" in client.get(page).get_data(as_text=True)
+    future = (clock.today() + timedelta(days=3)).isoformat()
+    post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=future, text="请尽快签收。")
+    assert "催办日期" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/urge", page, unit="hbj", channel="phone", urged_on="", text="x")
+    assert "所选项目不存在" in client.get(page).get_data(as_text=True)  # a unit without a part in the item
+    post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on="", text="请尽快签收并办理。")
+    post(client, f"/items/{item_id}/checks", page, kind="visit", held_on="2026-05-06", note="现场查看路灯安装进度。")
+    post(client, f"/items/{item_id}/checks", page, kind="nonsense", held_on="2026-05-06", note="x")
+    html = client.get(page).get_data(as_text=True)
+    assert "请尽快签收并办理。" in html and "实地督查" in html and "现场查看路灯安装进度。" in html
+    with db.reading() as s:
+        urges = s.scalars(select(Urge).where(Urge.item_id == item_id)).all()
+        assert [(u.unit.code, u.channel, u.source, u.urged_on) for u in urges] == [
+            ("jtj", "phone", "supervisor", clock.today())]
+        assert len(s.scalars(select(SupervisionCheck).where(SupervisionCheck.item_id == item_id)).all()) == 1
+    assert any("催办" in t for t in notes(db, "jtj_staff", item_id))
+    assert any("催办" in t for t in notes(db, "jtj_head", item_id))
+    assert not notes(db, "zjj_staff", item_id) or not any("催办" in t for t in notes(db, "zjj_staff", item_id))
+    # A unit cannot urge, and the figures count the urge against the unit.
+    as_user(client, "zjj_staff")
+    assert post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", text="x").status_code == 403
+    with db.reading() as s:
+        units = {u["code"]: u for u in year_statistics(s, 2026).as_dict()["units"]}
+    assert units["jtj"]["urged"] >= 1
+
+
+def test_extension_requests_wait_in_the_office_inbox_and_the_proposer_is_told(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于社区食堂的建议")
+    handle_to_reply(db, item_id)
+    login(client, "zjj_staff")
+    with db.reading() as s:
+        from engine.items.extensions import open_reply_deadline
+        due = open_reply_deadline(s, s.get(Item, item_id)).due_date
+    post(client, f"/supervision/items/{item_id}/extension", f"/items/{item_id}",
+         new_date=(due + timedelta(days=20)).isoformat(), reason="需要协调用地。")
+    as_user(client, "office")
+    html = client.get("/tasks/").get_data(as_text=True)
+    assert "审批延期申请" in html and f"/items/{item_id}#deadlines" in html
+    with db.reading() as s:
+        from engine.models import ExtensionRequest
+        req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
+    post(client, f"/supervision/extensions/{req.id}", f"/items/{item_id}", decision="approve", opinion="同意")
+    assert f"/items/{item_id}#deadlines" not in client.get("/tasks/").get_data(as_text=True)
+    assert any("延至" in t for t in notes(db, "deputy_chen", item_id))
+
+
+def test_proposer_is_told_of_assignment_reply_and_rehandling(demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于公园开放时间的建议")
+    handle_to_reply(db, item_id)
+    reply_approved(db, item_id, reply_class="A", promised="")
+    do(db, item_id, "deputy_chen", "rate", attitude="satisfied", result="unsatisfied", rating_reason="太慢。")
+    do(db, item_id, "office", "order_rehandling", rehandle_decision="rehandle", rehandle_instructions="一个月内重办。")
+    titles = notes(db, "deputy_chen", item_id)
+    assert any(t.startswith("已交办") for t in titles)
+    assert any(t.startswith("已答复") for t in titles)
+    assert any(t.startswith("已责成重新办理") for t in titles)
+
+
+# --- 跟踪落实 and the year-end carry-over ---------------------------------------------------------------
+
+def test_b_reply_promises_are_tracked_reminded_reported_and_closed(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于菜市场改造的建议")
+    handle_to_reply(db, item_id)
+    reply_approved(db, item_id, reply_class="B", promised="年底前完成两处菜市场改造\n明年开通便民服务点",
+                   promised_date="2027-03-31")
+    with db.reading() as s:
+        rows = s.scalars(select(Promise).where(Promise.item_id == item_id).order_by(Promise.id)).all()
+        assert [(p.text, p.unit.code, p.due_date, p.status) for p in rows] == [
+            ("年底前完成两处菜市场改造", "zjj", date(2027, 3, 31), "open"),
+            ("明年开通便民服务点", "zjj", date(2027, 3, 31), "open")]
+        first = rows[0].id
+    # Reminders: 15 days before the promised date, then overdue (to the unit and the office), each once.
+    with time_machine.travel(datetime(2027, 3, 15, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        with db.transaction() as s:
+            promises.remind(s)
+    assert not any("到期" in t for t in notes(db, "zjj_staff", item_id))
+    with time_machine.travel(datetime(2027, 3, 16, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        with db.transaction() as s:
+            promises.remind(s)
+        with db.transaction() as s:
+            promises.remind(s)
+    assert sum("将于 2027-03-31 到期" in t for t in notes(db, "zjj_staff", item_id)) == 2
+    with time_machine.travel(datetime(2027, 4, 1, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        with db.transaction() as s:
+            promises.remind(s)
+    assert sum("逾期未落实" in t for t in notes(db, "office", item_id)) == 2
+
+    # The unit reports progress, the office closes one with evidence; the board and the figures follow.
+    login(client, "zjj_staff")
+    page = f"/items/{item_id}"
+    post(client, f"/items/promises/{first}/progress", page, text="一处已完工。")
+    post(client, f"/items/promises/{first}/close", page, evidence="x")  # not the office's: refused
+    as_user(client, "office")
+    post(client, f"/items/promises/{first}/close", page, evidence="")
+    assert "办结依据：此项为必填项" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/promises/{first}/close", page, evidence="验收报告（2026-12-20）")
+    html = client.get(page).get_data(as_text=True)
+    assert "一处已完工。" in html and "验收报告（2026-12-20）" in html and "已落实" in html
+    board = client.get("/supervision/promises").get_data(as_text=True)
+    assert "明年开通便民服务点" in board and "年底前完成两处菜市场改造" not in board
+    assert "年底前完成两处菜市场改造" in client.get("/supervision/promises?show=all").get_data(as_text=True)
+    as_user(client, "jtj_staff")
+    assert client.get("/supervision/promises").status_code == 403
+    with db.reading() as s:
+        done = s.get(Promise, first)
+        assert (done.status, done.evidence) == ("done", "验收报告（2026-12-20）")
+
+
+def test_year_end_carries_unfinished_items_and_open_promises_into_the_new_year(client, demo_db):
+    db = demo_db
+    unfinished = new_item(db, "关于老旧小区停车的建议")
+    promised = new_item(db, "关于垃圾分类的建议")
+    handle_to_reply(db, promised)
+    reply_approved(db, promised, reply_class="C", promised="条件成熟时试点", promised_date="2026-12-31")
+    with time_machine.travel(datetime(2026, 12, 28, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        login(client, "office")
+        assert "2026年度未办结事项和承诺事项结转" in client.get("/tasks/").get_data(as_text=True)
+        page = "/supervision/year-end/2026"
+        html = client.get(page).get_data(as_text=True)
+        assert "关于老旧小区停车的建议" in html and "条件成熟时试点" in html
+        r = post(client, page, page)
+        assert r.status_code == 303
+        assert "2026年度未办结事项和承诺事项结转" not in client.get("/tasks/").get_data(as_text=True)
+        post(client, page, page)  # twice carries nothing twice
+    with db.reading() as s:
+        rows = s.scalars(select(CarryOver).where(CarryOver.year == 2027)).all()
+        kinds = sorted((c.kind, c.item_id) for c in rows)
+        assert ("item", unfinished) in kinds and ("promise", promised) in kinds
+        assert len(kinds) == len(set(kinds))
+        assert s.get(Item, unfinished).year == 2026  # keeps its year and number
+        d2027 = year_statistics(s, 2027, as_of=date(2027, 1, 5)).as_dict()
+    assert d2027["carried_over"]["items"] >= 1 and d2027["carried_over"]["promises"] >= 1
+    as_user(client, "supervisor")
+    assert client.get("/supervision/year-end/2026").status_code == 403
+
+
+# --- a constructed year that uses every variant, its figures computed by hand -------------------------
+
+def on(day: str):
+    return time_machine.travel(datetime.combine(date.fromisoformat(day), datetime.min.time().replace(hour=10),
+                                                clock.LOCAL_TZ), tick=False)
+
+
+def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(client, demo_db):
+    """2024, through the real BPMN at 2024 dates:
+    Y1 建议 (deputy_chen): lead zjj, co-units jyj (opinion) and wjw (waived); reply B on 05-10 with two
+       promises due 10-31; one closed in September, the other still open at year end (overdue, carried over).
+    Y2 建议 (deputy_liu): merged into Y1 before assignment; its proposer rates the reply (not counted).
+    Y3 提案 (member_zhao): lead jtj, urged three times by hand, never replied: carried into 2025.
+    Y4 提案 (member_sun): lead jtj, reply A on 04-20, 基本满意.
+    """
+    from click.testing import CliRunner
+    from engine.cli import main
+    from engine.items import carryover, merging, supervision
+
+    db = demo_db
+    with on("2024-02-20"):
+        y1 = new_item(db, "关于城区积水点治理的建议", year="2024")
+        y2 = new_item(db, "关于解决雨天道路积水的建议", proposer="deputy_liu", year="2024")
+        y3 = new_item(db, "关于建设城市绿道的提案", proposer="member_zhao", item_type="proposal", year="2024")
+        y4 = new_item(db, "关于增加公共自行车的提案", proposer="member_sun", item_type="proposal", year="2024")
+    with on("2024-02-28"), db.transaction() as s:
+        merging.merge_item(s, user(s, "office"), y2, s.get(Item, y1).number)
+    with on("2024-03-01"):
+        do(db, y1, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj", "wjw"])
+        do(db, y3, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+        do(db, y4, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    with on("2024-03-04"):
+        for item_id, lead in ((y1, "zjj"), (y3, "jtj"), (y4, "jtj")):
+            do(db, item_id, f"{lead}_staff", "sign_for", sign_decision="sign")
+            do(db, item_id, f"{lead}_head", "pledge", **{**PLEDGE, "target_date": "2024-06-30"})
+    with on("2024-03-20"):
+        for item_id, lead in ((y1, "zjj"), (y4, "jtj")):
+            do(db, item_id, f"{lead}_staff", "consult", consult_date="2024-03-20", consult_form="meeting",
+               participants="代表", proposer_views="同意。")
+        do(db, y1, "jyj_staff", "cohandle", co_opinion="教育局配合。")
+    with on("2024-04-10"), db.transaction() as s:
+        from engine.items.cohandling import waive_opinion
+        waive_opinion(s, user(s, "office"), s.get(Item, y1), "wjw", "逾期未复，电话确认无意见。")
+    with on("2024-04-20"):
+        reply_approved(db, y4, lead="jtj", reply_class="A", promised="")
+        do(db, y4, "member_sun", "rate", attitude="basically_satisfied", result="satisfied")
+        do(db, y4, "office", "publish", publish_scope="full", published_text="已增加。")
+    with on("2024-05-10"):
+        reply_approved(db, y1, reply_class="B", promised="汛期前完成三处积水点改造\n年内完成排水管网普查",
+                       promised_date="2024-10-31")
+        do(db, y1, "deputy_chen", "rate", attitude="satisfied", result="satisfied")
+        do(db, y1, "office", "publish", publish_scope="summary", published_text="正在治理。")
+    with on("2024-05-12"), db.transaction() as s:
+        merging.rate_merged(s, user(s, "deputy_liu"), y2, "unsatisfied", "unsatisfied", "进度慢")
+    for day, who in (("2024-06-10", "supervisor"), ("2024-07-10", "supervisor"), ("2024-08-10", "office")):
+        with on(day), db.transaction() as s:
+            supervision.urge(s, user(s, who), s.get(Item, y3), "jtj", "system", "", "请抓紧答复。")
+    with on("2024-09-15"), db.transaction() as s:
+        first = s.scalars(select(Promise).where(Promise.item_id == y1).order_by(Promise.id)).first()
+        promises.close_promise(s, user(s, "office"), first.id, "改造验收单")
+    with on("2024-12-30"), db.transaction() as s:
+        carried = carryover.carry_over(s, user(s, "office"), 2024)
+        assert sorted(it.id for it in carried.items) == [y3] and len(carried.promises) == 1
+
+    with on("2024-12-31"):
+        result = CliRunner().invoke(main, ["stats", "--year", "2024", "--json"], env={"DATABASE_URL": db.url})
+        assert result.exit_code == 0, result.output
+        import json
+        d = json.loads(result.output[result.output.index("{"):])
+        login(client, "office")
+        page = client.get("/reports/?year=2024").get_data(as_text=True)
+    # By hand: Y2 is merged, so 3 items count (1 suggestion, 2 proposals), 1 is excluded.
+    assert (d["items"], d["suggestions"], d["proposals"], d["excluded"], d["merged"]) == (3, 1, 2, 1, 1)
+    # Replied: Y1 and Y4 of the 3 assigned; both before their deadline (3 months from 03-01), Y3 is late.
+    assert d["reply_rate"] == {"numerator": 2, "denominator": 3, "rate": 0.6667}
+    assert (d["on_time_rate"]["numerator"], d["on_time_rate"]["denominator"]) == (2, 3)
+    # Rated: Y1 满意, Y4 基本满意; the merged item's rating is its proposer's, not the figures'.
+    assert (d["satisfaction_final"]["numerator"], d["satisfaction_final"]["denominator"]) == (2, 2)
+    assert d["consultation_rate"]["numerator"] == 2 and d["consultation_rate"]["denominator"] == 3
+    assert d["waived_opinions"] == 1
+    # Promises of 2024: one done, one open and past its date; carried into 2025, not into 2024.
+    assert d["promises"] == {"open": 1, "done": 1, "overdue": 1}
+    assert d["carried_over"] == {"items": 0, "promises": 0}
+    units = {u["code"]: u for u in d["units"]}
+    assert units["jtj"]["urged"] == 3 and units["zjj"]["urged"] == 0
+    assert units["jtj"]["lead"]["items"] == 2 and units["zjj"]["lead"]["items"] == 1
+    # jyj answered on 03-20, within its own month from 03-01; wjw was waived on 04-10, after its 04-01.
+    assert units["jyj"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0, "late": 0}
+    assert units["wjw"]["co"] == {"items": 1, "opinions_sent": 0, "waived": 1, "late": 1}
+    # The page shows the same.
+    assert "并案（并入他件）" in page and "被催办" in page and "承诺事项（逾期）" in page
+    with db.reading() as s:
+        d2025 = year_statistics(s, 2025, as_of=date(2025, 1, 10)).as_dict()
+    assert d2025["carried_over"] == {"items": 1, "promises": 1}
+    with on("2024-12-31"):
+        from openpyxl import load_workbook
+        import io
+        wb = load_workbook(io.BytesIO(client.get("/reports/statistics-2024.xlsx").data))
+        excel_rows = dict(wb["跟踪落实"].iter_rows(min_row=2, values_only=True))
+        unit_sheet = {r[0]: r for r in wb["单位"].iter_rows(min_row=2, values_only=True)}
+    assert excel_rows["并案（并入他件）"] == "1" and excel_rows["免除协办意见"] == "1"
+    assert excel_rows["承诺事项（逾期）"] == "1"
+    assert unit_sheet["区交通运输局"][-1] == 3 and unit_sheet["区卫生健康委员会"][-3:-1] == (1, 1)  # 被催办; 免除, 逾期
+
+
+# --- co-units sign for their part or ask to return it ---------------------------------------------------
+
+def test_co_unit_signs_for_or_asks_to_return_its_part_and_the_office_decides(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于学校周边停车的建议")
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj", "wjw"])
+    page = f"/items/{item_id}"
+    # At assignment, before the lead unit's pledge, each co-unit answers for its part.
+    login(client, "jyj_staff")
+    assert 'id="co-part"' in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/co-part", page, action="sign")
+    assert 'id="co-part"' not in client.get(page).get_data(as_text=True)
+    as_user(client, "wjw_staff")
+    post(client, f"/items/{item_id}/co-part", page, action="return", reason="")
+    assert "退回理由：此项为必填项" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/co-part", page, action="return", reason="不属于卫健委职责。")
+    as_user(client, "office")
+    assert "审核协办单位退回申请" in client.get("/tasks/").get_data(as_text=True)
+    with db.reading() as s:
+        from engine.models import ReturnRequest
+        req = s.scalars(select(ReturnRequest).where(ReturnRequest.item_id == item_id)).one()
+    post(client, f"/items/co-returns/{req.id}", page, decision="approve", opinion="同意。")
+    assert "审核协办单位退回申请" not in client.get("/tasks/").get_data(as_text=True)
+    with db.reading() as s:
+        parts = {a.unit.code: (a.status, a.ended_at is not None)
+                 for a in s.scalars(select(Assignment).where(Assignment.item_id == item_id, Assignment.role == "co"))}
+    assert parts == {"jyj": ("signed", False), "wjw": ("returned", True)}
+    # The lead unit goes on; only the remaining co-unit's opinion is asked for.
+    do(db, item_id, "zjj_staff", "sign_for", sign_decision="sign")
+    # The lead unit's own return decision is not confused with the co-unit's request.
+    do(db, item_id, "zjj_head", "pledge", **PLEDGE)
+    assert sorted(ready(db, item_id)) == ["cohandle", "consult"]
+    with db.reading() as s:
+        row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "cohandle")).one()
+        assert row.unit_id == s.scalars(select(Assignment.unit_id).where(Assignment.item_id == item_id,
+                                                                         Assignment.role == "co")).first()
+    do(db, item_id, "jyj_staff", "cohandle", co_opinion="同意。")
+    do(db, item_id, "zjj_staff", "consult", consult_date="2026-04-01", consult_form="phone", participants="代表",
+       proposer_views="同意。")
+    assert ready(db, item_id) == ["draft_reply"]
+    assert any("已同意" in t for t in notes(db, "wjw_staff", item_id))
+
+
+def test_co_unit_return_after_the_window_is_refused_and_a_waiting_opinion_is_dropped(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于口袋公园建设的建议")
+    handle_to_reply(db, item_id, co_units=["wjw"])
+    assert "cohandle" in ready(db, item_id)
+    with time_machine.travel(clock.now() + timedelta(days=30), tick=False):
+        login(client, "wjw_staff")
+        post(client, f"/items/{item_id}/co-part", f"/items/{item_id}", action="return", reason="不属于本委。")
+        assert "申请退回的期限已于" in client.get(f"/items/{item_id}").get_data(as_text=True)
+    # Within the window the request goes through and its approval completes the waiting opinion task.
+    with db.transaction() as s:
+        from engine.items import cohandling
+        req = cohandling.ask_return_part(s, user(s, "wjw_staff"), s.get(Item, item_id), "不属于本委。")
+        req_id = req.id
+    with db.transaction() as s:
+        cohandling.decide_co_return(s, user(s, "office"), req_id, True, "同意")
+    assert ready(db, item_id) == ["draft_reply"]
