@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BANLI_CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: run test install system-deps translations assets charts demo bench clean
+.PHONY: run test install system-deps translations assets charts demo bench clean lint-bpmn
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,7 +39,14 @@ $(ECHARTS): $(NODE_STAMP)
 
 charts: $(ECHARTS)
 
-assets: $(VENDOR) $(ECHARTS)
+# The REST API's reference page (/api/v1/docs): swagger-ui-dist's prebuilt files (pinned), served locally.
+SWAGGER := web/static/vendor/swagger-ui/swagger-ui-bundle.js
+
+$(SWAGGER): $(NODE_STAMP)
+	mkdir -p $(@D) && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	  node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js $(@D)/
+
+assets: $(VENDOR) $(ECHARTS) $(SWAGGER)
 
 # Debian packages: Chromium for the browser tests (never `playwright install`), a CJK font for its pages.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -66,12 +73,16 @@ run: install demo
 
 # The whole suite twice: on SQLite, then on PostgreSQL (BANLI_TEST_PG_URL, default the local server's
 # `test` database). Without a reachable server the second run says SKIPPED, unless CI is set: then it fails.
-test: install system-deps
+test: install system-deps lint-bpmn
 	@sqlite=0; postgres=0; \
 	echo "== the suite on SQLite"; $(BIN)/python -m pytest -q || sqlite=$$?; \
 	echo "== the suite on PostgreSQL"; BANLI_TEST_DB=postgres $(BIN)/python -m pytest -q || postgres=$$?; \
 	echo "== SQLite run: $$( [ $$sqlite = 0 ] && echo passed || echo FAILED ), PostgreSQL run: $$( [ $$postgres = 0 ] && echo passed or skipped || echo FAILED )"; \
 	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
+
+# processes/*.bpmn against bpmnlint's recommended rules (.bpmnlintrc), with the npm package pinned in package.json.
+lint-bpmn: $(NODE_STAMP)
+	node_modules/.bin/bpmnlint processes/*.bpmn
 
 # Engine against raw SpiffWorkflow, queries at 1k vs 100k items, bytes per item, workers on PostgreSQL.
 bench: install

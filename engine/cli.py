@@ -326,3 +326,75 @@ def user_passwd(username: str, password: str) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def token() -> None:
+    """Personal access tokens for the REST API (/api/v1)."""
+
+
+@token.command("create")
+@click.option("--user", "username", required=True, help="Whose token (a username, or partner:NAME).")
+@click.option("--name", required=True, help="What the token is for.")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="A scope (repeat): items:read, items:write, tasks:read, tasks:write, reports:read, "
+                   "processes:read, processes:write.")
+@click.option("--days", default=90, show_default=True, help="Days until it expires (at most 366).")
+def token_create(username: str, name: str, scopes: tuple[str, ...], days: int) -> None:
+    """Create a token and print it (it is shown only this once; only its hash is stored)."""
+    from sqlalchemy import select
+
+    from engine.models import User
+    from engine.people.tokens import create_token
+
+    with database().transaction() as s:
+        user = s.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        try:
+            row, text = create_token(s, user, name, list(scopes), days)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(text)
+        click.echo(f"token {row.id} for {username}, scopes {' '.join(row.scopes)}, expires "
+                   f"{row.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id."""
+    from engine import clock
+    from engine.models import ApiToken
+
+    with database().transaction() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise click.ClickException(f"no token {token_id}")
+        row.revoked_at = row.revoked_at or clock.now()
+    click.echo(f"token {token_id} revoked")
+
+
+@main.group()
+def partner() -> None:
+    """Partner platforms (对接平台): a machine user each, and signed webhooks of the outbox."""
+
+
+@partner.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help="The machine user's role (e.g. office to register items).")
+@click.option("--unit", "unit_code", default=None, help="Its unit code, for unit roles.")
+@click.option("--url", "webhook_url", default=None, help="Where events are POSTed.")
+@click.option("--event", "events", multiple=True, help="An event type to send (repeat; default all).")
+def partner_add(name: str, role: str, unit_code: str | None, webhook_url: str | None, events: tuple[str, ...]) -> None:
+    """Add a partner platform; prints its webhook signing secret."""
+    from engine.events.partners import create_partner
+
+    with database().transaction() as s:
+        try:
+            p = create_partner(s, name, role, webhook_url, list(events) or None, unit_code)
+        except (ValueError, LookupError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"partner {p.name}: machine user partner:{p.name}; webhook secret {p.secret}")
+        click.echo(f"create its token with: banli token create --user 'partner:{p.name}' --name ... --scope ...",
+                   err=True)

@@ -20,6 +20,7 @@ from engine import clock
 from engine.config import Settings
 from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
+from engine.events.webhooks import deliver_due as deliver_webhooks
 from engine.workflow.sweep import SweepReport, sweep
 from engine.items import promises
 
@@ -76,7 +77,7 @@ class LeaderLock:
 
 
 def tick(db, settings: Settings | None = None) -> SweepReport:
-    """One sweep now, then the promises' reminders, the e-mail outbox, then the heartbeat."""
+    """One sweep now, then the promises' reminders, the e-mail outbox and the partners' webhooks, then the heartbeat."""
     report = sweep(db)
     with db.transaction() as s:
         promises.remind(s)
@@ -85,6 +86,10 @@ def tick(db, settings: Settings | None = None) -> SweepReport:
             send_pending_email(db, settings)
         except OSError as exc:  # the mail server being down must not stop deadlines
             log.warning("e-mail not sent: %s", exc)
+    try:
+        deliver_webhooks(db)
+    except Exception:  # noqa: BLE001 - a partner's failure must not stop deadlines either
+        log.exception("webhook delivery failed")
     for _attempt in range(3):  # two first-ever ticks may both try to create the row
         try:
             with db.transaction() as s:

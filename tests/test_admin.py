@@ -117,7 +117,7 @@ def test_deploy_creates_a_version_new_items_start_on_it_running_items_stay(clien
 
 def test_a_broken_file_is_not_deployed_and_the_problems_are_shown(client, demo_db):
     login(client, "admin")
-    response = deploy_form(client, HANDLING.replace('name="proposer"', 'name="citizens"', 1), upload=False)
+    response = deploy_form(client, HANDLING.replace('name="role" value="proposer"', 'name="role" value="citizens"', 1), upload=False)
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "未部署" in html
     assert 'data-element="rate"' in html and "citizens" in html

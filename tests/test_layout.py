@@ -8,7 +8,7 @@ from pathlib import Path
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 # The domain packages, lowest first: each may import only those before it (and the top-level foundation:
 # config, db, clock, logs, models). Application entry points (cli, scheduler, health, demo) sit on top.
-LAYERS = ["people", "deadlines", "workflow", "items", "reports"]
+LAYERS = ["people", "events", "deadlines", "workflow", "items", "reports"]
 
 
 def _modules() -> dict[str, Path]:

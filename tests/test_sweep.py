@@ -20,11 +20,12 @@ from tests.test_timers import assign, register
 GOOD = (PROCESSES_DIR / "item_handling.bpmn").read_bytes()
 # The sign-for reminder, once fired, runs into a failing script: every such item fails in the sweep.
 REMINDER_FAILS = GOOD.replace(
-    b'<bpmn:endEvent id="sign_remind_end">\n      <bpmn:incoming>Flow_sign_remind_sign_remind_end</bpmn:incoming>\n'
-    b'    </bpmn:endEvent>',
+    '<bpmn:endEvent id="sign_remind_end" name="已提醒签收">\n      <bpmn:incoming>Flow_sign_remind_sign_remind_end'
+    '</bpmn:incoming>\n    </bpmn:endEvent>'.encode(),
     b'<bpmn:scriptTask id="sign_remind_end" name="reminder hook" scriptFormat="python">'
     b'<bpmn:incoming>Flow_sign_remind_sign_remind_end</bpmn:incoming>'
     b"<bpmn:script>x = rules['no_such_rule']</bpmn:script></bpmn:scriptTask>")
+assert REMINDER_FAILS != GOOD, "the process file changed: update the replaced element"
 
 
 def at(day: str, hour: int = 10) -> datetime:

@@ -35,7 +35,8 @@ def test_the_projects_own_processes_pass(path):
 
 
 def test_user_task_in_a_lane_that_names_no_role():
-    text, xml = broken('name="proposer"', 'name="citizens"')
+    text, xml = broken('<camunda:property name="role" value="proposer" />',
+                       '<camunda:property name="role" value="citizens" />')
     p = only(check_bpmn(xml), "rate")
     assert "citizens" in p.message and "proposer" in p.message  # says what was found and what is known
     assert p.line == line_of(text, '<bpmn:userTask id="rate"')
@@ -43,7 +44,7 @@ def test_user_task_in_a_lane_that_names_no_role():
 
 def test_user_task_outside_every_lane():
     _, xml = broken("<bpmn:flowNodeRef>assign_item</bpmn:flowNodeRef>", "")
-    assert "不在任何泳道" in only(check_bpmn(xml), "assign_item").message
+    assert "不属于任何泳道" in only(check_bpmn(xml), "assign_item").message
 
 
 @pytest.mark.parametrize("old,new,element,fragment", [
@@ -121,10 +122,9 @@ def test_dangling_flow_reference():
 
 
 def test_bpmn_structure_error_from_spiffworkflow_carries_element_and_line():
-    text, xml = broken("<bpmn:loopDataInputRef>",
-                       "<bpmn:loopCardinality>2</bpmn:loopCardinality><bpmn:loopDataInputRef>")
+    text, xml = broken(' camunda:elementVariable="co_unit"', "")
     (problem,) = check_bpmn(xml)
-    assert problem.element_id == "cohandle" and "exactly one of cardinality or loop input" in problem.message
+    assert problem.element_id == "cohandle" and "camunda:elementVariable" in problem.message
     assert problem.line == line_of(text, '<bpmn:userTask id="cohandle"')
 
 
@@ -151,7 +151,7 @@ def test_not_utf8_and_not_a_single_process():
 
 def test_banli_check_exits_non_zero_on_a_broken_file(tmp_path):
     bad = tmp_path / "bad.bpmn"
-    bad.write_text(HANDLING.replace('name="proposer"', 'name="citizens"', 1), encoding="utf-8")
+    bad.write_text(HANDLING.replace('name="role" value="proposer"', 'name="role" value="citizens"', 1), encoding="utf-8")
     runner = CliRunner()
     ok = runner.invoke(main, ["check", *map(str, PROCESS_FILES)])
     assert ok.exit_code == 0 and "ok" in ok.output

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.i18n import N_
+from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
 from engine.models import AuditEvent, Deadline, Item
@@ -134,6 +135,10 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
             if fired and row.status in OPEN and row.overdue_at is None:
                 row.status, row.overdue_at = ("expired" if m["kind"] == "expired" else "overdue"), now
                 live.append(Live(task, m["kind"], row))
+                if row.status == "overdue":  # to the partners' outbox, in this same transaction
+                    outbox.record(session, "deadline.overdue", item, {
+                        "deadline": row.key, "step": row.step, "round": row.round,
+                        "due_date": row.due_date.isoformat()})
     for task, _due, fired in reminders:
         m = meta(task.task_spec)
         if not fired or not m["deadline"]:

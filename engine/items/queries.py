@@ -100,9 +100,8 @@ class ItemFilter:
     page: int = 1
 
 
-def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item], Count]:
-    """One page of the items a user may see, newest first (year, then 建议 before 提案, then the latest
-    number), read in the order of an index; and how many there are (bounded: "1,000+")."""
+def _filtered(user: User, f: ItemFilter):
+    """The items `user` may open internally that match the filters (the list page, its export and the API)."""
     q = select(Item).where(visibility.internal_items_clause(user))
     if f.year:
         q = q.where(Item.year == f.year)
@@ -118,11 +117,28 @@ def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item],
     if f.q:
         like = f"%{escape_like(f.q.strip())}%"
         q = q.where(or_(Item.title.like(like, escape="\\"), Item.number.like(like, escape="\\")))
+    return q
+
+
+def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item], Count]:
+    """One page of the items a user may see, newest first (year, then 建议 before 提案, then the latest
+    number), read in the order of an index; and how many there are (bounded: "1,000+")."""
+    q = _filtered(user, f)
     total = bounded_count(session, q)
     # Backwards along the (year, item_type, number) unique index: a page costs the rows on it.
     rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type.desc(), Item.number.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
+
+
+def items_after(session: Session, user: User, f: ItemFilter, after_id: int | None, limit: int) -> list[Item]:
+    """Keyset pagination for the API: the newest first, `limit` items after the item `after_id`.
+
+    A cursor stays right while items are registered meanwhile, where an offset would skip or repeat."""
+    q = _filtered(user, f)
+    if after_id is not None:
+        q = q.where(Item.id < after_id)
+    return session.scalars(q.order_by(Item.id.desc()).limit(limit)).all()
 
 
 @dataclass

@@ -14,8 +14,8 @@ from engine.items import attachments
 from engine.text import unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Item, ItemCounter, ITEM_TYPES, User
-from engine.workflow.runtime import start_item
+from engine.models import AuditEvent, Item, ItemCounter, ITEM_TYPES, TaskRow, User
+from engine.workflow.runtime import complete, start_item
 
 PROCESS_ID = "item_handling"
 TYPE_PREFIX = {"suggestion": "JY", "proposal": "TA"}  # 建议 / 提案 numbering
@@ -154,3 +154,18 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
         raise RuntimeError("the handling process is not deployed; run `banli init`")
     start_item(session, item, definition, actor)
     return item
+
+
+class NotWithdrawable(Exception):
+    """撤回 is possible only before assignment, while the office's assignment task is open."""
+
+
+def withdraw_item(db, item_id: int, user_id: int, reason: str) -> int:
+    """撤回: the office completes the item's open assignment task with the decision `withdraw`, the same
+    command as on the task page (the lane's permission check, the BPMN form's validation, one transaction)."""
+    with db.reading() as s:
+        row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.form_key == "assignment")).first()
+        if row is None:
+            raise NotWithdrawable("事项已交办或已办结，不能撤回 (only an item not yet assigned can be withdrawn)")
+        task_id = row.id
+    return complete(db, task_id, user_id, {"assign_decision": "withdraw", "assign_note": reason})

@@ -26,3 +26,6 @@ __all__ += ["CHECK_KINDS", "URGE_CHANNELS", "CarryOver", "Promise", "PromiseProg
 from .items import Attachment, LetterCounter  # noqa: E402
 
 __all__ += ["Attachment", "LetterCounter"]
+from .interop import ApiToken, IdempotencyRecord, OutboxEvent, Partner, WebhookDelivery  # noqa: E402
+
+__all__ += ["ApiToken", "IdempotencyRecord", "OutboxEvent", "Partner", "WebhookDelivery"]

@@ -210,3 +210,60 @@ def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
     if errors:
         raise FormInvalid(errors)
     return data
+
+
+def json_schema(form: dict, choices: Choices) -> dict:
+    """The BPMN form as a JSON Schema (2020-12, the dialect of OpenAPI 3.1): what `validate` accepts.
+
+    Reference fields list the current choices as an enum; `required_when` is kept as `x-required-when`
+    (JSON Schema's if/then could say it, but clients read the plain property more easily).
+    """
+    props, required = {}, []
+    for field in form.get("fields", []):
+        kind, rules = field["type"], field.get("validation") or {}
+        if kind in ("long",):
+            prop = {"type": "integer"}
+            for name, key in (("min", "minimum"), ("max", "maximum")):
+                if rules.get(name) is not None and _is_int(rules[name]):
+                    prop[key] = int(rules[name])
+        elif kind == "boolean":
+            prop = {"type": "boolean"}
+        elif kind == "date":
+            prop = {"type": "string", "format": "date"}
+        elif kind == "enum":
+            prop = {"type": "string", "enum": [o["id"] for o in field.get("options", [])],
+                    "x-enum-labels": {o["id"]: o.get("name") or o["id"] for o in field.get("options", [])}}
+        elif kind == "unit_list":
+            prop = {"type": "array", "items": {"type": "string", "enum": sorted(choices(kind))}, "uniqueItems": True}
+        elif kind in ("unit", "leader"):
+            prop = {"type": "string", "enum": sorted(choices(kind))}
+        else:
+            prop = {"type": "string"}
+            for name, key in (("minlength", "minLength"), ("maxlength", "maxLength")):
+                if rules.get(name) is not None and _is_int(rules[name]):
+                    prop[key] = int(rules[name])
+        prop["title"] = field["label"]
+        default = field.get("default")
+        if default not in (None, "") and kind != "unit_list":
+            if kind == "boolean":
+                prop["default"] = str(default).lower() == "true"
+            elif kind != "long" or _is_int(default):
+                prop["default"] = int(default) if kind == "long" else default
+        if "readonly" in rules:
+            prop["readOnly"] = True
+        when = (field.get("properties") or {}).get("required_when")
+        if when:
+            prop["x-required-when"] = when
+        if "required" in rules and "readonly" not in rules:
+            required.append(field["id"])
+        props[field["id"]] = prop
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "title": form.get("key") or "", "properties": props, "required": required}
+
+
+def _is_int(value) -> bool:
+    try:
+        int(value)
+        return True
+    except (TypeError, ValueError):
+        return False

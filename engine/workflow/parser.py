@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.spiff.specs.defaults import UserTask
+
+from lxml import etree
 
 from engine.workflow.safexml import parse_untrusted_xml
 
@@ -46,6 +49,28 @@ def read_form(task_node) -> dict | None:
 
 
 class FormUserTaskParser(SpiffTaskParser):
+    def _add_multiinstance_task(self, loop_characteristics):
+        """Multi-instance in Camunda's form (`camunda:collection`, `camunda:elementVariable`), which Camunda
+        Modeler and bpmn-moddle keep; the standard `loopDataInputRef` form is still read as before."""
+        collection = loop_characteristics.get(f"{{{CAMUNDA_NS}}}collection")
+        if collection is None:
+            return super()._add_multiinstance_task(loop_characteristics)
+        element = loop_characteristics.get(f"{{{CAMUNDA_NS}}}elementVariable")
+        if not collection.strip() or not (element or "").strip():
+            self.raise_validation_exception("多实例须同时给出 camunda:collection 和 camunda:elementVariable "
+                                            "(a multi-instance needs both camunda:collection and "
+                                            "camunda:elementVariable)")
+        condition = self.xpath("./bpmn:multiInstanceLoopCharacteristics/bpmn:completionCondition")
+        original = self.spec.task_specs.pop(self.task.name)
+        params = {"task_spec": "", "cardinality": None, "data_input": TaskDataReference(collection.strip()),
+                  "data_output": None, "input_item": TaskDataReference(element.strip()), "output_item": None,
+                  "condition": condition[0].text if condition else None}
+        sequential = loop_characteristics.get("isSequential") == "true"
+        cls = self.SEQUENTIAL_MI_CLASS if sequential else self.PARALLEL_MI_CLASS
+        self.task = cls(self.spec, original.name, **params,
+                        description="Sequential MultiInstance" if sequential else "Parallel MultiInstance")
+        self._copy_task_attrs(original, loop_characteristics)
+
     def parse_extensions(self, node=None):
         node = self.node if node is None else node
         extensions = super().parse_extensions(node)
@@ -75,13 +100,10 @@ def _bounds(tree) -> dict[str, tuple[float, float, float, float]]:
             for b in s.iterfind("dc:Bounds", BPMN_NS)}
 
 
-def nested_lanes(tree) -> dict[str, str]:
-    """Lanes of flow nodes inside subprocesses, read from the diagram.
-
-    Modelers list only a process's direct children in `lane/flowNodeRef`, and SpiffWorkflow then gives a
-    nested task the lane of its subprocess. A nested task belongs to the lane it is drawn in, which is
-    what the admin sees; so the lane whose shape holds the node's centre is taken.
-    """
+def _drawn_lanes(tree) -> dict[str, str]:
+    """Versions deployed before lanes carried a role property placed nested nodes by where they were drawn
+    (the lane whose shape holds the node's centre). Kept for those files only, so items running on them
+    keep their roles; files with role properties never use it."""
     bounds = _bounds(tree)
     lanes = [(lane.get("name"), bounds[lane.get("id")]) for lane in tree.iterfind(".//bpmn:lane", BPMN_NS)
              if lane.get("id") in bounds and lane.get("name")]
@@ -98,6 +120,46 @@ def nested_lanes(tree) -> dict[str, str]:
     return result
 
 
+def lane_roles(tree) -> dict[str, str]:
+    """The role (泳道) of every flow node, from lane membership, never from where a shape is drawn.
+
+    A lane names its role by a `camunda:property name="role"`, so the lane itself may carry a Chinese name
+    (区府办, 主办单位, ...); a lane without that property names its role by its name (files of before).
+    A node's role is, first found: a `role` property on the node itself; the lane whose `flowNodeRef` lists
+    it; the role of the innermost sub-process around it (modelers list only a process's direct children in
+    lanes, and a task drawn inside a sub-process belongs to the sub-process's lane unless it says otherwise).
+    A boundary event (a deadline's timer) has the role of the activity it is attached to.
+    """
+    props = element_properties(tree)
+    lane_of = {}
+    for lane in tree.iterfind(".//bpmn:lane", BPMN_NS):
+        role = props.get(lane.get("id"), {}).get("role") or lane.get("name")
+        for ref in lane.iterfind("bpmn:flowNodeRef", BPMN_NS):
+            if role and (ref.text or "").strip():
+                lane_of[ref.text.strip()] = role
+    sub_process = f"{{{BPMN_NS['bpmn']}}}subProcess"
+    legacy = not any("role" in props.get(lane.get("id"), {}) for lane in tree.iterfind(".//bpmn:lane", BPMN_NS))
+    drawn = _drawn_lanes(tree) if legacy else {}
+    roles: dict[str, str] = {}
+    for process in tree.iterfind(".//bpmn:process", BPMN_NS):
+        for node in process.iter(etree.Element):  # document order: a sub-process before what it holds
+            node_id = node.get("id")
+            if node_id is None or node.tag.endswith(("}lane", "}laneSet", "}sequenceFlow")):
+                continue
+            role = props.get(node_id, {}).get("role") or lane_of.get(node_id) or drawn.get(node_id)
+            if role is None:
+                outer = next((a for a in node.iterancestors(sub_process)), None)
+                role = roles.get(outer.get("id")) if outer is not None else None
+            if role:
+                roles[node_id] = role
+    for boundary in tree.iterfind(".//bpmn:boundaryEvent", BPMN_NS):  # a boundary event belongs to its activity
+        own = props.get(boundary.get("id"), {}).get("role")
+        role = own or roles.get(boundary.get("attachedToRef") or "")
+        if role:
+            roles[boundary.get("id")] = role
+    return roles
+
+
 def element_properties(tree) -> dict[str, dict[str, str]]:
     """`camunda:properties` of every element that has them (e.g. which deadline a timer serves)."""
     out = {}
@@ -111,7 +173,7 @@ def element_properties(tree) -> dict[str, dict[str, str]]:
 def annotate(tree, specs) -> None:
     """Complete parsed specs with what SpiffWorkflow leaves out: nested lanes, element properties and
     the activity each boundary event is attached to."""
-    lanes, props = nested_lanes(tree), element_properties(tree)
+    lanes, props = lane_roles(tree), element_properties(tree)
     attached = {b.get("id"): b.get("attachedToRef") for b in tree.iterfind(".//bpmn:boundaryEvent", BPMN_NS)}
     for spec in specs:
         for task_spec in spec.task_specs.values():

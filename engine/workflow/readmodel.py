@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.i18n import N_
+from engine.events import outbox
 from engine.people.notifications import notify, role_users
 from engine.people.redaction import redact
 from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
@@ -83,6 +84,9 @@ def assignment(c: Completion) -> None:
     c.session.flush()
     unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
     tell_proposers(c.session, item, f"assigned:{lead.id}", f"已交办：由{unit_name}主办")
+    outbox.record(c.session, "item.assigned", item, {
+        "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
+                                                       if u != c.data["lead_unit"]], "is_key": item.is_key})
 
 
 def sign_for(c: Completion) -> None:
@@ -175,6 +179,9 @@ def reply_review(c: Completion) -> None:
         promises_of(c.session, c.item, r)
         tell_proposers(c.session, c.item, f"replied:{r.id}", f"已答复（第{r.round}轮），请评价",
                        body=f"答复类别 {r.final_class}")
+        outbox.record(c.session, "reply.approved", c.item, {
+            "round": r.round, "reply_class": r.final_class, "text": r.text, "adopted": r.adopted, "promised": r.promised,
+            "promised_date": r.promised_date.isoformat() if r.promised_date else None, "disclosure": r.disclosure})
     else:
         r.status, r.review_opinion = "returned", c.data.get("review_opinion")
 

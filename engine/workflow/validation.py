@@ -194,13 +194,14 @@ def _lane_problems(proc: ParsedProcess, elements: dict) -> list[Problem]:
     out = []
     for bpmn_id, ts in _user_tasks(proc):
         if not ts.lane:
-            out.append(Problem(f"用户任务 {_label(ts)} 不在任何泳道中；泳道决定由哪个角色办理，可用泳道：{known} "
-                               f"(user task {bpmn_id} is in no lane; its lane names the role that handles it)",
+            out.append(Problem(f"用户任务 {_label(ts)} 不属于任何泳道；泳道（或任务自身）的 role 属性决定由哪个角色办理，"
+                               f"可用角色：{known} (user task {bpmn_id} belongs to no lane; the role property of its "
+                               f"lane, or of the task, names the role that handles it)",
                                bpmn_id, _line(elements, bpmn_id)))
         elif ts.lane not in LANES:
-            out.append(Problem(f"用户任务 {_label(ts)} 所在泳道“{ts.lane}”不对应已知角色，可用泳道：{known} "
-                               f"(user task {bpmn_id} is in lane '{ts.lane}', which names no known role)",
-                               bpmn_id, _line(elements, bpmn_id)))
+            out.append(Problem(f"用户任务 {_label(ts)} 所在泳道“{ts.lane}”没有对应已知角色的 role 属性，可用角色：{known} "
+                               f"(user task {bpmn_id} is in lane '{ts.lane}', which has no role property naming a "
+                               f"known role)", bpmn_id, _line(elements, bpmn_id)))
     return out
 
 

@@ -1,0 +1,60 @@
+"""对接平台: partner platforms (代表履职平台, 提案系统). Each acts through its own machine user, whose role and
+unit decide what it may see and do exactly as for a person, and receives the events it subscribed to."""
+from __future__ import annotations
+
+import base64
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.events.outbox import EVENT_TYPES
+from engine.models import ROLES, Partner, Unit, User
+from engine.people.accounts import create_user
+
+MACHINE_PASSWORD = "!"  # no scrypt hash: a machine user cannot log in with a password, only with its tokens
+
+
+def new_secret() -> str:
+    """A signing key in the Standard Webhooks form: whsec_ and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _check_url(url: str | None) -> str | None:
+    url = (url or "").strip() or None
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError("回调地址须以 http:// 或 https:// 开头 (the webhook URL must be http or https)")
+    return url
+
+
+def create_partner(session: Session, name: str, role: str, webhook_url: str | None = None,
+                   events: list[str] | None = None, unit_code: str | None = None) -> Partner:
+    """The partner, its machine user (username `partner:<name>`) and its signing secret."""
+    name = (name or "").strip()
+    if not name or len(name) > 60:
+        raise ValueError("平台名称必填，至多 60 字 (a name of 1-60 characters is required)")
+    if session.scalar(select(Partner.id).where(Partner.name == name)):
+        raise ValueError(f"平台 {name} 已存在 (partner {name} exists)")
+    events = list(EVENT_TYPES) if events is None else events
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"未知事件类型 (unknown event types): {', '.join(unknown)}")
+    url = _check_url(webhook_url)
+    if role not in ROLES:
+        raise ValueError(f"未知角色 (unknown role) {role!r}")
+    if unit_code and session.scalar(select(Unit.id).where(Unit.code == unit_code)) is None:
+        raise ValueError(f"单位编码不存在 (no unit {unit_code!r})")
+    user = create_user(session, f"partner:{name}", name, role, "unused", unit_code=unit_code)
+    user.password_hash = MACHINE_PASSWORD
+    partner = Partner(name=name, user_id=user.id, webhook_url=url, secret=new_secret(), events=events)
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def partners(session: Session) -> list[tuple[Partner, User]]:
+    return session.execute(select(Partner, User).join(User, User.id == Partner.user_id).order_by(Partner.name)).all()
+
+
+def is_machine(user: User) -> bool:
+    return user.password_hash == MACHINE_PASSWORD

@@ -1,0 +1,220 @@
+"""REST API v1: a whole lifecycle through the API alone, tokens and scopes, problem details, idempotency."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import time_machine
+from sqlalchemy import func, select
+
+from engine import clock
+from engine.models import Item, OutboxEvent
+from engine.people.tokens import SCOPES, create_token
+from tests.conftest import user
+
+ALL = list(SCOPES)
+
+
+def token_for(db, username: str, scopes=ALL, days: int = 30) -> str:
+    with db.transaction() as s:
+        return create_token(s, user(s, username), "test", scopes, days)[1]
+
+
+def auth(token: str, **extra) -> dict:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+class Api:
+    """A client per user, speaking only HTTP."""
+
+    def __init__(self, client, db, username):
+        self.client, self.headers = client, auth(token_for(db, username))
+
+    def get(self, path, **kw):
+        r = self.client.get("/api/v1" + path, headers=self.headers, **kw)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    def post(self, path, body, status=200, **headers):
+        r = self.client.post("/api/v1" + path, json=body, headers={**self.headers, **headers})
+        assert r.status_code == status, r.get_json()
+        return r.get_json()
+
+    def do(self, item_id, step, **form):
+        tasks = [t for t in self.get(f"/items/{item_id}")["open_tasks"] if t["step"] == step] or \
+            [t for t in self.get("/tasks")["tasks"] if t["item_id"] == item_id and t["step"] == step]  # the portal's
+        assert tasks, f"no {step} for me on item {item_id}"
+        task = self.get(f"/tasks/{tasks[0]['id']}")
+        assert set(form) <= set(task["form"]["properties"]), (form, task["form"]["properties"])
+        return self.post(f"/tasks/{tasks[0]['id']}/complete", form)
+
+
+def test_a_whole_lifecycle_through_the_api_alone(app, client, demo_db):
+    office, unit, head = Api(client, demo_db, "office"), Api(client, demo_db, "jtj_staff"), Api(client, demo_db, "jtj_head")
+    deputy = Api(client, demo_db, "deputy_chen")
+    item = office.post("/items", {"item_type": "suggestion", "title": "关于增设公交站的建议", "content": "站点太远。",
+                                  "proposer": "deputy_chen", "year": 2026}, status=201)
+    assert item["status"] == "assigning" and item["number"].startswith("JY2026-")
+    office.do(item["id"], "assign_item", assign_decision="assign", lead_unit="jtj")
+    assert office.get(f"/items/{item['id']}")["item"]["lead_unit"] == "jtj"
+    mine = unit.get("/tasks")["tasks"]
+    assert any(t["item_id"] == item["id"] and t["step"] == "sign_for" for t in mine)
+    unit.do(item["id"], "sign_for", sign_decision="sign")
+    head.do(item["id"], "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="123",
+            plan="调研", target_date="2026-10-31")
+    unit.do(item["id"], "consult", consult_date="2026-04-01", consult_form="meeting", participants="陈代表",
+            proposer_views="同意。", more_consultation=False)
+    unit.do(item["id"], "draft_reply", reply_class="A", reply_text="已增设站点。", disclosure="full")
+    head.do(item["id"], "signoff_reply", signoff_decision="approve")
+    office.do(item["id"], "review_reply", review_decision="approve")
+    portal = deputy.get(f"/items/{item['id']}")  # the proposer's view: the portal's sections only
+    assert portal["open_tasks"] == [] and portal["deadlines"] == [] and portal["replies"][0]["status"] == "approved"
+    deputy.do(item["id"], "rate", attitude="satisfied", result="satisfied")
+    office.do(item["id"], "publish", publish_scope="full", published_text="已增设站点。")
+    detail = office.get(f"/items/{item['id']}")
+    assert detail["item"]["status"] == "closed"
+    assert [r["status"] for r in detail["replies"]] == ["approved"]
+    assert {d["key"] for d in detail["deadlines"]} >= {"reply", "return_window"}
+    published = office.get(f"/replies/{item['id']}")
+    assert published["text"] == "已增设站点。"
+    # The events of this item went to the outbox with the changes.
+    with demo_db.reading() as s:
+        kinds = s.scalars(select(OutboxEvent.event_type).where(OutboxEvent.item_id == item["id"])).all()
+    assert kinds == ["item.assigned", "reply.approved"]
+
+
+def test_withdraw_before_assignment_and_not_after(client, demo_db):
+    office = Api(client, demo_db, "office")
+    item = office.post("/items", {"item_type": "proposal", "title": "撤回测试", "content": "内容",
+                                  "proposer": "member_qian"}, status=201)
+    assert office.post(f"/items/{item['id']}/withdraw", {"reason": "领衔人要求撤回。"})["status"] == "withdrawn"
+    r = client.post(f"/api/v1/items/{item['id']}/withdraw", json={"reason": "again"}, headers=office.headers)
+    assert r.status_code == 409 and r.content_type == "application/problem+json"
+    assert r.get_json()["type"].endswith("#not-withdrawable")
+
+
+def test_cursor_pagination_walks_every_visible_item_once(client, demo_db):
+    office = Api(client, demo_db, "office")
+    seen, cursor = [], None
+    while True:
+        page = office.get("/items", query_string={"limit": 3, **({"cursor": cursor} if cursor else {})})
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    with demo_db.reading() as s:
+        assert sorted(seen, reverse=True) == seen == sorted(s.scalars(select(Item.id)).all(), reverse=True)
+    # A unit handler sees only its unit's items: the same policy as the list page.
+    unit = Api(client, demo_db, "jtj_staff")
+    theirs = unit.get("/items", query_string={"limit": 200})["items"]
+    assert 0 < len(theirs) < len(seen)
+    hidden = next(i for i in seen if i not in {t["id"] for t in theirs})
+    r = client.get(f"/api/v1/items/{hidden}", headers=unit.headers)
+    assert r.status_code == 404 and r.get_json()["status"] == 404
+    r = client.get("/api/v1/items?cursor=%%%", headers=unit.headers)
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "cursor"
+
+
+def test_problem_details_for_bad_input_bad_tokens_scopes_and_roles(client, demo_db):
+    r = client.get("/api/v1/items")
+    assert r.status_code == 401 and r.content_type == "application/problem+json"
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/api/v1/items", headers=auth("banli_nonsense")).status_code == 401
+    reader = token_for(demo_db, "office", ["items:read"])
+    r = client.post("/api/v1/items", json={}, headers=auth(reader))
+    assert r.status_code == 403 and "items:write" in r.get_json()["detail"]
+    writer = token_for(demo_db, "jtj_staff", ["items:write"])
+    assert client.post("/api/v1/items", json={}, headers=auth(writer)).status_code == 403  # not the office
+    office = token_for(demo_db, "office")
+    r = client.post("/api/v1/items", json={"item_type": "x", "title": ""}, headers=auth(office))
+    body = r.get_json()
+    assert r.status_code == 422 and body["title"] and {"item_type", "title", "content", "proposer"} <= {
+        e["field"] for e in body["errors"]}
+    r = client.post("/api/v1/items", json={"item_type": "suggestion", "title": "t", "content": "c",
+                                           "proposer": "nobody"}, headers=auth(office))
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "proposer"
+    assert client.get("/api/v1/tasks/not-a-task", headers=auth(office)).status_code == 404
+
+
+def test_expired_and_revoked_tokens_are_refused(client, demo_db):
+    token = token_for(demo_db, "office", days=1)
+    assert client.get("/api/v1/tasks", headers=auth(token)).status_code == 200
+    with time_machine.travel(clock.now() + timedelta(days=2), tick=False):
+        assert client.get("/api/v1/tasks", headers=auth(token)).status_code == 401
+
+
+def test_idempotency_key_registers_once_and_replays(client, demo_db):
+    office = token_for(demo_db, "office")
+    body = {"item_type": "suggestion", "title": "幂等登记", "content": "内容", "proposer": "deputy_chen"}
+    first = client.post("/api/v1/items", json=body, headers=auth(office, **{"Idempotency-Key": "k-1"}))
+    again = client.post("/api/v1/items", json=body, headers=auth(office, **{"Idempotency-Key": "k-1"}))
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    with demo_db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Item).where(Item.title == "幂等登记")) == 1
+    other = client.post("/api/v1/items", json={**body, "title": "另一个"}, headers=auth(office, **{"Idempotency-Key": "k-1"}))
+    assert other.status_code == 422 and other.get_json()["type"].endswith("#idempotency-key-reused")
+    # Without a key, the same body registers again (a second item is what the caller asked for).
+    assert client.post("/api/v1/items", json=body, headers=auth(office)).status_code == 201
+
+
+def test_openapi_document_is_3_1_and_names_the_problem_type(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"] == "3.1.0"
+    assert "bearer" in doc["components"]["securitySchemes"]
+    op = doc["paths"]["/api/v1/items"]["post"]
+    assert any(p["name"] == "Idempotency-Key" for p in op["parameters"])
+    assert "application/problem+json" in doc["components"]["responses"]["DEFAULT_ERROR"]["content"]
+
+
+def test_tokens_on_the_settings_page_shown_once_and_revocable(client, demo_db):
+    from tests.conftest import csrf_token, login
+
+    login(client, "jtj_staff")
+    token = csrf_token(client, "/settings/tokens")
+    r = client.post("/settings/tokens", data={"name": "", "scopes": [], "days": "30", "csrf_token": token})
+    assert r.status_code == 400 and "名称" in r.get_data(as_text=True)
+    r = client.post("/settings/tokens", data={"name": "代表履职平台对接", "scopes": ["tasks:read"], "days": "30",
+                                              "csrf_token": token})
+    import re
+
+    text = re.search(r'<pre id="new-token">(banli_[^<]+)</pre>', r.get_data(as_text=True)).group(1)
+    assert client.get("/api/v1/tasks", headers=auth(text)).status_code == 200
+    assert client.get("/api/v1/items", headers=auth(text)).status_code == 403  # no items:read scope
+    page = client.get("/settings/tokens").get_data(as_text=True)
+    assert text not in page and text[:12] in page  # shown once; the list shows the prefix only
+    with demo_db.reading() as s:
+        from engine.models import ApiToken
+
+        row = s.scalars(select(ApiToken).where(ApiToken.name == "代表履职平台对接")).one()
+        assert row.token_hash != text and text not in str(row.token_hash)
+    client.post(f"/settings/tokens/{row.id}/revoke", data={"csrf_token": token})
+    assert client.get("/api/v1/tasks", headers=auth(text)).status_code == 401
+
+
+def test_banli_token_create_and_a_partner_machine_user(demo_db, monkeypatch):
+    from click.testing import CliRunner
+
+    from engine import cli
+
+    monkeypatch.setattr(cli, "database", lambda: demo_db)
+    runner = CliRunner()
+    out = runner.invoke(cli.main, ["partner", "add", "提案系统", "--role", "office", "--url", "https://ta.example/hook"])
+    assert out.exit_code == 0 and "whsec_" in out.output
+    out = runner.invoke(cli.main, ["token", "create", "--user", "partner:提案系统", "--name", "sync",
+                                   "--scope", "items:write", "--scope", "items:read", "--days", "7"])
+    assert out.exit_code == 0, out.output
+    token = out.stdout.strip().splitlines()[0]
+    assert token.startswith("banli_")
+    bad = runner.invoke(cli.main, ["token", "create", "--user", "office", "--name", "x", "--scope", "everything"])
+    assert bad.exit_code != 0 and "everything" in bad.output
+    from engine.people.accounts import authenticate
+
+    with demo_db.reading() as s:
+        assert authenticate(s, "partner:提案系统", "!") is None  # a machine user has no password
+
+
+def test_the_reference_page_is_served_locally(client):
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page and "/api/v1/openapi.json" in page
+    assert "http" not in page.split("<body>")[1].split("openapi.json")[0].replace("http://localhost", "")  # no CDN
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
