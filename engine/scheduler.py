@@ -79,8 +79,11 @@ class LeaderLock:
 def tick(db, settings: Settings | None = None) -> SweepReport:
     """One sweep now, then the promises' reminders, the e-mail outbox and the partners' webhooks, then the heartbeat."""
     report = sweep(db)
-    with db.transaction() as s:
-        promises.remind(s)
+    try:
+        with db.transaction() as s:
+            promises.remind(s)
+    except IntegrityError:  # a concurrent tick stored the same reminder first: each is stored once
+        log.info("promise reminders: a concurrent tick was first")
     if settings is not None:
         try:
             send_pending_email(db, settings)
