@@ -2,20 +2,30 @@
 
 (a) persisted lifecycles against raw SpiffWorkflow, (b) the timer sweep at 1k against 100k open items,
 (c) the pages at 1k against 100k items, (d) bytes per closed item, (e) completions per second with 1, 2
-and 4 worker processes on PostgreSQL. PostgreSQL parts run when BANLI_BENCH_PG_URL (or the test
-server) answers, and say SKIPPED otherwise.
+and 4 worker processes on PostgreSQL, (f) 10,000 timers due at once drained by 1 and 2 sweepers, (g) the
+web stack under gunicorn on PostgreSQL. PostgreSQL parts run when BANLI_BENCH_PG_URL (or the test
+server) answers, and say SKIPPED otherwise. The figures also go to bench-results.json (see RESULT_KEYS).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
 import sys
 import time
 
-from bench import bulk, lifecycles, pages, sweep, workers
+from pathlib import Path
+
+from bench import bulk, drain, lifecycles, pages, sweep, web, workers
 from bench.databases import Databases
+
+RESULT_KEYS = ("lifecycle_ratio_sqlite", "lifecycle_ratio_postgresql", "statements_per_task_sqlite",
+               "page_ratio_max_sqlite", "page_ratio_max_postgresql", "pages", "bytes_per_item_sqlite",
+               "bytes_per_item_postgresql", "sweep_ratio_sqlite", "sweep_ratio_postgresql", "workers_2_over_1",
+               "sweepers_2_over_1", "drain_10k_seconds", "web_over_engine")
+RESULTS_FILE = Path(__file__).resolve().parent.parent / "bench-results.json"
 
 
 def say(line: str = "") -> None:
@@ -50,17 +60,20 @@ def section_a_d(dbs: Databases, backends: list[str], n: int) -> dict:
     return out
 
 
-def section_b(pairs: dict, due: int) -> None:
+def section_b(pairs: dict, due: int) -> dict:
     """(b) on the databases of (c): same due timers, 1k against 100k open items with waiting timers."""
     say(f"(b) one timer sweep with {due} timers due, small vs large number of open items with waiting timers")
     say(f"    {'backend':10} {'open':>8} {'ms':>9}   {'open':>8} {'ms':>9} {'ratio':>7}  fired / loaded instances")
+    out = {}
     for backend, (small_db, large_db) in pairs.items():
         small, large = sweep.run(small_db, bulk_open(small_db), due), sweep.run(large_db, bulk_open(large_db), due)
         say(f"    {backend:10} {small.open_items:8,} {small.seconds * 1000:9.1f}   {large.open_items:8,} "
             f"{large.seconds * 1000:9.1f} {large.seconds / small.seconds:7.2f}  "
             f"{small.fired}/{small.loaded} and {large.fired}/{large.loaded}")
+        out[backend] = large.seconds / small.seconds
     say("    (the sweep selects due timer rows only and loads only their instances; target ratio <= 1.2)")
     say()
+    return out
 
 
 def bulk_open(db) -> int:
@@ -109,6 +122,56 @@ def section_e(dbs: Databases, items_per_worker: int) -> list:
     return figs
 
 
+def section_f(dbs: Databases, backends: list[str], due: int, ms_per_task: dict) -> list:
+    say(f"(f) {due:,} timers due at the same instant (a 交办会 batch): drain time with 1 and 2 sweeper processes "
+        f"(load average {os.getloadavg()[0]:.1f})")
+    figs = []
+    # The batch is PostgreSQL's case (several sweepers share it); SQLite measures it only without a server.
+    for backend in (["postgresql"] if "postgresql" in backends else backends):
+        counts = (1, 2) if backend == "postgresql" else (1,)
+        for f in drain.run(dbs.new(backend, "drain"), due, counts):
+            figs.append((backend, f))
+            per_timer = f.seconds / f.fired * 1000
+            say(f"    {backend:10} {f.sweepers} sweeper{'s' if f.sweepers > 1 else ' '} {f.seconds:7.1f} s  "
+                f"{f.per_second:7.1f} timers/s  {per_timer:6.1f} ms per timer "
+                + (f"({ms_per_task[backend]:.1f} ms per task completion in (a))" if backend in ms_per_task else "")
+                + f"  {f.ticks} sweep call{'s' if f.ticks > 1 else ''} by the busiest sweeper; "
+                f"CPU {f.cpu_seconds / f.fired * 1000:.1f} ms per timer")
+    pg = [f for b, f in figs if b == "postgresql"]
+    if len(pg) == 2:
+        say(f"    sweepers 2 / 1 on PostgreSQL: {pg[0].seconds / pg[1].seconds:.2f} (target >= 1.6; one tick should "
+            "drain all)")
+    say()
+    return figs
+
+
+def section_g(dbs: Databases, items_per_user: int):
+    fig = web.run(dbs.new("postgresql", "web"), items_per_user)
+    say(f"(g) the web stack: gunicorn ({os.cpu_count()} workers x 4 threads) on PostgreSQL, {fig.users} users "
+        f"(cores x 4), {items_per_user} items each: inbox, task page, completion (交办), board")
+    for page, q in web.summary(fig).items():
+        say(f"    {page:12} p50 {q['p50_ms']:8.1f} ms   p95 {q['p95_ms']:8.1f} ms   ({len(fig.latencies[page])} requests)")
+    say(f"    CPU per completion: web {fig.web_cpu_ms:.1f} ms (server workers) vs engine command alone "
+        f"{fig.engine_cpu_ms:.1f} ms: {fig.web_over_engine:.2f} (target <= 2)")
+    for e in fig.errors[:5]:
+        say(f"    error: {e}")
+    say()
+    return fig
+
+
+_PARTS = {"lifecycle_ratio_sqlite": "a", "lifecycle_ratio_postgresql": "a", "statements_per_task_sqlite": "a",
+          "page_ratio_max_sqlite": "c", "page_ratio_max_postgresql": "c", "pages": "c", "bytes_per_item_sqlite": "d",
+          "bytes_per_item_postgresql": "d", "sweep_ratio_sqlite": "b", "sweep_ratio_postgresql": "b",
+          "workers_2_over_1": "e", "sweepers_2_over_1": "f", "drain_10k_seconds": "f", "web_over_engine": "g"}
+
+
+def write_results(results: dict) -> None:
+    """bench-results.json: every key of RESULT_KEYS, null where its part was skipped."""
+    out = {k: results.get(k) for k in RESULT_KEYS}
+    RESULTS_FILE.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    say(f"figures written to {RESULTS_FILE.name}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--lifecycles", type=int, default=20, help="items per backend for (a) and (d)")
@@ -116,6 +179,9 @@ def main(argv=None) -> int:
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=20, help="timers due in the sweep of (b)")
     parser.add_argument("--per-worker", type=int, default=10, help="lifecycles per worker process for (e)")
+    parser.add_argument("--drain", type=int, default=10_000, help="timers due at once in (f)")
+    parser.add_argument("--web-items", type=int, default=5, help="items per simulated user in (g)")
+    parser.add_argument("--only", default="abcdefg", help="the parts to run, e.g. 'ad' (default: all)")
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)  # migrations and engine logs would interleave with the table
@@ -136,14 +202,50 @@ def main(argv=None) -> int:
         if pg_note:
             say(pg_note)
         say()
-        section_a_d(dbs, backends, args.lifecycles)
+        results: dict = {}
+        ms_per_task = {}
+        if "a" in args.only or "d" in args.only or "f" in args.only:
+            for backend, fig in section_a_d(dbs, backends, args.lifecycles).items():
+                results[f"lifecycle_ratio_{backend}"] = round(fig.ratio, 3)
+                results[f"bytes_per_item_{backend}"] = round(fig.bytes_per_item)
+                ms_per_task[backend] = fig.engine_s / fig.completions * 1000
+                if backend == "sqlite":
+                    results["statements_per_task_sqlite"] = round(fig.statements / fig.completions, 1)
         pairs: dict = {}
-        section_c(dbs, backends, args.small, args.large, pairs)
-        section_b(pairs, args.due)
-        if "postgresql" in backends:
-            section_e(dbs, args.per_worker)
-        else:
+        if "c" in args.only or "b" in args.only:
+            page_figs = section_c(dbs, backends, args.small, args.large, pairs)
+            results["pages"] = {}
+            for backend, figs in page_figs.items():
+                results[f"page_ratio_max_{backend}"] = round(max(f.ratio for f in figs), 2)
+                for f in figs:
+                    results["pages"].setdefault(f.name, {})[backend] = round(f.ratio, 2)
+            for backend, ratio in section_b(pairs, args.due).items():
+                results[f"sweep_ratio_{backend}"] = round(ratio, 2)
+        if "e" in args.only and "postgresql" in backends:
+            figs = section_e(dbs, args.per_worker)
+            results["workers_2_over_1"] = round(figs[1].per_second / figs[0].per_second, 2)
+        elif "e" in args.only:
             say(f"(e) SKIPPED: {pg_note}")
+        if "f" in args.only:
+            figs = section_f(dbs, backends, args.drain, ms_per_task)
+            pg = [f for b, f in figs if b == "postgresql"]
+            drained = pg[0] if pg else figs[0][1]
+            results["drain_10k_seconds"] = round(drained.seconds * 10_000 / drained.timers, 1)
+            if drained.timers != 10_000:
+                say(f"    drain_10k_seconds scaled linearly from {drained.timers:,} timers")
+            if len(pg) == 2:
+                results["sweepers_2_over_1"] = round(pg[0].seconds / pg[1].seconds, 2)
+        if "g" in args.only and "postgresql" in backends:
+            results["web_over_engine"] = round(section_g(dbs, args.web_items).web_over_engine, 2)
+        elif "g" in args.only:
+            say(f"(g) SKIPPED: {pg_note}")
+        for key in RESULT_KEYS:
+            if key not in results:
+                why = ("part not run (--only)" if not any(p in args.only for p in _PARTS[key])
+                       else pg_note or "not measured")
+                results[key] = None
+                say(f"{key}: null ({why})")
+        write_results(results)
     finally:
         dbs.close()
     say(f"bench done in {time.perf_counter() - started:.0f} s")

@@ -15,7 +15,8 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from bench.scenario import SUBJECTS, PLACES, create_org
-from engine.models import Assignment, Deadline, Item, ProcessDefinition, ProcessInstance, TaskRow, Unit, User
+from engine.models import (Assignment, Deadline, Disclosure, Item, ProcessDefinition, ProcessInstance, TaskRow, Unit,
+                           User)
 
 CURRENT = 2026
 YEARS = range(2020, CURRENT + 1)
@@ -54,7 +55,7 @@ def populate(db, n_items: int, seed: int = 7) -> None:
         leaders = s.scalars(select(User.id).where(User.role == "leader")).all()
         office = s.scalar(select(User.id).where(User.username == "office"))
         definition = s.scalar(select(func.max(ProcessDefinition.id)))
-    items, instances, assignments, tasks, deadlines = [], [], [], [], []
+    items, instances, assignments, tasks, deadlines, disclosures = [], [], [], [], [], []
     numbers: dict[tuple[int, str], int] = {}
     for i in range(1, n_items + 1):
         year = YEARS[i % len(YEARS)]
@@ -92,6 +93,10 @@ def populate(db, n_items: int, seed: int = 7) -> None:
         if co:
             assignments.append(dict(item_id=i, unit_id=co, role="co", status="signed", assigned_at=_utc(assigned)))
         if done:
+            if status == "closed":  # published per its scope, as the public list shows it
+                scope = rnd.choices(("full", "summary", "none"), weights=(8, 1, 1))[0]
+                disclosures.append(dict(item_id=i, scope=scope, text=f"{place or '我区'}{ask}" if scope != "none" else None,
+                                        published_by=office, published_at=_utc(assigned + timedelta(days=100 + i % 10))))
             continue
         reply_due = assigned + timedelta(days=91)
         deadlines.append(dict(item_id=i, key="reply", round=1, step="答复", attached_to="draft_reply", unit_id=lead,
@@ -109,7 +114,7 @@ def populate(db, n_items: int, seed: int = 7) -> None:
                 created_at=_utc(assigned + timedelta(days=rnd.randrange(30)))))
     with db.transaction() as s:
         for model, rows in ((Item, items), (ProcessInstance, instances), (Assignment, assignments),
-                            (TaskRow, tasks), (Deadline, deadlines)):
+                            (TaskRow, tasks), (Deadline, deadlines), (Disclosure, disclosures)):
             for start in range(0, len(rows), CHUNK):
                 s.execute(insert(model), rows[start:start + CHUNK])
     analyze(db)
@@ -123,7 +128,7 @@ def analyze(db) -> None:
             conn.execute(text("ANALYZE"))
         return
     with db.engine.begin() as conn:
-        for table in ("item", "process_instance", "assignment", "deadline"):
+        for table in ("item", "process_instance", "assignment", "deadline", "disclosure"):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                               f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"))
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -1,4 +1,5 @@
-"""(c) what the pages read, at 1k against 100k items: the inbox, the item list and the supervisors' board.
+"""(c) what the pages read, at 1k against 100k items: the inboxes, the item list, the public replies and the
+supervisors' board.
 
 Each query is the engine function a page calls, run on a database filled by `bench.bulk` and timed as
 the median of several runs in one session (compiled SQL warm, as in a running server).
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 from bench import bulk
 from bench.measure import median_ms
-from engine.items import queries
+from engine.items import disclosure, queries
 
 
 @dataclass
@@ -25,16 +26,29 @@ class PageFigure:
         return self.large_ms / self.small_ms
 
 
-def _pages(session):
-    """(name, function returning the rows shown) for each page measured."""
+def _pages(session, rows: dict[str, int] | None = None):
+    """(name, function returning the rows shown) for each page measured.
+
+    `rows`: for the inboxes, how many rows to show. A small office has fewer open tasks than one page (12
+    at 1k items); the large one is then measured on a page of the same length, so that both sides show
+    the same rows and the ratio is what the database size costs, not what a longer page costs.
+    """
     users = bulk.query_users(session)
+    rows = rows or {}
+
+    def per_page(name):
+        return rows.get(name, queries.INBOX_PAGE)
+
     pages = [
-        ("inbox, unit handler", lambda: queries.inbox(session, users["handler"])),
-        ("inbox, office (all office tasks)", lambda: queries.inbox(session, users["office"])),
+        ("inbox, unit handler", lambda: queries.inbox(session, users["handler"],
+                                                      per_page=per_page("inbox, unit handler"))),
+        ("inbox, office (all office tasks)", lambda: queries.inbox(
+            session, users["office"], per_page=per_page("inbox, office (all office tasks)"))),
         ("item list, office, all years p.1", lambda: queries.list_items(session, users["office"], queries.ItemFilter())[0]),
         ("item list, office, 2026 handling p.1", lambda: queries.list_items(
             session, users["office"], queries.ItemFilter(year=bulk.CURRENT, status="handling"))[0]),
         ("item list, unit handler p.1", lambda: queries.list_items(session, users["handler"], queries.ItemFilter())[0]),
+        ("public replies p.1", lambda: disclosure.search(session, disclosure.PublicFilter())[0]),
     ]
     try:
         from engine.deadlines.board import BoardFilter, board
@@ -43,15 +57,20 @@ def _pages(session):
     return pages + [("supervisors' board", lambda: board(session, BoardFilter()))]
 
 
-def measure(db, repeat: int) -> dict[str, tuple[float, int]]:
+INBOXES = ("inbox, unit handler", "inbox, office (all office tasks)")
+
+
+def measure(db, repeat: int, rows: dict[str, int] | None = None) -> dict[str, tuple[float, int]]:
     out = {}
     with db.reading() as s:
-        for name, page in _pages(s):
+        for name, page in _pages(s, rows):
             out[name] = (median_ms(page, repeat), len(page()))
             s.expunge_all()
     return out
 
 
 def compare(small_db, large_db, repeat: int = 15) -> list[PageFigure]:
-    small, large = measure(small_db, repeat), measure(large_db, repeat)
+    small = measure(small_db, repeat)
+    same_rows = {n: max(1, small[n][1]) for n in INBOXES if small[n][1] < queries.INBOX_PAGE}
+    large = measure(large_db, repeat, same_rows)
     return [PageFigure(name, small[name][0], large[name][0], small[name][1], large[name][1]) for name in small]

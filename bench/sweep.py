@@ -45,7 +45,7 @@ def add_waiting_timers(db) -> int:
     return len(rows)
 
 
-def add_due_items(db, k: int) -> None:
+def add_due_items(db, k: int, prefix: str = "BENCH") -> None:
     """k items assigned a month ago through the engine: their sign-for timers are due now."""
     with db.reading() as s:
         office = s.scalar(select(User.username).where(User.role == "office"))
@@ -57,7 +57,7 @@ def add_due_items(db, k: int) -> None:
                 who = s.scalars(select(User).where(User.username == office)).one()
                 item = register_item(s, {"item_type": "suggestion", "title": f"关于第{i}号路口信号灯配时的建议",
                                          "content": "早晚高峰拥堵。", "proposer": proposer, "year": "2026",
-                                         "number": f"BENCH-{i:04d}"}, who)
+                                         "number": f"{prefix}-{i:04d}"}, who)
                 assignment = s.scalars(select(TaskRow).where(TaskRow.item_id == item.id,
                                                              TaskRow.form_key == "assignment")).one()
                 complete_task(s, assignment.id, who,

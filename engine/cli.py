@@ -6,6 +6,7 @@ import click
 from engine import logs, migrations
 from engine.config import settings
 from engine.db import Database
+from engine.models.org import ROLES as ROLE_CHOICES
 
 
 def database() -> Database:
@@ -193,6 +194,134 @@ def upgrade(revision: str) -> None:
 def new_revision(message: str) -> None:
     """Write a migration for what the models have and the migrations lack (no server needed)."""
     click.echo(f"wrote {migrations.revision(message)}; read it, then run `banli db upgrade`")
+
+
+@main.command()
+@click.argument("item_number", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="The .docx file to write.")
+@click.option("--year", type=int, help="The item's year, when the number alone is ambiguous.")
+@click.option("--template", "template_out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the built-in letter template to this file instead (to adapt it; see BANLI_LETTER_TEMPLATE).")
+def letter(item_number: str | None, output: str | None, year: int | None, template_out: str | None) -> None:
+    """Write the 答复函 (reply letter) of ITEM_NUMBER's approved reply as a .docx file."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from engine.items.letter import LetterUnavailable, default_template, reply_letter
+    from engine.models import Item
+
+    if template_out:
+        Path(template_out).write_bytes(default_template())
+        click.echo(f"wrote {template_out}")
+        return
+    if not item_number or not output:
+        raise click.UsageError("give ITEM_NUMBER and -o FILE.docx (or --template FILE)")
+    with database().transaction() as s:
+        query = select(Item).where(Item.number == item_number)
+        if year:
+            query = query.where(Item.year == year)
+        items = s.scalars(query).all()
+        if not items:
+            raise click.BadParameter(f"no item numbered {item_number!r}", param_hint="ITEM_NUMBER")
+        if len(items) > 1:
+            raise click.BadParameter(f"{len(items)} items are numbered {item_number!r}: add --year",
+                                     param_hint="ITEM_NUMBER")
+        try:
+            result = reply_letter(s, items[0])
+        except LetterUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+    Path(output).write_bytes(result.data)
+    click.echo(f"wrote {output} ({result.number})")
+
+
+# --- the directory (通讯录): units, users and the roster, run by the office itself ---------------------------
+
+@main.group()
+def directory() -> None:
+    """Units, users and the roster of deputies and members, to and from Excel."""
+
+
+@directory.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def directory_export(file: str) -> None:
+    """Write every unit, user and roster entry to the Excel FILE."""
+    from pathlib import Path
+
+    from engine.reports.directory_excel import directory_workbook
+
+    with database().reading() as s:
+        Path(file).write_bytes(directory_workbook(s))
+    click.echo(f"wrote {file}")
+
+
+@directory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def directory_import(file: str) -> None:
+    """Create or update the units, users and roster entries of the Excel FILE (all rows or none)."""
+    from pathlib import Path
+
+    from engine.reports.directory_excel import import_directory
+    from engine.reports.excel import ImportFileInvalid, ImportInvalid
+
+    try:
+        with database().transaction() as s:
+            result = import_directory(s, Path(file).read_bytes())
+    except ImportFileInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    except ImportInvalid as exc:
+        for e in exc.errors:
+            click.echo(f"第{e.row}行 {e.column}: {e.message_zh} (row {e.row}, {e.column}: {e.message_en})", err=True)
+        raise click.ClickException(f"{len(exc.errors)} 处错误，未导入任何内容 (nothing imported)") from None
+    click.echo(f"新增 {len(result.created)} 条，更新 {len(result.updated)} 条 "
+               f"(created {len(result.created)}, updated {len(result.updated)})")
+
+
+@main.group()
+def user() -> None:
+    """User accounts: add one, set a password."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", required=True, help="The person's name (姓名).")
+@click.option("--role", required=True, type=click.Choice(ROLE_CHOICES), help="The role.")
+@click.option("--unit", default="", help="The unit's code (for unit handlers and heads).")
+@click.option("--email", default="")
+@click.option("--phone", default="")
+@click.option("--kind", "proposer_kind", type=click.Choice(["deputy", "member"]), help="For proposers: 代表 or 委员.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def user_add(username: str, password: str, **fields) -> None:
+    """Add the user USERNAME."""
+    from engine.people.directory import DirectoryInvalid, save_user
+
+    try:
+        with database().transaction() as s:
+            save_user(s, {"username": username, "password": password, **fields})
+    except DirectoryInvalid as exc:
+        raise click.ClickException("; ".join(f"{p.field}: {p.zh} ({p.en})" for p in exc.problems)) from None
+    click.echo(f"added {username}")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True)
+def user_passwd(username: str, password: str) -> None:
+    """Set the password of USERNAME (an admin's reset)."""
+    from sqlalchemy import select
+
+    from engine.models import User
+    from engine.people.directory import DirectoryInvalid, set_password
+
+    try:
+        with database().transaction() as s:
+            account = s.scalars(select(User).where(User.username == username)).first()
+            if account is None:
+                raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+            set_password(s, account, password)
+    except DirectoryInvalid as exc:
+        raise click.ClickException("; ".join(f"{p.zh} ({p.en})" for p in exc.problems)) from None
+    click.echo(f"password of {username} set")
 
 
 if __name__ == "__main__":

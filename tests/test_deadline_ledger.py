@@ -7,6 +7,7 @@ from datetime import date
 import time_machine
 from sqlalchemy import func, select
 
+from engine import clock
 from engine.deadlines import board
 from engine import clock
 from engine.deadlines.rules import RuleError, rules_for, set_rule
@@ -25,12 +26,12 @@ HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
 
 def sign_and_pledge(db, item_id):
     do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
-    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="1",
-       plan="方案", target_date="2026-12-31")
+    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="13800000004",
+       plan="方案", target_date="2099-12-31")
 
 
-def consult(db, item_id, more=False, day="2026-03-10"):
-    do(db, item_id, "jtj_staff", "consult", consult_date=day, consult_form="phone", participants="孙委员",
+def consult(db, item_id, more=False, day=None):
+    do(db, item_id, "jtj_staff", "consult", consult_date=day or clock.today().isoformat(), consult_form="phone", participants="孙委员",
        proposer_views="同意", more_consultation=more)
 
 
@@ -81,7 +82,7 @@ def test_rehandling_round_opens_only_its_own_deadlines_and_reminds_once(demo_db)
     # A second consultation in round 2, then the round-2 reply reminders fire once each.
     with time_machine.travel(at("2026-03-06"), tick=False):
         consult(demo_db, item_id, more=True, day="2026-03-06")
-        consult(demo_db, item_id, day="2026-03-07")
+        consult(demo_db, item_id, day="2026-03-06")
     for day in ("2026-03-24", "2026-03-25", "2026-04-05", "2026-04-06"):
         with time_machine.travel(at(day), tick=False):
             sweep(demo_db)
@@ -188,7 +189,26 @@ def test_a_return_request_after_the_window_is_refused_and_the_page_says_why(demo
             raise AssertionError("a late return request was accepted")
         login(client, "jtj_staff")
         html = client.get(f"/tasks/{task_id}").get_data(as_text=True)
-        assert re.search(r'value="return"\s+disabled', html) and "期限 2026-03-09 已过" in html
+        assert re.search(r'value="return"\s+disabled', html) and "申请退回的期限已于 2026-03-09 届满" in html
+        # The office can still take it back and assign it again; the unit's window is void, not held against it.
+        login(client, "office")
+        detail = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "收回并重新交办" in detail
+        client.post(f"/supervision/items/{item_id}/take-back",
+                    data={"csrf_token": csrf_token(client, f"/items/{item_id}"), "reason": "职责不符"})
+    with demo_db.reading() as s:
+        assert s.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item_id)).all() == ["assign_item"]
+    assert [r.status for r in rows(demo_db, item_id, "return_window")] == ["void"]
+    with time_machine.travel(at("2026-03-11"), tick=False):
+        do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="wjw")
+    assert [(r.status, r.due_date) for r in rows(demo_db, item_id, "return_window")] == \
+        [("void", date(2026, 3, 9)), ("open", date(2026, 3, 18))]
+
+
+def test_a_return_request_within_the_window_goes_through(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
     with time_machine.travel(at("2026-03-06"), tick=False):  # within the window the same request goes through
         do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
     with demo_db.reading() as s:

@@ -9,7 +9,7 @@ late or silent, extensions, fixed batch dates, dissatisfied ratings and re-handl
 replies, holiday crossings, a calendar reload) and after every step compares the ledger, the board, the
 notifications and the statistics with the oracle.
 
-BANLI_ORACLE_EXAMPLES raises the number of paths (default 25, enough for CI).
+BANLI_ORACLE_EXAMPLES raises the number of paths and draws new ones (default: the same 25 each run, for CI).
 """
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ def run_path(db, plan: dict) -> None:
             oracle.met("return_window", day, lead)
     maybe_reload()
     with path.on(day):
-        path.task("pledge", head, responsible_leader="副局长", contact_person="李", contact_phone="1", plan="方案",
+        path.task("pledge", head, responsible_leader="副局长", contact_person="李", contact_phone="13800000006", plan="方案",
                   target_date="2027-12-31")
         oracle.handling_starts(day)
     maybe_reload()
@@ -429,7 +429,9 @@ def plans():
     }).map(lambda p: {**p, "co_when": p["co_when"][:len(p["co_units"])]})
 
 
+# The default run is derandomized (the same paths in every CI run); setting BANLI_ORACLE_EXAMPLES explores new ones.
 @settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+          derandomize="BANLI_ORACLE_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(plan=plans())
 def test_random_paths_agree_with_the_oracle(_template_dbs, tmp_path_factory, plan):
@@ -459,6 +461,11 @@ def _plan(**changes) -> dict:
     # a fixed reply date already past at assignment, a return approved and the item reassigned, a migration
     _plan(fixed="past", return_="approved", co_units=["jyj"], co_when=[0], sign_after=9, consult_gap=40,
           reply_after=5, rating=["close", "none"], migrate_at=5),
+    # found by the random paths: 2027 loaded after the first contact was flagged, then a second consultation;
+    # the loop's timer carried the recomputed date and opened the met deadline again
+    dict(rate_after=1, assign_on=date(2026, 12, 24), co_when=[-10, 3], consult_gap=1, reply_after=0,
+         rating=["satisfied", "satisfied"], reload_at=4, complex=False, fixed="none", extension=0, publish_after=0,
+         co_units=["jyj", "zjj"], sign_after=0, migrate_at=-1, consultations=2, **{"return": "none"}),
     # an approved extension on a complex-free item, handled late in every step
     _plan(assign_on=date(2026, 9, 24), extension=20, sign_after=12, consult_gap=45, reply_after=70,
           rating=["satisfied", "none"], rate_after=30, publish_after=40),

@@ -32,7 +32,7 @@ def test_failed_script_becomes_an_incident_and_retry_applies_the_submission(demo
 
     do("office", "assign_item", assign_decision="assign", lead_unit="jtj")
     do("jtj_staff", "sign_for", sign_decision="sign")
-    pledge = dict(responsible_leader="副局长", contact_person="李", contact_phone="1", plan="修复", target_date="2026-12-31")
+    pledge = dict(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复", target_date="2099-12-31")
     with demo_db.reading() as s:
         version_before = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one().version
     with pytest.raises(ProcessFailed) as exc:
@@ -84,7 +84,7 @@ def test_incident_page_is_for_admins_and_shows_the_error(client, demo_db):
         row = task_for(s, item_id, "pledge")
     token = csrf_token(client, f"/tasks/{row.id}")
     r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "responsible_leader": "a", "contact_person": "b",
-                                             "contact_phone": "c", "plan": "d", "target_date": "2026-12-31"})
+                                             "contact_phone": "13800000001", "plan": "d", "target_date": "2099-12-31"})
     assert r.status_code == 302 and "本次操作未生效" in client.get(r.headers["Location"]).get_data(as_text=True)
     assert client.get("/admin/incidents/").status_code == 403
     client.post("/logout", data={"csrf_token": csrf_token(client, "/tasks/")})
@@ -108,7 +108,7 @@ START_BROKEN = (GOOD
 # The fix keeps the step (a migration needs the passed steps to exist) with a working script.
 START_FIXED = START_BROKEN.replace(b"x = rules['no_such_rule']", b"x = 1")
 
-PLEDGE = dict(responsible_leader="副局长", contact_person="李", contact_phone="1", plan="修复", target_date="2026-12-31")
+PLEDGE = dict(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复", target_date="2099-12-31")
 
 
 def _as(client, username):
@@ -235,3 +235,28 @@ def test_a_migration_that_fails_is_an_incident_and_leaves_the_item_as_it_was(dem
         assert inst.definition_id == from_id and inst.version == version and inst.status == "running"
         incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
         assert incident.action == "migrate" and incident.submitted == {"target_id": target_id}
+
+
+def test_an_instance_runs_again_only_when_none_of_its_incidents_is_open(demo_db):
+    from SpiffWorkflow.exceptions import WorkflowException
+
+    from engine.workflow.incidents import record
+
+    with demo_db.transaction() as s:
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+        inst_id = s.scalars(select(ProcessInstance.id).where(ProcessInstance.item_id == item_id)).one()
+        admin = user(s, "admin")
+    first = record(demo_db, inst_id, "timers", WorkflowException("first failure"))
+    second = record(demo_db, inst_id, "complete", WorkflowException("second failure"), task_id="t-1", submitted={},
+                    user_id=admin.id)
+    again = record(demo_db, inst_id, "timers", WorkflowException("first failure, again"))
+    assert again.id == first.id  # one open incident per instance, action, task and step
+    retry(demo_db, first.id, admin)  # nothing due: the replay succeeds
+    with demo_db.reading() as s:
+        assert s.get(Incident, first.id).status == "resolved" and s.get(Incident, first.id).occurrences == 2
+        assert s.get(ProcessInstance, inst_id).status == "incident"  # the other incident still holds it
+    retry(demo_db, second.id, admin)  # its task is gone: closed without touching the item
+    with demo_db.reading() as s:
+        assert s.get(Incident, second.id).status == "resolved"
+        assert s.get(ProcessInstance, inst_id).status == "running"

@@ -48,8 +48,8 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
     # The new lead unit asks too; the office refuses, so the unit keeps the item.
     do(db, item_id, "zjj_staff", "sign_for", sign_decision="return", return_reason="应由交通局办理。")
     do(db, item_id, "office", "decide_return", return_decision="refuse", return_opinion="职责明确，请认真办理。")
-    do(db, item_id, "zjj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="123",
-       plan="调研、试点、推广", target_date="2026-10-31")
+    do(db, item_id, "zjj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="13800000002",
+       plan="调研、试点、推广", target_date="2099-12-31")
     # Handling in parallel: two co-units, the leader, two consultations.
     assert ready(db, item_id) == ["cohandle", "cohandle", "consult", "leader_instruct"]
     do(db, item_id, "jyj_staff", "cohandle", co_opinion="教育局同意牵头方案。")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from engine.config import Settings
 from engine.models import Notification, User
+from engine.people.directory import set_email
 from engine.people.notifications import send_pending_email
 from engine.items.registration import register_item
 from engine.workflow.runtime import complete_task
@@ -61,17 +62,30 @@ def test_return_decisions_reach_the_unit(demo_db):
         assert all("已同意" in n.title for n in got)
 
 
-def test_email_is_sent_once_per_notification(demo_db):
+def _smtp():
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
     server.messages = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_email_goes_only_to_events_after_the_address_was_set(demo_db):
+    """Setting an address (or configuring SMTP) must not mail the backlog of old, even read, notifications."""
+    server = _smtp()
     try:
         with demo_db.transaction() as s:
-            s.scalars(select(User).where(User.username == "jyj_staff")).one().email = "jyj@example.org"
+            staff = user(s, "jyj_staff")
+            assert s.scalars(select(Notification).where(Notification.user_id == staff.id)).first() is not None
+            set_email(staff, "jyj@example.org")
         settings = Settings(smtp_host="127.0.0.1", smtp_port=server.server_address[1])
+        assert send_pending_email(demo_db, settings) == 0 and server.messages == []
+        with demo_db.transaction() as s:  # a new event after the address was set
+            item = register_item(s, {"item_type": "proposal", "title": "关于校园午餐的提案", "content": "午餐。",
+                                     "proposer": "member_sun"}, user(s, "office"))
+            complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                          {"assign_decision": "assign", "lead_unit": "jyj"})
         sent = send_pending_email(demo_db, settings)
-        assert sent >= 1 and len(server.messages) == sent
-        assert any("jyj@example.org" in m for m in server.messages)
+        assert sent == 1 and len(server.messages) == 1 and "jyj@example.org" in server.messages[0]
         assert send_pending_email(demo_db, settings) == 0  # never twice
     finally:
         server.shutdown()

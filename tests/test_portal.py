@@ -9,6 +9,7 @@ from sqlalchemy import select
 from engine.models import Item, TaskRow
 from engine.items.portal import my_items, portal_item
 from engine.items.registration import register_item
+from engine.people.accounts import create_user
 from tests.conftest import csrf_token, login, user
 
 
@@ -17,6 +18,7 @@ def cosigned(demo_db):
     """Liu leads one item co-signed by Chen, and one co-signed by a namesake-like 陈代表甲."""
     with demo_db.transaction() as s:
         office = user(s, "office")
+        create_user(s, "deputy_chen_jia", "陈代表甲", "proposer", "pw-2026-abc", proposer_kind="deputy")
         a = register_item(s, {"item_type": "suggestion", "proposer": "deputy_liu", "title": "关于建设口袋公园的建议",
                               "content": "利用边角地建设口袋公园。", "cosigners": "黄代表、陈代表"}, office)
         b = register_item(s, {"item_type": "suggestion", "proposer": "deputy_liu", "title": "关于增设路灯的建议",

@@ -58,9 +58,9 @@ def notes(db, item_id, kind=None):
 
 def to_reply(db, item_id):
     do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
-    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="1",
-       plan="方案", target_date="2026-12-31")
-    do(db, item_id, "jtj_staff", "consult", consult_date="2026-10-09", consult_form="phone", participants="孙委员",
+    do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="13800000003",
+       plan="方案", target_date="2099-12-31")
+    do(db, item_id, "jtj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone", participants="孙委员",
        proposer_views="同意")
 
 

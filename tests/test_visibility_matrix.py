@@ -14,8 +14,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from engine.models import (AuditEvent, CoOpinion, Consultation, Item, LeaderInstruction, Pledge, ProcessDefinition,
-                           Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow, Unit)
+from engine.models import (Attachment, AuditEvent, CoOpinion, Consultation, Item, LeaderInstruction, Pledge, ProcessDefinition,
+                           Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow, Unit, User)
 from tests.conftest import login, user
 
 ELEVATOR = "关于老旧小区加装电梯的建议"  # key item: lead 住建 (zjj), co-unit 交通 (jtj), leader_wang, deputy_liu leads
@@ -93,8 +93,12 @@ def params(s, item_id: int) -> dict[str, list[str]]:
     """A value (or several) for every URL parameter of the app's GET routes."""
     tasks = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item_id)).all()
     definition = s.scalars(select(ProcessDefinition.id).order_by(ProcessDefinition.id.desc())).first()
+    attachment = s.scalars(select(Attachment.id).where(Attachment.item_id == item_id)).first()
     return {"item_id": [str(item_id)], "task_id": list(tasks), "definition_id": [str(definition)],
-            "process_id": ["item_handling"], "year": ["2026"], "code": ["zh"]}
+            "process_id": ["item_handling"], "year": ["2026"], "code": ["zh"],
+            "attachment_id": [str(attachment or 0)],  # the directory's people and units hold no item data
+            "user_id": [str(s.scalars(select(User.id).order_by(User.id)).first())],
+            "unit_id": [str(s.scalars(select(Unit.id).order_by(Unit.id)).first())]}
 
 
 SKIP = {"static"}  # files on disk, no item data

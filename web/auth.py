@@ -41,8 +41,12 @@ def load_user(token: str):
         return SessionUser(user, token) if user is not None else None
 
 
+# Each role's start page: proposers live in the portal, supervisors on the board, admins in 流程管理.
+START_PAGES = {"proposer": "portal.index", "supervisor": "supervision.board", "admin": "admin.index"}
+
+
 def _home() -> str:
-    return url_for("portal.index") if current_user.role == "proposer" else url_for("tasks.inbox")
+    return url_for(START_PAGES.get(current_user.role, "tasks.inbox"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

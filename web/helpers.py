@@ -5,7 +5,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, render_template
-from flask_babel import get_locale, lazy_gettext as _l
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from engine import clock
@@ -30,7 +30,9 @@ LANE_LABELS = {
     "office": _l("区府办"), "lead_unit": _l("主办单位"), "co_unit": _l("协办单位"), "unit_head": _l("单位负责人"),
     "leader": _l("区领导"), "proposer": _l("代表委员"),
 }
-ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理")}
+ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理"), "attached": _l("上传附件")}
+ATTACHMENT_KINDS = {"registration": _l("登记材料"), "pledge": _l("责任状"), "consultation": _l("面商材料"),
+                    "reply": _l("答复材料"), "letter_scan": _l("盖章答复函")}
 ASSIGNMENT_STATES = {"assigned": _l("待签收"), "signed": _l("已签收"), "return_requested": _l("申请退回中"),
                      "returned": _l("已退回"), "reassigned": _l("已改派"), "done": _l("已提出意见"),
                      "waived": _l("已免除意见")}
@@ -42,7 +44,7 @@ DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "ove
                    "met_late": _l("超期完成"), "expired": _l("期满未表态"), "waived": _l("区府办已免除"),
                    "void": _l("已作废")}
 CHOICE_LABELS = {
-    "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"),
+    "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"), "no_opinion": _l("未表态"),
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
     "full": _l("全文公开"), "summary": _l("摘要公开"), "none": _l("不公开"),
 }
@@ -71,6 +73,13 @@ def item_filter(args, page: int = 1):
                       key_only=args.get("key") == "1", q=args.get("q") or None, page=page)
 
 
+def uploads(files) -> list:
+    """Uploaded files as the engine takes them (read up to one byte past the limit: the engine refuses)."""
+    from engine.items.attachments import MAX_BYTES, Upload
+
+    return [Upload(f.filename or "", f.read(MAX_BYTES + 1)) for f in files if f and f.filename]
+
+
 def safe_redirect_target(target: str | None) -> str | None:
     """`target` when it is a path on this site, else None: the one check every redirect taken from a request
     (next=, the referrer) goes through. Refused: other hosts (//evil, /\\evil, scheme:), and any control
@@ -94,7 +103,27 @@ def local_dt(value, fmt="%Y-%m-%d %H:%M"):
     return clock.local(value).strftime(fmt) if value else ""
 
 
+def calendar_warning(text: str | None) -> str:
+    """The deadline's calendar warning (stored by the engine) in the reader's language."""
+    import re
+
+    years = "、".join(dict.fromkeys(re.findall(r"(?<!\d)(\d{4})(?=年|、|\D)", text or "")))
+    return _("%(years)s年节假日数据未载入，按周末计算", years=years) if years else (text or "")
+
+
+def one_language(text: str | None) -> str:
+    """An engine message written as "中文 (English)" shown in the reader's language only."""
+    import re
+
+    m = re.fullmatch(r"(.*[\u4e00-\u9fff].*?)\s*[(（]([^\u4e00-\u9fff]*)[)）]\s*", text or "", re.S)
+    if m is None:
+        return text or ""
+    return m.group(2) if current_lang() == "en" else m.group(1)
+
+
 def register_template_helpers(app) -> None:
+    app.jinja_env.filters["calendar_warning"] = calendar_warning
+    app.jinja_env.filters["one_language"] = one_language
     app.jinja_env.filters["local"] = local_dt
     app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}
@@ -104,7 +133,8 @@ def register_template_helpers(app) -> None:
         from web.notifications import unread_count
 
         return dict(current_lang=current_lang(), unread_notifications=unread_count(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
-                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, URGE_CHANNELS=URGE_CHANNELS, CHECK_KINDS=CHECK_KINDS, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS)
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, URGE_CHANNELS=URGE_CHANNELS, CHECK_KINDS=CHECK_KINDS, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS,
+                    ATTACHMENT_KINDS=ATTACHMENT_KINDS)
 
     @app.errorhandler(403)
     def forbidden(_e):

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine.items import carryover, extensions, promises
+from engine.items import carryover, extensions, promises, reassignment
 from engine.deadlines import board as overdue_board
 from engine.people.authz import NotAllowed
 from engine.deadlines.ledger import LABELS as DEADLINE_LABELS
@@ -52,6 +52,19 @@ def request_extension(item_id: int):
         flash(_("延期申请已提交，等待区府办审批。"), "success")
     except NotAllowed:
         abort(403)
+    except FormInvalid as exc:
+        _flash_errors(exc)
+    return redirect(url_for("items.detail", item_id=item_id))
+
+
+@bp.post("/items/<int:item_id>/take-back")
+@roles_required("office")
+def take_back(item_id: int):
+    try:
+        with db().transaction() as s:
+            item = s.get(Item, item_id) or abort(404)
+            reassignment.take_back(s, item, s.get(User, current_user.id), request.form.get("reason", ""))
+        flash(_("已收回，请重新交办。"), "success")
     except FormInvalid as exc:
         _flash_errors(exc)
     return redirect(url_for("items.detail", item_id=item_id))

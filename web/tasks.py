@@ -5,13 +5,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.items import carryover, cohandling, extensions, queries
+from engine.items import attachments, carryover, cohandling, extensions, prefill, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.workflow.incidents import ProcessFailed
+from engine.workflow.readmodel import event_title
 from engine.models import Item, TaskRow, User
-from web.helpers import current_lang, db
+from web.helpers import current_lang, db, uploads
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -45,9 +46,11 @@ def _render(s, row, errors=None, values=None, status=200):
     closed = {f: {o: FieldError(f, f, "window_closed", due).message(current_lang()) for o, due in opts.items()}
               for f, opts in runtime.closed_choices(s, row, form).items()}
     return render_template("tasks/task.html", row=row, item=item, form=form, closed=closed,
-                           detail=queries.item_detail(s, item), choices=runtime.choices(s),
+                           deadline=prefill.step_deadline(s, row),
+                           detail=queries.item_detail(s, item, s.get(User, current_user.id)), choices=runtime.choices(s),
+                           attachable=form.get("key") in attachments.KIND_BY_FORM,
                            errors={e.field: e.message(current_lang()) for e in errors or []},
-                           values=values or {}), status
+                           values=values if values is not None else prefill.initial_values(s, row)), status
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
@@ -65,7 +68,7 @@ def task(task_id: str):
             except NotAllowed:
                 abort(403)
             except runtime.TaskGone as exc:
-                flash(str(exc), "error")
+                flash(_(str(exc)), "error")
                 return redirect(url_for("tasks.inbox"))
             return _render(s, row)
 
@@ -73,9 +76,11 @@ def task(task_id: str):
     try:
         with database.reading() as s:
             row = runtime.open_task(s, task_id, s.get(User, current_user.id))
-            title, item_id = row.title, row.item_id
-            values = _form_values(runtime.task_form(s, row))
-        runtime.complete(database, task_id, current_user.id, values)
+            form = runtime.task_form(s, row)
+            item_id, values = row.item_id, _form_values(form)
+            title = event_title(form.get("key"), values, row.title)
+        runtime.complete(database, task_id, current_user.id, values,
+                         attachments.on_completion(uploads(request.files.getlist("attachments"))))
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:
@@ -83,10 +88,10 @@ def task(task_id: str):
             return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
                            errors=exc.errors, values=values, status=400)
     except (runtime.StaleTask, runtime.TaskGone) as exc:  # someone else was first: say so, lose nothing else
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
         return redirect(url_for("tasks.inbox"), code=303)
     except ProcessFailed as exc:
         flash(str(exc), "error")
         return redirect(url_for("items.detail", item_id=item_id))
-    flash(_("已完成：%(title)s", title=title), "success")
+    flash(_("已完成：%(title)s", title=_(title)), "success")
     return redirect(url_for("items.detail", item_id=item_id))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
@@ -29,13 +30,14 @@ from engine.deadlines.expressions import due_day
 from engine.deadlines.timers import meta
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
-LABELS = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
-          "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
+LABELS = {"return_window": N_("签收/申请退回"), "first_contact": N_("首次联系代表委员"), "co_opinion": N_("协办意见"),
+          "reply": N_("答复"), "rating": N_("评价"), "disclosure": N_("答复公开")}
 DUE_SOON_DAYS = 7
 OPEN = ("open", "overdue")
 CLOSED = ("met", "met_late", "expired", "waived", "void")
-# Deadlines DOMAIN.md sets once per item, from assignment: a re-handling round does not open them again.
-ONCE_PER_ITEM = frozenset({"first_contact", "co_opinion", "return_window"})
+# Deadlines DOMAIN.md sets once per item, from assignment: once met, neither a later consultation loop nor a
+# re-handling round opens them again, whatever date their timers carry by then (a recompute may move it).
+ONCE_PER_ITEM = frozenset({"first_contact", "co_opinion"})
 
 
 def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
@@ -106,7 +108,7 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     def find(key, rnd, owner, day) -> Deadline | None:
         same = [r for r in rows if (r.key, r.round, r.unit_id, r.owner_user_id) == (key, rnd, *owner)]
         return next((r for r in same if r.status in OPEN), None) or \
-            next((r for r in same if day in (r.due_date, r.original_due_date)), None)
+            next((r for r in same if key in ONCE_PER_ITEM or day in (r.due_date, r.original_due_date)), None)
 
     live: list[Live] = []
     seen: set[int] = set()
@@ -235,8 +237,10 @@ class ReplyDeadline:
     warnings: tuple[str, ...] = ()
 
 
-def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadline]:
+def reply_deadlines(session: Session, items: list[Item], current_round: bool = False) -> dict[int, ReplyDeadline]:
     """答复期限 of each assigned item (first round): the ONE place the statistics and the portal read it from.
+    With `current_round`, the deadline of the item's latest round (a re-handled item's new reply date),
+    as the proposer needs it.
 
     The engine's deadline ledger has it once handling has begun, with the original and the extended date;
     before that (sign-for, pledge) it is what the year's rules will give from the assignment date.
@@ -244,8 +248,9 @@ def reply_deadlines(session: Session, items: list[Item]) -> dict[int, ReplyDeadl
     ids = [i.id for i in items if i.assigned_at is not None]
     out: dict[int, ReplyDeadline] = {}
     for chunk in (ids[k:k + 500] for k in range(0, len(ids), 500)):
+        rounds = () if current_round else (Deadline.round == 1,)
         for row in session.scalars(select(Deadline).where(Deadline.item_id.in_(chunk), Deadline.key == "reply",
-                                                          Deadline.round == 1).order_by(Deadline.id)):
+                                                          *rounds).order_by(Deadline.round, Deadline.id)):
             out[row.item_id] = ReplyDeadline(row.due_date, row.original_due_date, row.extended,
                                              (row.warning,) if row.warning else ())
     cal = current_calendar(session)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_
 from engine.deadlines.calendar import parse_rule
 from engine.models import DeadlineRule
 
@@ -27,10 +28,10 @@ DEFAULT_RULES: dict[str, str] = {
     "max_extension": "6M",  # 延期: the total stays within this from assignment
 }
 LABELS = {
-    "return_window": "签收/申请退回时限", "first_contact": "首次联系时限", "co_opinion": "协办意见时限",
-    "reply": "答复时限", "reply_complex": "复杂事项答复时限", "reply_fixed_date": "统一答复日期（可空）",
-    "rehandle_reply": "重新办理答复时限", "rating": "评价时限", "disclosure": "公开时限",
-    "reminder_leads": "提前提醒（逗号分隔）", "max_extension": "延期后总期限上限",
+    "return_window": N_("签收/申请退回时限"), "first_contact": N_("首次联系时限"), "co_opinion": N_("协办意见时限"),
+    "reply": N_("答复时限"), "reply_complex": N_("复杂事项答复时限"), "reply_fixed_date": N_("统一答复日期（可空）"),
+    "rehandle_reply": N_("重新办理答复时限"), "rating": N_("评价时限"), "disclosure": N_("公开时限"),
+    "reminder_leads": N_("提前提醒（逗号分隔）"), "max_extension": N_("延期后总期限上限"),
 }
 
 

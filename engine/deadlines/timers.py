@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
@@ -71,21 +71,26 @@ def waiting_timers(workflow) -> list[tuple[object, datetime]]:
 def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[tuple[object, datetime]]:
     """Make the instance's timer rows equal its waiting timers; set `next_timer_due`."""
     waiting = waiting_timers(workflow)
-    rows = {t.id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id))}
-    keep = set()
+    rows = dict(session.execute(select(Timer.id, Timer.due_at).where(Timer.instance_id == instance.id)).all())
+    keep, added, moved = set(), [], []
     for task, due in waiting:
         tid = str(task.id)
         keep.add(tid)
-        row = rows.get(tid)
-        if row is None:
+        if tid not in rows:
             m = meta(task.task_spec)
-            session.add(Timer(id=tid, instance_id=instance.id, item_id=instance.item_id, due_at=due,
+            added.append(dict(id=tid, instance_id=instance.id, item_id=instance.item_id, due_at=due,
                               spec_name=task.task_spec.bpmn_id or task.task_spec.name, deadline_key=m["deadline"],
                               kind=m["kind"], attached_to=m["attached_to"]))
-        elif row.due_at != due:
-            row.due_at = due
+        elif rows[tid] != due:
+            moved.append({"id": tid, "due_at": due})
     gone = [tid for tid in rows if tid not in keep]
     if gone:
         session.execute(delete(Timer).where(Timer.id.in_(gone)))
-    instance.next_timer_due = min((due for _, due in waiting), default=None)
+    if added:  # Core statements: timer rows are derived, nothing for the ORM to track
+        session.execute(insert(Timer), added)
+    if moved:
+        session.execute(update(Timer), moved)  # bulk UPDATE by primary key
+    next_due = min((due for _, due in waiting), default=None)
+    if instance.next_timer_due != next_due:
+        instance.next_timer_due = next_due
     return waiting

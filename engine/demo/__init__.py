@@ -4,6 +4,8 @@ Items are moved along by completing real tasks through the engine, exactly as us
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -68,6 +70,11 @@ def _do(session: Session, item: Item, username: str, **form) -> None:
     complete_task(session, row.id, user, {k: ("true" if v is True else v) for k, v in form.items()})
 
 
+def _days_from_today(days: int) -> str:
+    """Plans and promises lie ahead of the day the demo is loaded (a past one is refused)."""
+    return (clock.today() + timedelta(days=days)).isoformat()
+
+
 def _assign(s, item, lead, co=(), key=False, leader=""):
     _do(s, item, "office", assign_decision="assign", lead_unit=lead, co_units=list(co), is_key=key, leader=leader)
 
@@ -82,8 +89,8 @@ def _reply(s, item, unit, cls="A"):
 def _handle(s, item, unit):
     _do(s, item, f"{unit}_staff", sign_decision="sign")
     _do(s, item, f"{unit}_head", responsible_leader="分管副局长", contact_person="联系人", contact_phone="0571-8888",
-        plan="成立专班，制定方案，分步实施。", target_date="2026-09-30")
-    _do(s, item, f"{unit}_staff", consult_date="2026-04-10", consult_form="meeting", participants="代表、经办人",
+        plan="成立专班，制定方案，分步实施。", target_date=_days_from_today(120))
+    _do(s, item, f"{unit}_staff", consult_date=min(date(2026, 4, 10), clock.today()).isoformat(), consult_form="meeting", participants="代表、经办人",
         proposer_views="认可办理方向，希望加快进度。", more_consultation=False)
 
 
@@ -107,12 +114,12 @@ def load_demo(session: Session) -> bool:
     _assign(session, items[2], "zjj", co=["jtj"], key=True, leader="leader_wang")
     _do(session, items[2], "zjj_staff", sign_decision="sign")
     _do(session, items[2], "zjj_head", responsible_leader="分管副局长", contact_person="郑住建",
-        contact_phone="0571-6666", plan="摸排需求，试点先行。", target_date="2026-10-31")
+        contact_phone="0571-6666", plan="摸排需求，试点先行。", target_date=_days_from_today(150))
     # 3: reply waits for the office's review.
     _assign(session, items[3], "wjw")
     _handle(session, items[3], "wjw")
     _do(session, items[3], "wjw_staff", reply_class="B", reply_text="正在推进社区卫生服务中心标准化建设。",
-        promised="年内新增两个服务站。", promised_date="2026-12-31", disclosure="summary",
+        promised="年内新增两个服务站。", promised_date=_days_from_today(30), disclosure="summary",
         disclosure_summary="社区卫生服务中心标准化建设正在推进。")
     _do(session, items[3], "wjw_head", signoff_decision="approve")
     # 4: replied, waits for the proposer's rating.

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.db import escape_like
+from engine.items.queries import Count, bounded_count
 from engine.models import Disclosure, Item, Unit
 from engine.people.redaction import REDACTED, looks_like_probe, redact  # noqa: F401 - redact: for callers
 
@@ -58,8 +59,8 @@ def _public(item: Item, disclosure: Disclosure, unit: str | None) -> PublishedRe
                           disclosure.published_at)
 
 
-def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], int]:
-    """Published replies matching the filter, newest first, one page; and how many match in all."""
+def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], Count]:
+    """Published replies matching the filter, newest first, one page; and how many match (bounded: "1,000+")."""
     q = _published()
     if f.year:
         q = q.where(Item.year == f.year)
@@ -74,8 +75,9 @@ def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], int
         if not looks_like_probe(words):  # nothing to find in redacted text, and nothing to confirm
             fields += [Disclosure.public_title.like(like, escape="\\"), Disclosure.public_text.like(like, escape="\\")]
         q = q.where(or_(*fields))
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.execute(q.order_by(Item.year.desc(), Disclosure.published_at.desc(), Item.number)
+    total = bounded_count(session, q)
+    # Newest publication first, along the published_at index: a page costs the rows on it.
+    rows = session.execute(q.order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return [_public(item, d, unit) for item, d, unit in rows], total
 

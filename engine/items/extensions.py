@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
+from engine.i18n import N_
 from engine.people.authz import NotAllowed
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.forms import FieldError, FormInvalid
@@ -90,7 +91,7 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
                            old_due_date=deadline.due_date, new_due_date=wanted, reason=reason.strip())
     session.add(req)
     session.flush()
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title="申请延期",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title=N_("申请延期"),
                            unit_id=user.unit_id, data={"from": deadline.due_date.isoformat(), "to": wanted.isoformat()}))
     notify(session, role_users(session, "office"), item, "extension",
            f"延期申请：答复期限申请延至 {wanted}", f"extension:{req.id}", link=f"/items/{item.id}")
@@ -126,7 +127,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
                     task.data["reply_due"] = new_due
             sync_derived(session, instance, item, wf, Directory.load(session), moved_by="extension")
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
-                           title="同意延期" if approve else "不同意延期",
+                           title=N_("同意延期") if approve else N_("不同意延期"),
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, item.lead_unit_id)]
     notify(session, unit_users, item, "extension",

@@ -6,13 +6,13 @@ reachable: `portal_item` returns None for them, exactly as for an item that does
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.people import visibility
-from engine.models import Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
+from engine.models import Attachment, Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
 from engine.items import merging
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
@@ -42,7 +42,7 @@ def my_items(session: Session, user: User) -> list[PortalItem]:
         return []
     items = session.scalars(select(Item).where(visibility.portal_items_clause(session, user))).all()
     led = [it for it in items if it.proposer_id == user.id]
-    deadlines = reply_deadlines(session, items)
+    deadlines = reply_deadlines(session, items, current_round=True)
     tasks = _my_tasks(session, user, [it.id for it in led])
     out = [PortalItem(it, "lead" if it.proposer_id == user.id else "cosigner", deadlines.get(it.id),
                       tasks.get(it.id, [])) for it in items]
@@ -63,6 +63,7 @@ class PortalDetail:
     disclosure: Disclosure | None
     merged_into: Item | None = None  # 并案: the lead item whose replies this proposer receives
     may_rate_merged: bool = False
+    letter_scans: list[Attachment] = field(default_factory=list)  # the stamped reply letters (盖章答复函)
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -79,12 +80,14 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
     forms = {t.id: runtime.task_form(session, t) for t in tasks}
     if item.merged_into_id:  # a merged item's proposer receives the lead item's replies and rates them here
         lead = session.get(Item, item.merged_into_id)
-        return PortalDetail(item, role, reply_deadlines(session, [lead]).get(lead.id), tasks, forms,
-                            rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
+        return PortalDetail(item, role, reply_deadlines(session, [lead], current_round=True).get(lead.id), tasks,
+                            forms, rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
                             role == "lead" and merging.may_rate_merged(session, user, item))
-    return PortalDetail(item, role, reply_deadlines(session, [item]).get(item.id), tasks, forms, rows(Consultation),
+    return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms,
+                        rows(Consultation),
                         rows(Reply, Reply.status == "approved"), rows(Rating),
-                        session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first())
+                        session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
+                        letter_scans=rows(Attachment, Attachment.kind == "letter_scan"))
 
 
 

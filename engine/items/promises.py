@@ -103,12 +103,12 @@ def of_item(session: Session, item_id: int) -> list[BoardRow]:
 def counts(session: Session, year: int, as_of: date) -> dict[str, int]:
     """The year's promises (those of its items): open (not yet closed), done, and overdue (open, past due)."""
     ids = select(Item.id).where(Item.year == year).scalar_subquery()
-    rows = session.execute(select(Promise.status, Promise.due_date < as_of, func.count())
-                           .where(Promise.item_id.in_(ids)).group_by(Promise.status, Promise.due_date < as_of)).all()
+    rows = session.execute(select(Promise.status, Promise.due_date, func.count())
+                           .where(Promise.item_id.in_(ids)).group_by(Promise.status, Promise.due_date)).all()
     out = {"open": 0, "done": 0, "overdue": 0}
-    for status, late, n in rows:
+    for status, due, n in rows:
         out["done" if status == "done" else "open"] += n
-        if status == "open" and late:
+        if status == "open" and due < as_of:
             out["overdue"] += n
     return out
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.db import escape_like
@@ -11,9 +11,9 @@ from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
 from engine.items import promises
-from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure, ExtensionRequest,
-                           Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest,
-                           SupervisionCheck, TaskRow, Unit, Urge, User)
+from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure,
+                           ExtensionRequest, Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply,
+                           ReturnRequest, SupervisionCheck, TaskRow, Unit, Urge, User)
 
 PAGE_SIZE = 50
 
@@ -34,20 +34,59 @@ def visible_tasks_clause(user: User):
 
 
 INBOX_PAGE = 50
+COUNT_CAP = 1_000  # a list counts this far and then says "1,000+": an exact total would read every row
 
 
-def inbox(session: Session, user: User, page: int = 1):
-    """One page of my tasks: (task row, item, unit) tuples, the soonest due first, undated ones last."""
+class Count(int):
+    """How many rows a list has, counted up to a cap: an int (the pager computes with it) that prints as
+    "1,000+" when there are more."""
+
+    more: bool
+
+    def __new__(cls, n: int, more: bool = False):
+        obj = super().__new__(cls, n)
+        obj.more = more
+        return obj
+
+    def __str__(self) -> str:
+        return f"{int(self):,}+" if self.more else str(int(self))
+
+
+def bounded_count(session: Session, q, cap: int = COUNT_CAP) -> Count:
+    """The rows of `q`, counted through at most cap + 1 of them."""
+    ones = q.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True)  # an index can answer
+    n = session.scalar(select(func.count()).select_from(ones.limit(cap + 1).subquery())) or 0
+    return Count(min(n, cap), n > cap)
+
+
+def inbox(session: Session, user: User, page: int = 1, per_page: int = INBOX_PAGE):
+    """One page of my tasks: (task row, item, unit) tuples, the soonest due first, undated ones last.
+
+    Dated and undated tasks are read apart, each in the order of the (lane, due_at, created_at) index, so a
+    page costs the rows before it and on it, not every task of a large office.
+    """
     unit = aliased(Unit)
-    q = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
-         .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user))
-         .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at)
-         .offset((max(page, 1) - 1) * INBOX_PAGE).limit(INBOX_PAGE))
-    return session.execute(q).all()
+    base = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
+            .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user)))
+    offset = (max(page, 1) - 1) * per_page
+    dated = session.execute(base.where(TaskRow.due_at.is_not(None)).order_by(TaskRow.due_at, TaskRow.created_at)
+                            .offset(offset).limit(per_page)).all()
+    if len(dated) == per_page:
+        return dated
+    if dated:
+        offset = 0
+    else:  # the page starts among the undated tasks: skip as many as the dated ones left over
+        n_dated = session.scalar(select(func.count()).select_from(
+            select(TaskRow.id).where(visible_tasks_clause(user), TaskRow.due_at.is_not(None))
+            .limit(offset).subquery()))
+        offset -= n_dated
+    undated = session.execute(base.where(TaskRow.due_at.is_(None)).order_by(TaskRow.created_at)
+                              .offset(offset).limit(per_page - len(dated))).all()
+    return dated + undated
 
 
-def inbox_count(session: Session, user: User) -> int:
-    return session.scalar(select(func.count()).select_from(TaskRow).where(visible_tasks_clause(user))) or 0
+def inbox_count(session: Session, user: User) -> Count:
+    return bounded_count(session, select(TaskRow.id).where(visible_tasks_clause(user)))
 
 
 @dataclass
@@ -81,10 +120,13 @@ def _filtered(user: User, f: ItemFilter):
     return q
 
 
-def list_items(session: Session, user: User, f: ItemFilter):
+def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item], Count]:
+    """One page of the items a user may see, newest first (year, then 建议 before 提案, then the latest
+    number), read in the order of an index; and how many there are (bounded: "1,000+")."""
     q = _filtered(user, f)
-    total = session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type, Item.number)
+    total = bounded_count(session, q)
+    # Backwards along the (year, item_type, number) unique index: a page costs the rows on it.
+    rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type.desc(), Item.number.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
 
@@ -121,9 +163,29 @@ class ItemDetail:
     promises: list  # promises.BoardRow
     merged_into: Item | None
     merged_items: list
+    attachments: list  # Attachment rows (no bytes) the viewer may download
+    assign_note: str | None = None  # 交办说明 of the assignment in force
 
 
-def item_detail(session: Session, item: Item) -> ItemDetail:
+# Attachments a proposer may download: what they sent in, and the stamped reply letter sent to them.
+PROPOSER_ATTACHMENTS = ("registration", "letter_scan")
+
+
+def can_see_attachment(session: Session, user: User, item: Item, attachment: Attachment) -> bool:
+    """Asks the visibility policy: whoever sees the item internally sees its files; in the portal the
+    proposer and co-signers see only what was sent in or sent to them."""
+    view = visibility.view_of(session, user, item)
+    return view == "internal" or (view in ("lead", "cosigner") and attachment.kind in PROPOSER_ATTACHMENTS)
+
+
+def my_next_task(session: Session, user: User, item_id: int) -> TaskRow | None:
+    """The item's open task this user may act on (after registering, the office goes straight to 交办)."""
+    return session.scalars(select(TaskRow).where(TaskRow.item_id == item_id, visible_tasks_clause(user))
+                           .order_by(TaskRow.created_at).limit(1)).first()
+
+
+def item_detail(session: Session, item: Item, viewer: User | None = None) -> ItemDetail:
+    """Everything the item page shows; attachments only those `viewer` may download (all without a viewer)."""
     def rows(model, order=None):
         return session.scalars(select(model).where(model.item_id == item.id).order_by(order or model.id)).all()
 
@@ -141,7 +203,11 @@ def item_detail(session: Session, item: Item) -> ItemDetail:
                       [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest), rows(Urge),
                       rows(SupervisionCheck), promises.of_item(session, item.id),
                       session.get(Item, item.merged_into_id) if item.merged_into_id else None,
-                      session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all())
+                      session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all(),
+                      [a for a in rows(Attachment, Attachment.uploaded_at)
+                       if viewer is None or can_see_attachment(session, viewer, item, a)],
+                      next(((ev.data or {}).get("assign_note") for ev, _, _ in reversed(timeline)
+                            if ev.action == "completed" and (ev.data or {}).get("assign_decision") == "assign"), None))
 
 
 # visibility.FIELDS name -> the ItemDetail attribute that holds it ("item" is the item itself)
@@ -158,7 +224,7 @@ def item_detail_for(session: Session, user: User, item: Item) -> ItemDetail | No
     fields = visibility.fields_for(visibility.view_of(session, user, item))
     if not fields:
         return None
-    d = item_detail(session, item)
+    d = item_detail(session, item, user)
     for name, attr in _DETAIL_FIELDS.items():
         if name not in fields:
             setattr(d, attr, None if attr in ("disclosure", "merged_into") else [])

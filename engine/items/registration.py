@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.items import attachments
 from engine.text import unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
@@ -45,6 +46,32 @@ def number_for(item_type: str, year: int, sequence: int) -> str:
 
 
 
+_SEPARATORS = re.compile(r"[、,，;；/\s]+")
+
+
+def _cosigners(session: Session, given, lead: User | None, errors: list) -> list[str]:
+    """联名/附议: each co-signer must be on the roster (an active deputy or member), named by username or by
+    a name no one else on the roster has. Returns their names; the lead proposer is not a co-signer."""
+    tokens = given if isinstance(given, list) else _SEPARATORS.split(str(given or ""))
+    tokens = list(dict.fromkeys(t.strip() for t in tokens if t and t.strip()))
+    if not tokens:
+        return []
+    rows = session.execute(select(User.id, User.username, User.name)
+                           .where(User.role == "proposer", User.active,
+                                  (User.username.in_(tokens)) | (User.name.in_(tokens)))).all()
+    names = []
+    for token in tokens:
+        by_username = [r for r in rows if r.username == token]
+        matches = by_username or [r for r in rows if r.name == token]
+        if not matches:
+            errors.append(FieldError("cosigners", "联名/附议人", "not_in_roster", token))
+        elif len(matches) > 1:
+            errors.append(FieldError("cosigners", "联名/附议人", "ambiguous", token))
+        elif lead is None or matches[0].id != lead.id:
+            names.append(matches[0].name)
+    return list(dict.fromkeys(names))
+
+
 # Longest accepted value of each registration field, in characters (the columns' sizes; content is text).
 FIELD_LIMITS = {"title": 300, "content": 50_000, "number": 40, "session": 80, "cosigners": 2000, "category": 80,
                 "suggested_units": 300, "proposer": 80}
@@ -54,8 +81,9 @@ FIELD_LABELS = {"title": "案由", "content": "内容", "number": "编号", "ses
 MULTILINE_FIELDS = ("content",)
 
 
-def register_item(session: Session, raw: dict, actor: User) -> Item:
-    """Validate the registration fields, create the item and start its process, in one transaction.
+def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
+    """Validate the registration fields, create the item with its attachments (登记材料) and start its
+    process, in one transaction.
 
     `request_token` (the form's one-time token) makes it idempotent: a form submitted twice (back and
     resubmit, a double click) returns the item the first submission registered."""
@@ -91,6 +119,7 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
     if not re.fullmatch(r"[0-9]{4}", year_raw) or not 2000 <= int(year_raw) <= 2100:
         errors.append(FieldError("year", "年度", "long"))
+    cosigners = _cosigners(session, raw.get("cosigners"), proposer, errors)
     for name, label in FIELD_LABELS.items():  # refused at input: they break exports and can hide text
         bad = unsafe_characters(str(raw.get(name) or ""), multiline=name in MULTILINE_FIELDS)
         if bad:
@@ -104,7 +133,7 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
         raise FormInvalid([FieldError("number", "编号", "duplicate", given)])
     fields = dict(year=year, item_type=item_type, session=(raw.get("session") or "").strip() or None,
                   title=title, content=content, proposer_id=proposer.id, proposer=proposer,
-                  cosigners=(raw.get("cosigners") or "").strip() or None,
+                  cosigners="、".join(cosigners) or None,
                   category=(raw.get("category") or "").strip() or None,
                   suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
     item = Item(number=given or _draw_number(session, year, item_type), request_token=token, **fields)
@@ -119,6 +148,7 @@ def register_item(session: Session, raw: dict, actor: User) -> Item:
         raise FormInvalid([FieldError("number", "编号", "duplicate", given)]) from None
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
                            data={"number": item.number}))
+    attachments.add(session, item, "registration", uploads, actor)
     definition = latest(session, PROCESS_ID)
     if definition is None:
         raise RuntimeError("the handling process is not deployed; run `banli init`")

@@ -28,9 +28,10 @@ def may_supervise(user: User) -> bool:
 
 def urgeable_units(session: Session, item: Item) -> list[Unit]:
     """The units that hold a part of the item now (lead and co-units), the ones that can be urged."""
-    return list(session.scalars(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
-                                .where(Assignment.item_id == item.id, Assignment.ended_at.is_(None))
-                                .order_by(Assignment.role.desc(), Unit.name).distinct()))
+    rows = session.scalars(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
+                           .where(Assignment.item_id == item.id, Assignment.ended_at.is_(None))
+                           .order_by(Assignment.role.desc(), Unit.name))  # lead first, then co-units
+    return list(dict.fromkeys(rows))
 
 
 def _date(raw: str | None, field: str, label: str, errors: list) -> date | None:

@@ -23,6 +23,9 @@ from .followup import (CHECK_KINDS, URGE_CHANNELS, CarryOver, Promise, PromisePr
                        SupervisionCheck, Urge)
 
 __all__ += ["CHECK_KINDS", "URGE_CHANNELS", "CarryOver", "Promise", "PromiseProgress", "SupervisionCheck", "Urge"]
+from .items import Attachment, LetterCounter  # noqa: E402
+
+__all__ += ["Attachment", "LetterCounter"]
 from .interop import ApiToken, IdempotencyRecord, OutboxEvent, Partner, WebhookDelivery  # noqa: E402
 
 __all__ += ["ApiToken", "IdempotencyRecord", "OutboxEvent", "Partner", "WebhookDelivery"]

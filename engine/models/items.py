@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -187,6 +187,41 @@ class Reply(Base):
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None]
     review_opinion: Mapped[str | None] = mapped_column(Text)
+    # 答复函: the letter's document number (e.g. 交运函〔2026〕12号), drawn once from the unit's yearly counter.
+    letter_number: Mapped[str | None] = mapped_column(String(80))
+
+
+class LetterCounter(Base):
+    """The per-unit, per-year counter of reply-letter document numbers (发文字号)."""
+
+    __tablename__ = "letter_counter"
+    __table_args__ = (UniqueConstraint("unit_id", "year"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    year: Mapped[int]
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class Attachment(Base):
+    """附件: a file attached to an item at a step (registration, pledge, consultation, reply, stamped letter).
+
+    The bytes live behind `engine.items.attachments.Storage`; the default storage keeps them in `data`, so
+    a file is written in the same transaction as its step and backed up with the database.
+    """
+
+    __tablename__ = "attachment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # registration, pledge, consultation, reply, letter_scan
+    round: Mapped[int] = mapped_column(default=1)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage: Mapped[str] = mapped_column(String(20), default="database")
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Rating(Base):
@@ -229,5 +264,5 @@ class Disclosure(Base):
     public_text: Mapped[str | None] = mapped_column(Text)
     public_content: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the public list's order
 

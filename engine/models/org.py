@@ -19,6 +19,8 @@ class Unit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # 发文字号 prefix of the unit's reply letters, e.g. 交运函 (交运函〔2026〕12号); the name when unset.
+    letter_prefix: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -31,9 +33,14 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     email: Mapped[str | None] = mapped_column(String(200))
+    # When the address was last set: only notifications of later events are e-mailed to it.
+    email_set_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(40))
     # For proposers: 代表 (deputy) or 委员 (member).
     proposer_kind: Mapped[str | None] = mapped_column(String(20))
+    # 代表名册 / 委员名册: the deputy's or member's number, and the delegation (代表团) or sector (界别).
+    roster_number: Mapped[str | None] = mapped_column(String(40))
+    delegation: Mapped[str | None] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

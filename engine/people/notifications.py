@@ -8,7 +8,8 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -19,19 +20,27 @@ from engine.models import Item, Notification, TaskRow, User
 
 def notify(session: Session, users, item: Item | None, kind: str, title: str, dedupe_key: str,
            body: str | None = None, link: str | None = None) -> int:
-    """Add one notification per user unless that user already has this event. Returns how many were added."""
+    """Add one notification per user unless that user already has this event. Returns how many were added.
+
+    One INSERT that skips the (user, event) pairs already stored: no read first, no ORM objects.
+    """
     user_ids = list(dict.fromkeys(u.id if isinstance(u, User) else u for u in users))
     if not user_ids:
         return 0
-    have = set(session.scalars(select(Notification.user_id).where(Notification.dedupe_key == dedupe_key,
-                                                                    Notification.user_id.in_(user_ids))))
-    added = 0
-    for uid in user_ids:
-        if uid not in have:
-            session.add(Notification(user_id=uid, item_id=item.id if item else None, kind=kind, title=title,
-                                     body=body, link=link, dedupe_key=dedupe_key))
-            added += 1
-    return added
+    now = clock.now()
+    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=title, body=body, link=link,
+                 dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
+    return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
+
+
+def _insert_new(session: Session):
+    """INSERT INTO notification ... ON CONFLICT (user_id, dedupe_key) DO NOTHING, in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Notification.__table__).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+    if dialect == "sqlite":
+        return sqlite.insert(Notification.__table__).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+    return insert(Notification.__table__).prefix_with("IGNORE")  # MySQL spelling; not a supported backend today
 
 
 def task_users(session: Session, row: TaskRow) -> list[int]:
@@ -60,6 +69,13 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
            f"task:{row.id}", link=f"/tasks/{row.id}")
 
 
+def tasks_done(session: Session, task_ids: list[str]) -> None:
+    """A task's "new task" notice is read once the task is done or gone, for everyone it went to."""
+    if task_ids:
+        session.execute(update(Notification).where(Notification.dedupe_key.in_([f"task:{t}" for t in task_ids]),
+                                                   Notification.read_at.is_(None)).values(read_at=clock.now()))
+
+
 def unread_count(session: Session, user_id: int) -> int:
     return session.scalar(select(func.count()).select_from(Notification)
                           .where(Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
@@ -78,7 +94,8 @@ def mark_read(session: Session, user_id: int, notification_id: int | None = None
 
 
 def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
-    """Send notifications not yet e-mailed to users with an address; each row is marked in its own commit."""
+    """Send unread notifications not yet e-mailed to users with an address, of events after the address
+    was set (a new address or a newly configured SMTP server gets no backlog); each row in its own commit."""
     if not settings.smtp_host:
         return 0
     with db.reading() as s:
@@ -86,7 +103,9 @@ def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
                                    Item.number, Item.title)
                             .join(User, User.id == Notification.user_id)
                             .outerjoin(Item, Item.id == Notification.item_id)
-                            .where(Notification.emailed_at.is_(None), User.email.is_not(None))
+                            .where(Notification.emailed_at.is_(None), Notification.read_at.is_(None),
+                                   User.email.is_not(None), User.email_set_at.is_not(None),
+                                   Notification.created_at >= User.email_set_at)
                             .order_by(Notification.id).limit(limit)).all()
     sent = 0
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:

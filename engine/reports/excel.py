@@ -169,15 +169,20 @@ def _check_expansion(data: bytes) -> None:
                                 f"{MAX_EXPANDED_BYTES // 2**20} MB)")
 
 
-def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
-    """The non-empty data rows of the first sheet as (Excel row, {field: text}), and the ignored columns."""
+def open_workbook(data: bytes):
+    """An uploaded workbook, read-only, or ImportFileInvalid (too large, a zip bomb, not an .xlsx)."""
     if len(data) > MAX_BYTES:
         raise ImportFileInvalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB） (file too large)")
     _check_expansion(data)
     try:
-        wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
+        return load_workbook(BytesIO(data), read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file; all mean "not readable"
         raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
+
+
+def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
+    """The non-empty data rows of the first sheet as (Excel row, {field: text}), and the ignored columns."""
+    wb = open_workbook(data)
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = next(rows, None)

@@ -58,9 +58,11 @@ DEFINITIONS = [  # (figure, zh, en): shown beside the figures on every page and 
     ("promises", "承诺事项：B、C类答复中的承诺事项（本年度事项的），未办结、已办结分列，逾期指未办结且已过承诺日期。",
      "Promises: the promised measures of this year's B and C replies, open and done; overdue = open and past the "
      "promised date."),
-    ("carried_over", "结转：上一年度转入本年度的未办结事项和未落实承诺事项，保留原年度和编号，单列，不计入本年度分母。",
+    ("carried_over", "结转：上一年度转入本年度的未办结事项和未落实承诺事项，保留原年度和编号，单列，不计入本年度分母；"
+     "结转转出为本年度转入下一年度的。",
      "Carried over: unfinished items and open promises carried into this year from the previous one; they keep "
-     "their year and number, are listed apart and stay out of this year's denominators."),
+     "their year and number, are listed apart and stay out of this year's denominators; carried out: those this "
+     "year passed on to the next."),
 ]
 
 
@@ -272,6 +274,7 @@ class YearStatistics:
     merged: int = 0
     waived_opinions: int = 0
     carried_over: dict[str, int] = field(default_factory=lambda: {"items": 0, "promises": 0})
+    carried_out: dict[str, int] = field(default_factory=lambda: {"items": 0, "promises": 0})
     promises: dict[str, int] = field(default_factory=lambda: {"open": 0, "done": 0, "overdue": 0})
 
     def as_dict(self) -> dict:
@@ -279,13 +282,15 @@ class YearStatistics:
                 "suggestions": self.by_type["suggestion"].items, "proposals": self.by_type["proposal"].items,
                 "by_type": {t: f.as_dict() for t, f in self.by_type.items()},
                 "merged": self.merged, "waived_opinions": self.waived_opinions,
-                "carried_over": dict(self.carried_over), "promises": dict(self.promises),
+                "carried_over": dict(self.carried_over), "carried_out": dict(self.carried_out),
+                "promises": dict(self.promises),
                 "units": [u.as_dict() for u in self.units]}
 
     def follow_up_rows(self) -> list[tuple[str, str]]:
         """(label, value) of the variant and follow-up figures, for the page and the Excel export."""
         return [("并案（并入他件）", str(self.merged)), ("免除协办意见", str(self.waived_opinions)),
                 ("结转转入事项", str(self.carried_over["items"])), ("结转转入承诺事项", str(self.carried_over["promises"])),
+                ("结转转出事项", str(self.carried_out["items"])), ("结转转出承诺事项", str(self.carried_out["promises"])),
                 ("承诺事项（未办结）", str(self.promises["open"])), ("承诺事项（已办结）", str(self.promises["done"])),
                 ("承诺事项（逾期）", str(self.promises["overdue"]))]
 
@@ -339,6 +344,7 @@ def year_statistics(session: Session, year: int, as_of: date | None = None) -> Y
                           merged=sum(1 for f in facts if f.status == "merged"),
                           waived_opinions=sum(len(f.co_opinions_waived) for f in counted),
                           carried_over=carryover.carried_counts(session, year),
+                          carried_out=carryover.carried_counts(session, year + 1),
                           promises=promises.counts(session, year, as_of))
 
 

@@ -96,21 +96,27 @@ def record(db, instance_id: int, action: str, exc: Exception, task_id: str | Non
 
 
 def resolve(session: Session, incident: Incident, user_id: int | None, resolution: str) -> None:
-    """Close the incident (who, when, how); the instance runs again once none of its incidents is open."""
+    """Close the incident (who, when, how); the instance runs again once none of the incidents that set it
+    aside is open (a failed migration never did)."""
     incident.status, incident.resolved_at = "resolved", clock.now()
     incident.resolved_by_id, incident.resolution = user_id, resolution
     session.flush()
     instance = session.get(ProcessInstance, incident.instance_id)
     still_open = session.scalar(select(Incident.id).where(Incident.instance_id == instance.id,
-                                                          Incident.status == "open").limit(1))
-    if instance.status == "incident" and still_open is None:
-        _set_status(session, instance, "running")
+                                                          Incident.status == "open",
+                                                          Incident.action != "migrate").limit(1))
+    if instance.status in ("running", "incident"):
+        wanted = "incident" if still_open is not None else "running"
+        if instance.status != wanted:
+            _set_status(session, instance, wanted)
 
 
 def resolved_by_success(session: Session, instance: ProcessInstance, action: str, task_id: str | None,
                         user_id: int | None, resolution: str) -> None:
     """A command that failed before has now succeeded (the handler resubmitted, the timers fired): its open
     incidents are resolved in the same transaction, and the instance runs again with its timers."""
+    if instance.status != "incident":  # such an incident sets its instance aside: none is open (no query)
+        return
     for incident in session.scalars(select(Incident).where(
             Incident.instance_id == instance.id, Incident.status == "open", Incident.action == action,
             Incident.task_id.is_(None) if task_id is None else Incident.task_id == task_id)).all():

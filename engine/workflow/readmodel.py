@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_
 from engine.events import outbox
 from engine.people.notifications import notify, role_users
 from engine.people.redaction import redact
@@ -252,6 +253,30 @@ def timer_outcome(kind: str | None, deadline: str | None, c: Completion) -> None
     if kind == "expired" and deadline == "rating":
         c.session.add(Rating(item_id=c.item.id, round=c.round, attitude="no_opinion", result="no_opinion",
                              reason="评价期满未表态"))
+
+
+# The timeline's name of a completed form when a decision makes it another act than the step's name
+# (签收 or 申请退回, 交办 or 撤回 ...): (form key, field, value) -> name.
+EVENT_TITLES = {
+    ("assignment", "assign_decision", "withdraw"): N_("撤回"),
+    ("sign_for", "sign_decision", "return"): N_("申请退回"),
+    ("return_decision", "return_decision", "approve"): N_("同意退回"),
+    ("return_decision", "return_decision", "refuse"): N_("不同意退回"),
+    ("reply_signoff", "signoff_decision", "approve"): N_("同意签发"),
+    ("reply_signoff", "signoff_decision", "revise"): N_("退回修改"),
+    ("reply_review", "review_decision", "approve"): N_("审核通过"),
+    ("reply_review", "review_decision", "return"): N_("驳回修改"),
+    ("rehandling_order", "rehandle_decision", "rehandle"): N_("责成重新办理"),
+    ("rehandling_order", "rehandle_decision", "close"): N_("不再重办，予以办结"),
+}
+
+
+def event_title(form_key: str | None, data: dict, default: str) -> str:
+    """What the completion of this form is called in the timeline and in the confirmation."""
+    for (key, field, value), title in EVENT_TITLES.items():
+        if key == form_key and data.get(field) == value:
+            return title
+    return default
 
 
 def project(form_key: str | None, completion: Completion) -> None:

@@ -52,6 +52,8 @@ def retry(db, incident_id: int, admin: User) -> str:
 
 def _replay(s, incident: Incident, instance: ProcessInstance) -> str:
     if incident.action == "complete":
+        if incident.user_id is None:
+            raise NotRetryable("故障未记录提交人，无法重新办理 (the incident does not say who submitted)")
         complete_task(s, incident.task_id, s.get(User, incident.user_id), incident.submitted or {})
         return "已按原提交内容重新办理 (the submission was applied)"
     if incident.action == "start":

@@ -9,18 +9,20 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 from uuid import UUID
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
+from engine.i18n import N_
 from engine.deadlines import ledger
-from engine.workflow import forms
+from engine.workflow import formrules, forms
 from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
@@ -29,7 +31,7 @@ from engine.workflow.incidents import ProcessFailed, is_process_failure, open_in
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
-from engine.workflow.readmodel import STATUS_BY_FORM, Completion, project, timer_outcome
+from engine.workflow.readmodel import PROJECTIONS, STATUS_BY_FORM, Completion, event_title, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
@@ -45,8 +47,8 @@ class StaleTask(Exception):
     """Someone else changed the item after the user opened the task."""
 
 
-STALE_MESSAGE = "此事项已被他人更新，请刷新页面后重新办理 (the item was changed by someone else; reload and try again)"
-GONE_MESSAGE = "此任务已办理或已不存在 (this task has already been completed or no longer exists)"
+STALE_MESSAGE = N_("此事项已被他人更新，请刷新页面后重新办理")
+GONE_MESSAGE = N_("此任务已办理或已不存在")
 
 
 _ENGINE = None
@@ -198,14 +200,19 @@ def form_of(task) -> dict:
     return task.task_spec.extensions.get("form") or {"key": None, "fields": []}
 
 
-def task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
+def task_row_values(task, instance: ProcessInstance, item: Item, directory: Directory) -> dict:
+    """The columns of a ready task's row (the inbox reads these, never the workflow)."""
     spec = task.task_spec
     lane = LANES.get(spec.lane or "")
     unit_id = directory.units.get(task.data.get(lane.unit_var) or "") if lane and lane.unit_var else None
     assignee = directory.people.get(task.data.get(lane.person_var) or "") if lane and lane.person_var else None
-    return TaskRow(id=str(task.id), instance_id=instance.id, item_id=item.id, spec_name=spec.bpmn_id or spec.name,
-                   title=spec.bpmn_name or spec.name, form_key=form_of(task)["key"], lane=spec.lane,
-                   unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
+    return dict(id=str(task.id), instance_id=instance.id, item_id=item.id, spec_name=spec.bpmn_id or spec.name,
+                title=spec.bpmn_name or spec.name, form_key=form_of(task)["key"], lane=spec.lane,
+                unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
+
+
+def task_row(task, instance: ProcessInstance, item: Item, directory: Directory) -> TaskRow:
+    return TaskRow(**task_row_values(task, instance, item, directory))
 
 
 def _activities(task) -> set[str]:
@@ -219,6 +226,7 @@ def _activities(task) -> set[str]:
     return out
 
 
+TASK_ROW_COLUMNS = dict(unit_id=None, assignee_id=None)  # every row the same keys: one statement for all
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
@@ -227,7 +235,15 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
 
     `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
+    Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
+    instance and the item are written once, at the command's flush, with only the columns that changed.
     """
+    with session.no_autoflush:
+        _sync_derived(session, instance, item, wf, directory, fired, moved_by)
+
+
+def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                  directory: Directory, fired, moved_by: str | None) -> None:
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     for task in wf.get_tasks(state=_ACTIVE):
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
@@ -240,30 +256,47 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
                  for t in getattr(fired, "completed", ())]
     live = ledger.sync(session, item, timers, completed, active, current_calendar(session), directory.units,
                        directory.people, moved_by)
-    due = ledger.due_by_activity(list(session.scalars(select(Deadline).where(
-        Deadline.item_id == item.id, Deadline.status.in_(ledger.OPEN)))))
-    existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
+    # The item's deadlines as this command leaves them: stored rows (as changed in memory) and new ones.
+    deadlines = list(session.scalars(select(Deadline).where(Deadline.item_id == item.id)))
+    deadlines += [d for d in session.new if isinstance(d, Deadline) and d.item_id == item.id]
+    due = ledger.due_by_activity([d for d in deadlines if d.status in ledger.OPEN])
+    existing = {r.id: r for r in session.execute(select(
+        TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane, TaskRow.assignee_id)
+        .where(TaskRow.instance_id == instance.id))}
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
     if gone:
         session.execute(delete(TaskRow).where(TaskRow.id.in_(gone)))
-    rows_by_activity: dict[str, list[TaskRow]] = {}
+        notifications.tasks_done(session, gone)
+    rows_by_activity: dict[str, list] = {}
+    new_rows, moved = [], []
     for task in ready:
-        row = existing.get(str(task.id))
-        if row is None:
-            row = task_row(task, instance, item, directory)
-            session.add(row)
-            notifications.new_task(session, row, item)
         activities = _activities(task)
+        tid = str(task.id)
+        row, values = existing.get(tid), None
+        if row is None:
+            values = task_row_values(task, instance, item, directory)
+            row = SimpleNamespace(**values)
         days = [d for a in activities for k, d in due.items() if k[0] == a and k[1] in (None, row.unit_id)]
-        row.due_at = end_of_day(min(days)) if days else None
+        due_at = end_of_day(min(days)) if days else None
+        if values is not None:
+            values.update(due_at=due_at, created_at=clock.now())
+            new_rows.append(values)
+        elif row.due_at != due_at:
+            moved.append({"id": tid, "due_at": due_at})
         for a in activities:
             rows_by_activity.setdefault(a, []).append(row)
+    if new_rows:
+        session.execute(insert(TaskRow.__table__), [dict(TASK_ROW_COLUMNS, **v) for v in new_rows])
+        for values in new_rows:
+            notifications.new_task(session, SimpleNamespace(**values), item)
+    if moved:
+        session.execute(update(TaskRow), moved)  # bulk UPDATE by primary key
     for entry in live:  # the timeline shows each reminder and flag once, only for deadlines still open
         m = meta(entry.task.task_spec)
-        session.add(AuditEvent(item_id=item.id, action=f"timer_{entry.kind}", step=entry.task.task_spec.bpmn_id,
-                               title=entry.task.task_spec.bpmn_name or entry.task.task_spec.name,
-                               unit_id=entry.row.unit_id, data={"deadline": m["deadline"], "due": entry.row.due_date.isoformat()}))
+        audit(session, item_id=item.id, action=f"timer_{entry.kind}", step=entry.task.task_spec.bpmn_id,
+              title=entry.task.task_spec.bpmn_name or entry.task.task_spec.name, unit_id=entry.row.unit_id,
+              data={"deadline": m["deadline"], "due": entry.row.due_date.isoformat()})
     if live:
         def recipients(activity, unit_id):
             return [u for r in rows_by_activity.get(activity, []) if unit_id is None or r.unit_id in (None, unit_id)
@@ -271,7 +304,12 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
         ledger.announce(session, item, live, recipients)
 
     now = clock.now()
-    instance.state = STATE.dumps(wf)
+    if wf.is_completed():
+        instance.state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
+    else:
+        state = STATE.dumps(wf)
+        if state != instance.state:  # a sweep that changed nothing writes nothing
+            instance.state = state
     instance.updated_at = now
     WORKFLOWS.stage(session, instance, wf)
     if wf.is_completed():
@@ -301,8 +339,8 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     instance = ProcessInstance(definition_id=definition.id, item_id=item.id, state=before)
     session.add(instance)
     session.flush()
-    session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="started",
-                           step=definition.process_id, title=f"{definition.name} v{definition.version}"))
+    audit(session, item_id=item.id, actor_id=actor.id if actor else None, action="started",
+          step=definition.process_id, title=f"{definition.name} v{definition.version}")
     try:
         with calendar_scope(current_calendar(session)):
             fired = run_engine(wf)
@@ -374,15 +412,34 @@ def _conflict_is_stale(command):
     return wrapped
 
 
+# What a caller adds to the same transaction once a task is completed (e.g. the step's attachments).
+AfterCompletion = Callable[[Session, Item, TaskRow, User], None]
+
+
 @_conflict_is_stale
-def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item:
+def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_unit: bool = False,
+                  after: AfterCompletion | None = None) -> Item:
     """Validate the form, complete the task, run the engine, and write every derived row.
+
+    `for_unit`: the office completes a unit's task on its behalf (改派, engine.items.reassignment); only
+    the office may, and the unit's deadline windows do not bind it.
 
     Concurrency: the instance row is locked (PostgreSQL) and its version checked at the write; a task
     someone else completed meanwhile is TaskGone, a concurrent write to the same instance StaleTask.
     Parallel tasks of one item (two co-units, the leader) do not refuse each other.
     """
-    row = open_task(session, task_id, user)
+    with session.no_autoflush:  # everything is written once, at the end (`_write`)
+        return _complete_task(session, task_id, user, raw, for_unit, after)
+
+
+def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_unit: bool,
+                   after: AfterCompletion | None) -> Item:
+    if for_unit and user.role == "office":
+        row = session.get(TaskRow, task_id)
+        if row is None:
+            raise TaskGone(GONE_MESSAGE)
+    else:
+        row = open_task(session, task_id, user)
     instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
     item = session.get(Item, row.item_id)
     wf, _ = load_workflow(session, instance)
@@ -391,12 +448,13 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
-    closed = closed_choices(session, row, form)
+    closed = {} if for_unit else closed_choices(session, row, form)
     labels = {f["id"]: f["label"] for f in form["fields"]}
-    late = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
-            if isinstance(v, str) and v in closed.get(f, {})]
-    if late:
-        raise forms.FormInvalid(late)
+    problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
+                if isinstance(v, str) and v in closed.get(f, {})]
+    problems += formrules.check(form, data, clock.today())
+    if problems:
+        raise forms.FormInvalid(problems)
     task.set_data(**data)
     with calendar_scope(current_calendar(session)):
         task.run()
@@ -404,15 +462,44 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict) -> Item
 
     directory = Directory.load(session)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
-                           title=row.title, unit_id=row.unit_id, data=data))
+    audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
+          title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
+    if after is not None:
+        after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired)
     resolved_by_success(session, instance, "complete", task_id, user.id,
                         "办理人重新提交成功 (the handler submitted the task again successfully)")
     return item
 
 
-def complete(db, task_id: str, user_id: int, raw: dict) -> int:
+def audit(session: Session, **values) -> None:
+    """Append one timeline entry (审计) with a Core INSERT: nothing for the ORM to track or flush."""
+    row = dict(AUDIT_COLUMNS, at=clock.now())
+    row.update(values)  # same keys every time: one compiled statement, cached
+    session.execute(insert(AuditEvent.__table__), row)
+
+
+AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None)
+SHORT = 40  # characters: a choice, a date or a name is kept in the audit entry; longer text has its record
+
+
+def audit_data(form: dict, data: dict) -> dict | None:
+    """What the timeline entry of a completed form keeps: the decisions, not copies of the texts.
+
+    A form whose key has a read-model projection (a reply, a pledge, a consultation ...) stores its texts in
+    that record, found by item, round and form key (`form` in the entry); the entry keeps only the short
+    values (choices, dates, flags). A form without a record keeps all it submitted.
+    """
+    if not data:
+        return None
+    if form.get("key") not in PROJECTIONS:
+        return data
+    kept = {k: v for k, v in data.items() if not isinstance(v, str) or len(v) <= SHORT}
+    kept["form"] = form["key"]
+    return kept
+
+
+def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion | None = None) -> int:
     """complete_task as one command: its own transaction, and an incident if the process itself fails.
 
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
@@ -420,7 +507,7 @@ def complete(db, task_id: str, user_id: int, raw: dict) -> int:
     """
     try:
         with db.transaction() as s:
-            return complete_task(s, task_id, s.get(User, user_id), raw).id
+            return complete_task(s, task_id, s.get(User, user_id), raw, after=after).id
     except Exception as exc:
         if not is_process_failure(exc):
             raise

@@ -271,9 +271,9 @@ def item_diagram(session: Session, item: Item) -> DiagramState | None:
     instance = instance_of(session, item.id)
     if instance is None:
         return None
-    wf, _ = load_workflow(session, instance)
-    completed, active = {}, {}
-    for task in wf.get_tasks():
+    closed = STATE.completed_steps(instance.state) if instance.status == "completed" else None
+    completed, active = dict.fromkeys(closed or ()), {}
+    for task in (() if closed is not None else load_workflow(session, instance)[0].get_tasks()):
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if not bpmn_id:
             continue

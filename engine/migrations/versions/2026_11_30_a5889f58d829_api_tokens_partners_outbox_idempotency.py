@@ -1,7 +1,7 @@
 """api tokens partners outbox idempotency
 
 Revision ID: a5889f58d829
-Revises: 8ea1491de6bd, bee59555f532
+Revises: 93fbb4c70ac1
 Create Date: 2026-11-30 18:44:39.116790
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision: str = 'a5889f58d829'
 # Main had two heads (issues 11 and 12) when this was merged: this revision joins them.
-down_revision: Union[str, Sequence[str], None] = ('8ea1491de6bd', 'bee59555f532')
+down_revision: Union[str, Sequence[str], None] = '93fbb4c70ac1'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """login sessions, login failures, published text
 
 Revision ID: bee59555f532
-Revises: 3228fa709d2e
+Revises: a5889f58d829
 Create Date: 2026-11-30 18:57:35.223500
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'bee59555f532'
-down_revision: Union[str, Sequence[str], None] = '3228fa709d2e'
+down_revision: Union[str, Sequence[str], None] = 'a5889f58d829'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,0 +1,49 @@
+"""What a task form starts with, so nobody retypes what the record already holds.
+
+- 拟写答复 returned by the head (退回修改) or the office (驳回): the last draft of the round, to be corrected;
+- 答复公开: the scope the unit proposed and the approved reply (or its summary) already redacted
+  (`disclosure.redact`), for the office to review rather than paste.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.items.disclosure import redact
+from engine.models import Deadline, Reply, TaskRow
+from engine.deadlines.ledger import state as deadline_state
+from engine import clock
+
+
+def _latest_reply(session: Session, item_id: int, *where) -> Reply | None:
+    return session.scalars(select(Reply).where(Reply.item_id == item_id, *where)
+                           .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
+
+
+def initial_values(session: Session, row: TaskRow) -> dict:
+    """The form values a task page opens with (empty when there is nothing to carry over)."""
+    if row.form_key == "reply":
+        r = _latest_reply(session, row.item_id, Reply.round == row.round, Reply.status.in_(("revise", "returned")))
+        if r is None:
+            return {}
+        return {"reply_class": r.reply_class, "reply_text": r.text, "adopted": r.adopted or "",
+                "promised": r.promised or "", "promised_date": r.promised_date.isoformat() if r.promised_date else "",
+                "disclosure": r.disclosure, "disclosure_summary": r.disclosure_summary or ""}
+    if row.form_key == "disclosure":
+        r = _latest_reply(session, row.item_id, Reply.status == "approved")
+        if r is None:
+            return {}
+        text = r.disclosure_summary if r.disclosure == "summary" and r.disclosure_summary else r.text
+        return {"publish_scope": r.disclosure, "published_text": redact(text) if r.disclosure != "none" else ""}
+    return {}
+
+
+def step_deadline(session: Session, row: TaskRow) -> tuple[Deadline, str] | None:
+    """The deadline this task works against and its state (正常 / 即将到期 / 已超期), for the task page."""
+    if row.due_at is None:
+        return None
+    due = clock.local(row.due_at).date()
+    found = session.scalars(select(Deadline).where(Deadline.item_id == row.item_id, Deadline.due_date == due,
+                                                   Deadline.round == row.round)
+                            .order_by(Deadline.id.desc()).limit(1)).first()
+    return (found, deadline_state(found)) if found is not None else None

@@ -1,0 +1,63 @@
+"""Checks of a completed form that depend on the domain, not on the field types (those are `forms`).
+
+Keyed by the form's `camunda:formKey` like the read model's projections: the lead unit is not also a
+co-unit; a planned completion lies after today, a consultation is not in the future, a promise is not in
+the past; a contact phone looks like one. Each problem is a `FieldError` shown beside its field.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Callable
+
+from engine.people.contact import valid_phone
+from engine.workflow.forms import FieldError
+
+
+def _day(value) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _field(form: dict, fid: str) -> str:
+    return next((f["label"] for f in form.get("fields", []) if f["id"] == fid), fid)
+
+
+def assignment(form: dict, data: dict, today: date) -> list[FieldError]:
+    lead = data.get("lead_unit")
+    if data.get("assign_decision", "assign") == "assign" and lead and lead in (data.get("co_units") or []):
+        return [FieldError("co_units", _field(form, "co_units"), "lead_is_co")]
+    return []
+
+
+def pledge(form: dict, data: dict, today: date) -> list[FieldError]:
+    errors = []
+    target = _day(data.get("target_date"))
+    if target is not None and target <= today:
+        errors.append(FieldError("target_date", _field(form, "target_date"), "after_today", today.isoformat()))
+    phone = data.get("contact_phone")
+    if phone and not valid_phone(phone):
+        errors.append(FieldError("contact_phone", _field(form, "contact_phone"), "phone"))
+    return errors
+
+
+def consultation(form: dict, data: dict, today: date) -> list[FieldError]:
+    held = _day(data.get("consult_date"))
+    if held is not None and held > today:
+        return [FieldError("consult_date", _field(form, "consult_date"), "not_future", today.isoformat())]
+    return []
+
+
+def reply(form: dict, data: dict, today: date) -> list[FieldError]:
+    promised = _day(data.get("promised_date"))
+    if promised is not None and promised < today:
+        return [FieldError("promised_date", _field(form, "promised_date"), "not_past", today.isoformat())]
+    return []
+
+
+RULES: dict[str, Callable[[dict, dict, date], list[FieldError]]] = {
+    "assignment": assignment, "pledge": pledge, "consultation": consultation, "reply": reply,
+}
+
+
+def check(form: dict, data: dict, today: date) -> list[FieldError]:
+    rule = RULES.get(form.get("key") or "")
+    return rule(form, data, today) if rule else []

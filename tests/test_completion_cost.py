@@ -1,0 +1,95 @@
+"""What one completion writes: each row once, derived rows without ORM round trips, a small closed history."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from sqlalchemy import event, func, select
+
+from engine.models import AuditEvent, Item, Notification, ProcessInstance
+from engine.people.notifications import notify
+from engine.workflow.runtime import WORKFLOWS, complete_task, instance_of
+from engine.workflow.serializer import STATE
+from engine.workflow.versions import item_diagram
+from tests.conftest import task_for, user
+from tests.test_lifecycle import REPLY, do, register
+
+
+def _statements(db):
+    seen = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(db.engine, "before_cursor_execute", record)
+
+
+def _written_tables(seen) -> Counter:
+    out = Counter()
+    for sql in seen:
+        m = re.match(r"(INSERT INTO|UPDATE|DELETE FROM) (\w+)", sql)
+        if m:
+            out[f"{m.group(1).split()[0]} {m.group(2)}"] += 1
+    return out
+
+
+def test_a_completion_writes_the_instance_and_the_item_once(demo_db):
+    """Before: autoflush wrote the instance twice (timers, then state) and the item twice, 24+ statements."""
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj", co_units=["jyj"])
+    with demo_db.transaction() as s:
+        row = task_for(s, item_id, "sign_for")
+        who = user(s, "jtj_staff")
+        seen, stop = _statements(demo_db)
+        try:
+            complete_task(s, row.id, who, {"sign_decision": "sign"})
+        finally:
+            stop()
+    written = _written_tables(seen)
+    assert written["UPDATE process_instance"] == 1 and written["UPDATE item"] <= 1
+    assert written["INSERT task_row"] <= 1  # the new ready tasks in one statement
+    assert not [sql for sql in seen if sql.startswith("SELECT notification")]  # no read before notifying
+    assert len(seen) <= 20, "\n".join(s[:100] for s in seen)
+
+
+def test_a_closed_item_keeps_only_the_steps_its_diagram_shows(demo_db):
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="withdraw", assign_note="领衔人申请撤回。")
+    with demo_db.reading() as s:
+        instance = instance_of(s, item_id)
+        assert instance.status == "completed" and len(instance.state) < 300
+        full = WORKFLOWS.entries[(str(s.get_bind().url), instance.id)][1]  # the whole tree, as committed
+        passed = {t.task_spec.bpmn_id for t in full.get_tasks() if t.task_spec.bpmn_id and t.has_state(64)}
+        WORKFLOWS.entries.clear()  # another process: only the stored state
+        diagram = item_diagram(s, s.get(Item, item_id))
+    assert set(diagram.completed) == passed and "assign_item" in passed and diagram.active == []
+    assert STATE.completed_steps(instance.state) == diagram.completed
+
+
+def test_the_timeline_keeps_decisions_and_refers_to_the_records_for_texts(demo_db):
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+    do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="123",
+       plan="调研、试点、推广。" * 10, target_date="2026-10-31")
+    do(demo_db, item_id, "jtj_staff", "consult", consult_date="2026-04-01", consult_form="meeting",
+       participants="陈代表", proposer_views="希望增加班次。", more_consultation=False)
+    do(demo_db, item_id, "jtj_staff", "draft_reply", **{**REPLY, "reply_text": "经研究，" * 40})
+    with demo_db.reading() as s:
+        entries = {e.step: e.data for e in s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                                             AuditEvent.action == "completed"))}
+    assert entries["draft_reply"]["form"] == "reply" and entries["draft_reply"]["reply_class"] == "B"
+    assert "reply_text" not in entries["draft_reply"] and "plan" not in entries["pledge"]
+    assert entries["assign_item"]["lead_unit"] == "jtj"
+
+
+def test_an_event_notifies_each_person_once(demo_db):
+    with demo_db.transaction() as s:
+        office = user(s, "office")
+        item = s.scalars(select(Item).limit(1)).one()
+        first = notify(s, [office, office.id], item, "overdue", "已超期", "overdue:test")
+        again = notify(s, [office], item, "overdue", "已超期", "overdue:test")
+        assert (first, again) == (1, 0)
+        assert s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.dedupe_key == "overdue:test")) == 1

@@ -1,0 +1,156 @@
+"""The directory: units, users and the roster of deputies and members, run by the office itself."""
+from __future__ import annotations
+
+from io import BytesIO
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select
+
+from engine.models import Unit, User
+from engine.people.accounts import authenticate
+from engine.people.directory import DirectoryInvalid, save_user
+from engine.reports.directory_excel import directory_workbook, import_directory
+from engine.reports.excel import ImportInvalid
+from tests.conftest import csrf_token, login
+from tests.conftest import user as user_row
+
+
+def _book(sheets: dict[str, list[list]]) -> bytes:
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for r in rows:
+            ws.append(r)
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+GOOD = {
+    "单位": [["单位编码", "单位名称", "发文字号前缀", "启用"], ["sjj", "区审计局", "审计函", "是"]],
+    "用户": [["用户名", "姓名", "角色", "单位编码", "电子邮箱", "电话", "启用", "初始密码"],
+            ["sjj_staff", "审计经办", "承办单位经办人", "sjj", "sj@example.org", "0571-87650001", "是", "start-2026"],
+            ["leader_wu", "吴区长", "区领导", "", "", "13900000001", "是", "start-2026"]],
+    "代表名册": [["用户名", "姓名", "编号", "代表团/界别", "电话", "电子邮箱", "启用", "初始密码"],
+              ["deputy_ma", "马代表", "D-0101", "城关代表团", "13900000002", "", "是", "start-2026"]],
+    "委员名册": [["用户名", "姓名", "编号", "代表团/界别", "电话", "电子邮箱", "启用", "初始密码"],
+              ["member_niu", "牛委员", "W-0201", "经济界", "", "", "是", "start-2026"]],
+}
+
+
+def test_directory_import_creates_units_users_and_the_roster(demo_db):
+    with demo_db.transaction() as s:
+        result = import_directory(s, _book(GOOD))
+    assert len(result.created) == 5 and not result.updated
+    with demo_db.reading() as s:
+        staff = user_row(s, "sjj_staff")
+        assert staff.unit.name == "区审计局" and staff.role == "unit_handler" and staff.email_set_at is not None
+        assert s.scalars(select(Unit).where(Unit.code == "sjj")).one().letter_prefix == "审计函"
+        ma = user_row(s, "deputy_ma")
+        assert (ma.role, ma.proposer_kind, ma.roster_number, ma.delegation) == ("proposer", "deputy", "D-0101", "城关代表团")
+        assert user_row(s, "member_niu").delegation == "经济界"
+        assert authenticate(s, "leader_wu", "start-2026") is not None
+
+
+def test_directory_import_lists_every_bad_row_and_keeps_nothing(demo_db):
+    bad = {k: [list(r) for r in v] for k, v in GOOD.items()}
+    bad["用户"].append(["x y", "", "厨师", "nowhere", "not-an-address", "12", "是", "short"])
+    bad["代表名册"].append(["deputy_liu", "刘代表（改）", "D-9", "", "电话号码", "", "是", ""])  # existing: updated
+    with pytest.raises(ImportInvalid) as caught, demo_db.transaction() as s:
+        import_directory(s, _book(bad))
+    where = {(e.row, e.column) for e in caught.value.errors}
+    assert {(4, "用户·用户名"), (4, "用户·姓名"), (4, "用户·角色"), (4, "用户·单位编码"), (4, "用户·电子邮箱"),
+            (4, "用户·电话"), (4, "用户·初始密码"), (3, "代表名册·电话")} <= where
+    assert all(e.row != 2 and e.row != 3 or e.column.startswith("代表名册") for e in caught.value.errors)
+    with demo_db.reading() as s:  # all or nothing
+        assert s.scalars(select(Unit).where(Unit.code == "sjj")).first() is None
+        assert user_row(s, "deputy_liu").name != "刘代表（改）"
+
+
+def test_export_round_trips_and_deactivation_keeps_history(demo_db):
+    with demo_db.reading() as s:
+        data = directory_workbook(s)
+    wb = load_workbook(BytesIO(data))
+    assert wb.sheetnames == ["单位", "用户", "代表名册", "委员名册"]
+    rows = list(wb["用户"].iter_rows(values_only=True))
+    row = next(r for r in rows if r[0] == "jyj_staff")
+    wb["用户"].cell(rows.index(row) + 1, 7, "否")  # 启用 = 否
+    buf = BytesIO()
+    wb.save(buf)
+    with demo_db.transaction() as s:
+        result = import_directory(s, buf.getvalue())
+    assert not result.created
+    with demo_db.reading() as s:
+        staff = user_row(s, "jyj_staff")  # still there, with its history, but cannot log in
+        assert staff.active is False and authenticate(s, "jyj_staff", "banli2026") is None
+
+
+def test_usernames_are_unique_whatever_the_case(demo_db):
+    with demo_db.transaction() as s:
+        with pytest.raises(DirectoryInvalid) as caught:
+            save_user(s, {"username": "JYJ_staff", "name": "重名", "role": "office", "password": "x" * 8})
+        assert caught.value.problems[0].field == "username"
+
+
+def test_cli_directory_and_user_commands(demo_db, tmp_path, monkeypatch):
+    from engine.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    runner = CliRunner()
+    out = tmp_path / "d.xlsx"
+    assert runner.invoke(main, ["directory", "export", str(out)]).exit_code == 0
+    assert "代表名册" in load_workbook(out).sheetnames
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(_book({"用户": GOOD["用户"][:1] + [["a", "", "区府办", "", "", "", "", "short"]]}))
+    r = runner.invoke(main, ["directory", "import", str(bad)])
+    assert r.exit_code == 1 and "第2行 用户·姓名" in r.output
+    r = runner.invoke(main, ["user", "add", "clerk2", "--name", "新文员", "--role", "office", "--password", "pw-2026-abc"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["user", "passwd", "clerk2", "--password", "pw-2027-xyz"])
+    assert r.exit_code == 0, r.output
+    with demo_db.reading() as s:
+        assert authenticate(s, "clerk2", "pw-2027-xyz") is not None
+
+
+def test_directory_pages_add_edit_deactivate_and_reset(client, demo_db):
+    login(client, "office")
+    assert "代表委员名册" in client.get("/directory/").get_data(as_text=True)
+    token = csrf_token(client, "/directory/users/new")
+    r = client.post("/directory/users/new", data={"csrf_token": token, "username": "deputy_yang", "name": "杨代表",
+                                                  "role": "proposer", "phone": "138", "password": "pw-2026-abc",
+                                                  "active": "true"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "电话号码格式不正确" in html and "请选择代表或委员" in html
+    r = client.post("/directory/users/new", data={"csrf_token": token, "username": "deputy_yang", "name": "杨代表",
+                                                  "role": "proposer", "proposer_kind": "deputy", "roster_number": "D-7",
+                                                  "delegation": "东区代表团", "phone": "13812345678",
+                                                  "password": "pw-2026-abc", "active": "true"})
+    assert r.status_code == 302
+    with demo_db.reading() as s:
+        yang = user_row(s, "deputy_yang")
+        assert (yang.roster_number, yang.delegation) == ("D-7", "东区代表团")
+        yang_id = yang.id
+    r = client.post(f"/directory/users/{yang_id}", data={"csrf_token": token, "username": "deputy_yang", "name": "杨代表",
+                                                         "role": "proposer", "proposer_kind": "deputy"})  # unticked
+    assert r.status_code == 302
+    r = client.post(f"/directory/users/{yang_id}/password", data={"csrf_token": token, "password": "reset-2026"})
+    assert r.status_code == 302
+    with demo_db.reading() as s:
+        assert user_row(s, "deputy_yang").active is False
+        assert authenticate(s, "deputy_yang", "reset-2026") is None  # deactivated
+    r = client.post("/directory/import", data={"csrf_token": token, "file": (BytesIO(_book(
+        {"单位": [["单位编码", "单位名称"], ["", "无编码局"]]})), "d.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "请填写单位编码" in r.get_data(as_text=True)
+    login(client, "jyj_staff")
+    assert client.get("/directory/").status_code == 403
+
+
+def test_roles_land_on_their_start_page(client):
+    assert login(client, "deputy_liu").headers["Location"].endswith("/portal/")
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/portal/")})
+    assert login(client, "supervisor").headers["Location"].endswith("/supervision/")
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/supervision/")})
+    assert login(client, "admin").headers["Location"].endswith("/admin/")
