@@ -25,7 +25,7 @@ PAGES_PER_ROLE = 30
 SKIP = re.compile(r"/logout|/lang/|\.xlsx$|\.docx$|\.bpmn$|/attachments/|^/api/|^/static/|\.json$|^/diagram/")
 # Names that stay as they are in a Chinese UI: the product, the language switch, file formats.
 ALLOWED_WORDS = {"banli", "English", "Word", "Excel", "PDF", "OFD", "ECharts", "BPMN", "Camunda", "Modeler",
-                 "SHA", "JSON", "API", "NDJSON", "XML"}
+                 "SHA", "JSON", "API", "REST", "NDJSON", "XML"}
 IDENTIFIER = re.compile(r"[a-z0-9_.@-]+|[\w.-]+\.(?:pdf|docx|xlsx|png|jpg|bpmn)|v\d+", re.IGNORECASE)
 HAN = re.compile(r"[\u4e00-\u9fff]")
 

@@ -13,18 +13,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_
 from engine.models import ApiToken, User
 
 PREFIX = "banli_"
 # What a token may do. Reading follows the user's own visibility; writing runs the user's own commands.
 SCOPES = {
-    "items:read": "读取事项 (read items)",
-    "items:write": "登记、撤回事项 (register and withdraw items)",
-    "tasks:read": "读取待办任务 (read tasks)",
-    "tasks:write": "办理任务 (complete tasks)",
-    "reports:read": "读取期限、督查看板和统计 (read deadlines, the board and statistics)",
-    "processes:read": "读取流程版本和故障 (read process versions and incidents)",
-    "processes:write": "检查和部署流程 (check and deploy processes)",
+    "items:read": N_("读取事项"),  # read items
+    "items:write": N_("登记、撤回事项"),  # register and withdraw items
+    "tasks:read": N_("读取待办任务"),  # read tasks
+    "tasks:write": N_("办理任务"),  # complete tasks
+    "reports:read": N_("读取期限、督查看板和统计"),  # read deadlines, the board and statistics
+    "processes:read": N_("读取流程版本和故障"),  # read process versions and incidents
+    "processes:write": N_("检查和部署流程"),  # check and deploy processes
 }
 DEFAULT_DAYS, MAX_DAYS = 90, 366
 
