@@ -5,7 +5,7 @@ units the document-number prefix of their reply letters; replies the letter's nu
 yearly letter counters and attachments. Addresses already present count as set at the upgrade.
 
 Revision ID: 12a2db934ded
-Revises: 3228fa709d2e
+Revises: bee59555f532
 Create Date: 2026-11-30 18:43:07.703209
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '12a2db934ded'
-down_revision: Union[str, Sequence[str], None] = '3228fa709d2e'
+down_revision: Union[str, Sequence[str], None] = 'bee59555f532'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

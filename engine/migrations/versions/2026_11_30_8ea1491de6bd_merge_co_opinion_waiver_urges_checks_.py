@@ -1,7 +1,7 @@
 """merge, co-opinion waiver, urges, checks, promises, carry-over
 
 Revision ID: 8ea1491de6bd
-Revises: 12a2db934ded
+Revises: 3228fa709d2e
 Create Date: 2026-11-30 18:43:14.915272
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '8ea1491de6bd'
-down_revision: Union[str, Sequence[str], None] = '12a2db934ded'
+down_revision: Union[str, Sequence[str], None] = '3228fa709d2e'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -2,7 +2,7 @@
 replies off published_at
 
 Revision ID: 93fbb4c70ac1
-Revises: 8ea1491de6bd
+Revises: 12a2db934ded
 Create Date: 2026-11-30 19:08:02.939532
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '93fbb4c70ac1'
-down_revision: Union[str, Sequence[str], None] = '8ea1491de6bd'
+down_revision: Union[str, Sequence[str], None] = '12a2db934ded'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

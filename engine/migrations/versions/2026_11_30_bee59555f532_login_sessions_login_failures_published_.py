@@ -1,7 +1,7 @@
 """login sessions, login failures, published text
 
 Revision ID: bee59555f532
-Revises: a5889f58d829
+Revises: 8ea1491de6bd
 Create Date: 2026-11-30 18:57:35.223500
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'bee59555f532'
-down_revision: Union[str, Sequence[str], None] = 'a5889f58d829'
+down_revision: Union[str, Sequence[str], None] = '8ea1491de6bd'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
