@@ -7,6 +7,8 @@ with a plain SKIPPED line, or fails when CI is set.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 import queue
 import re
@@ -226,6 +228,20 @@ def _fresh(template, tmp_path):
     db = Database(f"sqlite:///{dst}")
     yield db
     db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_demo_db(_template_dbs, tmp_path_factory):
+    """Fresh copies of the demo database within one test: a property-based test needs one per example."""
+    @contextmanager
+    def fresh():
+        gen = _fresh(_template_dbs[1], tmp_path_factory.mktemp("demo"))
+        db = next(gen)
+        try:
+            yield db
+        finally:
+            next(gen, None)
+    return fresh
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import event, func, select
 
+from engine import clock
 from engine.models import AuditEvent, Item, Notification, ProcessInstance
 from engine.people.notifications import notify
 from engine.workflow.runtime import WORKFLOWS, complete_task, instance_of
@@ -71,9 +73,9 @@ def test_the_timeline_keeps_decisions_and_refers_to_the_records_for_texts(demo_d
     item_id = register(demo_db)
     do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
     do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
-    do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="123",
-       plan="调研、试点、推广。" * 10, target_date="2026-10-31")
-    do(demo_db, item_id, "jtj_staff", "consult", consult_date="2026-04-01", consult_form="meeting",
+    do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="13812345678",
+       plan="调研、试点、推广。" * 10, target_date=(clock.today() + timedelta(days=60)).isoformat())
+    do(demo_db, item_id, "jtj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="meeting",
        participants="陈代表", proposer_views="希望增加班次。", more_consultation=False)
     do(demo_db, item_id, "jtj_staff", "draft_reply", **{**REPLY, "reply_text": "经研究，" * 40})
     with demo_db.reading() as s:

@@ -25,7 +25,6 @@ import time_machine
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
-import tests.conftest as conftest
 from engine.deadlines import board, ledger
 from engine.deadlines.rules import set_rule
 from engine.items.extensions import decide_extension, request_extension
@@ -187,15 +186,6 @@ class Oracle:
 STAFF = {"jtj": ("jtj_staff", "jtj_head"), "wjw": ("wjw_staff", "wjw_head"), "jyj": ("jyj_staff", None),
          "zjj": ("zjj_staff", None)}
 
-
-@contextmanager
-def fresh_demo(templates, tmp_path_factory):
-    gen = conftest._fresh(templates[1], tmp_path_factory.mktemp("oracle"))
-    db = next(gen)
-    try:
-        yield db
-    finally:
-        next(gen, None)
 
 
 class Path:
@@ -434,8 +424,8 @@ def plans():
           derandomize="BANLI_ORACLE_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(plan=plans())
-def test_random_paths_agree_with_the_oracle(_template_dbs, tmp_path_factory, plan):
-    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+def test_random_paths_agree_with_the_oracle(fresh_demo_db, plan):
+    with fresh_demo_db() as db:
         run_path(db, plan)
 
 
@@ -470,14 +460,14 @@ def _plan(**changes) -> dict:
     _plan(assign_on=date(2026, 9, 24), extension=20, sign_after=12, consult_gap=45, reply_after=70,
           rating=["satisfied", "none"], rate_after=30, publish_after=40),
 ])
-def test_known_paths(_template_dbs, tmp_path_factory, plan):
-    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+def test_known_paths(fresh_demo_db, plan):
+    with fresh_demo_db() as db:
         run_path(db, plan)
 
 
 @pytest.mark.xfail(strict=True, reason="found by the random paths: migrating an item while a co-unit's opinion "
                    "(a multi-instance in the handling subprocess) is pending loses the join, so the reply never "
                    "opens; migration is outside this issue and left for its owner")
-def test_migration_with_a_pending_co_opinion(_template_dbs, tmp_path_factory):
-    with fresh_demo(_template_dbs, tmp_path_factory) as db:
+def test_migration_with_a_pending_co_opinion(fresh_demo_db):
+    with fresh_demo_db() as db:
         run_path(db, _plan(co_units=["jyj"], co_when=[-10], migrate_at=3))

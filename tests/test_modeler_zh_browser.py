@@ -16,12 +16,13 @@ ALLOWED = {"ID", "Camunda", "QName", "ISO", "8601", "Python", "BPMN", "JSON", "X
 
 
 def _english_labels(page, selector: str) -> set[str]:
-    """Visible label texts (section headers, field labels) made of Latin words. The tooltips of the panel's
-    own buttons (Toggle section, Create new list item) are left out: @bpmn-io/properties-panel renders
-    them without the translate service it is given, so no dictionary reaches them."""
+    """Visible label texts (section headers, field labels) and button tooltips made of Latin words. Some of
+    the panel's own buttons (Toggle section, Create new list item) bypass the translate service; the
+    modeler translates their titles as they are drawn, and this checks that it does."""
     texts = page.eval_on_selector_all(
         f"{selector} .bio-properties-panel-group-header-title, {selector} label",
         "els => els.map(e => (e.innerText || e.getAttribute('title') || '').trim())")
+    texts += page.eval_on_selector_all(f"{selector} [title]", "els => els.map(e => e.getAttribute('title').trim())")
     found = set()
     for t in texts:
         words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]+", t) if w not in ALLOWED]

@@ -11,7 +11,7 @@ import 'bpmn-js/dist/assets/bpmn-js.css';
 import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
 import '@bpmn-io/properties-panel/dist/assets/properties-panel.css';
 import './diagram.css';
-import { translateModule } from './translate-zh.js';
+import { translateModule, translateTitles } from './translate-zh.js';
 
 function json(id) {
   const el = document.getElementById(id);
@@ -45,6 +45,7 @@ async function start(root) {
       CamundaPlatformPropertiesProviderModule, CamundaBehaviorsModule, translateModule],
     moddleExtensions: { camunda: camundaModdle },
   });
+  translateTitles(root.querySelector('.properties'));
   window.banliModeler = modeler; // for the browser test and the console
   const filename = root.dataset.filename || 'process.bpmn';
 

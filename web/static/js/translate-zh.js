@@ -46,6 +46,8 @@ const ZH = {
   'Constraints': '约束', 'Config': '配置', 'Values': '选项', 'Value': '值', 'Properties': '属性',
   'Extension properties': '扩展属性', 'Key': '键', 'Create new list item': '新增一项', 'Delete item': '删除此项',
   'Toggle list item': '展开/收起', 'Toggle section': '展开/收起', 'Create': '新建',
+  'Open pop-up editor': '在弹出窗口中编辑', 'List contains {numOfItems} item': '共 {numOfItems} 项',
+  'List contains {numOfItems} items': '共 {numOfItems} 项',
   'Generated Task Forms': '生成的任务表单', 'Embedded or External Task Forms': '嵌入或外部表单', 'Camunda Forms': 'Camunda 表单',
   'Timer': '定时器', 'Date': '日期', 'Duration': '时长', 'Cycle': '周期', '<none>': '<无>', '<empty>': '<空>',
   'Condition': '条件', 'Condition type': '条件类型', 'Condition Expression': '条件表达式', 'Condition expression': '条件表达式',
@@ -75,3 +77,23 @@ export default function translate(template, replacements) {
 }
 
 export const translateModule = { translate: ['value', translate] };
+
+// A few buttons of the properties panel take their title from the library's own fallback, not from the
+// `translate` service; translating those titles as the panel draws them keeps the panel all Chinese.
+export function translateTitles(root) {
+  const fix = (el) => {
+    const count = /^List contains (\d+) items?$/.exec(el.title);  // already filled in by the fallback
+    if (count) el.title = translate('List contains {numOfItems} items', { numOfItems: count[1] });
+    else if (ZH[el.title]) el.title = ZH[el.title];
+  };
+  const sweep = (node) => {
+    if (node.nodeType !== 1) return;
+    if (node.title) fix(node);
+    node.querySelectorAll('[title]').forEach(fix);
+  };
+  sweep(root);
+  new MutationObserver((changes) => changes.forEach((c) => {
+    if (c.type === 'attributes') fix(c.target);
+    c.addedNodes.forEach(sweep);
+  })).observe(root, { subtree: true, childList: true, attributes: true, attributeFilter: ['title'] });
+}
