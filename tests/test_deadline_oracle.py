@@ -456,6 +456,11 @@ def _plan(**changes) -> dict:
     dict(rate_after=1, assign_on=date(2026, 12, 24), co_when=[-10, 3], consult_gap=1, reply_after=0,
          rating=["satisfied", "satisfied"], reload_at=4, complex=False, fixed="none", extension=0, publish_after=0,
          co_units=["jyj", "zjj"], sign_after=0, migrate_at=-1, consultations=2, **{"return": "none"}),
+    # found by the random paths after the merges: 2027 loaded while the rating was open; the publish step,
+    # opened later by the rating's expiry timer, took the old disclosure date from the finished split task
+    dict(assign_on=date(2026, 9, 24), fixed="none", complex=False, co_units=["jyj"], co_when=[-10],
+         sign_after=0, consultations=1, consult_gap=1, extension=0, reply_after=48, rating=["satisfied", "close"],
+         rate_after=30, publish_after=0, reload_at=6, migrate_at=-1, **{"return": "none"}),
     # an approved extension on a complex-free item, handled late in every step
     _plan(assign_on=date(2026, 9, 24), extension=20, sign_after=12, consult_gap=45, reply_after=70,
           rating=["satisfied", "none"], rate_after=30, publish_after=40),

@@ -27,8 +27,6 @@ from engine.deadlines.timers import waiting_timers
 from engine.models import AuditEvent, Deadline, Item, ProcessInstance, User
 from engine.workflow.runtime import Directory, load_workflow, sync_derived
 
-_RUNNING = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.FUTURE | TaskState.LIKELY
-
 
 @dataclass
 class RecomputeReport:
@@ -78,9 +76,10 @@ def recompute_instance(session: Session, instance: ProcessInstance, reason: str,
             for key, value in again.items():
                 if key.endswith("_due") and value != task.data.get(key):
                     changes[key] = (task.data.get(key), value)
-        running = wf.get_tasks(state=_RUNNING)
         touched = set()
-        for task in running:
+        # Every task that still carries the old date, finished ones included: a boundary timer that fires
+        # later takes its data from the (finished) task that split off its path, not from the running step.
+        for task in wf.get_tasks():
             for key, (old, new) in changes.items():
                 if task.data.get(key) == old:
                     task.data[key] = new
