@@ -66,6 +66,16 @@ def test_registration_refuses_control_characters(demo_db):
         assert ok.id
 
 
+def test_a_nul_in_the_proposer_or_cosigners_is_refused_before_any_lookup(demo_db):
+    """Found by the API contract test on PostgreSQL, which refuses a NUL even as a query parameter: the
+    co-signers were looked up on the roster before the control-character check ran (a 500)."""
+    with demo_db.transaction() as s:
+        with pytest.raises(FormInvalid) as caught:
+            register_item(s, {"item_type": "suggestion", "proposer": "deputy\x00chen", "title": "标题",
+                              "content": "正文", "cosigners": "\x00陈"}, user(s, "office"))
+        assert {(e.field, e.code) for e in caught.value.errors} == {("proposer", "control"), ("cosigners", "control")}
+
+
 def test_task_forms_refuse_control_characters(client, demo_db):
     login(client, "office")
     with demo_db.reading() as s:

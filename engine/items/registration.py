@@ -98,6 +98,12 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
               if len(str(raw.get(name) or "").strip()) > limit]
     if errors:
         raise FormInvalid(errors)
+    for name, label in FIELD_LABELS.items():  # refused at input, before any lookup: they break exports, can
+        bad = unsafe_characters(str(raw.get(name) or ""), multiline=name in MULTILINE_FIELDS)  # hide text,
+        if bad:  # and PostgreSQL refuses a NUL even in a query parameter
+            errors.append(FieldError(name, label, "control", " ".join(bad)))
+    if errors:
+        raise FormInvalid(errors)
 
     def need(name: str, label: str) -> str:
         value = (raw.get(name) or "").strip()
@@ -120,10 +126,6 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
     if not re.fullmatch(r"[0-9]{4}", year_raw) or not 2000 <= int(year_raw) <= 2100:
         errors.append(FieldError("year", "年度", "long"))
     cosigners = _cosigners(session, raw.get("cosigners"), proposer, errors)
-    for name, label in FIELD_LABELS.items():  # refused at input: they break exports and can hide text
-        bad = unsafe_characters(str(raw.get(name) or ""), multiline=name in MULTILINE_FIELDS)
-        if bad:
-            errors.append(FieldError(name, label, "control", " ".join(bad)))
     if errors:
         raise FormInvalid(errors)
     year = int(year_raw)
