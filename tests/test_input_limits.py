@@ -80,3 +80,14 @@ def test_similarity_reads_a_bounded_part_of_any_text(monkeypatch):
     monkeypatch.setattr(similarity, "words", lambda text: seen.append(len(text)) or real(text))
     similarity.item_words("标题" * 10_000, "公交线路优化。" * 3_000_000)  # 21 M characters
     assert max(seen) <= similarity.MAX_CONTENT_CHARS
+
+
+def test_a_nul_character_anywhere_in_the_input_is_a_400_with_a_message(client, demo_db):
+    """Found by the fuzz test on PostgreSQL, which refuses a NUL even in a query parameter: the login form
+    with username "\\x00" reached the failed-login count and answered 500."""
+    form = {"csrf_token": csrf_token(client, "/login"), "username": "\x00", "password": "x"}
+    r = client.post("/login", data=form)
+    assert r.status_code == 400 and "NUL" in r.get_data(as_text=True)
+    assert client.get("/public/?q=a%00b").status_code == 400
+    r = client.post("/api/v1/items", json={"title": "a\x00"}, headers={"Authorization": "Bearer x"})
+    assert r.status_code == 400 and r.is_json and "NUL" in r.get_json()["detail"]

@@ -5,11 +5,12 @@ Every id, year, page number and count the app takes is a non-negative whole numb
 database's integer columns; a 20-digit number would otherwise reach SQLite or PostgreSQL and fail there
 (OverflowError, NumericValueOutOfRange) as a 500. Bounding it where Werkzeug parses it covers every route
 and parameter at once: a path that is out of range matches nothing (404), a query or form parameter that
-is out of range is refused with a message (400).
+is out of range is refused with a message (400). A NUL character anywhere in the input is refused the same
+way: no page needs one, and PostgreSQL refuses it even as a query parameter (an error, not an answer).
 """
 from __future__ import annotations
 
-from flask import Request, render_template
+from flask import Request, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
@@ -24,6 +25,33 @@ class ParameterOutOfRange(BadRequest):
         shown = raw if len(raw) <= 24 else raw[:21] + "..."
         super().__init__(_l("参数 %(name)s 的值 %(value)s 超出范围（0 至 %(max)s）", name=name, value=shown,
                             max=INT_MAX))
+
+
+class NulCharacter(BadRequest):
+    def __init__(self, name: str):
+        super().__init__(_l("参数 %(name)s 含有不允许的空字符（NUL）", name=name))
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_characters(request) -> None:
+    """Query, form and JSON input, the path included, without NUL characters."""
+    if "\x00" in request.path:
+        raise NulCharacter("path")
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if _has_nul(name) or _has_nul(value):
+                raise NulCharacter(name.replace("\x00", ""))
+    if request.is_json and _has_nul(request.get_json(silent=True)):
+        raise NulCharacter("json")
 
 
 def _bounded_int(name: str):
@@ -65,9 +93,13 @@ def install(app) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_UPLOAD_BYTES)
 
+    @app.before_request
+    def no_nul_characters():
+        refuse_nul_characters(request)
+
     @app.errorhandler(400)
     def bad_request(exc):
-        message = exc.description if isinstance(exc, ParameterOutOfRange) or exc.description else None
+        message = exc.description if isinstance(exc, (ParameterOutOfRange, NulCharacter)) or exc.description else None
         return render_template("error.html", code=400, message=message or _l("请求有误。")), 400
 
     @app.errorhandler(413)
