@@ -40,32 +40,26 @@ def _due(definition, task) -> datetime | None:
     return TimerEventDefinition.parse_time_or_duration(value)
 
 
-def due_of(task) -> datetime | None:
-    """The due instant (UTC) a timer task was set to, waiting or already fired."""
+def _dues(task):
+    """The due instants (UTC) a timer task was set to, one per timer definition it carries."""
     definition = task.task_spec.event_definition
     defs = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
     for d in defs:
         if isinstance(d, TIMER_TYPES):
             due = _due(d, task)
             if due is not None:
-                return due.astimezone(timezone.utc)
-    return None
+                yield due.astimezone(timezone.utc)
+
+
+def due_of(task) -> datetime | None:
+    """The due instant (UTC) a timer task was set to, waiting or already fired."""
+    return next(_dues(task), None)
 
 
 def waiting_timers(workflow) -> list[tuple[object, datetime]]:
     """(task, due instant in UTC) for every waiting timer, subprocesses and event gateways included."""
-    out = []
-    for task in list(workflow.event_manager.tasks.values()):
-        if not task.has_state(TaskState.WAITING):
-            continue
-        definition = task.task_spec.event_definition
-        defs = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-        for d in defs:
-            if isinstance(d, TIMER_TYPES):
-                due = _due(d, task)
-                if due is not None:
-                    out.append((task, due.astimezone(timezone.utc)))
-    return out
+    return [(task, due) for task in list(workflow.event_manager.tasks.values())
+            if task.has_state(TaskState.WAITING) for due in _dues(task)]
 
 
 def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[tuple[object, datetime]]:
