@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
 from engine.workflow import forms as formlib
 from engine.people.accounts import hash_password
 from engine.demo.history import Actors  # who acts on a task row, as the demo year does
@@ -121,8 +122,12 @@ def plans(org: Org, n: int, seed: int = 2026) -> list[Plan]:
 
 
 def forms(plan: Plan) -> dict[str, dict]:
-    """Raw form data per form key: a signed, pledged, co-handled, consulted, replied, rated, published item."""
-    today = date(YEAR, 4, 1)
+    """Raw form data per form key: a signed, pledged, co-handled, consulted, replied, rated, published item.
+
+    Dates are relative to today, as a handler would enter them (a plan after today, a consultation held
+    today, a promise ahead): the form checks refuse a past plan or a future consultation.
+    """
+    today = clock.today()
     promised = plan.reply_class != "A"
     return {
         "assignment": dict(assign_decision="assign", lead_unit=plan.lead, co_units=plan.co_units,
@@ -134,14 +139,14 @@ def forms(plan: Plan) -> dict[str, dict]:
                        target_date=(today + timedelta(days=150)).isoformat()),
         "co_opinion": dict(co_opinion="我单位同意主办单位的办理思路，将在职责范围内做好配合，并提供相关数据。"),
         "leader_instruction": dict(instruction="请主办单位高度重视，加强与代表委员沟通，确保办理实效。", report_heard="true"),
-        "consultation": dict(consult_date=(today + timedelta(days=20)).isoformat(), consult_form="meeting",
+        "consultation": dict(consult_date=today.isoformat(), consult_form="meeting",
                              participants="代表委员、承办单位分管领导和经办人", more_consultation="false",
                              proposer_views="认可办理方向，希望加快推进并及时反馈进展。"),
         "reply": dict(reply_class=plan.reply_class,
                       reply_text=f"{plan.title}的答复：经研究，我单位已将该事项列入年度重点工作，"
                                  "制定了具体实施方案，相关措施正在落实中。感谢对我区工作的关心和支持。" * 2,
                       adopted="建议的主要内容已采纳。", promised="年底前完成全部建设内容。" if promised else "",
-                      promised_date=f"{YEAR}-12-31" if promised else "", disclosure=plan.disclosure,
+                      promised_date=(today + timedelta(days=240)).isoformat() if promised else "", disclosure=plan.disclosure,
                       disclosure_summary="已列入年度重点工作，正在实施。" if plan.disclosure == "summary" else ""),
         "reply_signoff": dict(signoff_decision="approve"),
         "reply_review": dict(review_decision="approve", final_class=plan.reply_class),
