@@ -90,8 +90,9 @@ def _close(row: Deadline, now: datetime) -> None:
 
 
 def sync(session: Session, item: Item, timers, completed, active: set[str], cal: WorkCalendar, units, people,
-         moved_by: str | None = None) -> list[Live]:
-    """Open, move, flag and close the item's deadlines after an engine run; return the live fired timers.
+         moved_by: str | None = None) -> tuple[list[Live], list[Deadline]]:
+    """Open, move, flag and close the item's deadlines after an engine run; return the live fired timers and
+    the item's deadlines as the run leaves them (stored rows as changed, new ones added).
 
     `timers` are (task, due instant, fired) for the waiting timers and those that fired in this run;
     `completed` the (activity, unit id) pairs completed in this run; `active` the activities still running.
@@ -152,7 +153,7 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     for row in rows:  # a step that ended without a completion we saw (e.g. a migration): its deadline is over
         if row.status in OPEN and id(row) not in seen and row.attached_to not in active:
             _close(row, now)
-    return live
+    return live, rows
 
 
 def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalendar, today: date,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
@@ -62,10 +62,20 @@ def waiting_timers(workflow) -> list[tuple[object, datetime]]:
             if task.has_state(TaskState.WAITING) for due in _dues(task)]
 
 
+# Built once: a statement built per call costs more CPU than SQLite takes to run it (see engine.workflow.runtime).
+_TIMER_ROWS = select(Timer.id, Timer.due_at).where(Timer.instance_id == bindparam("instance_id"))
+_DELETE_TIMERS = delete(Timer).where(Timer.id.in_(bindparam("ids", expanding=True)))
+_INSERT_TIMER = insert(Timer)
+_MOVE_TIMER = update(Timer).where(Timer.id == bindparam("tid")).values(due_at=bindparam("due", type_=Timer.due_at.type))
+
+
 def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[tuple[object, datetime]]:
-    """Make the instance's timer rows equal its waiting timers; set `next_timer_due`."""
+    """Make the instance's timer rows equal its waiting timers; set `next_timer_due`.
+
+    Timer rows are derived: plain Core statements on the session's connection, nothing for the ORM to track."""
     waiting = waiting_timers(workflow)
-    rows = dict(session.execute(select(Timer.id, Timer.due_at).where(Timer.instance_id == instance.id)).all())
+    conn = session.connection()
+    rows = dict(conn.execute(_TIMER_ROWS, {"instance_id": instance.id}).all())
     keep, added, moved = set(), [], []
     for task, due in waiting:
         tid = str(task.id)
@@ -76,14 +86,14 @@ def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[t
                               spec_name=task.task_spec.bpmn_id or task.task_spec.name, deadline_key=m["deadline"],
                               kind=m["kind"], attached_to=m["attached_to"]))
         elif rows[tid] != due:
-            moved.append({"id": tid, "due_at": due})
+            moved.append({"tid": tid, "due": due})
     gone = [tid for tid in rows if tid not in keep]
     if gone:
-        session.execute(delete(Timer).where(Timer.id.in_(gone)))
-    if added:  # Core statements: timer rows are derived, nothing for the ORM to track
-        session.execute(insert(Timer), added)
+        conn.execute(_DELETE_TIMERS, {"ids": gone})
+    if added:
+        conn.execute(_INSERT_TIMER, added)
     if moved:
-        session.execute(update(Timer), moved)  # bulk UPDATE by primary key
+        conn.execute(_MOVE_TIMER, moved)
     next_due = min((due for _, due in waiting), default=None)
     if instance.next_timer_due != next_due:
         instance.next_timer_due = next_due

@@ -8,7 +8,8 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 
-from sqlalchemy import func, insert, select, update
+import sqlalchemy
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,14 +34,17 @@ def notify(session: Session, users, item: Item | None, kind: str, title: str, de
     return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
 
 
-def _insert_new(session: Session):
-    """INSERT INTO notification ... ON CONFLICT (user_id, dedupe_key) DO NOTHING, in the session's dialect."""
+def _insert_new(session: Session, select_from=None):
+    """INSERT INTO notification ... ON CONFLICT (user_id, dedupe_key) DO NOTHING, in the session's dialect;
+    `select_from` = (columns, select) inserts the rows of a query instead of given values."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(Notification.__table__).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-    if dialect == "sqlite":
-        return sqlite.insert(Notification.__table__).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-    return insert(Notification.__table__).prefix_with("IGNORE")  # MySQL spelling; not a supported backend today
+    module = postgresql if dialect == "postgresql" else sqlite if dialect == "sqlite" else None
+    stmt = (module or sqlalchemy).insert(Notification.__table__)
+    if select_from is not None:
+        stmt = stmt.from_select(*select_from)
+    if module is None:
+        return stmt.prefix_with("IGNORE")  # MySQL spelling; not a supported backend today
+    return stmt.on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
 
 
 def task_users(session: Session, row: TaskRow) -> list[int]:
@@ -63,17 +67,55 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
     return list(session.scalars(q))
 
 
+_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "link", "dedupe_key", "created_at")
+_STATEMENTS: dict = {}  # built once per dialect and lane kind (see engine.workflow.runtime on why)
+
+
+def _statement(session: Session, name: str, build):
+    key = (session.get_bind().dialect.name, name)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = build()
+    return _STATEMENTS[key]
+
+
+def _new_task_insert(session: Session, by: str):
+    """INSERT INTO notification (user_id, ...) SELECT id, :item_id, ... FROM user_account WHERE <the lane's users>."""
+    table = Notification.__table__
+    users = select(User.id, *(bindparam(f"n_{c}", type_=table.c[c].type).label(c) for c in _NEW_TASK_COLUMNS))
+    users = users.where(User.role == bindparam("role"), User.active)
+    if by == "unit":
+        users = users.where(User.unit_id == bindparam("unit_id"))
+    elif by == "person":
+        users = users.where(User.id == bindparam("assignee_id"))
+    return _insert_new(session, select_from=(["user_id", *_NEW_TASK_COLUMNS], users))
+
+
 def new_task(session: Session, row: TaskRow, item: Item) -> None:
-    kind_title = f"新任务：{row.title}" + (f"（第{row.round}轮）" if row.round > 1 else "")
-    notify(session, task_users(session, row), item, "task", kind_title,
-           f"task:{row.id}", link=f"/tasks/{row.id}")
+    """Tell everyone who may act on a new task, in one INSERT ... SELECT: the recipients are not read first."""
+    lane = LANES.get(row.lane or "")
+    if lane is None:
+        return
+    by = "unit" if lane.unit_var else "person" if lane.person_var else "role"
+    stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
+    title = f"新任务：{row.title}" + (f"（第{row.round}轮）" if row.round > 1 else "")
+    session.connection().execute(stmt, dict(
+        n_item_id=item.id, n_kind="task", n_title=title, n_link=f"/tasks/{row.id}", n_dedupe_key=f"task:{row.id}",
+        n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
 
 
-def tasks_done(session: Session, task_ids: list[str]) -> None:
-    """A task's "new task" notice is read once the task is done or gone, for everyone it went to."""
+_TASKS_DONE = (update(Notification)
+               .where(Notification.item_id == bindparam("b_item_id"),
+                      Notification.dedupe_key.in_(bindparam("keys", expanding=True)), Notification.read_at.is_(None))
+               .values(read_at=bindparam("b_now", type_=Notification.read_at.type)))
+
+
+def tasks_done(session: Session, item: Item, task_ids: list[str]) -> None:
+    """A task's "new task" notice is read once the task is done or gone, for everyone it went to.
+
+    Found through the item (indexed): the event key alone has no index of its own and would scan them all."""
     if task_ids:
-        session.execute(update(Notification).where(Notification.dedupe_key.in_([f"task:{t}" for t in task_ids]),
-                                                   Notification.read_at.is_(None)).values(read_at=clock.now()))
+        session.connection().execute(_TASKS_DONE, {"b_item_id": item.id, "keys": [f"task:{t}" for t in task_ids],
+                                                   "b_now": clock.now()})
 
 
 def unread_count(session: Session, user_id: int) -> int:
