@@ -136,11 +136,17 @@ def section_f(dbs: Databases, backends: list[str], due: int, ms_per_task: dict) 
                 f"{f.per_second:7.1f} timers/s  {per_timer:6.1f} ms per timer "
                 + (f"({ms_per_task[backend]:.1f} ms per task completion in (a))" if backend in ms_per_task else "")
                 + f"  {f.ticks} sweep call{'s' if f.ticks > 1 else ''} by the busiest sweeper; "
-                f"CPU {f.cpu_seconds / f.fired * 1000:.1f} ms per timer")
+                f"CPU {f.cpu_seconds / f.fired * 1000:.1f} ms per timer"
+                + (f" + server {f.server_cpu_seconds / f.fired * 1000:.1f} ms" if f.server_cpu_seconds is not None else "")
+                + f"; {f.statements / f.fired:.1f} SQL per timer; fired per sweeper {' / '.join(map(str, f.shares))}")
     pg = [f for b, f in figs if b == "postgresql"]
     if len(pg) == 2:
         say(f"    sweepers 2 / 1 on PostgreSQL: {pg[0].seconds / pg[1].seconds:.2f} (target >= 1.6; one tick should "
             "drain all)")
+        busy = [(f.cpu_seconds + (f.server_cpu_seconds or 0)) / f.seconds for f in pg]
+        say(f"    CPUs busy (sweepers + their server backends): {busy[0]:.2f} with 1, {busy[1]:.2f} with 2, of "
+            f"{os.cpu_count()}; load average {os.getloadavg()[0]:.1f}. Steady CPU per timer with 2 means they do not "
+            "get in each other's way; fewer CPUs busy than sweepers means the machine had no core to give them")
     say()
     return figs
 

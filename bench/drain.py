@@ -10,16 +10,19 @@ run on PostgreSQL only (SQLite has one writer).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import time
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 
 from bench import scenario
+from bench.measure import counting_statements
 from bench.sweep import add_due_items
 from engine import clock
 from engine.db import Database
@@ -38,7 +41,10 @@ class DrainFigure:
     fired: int  # timer events the sweeps fired
     seconds: float
     ticks: int  # sweep calls that fired something, in the busiest sweeper (one tick should drain all)
-    cpu_seconds: float
+    cpu_seconds: float  # the sweeper processes' own CPU
+    shares: list[int]  # timer events each sweeper fired: one sweeper doing most of the work shows here
+    server_cpu_seconds: float | None  # PostgreSQL: CPU of the sweepers' server backends
+    statements: int  # SQL statements the sweepers sent
 
     @property
     def per_second(self) -> float:
@@ -98,26 +104,50 @@ def make_backlog(db, due_timers: int, tag: str) -> int:
     return due + len(timers)
 
 
+def _backend_cpu(pids) -> float:
+    """CPU seconds (user + system) the server backends of these pids used so far; the server runs on this
+    machine for the bench, so /proc has them (0 when it cannot be read)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _sweeper(url: str, ready, go, results) -> None:
     from engine.workflow.sweep import sweep
 
     db = Database(url)
+    pids: set[int] = set()
+    if db.is_postgres:
+        @event.listens_for(db.engine, "connect")
+        def _backend(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT pg_backend_pid()")
+            pids.add(cur.fetchone()[0])
+            cur.close()
     try:
+        _due_left(db)  # connected before the start: the backend's own start-up is not counted
         ready.put(None)
         go.wait(TIMEOUT)
-        cpu = time.process_time()
+        cpu, server = time.process_time(), _backend_cpu(pids)
         fired = ticks = 0
-        while True:
-            report = sweep(db)
-            ticks += bool(report.loaded)
-            fired += report.fired
-            if report.failed:
-                raise RuntimeError(f"sweep failed: {report.failed[0]}")
-            if not report.loaded and not _due_left(db):
-                break
-        results.put((fired, ticks, time.perf_counter(), time.process_time() - cpu))
+        with counting_statements(db.engine) as statements:
+            while True:
+                report = sweep(db)
+                ticks += bool(report.loaded)
+                fired += report.fired
+                if report.failed:
+                    raise RuntimeError(f"sweep failed: {report.failed[0]}")
+                if not report.loaded and not _due_left(db):
+                    break
+        results.put((fired, ticks, time.perf_counter(), time.process_time() - cpu,
+                     _backend_cpu(pids) - server if db.is_postgres else None, statements["n"]))
     except Exception as exc:  # noqa: BLE001 - surfaced in the parent
-        results.put((repr(exc), 0, time.perf_counter(), 0.0))
+        results.put((repr(exc), 0, time.perf_counter(), 0.0, None, 0))
     finally:
         db.engine.dispose()
 
@@ -145,8 +175,10 @@ def drain(db, sweepers: int, timers: int) -> DrainFigure:
         raise RuntimeError(f"bench sweeper failed: {errors[0]}")
     if _due_left(db):
         raise RuntimeError("bench: timers still due after the sweepers stopped")
+    server = [g[4] for g in got if g[4] is not None]
     return DrainFigure(sweepers, timers, sum(g[0] for g in got), max(g[2] for g in got) - start,
-                       max(g[1] for g in got), sum(g[3] for g in got))
+                       max(g[1] for g in got), sum(g[3] for g in got), [g[0] for g in got],
+                       sum(server) if server else None, sum(g[5] for g in got))
 
 
 def run(db, due_timers: int, counts=(1, 2)) -> list[DrainFigure]:

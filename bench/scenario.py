@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from engine.items.registration import register_item
 from engine.workflow.runtime import complete_task, form_of, script_engine
 
 YEAR = 2026
+DAY = datetime(YEAR, 4, 1, 9, tzinfo=clock.LOCAL_TZ)  # when (a) and (d) run: the session's items are being handled
 UNIT_NAMES = [
     ("jtj", "区交通运输局"), ("jyj", "区教育局"), ("zjj", "区住房和城乡建设局"), ("wjw", "区卫生健康委员会"),
     ("hbj", "市生态环境局本区分局"), ("mzj", "区民政局"), ("nyj", "区农业农村局"), ("cgj", "区综合行政执法局"),

@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import event, func, select
 
 from engine import clock
-from engine.models import AuditEvent, Item, Notification, ProcessInstance
+from engine.events import outbox
+from engine.models import AuditEvent, Item, Notification, OutboxEvent, ProcessInstance
 from engine.people.notifications import notify
 from engine.workflow.runtime import WORKFLOWS, complete_task, instance_of
 from engine.workflow.serializer import STATE
@@ -123,3 +124,45 @@ def test_an_event_notifies_each_person_once(demo_db):
         assert (first, again) == (1, 0)
         assert s.scalar(select(func.count()).select_from(Notification).where(
             Notification.dedupe_key == "overdue:test")) == 1
+
+
+def test_notices_events_and_timeline_keep_no_copy_of_their_own_columns(demo_db):
+    """A task's notice stored its link beside the task id it is derived from, the outbox event its own type,
+    id and instant inside its payload, and the timeline the empty fields of a form."""
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    with demo_db.reading() as s:
+        task_notices = s.scalars(select(Notification).where(Notification.item_id == item_id,
+                                                            Notification.kind == "task")).all()
+        event = s.scalars(select(OutboxEvent).where(OutboxEvent.item_id == item_id)).one()
+        entry = s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                   AuditEvent.action == "completed")).one()
+    assert task_notices and all(n.link is None for n in task_notices)
+    assert all(n.href == f"/tasks/{n.dedupe_key[5:]}" for n in task_notices)  # what the bell links to
+    assert set(event.payload) == {"item", "data"}
+    with demo_db.reading() as s:
+        message = outbox.message(s, event)  # what a partner receives: the same envelope as before
+    assert (message["type"], message["id"]) == ("item.assigned", event.event_id)
+    assert message["occurred_at"] == event.created_at.isoformat() and message["data"]["lead_unit"] == "jtj"
+    assert None not in entry.data.values() and entry.data["lead_unit"] == "jtj"
+
+
+def test_an_approved_reply_event_refers_to_the_reply_and_its_message_carries_the_texts(demo_db):
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+    do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="13812345678",
+       plan="调研、试点、推广。", target_date=(clock.today() + timedelta(days=60)).isoformat())
+    do(demo_db, item_id, "jtj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="meeting",
+       participants="陈代表", proposer_views="希望增加班次。", more_consultation=False)
+    do(demo_db, item_id, "jtj_staff", "draft_reply", **{**REPLY, "reply_text": "经研究，" * 40})
+    do(demo_db, item_id, "jtj_head", "signoff_reply", signoff_decision="approve")
+    do(demo_db, item_id, "office", "review_reply", review_decision="approve", final_class="B")
+    with demo_db.reading() as s:
+        event = s.scalars(select(OutboxEvent).where(OutboxEvent.item_id == item_id,
+                                                    OutboxEvent.event_type == "reply.approved")).one()
+        assert "text" not in event.payload["data"]  # a reference, not a copy of the reply
+        message = outbox.message(s, event)
+    assert message["data"]["text"] == "经研究，" * 40 and message["data"]["reply_class"] == "B"
+    assert list(message["data"]) == ["round", "reply_class", "text", "adopted", "promised", "promised_date",
+                                     "disclosure"]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.models import Item, OutboxEvent, Partner, WebhookDelivery
+from engine.models import Item, OutboxEvent, Partner, Reply, WebhookDelivery
 
 EVENT_TYPES = {
     "item.assigned": "事项已交办 (an item was assigned to its units)",
@@ -25,15 +25,31 @@ def item_summary(item: Item) -> dict:
             "title": item.title, "status": item.status}
 
 
+def message(session: Session, event: OutboxEvent) -> dict:
+    """The message a partner receives for an event: type, instant, item, data and the event's id.
+
+    An approved reply's event refers to the reply (its texts are never changed once drafted) and the
+    message carries them, read when it is sent."""
+    if "type" in event.payload:  # stored whole by earlier versions
+        return event.payload
+    data = event.payload["data"]
+    if "reply_id" in data:
+        data = dict(data)
+        r = session.get(Reply, data.pop("reply_id"))
+        data.update(text=r.text, adopted=r.adopted, promised=r.promised,
+                    promised_date=r.promised_date.isoformat() if r.promised_date else None, disclosure=r.disclosure)
+    return {"type": event.event_type, "occurred_at": event.created_at.isoformat(), "item": event.payload["item"],
+            "data": data, "id": event.event_id}
+
+
 def record(session: Session, event_type: str, item: Item | None, data: dict) -> OutboxEvent:
     """Write the event and its deliveries; the caller's transaction commits them with the change."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     now = clock.now()
+    # The payload keeps what the columns do not: the message's type, id and instant are the row's (`message`).
     event = OutboxEvent(event_id=str(uuid.uuid4()), event_type=event_type, item_id=item.id if item else None,
-                        created_at=now, payload={"type": event_type, "occurred_at": now.isoformat(),
-                                                 "item": item_summary(item) if item else None, "data": data})
-    event.payload["id"] = event.event_id
+                        created_at=now, payload={"item": item_summary(item) if item else None, "data": data})
     session.add(event)
     session.flush()
     for partner in session.scalars(select(Partner).where(Partner.active.is_(True), Partner.webhook_url.is_not(None))):

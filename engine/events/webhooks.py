@@ -24,6 +24,7 @@ from typing import Callable
 from sqlalchemy import or_, select
 
 from engine import clock
+from engine.events import outbox
 from engine.models import OutboxEvent, Partner, WebhookDelivery
 
 log = logging.getLogger("banli.webhooks")
@@ -93,7 +94,7 @@ def _claim(db, batch: int) -> tuple[str, list[tuple[int, str, str, dict]]]:
         for d in s.scalars(q).all():
             d.claim, d.locked_until = claim, now + CLAIM
             partner, event = s.get(Partner, d.partner_id), s.get(OutboxEvent, d.event_id)
-            jobs.append((d.id, partner.webhook_url, partner.secret, event.payload))
+            jobs.append((d.id, partner.webhook_url, partner.secret, outbox.message(s, event)))
     return claim, jobs
 
 

@@ -102,6 +102,13 @@ class Notification(Base):
     # The item's number and title are shown beside the title, not stored in every notification.
     item: Mapped["Item | None"] = relationship(lazy="joined")
 
+    @property
+    def href(self) -> str | None:
+        """Where the notice leads: its link, or for a task's notice the task (derived from its key, not stored)."""
+        if self.link:
+            return self.link
+        return f"/tasks/{self.dedupe_key[5:]}" if self.dedupe_key.startswith("task:") else None
+
 
 class SchedulerHeartbeat(Base):
     """The one scheduler process that holds the lock says it is alive here."""

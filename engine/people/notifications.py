@@ -67,7 +67,7 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
     return list(session.scalars(q))
 
 
-_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "link", "dedupe_key", "created_at")
+_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "dedupe_key", "created_at")  # the link is the task's key
 _STATEMENTS: dict = {}  # built once per dialect and lane kind (see engine.workflow.runtime on why)
 
 
@@ -99,7 +99,7 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
     stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
     title = f"新任务：{row.title}" + (f"（第{row.round}轮）" if row.round > 1 else "")
     session.connection().execute(stmt, dict(
-        n_item_id=item.id, n_kind="task", n_title=title, n_link=f"/tasks/{row.id}", n_dedupe_key=f"task:{row.id}",
+        n_item_id=item.id, n_kind="task", n_title=title, n_dedupe_key=f"task:{row.id}",
         n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
 
 

@@ -179,9 +179,8 @@ def reply_review(c: Completion) -> None:
         promises_of(c.session, c.item, r)
         tell_proposers(c.session, c.item, f"replied:{r.id}", f"已答复（第{r.round}轮），请评价",
                        body=f"答复类别 {r.final_class}")
-        outbox.record(c.session, "reply.approved", c.item, {
-            "round": r.round, "reply_class": r.final_class, "text": r.text, "adopted": r.adopted, "promised": r.promised,
-            "promised_date": r.promised_date.isoformat() if r.promised_date else None, "disclosure": r.disclosure})
+        outbox.record(c.session, "reply.approved", c.item, {"round": r.round, "reply_class": r.final_class,
+                                                            "reply_id": r.id})  # its texts: outbox.message
     else:
         r.status, r.review_opinion = "returned", c.data.get("review_opinion")
 

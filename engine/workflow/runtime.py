@@ -512,8 +512,9 @@ def audit_data(form: dict, data: dict) -> dict | None:
 
     A form whose key has a read-model projection (a reply, a pledge, a consultation ...) stores its texts in
     that record, found by item, round and form key (`form` in the entry); the entry keeps only the short
-    values (choices, dates, flags). A form without a record keeps all it submitted.
+    values (choices, dates, flags). A form without a record keeps all it submitted. Empty fields are left out.
     """
+    data = {k: v for k, v in data.items() if v is not None}  # an empty field says nothing on the timeline
     if not data:
         return None
     if form.get("key") not in PROJECTIONS:
