@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -42,17 +42,25 @@ def message(session: Session, event: OutboxEvent) -> dict:
             "data": data, "id": event.event_id}
 
 
-def record(session: Session, event_type: str, item: Item | None, data: dict) -> OutboxEvent:
-    """Write the event and its deliveries; the caller's transaction commits them with the change."""
+_PARTNERS = select(Partner.id, Partner.events).where(Partner.active.is_(True), Partner.webhook_url.is_not(None))
+
+
+def record(session: Session, event_type: str, item: Item | None, data: dict) -> int:
+    """Write the event and its deliveries; the caller's transaction commits them with the change.
+
+    Core statements on the session's connection: the event's id for its deliveries comes back from the
+    INSERT, so the command's pending changes are not flushed halfway (a flush here wrote the instance a
+    second time when a deadline's timer fired). Returns the event row's id."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     now = clock.now()
+    conn = session.connection()
     # The payload keeps what the columns do not: the message's type, id and instant are the row's (`message`).
-    event = OutboxEvent(event_id=str(uuid.uuid4()), event_type=event_type, item_id=item.id if item else None,
-                        created_at=now, payload={"item": item_summary(item) if item else None, "data": data})
-    session.add(event)
-    session.flush()
-    for partner in session.scalars(select(Partner).where(Partner.active.is_(True), Partner.webhook_url.is_not(None))):
-        if event_type in (partner.events or []):
-            session.add(WebhookDelivery(event_id=event.id, partner_id=partner.id, next_attempt_at=now))
-    return event
+    row_id = conn.execute(insert(OutboxEvent).returning(OutboxEvent.id), dict(
+        event_id=str(uuid.uuid4()), event_type=event_type, item_id=item.id if item else None, created_at=now,
+        payload={"item": item_summary(item) if item else None, "data": data})).scalar_one()
+    deliveries = [dict(event_id=row_id, partner_id=partner_id, next_attempt_at=now)
+                  for partner_id, events in conn.execute(_PARTNERS) if event_type in (events or [])]
+    if deliveries:
+        conn.execute(insert(WebhookDelivery), deliveries)
+    return row_id

@@ -488,12 +488,13 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
     return item
 
 
-def _instance_and_item(session: Session, instance_id: int) -> tuple[ProcessInstance, Item]:
-    """The instance (locked on PostgreSQL) and its item in one statement."""
+def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = False):
+    """The instance (locked on PostgreSQL) and its item in one statement; None when `skip_locked` and
+    another transaction holds it."""
     query = (select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
-             .where(ProcessInstance.id == instance_id).with_for_update(of=ProcessInstance))
-    instance, item = session.execute(query).one()
-    return instance, item
+             .where(ProcessInstance.id == instance_id).with_for_update(of=ProcessInstance, skip_locked=skip_locked))
+    found = session.execute(query).first()
+    return (None, None) if found is None else tuple(found)
 
 
 def audit(session: Session, **values) -> None:
@@ -622,21 +623,19 @@ def _record_fired(session: Session, item: Item, fired, directory: Directory) -> 
 
 
 @_conflict_is_stale
-def fire_timers(session: Session, instance_id: int, now) -> int | None:
+def fire_timers(session: Session, instance_id: int, now, *, selected_due: bool = False) -> int | None:
     """One sweep step for one instance: fire its due timers and write everything derived.
 
     Returns how many timer events fired, or None when the instance was skipped (another sweeper holds it,
-    or nothing is due any more because it was handled meanwhile).
+    or nothing is due any more because it was handled meanwhile). `selected_due`: this transaction selected
+    the instance for a due timer and holds it (the sweep's batch), so that is not checked again.
     """
-    query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    instance = session.scalars(query).first()
+    instance, item = _instance_and_item(session, instance_id, skip_locked=True)
     if instance is None or instance.status != "running":
         return None
-    if session.scalar(select(Timer.id).where(Timer.instance_id == instance_id, Timer.due_at <= now).limit(1)) is None:
+    if not selected_due and session.scalar(
+            select(Timer.id).where(Timer.instance_id == instance_id, Timer.due_at <= now).limit(1)) is None:
         return None
-    item = session.get(Item, instance.item_id)
     wf, _ = load_workflow(session, instance)
     with calendar_scope(current_calendar(session)):
         wf.refresh_timers()

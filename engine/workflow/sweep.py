@@ -59,7 +59,7 @@ def sweep(db, now: datetime | None = None, limit: int | None = None, batch: int 
             for instance_id in ids:
                 try:
                     with s.begin_nested():
-                        fired = fire_timers(s, instance_id, now)
+                        fired = fire_timers(s, instance_id, now, selected_due=True)
                 except Exception as exc:  # noqa: BLE001 - one bad instance must not stop the others
                     failures.append((instance_id, exc))
                     continue
