@@ -85,13 +85,13 @@ def test_task_page_shows_deadline_note_and_leader_and_the_timeline_names_acts(cl
     login(client, "jtj_staff")
     html = client.get(f"/tasks/{sign_id}").get_data(as_text=True)
     assert "本环节期限" in html and "请会同街道办理，月底前报进展。" in html and "王副区长" in html
-    assert any(n.link == f"/tasks/{sign_id}" and n.read_at is None for n in _notes(demo_db, staff_id, item_id))
+    assert any(n.href == f"/tasks/{sign_id}" and n.read_at is None for n in _notes(demo_db, staff_id, item_id))
     r = _post(client, sign_id, sign_decision="return", return_reason="不属于本局职责。")
     assert r.status_code == 302
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "已完成：申请退回" in page and "<b>申请退回</b>" in page
     # the "new task" notice is read once the task is done
-    assert all(n.read_at is not None for n in _notes(demo_db, staff_id, item_id) if n.link == f"/tasks/{sign_id}")
+    assert all(n.read_at is not None for n in _notes(demo_db, staff_id, item_id) if n.href == f"/tasks/{sign_id}")
 
 
 def _notes(db, user_id, item_id):
