@@ -62,19 +62,27 @@ def waiting_timers(workflow) -> list[tuple[object, datetime]]:
             if task.has_state(TaskState.WAITING) for due in _dues(task)]
 
 
-def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[tuple[object, datetime]]:
-    """Make the instance's timer rows equal its waiting timers; set `next_timer_due`."""
-    waiting = waiting_timers(workflow)
+FORECAST = "forecast"  # the kind of a timer row that stands for a deadline whose own timer waits later
+
+
+def sync_timers(session: Session, instance: ProcessInstance, workflow, waiting=None,
+                forecasts=()) -> list[tuple[object, datetime]]:
+    """Make the instance's timer rows equal its waiting timers (and the forecasts still ahead, see
+    engine.deadlines.forecast, so that the sweep comes back when their date passes); set `next_timer_due`."""
+    waiting = waiting_timers(workflow) if waiting is None else waiting
     rows = dict(session.execute(select(Timer.id, Timer.due_at).where(Timer.instance_id == instance.id)).all())
     keep, added, moved = set(), [], []
-    for task, due in waiting:
+    now = clock.now()
+    ahead = [(f, due) for f, due in forecasts if due > now]
+    forecast_ids = {id(f) for f, _ in ahead}
+    for task, due in [*waiting, *ahead]:
         tid = str(task.id)
         keep.add(tid)
         if tid not in rows:
             m = meta(task.task_spec)
             added.append(dict(id=tid, instance_id=instance.id, item_id=instance.item_id, due_at=due,
                               spec_name=task.task_spec.bpmn_id or task.task_spec.name, deadline_key=m["deadline"],
-                              kind=m["kind"], attached_to=m["attached_to"]))
+                              kind=FORECAST if id(task) in forecast_ids else m["kind"], attached_to=m["attached_to"]))
         elif rows[tid] != due:
             moved.append({"id": tid, "due_at": due})
     gone = [tid for tid in rows if tid not in keep]
@@ -84,7 +92,7 @@ def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[t
         session.execute(insert(Timer), added)
     if moved:
         session.execute(update(Timer), moved)  # bulk UPDATE by primary key
-    next_due = min((due for _, due in waiting), default=None)
+    next_due = min((due for _, due in [*waiting, *ahead]), default=None)
     if instance.next_timer_due != next_due:
         instance.next_timer_due = next_due
     return waiting
