@@ -397,3 +397,21 @@ def test_an_extension_is_asked_once_handling_has_begun(demo_db):
             except FormInvalid as exc:
                 assert exc.errors[0].code == "not_started"
 
+
+def test_a_co_opinion_given_after_a_restart_reaches_the_join(demo_db):
+    from engine.workflow import deployment, runtime
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id, co_units=["jyj"])
+        sign_and_pledge(demo_db, item_id)
+        consult(demo_db, item_id)
+        # a new process: specs parsed afresh, no workflow kept in memory
+        deployment._CACHE.clear(), deployment._BY_ID.clear(), runtime.WORKFLOWS.entries.clear()
+        with demo_db.transaction() as s:
+            me = user(s, "jyj_staff")
+            row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "cohandle")).one()
+            complete_task(s, row.id, me, {"co_opinion": "同意。"})
+        with demo_db.reading() as s:
+            ready = set(s.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item_id)))
+    assert "draft_reply" in ready
+    assert [r.status for r in rows(demo_db, item_id, "co_opinion")] == ["met"]
