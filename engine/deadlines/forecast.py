@@ -52,9 +52,10 @@ def _setter(wf, variable: str):
     return None
 
 
-def forecasts(wf, instance_id: int, running: set[str]) -> list[tuple[Forecast, datetime]]:
+def forecasts(wf, instance_id: int, running: set[str], active=None) -> list[tuple[Forecast, datetime]]:
     """(forecast, due instant in UTC) for each FROM_ASSIGNMENT deadline whose timer is not in `running`
     (the deadline keys of timers waiting or fired in this run) and whose date the item's data already gives.
+    `active`: the workflow's ready, waiting and started tasks, when the caller has walked the tree already.
 
     Call within a calendar scope. A script that cannot run yet (the item is not assigned) forecasts nothing.
     """
@@ -70,7 +71,9 @@ def forecasts(wf, instance_id: int, running: set[str]) -> list[tuple[Forecast, d
             script = _setter(wf, variable) if variable.isidentifier() else None
             if script is None:
                 continue
-            for task in wf.get_tasks(state=_ACTIVE):
+            if active is None:
+                active = wf.get_tasks(state=_ACTIVE)
+            for task in active:
                 if variable in task.data or "rules" not in task.data:
                     continue  # the script already ran on this path (its timer has been or is waiting)
                 data = copy.deepcopy(task.data)

@@ -246,7 +246,8 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
 def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
                   directory: Directory, fired, moved_by: str | None) -> None:
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
-    for task in wf.get_tasks(state=_ACTIVE):
+    active_tasks = wf.get_tasks(state=_ACTIVE)
+    for task in active_tasks:
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
@@ -255,7 +256,8 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     timers = [(t, due, False) for t, due in waiting]
     timers += [(t, due, True) for t in fired if (due := due_of(t)) is not None]
     with calendar_scope(calendar):  # deadlines that run before their timers wait (the reply's, from assignment)
-        early = forecasts(wf, instance.id, {meta(t.task_spec)["deadline"] for t, _due, _fired in timers})
+        running = {meta(t.task_spec)["deadline"] for t, _due, _fired in timers}
+        early = forecasts(wf, instance.id, running, active_tasks)
     sync_timers(session, instance, wf, waiting, early)
     now = clock.now()
     timers += [(f, due, due <= now) for f, due in early]  # a forecast whose date has passed is flagged
