@@ -26,6 +26,7 @@ from bench.measure import counting_statements
 from bench.sweep import add_due_items
 from engine import clock
 from engine.db import Database
+from engine.deadlines.timers import FORECAST
 from engine.models import Assignment, Deadline, Item, ProcessInstance, TaskRow, Timer
 from engine.workflow.serializer import STATE
 
@@ -66,6 +67,8 @@ def make_backlog(db, due_timers: int, tag: str) -> int:
         instance = dict(s.execute(select(ProcessInstance.__table__)
                                   .where(ProcessInstance.item_id == template_id)).one()._mapping)
         tasks, timers = _rows(s, TaskRow, template_id), _rows(s, Timer, template_id)
+        # A forecast's row is derived from its instance (its id too): each copy gets its own at its first sweep.
+        timers = [r for r in timers if r["kind"] != FORECAST]
         deadlines, assignments = _rows(s, Deadline, template_id), _rows(s, Assignment, template_id)
         first_item = s.scalar(select(func.max(Item.id))) + 1
         first_instance = s.scalar(select(func.max(ProcessInstance.id))) + 1

@@ -218,3 +218,16 @@ def test_the_reference_page_is_served_locally(client):
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page and "/api/v1/openapi.json" in page
     assert "http" not in page.split("<body>")[1].split("openapi.json")[0].replace("http://localhost", "")  # no CDN
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_void_deadline_keeps_the_api_contract(client, demo_db):
+    """A unit gives an item back before handling: its reply deadline is void, a state the document lists."""
+    from web.api_v1.schemas import Deadline as DeadlineSchema
+    from tests.test_timers import assign, do, register
+    item_id = register(demo_db)
+    assign(demo_db, item_id)
+    do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
+    do(demo_db, item_id, "office", "decide_return", return_decision="approve", return_opinion="同意")
+    deadlines = Api(client, demo_db, "office").get(f"/items/{item_id}/deadlines")
+    assert "void" in {d["state"] for d in deadlines}
+    assert all(DeadlineSchema().validate(d) == {} for d in deadlines)

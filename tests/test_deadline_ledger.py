@@ -292,3 +292,126 @@ def test_cli_deadline_answers_on_a_database_nobody_initialised(tmp_path, monkeyp
     assert "banli init" in result.stderr and "Traceback" not in result.stderr
     result = CliRunner().invoke(main, ["deadline", "2027-12-28", "5WD"])
     assert result.exit_code == 0 and "2028" in result.stderr  # a year chinesecalendar does not know warns
+
+
+# --- the reply deadline runs from assignment: one ledger row from then on, read by every page ------------
+
+def _views_of_reply(db, item_id):
+    """The reply date as the board, the item page's deadlines, the portal and the statistics give it."""
+    from engine.items.portal import my_items
+    from engine.items.queries import item_detail
+    from engine.reports.statistics import item_facts
+    with db.reading() as s:
+        item = s.get(Item, item_id)
+        on_board = [r.deadline.due_date for r in board.board(s, board.BoardFilter(key="reply", show="all"))
+                    if r.item.id == item_id]
+        page = [d.due_date for d, _state in item_detail(s, item).deadlines if d.key == "reply" and d.status != "void"]
+        portal = [p.reply_deadline.due for p in my_items(s, user(s, "member_sun")) if p.item.id == item_id]
+        facts = [f.due for f in item_facts(s, 2026, as_of=clock.today()) if f.id == item_id]
+    return on_board, page, portal, facts
+
+
+def test_the_reply_deadline_opens_at_assignment_and_every_page_reads_that_row(demo_db):
+    with demo_db.transaction() as s:
+        set_rule(s, 2026, "reply", "1M")  # due within the board's horizon, so the board lists it too
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)  # assigned, not signed for
+        [row] = rows(demo_db, item_id, "reply")
+        assert (row.round, row.status, row.due_date, row.original_due_date) == (1, "open", date(2026, 4, 2),
+                                                                                date(2026, 4, 2))
+        with demo_db.reading() as s:
+            assert row.unit_id == s.scalar(select(Unit.id).where(Unit.code == "jtj"))
+    with time_machine.travel(at("2026-03-28"), tick=False):  # a Saturday, within a week of the date
+        assert _views_of_reply(demo_db, item_id) == ([date(2026, 4, 2)],) * 4
+        # the rules change after assignment: the row moves (audited; 05-02 falls in the May Day holiday)
+        with demo_db.transaction() as s:
+            change_rules(s, 2026, {"reply": "2M"}, user(s, "admin"))
+        [row] = rows(demo_db, item_id, "reply")
+        assert (row.due_date, row.original_due_date, row.extended) == (date(2026, 5, 6), date(2026, 5, 6), False)
+        assert audit_count(demo_db, item_id, "deadline_recomputed") == 1
+        with demo_db.transaction() as s:  # a date no rule gives: every view still shows exactly the row's
+            s.execute(Deadline.__table__.update().where(Deadline.id == row.id).values(due_date=date(2026, 4, 1)))
+        assert _views_of_reply(demo_db, item_id) == ([date(2026, 4, 1)],) * 4
+        with demo_db.transaction() as s:
+            s.execute(Deadline.__table__.update().where(Deadline.id == row.id).values(due_date=date(2026, 5, 6)))
+        sign_and_pledge(demo_db, item_id)  # handling starts: its timer waits for the very same date
+        assert [(r.due_date, r.status) for r in rows(demo_db, item_id, "reply")] == [(date(2026, 5, 6), "open")]
+        with demo_db.reading() as s:
+            timer = s.scalars(select(Timer).where(Timer.item_id == item_id, Timer.spec_name == "reply_overdue")).one()
+            assert clock.local(timer.due_at).date() == date(2026, 5, 6)
+        assert audit_count(demo_db, item_id, "deadline_recomputed") == 1
+
+
+def test_a_reply_date_passing_before_the_pledge_is_flagged_by_the_sweep_once(demo_db):
+    with demo_db.transaction() as s:
+        set_rule(s, 2026, "reply_fixed_date", "2026-03-06")
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")  # the pledge waits
+        assert [r.status for r in rows(demo_db, item_id, "reply")] == ["open"]
+    with time_machine.travel(at("2026-03-09"), tick=False):
+        sweep(demo_db)
+        sweep(demo_db)
+        [row] = rows(demo_db, item_id, "reply")
+        assert (row.due_date, row.status) == (date(2026, 3, 6), "overdue")
+        assert [n.title for n in notes(demo_db, item_id, "overdue")].count("已超期：答复期限为 2026-03-06") >= 1
+        with demo_db.reading() as s:
+            unit_users = {n.user_id for n in notes(demo_db, item_id, "overdue")}
+            assert user(s, "jtj_head").id in unit_users and user(s, "office").id in unit_users
+        do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李",
+            contact_phone="13800000004", plan="方案", target_date="2099-12-31")
+        sweep(demo_db)
+    assert [r.status for r in rows(demo_db, item_id, "reply")] == ["overdue"]
+    assert audit_count(demo_db, item_id, "timer_overdue") == 1  # the handling's own timer adds no second flag
+
+
+def test_a_returned_items_reply_deadline_is_void_and_the_new_lead_gets_its_own(demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="return", return_reason="不属于本单位职责")
+        do(demo_db, item_id, "office", "decide_return", return_decision="approve", return_opinion="同意")
+    assert [r.status for r in rows(demo_db, item_id, "reply")] == ["void"]
+    with time_machine.travel(at("2026-03-04"), tick=False):
+        do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="wjw")
+    replies = rows(demo_db, item_id, "reply")
+    with demo_db.reading() as s:
+        wjw = s.scalar(select(Unit.id).where(Unit.code == "wjw"))
+    assert [(r.status, r.due_date) for r in replies] == [("void", date(2026, 6, 2)), ("open", date(2026, 6, 4))]
+    assert replies[1].unit_id == wjw
+
+
+def test_an_extension_is_asked_once_handling_has_begun(demo_db):
+    from engine.items.extensions import may_ask, request_extension
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        with demo_db.transaction() as s:
+            item, staff = s.get(Item, item_id), user(s, "jtj_staff")
+            assert not may_ask(s, staff, item)
+            try:
+                request_extension(s, item, staff, "2026-07-01", "需协调。")
+                raise AssertionError("an extension before the pledge was accepted")
+            except FormInvalid as exc:
+                assert exc.errors[0].code == "not_started"
+
+
+def test_a_co_opinion_given_after_a_restart_reaches_the_join(demo_db):
+    from engine.workflow import deployment, runtime
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id, co_units=["jyj"])
+        sign_and_pledge(demo_db, item_id)
+        consult(demo_db, item_id)
+        # a new process: specs parsed afresh, no workflow kept in memory
+        deployment._CACHE.clear(), deployment._BY_ID.clear(), runtime.WORKFLOWS.entries.clear()
+        with demo_db.transaction() as s:
+            me = user(s, "jyj_staff")
+            row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "cohandle")).one()
+            complete_task(s, row.id, me, {"co_opinion": "同意。"})
+        with demo_db.reading() as s:
+            ready = set(s.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item_id)))
+    assert "draft_reply" in ready
+    assert [r.status for r in rows(demo_db, item_id, "co_opinion")] == ["met"]

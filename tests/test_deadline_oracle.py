@@ -30,7 +30,7 @@ from engine.deadlines.rules import set_rule
 from engine.items.extensions import decide_extension, request_extension
 from engine.items.registration import register_item
 from engine.models import Deadline, Item, Notification, ProcessInstance, TaskRow, Unit
-from engine.reports.statistics import item_facts
+from engine.reports.statistics import figures, year_statistics
 from engine.workflow.recompute import load_holidays
 from engine.workflow.deployment import PROCESSES_DIR
 from engine.workflow.runtime import complete_task
@@ -97,11 +97,14 @@ class Expected:
     opened: bool = False
     met_on: date | None = None
     extended: bool = False
+    void_on: date | None = None  # its unit gave the item back before the deadline's step began
 
     def flagged(self, today: date) -> bool:  # the sweep runs before every step: past its day, it is flagged
-        return (self.met_on or today) > self.due
+        return (self.met_on or self.void_on or today) > self.due
 
     def state(self, today: date) -> str:
+        if self.void_on is not None:
+            return "void"
         if self.met_on is not None:
             return "met_late" if self.met_on > self.due else "met"
         if today > self.due:
@@ -131,9 +134,17 @@ class Oracle:
                 and (rnd is None or r.round == rnd)]
         return rows[-1] if rows else None
 
+    def returned(self, day):
+        """The office approves the lead unit's return: its reply deadline, not yet in handling, is void."""
+        for row in self.rows:
+            if row.key == "reply" and row.met_on is None and row.void_on is None:
+                row.void_on = day
+
     def assign(self, day, lead, co_units, complex_):
+        """The return window and the reply deadline run from assignment (DOMAIN.md steps 3 and 6)."""
         self.lead, self.co_units, self.assigned, self.complex = lead, co_units, day, complex_
         self._add("return_window", lead, "5WD", day, True)
+        self._add("reply", lead, self.fixed or ("6M" if complex_ else "3M"), day, True)
         self.pending = [("first_contact", lead, "20WD", day)] + [("co_opinion", c, "1M", day) for c in co_units]
 
     def met(self, key, day, owner="*"):
@@ -145,8 +156,6 @@ class Oracle:
         if self.round == 1:
             for key, owner, rule, start in self.pending:
                 self._add(key, owner, rule, start, True)
-            rule = self.fixed or ("6M" if self.complex else "3M")
-            self._add("reply", self.lead, rule, self.assigned, True)
         else:
             self._add("reply", self.lead, "1M", day, True)
 
@@ -174,7 +183,7 @@ class Oracle:
         """An admin loads 2027's holidays: every deadline not yet met, flagged or extended is recomputed."""
         self.cal = Calendar(dict(HOLIDAYS_2027))
         for row in self.rows:
-            if row.met_on is None and not row.flagged(today) and not row.extended:
+            if row.met_on is None and row.void_on is None and not row.flagged(today) and not row.extended:
                 row.due = row.original = self.cal.due(row.rule, row.start)
 
     def open_rows(self):
@@ -246,12 +255,49 @@ class Path:
             reminders = {t for t in titles if t.startswith("催办提醒")}
             assert reminders <= {f"催办提醒：{LABEL[r.key]}将于 {d} 到期" for r in o.rows
                                  for d in (r.due, r.original, o.cal.due(r.rule, r.start), Calendar().due(r.rule, r.start))}
-            facts = {f.id: f for f in item_facts(s, 2026, as_of=today)}[self.item_id]
-            reply = o.find("reply", rnd=1)
-            if reply is not None and reply.opened:
-                assert (facts.due, facts.original_due, facts.extended) == (reply.due, reply.original, reply.extended)
-                on_time = (facts.replied_on <= reply.due) if facts.replied_on else (False if reply.due < today else None)
-                assert facts.on_time == on_time
+            self.check_board(s, today)
+            self.check_statistics(s, today)
+
+    def check_board(self, s, today):
+        """The board lists, by state and by the owner's unit, exactly the oracle's late and due-soon deadlines."""
+        o = self.oracle
+        ids = {code: uid for uid, code in self.codes.items()}
+        for show, states in (("due_soon", {"due_soon"}), ("all", {"overdue", "due_soon"})):
+            listed = sorted((r.deadline.key, r.deadline.round, self.codes.get(r.deadline.unit_id))
+                            for r in board.board(s, board.BoardFilter(show=show)) if r.item.id == self.item_id)
+            assert listed == sorted((r.key, r.round, r.owner) for r in o.open_rows() if r.state(today) in states), \
+                (show, today)
+        for owner in {r.owner for r in o.open_rows() if r.owner}:
+            listed = sorted((r.deadline.key, r.deadline.round) for r in board.board(
+                s, board.BoardFilter(unit_id=ids[owner], show="all")) if r.item.id == self.item_id)
+            assert listed == sorted((r.key, r.round) for r in o.open_rows() if r.owner == owner
+                                    and r.state(today) in ("overdue", "due_soon")), (owner, today)
+
+    def check_statistics(self, s, today):
+        """The item's facts and its share of the year's and its lead unit's on-time figures (按时办复率)."""
+        o = self.oracle
+        stats = year_statistics(s, 2026, as_of=today)
+        facts = {f.id: f for f in stats.facts}[self.item_id]
+        reply = o.find("reply", rnd=1)
+        on_time = None
+        if reply is not None and reply.opened and reply.void_on is None:
+            assert (facts.due, facts.original_due, facts.extended) == (reply.due, reply.original, reply.extended)
+            replied = reply.met_on
+            on_time = (replied <= reply.due) if replied else (False if reply.due < today else None)
+        else:
+            assert facts.due is None
+        assert facts.on_time == on_time
+        others = [f for f in stats.facts if f.id != self.item_id]
+        want = (int(bool(on_time)), int(on_time is not None), int(on_time is False and reply.met_on is None))
+        pairs = [(stats.total, figures(others))]
+        if facts.lead_unit_id is not None:  # (none while the item is given back and not yet reassigned)
+            [unit] = [u for u in stats.units if u.unit_id == facts.lead_unit_id]
+            assert unit.code == o.lead
+            pairs.append((unit.lead, figures([f for f in others if f.counted and f.lead_unit_id == unit.unit_id])))
+        for got, rest in pairs:
+            assert (got.on_time_rate.numerator - rest.on_time_rate.numerator,
+                    got.on_time_rate.denominator - rest.on_time_rate.denominator,
+                    got.overdue_open - rest.overdue_open) == want, today
 
 
 def add_days(d: date, n: int) -> date:
@@ -312,6 +358,8 @@ def run_path(db, plan: dict) -> None:
             approve = plan["return"] == "approved"
             path.task("decide_return", "office", return_decision="approve" if approve else "refuse",
                       return_opinion="同意改派" if approve else "请继续办理")
+            if approve:
+                oracle.returned(day)
         if approve:
             lead = "wjw"
             with path.on(step_day(1)):
@@ -414,8 +462,8 @@ def plans():
         "rate_after": st.integers(1, 30),
         "publish_after": st.integers(0, 40),
         "reload_at": st.sampled_from([-1, -1, 1, 2, 3, 4, 6]),
-        # not while a co-unit's opinion is pending: see test_migration_with_a_pending_co_opinion below
-        "migrate_at": st.sampled_from([-1, -1, 1, 2, 5]),
+        # 3: while a co-unit's opinion is pending (see test_migration_with_a_pending_co_opinion below)
+        "migrate_at": st.sampled_from([-1, -1, 1, 2, 3, 5]),
     }).map(lambda p: {**p, "co_when": p["co_when"][:len(p["co_units"])]})
 
 
@@ -470,9 +518,8 @@ def test_known_paths(fresh_demo_db, plan):
         run_path(db, plan)
 
 
-@pytest.mark.xfail(strict=True, reason="found by the random paths: migrating an item while a co-unit's opinion "
-                   "(a multi-instance in the handling subprocess) is pending loses the join, so the reply never "
-                   "opens; migration is outside this issue and left for its owner")
 def test_migration_with_a_pending_co_opinion(fresh_demo_db):
+    """Found by the random paths: the newly parsed version's multi-instance never heard of the co-unit's
+    opinion task created on the old one, so its completion did not reach the join and the reply never opened."""
     with fresh_demo_db() as db:
         run_path(db, _plan(co_units=["jyj"], co_when=[-10], migrate_at=3))

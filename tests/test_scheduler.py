@@ -36,10 +36,16 @@ def overdue_items(db, n: int) -> list[int]:
 
 
 def fired_per_item(db, ids) -> dict[int, int]:
+    """Per item, how often its most repeated overdue flag was recorded (each deadline must be flagged once:
+    the sign-for window and, passed too before any pledge, the reply deadline that runs from assignment)."""
     with db.reading() as s:
         rows = s.execute(select(AuditEvent.item_id, func.count()).where(
-            AuditEvent.item_id.in_(ids), AuditEvent.action == "timer_overdue").group_by(AuditEvent.item_id)).all()
-    return {i: n for i, n in rows}
+            AuditEvent.item_id.in_(ids), AuditEvent.action == "timer_overdue")
+            .group_by(AuditEvent.item_id, AuditEvent.step)).all()
+    out: dict[int, int] = {}
+    for i, n in rows:
+        out[i] = max(out.get(i, 0), n)
+    return out
 
 
 def env(db):

@@ -6,12 +6,13 @@ import json
 from datetime import date, datetime
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from engine import clock
 from engine.people.accounts import create_user
-from engine.models import Assignment, CoOpinion, Consultation, Item, Rating, RehandlingOrder, Unit
+from engine.models import Assignment, CoOpinion, Consultation, Deadline, Item, Rating, RehandlingOrder, Unit
 from engine.deadlines.ledger import reply_deadlines
 from engine.reports.statistics import rating_verdict, year_statistics
 from tests.conftest import login
@@ -33,7 +34,9 @@ def year_2024(db):
         who = create_user(s, "p1", "代表甲", "proposer", "x" * 12)
 
         def item(number, kind, status="closed", assigned=None, replied=None, cls=None, complex_=False, rnd=1,
-                 lead=u1):
+                 lead=u1, due=None):
+            """`due`: the reply deadline's ledger row, as the engine writes it at assignment (3 months, 6 for
+            a complex item, on the working calendar); the statistics read nothing else."""
             it = Item(year=2024, item_type=kind, number=number, title=f"事项{number}", content="内容",
                       proposer_id=who.id, status=status, assigned_at=at(assigned) if assigned else None,
                       replied_at=at(replied) if replied else None, reply_class=cls, is_complex=complex_, round=rnd,
@@ -42,6 +45,10 @@ def year_2024(db):
             s.flush()
             if assigned:
                 s.add(Assignment(item_id=it.id, unit_id=lead.id, role="lead", assigned_at=at(assigned)))
+                day = date.fromisoformat(due)
+                s.add(Deadline(item_id=it.id, key="reply", round=1, step="答复", attached_to="handling",
+                               unit_id=lead.id, due_date=day, original_due_date=day,
+                               status="met" if replied else "open"))
             return it
 
         def consulted(it, unit=u1, rnd=1):
@@ -51,25 +58,25 @@ def year_2024(db):
         def rated(it, attitude, result, rnd=1):
             s.add(Rating(item_id=it.id, round=rnd, attitude=attitude, result=result))
 
-        s1 = item("S1", "suggestion", assigned="2024-03-20", replied="2024-05-10", cls="A")
+        s1 = item("S1", "suggestion", assigned="2024-03-20", due="2024-06-20", replied="2024-05-10", cls="A")
         consulted(s1)
         rated(s1, "satisfied", "satisfied")
         s.add(Assignment(item_id=s1.id, unit_id=u2.id, role="co", assigned_at=at("2024-03-20")))
         s.add(CoOpinion(item_id=s1.id, unit_id=u2.id, text="同意"))
-        s2 = item("S2", "suggestion", assigned="2024-03-20", replied="2024-07-01", cls="B")  # after 2024-06-20
+        s2 = item("S2", "suggestion", assigned="2024-03-20", due="2024-06-20", replied="2024-07-01", cls="B")  # after 2024-06-20
         consulted(s2)
         rated(s2, "basically_satisfied", "satisfied")
-        item("S3", "suggestion", status="handling", assigned="2024-03-20")  # overdue, never consulted
-        p1 = item("P1", "proposal", assigned="2024-03-20", replied="2024-08-15", cls="C", complex_=True, rnd=2)
+        item("S3", "suggestion", status="handling", assigned="2024-03-20", due="2024-06-20")  # overdue, never consulted
+        p1 = item("P1", "proposal", assigned="2024-03-20", due="2024-09-20", replied="2024-08-15", cls="C", complex_=True, rnd=2)
         consulted(p1)
         rated(p1, "satisfied", "unsatisfied")
         s.add(RehandlingOrder(item_id=p1.id, round=1, decision="rehandle", instructions="重办"))
         rated(p1, "satisfied", "satisfied", rnd=2)
-        p2 = item("P2", "proposal", status="handling", assigned="2024-07-15")  # not due yet
+        p2 = item("P2", "proposal", status="handling", assigned="2024-07-15", due="2024-10-15")  # not due yet
         consulted(p2, unit=u2)  # recorded by a unit that is not the lead: does not count
         item("P3", "proposal", status="withdrawn")
         item("P4", "proposal", status="assigning")
-        p5 = item("P5", "proposal", assigned="2024-03-20", replied="2024-05-01", cls="A")
+        p5 = item("P5", "proposal", assigned="2024-03-20", due="2024-06-20", replied="2024-05-01", cls="A")
         consulted(p5)
         rated(p5, "no_opinion", "no_opinion")  # 未表态
     with db.reading() as s:
@@ -129,13 +136,15 @@ def test_the_lower_dimension_decides_a_rating():
     assert rating_verdict("no_opinion", "satisfied") == "no_opinion"
 
 
-def test_reply_deadline_skips_to_the_next_working_day(db):
-    with db.transaction() as s:
-        who = create_user(s, "p1", "代表甲", "proposer", "x" * 12)
+def test_reply_deadline_skips_to_the_next_working_day(demo_db):
+    """The statistics' reply deadline is the ledger's row, there from assignment (before any sign-for)."""
+    from tests.test_timers import assign, register
+    with time_machine.travel(at("2025-07-01"), tick=False):
+        item_id = register(demo_db, year="2025")
+        assign(demo_db, item_id)
+    with demo_db.reading() as s:
         # 2025-07-01 + 3 months = 2025-10-01, National Day: the deadline moves to 2025-10-09.
-        it = Item(id=1, year=2025, item_type="suggestion", number="X", title="t", content="c", proposer_id=who.id,
-                  assigned_at=at("2025-07-01"))
-        assert reply_deadlines(s, [it])[1].due == date(2025, 10, 9)
+        assert reply_deadlines(s, [s.get(Item, item_id)])[item_id].due == date(2025, 10, 9)
 
 
 def test_demo_year_is_shaped_like_the_speech(demo_db):

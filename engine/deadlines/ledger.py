@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.i18n import N_
 from engine.events import outbox
-from engine.deadlines.calendar import WorkCalendar, current_calendar
-from engine.deadlines.rules import rules_for
+from engine.deadlines.calendar import WorkCalendar
+from engine.deadlines.forecast import FROM_ASSIGNMENT, Forecast
 from engine.models import AuditEvent, Deadline, Item
 from engine.people.authz import LANES
 from engine.people.notifications import notify, role_users
@@ -97,7 +97,9 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     `timers` are (task, due instant, fired) for the waiting timers and those that fired in this run;
     `completed` the (activity, unit id) pairs completed in this run; `active` the activities still running.
     `moved_by` says why a due date moved: "extension" marks the row extended; anything else (a migration,
-    a calendar recompute) moves it and keeps the flag as it was.
+    a calendar recompute) moves it and keeps the flag as it was. A `Forecast` among the timers stands for a
+    deadline that runs from assignment before its own timer waits (engine.deadlines.forecast): it opens,
+    moves and flags the row as that timer would, for the item's current lead unit only.
     """
     now, today = clock.now(), clock.today()
     rows = list(session.scalars(select(Deadline).where(Deadline.item_id == item.id).order_by(Deadline.id)))
@@ -121,6 +123,8 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
             continue
         key, rnd, day = m["deadline"], round_of(m["deadline"], task.data), due_day(due.isoformat())
         for owner in owners(task, units, people):
+            if isinstance(task, Forecast) and owner[0] != item.lead_unit_id:
+                continue  # returned: the deadline is no longer this unit's (its row turns void below)
             row = find(key, rnd, owner, day)
             if row is None:
                 row = Deadline(item_id=item.id, key=key, round=rnd, step=LABELS.get(key, key),
@@ -152,7 +156,10 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
                 live.append(Live(task, "reminder", row))
     for row in rows:  # a step that ended without a completion we saw (e.g. a migration): its deadline is over
         if row.status in OPEN and id(row) not in seen and row.attached_to not in active:
-            _close(row, now)
+            if row.key in FROM_ASSIGNMENT and row.unit_id != item.lead_unit_id:
+                row.status = "void"  # the unit gave the item back before its step began: nothing to meet
+            else:
+                _close(row, now)
     return live, rows
 
 
@@ -239,27 +246,16 @@ class ReplyDeadline:
 
 
 def reply_deadlines(session: Session, items: list[Item], current_round: bool = False) -> dict[int, ReplyDeadline]:
-    """答复期限 of each assigned item (first round): the ONE place the statistics and the portal read it from.
-    With `current_round`, the deadline of the item's latest round (a re-handled item's new reply date),
-    as the proposer needs it.
-
-    The engine's deadline ledger has it once handling has begun, with the original and the extended date;
-    before that (sign-for, pledge) it is what the year's rules will give from the assignment date.
-    """
+    """答复期限 of each assigned item (first round), read from its ledger row: what the statistics and the
+    portal show. With `current_round`, the deadline of the item's latest round (a re-handled item's new
+    reply date), as the proposer needs it. The row exists from assignment (engine.deadlines.forecast)."""
     ids = [i.id for i in items if i.assigned_at is not None]
     out: dict[int, ReplyDeadline] = {}
     for chunk in (ids[k:k + 500] for k in range(0, len(ids), 500)):
         rounds = () if current_round else (Deadline.round == 1,)
         for row in session.scalars(select(Deadline).where(Deadline.item_id.in_(chunk), Deadline.key == "reply",
-                                                          *rounds).order_by(Deadline.round, Deadline.id)):
+                                                          Deadline.status != "void", *rounds)
+                                   .order_by(Deadline.round, Deadline.id)):
             out[row.item_id] = ReplyDeadline(row.due_date, row.original_due_date, row.extended,
                                              (row.warning,) if row.warning else ())
-    cal = current_calendar(session)
-    for item in items:
-        if item.assigned_at is None or item.id in out:
-            continue
-        rules = rules_for(session, item.year)
-        rule = rules["reply_fixed_date"] or (rules["reply_complex"] if item.is_complex else rules["reply"])
-        d = cal.deadline(clock.local(item.assigned_at).date(), rule)
-        out[item.id] = ReplyDeadline(d.due, d.due, False, d.warnings)
     return out

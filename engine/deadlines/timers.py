@@ -69,22 +69,30 @@ _INSERT_TIMER = insert(Timer)
 _MOVE_TIMER = update(Timer).where(Timer.id == bindparam("tid")).values(due_at=bindparam("due", type_=Timer.due_at.type))
 
 
-def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[tuple[object, datetime]]:
-    """Make the instance's timer rows equal its waiting timers; set `next_timer_due`.
+FORECAST = "forecast"  # the kind of a timer row that stands for a deadline whose own timer waits later
+
+
+def sync_timers(session: Session, instance: ProcessInstance, workflow, waiting=None,
+                forecasts=()) -> list[tuple[object, datetime]]:
+    """Make the instance's timer rows equal its waiting timers (and the forecasts still ahead, see
+    engine.deadlines.forecast, so that the sweep comes back when their date passes); set `next_timer_due`.
 
     Timer rows are derived: plain Core statements on the session's connection, nothing for the ORM to track."""
-    waiting = waiting_timers(workflow)
+    waiting = waiting_timers(workflow) if waiting is None else waiting
     conn = session.connection()
     rows = dict(conn.execute(_TIMER_ROWS, {"instance_id": instance.id}).all())
     keep, added, moved = set(), [], []
-    for task, due in waiting:
+    now = clock.now()
+    ahead = [(f, due) for f, due in forecasts if due > now]
+    forecast_ids = {id(f) for f, _ in ahead}
+    for task, due in [*waiting, *ahead]:
         tid = str(task.id)
         keep.add(tid)
         if tid not in rows:
             m = meta(task.task_spec)
             added.append(dict(id=tid, instance_id=instance.id, item_id=instance.item_id, due_at=due,
                               spec_name=task.task_spec.bpmn_id or task.task_spec.name, deadline_key=m["deadline"],
-                              kind=m["kind"], attached_to=m["attached_to"]))
+                              kind=FORECAST if id(task) in forecast_ids else m["kind"], attached_to=m["attached_to"]))
         elif rows[tid] != due:
             moved.append({"tid": tid, "due": due})
     gone = [tid for tid in rows if tid not in keep]
@@ -94,7 +102,7 @@ def sync_timers(session: Session, instance: ProcessInstance, workflow) -> list[t
         conn.execute(_INSERT_TIMER, added)
     if moved:
         conn.execute(_MOVE_TIMER, moved)
-    next_due = min((due for _, due in waiting), default=None)
+    next_due = min((due for _, due in [*waiting, *ahead]), default=None)
     if instance.next_timer_due != next_due:
         instance.next_timer_due = next_due
     return waiting

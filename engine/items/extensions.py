@@ -17,11 +17,11 @@ from engine.i18n import N_
 from engine.people.authz import NotAllowed
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, ProcessInstance, User
+from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, ProcessInstance, Timer, User
 from engine.people.notifications import notify, role_users
 from engine.deadlines.rules import rules_for
 from engine.deadlines.expressions import calendar_scope, instant
-from engine.deadlines.timers import meta, waiting_timers
+from engine.deadlines.timers import FORECAST, meta, waiting_timers
 from engine.workflow.readmodel import tell_proposers
 from engine.workflow.runtime import Directory, load_workflow, sync_derived
 
@@ -55,11 +55,19 @@ def can_request(user: User, item: Item) -> bool:
         and user.unit_id == item.lead_unit_id
 
 
+def before_handling(session: Session, item: Item) -> bool:
+    """Whether the reply deadline still runs ahead of its step (assigned, not yet pledged): an extension is
+    part of handling (DOMAIN.md step 5), and until then no timer holds the date it would move."""
+    return session.scalar(select(Timer.id).where(Timer.item_id == item.id, Timer.deadline_key == "reply",
+                                                 Timer.kind == FORECAST).limit(1)) is not None
+
+
 def may_ask(session: Session, user: User, item: Item) -> bool:
     """Whether the item page offers this user the extension form (the same rules request_extension checks)."""
     deadline = open_reply_deadline(session, item)
     return (can_request(user, item) and deadline is not None and deadline.status == "open"
-            and deadline.due_date >= clock.today() and pending(session, item.id) is None)
+            and deadline.due_date >= clock.today() and pending(session, item.id) is None
+            and not before_handling(session, item))
 
 
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
@@ -72,6 +80,8 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
         raise FormInvalid([FieldError("new_date", "延期至", "pending")])
     if deadline.status == "overdue" or deadline.due_date < clock.today():  # 延期须在期限届满前申请
         raise FormInvalid([FieldError("new_date", "延期至", "too_late", deadline.due_date.isoformat())])
+    if before_handling(session, item):
+        raise FormInvalid([FieldError("new_date", "延期至", "not_started")])
     errors = []
     try:
         wanted = date.fromisoformat((new_date or "").strip())

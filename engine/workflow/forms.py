@@ -38,6 +38,7 @@ MESSAGES = {
     "not_after": ("不得晚于 {n}（总期限不超过六个月）", "Must not be after {n} (six months in all)"),
     "pending": ("已有待审批的延期申请", "An extension request is already waiting for a decision"),
     "no_deadline": ("当前没有可延期的答复期限", "There is no open reply deadline to extend"),
+    "not_started": ("责任状签订、办理开始后方可申请延期", "An extension can be asked once the pledge is signed and handling has begun"),
     "decided": ("该申请已经审批", "This request has already been decided"),
     "control": ("含有不允许的控制字符或方向字符（{n}）", "Contains control or direction characters ({n})"),
     "too_long": ("内容过长，至多 {n} 个字", "Too long: at most {n} characters"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.spiff.specs.defaults import UserTask
@@ -212,4 +213,20 @@ def parse_bpmn(xml: bytes, filename: str = "upload.bpmn") -> ParsedProcess:
     spec = parser.get_spec(ids[0])
     subprocess_specs = parser.get_subprocess_specs(ids[0])
     annotate(tree, [spec, *subprocess_specs.values()])
+    for each in (spec, *subprocess_specs.values()):
+        join_loop_children(each)
     return ParsedProcess(ids[0], spec.description or ids[0], spec, subprocess_specs)
+
+
+def join_loop_children(spec) -> None:
+    """Wire each multi-instance's child to its parent now, as SpiffWorkflow's spec deserializer does.
+
+    The parser leaves it to the first `create_child` in this process: a workflow restored after a restart,
+    or migrated onto a newly parsed version, whose instances were created earlier would complete them
+    without their parent ever hearing of it, and the join after a pending co-unit opinion never fires.
+    """
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs.get(task_spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)

@@ -37,7 +37,8 @@ from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
 from engine.workflow.serializer import STATE
-from engine.deadlines.timers import due_of, meta, sync_timers
+from engine.deadlines.forecast import forecasts
+from engine.deadlines.timers import due_of, meta, sync_timers, waiting_timers
 
 
 class TaskGone(Exception):
@@ -261,17 +262,25 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
 def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
                   directory: Directory, fired, moved_by: str | None) -> None:
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
-    for task in wf.get_tasks(state=_ACTIVE):
+    active_tasks = wf.get_tasks(state=_ACTIVE)
+    for task in active_tasks:
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
-    waiting = sync_timers(session, instance, wf)
+    calendar = current_calendar(session)
+    waiting = waiting_timers(wf)
     timers = [(t, due, False) for t, due in waiting]
     timers += [(t, due, True) for t in fired if (due := due_of(t)) is not None]
+    with calendar_scope(calendar):  # deadlines that run before their timers wait (the reply's, from assignment)
+        running = {meta(t.task_spec)["deadline"] for t, _due, _fired in timers}
+        early = forecasts(wf, instance.id, running, active_tasks)
+    sync_timers(session, instance, wf, waiting, early)
+    now = clock.now()
+    timers += [(f, due, due <= now) for f, due in early]  # a forecast whose date has passed is flagged
     completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
                  for t in getattr(fired, "completed", ())]
     # `deadlines`: the item's deadlines as this command leaves them (stored rows as changed, and new ones)
-    live, deadlines = ledger.sync(session, item, timers, completed, active, current_calendar(session),
+    live, deadlines = ledger.sync(session, item, timers, completed, active, calendar,
                                   directory.units, directory.people, moved_by)
     due = ledger.due_by_activity(deadlines)
     conn = session.connection()
@@ -316,6 +325,9 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
               data={"deadline": m["deadline"], "due": entry.row.due_date.isoformat()})
     if live:
         def recipients(activity, unit_id):
+            if activity not in rows_by_activity and unit_id is not None:  # its step has not begun: the unit
+                return [u for role in ("unit_handler", "unit_head")
+                        for u in notifications.role_users(session, role, unit_id)]
             return [u for r in rows_by_activity.get(activity, []) if unit_id is None or r.unit_id in (None, unit_id)
                     for u in notifications.task_users(session, r)]
         ledger.announce(session, item, live, recipients)

@@ -96,7 +96,7 @@ class Deadline(Schema):
     original_due_date = fields.Date(required=True)
     extended = fields.Boolean(required=True)
     state = fields.String(required=True, validate=validate.OneOf(
-        ("on_time", "due_soon", "overdue", "met", "met_late", "expired")))
+        ("on_time", "due_soon", "overdue", "met", "met_late", "expired", "waived", "void")))
     warning = fields.String(allow_none=True)
 
 
