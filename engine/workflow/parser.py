@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
@@ -212,4 +213,19 @@ def parse_bpmn(xml: bytes, filename: str = "upload.bpmn") -> ParsedProcess:
     spec = parser.get_spec(ids[0])
     subprocess_specs = parser.get_subprocess_specs(ids[0])
     annotate(tree, [spec, *subprocess_specs.values()])
+    for process in (spec, *subprocess_specs.values()):
+        _connect_loops(process)
     return ParsedProcess(ids[0], spec.description or ids[0], spec, subprocess_specs)
+
+
+def _connect_loops(process) -> None:
+    """A multi-instance step merges each finished instance through its child spec's completed event. The parser
+    leaves that to the first instance it creates; SpiffWorkflow's own spec deserialiser connects it at once,
+    and so must we: instances created before a restart (or on the version an item was migrated from) are
+    never created again here, and without it the step would never complete (the last co-unit's opinion in,
+    the item stuck)."""
+    for task_spec in process.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = process.task_specs.get(task_spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
