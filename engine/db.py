@@ -62,15 +62,22 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One command, one transaction: commit on success, roll back on any error."""
+        """One command, one transaction: commit on success, roll back on any error.
+
+        An error that must leave a trace once its command is undone (a process failure: its incident) says so
+        with an `after_rollback(db)` method; it runs after the rollback, and what it returns is raised instead."""
         session = self.sessions()
         try:
             if self.engine.dialect.name == "sqlite":
                 session.connection(execution_options={"banli_write": True})
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as exc:
             session.rollback()
+            session.close()
+            after = getattr(exc, "after_rollback", None)
+            if after is not None:
+                raise after(self) from exc
             raise
         finally:
             session.close()

@@ -99,3 +99,14 @@ def test_a_steps_file_is_served_only_to_those_who_may_see_the_item(client, demo_
         assert client.get(f"/items/attachments/{a.id}").status_code == 404
     login(client, "office")
     assert client.get(f"/items/attachments/{a.id}").status_code == 200
+
+
+def test_a_file_name_is_stored_without_path_control_or_direction_characters(demo_db):
+    """A NUL in a name made PostgreSQL refuse the row (a 500, found by the upload fuzz test); U+202E shows
+    `gnp.exe` as `exe.png`; a path must not survive into the stored name."""
+    names = ["a\x00b.png", "..\\..\\evil\u202egnp.exe", "../../etc/passwd", "报告\r\nContent-Type: x.png"]
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                 "proposer": "deputy_chen"}, user(s, "office"), [Upload(n, PNG) for n in names])
+        stored = sorted(a.filename for a in s.scalars(select(Attachment).where(Attachment.item_id == item.id)))
+    assert stored == sorted(["ab.png", "evilgnp.png", "passwd.png", "报告Content-Type_ x.png"]), stored

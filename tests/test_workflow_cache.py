@@ -60,3 +60,19 @@ def test_a_failed_command_leaves_nothing_in_the_cache(demo_db):
         wf, _ = load_workflow(s, inst)
         assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16} == {"assign_item"}
         assert task_for(s, item_id, "assign_item") is not None
+
+
+def test_a_co_units_opinion_asked_before_a_restart_completes_after_it(demo_db):
+    """A multi-instance step (协办意见) merges its finished instances through an event of the parsed spec; a
+    spec parsed afresh (a restarted server, or the version an item was migrated to) must carry it too, or the
+    last co-unit's opinion completes and the item waits forever."""
+    from engine.workflow import deployment
+    from tests.test_followup import handle_to_reply, new_item
+    from tests.test_lifecycle import do, ready
+
+    item_id = new_item(demo_db, "关于口袋公园绿化的建议")
+    handle_to_reply(demo_db, item_id, co_units=["wjw"])
+    assert "cohandle" in ready(demo_db, item_id)
+    deployment._CACHE.clear(), deployment._BY_ID.clear(), WORKFLOWS.entries.clear()  # as after a restart
+    do(demo_db, item_id, "wjw_staff", "cohandle", co_opinion="同意。")
+    assert ready(demo_db, item_id) == ["draft_reply"]

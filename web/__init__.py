@@ -57,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.security import register_security_headers
 
     inputs.install(app)
+    incidents.install(app)
     for bp in (auth.bp, tasks.bp, items.bp, api.bp, supervision.bp, notifications.bp, calendar_admin.bp,
                admin.bp, admin.diagram_bp, incidents.bp, reports.bp, imports.bp, portal.bp, public.bp, directory.bp,
                tokens.bp, partners.bp):

@@ -24,8 +24,11 @@ def _year() -> int:
 
 
 def _moved(report) -> str:
-    return _("已重算在办事项的期限：%(n)s 个期限调整（涉及 %(items)s 个事项）。", n=report.moved,
+    text = _("已重算在办事项的期限：%(n)s 个期限调整（涉及 %(items)s 个事项）。", n=report.moved,
              items=len(report.changed_items))
+    if report.failed:  # their processes failed on the new calendar: each is an incident for the process admins
+        text += " " + _("%(n)s 个事项的流程重算出错，已记为流程故障，请到“流程故障”处理。", n=len(report.failed))
+    return text
 
 
 @bp.get("/")

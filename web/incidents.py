@@ -1,7 +1,8 @@
-"""Process admins see incidents (failed scripts and expressions) and retry them."""
+"""Process admins see incidents (failed scripts and expressions) and retry them; any page whose command hit
+a process failure says so and goes back to the item (`install`), never a 500."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -12,7 +13,8 @@ from web.helpers import db, roles_required
 
 bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
 ACTION_LABELS = {"complete": _l("用户提交的办理"), "timers": _l("期限触发"), "start": _l("登记后启动流程"),
-                 "migrate": _l("版本迁移")}
+                 "migrate": _l("版本迁移"), "extension": _l("同意延期"), "waive": _l("免除协办意见"),
+                 "co_return": _l("同意协办单位退回"), "take_back": _l("改派"), "recompute": _l("期限重算")}
 
 
 @bp.get("/")
@@ -37,3 +39,20 @@ def retry(incident_id: int):
     except Exception as exc:  # the failure is recorded on the incident again; say what it is
         flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")
     return redirect(url_for("incidents.index"))
+
+
+def install(app) -> None:
+    """Every command that fails in the process raises ProcessFailed (engine.workflow.incidents): nothing of it
+    was kept, the incident is recorded. The user sees that, on the item they acted on."""
+
+    @app.errorhandler(incidents.ProcessFailed)
+    def process_failed(exc: incidents.ProcessFailed):
+        if request.blueprint == "api_v1":
+            from web.api_v1 import problem
+
+            return problem(409, "流程故障 (process incident)", str(exc), "process-incident")
+        flash(str(exc), "error")
+        if exc.item_id is None:
+            return redirect(url_for("tasks.inbox"), code=303)
+        portal = current_user.is_authenticated and current_user.role == "proposer"
+        return redirect(url_for("portal.item" if portal else "items.detail", item_id=exc.item_id), code=303)

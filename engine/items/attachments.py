@@ -13,7 +13,6 @@ import os
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import PurePath
 from typing import Iterable, Protocol
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, undefer
 
 from engine.items.queries import can_see_attachment
 from engine.models import Attachment, AuditEvent, Item, Reply, User
+from engine.text import safe_filename
 from engine.workflow.forms import FieldError, FormInvalid
 
 MAX_BYTES = int(os.environ.get("BANLI_ATTACHMENT_MAX_MB", "20")) * 1024 * 1024
@@ -98,7 +98,9 @@ def storage() -> Storage:
 
 
 def _clean_name(raw: str, ext: str) -> str:
-    name = PurePath((raw or "").replace("\\", "/")).name.strip() or f"附件.{ext}"
+    # The one file-name policy (engine.text): no path, no control or direction characters (a NUL is refused
+    # by PostgreSQL, U+202E shows `gnp.exe` as `exe.png`).
+    name = safe_filename(raw, default=f"附件.{ext}", max_length=400)
     stem = name.rsplit(".", 1)[0] if "." in name else name
     return f"{stem[:150]}.{ext}"  # the extension follows the content, whatever the name said
 

@@ -18,7 +18,8 @@ from engine.models import AuditEvent, Assignment, CoOpinion, Deadline, Item, Ret
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.workflow.runtime import complete_on_behalf, drop_co_unit
+from engine.workflow.incidents import guard, replays, resolved_by_success
+from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_on_behalf, drop_co_unit, instance_of
 
 CO_TASK = "cohandle"
 
@@ -51,9 +52,13 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
                                                  Assignment.role == "co", Assignment.ended_at.is_(None))
                         .values(status="waived"))
 
-    if not complete_on_behalf(session, item, CO_TASK, {"co_unit": unit.code},
-                              {"co_opinion": f"（区府办免除协办意见）{reason}"}, user, record):
-        raise FormInvalid([FieldError("unit", "协办单位", "no_waiting_opinion")])
+    key = f"waive:{unit.id}"  # one open incident per co-unit's waiver
+    with guard(action="waive", task_id=key, submitted={"unit": unit.code, "reason": reason}, user_id=user.id):
+        if not complete_on_behalf(session, item, CO_TASK, {"co_unit": unit.code},
+                                  {"co_opinion": f"（区府办免除协办意见）{reason}"}, user, record):
+            raise FormInvalid([FieldError("unit", "协办单位", "no_waiting_opinion")])
+    resolved_by_success(session, instance_of(session, item.id), "waive", key, user.id,
+                        "区府办再次免除协办意见，已生效 (the office waived the opinion again; it took effect)")
     # The co-unit's own deadline closes as waived (免除), not as met: it shows so in its record.
     session.execute(update(Deadline).where(Deadline.item_id == item.id, Deadline.key == "co_opinion",
                                            Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")))
@@ -147,7 +152,12 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     if approve:
         part.status, part.ended_at = "returned", now
         # Its opinion is no longer awaited: out of the process's co-units, and its waiting task completed.
-        drop_co_unit(session, item, unit.code, user, f"协办单位{unit.name}经区府办同意退回，不再提出协办意见")
+        key = f"co_return:{req.id}"
+        with guard(action="co_return", task_id=key, submitted={"request_id": req.id, "opinion": opinion},
+                   user_id=user.id):
+            drop_co_unit(session, item, unit.code, user, f"协办单位{unit.name}经区府办同意退回，不再提出协办意见")
+        resolved_by_success(session, instance_of(session, item.id), "co_return", key, user.id,
+                            "区府办再次同意退回，已生效 (the office approved the return again; it took effect)")
     else:
         part.status, part.signed_at = "signed", now
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_decided", unit_id=unit.id,
@@ -156,3 +166,25 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     notify(session, recipients, item, "return_decision", f"协办退回申请{'已同意' if approve else '未同意，请继续协办'}",
            f"co_return_decision:{req.id}", body=req.opinion, link=f"/items/{item.id}")
     return req
+
+
+@replays("waive")
+def _waive_again(session: Session, incident, instance) -> str:
+    """The admin's retry of a waiver that failed, with the office's reason as given."""
+    submitted = incident.submitted or {}
+    item = session.get(Item, instance.item_id)
+    if submitted.get("unit") not in {u.code for u in silent_co_units(session, item)}:  # answered meanwhile
+        raise TaskGone(GONE_MESSAGE)
+    waive_opinion(session, session.get(User, incident.user_id), item, submitted["unit"], submitted.get("reason") or "")
+    return "已按原决定免除协办意见 (the co-unit's opinion was waived as decided)"
+
+
+@replays("co_return")
+def _approve_return_again(session: Session, incident, instance) -> str:
+    """The admin's retry of a co-unit's return approval that failed."""
+    submitted = incident.submitted or {}
+    req = session.get(ReturnRequest, submitted.get("request_id"))
+    if req is None or req.decision is not None:  # decided meanwhile
+        raise TaskGone(GONE_MESSAGE)
+    decide_co_return(session, session.get(User, incident.user_id), req.id, True, submitted.get("opinion") or "")
+    return "已按原决定同意协办单位退回 (the co-unit's return was approved as decided)"

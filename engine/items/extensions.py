@@ -17,13 +17,14 @@ from engine.i18n import N_
 from engine.people.authz import NotAllowed
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, ProcessInstance, Timer, User
+from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, Timer, User
 from engine.people.notifications import notify, role_users
 from engine.deadlines.rules import rules_for
 from engine.deadlines.expressions import calendar_scope, instant
 from engine.deadlines.timers import FORECAST, meta, waiting_timers
 from engine.workflow.readmodel import tell_proposers
-from engine.workflow.runtime import Directory, load_workflow, sync_derived
+from engine.workflow.incidents import guard, replays, resolved_by_success
+from engine.workflow.runtime import GONE_MESSAGE, Directory, TaskGone, active_instance, load_workflow, sync_derived
 
 
 def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
@@ -119,14 +120,14 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
     if approve:
-        instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
-                                                                 ProcessInstance.status == "running")
-                                   .with_for_update()).first()
-        if instance is None:  # ended, or set aside by an incident: nothing to move until it runs again
+        instance = active_instance(session, item)
+        if instance is None:  # ended: nothing to move
             raise FormInvalid([FieldError("decision", "审批", "no_deadline")])
         wf, _ = load_workflow(session, instance)
         new_due = instant(req.new_due_date)
-        with calendar_scope(current_calendar(session)):
+        key = f"extension:{req.id}"  # one open incident per request
+        with guard(instance.id, "extension", task_id=key, submitted={"request_id": req.id, "opinion": opinion},
+                   user_id=user.id), calendar_scope(current_calendar(session)):
             for task, _due in waiting_timers(wf):
                 if meta(task.task_spec)["deadline"] == "reply":
                     task.data["reply_due"] = new_due
@@ -136,6 +137,8 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
                 if "reply_due" in task.data:
                     task.data["reply_due"] = new_due
             sync_derived(session, instance, item, wf, Directory.load(session), moved_by="extension")
+        resolved_by_success(session, instance, "extension", key, user.id,
+                            "区府办再次同意延期，已生效 (the office approved the extension again; it took effect)")
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
                            title=N_("同意延期") if approve else N_("不同意延期"),
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
@@ -148,3 +151,14 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
         tell_proposers(session, item, f"extended:{req.id}", f"答复期限已延至 {req.new_due_date}",
                        body=f"原期限 {req.old_due_date}")
     return req
+
+
+@replays("extension")
+def _approve_again(session: Session, incident, instance) -> str:
+    """The admin's retry of an approval that failed: the office's decision, as it was given."""
+    submitted = incident.submitted or {}
+    req = session.get(ExtensionRequest, submitted.get("request_id"))
+    if req is None or req.status != "pending":  # decided meanwhile
+        raise TaskGone(GONE_MESSAGE)
+    decide_extension(session, req.id, session.get(User, incident.user_id), True, submitted.get("opinion") or "")
+    return f"已按原决定同意延期至 {req.new_due_date} (the extension was approved as decided)"

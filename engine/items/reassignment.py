@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from engine.models import AuditEvent, Deadline, Item, TaskRow, User
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.workflow.runtime import complete_task
+from engine.workflow.incidents import guard, replays, resolved_by_success
+from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_task, instance_of
 
 SIGN_FOR, RETURN_DECISION = "sign_for", "return_decision"  # the forms of the two steps of the return path
 
@@ -38,11 +39,15 @@ def take_back(session: Session, item: Item, user: User, reason: str) -> None:
     sign = _waiting_sign_for(session, item)
     if sign is None:
         raise FormInvalid([FieldError("reason", "改派", "not_signing")])
-    complete_task(session, sign.id, user, {"sign_decision": "return", "return_reason": f"区府办改派：{reason}"},
-                  for_unit=True)
-    decision = session.scalars(select(TaskRow).where(TaskRow.item_id == item.id,
-                                                     TaskRow.form_key == RETURN_DECISION).limit(1)).first()
-    complete_task(session, decision.id, user, {"return_decision": "approve", "return_opinion": reason})
+    # A failure on either step is the take-back's incident: a retry replays both.
+    with guard(action="take_back", task_id=sign.id, submitted={"reason": reason}, user_id=user.id):
+        complete_task(session, sign.id, user, {"sign_decision": "return", "return_reason": f"区府办改派：{reason}"},
+                      for_unit=True)
+        decision = session.scalars(select(TaskRow).where(TaskRow.item_id == item.id,
+                                                         TaskRow.form_key == RETURN_DECISION).limit(1)).first()
+        complete_task(session, decision.id, user, {"return_decision": "approve", "return_opinion": reason})
+    resolved_by_success(session, instance_of(session, item.id), "take_back", sign.id, user.id,
+                        "区府办再次改派，已生效 (the office took the item back again; it took effect)")
     window = session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "return_window",
                                                     Deadline.unit_id == sign.unit_id)
                              .order_by(Deadline.id.desc()).limit(1)).first()
@@ -50,3 +55,14 @@ def take_back(session: Session, item: Item, user: User, reason: str) -> None:
         window.status = "void"
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="taken_back", title="区府办改派",
                            unit_id=sign.unit_id, data={"reason": reason}))
+
+
+@replays("take_back")
+def _take_back_again(session: Session, incident, instance) -> str:
+    """The admin's retry of a take-back that failed, with the office's reason as given."""
+    item = session.get(Item, instance.item_id)
+    sign = _waiting_sign_for(session, item)
+    if sign is None or sign.id != incident.task_id:  # signed for, or taken back, meanwhile
+        raise TaskGone(GONE_MESSAGE)
+    take_back(session, item, session.get(User, incident.user_id), (incident.submitted or {}).get("reason") or "")
+    return "已按原决定改派 (the item was taken back as decided)"

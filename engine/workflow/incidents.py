@@ -9,6 +9,9 @@ action (the handler resubmits) resolves it too; either way the instance runs aga
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Callable
+
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import Session
@@ -25,9 +28,78 @@ INCIDENT_MESSAGE = ("流程在“{step}”出错，本次操作未生效，已�
 class ProcessFailed(Exception):
     """A command could not run because the process itself failed; `incident_id` says where it is recorded."""
 
-    def __init__(self, incident_id: int, step: str):
+    def __init__(self, incident_id: int, step: str, item_id: int | None = None):
         super().__init__(INCIDENT_MESSAGE.format(step=step))
-        self.incident_id = incident_id
+        self.incident_id, self.item_id = incident_id, item_id
+
+
+class ProcessFailure(Exception):
+    """A process failure on its way out of a command, with what its incident needs: the instance, the action
+    to replay (and its key, `task_id`), what was submitted, by whom. `guard` raises it; whoever ends the
+    command's transaction opens the incident: `Database.transaction` after its rollback (`after_rollback`,
+    which gives the caller ProcessFailed), a sweep or a recompute in the savepoint's place (`open`)."""
+
+    def __init__(self, cause: Exception, instance_id: int | None, action: str | None, task_id: str | None = None,
+                 submitted: dict | None = None, user_id: int | None = None, set_aside: bool = True,
+                 incident_id: int | None = None):
+        super().__init__(str(cause))
+        self.cause, self.instance_id, self.action, self.task_id = cause, instance_id, action, task_id
+        self.submitted, self.user_id, self.set_aside, self.incident_id = submitted, user_id, set_aside, incident_id
+
+    def open(self, session: Session) -> Incident:
+        """Record it in `session` (whose command part was rolled back): the retried incident, or the open one
+        for the same thing, or a new one."""
+        if self.incident_id is not None:
+            incident = session.get(Incident, self.incident_id)
+            for key, value in describe(self.cause).items():
+                setattr(incident, key, value)
+            incident.occurrences = (incident.occurrences or 1) + 1
+            session.flush()
+            return incident
+        return open_incident(session, self.instance_id, self.action or "complete", self.cause, self.task_id,
+                             self.submitted, self.user_id, self.set_aside)
+
+    def after_rollback(self, db) -> ProcessFailed:
+        with db.transaction() as s:
+            incident = self.open(s)
+            failed = ProcessFailed(incident.id, incident.failed_step, incident.item_id)
+        return failed
+
+
+@contextmanager
+def guard(instance_id: int | None = None, action: str | None = None, *, task_id: str | None = None,
+          submitted: dict | None = None, user_id: int | None = None, set_aside: bool = True,
+          incident_id: int | None = None):
+    """Around the part of a command that runs the workflow: a process failure in it leaves as ProcessFailure.
+
+    The engine's own steps guard with the instance; the command a user gave guards around them with its
+    action and submission, which override the inner ones (the incident replays what the user did: an
+    extension approval, not the timer evaluation inside it; a retry, the incident it retries)."""
+    try:
+        yield
+    except ProcessFailure as failure:
+        failure.instance_id = failure.instance_id or instance_id
+        if action is not None:
+            failure.action, failure.task_id, failure.submitted = action, task_id, submitted
+            failure.user_id, failure.set_aside = user_id, set_aside
+        failure.incident_id = incident_id or failure.incident_id
+        raise
+    except Exception as exc:
+        if not is_process_failure(exc):
+            raise
+        raise ProcessFailure(exc, instance_id, action, task_id, submitted, user_id, set_aside, incident_id) from exc
+
+
+# Replays by action, for the admin's retry (engine.workflow.recovery): (session, incident, instance) -> outcome.
+# The commands of higher packages register theirs where they are defined (`replays`).
+REPLAYS: dict[str, Callable] = {}
+
+
+def replays(action: str):
+    def register(replay: Callable) -> Callable:
+        REPLAYS[action] = replay
+        return replay
+    return register
 
 
 def describe(exc: Exception) -> dict:
@@ -43,7 +115,7 @@ def describe(exc: Exception) -> dict:
 
 
 def is_process_failure(exc: Exception) -> bool:
-    return isinstance(exc, WorkflowException)
+    return isinstance(exc, (WorkflowException, ProcessFailure))
 
 
 def open_incident(session: Session, instance_id: int, action: str, exc: Exception, task_id: str | None = None,
@@ -115,7 +187,7 @@ def resolved_by_success(session: Session, instance: ProcessInstance, action: str
                         user_id: int | None, resolution: str) -> None:
     """A command that failed before has now succeeded (the handler resubmitted, the timers fired): its open
     incidents are resolved in the same transaction, and the instance runs again with its timers."""
-    if instance.status != "incident":  # such an incident sets its instance aside: none is open (no query)
+    if instance is None or instance.status != "incident":  # such an incident sets it aside: none is open
         return
     for incident in session.scalars(select(Incident).where(
             Incident.instance_id == instance.id, Incident.status == "open", Incident.action == action,

@@ -25,6 +25,7 @@ from engine.deadlines import rules as year_rules
 from engine.deadlines.expressions import calendar_scope
 from engine.deadlines.timers import waiting_timers
 from engine.models import AuditEvent, Deadline, Item, ProcessInstance, User
+from engine.workflow.incidents import ProcessFailure, guard
 from engine.workflow.runtime import Directory, load_workflow, sync_derived
 
 
@@ -33,6 +34,7 @@ class RecomputeReport:
     items: int = 0  # items whose deadlines were looked at
     moved: int = 0  # open deadlines whose date changed
     changed_items: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # items whose recompute failed: each has an incident
 
 
 def _ran_on(task) -> str:
@@ -47,7 +49,10 @@ def _rerun(engine, task, rules: dict | None) -> dict:
         data = copy.deepcopy(before)
         if rules is not None:
             data["rules"] = rules
-        engine.environment.execute(task.task_spec.script, data, {"today": lambda pin=pin: pin})
+        try:
+            engine.environment.execute(task.task_spec.script, data, {"today": lambda pin=pin: pin})
+        except Exception as err:  # as the engine reports a script that fails while it runs
+            raise engine.create_task_exec_exception(task, task.task_spec.script, err) from err
         # A variable the script set from today() tells the day it ran better than the task's timestamp.
         drift = [k for k, v in data.items() if k != "rules" and not k.endswith("_due") and v != before.get(k)
                  and isinstance(before.get(k), str) and len(before[k]) == 10]
@@ -70,7 +75,8 @@ def recompute_instance(session: Session, instance: ProcessInstance, reason: str,
             if known is None or task.last_state_change >= known.last_state_change:
                 latest[spec.bpmn_id] = task
     changes: dict[str, tuple[object, object]] = {}
-    with calendar_scope(workcal.current_calendar(session)):
+    with guard(instance.id, "recompute", submitted={"reason": reason, "rules": rules is not None}), \
+            calendar_scope(workcal.current_calendar(session)):
         for task in latest.values():
             again = _rerun(wf.script_engine, task, rules)
             for key, value in again.items():
@@ -112,7 +118,13 @@ def recompute_open(session: Session, reason: str, year: int | None = None,
     report = RecomputeReport()
     for instance in session.scalars(q).all():
         report.items += 1
-        moved = recompute_instance(session, instance, reason, rules)
+        try:  # one item whose script now fails becomes an incident; the change and the others go through
+            with session.begin_nested():
+                moved = recompute_instance(session, instance, reason, rules)
+        except ProcessFailure as failure:
+            failure.open(session)
+            report.failed.append(instance.item_id)
+            continue
         if moved:
             report.moved += moved
             report.changed_items.append(instance.item_id)

@@ -1,14 +1,18 @@
 """Recovery from an incident: an admin replays the failed action on the instance as it now is.
 
 The replay, the resolution and the instance's return to `running` are one transaction: a retry that
-fails again changes nothing but the incident's error; a retry of something already done (the handler
-resubmitted meanwhile) resolves the incident without touching the item.
+fails again changes nothing but the incident's error (the same incident, not a new one); a retry of something
+already done (the handler resubmitted meanwhile) resolves the incident without touching the item.
+Each action has its replay in `incidents.REPLAYS`: the workflow's own here, those of item commands (an
+extension approval, a co-unit's waiver or return, a take-back) where those commands are defined.
 """
 from __future__ import annotations
 
 from engine import clock
-from engine.models import Incident, ProcessDefinition, ProcessInstance, User
-from engine.workflow.incidents import describe, is_process_failure, resolve
+from engine.deadlines.rules import rules_for
+from engine.models import Incident, Item, ProcessDefinition, ProcessInstance, User
+from engine.workflow.incidents import REPLAYS, ProcessFailed, describe, guard, replays, resolve
+from engine.workflow.recompute import recompute_instance
 from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_task, fire_timers, resume_start
 from engine.workflow.versions import migrate_instance
 
@@ -18,21 +22,26 @@ class NotRetryable(ValueError):
 
 
 def retry(db, incident_id: int, admin: User) -> str:
-    """Replay the failed action; returns what was done. Raises the failure again if it still fails
-    (recorded on the incident), NotRetryable if there is nothing to retry."""
+    """Replay the failed action; returns what was done. Raises ProcessFailed if the process still fails
+    (recorded on the incident), the error itself for any other failure (recorded too), NotRetryable if there
+    is nothing to retry."""
     try:
         with db.transaction() as s:
             incident = s.get(Incident, incident_id, with_for_update={"of": Incident})
             if incident is None or incident.status != "open":
                 raise NotRetryable("该故障已处理 (this incident is already resolved)")
+            replay = REPLAYS.get(incident.action)
+            if replay is None:
+                raise NotRetryable(f"无法重试此类故障：{incident.action} (no replay for this kind of incident)")
             instance = s.get(ProcessInstance, incident.instance_id, with_for_update=True)
             if instance.status == "incident":
                 instance.status = "running"  # for the replay; resolve() keeps it so only if nothing else is open
                 s.flush()
-            outcome = _replay(s, incident, instance)
+            with guard(instance.id, incident_id=incident.id):
+                outcome = replay(s, incident, instance)
             resolve(s, incident, admin.id, f"{outcome} · {admin.name}")
             return outcome
-    except NotRetryable:
+    except (NotRetryable, ProcessFailed):
         raise
     except TaskGone:
         with db.transaction() as s:  # done meanwhile (resubmitted, or withdrawn): nothing left to replay
@@ -44,25 +53,41 @@ def retry(db, incident_id: int, admin: User) -> str:
         with db.transaction() as s:
             incident = s.get(Incident, incident_id)
             incident.message, incident.error_type, incident.line = info["message"], info["error_type"], info["line"]
-            if is_process_failure(exc):
-                incident.failed_step, incident.error_line = info["failed_step"], info["error_line"]
             incident.occurrences = (incident.occurrences or 1) + 1
         raise
 
 
-def _replay(s, incident: Incident, instance: ProcessInstance) -> str:
-    if incident.action == "complete":
-        if incident.user_id is None:
-            raise NotRetryable("故障未记录提交人，无法重新办理 (the incident does not say who submitted)")
-        complete_task(s, incident.task_id, s.get(User, incident.user_id), incident.submitted or {})
-        return "已按原提交内容重新办理 (the submission was applied)"
-    if incident.action == "start":
-        resume_start(s, instance)
-        return "流程已启动 (the process was started)"
-    if incident.action == "migrate":
-        target = s.get(ProcessDefinition, (incident.submitted or {}).get("target_id"))
-        if target is None:
-            raise NotRetryable("迁移的目标版本已不存在 (the target version no longer exists)")
-        return migrate_instance(s, instance.id, target, s.get(User, incident.user_id)).message
+@replays("complete")
+def _complete(s, incident: Incident, instance: ProcessInstance) -> str:
+    if incident.user_id is None:
+        raise NotRetryable("故障未记录提交人，无法重新办理 (the incident does not say who submitted)")
+    complete_task(s, incident.task_id, s.get(User, incident.user_id), incident.submitted or {})
+    return "已按原提交内容重新办理 (the submission was applied)"
+
+
+@replays("start")
+def _start(s, incident: Incident, instance: ProcessInstance) -> str:
+    resume_start(s, instance)
+    return "流程已启动 (the process was started)"
+
+
+@replays("migrate")
+def _migrate(s, incident: Incident, instance: ProcessInstance) -> str:
+    target = s.get(ProcessDefinition, (incident.submitted or {}).get("target_id"))
+    if target is None:
+        raise NotRetryable("迁移的目标版本已不存在 (the target version no longer exists)")
+    return migrate_instance(s, instance.id, target, s.get(User, incident.user_id)).message
+
+
+@replays("timers")
+def _timers(s, incident: Incident, instance: ProcessInstance) -> str:
     fire_timers(s, instance.id, clock.now())
     return "已重新触发到期的期限 (the due timers were fired)"
+
+
+@replays("recompute")
+def _recompute(s, incident: Incident, instance: ProcessInstance) -> str:
+    submitted = incident.submitted or {}
+    rules = rules_for(s, s.get(Item, instance.item_id).year) if submitted.get("rules") else None
+    recompute_instance(s, instance, submitted.get("reason") or "calendar", rules)
+    return "已按现行日历和规则重算期限 (the deadlines were recomputed)"

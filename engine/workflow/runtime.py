@@ -28,7 +28,7 @@ from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed, parsed_version
-from engine.workflow.incidents import ProcessFailed, is_process_failure, open_incident, record, resolved_by_success
+from engine.workflow.incidents import ProcessFailure, guard, resolved_by_success
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
@@ -371,12 +371,11 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     audit(session, item_id=item.id, actor_id=actor.id if actor else None, action="started",
           step=definition.process_id, title=f"{definition.name} v{definition.version}")
     try:
-        with calendar_scope(current_calendar(session)):
+        with guard(instance.id, "start", user_id=actor.id if actor else None), \
+                calendar_scope(current_calendar(session)):
             fired = run_engine(wf)
-    except Exception as exc:
-        if not is_process_failure(exc):
-            raise
-        open_incident(session, instance.id, "start", exc, user_id=actor.id if actor else None)
+    except ProcessFailure as failure:  # the registration stays: the incident goes in with it
+        failure.open(session)
         return instance
     sync_derived(session, instance, item, wf, Directory.load(session), fired)
     return instance
@@ -386,7 +385,7 @@ def resume_start(session: Session, instance: ProcessInstance) -> None:
     """Run a start that failed (see start_item) from the stored state, on the instance's version as it now is."""
     item = session.get(Item, instance.item_id)
     wf, _ = load_workflow(session, instance)
-    with calendar_scope(current_calendar(session)):
+    with guard(instance.id, "start"), calendar_scope(current_calendar(session)):
         fired = run_engine(wf)
     _write(session, instance, item, wf, Directory.load(session), fired)
 
@@ -484,7 +483,8 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
     if problems:
         raise forms.FormInvalid(problems)
     task.set_data(**data)
-    with calendar_scope(current_calendar(session)):
+    with guard(instance.id, "complete", task_id=task_id, submitted=raw, user_id=user.id), \
+            calendar_scope(current_calendar(session)):
         task.run()
         fired = run_engine(wf, done=task)
 
@@ -538,22 +538,13 @@ def audit_data(form: dict, data: dict) -> dict | None:
 
 
 def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion | None = None) -> int:
-    """complete_task as one command: its own transaction, and an incident if the process itself fails.
+    """complete_task as one command in its own transaction.
 
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
     ProcessFailed (nothing applied, incident recorded) when a script or expression of the BPMN fails.
     """
-    try:
-        with db.transaction() as s:
-            return complete_task(s, task_id, s.get(User, user_id), raw, after=after).id
-    except Exception as exc:
-        if not is_process_failure(exc):
-            raise
-        with db.reading() as s:
-            row = s.get(TaskRow, task_id)
-            instance_id = row.instance_id
-        incident = record(db, instance_id, "complete", exc, task_id=task_id, submitted=raw, user_id=user_id)
-        raise ProcessFailed(incident.id, incident.failed_step) from exc
+    with db.transaction() as s:
+        return complete_task(s, task_id, s.get(User, user_id), raw, after=after).id
 
 
 @_conflict_is_stale
@@ -563,10 +554,9 @@ def complete_on_behalf(session: Session, item: Item, spec_name: str, match: dict
 
     The task is the ready `spec_name` whose data contains `match`; it receives `data` and runs, and
     `record` writes the read-model rows in place of the form's projection. False when no task matches.
+    The caller guards (engine.workflow.incidents.guard) with its own action: that is what a retry replays.
     """
-    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
-                                                             ProcessInstance.status == "running")
-                               .with_for_update()).first()
+    instance = active_instance(session, item)
     if instance is None:
         return False
     wf, _ = load_workflow(session, instance)
@@ -576,7 +566,7 @@ def complete_on_behalf(session: Session, item: Item, spec_name: str, match: dict
     if task is None:
         return False
     task.set_data(**data)
-    with calendar_scope(current_calendar(session)):
+    with guard(instance.id), calendar_scope(current_calendar(session)):
         task.run()
         fired = run_engine(wf)
     directory = Directory.load(session)
@@ -591,10 +581,8 @@ def complete_on_behalf(session: Session, item: Item, spec_name: str, match: dict
 def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str) -> bool:
     """A co-unit leaves the item (its return approved): it leaves `co_units` wherever the process still
     carries the list, and its opinion task, if already waiting, completes with `note`. False when the
-    item has no running process."""
-    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
-                                                             ProcessInstance.status == "running")
-                               .with_for_update()).first()
+    item has no running process. The caller guards with its own action, as for complete_on_behalf."""
+    instance = active_instance(session, item)
     if instance is None:
         return False
     wf, _ = load_workflow(session, instance)
@@ -605,7 +593,7 @@ def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str
     waiting = [t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.bpmn_id == "cohandle"
                and t.data.get("co_unit") == code]
     fired = []
-    with calendar_scope(current_calendar(session)):
+    with guard(instance.id), calendar_scope(current_calendar(session)):
         for task in waiting:
             task.set_data(co_opinion=note)
             task.run()
@@ -615,6 +603,14 @@ def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str
                            data={"co_unit": code}))
     _write(session, instance, item, wf, Directory.load(session), fired)
     return True
+
+
+def active_instance(session: Session, item: Item) -> ProcessInstance | None:
+    """The item's process while it has not ended, locked for the command; one set aside by an incident
+    included (a command on it that succeeds is no reason to refuse it, and a retry must be able to run it)."""
+    return session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
+                                                         ProcessInstance.status.in_(("running", "incident")))
+                           .with_for_update()).first()
 
 
 def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
@@ -649,7 +645,7 @@ def fire_timers(session: Session, instance_id: int, now, *, selected_due: bool =
             select(Timer.id).where(Timer.instance_id == instance_id, Timer.due_at <= now).limit(1)) is None:
         return None
     wf, _ = load_workflow(session, instance)
-    with calendar_scope(current_calendar(session)):
+    with guard(instance.id, "timers"), calendar_scope(current_calendar(session)):
         wf.refresh_timers()
         fired = run_engine(wf)
     _write(session, instance, item, wf, Directory.load(session), fired)

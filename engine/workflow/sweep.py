@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.models import ProcessInstance, Timer
-from engine.workflow.incidents import is_process_failure, open_incident
+from engine.workflow.incidents import ProcessFailure
 from engine.workflow.runtime import fire_timers
 
 BATCH_SIZE = 50  # instances per transaction: short enough not to hold SQLite's write lock for long
@@ -67,9 +67,10 @@ def sweep(db, now: datetime | None = None, limit: int | None = None, batch: int 
                     report.loaded.append(instance_id)
                     report.fired += fired
             for instance_id, exc in failures:
-                report.failed.append((instance_id, f"{type(exc).__name__}: {exc}"))
-                if is_process_failure(exc):  # set aside: the next batches' query no longer sees it
-                    open_incident(s, instance_id, "timers", exc)
+                cause = getattr(exc, "cause", exc)
+                report.failed.append((instance_id, f"{type(cause).__name__}: {cause}"))
+                if isinstance(exc, ProcessFailure):  # set aside: the next batches' query no longer sees it
+                    exc.open(s)
         report.batches += 1
         after_id, done = ids[-1], done + len(ids)
     return report

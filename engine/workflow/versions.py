@@ -20,12 +20,12 @@ from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.db import Database
 from engine.workflow.deployment import deploy, parsed
-from engine.models import AuditEvent, Deadline, Item, ProcessDefinition, ProcessInstance, TaskRow, User
+from engine.models import AuditEvent, Deadline, Incident, Item, ProcessDefinition, ProcessInstance, TaskRow, User
 from engine.deadlines.expressions import calendar_scope
 from engine.workflow.serializer import STATE
 from engine.text import safe_filename
 from engine.workflow.validation import check_and_raise
-from engine.workflow.incidents import INCIDENT_MESSAGE, record
+from engine.workflow.incidents import INCIDENT_MESSAGE, ProcessFailed, ProcessFailure, guard
 
 # runtime's `sync_derived` writes the state and every derived row; migration must end exactly as a task completion
 # does, so it calls the same function rather than a copy of it.
@@ -181,7 +181,8 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
     saved = _snapshot(workflows)
     changed = {spec for d in [top_diff, *sp_diffs.values()] for spec in
                {d.alignment.get(t) for t in d.changed}}
-    with calendar_scope(current_calendar(session)):
+    with guard(instance.id, "migrate", submitted={"target_id": target.id}, user_id=actor.id if actor else None,
+               set_aside=False), calendar_scope(current_calendar(session)):
         migrate_workflow(top_diff, wf, new.spec)
         for sp_id, sub in wf.subprocesses.items():
             migrate_workflow(sp_diffs[sp_id], sub, new.subprocess_specs.get(sub.spec.name))
@@ -247,9 +248,12 @@ def migrate_version(db: Database, from_definition_id: int, target_id: int, actor
         except MigrationRefused as exc:
             results.append(MigrationResult(item_id, number, False, str(exc), str(exc).split("；")))
         except Exception as exc:  # noqa: BLE001 - a script of the new version (or the diff) failed: an incident
-            incident = record(db, instance_id, "migrate", exc, submitted={"target_id": target_id}, user_id=actor_id,
-                              set_aside=False)
-            message = f"{INCIDENT_MESSAGE.format(step=incident.failed_step)} · {incident.message[:200]}"
+            if not isinstance(exc, ProcessFailed):  # the diff itself failed: recorded the same way
+                exc = ProcessFailure(exc, instance_id, "migrate", submitted={"target_id": target_id},
+                                     user_id=actor_id, set_aside=False).after_rollback(db)
+            with db.reading() as s:
+                incident = s.get(Incident, exc.incident_id)
+                message = f"{INCIDENT_MESSAGE.format(step=incident.failed_step)} · {incident.message[:200]}"
             results.append(MigrationResult(item_id, number, False, message, [message]))
     return results
 

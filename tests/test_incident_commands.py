@@ -1,0 +1,209 @@
+"""Every command that runs the workflow turns a process failure into an incident, through the browser.
+
+An extension approval (it moves the reply timers), the office's waiver of a co-unit's opinion, its approval of
+a co-unit's return, a take-back (改派) and a deadline recompute after a rule change each run BPMN expressions or
+scripts. A process version that fails at that point must give an incident, no 500, the item as it was last
+committed, and the admin's way out: deploy a fixed version, migrate the item in the browser, retry.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from engine.models import Assignment, CoOpinion, Deadline, DeadlineRule, ExtensionRequest, Incident, ProcessInstance, \
+    ReturnRequest
+from engine.workflow.deployment import deploy
+from engine.workflow.versions import migrate_version
+from tests.conftest import csrf_token, login, user
+from tests.test_followup import handle_to_reply, new_item, post
+from tests.test_incidents import GOOD, _as, _migrate_in_browser
+from tests.test_lifecycle import do, ready
+
+FAILED = "本次操作未生效"  # what the user is told (engine.workflow.incidents.INCIDENT_MESSAGE)
+
+# A script step between the co-units' opinions and the join: it runs when the last co-unit's task completes.
+CO_BROKEN = (GOOD
+             .replace(b'<bpmn:sequenceFlow id="Flow_cohandle_co_merge" sourceRef="cohandle" targetRef="co_merge" />',
+                      b'<bpmn:sequenceFlow id="Flow_cohandle_co_check" sourceRef="cohandle" targetRef="co_check" />'
+                      b'<bpmn:sequenceFlow id="Flow_cohandle_co_merge" sourceRef="co_check" targetRef="co_merge" />'
+                      b'<bpmn:scriptTask id="co_check" name="co check" scriptFormat="python">'
+                      b'<bpmn:incoming>Flow_cohandle_co_check</bpmn:incoming>'
+                      b'<bpmn:outgoing>Flow_cohandle_co_merge</bpmn:outgoing>'
+                      b"<bpmn:script>x = rules['no_such_rule']</bpmn:script></bpmn:scriptTask>")
+             .replace(b"<bpmn:outgoing>Flow_cohandle_co_merge</bpmn:outgoing>\n      </bpmn:userTask>",
+                      b"<bpmn:outgoing>Flow_cohandle_co_check</bpmn:outgoing>\n      </bpmn:userTask>"))
+CO_FIXED = CO_BROKEN.replace(b"x = rules['no_such_rule']", b"x = 1")
+# The gateway after the office's decision on a return: a take-back goes through it.
+RETURN_BROKEN = GOOD.replace(b"return_decision == 'approve'</bpmn:conditionExpression>",
+                             b"return_decision == 'approve' and rules['no_such_rule']</bpmn:conditionExpression>")
+
+
+def _instance(s, item_id):
+    return s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+
+
+def _deploy(db, source: bytes) -> int:
+    with db.transaction() as s:
+        definition, _ = deploy(s, source, "item_handling.bpmn", "admin")
+        return definition.id
+
+
+def _onto(db, item_id, source: bytes) -> int:
+    """Deploy `source` and move the item onto it (the item was fine on its version until then)."""
+    with db.reading() as s:
+        from_id, admin_id = _instance(s, item_id).definition_id, user(s, "admin").id
+    target_id = _deploy(db, source)
+    (result,) = migrate_version(db, from_id, target_id, admin_id, [item_id])
+    assert result.ok, result.message
+    return target_id
+
+
+def _failed_once(client, db, item_id, response, action, version) -> Incident:
+    """The command answered with a redirect and the incident message; the item kept its committed state."""
+    assert response.status_code in (302, 303), response.status_code
+    assert FAILED in client.get(response.headers["Location"]).get_data(as_text=True)
+    with db.reading() as s:
+        inst = _instance(s, item_id)
+        assert inst.version == version and inst.status == "incident"
+        (incident,) = s.scalars(select(Incident).where(Incident.item_id == item_id)).all()
+        assert incident.status == "open" and incident.action == action and "no_such_rule" in incident.message
+        return incident
+
+
+def _fix_and_retry(client, db, item_id, broken_id, fixed: bytes, incident: Incident, outcome: str) -> None:
+    """The admin's way out, in the browser: the fixed version, the item migrated onto it, the retry."""
+    fixed_id = _deploy(db, fixed)
+    _as(client, "admin")
+    _migrate_in_browser(client, db, broken_id, fixed_id, item_id)
+    r = client.post(f"/admin/incidents/{incident.id}/retry",
+                    data={"csrf_token": csrf_token(client, "/admin/incidents/")})
+    assert r.status_code == 302 and outcome in client.get(r.headers["Location"]).get_data(as_text=True)
+    with db.reading() as s:
+        inc = s.get(Incident, incident.id)
+        assert inc.status == "resolved" and inc.resolved_by_id == user(s, "admin").id
+        assert _instance(s, item_id).status == "running"
+
+
+def test_an_extension_approval_that_fails_is_an_incident_and_the_retry_approves_it(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于社区食堂的建议")
+    handle_to_reply(db, item_id)  # the housing bureau handles it: the reply deadline and its reminders wait
+    with db.reading() as s:
+        reply = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == "reply")).one()
+    new_date = reply.due_date + timedelta(days=30)
+    # The reminder's expression fails for any reply date after the current one: only the approval meets it.
+    broken = GOOD.replace(b"remind_at(reply_due, rules['reminder_leads'][0])",
+                          f"remind_at(reply_due, rules['reminder_leads'][0]) if reply_due &lt; "
+                          f"'{reply.due_date + timedelta(days=1)}' else rules['no_such_rule']".encode())
+    assert broken != GOOD
+    broken_id = _onto(db, item_id, broken)
+    login(client, "zjj_staff")
+    post(client, f"/supervision/items/{item_id}/extension", f"/items/{item_id}", new_date=new_date.isoformat(),
+         reason="需协调规划审批。")
+    with db.reading() as s:
+        req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
+        version = _instance(s, item_id).version
+    _as(client, "office")
+    r = post(client, f"/supervision/extensions/{req.id}", f"/items/{item_id}", decision="approve", opinion="同意")
+    incident = _failed_once(client, db, item_id, r, "extension", version)
+    with db.reading() as s:
+        assert s.get(ExtensionRequest, req.id).status == "pending"
+        assert s.get(Deadline, reply.id).due_date == reply.due_date
+    _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "同意延期")
+    with db.reading() as s:
+        assert s.get(ExtensionRequest, req.id).status == "approved"
+        assert s.get(Deadline, reply.id).due_date == new_date and s.get(Deadline, reply.id).extended
+
+
+def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(client, demo_db):
+    db = demo_db
+    broken_id = _deploy(db, CO_BROKEN)
+    item_id = new_item(db, "关于校园周边交通的建议")
+    handle_to_reply(db, item_id, co_units=["wjw"])
+    assert "cohandle" in ready(db, item_id)
+    with db.reading() as s:
+        version = _instance(s, item_id).version
+    login(client, "office")
+    r = post(client, f"/items/{item_id}/waive", f"/items/{item_id}", unit="wjw", reason="逾期未复，电话确认无意见。")
+    incident = _failed_once(client, db, item_id, r, "waive", version)
+    with db.reading() as s:
+        assert s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).all() == []
+    assert "cohandle" in ready(db, item_id)
+    _fix_and_retry(client, db, item_id, broken_id, CO_FIXED, incident, "免除协办意见")
+    with db.reading() as s:
+        assert s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).one().waived
+    assert ready(db, item_id) == ["draft_reply"]
+
+
+def test_a_co_return_approval_that_fails_is_an_incident_and_the_retry_approves_it(client, demo_db):
+    from engine.items import cohandling
+    from engine.models import Item
+
+    db = demo_db
+    broken_id = _deploy(db, CO_BROKEN)
+    item_id = new_item(db, "关于口袋公园建设的建议")
+    handle_to_reply(db, item_id, co_units=["wjw"])
+    with db.transaction() as s:
+        req_id = cohandling.ask_return_part(s, user(s, "wjw_staff"), s.get(Item, item_id), "不属于本委。").id
+    with db.reading() as s:
+        version = _instance(s, item_id).version
+    login(client, "office")
+    r = post(client, f"/items/co-returns/{req_id}", f"/items/{item_id}", decision="approve", opinion="同意")
+    incident = _failed_once(client, db, item_id, r, "co_return", version)
+    with db.reading() as s:
+        assert s.get(ReturnRequest, req_id).decision is None
+        part = s.scalars(select(Assignment).where(Assignment.item_id == item_id, Assignment.role == "co")).one()
+        assert part.status == "return_requested" and part.ended_at is None
+    _fix_and_retry(client, db, item_id, broken_id, CO_FIXED, incident, "同意协办单位退回")
+    with db.reading() as s:
+        assert s.get(ReturnRequest, req_id).decision == "approve"
+    assert ready(db, item_id) == ["draft_reply"]
+
+
+def test_a_take_back_that_fails_is_an_incident_and_the_retry_takes_the_item_back(client, demo_db):
+    db = demo_db
+    broken_id = _deploy(db, RETURN_BROKEN)
+    item_id = new_item(db, "关于老旧小区改造的建议")
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    with db.reading() as s:
+        version = _instance(s, item_id).version
+    login(client, "office")
+    r = post(client, f"/supervision/items/{item_id}/take-back", f"/items/{item_id}", reason="职责划分调整。")
+    incident = _failed_once(client, db, item_id, r, "take_back", version)
+    assert ready(db, item_id) == ["sign_for"]  # neither step of the take-back was kept
+    _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "改派")
+    assert ready(db, item_id) == ["assign_item"]
+
+
+def test_a_recompute_that_fails_is_an_incident_and_the_rule_change_goes_through(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于背街小巷照明的建议")
+    handle_to_reply(db, item_id)
+    with db.reading() as s:
+        reply = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == "reply")).one()
+    # The reply step's script fails for any reply date after the current one: a longer rule meets it.
+    broken = GOOD.replace(b"    reply_due = due_at(rules['reply'], assigned_on)</bpmn:script>",
+                          f"    reply_due = due_at(rules['reply'], assigned_on)\nif reply_due &gt;= "
+                          f"'{reply.due_date + timedelta(days=1)}':\n    x = rules['no_such_rule']</bpmn:script>"
+                          .encode())
+    assert broken != GOOD
+    broken_id = _onto(db, item_id, broken)
+    with db.reading() as s:
+        version = _instance(s, item_id).version
+    login(client, "admin")
+    r = post(client, "/admin/calendar/rules", "/admin/calendar/?year=2026", year="2026", reply="4M",
+             reply_fixed_date="")
+    assert r.status_code == 302
+    assert "已记为流程故障" in client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
+    with db.reading() as s:
+        assert s.scalars(select(DeadlineRule.rule).where(DeadlineRule.year == 2026, DeadlineRule.key == "reply")
+                         ).one() == "4M"  # the change itself went through
+        inst = _instance(s, item_id)
+        assert inst.version == version and inst.status == "incident"
+        incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
+        assert incident.action == "recompute" and "no_such_rule" in incident.message
+        assert s.get(Deadline, reply.id).due_date == reply.due_date
+    _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "重算期限")
+    with db.reading() as s:
+        assert s.get(Deadline, reply.id).due_date > reply.due_date
