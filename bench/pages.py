@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bench import bulk
 from bench.measure import median_ms
+from engine.deadlines import board
 from engine.items import disclosure, queries
 
 
@@ -50,11 +51,11 @@ def _pages(session, rows: dict[str, int] | None = None):
         ("item list, unit handler p.1", lambda: queries.list_items(session, users["handler"], queries.ItemFilter())[0]),
         ("public replies p.1", lambda: disclosure.search(session, disclosure.PublicFilter())[0]),
     ]
-    try:
-        from engine.deadlines.board import BoardFilter, board
-    except ImportError:  # the board arrives with the supervision module
-        return pages
-    return pages + [("supervisors' board", lambda: board(session, BoardFilter()))]
+    board_p2 = board.board_page(session, board.BoardFilter()).next  # a page link carries it
+    return pages + [
+        ("supervisors' board p.1", lambda: board.board_page(session, board.BoardFilter()).rows),
+        ("supervisors' board p.2", lambda: board.board_page(session, board.BoardFilter(), after=board_p2).rows),
+    ]
 
 
 INBOXES = ("inbox, unit handler", "inbox, office (all office tasks)")
