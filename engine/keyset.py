@@ -45,14 +45,18 @@ def parse(text: str | None, segments: list[Segment]) -> Cursor | None:
         return None
     try:
         n, raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        key = segments[n].key
-        if len(raw) != len(key):
+        if not (isinstance(n, int) and 0 <= n < len(segments)) or len(raw) != len(segments[n].key):
             return None
         values = []
-        for v, col in zip(raw, key):
-            kind = col.type.python_type
-            values.append(datetime.fromisoformat(v) if kind is datetime else date.fromisoformat(v) if kind is date
-                          else kind(v))
+        for v, col in zip(raw, segments[n].key):
+            kind = getattr(col.type, "impl", col.type).python_type  # UTCDateTime: its impl's
+            if not isinstance(v, int if kind in (int, bool) else str) or "\x00" in str(v):
+                return None  # PostgreSQL refuses NUL even as a parameter
+            value = datetime.fromisoformat(v) if kind is datetime else date.fromisoformat(v) if kind is date \
+                else kind(v)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                return None  # instants are compared in UTC
+            values.append(value)
         return Cursor(n, tuple(values))
     except (ValueError, TypeError, IndexError, KeyError, NotImplementedError, UnicodeDecodeError):
         return None

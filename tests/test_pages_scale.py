@@ -98,7 +98,8 @@ def test_every_web_list_reads_page_n_along_an_index_without_offset(demo_db):
             s, disclosure.PublicFilter(year=item.year, item_type="proposal"), after=pub_cursor))
     pages = [(st, p) for st, p in statements if "ORDER BY" in st]
     assert len(pages) >= 2 * 2 + 8 * 2 + 2
-    assert "\n".join(st[st.index("WHERE"):st.index("ORDER BY")] for st, p in pages if _sorts_everything(demo_db, st, p)) == ""
+    sorted_ = [st[st.index("WHERE"):st.index("ORDER BY")] for st, p in pages if _sorts_everything(demo_db, st, p)]
+    assert "\n".join(sorted_) == ""
     assert [p for st, p in pages + unit_statements if _skips_rows(st, p)] == []
 
 
@@ -158,6 +159,7 @@ def _follow(page_of, expected: list, ident) -> None:
     while True:
         page = page_of(after, None)
         pages.append(page)
+        assert len(pages) < 500, "a cursor that does not move on"
         if page.next is None:
             break
         after = str(page.next)
@@ -204,3 +206,22 @@ def test_the_item_list_page_shows_the_bounded_total(client, monkeypatch):
     login(client, "office")
     html = client.get("/items/").get_data(as_text=True)
     assert '<span class="count">5+</span>' in html
+
+
+def test_a_hand_edited_page_link_shows_the_first_page(client):
+    """A cursor that does not decode, names no segment, or holds values of the wrong type (a naive instant, a
+    NUL) is no cursor: the first page, not an error."""
+    import base64
+    import json
+
+    def link(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    login(client, "office")
+    bad = ["x", "%%%", link([5, []]), link([-1, [1]]), link([0, ["2026-01-01T00:00:00", "2026-01-01T00:00:00", "a"]]),
+           link([0, [1, "a\u0000", "b"]]), link([0, [{"a": 1}, 2, 3]]), link("not a list")]
+    for path in ("/tasks/", "/items/", "/public/", "/supervision/"):
+        first = client.get(path).status_code
+        for cursor in bad:
+            for arg in ("after", "before"):
+                assert client.get(path, query_string={arg: cursor}).status_code == first == 200, (path, cursor)

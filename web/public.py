@@ -15,7 +15,8 @@ def index():
     item_type = request.args.get("type") or None
     f = disclosure.PublicFilter(year=request.args.get("year", type=int),
                                 item_type=item_type if item_type in ITEM_TYPES else None,
-                                unit_id=request.args.get("unit", type=int), q=(request.args.get("q") or "")[:100] or None)
+                                unit_id=request.args.get("unit", type=int),
+                                q=(request.args.get("q") or "")[:100] or None)
     with db().reading() as s:
         page, total = disclosure.search_page(s, f, request.args.get("after"), request.args.get("before"))
         years, units = disclosure.facets(s)

@@ -30,8 +30,8 @@ def inbox():
         pending = extensions.waiting_for_office(s) if office else []
         year_end = carryover.year_end_due(s) if office else []
         co_returns = cohandling.waiting_co_returns(s) if office else []
-        return render_template("tasks/inbox.html", rows=rows, total=total, page=page, pending_extensions=pending, year_end=year_end,
-                               co_returns=co_returns)
+        return render_template("tasks/inbox.html", rows=rows, total=total, page=page, pending_extensions=pending,
+                               year_end=year_end, co_returns=co_returns)
 
 
 def _form_values(form: dict) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import case, delete, event, func, inspect, literal, select, update
+from sqlalchemy import case, delete, event, func, inspect, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -79,17 +79,20 @@ def _count_changes(session: Session, _context, _instances) -> None:
 
 
 def add(session: Session, delta: Counter) -> None:
-    """Add `delta` (bucket -> change) to the summary rows, in key order (two writers never wait on each other
-    in opposite orders); a row whose count falls to zero goes."""
+    """Add `delta` (bucket -> change) to the summary rows: one upsert for all, in key order (two writers never
+    wait on each other in opposite orders); then, if some count fell, one delete of the rows now at zero."""
+    changes = sorted(((b, n) for b, n in delta.items() if n), key=lambda e: e[0])
+    if not changes:
+        return
     conn = session.connection()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     table = DeadlineTally.__table__
     keys = [c.name for c in table.primary_key.columns]
-    for b, n in sorted(((b, n) for b, n in delta.items() if n), key=lambda e: e[0]):
-        stmt = insert(table).values(**dict(zip(keys, b)), n=n)
-        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}))
-        if n < 0:
-            conn.execute(delete(table).where(*(table.c[k] == v for k, v in zip(keys, b)), table.c.n <= 0))
+    stmt = insert(table).values([{**dict(zip(keys, b)), "n": n} for b, n in changes])
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}))
+    fell = [b for b, n in changes if n < 0]
+    if fell:
+        conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(fell), table.c.n <= 0))
 
 
 def recount(session: Session) -> dict[Bucket, int]:

@@ -70,8 +70,9 @@ def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], Cou
     return [_public(item, d, unit) for item, d, unit in rows], total
 
 
-PUBLIC_SEGMENTS = [keyset.Segment((), (Disclosure.published_at, Disclosure.id), (Disclosure.published_at, Disclosure.id),
-                                  descending=True, row_key=lambda row: (row[1].published_at, row[1].id))]
+PUBLIC_ORDER = (Disclosure.published_at, Disclosure.id)
+PUBLIC_SEGMENTS = [keyset.Segment((), PUBLIC_ORDER, PUBLIC_ORDER, descending=True,
+                                  row_key=lambda row: (row[1].published_at, row[1].id))]
 
 
 def search_page(session: Session, f: PublicFilter, after: str | None = None,

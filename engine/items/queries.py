@@ -70,7 +70,8 @@ def inbox(session: Session, user: User, page: int = 1, per_page: int = INBOX_PAG
     base = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
             .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user)))
     offset = (max(page, 1) - 1) * per_page
-    dated = session.execute(base.where(TaskRow.due_at.is_not(None)).order_by(TaskRow.due_at, TaskRow.created_at, TaskRow.id)
+    order = (TaskRow.due_at, TaskRow.created_at, TaskRow.id)
+    dated = session.execute(base.where(TaskRow.due_at.is_not(None)).order_by(*order)
                             .offset(offset).limit(per_page)).all()
     if len(dated) == per_page:
         return dated
@@ -81,7 +82,7 @@ def inbox(session: Session, user: User, page: int = 1, per_page: int = INBOX_PAG
             select(TaskRow.id).where(visible_tasks_clause(user), TaskRow.due_at.is_not(None))
             .limit(offset).subquery()))
         offset -= n_dated
-    undated = session.execute(base.where(TaskRow.due_at.is_(None)).order_by(TaskRow.due_at, TaskRow.created_at, TaskRow.id)
+    undated = session.execute(base.where(TaskRow.due_at.is_(None)).order_by(*order)
                               .offset(offset).limit(per_page - len(dated))).all()
     return dated + undated
 
