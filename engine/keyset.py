@@ -17,6 +17,8 @@ from typing import Any, Callable
 from sqlalchemy import literal, tuple_
 from sqlalchemy.orm import Session
 
+INT_MAX = 2**31 - 1  # PostgreSQL's INTEGER
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -52,6 +54,8 @@ def parse(text: str | None, segments: list[Segment]) -> Cursor | None:
             kind = getattr(col.type, "impl", col.type).python_type  # UTCDateTime: its impl's
             if not isinstance(v, int if kind in (int, bool) else str) or "\x00" in str(v):
                 return None  # PostgreSQL refuses NUL even as a parameter
+            if kind is int and not -INT_MAX <= v <= INT_MAX:
+                return None  # beyond an INTEGER column: the database would refuse the comparison
             value = datetime.fromisoformat(v) if kind is datetime else date.fromisoformat(v) if kind is date \
                 else kind(v)
             if isinstance(value, datetime) and value.tzinfo is None:
