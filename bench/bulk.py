@@ -14,7 +14,9 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from engine import clock
 from bench.scenario import SUBJECTS, PLACES, create_org
+from engine.deadlines import tally
 from engine.models import (Assignment, Deadline, Disclosure, Item, ProcessDefinition, ProcessInstance, TaskRow, Unit,
                            User)
 
@@ -47,6 +49,7 @@ def populate(db, n_items: int, seed: int = 7) -> None:
     What a state costs is figure (d).
     """
     rnd = random.Random(seed)
+    today = clock.today()
     with db.transaction() as s:
         create_org(s, n_units=max(20, n_items // 50), n_proposers=max(40, n_items // 25))
     with db.reading() as s:
@@ -101,7 +104,8 @@ def populate(db, n_items: int, seed: int = 7) -> None:
         reply_due = assigned + timedelta(days=91)
         deadlines.append(dict(item_id=i, key="reply", round=1, step="答复", attached_to="draft_reply", unit_id=lead,
                               due_date=reply_due, original_due_date=reply_due, opened_at=_utc(assigned),
-                              status="overdue" if reply_due < date(CURRENT, 6, 1) and rnd.random() < 0.1 else "open"))
+                              item_type=item_type, is_key=key, leader_id=items[-1]["leader_id"],
+                              status="overdue" if reply_due < today else "open"))  # its timer flagged it
         for spec, title, form_key, lane in TASKS.get(status, []):
             if lane == "co_unit" and co is None:
                 continue
@@ -117,6 +121,7 @@ def populate(db, n_items: int, seed: int = 7) -> None:
                             (TaskRow, tasks), (Deadline, deadlines), (Disclosure, disclosures)):
             for start in range(0, len(rows), CHUNK):
                 s.execute(insert(model), rows[start:start + CHUNK])
+        tally.rebuild(s)  # the rows went in around the ledger: their board dates and summary rows
     analyze(db)
 
 

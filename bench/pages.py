@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bench import bulk
 from bench.measure import median_ms
+from engine.deadlines import board
 from engine.items import disclosure, queries
 
 
@@ -39,25 +40,44 @@ def _pages(session, rows: dict[str, int] | None = None):
     def per_page(name):
         return rows.get(name, queries.INBOX_PAGE)
 
-    pages = [
-        ("inbox, unit handler", lambda: queries.inbox(session, users["handler"],
-                                                      per_page=per_page("inbox, unit handler"))),
-        ("inbox, office (all office tasks)", lambda: queries.inbox(
-            session, users["office"], per_page=per_page("inbox, office (all office tasks)"))),
-        ("item list, office, all years p.1", lambda: queries.list_items(session, users["office"], queries.ItemFilter())[0]),
-        ("item list, office, 2026 handling p.1", lambda: queries.list_items(
-            session, users["office"], queries.ItemFilter(year=bulk.CURRENT, status="handling"))[0]),
-        ("item list, unit handler p.1", lambda: queries.list_items(session, users["handler"], queries.ItemFilter())[0]),
-        ("public replies p.1", lambda: disclosure.search(session, disclosure.PublicFilter())[0]),
+    office, handler = users["office"], users["handler"]
+    year_handling = queries.ItemFilter(year=bulk.CURRENT, status="handling")
+
+    def inbox(who, name, after=None):
+        return queries.inbox_page(session, who, after, per_page=per_page(name)).rows
+
+    def second(page_of):
+        """The cursor of page 2 (read once, outside the timing: the page link carries it)."""
+        nxt = page_of(None).next
+        return str(nxt) if nxt is not None else None
+
+    office_p2 = second(lambda a: queries.inbox_page(session, office, a, per_page=per_page(OFFICE)))
+    list_p2 = second(lambda a: queries.list_page(session, office, queries.ItemFilter(), a)[0])
+    handling_p2 = second(lambda a: queries.list_page(session, office, year_handling, a)[0])
+    public_p2 = second(lambda a: disclosure.search_page(session, disclosure.PublicFilter(), a)[0])
+    board_p2 = board.board_page(session, board.BoardFilter()).next
+    return [
+        ("inbox, unit handler", lambda: inbox(handler, "inbox, unit handler")),
+        (OFFICE, lambda: inbox(office, OFFICE)),
+        ("inbox, office p.2", lambda: inbox(office, OFFICE, office_p2)),
+        ("item list, office, all years p.1", lambda: queries.list_page(session, office, queries.ItemFilter())[0].rows),
+        ("item list, office, all years p.2", lambda: queries.list_page(
+            session, office, queries.ItemFilter(), list_p2)[0].rows),
+        ("item list, office, 2026 handling p.1", lambda: queries.list_page(session, office, year_handling)[0].rows),
+        ("item list, office, 2026 handling p.2", lambda: queries.list_page(
+            session, office, year_handling, handling_p2)[0].rows),
+        ("item list, unit handler p.1", lambda: queries.list_page(session, handler, queries.ItemFilter())[0].rows),
+        ("public replies p.1", lambda: disclosure.search_page(session, disclosure.PublicFilter())[0].rows),
+        ("public replies p.2", lambda: disclosure.search_page(session, disclosure.PublicFilter(), public_p2)[0].rows),
+        ("supervisors' board p.1", lambda: board.board_page(session, board.BoardFilter()).rows),
+        ("supervisors' board p.2", lambda: board.board_page(session, board.BoardFilter(), after=board_p2).rows),
+        ("supervisors' board, both summary tables", lambda: (board.summary(session, board.BoardFilter(), "unit")
+                                                             + board.summary(session, board.BoardFilter(), "step"))),
     ]
-    try:
-        from engine.deadlines.board import BoardFilter, board
-    except ImportError:  # the board arrives with the supervision module
-        return pages
-    return pages + [("supervisors' board", lambda: board(session, BoardFilter()))]
 
 
-INBOXES = ("inbox, unit handler", "inbox, office (all office tasks)")
+OFFICE = "inbox, office (all office tasks)"
+INBOXES = ("inbox, unit handler", OFFICE, "inbox, office p.2")
 
 
 def measure(db, repeat: int, rows: dict[str, int] | None = None) -> dict[str, tuple[float, int]]:

@@ -331,10 +331,10 @@ def test_the_reply_deadline_opens_at_assignment_and_every_page_reads_that_row(de
         assert (row.due_date, row.original_due_date, row.extended) == (date(2026, 5, 6), date(2026, 5, 6), False)
         assert audit_count(demo_db, item_id, "deadline_recomputed") == 1
         with demo_db.transaction() as s:  # a date no rule gives: every view still shows exactly the row's
-            s.execute(Deadline.__table__.update().where(Deadline.id == row.id).values(due_date=date(2026, 4, 1)))
+            s.get(Deadline, row.id).due_date = date(2026, 4, 1)  # through the ORM: the board's tally follows
         assert _views_of_reply(demo_db, item_id) == ([date(2026, 4, 1)],) * 4
         with demo_db.transaction() as s:
-            s.execute(Deadline.__table__.update().where(Deadline.id == row.id).values(due_date=date(2026, 5, 6)))
+            s.get(Deadline, row.id).due_date = date(2026, 5, 6)
         sign_and_pledge(demo_db, item_id)  # handling starts: its timer waits for the very same date
         assert [(r.due_date, r.status) for r in rows(demo_db, item_id, "reply")] == [(date(2026, 5, 6), "open")]
         with demo_db.reading() as s:

@@ -31,12 +31,13 @@ REGISTRATION_FIELDS = ("item_type", "year", "number", "session", "title", "conte
 def index():
     if current_user.role == "proposer":
         return redirect(url_for("portal.index"))
-    f = item_filter(request.args, page=request.args.get("page", 1, type=int))
+    f = item_filter(request.args)
     with db().reading() as s:
-        items, total = queries.list_items(s, s.get(User, current_user.id), f)
+        page, total = queries.list_page(s, s.get(User, current_user.id), f, request.args.get("after"),
+                                        request.args.get("before"))
         units = s.scalars(select(Unit).order_by(Unit.name)).all()
-    return render_template("items/index.html", items=items, total=total, f=f, units=units,
-                           statuses=ITEM_STATUSES, page_size=queries.PAGE_SIZE)
+    return render_template("items/index.html", items=page.rows, page=page, total=total, f=f, units=units,
+                           statuses=ITEM_STATUSES)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -15,13 +15,13 @@ def index():
     item_type = request.args.get("type") or None
     f = disclosure.PublicFilter(year=request.args.get("year", type=int),
                                 item_type=item_type if item_type in ITEM_TYPES else None,
-                                unit_id=request.args.get("unit", type=int), q=(request.args.get("q") or "")[:100] or None,
-                                page=max(1, request.args.get("page", 1, type=int)))
+                                unit_id=request.args.get("unit", type=int),
+                                q=(request.args.get("q") or "")[:100] or None)
     with db().reading() as s:
-        replies, total = disclosure.search(s, f)
+        page, total = disclosure.search_page(s, f, request.args.get("after"), request.args.get("before"))
         years, units = disclosure.facets(s)
-    return render_template("public/index.html", replies=replies, total=total, f=f, years=years, units=units,
-                           page_size=disclosure.PAGE_SIZE)
+    return render_template("public/index.html", replies=page.rows, page=page, total=total, f=f, years=years,
+                           units=units)
 
 
 @bp.get("/<int:item_id>")

@@ -56,13 +56,13 @@ def items_xlsx():
     """The item list with the filters of /items/, every page, as the user may see it."""
     f = item_filter(request.args)
     with db().reading() as s:
-        user, items = s.get(User, current_user.id), []
-        while True:
-            rows, _ = queries.list_items(s, user, f)
-            items += rows
-            if len(rows) < queries.PAGE_SIZE:  # the total is bounded ("1,000+"): read until a short page
+        user, items, after = s.get(User, current_user.id), [], None
+        while True:  # page after page along the list's index (the total is bounded: "1,000+")
+            page, _ = queries.list_page(s, user, f, after)
+            items += page.rows
+            if page.next is None:
                 break
-            f.page += 1
+            after = str(page.next)
         data = excel.items_workbook(items)
     return _xlsx(data, "items.xlsx")
 

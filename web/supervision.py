@@ -28,11 +28,13 @@ def board():
                                   show=request.args.get("show") or "all")
     with db().reading() as s:
         f.viewer = s.get(User, current_user.id)
-        rows = overdue_board.board(s, f)
-        history = overdue_board.reminder_history(s, [r.item.id for r in rows])
+        page = overdue_board.board_page(s, f, after=overdue_board.parse_cursor(request.args.get("after"), f),
+                                        before=overdue_board.parse_cursor(request.args.get("before"), f))
+        history = overdue_board.reminder_history(s, [r.item.id for r in page.rows])
         by_unit, by_step = overdue_board.summary(s, f, "unit"), overdue_board.summary(s, f, "step")
         units = s.scalars(select(Unit).order_by(Unit.name)).all()
-    return render_template("supervision/board.html", rows=rows, history=history, by_unit=by_unit,
+    return render_template("supervision/board.html", rows=page.rows, page=page, history=history, by_unit=by_unit,
+                           total=overdue_board.shown(by_step, f.show),
                            by_step=by_step, units=units, f=f, deadline_labels=DEADLINE_LABELS)
 
 

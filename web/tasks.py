@@ -23,15 +23,15 @@ def inbox():
     if current_user.role == "proposer":  # a proposer's tasks (the rating) wait in the portal
         return redirect(url_for("portal.index"))
     with db().reading() as s:
-        me, page = s.get(User, current_user.id), request.args.get("page", 1, type=int)
-        rows, total = queries.inbox(s, me, page), queries.inbox_count(s, me)
+        me = s.get(User, current_user.id)
+        page = queries.inbox_page(s, me, request.args.get("after"), request.args.get("before"))
+        rows, total = page.rows, queries.inbox_count(s, me)
         office = me.role == "office"
         pending = extensions.waiting_for_office(s) if office else []
         year_end = carryover.year_end_due(s) if office else []
         co_returns = cohandling.waiting_co_returns(s) if office else []
-        return render_template("tasks/inbox.html", rows=rows, total=total, page=page,
-                               page_size=queries.INBOX_PAGE, pending_extensions=pending, year_end=year_end,
-                               co_returns=co_returns)
+        return render_template("tasks/inbox.html", rows=rows, total=total, page=page, pending_extensions=pending,
+                               year_end=year_end, co_returns=co_returns)
 
 
 def _form_values(form: dict) -> dict:

@@ -28,12 +28,13 @@ from engine.people.authz import LANES
 from engine.people.notifications import notify, role_users
 from engine.deadlines.expressions import due_day
 from engine.deadlines.timers import meta
+from engine.deadlines import tally  # keeps the board's summary rows at every flush of deadline rows
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
 LABELS = {"return_window": N_("签收/申请退回"), "first_contact": N_("首次联系代表委员"), "co_opinion": N_("协办意见"),
           "reply": N_("答复"), "rating": N_("评价"), "disclosure": N_("答复公开")}
 DUE_SOON_DAYS = 7
-OPEN = ("open", "overdue")
+OPEN = tally.OPEN
 CLOSED = ("met", "met_late", "expired", "waived", "void")
 # Deadlines DOMAIN.md sets once per item, from assignment: once met, neither a later consultation loop nor a
 # re-handling round opens them again, whatever date their timers carry by then (a recompute may move it).
@@ -130,7 +131,7 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
                 row = Deadline(item_id=item.id, key=key, round=rnd, step=LABELS.get(key, key),
                                unit_id=owner[0], owner_user_id=owner[1], due_date=day, original_due_date=day,
                                warning=_warning(cal, today, day), opened_at=now, attached_to=m["attached_to"],
-                               status="open", extended=False)
+                               status="open", extended=False, **_grouping(item))
                 session.add(row)
                 rows.append(row)
             elif row.status in OPEN and row.due_date != day:
@@ -160,7 +161,16 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
                 row.status = "void"  # the unit gave the item back before its step began: nothing to meet
             else:
                 _close(row, now)
+    grouping = _grouping(item)
+    for row in rows:  # the board groups open deadlines as their item is now (交办 may mark it key)
+        if row.status in OPEN and any(getattr(row, k) != v for k, v in grouping.items()):
+            for k, v in grouping.items():
+                setattr(row, k, v)
     return live, rows
+
+
+def _grouping(item: Item) -> dict:
+    return {"item_type": item.item_type, "is_key": bool(item.is_key), "leader_id": item.leader_id}
 
 
 def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalendar, today: date,

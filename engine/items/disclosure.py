@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from engine import keyset
 from engine.db import escape_like
 from engine.items.queries import Count, bounded_count
 from engine.models import Disclosure, Item, Unit
@@ -61,6 +62,31 @@ def _public(item: Item, disclosure: Disclosure, unit: str | None) -> PublishedRe
 
 def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], Count]:
     """Published replies matching the filter, newest first, one page; and how many match (bounded: "1,000+")."""
+    q = _matching(f)
+    total = bounded_count(session, q)
+    # Newest publication first, along the published_at index: a page costs the rows on it.
+    rows = session.execute(q.order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
+                           .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    return [_public(item, d, unit) for item, d, unit in rows], total
+
+
+PUBLIC_ORDER = (Disclosure.published_at, Disclosure.id)
+PUBLIC_SEGMENTS = [keyset.Segment((), PUBLIC_ORDER, PUBLIC_ORDER, descending=True,
+                                  row_key=lambda row: (row[1].published_at, row[1].id))]
+
+
+def search_page(session: Session, f: PublicFilter, after: str | None = None,
+                before: str | None = None) -> tuple[keyset.Page, Count]:
+    """The public list page after (or before) a page link's cursor, newest publication first along the
+    (published_at, id) index (rows: PublishedReply), and the bounded total."""
+    q = _matching(f)
+    page = keyset.page(session, q, PUBLIC_SEGMENTS, PAGE_SIZE, keyset.parse(after, PUBLIC_SEGMENTS),
+                       keyset.parse(before, PUBLIC_SEGMENTS))
+    page.rows = [_public(item, d, unit) for item, d, unit in page.rows]
+    return page, bounded_count(session, q)
+
+
+def _matching(f: PublicFilter):
     q = _published()
     if f.year:
         q = q.where(Item.year == f.year)
@@ -75,11 +101,7 @@ def search(session: Session, f: PublicFilter) -> tuple[list[PublishedReply], Cou
         if not looks_like_probe(words):  # nothing to find in redacted text, and nothing to confirm
             fields += [Disclosure.public_title.like(like, escape="\\"), Disclosure.public_text.like(like, escape="\\")]
         q = q.where(or_(*fields))
-    total = bounded_count(session, q)
-    # Newest publication first, along the published_at index: a page costs the rows on it.
-    rows = session.execute(q.order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
-                           .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return [_public(item, d, unit) for item, d, unit in rows], total
+    return q
 
 
 def published_reply(session: Session, item_id: int) -> PublishedReply | None:

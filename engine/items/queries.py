@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from engine import keyset
 from engine.db import escape_like
 from engine.people import visibility
 from engine.people.authz import LANES
@@ -69,7 +70,8 @@ def inbox(session: Session, user: User, page: int = 1, per_page: int = INBOX_PAG
     base = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
             .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user)))
     offset = (max(page, 1) - 1) * per_page
-    dated = session.execute(base.where(TaskRow.due_at.is_not(None)).order_by(TaskRow.due_at, TaskRow.created_at)
+    order = (TaskRow.due_at, TaskRow.created_at, TaskRow.id)
+    dated = session.execute(base.where(TaskRow.due_at.is_not(None)).order_by(*order)
                             .offset(offset).limit(per_page)).all()
     if len(dated) == per_page:
         return dated
@@ -80,9 +82,35 @@ def inbox(session: Session, user: User, page: int = 1, per_page: int = INBOX_PAG
             select(TaskRow.id).where(visible_tasks_clause(user), TaskRow.due_at.is_not(None))
             .limit(offset).subquery()))
         offset -= n_dated
-    undated = session.execute(base.where(TaskRow.due_at.is_(None)).order_by(TaskRow.created_at)
+    undated = session.execute(base.where(TaskRow.due_at.is_(None)).order_by(*order)
                               .offset(offset).limit(per_page - len(dated))).all()
     return dated + undated
+
+
+def _inbox_key(row) -> tuple:
+    return row[0].due_at, row[0].created_at, row[0].id
+
+
+# Dated tasks first, the soonest due first, then undated ones, the oldest first: both along the
+# (lane, due_at, created_at, id) index (an undated segment orders by its all-NULL due_at too, so that the
+# index's order is the page's order on PostgreSQL as on SQLite).
+INBOX_SEGMENTS = [
+    keyset.Segment((TaskRow.due_at.is_not(None),), (TaskRow.due_at, TaskRow.created_at, TaskRow.id),
+                   (TaskRow.due_at, TaskRow.created_at, TaskRow.id), row_key=_inbox_key),
+    keyset.Segment((TaskRow.due_at.is_(None),), (TaskRow.due_at, TaskRow.created_at, TaskRow.id),
+                   (TaskRow.created_at, TaskRow.id), row_key=lambda row: _inbox_key(row)[1:]),
+]
+
+
+def inbox_page(session: Session, user: User, after: str | None = None, before: str | None = None,
+               per_page: int = INBOX_PAGE) -> keyset.Page:
+    """The inbox page after (or before) a page link's cursor: (task row, item, unit) rows in inbox() order,
+    costing what the first page costs."""
+    unit = aliased(Unit)
+    q = (select(TaskRow, Item, unit).join(Item, Item.id == TaskRow.item_id)
+         .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user)))
+    return keyset.page(session, q, INBOX_SEGMENTS, per_page, keyset.parse(after, INBOX_SEGMENTS),
+                       keyset.parse(before, INBOX_SEGMENTS))
 
 
 def inbox_count(session: Session, user: User) -> Count:
@@ -129,6 +157,28 @@ def list_items(session: Session, user: User, f: ItemFilter) -> tuple[list[Item],
     rows = session.scalars(q.order_by(Item.year.desc(), Item.item_type.desc(), Item.number.desc())
                            .offset((max(f.page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return rows, total
+
+
+ITEM_ORDER = (Item.year, Item.item_type, Item.number)
+
+
+def item_segments(f: ItemFilter) -> list[keyset.Segment]:
+    """The item list as one descending segment. The cursor leaves out the leading columns a filter fixes
+    (the year; then the type): SQLite walks (status, year, ...) for a year's status only when the rest of
+    the key is the range."""
+    fixed = 2 if f.year and f.item_type else 1 if f.year else 0
+    return [keyset.Segment((), ITEM_ORDER, ITEM_ORDER[fixed:], descending=True,
+                           row_key=lambda item: (item.year, item.item_type, item.number)[fixed:])]
+
+
+def list_page(session: Session, user: User, f: ItemFilter, after: str | None = None,
+              before: str | None = None) -> tuple[keyset.Page, Count]:
+    """The item list page after (or before) a page link's cursor, in list_items() order along the
+    (year, item_type, number) index, and the bounded total: page N costs what page 1 costs."""
+    q, segments = _filtered(user, f), item_segments(f)
+    page = keyset.page(session, q, segments, PAGE_SIZE, keyset.parse(after, segments),
+                       keyset.parse(before, segments), scalars=True)
+    return page, bounded_count(session, q)
 
 
 def items_after(session: Session, user: User, f: ItemFilter, after_id: int | None, limit: int) -> list[Item]:

@@ -32,7 +32,9 @@ class Deadline(Base):
     extension). Every page, the board, the notices and the statistics read these rows."""
 
     __tablename__ = "deadline"
-    __table_args__ = (Index("ix_deadline_status_due", "status", "due_date"),)
+    __table_args__ = (Index("ix_deadline_status_due", "status", "due_date"),
+                      # The board walks this in its own order (key items first, flagged first, the earliest due).
+                      Index("ix_deadline_board", "is_key", "board_date", "due_date", "item_id", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     key: Mapped[str] = mapped_column(String(40))  # return_window, first_contact, co_opinion, reply, rating, disclosure
@@ -50,6 +52,29 @@ class Deadline(Base):
     met_at: Mapped[datetime | None]
     extended: Mapped[bool] = mapped_column(default=False)
     warning: Mapped[str | None] = mapped_column(String(300))  # e.g. computed without the year's holidays
+    # The item's own grouping, copied so the board reads and counts deadlines without the item (the ledger
+    # refreshes them while the deadline is open; the summary rows were counted under these values).
+    item_type: Mapped[str | None] = mapped_column(String(20))
+    is_key: Mapped[bool] = mapped_column(default=False)
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # What the board sorts and counts by (deadlines.tally.board_date): the due date of an open deadline, the
+    # FLAGGED date for a flagged one (late whatever its date), None once closed. Kept by the tally at flush.
+    board_date: Mapped[date | None]
+
+
+class DeadlineTally(Base):
+    """Summary rows of the board: how many open deadlines per board date, owner unit, deadline key and item
+    grouping. Kept in the same flush as every change of a deadline row (deadlines.tally); the board sums the
+    dates of its window instead of counting deadlines, and a new day needs no rewrite (late = before today)."""
+
+    __tablename__ = "deadline_tally"
+    board_date: Mapped[date] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no unit (the proposer's rating)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    is_key: Mapped[bool] = mapped_column(primary_key=True)
+    leader_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no leader
+    n: Mapped[int]
 
 
 class ExtensionRequest(Base):

@@ -23,7 +23,11 @@ class Item(Base):
     __tablename__ = "item"
     __table_args__ = (
         UniqueConstraint("year", "item_type", "number"),
-        Index("ix_item_year_type_status", "year", "item_type", "status"),
+        # The item list filtered by status (and year), by type or to key items, read in its own order (newest
+        # first); a year's figures read the unique index's (year, item_type) prefix.
+        Index("ix_item_status_list", "status", "year", "item_type", "number"),
+        Index("ix_item_type_list", "item_type", "year", "number"),
+        Index("ix_item_key_list", "is_key", "year", "item_type", "number"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     year: Mapped[int]
@@ -42,10 +46,10 @@ class Item(Base):
     request_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     # Derived from the workflow (read model).
-    status: Mapped[str] = mapped_column(String(20), default="registered", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="registered")
     current_step: Mapped[str | None] = mapped_column(String(200))
     lead_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
-    is_key: Mapped[bool] = mapped_column(default=False, index=True)
+    is_key: Mapped[bool] = mapped_column(default=False)
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     is_complex: Mapped[bool] = mapped_column(default=False)
     round: Mapped[int] = mapped_column(default=1)
@@ -254,6 +258,7 @@ class Disclosure(Base):
     """公开: what is published of an item's final reply."""
 
     __tablename__ = "disclosure"
+    __table_args__ = (Index("ix_disclosure_published", "published_at", "id"),)  # the public list, newest first
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
     scope: Mapped[str] = mapped_column(String(10))  # full, summary, none
@@ -264,5 +269,5 @@ class Disclosure(Base):
     public_text: Mapped[str | None] = mapped_column(Text)
     public_content: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the public list's order
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)  # the public list's order: ix_disclosure_published
 

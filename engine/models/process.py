@@ -49,7 +49,7 @@ class TaskRow(Base):
     __table_args__ = (
         Index("ix_task_row_lane_unit", "lane", "unit_id", "due_at"),
         Index("ix_task_row_assignee", "assignee_id"),
-        Index("ix_task_row_lane_due", "lane", "due_at", "created_at"),  # the office inbox's order
+        Index("ix_task_row_lane_due", "lane", "due_at", "created_at", "id"),  # the inbox's order (keyset pages)
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task uuid
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)

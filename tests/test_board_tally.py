@@ -1,0 +1,212 @@
+"""The board's summary rows are kept with every change of the deadline ledger, and its pages follow one another.
+
+Before: the per-unit and per-step tables counted every open deadline of the window at each view, and the
+rows were sorted from all of them; now the tables are summed from summary rows (deadline_tally) that the
+same flush keeps, and the rows are read one page at a time along the board's index.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import delete, select
+
+from engine import clock
+from engine.deadlines import board, tally
+from engine.deadlines.ledger import DUE_SOON_DAYS, LABELS
+from engine.models import Deadline, DeadlineTally, ExtensionRequest, Item, Unit, User
+from engine.workflow.sweep import sweep
+from tests.conftest import user
+
+STATUSES = ("open", "overdue", "met", "met_late", "expired", "waived", "void")
+KEYS = sorted(LABELS)
+TODAY = date(2026, 6, 15)
+
+
+def _ids(s):
+    items = s.execute(select(Item.id, Item.item_type, Item.is_key, Item.leader_id).order_by(Item.id).limit(6)).all()
+    units = s.scalars(select(Unit.id).order_by(Unit.id).limit(3)).all()
+    leaders = s.scalars(select(User.id).where(User.role == "leader").order_by(User.id)).all()
+    return items, units, leaders
+
+
+change = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 5), st.integers(-1, 2), st.sampled_from(KEYS), st.integers(-20, 20),
+              st.sampled_from(STATUSES)),
+    st.tuples(st.just("status"), st.integers(0, 50), st.sampled_from(STATUSES)),
+    st.tuples(st.just("move"), st.integers(0, 50), st.integers(-20, 20)),
+    st.tuples(st.just("unit"), st.integers(0, 50), st.integers(-1, 2)),
+    st.tuples(st.just("regroup"), st.integers(0, 50), st.booleans(), st.integers(-1, 1)),
+    st.tuples(st.just("delete"), st.integers(0, 50)),
+    st.tuples(st.just("flush"),),
+)
+
+
+def _apply(s, op, items, units, leaders):
+    rows = s.scalars(select(Deadline).order_by(Deadline.id)).all() + [r for r in s.new if isinstance(r, Deadline)]
+    pick = (lambda k: rows[k % len(rows)]) if rows else None
+    kind = op[0]
+    if kind == "add":
+        _, i, u, key, days, status = op
+        item = items[i % len(items)]
+        due = TODAY + timedelta(days=days)
+        s.add(Deadline(item_id=item.id, key=key, round=1, step=LABELS[key], unit_id=units[u] if u >= 0 else None,
+                       due_date=due, original_due_date=due, status=status, item_type=item.item_type,
+                       is_key=item.is_key, leader_id=item.leader_id))
+    elif kind == "flush":
+        s.flush()
+    elif pick is None:
+        return
+    elif kind == "status":
+        pick(op[1]).status = op[2]
+    elif kind == "move":
+        row = pick(op[1])
+        row.due_date = TODAY + timedelta(days=op[2])
+    elif kind == "unit":
+        pick(op[1]).unit_id = units[op[2]] if op[2] >= 0 else None
+    elif kind == "regroup":
+        row = pick(op[1])
+        row.is_key, row.leader_id = op[2], (leaders[op[3] % len(leaders)] if op[2] and op[3] >= 0 else None)
+    elif kind == "delete":
+        row = pick(op[1])
+        if row in s.new:
+            s.expunge(row)
+        elif s.scalar(select(ExtensionRequest.id).where(ExtensionRequest.deadline_id == row.id).limit(1)) is None:
+            s.delete(row)
+
+
+def _expected_summary(s, f: board.BoardFilter, by: str, today: date):
+    """What the board's tables must show, counted the slow way from every deadline row."""
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    names = dict(s.execute(select(Unit.id, Unit.name)).all())
+    out: dict = {}
+    for d in s.scalars(select(Deadline)):
+        if d.status not in tally.OPEN:
+            continue
+        late = d.status == "overdue" or d.due_date < today
+        if not (late or d.due_date <= soon):
+            continue
+        if (f.unit_id and d.unit_id != f.unit_id) or (f.key and d.key != f.key) or \
+                (f.item_type and d.item_type != f.item_type) or (f.key_only and not d.is_key):
+            continue
+        if f.viewer is not None and f.viewer.role == "leader" and d.leader_id != f.viewer.id:
+            continue
+        label = (names.get(d.unit_id) or "—") if by == "unit" else LABELS.get(d.key, d.key)
+        o, n = out.get(label, (0, 0))
+        out[label] = (o + late, n + (not late))
+    return sorted(((k, o, n) for k, (o, n) in out.items()), key=lambda r: (-r[1], r[0]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(changes=st.lists(st.lists(change, max_size=8), min_size=1, max_size=4), rolled_back=st.integers(-1, 3),
+       day=st.integers(-25, 25), unit=st.integers(-1, 2), key=st.sampled_from([None, *KEYS]),
+       item_type=st.sampled_from([None, "suggestion", "proposal"]), key_only=st.booleans(), as_leader=st.booleans())
+def test_summary_rows_equal_a_recount_after_random_changes(demo_db, changes, rolled_back, day, unit, key, item_type,
+                                                           key_only, as_leader):
+    """Random changes to deadline rows, in several transactions (one rolled back), through the ORM as the
+    ledger writes them: the summary rows always equal a recount, and the board's tables read from them equal
+    the tables counted from the rows, on any later or earlier day (a new day rewrites nothing)."""
+    with demo_db.reading() as s:
+        items, units, leaders = _ids(s)
+    for k, batch in enumerate(changes):
+        try:
+            with demo_db.transaction() as s:
+                for op in batch:
+                    _apply(s, op, items, units, leaders)
+                if k == rolled_back:
+                    raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    with demo_db.reading() as s:
+        assert tally.stored(s) == tally.recount(s)
+        assert 0 not in tally.stored(s).values()
+        viewer = s.scalars(select(User).where(User.id == leaders[0])).one() if as_leader else user(s, "supervisor")
+        f = board.BoardFilter(unit_id=units[unit] if unit >= 0 else None, key=key, item_type=item_type,
+                              key_only=key_only, viewer=viewer)
+        with clock.travel(datetime.combine(TODAY + timedelta(days=day), time(12), clock.LOCAL_TZ)):
+            today = clock.today()
+            for by in ("unit", "step"):
+                assert board.summary(s, f, by) == _expected_summary(s, f, by, today)
+
+
+def test_the_engine_keeps_the_summary_rows_as_timers_flag_deadlines(demo_db):
+    """The demo's items ran through the engine; a sweep months later flags their deadlines: the summary rows
+    follow every step, and the board's tables show the flags."""
+    with demo_db.reading() as s:
+        before = tally.stored(s)
+        assert before and before == tally.recount(s)
+    later = clock.now() + timedelta(days=120)
+    with clock.travel(later):
+        report = sweep(demo_db, now=later)
+        assert report.fired > 0
+        with demo_db.reading() as s:
+            after = tally.stored(s)
+            assert after == tally.recount(s) and after != before
+            assert any(b[0] == tally.FLAGGED for b in after)  # flagged: late whatever the day
+            late = sum(o for _, o, _ in board.summary(s, board.BoardFilter(), "step"))
+            assert late == sum(1 for d in s.scalars(select(Deadline).where(Deadline.status.in_(tally.OPEN)))
+                               if d.status == "overdue" or d.due_date < clock.today())
+
+
+def test_rebuild_restores_summary_rows_written_around_the_hook(demo_db):
+    with demo_db.transaction() as s:
+        expected = tally.stored(s)
+        s.execute(delete(DeadlineTally))
+        tally.rebuild(s)
+    with demo_db.reading() as s:
+        assert tally.stored(s) == expected == tally.recount(s)
+
+
+def _ordered_board_rows(s, f: board.BoardFilter, today: date):
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    rows = [d for d in s.scalars(select(Deadline)) if d.board_date is not None and d.board_date <= soon
+            and (not f.key_only or d.is_key)]
+    return [d.id for d in sorted(rows, key=lambda d: (not d.is_key, d.board_date, d.due_date, d.item_id, d.id))]
+
+
+def test_board_pages_follow_one_another_forwards_and_backwards(demo_db):
+    """Pages of 2 rows chained by their cursors give every row of the board once, in its order; the link
+    back from each page gives the page before it."""
+    later = clock.now() + timedelta(days=100)
+    with clock.travel(later):
+        sweep(demo_db, now=later)
+        with demo_db.reading() as s:
+            f = board.BoardFilter(viewer=user(s, "supervisor"))
+            expected = _ordered_board_rows(s, f, clock.today())
+            assert len(expected) > 4
+            pages, cursor = [], None
+            while True:
+                page = board.board_page(s, f, after=cursor, limit=2)
+                pages.append(page)
+                cursor = page.next
+                if cursor is None:
+                    break
+                cursor = board.parse_cursor(str(cursor), f)  # as the link carries it
+            assert [r.deadline.id for p in pages for r in p.rows] == expected
+            assert pages[0].previous is None and pages[-1].next is None
+            for k in range(1, len(pages)):
+                back = board.board_page(s, f, before=board.parse_cursor(str(pages[k].previous), f), limit=2)
+                assert [r.deadline.id for r in back.rows] == [r.deadline.id for r in pages[k - 1].rows]
+                assert (back.previous is None) == (k == 1)
+
+
+def test_board_page_links_on_the_web(client, demo_db):
+    from tests.conftest import login
+
+    later = clock.now() + timedelta(days=100)
+    with clock.travel(later):
+        sweep(demo_db, now=later)
+    login(client, "supervisor")
+    with clock.travel(later):
+        import re
+        first = client.get("/supervision/").get_data(as_text=True)
+        nxt = re.search(r'rel="next" href="([^"]+)"', first)
+        with demo_db.reading() as s:
+            total = len(_ordered_board_rows(s, board.BoardFilter(), clock.today()))
+        assert f'<span class="count">{total}</span>' in first
+        if total <= board.BOARD_PAGE:
+            assert nxt is None
+            return
+        second = client.get(nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
+        assert 'rel="prev"' in second
