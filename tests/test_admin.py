@@ -171,6 +171,10 @@ def test_bulk_migration_moves_running_items_and_keeps_their_deadlines(client, de
         running = s.scalar(select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "running"))
         timers = {t.id: t.due_at for t in s.scalars(select(Timer))}
         row = s.scalars(select(TaskRow).where(TaskRow.item_id == signing)).one()
+        # Items whose co-units' parts (a multi-instance) are under way move too, their parts' tasks kept
+        # (the parser wires each multi-instance to its children, as SpiffWorkflow's own loader does).
+        busy = dict(s.execute(select(TaskRow.id, TaskRow.item_id).where(TaskRow.spec_name.in_(
+            ("co_sign_for", "decide_co_return", "cohandle")))).all())
     html = client.post(f"/admin/versions/{v1.id}/migrate",
                        data={"csrf_token": csrf_token(client, f"/admin/versions/{v1.id}"), "target": v2.id,
                              "scope": "all"}).get_data(as_text=True)
@@ -178,11 +182,13 @@ def test_bulk_migration_moves_running_items_and_keeps_their_deadlines(client, de
     with demo_db.reading() as s:
         pins = dict(s.execute(select(ProcessInstance.item_id, ProcessInstance.definition_id)
                               .where(ProcessInstance.status == "running")).all())
-        assert set(pins.values()) == {v2.id}
+        assert set(pins.values()) == {v2.id} and busy
+        assert set(s.scalars(select(TaskRow.id).where(TaskRow.id.in_(list(busy))))) == set(busy)
         moved = s.get(TaskRow, row.id)  # the same open task, now with v2's title and its deadline kept
         assert moved.title == "签收确认" and moved.due_at == row.due_at and moved.unit_id == row.unit_id
         assert {t.id: t.due_at for t in s.scalars(select(Timer))} == timers
-        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "migrated")) == running
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "migrated")) \
+            == running
     # the migrated item goes on under v2
     login(client, "jyj_staff")
     token = csrf_token(client, f"/tasks/{row.id}")
@@ -229,7 +235,7 @@ def test_item_diagram_marks_completed_active_and_overdue_steps(client, demo_db):
     state = client.get(f"/diagram/items/{key_item}.json").get_json()
     assert state["version"] == 1 and "<bpmn:definitions" in state["xml"]
     assert {"assign_item", "sign_for", "pledge"} <= set(state["completed"])
-    assert {"consult", "leader_instruct", "cohandle"} <= set(state["active"])
+    assert {"consult", "leader_instruct", "co_part"} <= set(state["active"])  # a co-unit's part still open
     assert state["overdue"] == [] and "draft_reply" not in state["completed"] + state["active"]
     with demo_db.reading() as s:
         due = s.scalars(select(TaskRow.due_at).where(TaskRow.item_id == signing)).one()

@@ -54,9 +54,9 @@ def test_round_trip_through_bpmn_moddle_keeps_the_process(path, tmp_path):
     assert run.returncode == 0, run.stderr  # no unresolved references, nothing dropped on import
     assert check_bpmn(out.read_bytes(), path.name) == []
     assert roles(out.read_bytes()) == roles(path.read_bytes())
-    mi = parse_bpmn(out.read_bytes()).subprocess_specs
-    children = [ts for spec in mi.values() for ts in spec.task_specs.values()
-                if getattr(ts, "data_input", None) is not None]
+    parsed = parse_bpmn(out.read_bytes())
+    children = [ts for spec in [parsed.spec, *parsed.subprocess_specs.values()] for ts in spec.task_specs.values()
+                if getattr(ts, "data_input", None) is not None]  # the co-units' parts, one per co-unit
     assert children and all(ts.data_input.bpmn_id == "co_units" and ts.input_item.bpmn_id == "co_unit"
                             for ts in children)
 
@@ -106,4 +106,6 @@ def test_versions_deployed_before_role_properties_keep_their_roles():
                     "", legacy)
     legacy = re.sub(r'<bpmn:lane id="Lane_([a-z_]+)" name="[^"]+">', r'<bpmn:lane id="Lane_\1" name="\1">', legacy)
     assert 'name="role"' not in legacy
-    assert roles(legacy.encode()) == roles(xml.encode())
+    # decide_co_return (the office's step inside a co-unit's part) exists only since role properties did.
+    assert {k: v for k, v in roles(legacy.encode()).items() if k != "decide_co_return"} == \
+        {k: v for k, v in roles(xml.encode()).items() if k != "decide_co_return"}

@@ -122,6 +122,8 @@ def test_co_opinion_deadline_belongs_to_the_silent_co_unit(demo_db):
     with time_machine.travel(at("2026-03-02"), tick=False):
         item_id = register(demo_db)
         assign(demo_db, item_id, co_units=["jyj", "zjj"])
+        do(demo_db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+        do(demo_db, item_id, "zjj_staff", "co_sign_for", co_sign_decision="sign")
         sign_and_pledge(demo_db, item_id)
     with time_machine.travel(at("2026-03-20"), tick=False):
         with demo_db.transaction() as s:
@@ -405,6 +407,9 @@ def test_a_co_opinion_given_after_a_restart_reaches_the_join(demo_db):
         assign(demo_db, item_id, co_units=["jyj"])
         sign_and_pledge(demo_db, item_id)
         consult(demo_db, item_id)
+        with demo_db.transaction() as s:  # the co-unit signs for its part (its opinion task opens)
+            from engine.items import cohandling
+            cohandling.sign_part(s, user(s, "jyj_staff"), s.get(Item, item_id))
         # a new process: specs parsed afresh, no workflow kept in memory
         deployment._CACHE.clear(), deployment._BY_ID.clear(), runtime.WORKFLOWS.entries.clear()
         with demo_db.transaction() as s:

@@ -134,6 +134,8 @@ def test_office_waives_a_silent_co_units_opinion_with_a_reason(client, demo_db):
     db = demo_db
     item_id = new_item(db, "关于校园周边交通的建议")
     handle_to_reply(db, item_id, co_units=["jyj", "wjw"])
+    do(db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+    do(db, item_id, "wjw_staff", "co_sign_for", co_sign_decision="sign")
     do(db, item_id, "jyj_staff", "cohandle", co_opinion="教育局同意。")
     assert ready(db, item_id) == ["cohandle"]  # the reply waits for the silent co-unit
     login(client, "office")
@@ -350,6 +352,7 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         do(db, y3, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
         do(db, y4, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
     with on("2024-03-04"):
+        do(db, y1, "jyj_staff", "co_sign_for", co_sign_decision="sign")  # wjw stays silent, even on its sign-for
         for item_id, lead in ((y1, "zjj"), (y3, "jtj"), (y4, "jtj")):
             do(db, item_id, f"{lead}_staff", "sign_for", sign_decision="sign")
             do(db, item_id, f"{lead}_head", "pledge", **{**PLEDGE, "target_date": "2024-06-30"})
@@ -466,20 +469,122 @@ def test_co_unit_signs_for_or_asks_to_return_its_part_and_the_office_decides(cli
     assert any("已同意" in t for t in notes(db, "wjw_staff", item_id))
 
 
-def test_co_unit_return_after_the_window_is_refused_and_a_waiting_opinion_is_dropped(client, demo_db):
+def test_co_unit_return_after_the_window_is_refused_and_an_approved_return_lets_the_reply_go_on(client, demo_db):
     db = demo_db
     item_id = new_item(db, "关于口袋公园建设的建议")
     handle_to_reply(db, item_id, co_units=["wjw"])
-    assert "cohandle" in ready(db, item_id)
+    assert ready(db, item_id) == ["co_sign_for"]  # the lead unit's reply waits for the co-unit's part
     with time_machine.travel(clock.now() + timedelta(days=30), tick=False):
         login(client, "wjw_staff")
         post(client, f"/items/{item_id}/co-part", f"/items/{item_id}", action="return", reason="不属于本委。")
         assert "申请退回的期限已于" in client.get(f"/items/{item_id}").get_data(as_text=True)
-    # Within the window the request goes through and its approval completes the waiting opinion task.
+    assert ready(db, item_id) == ["co_sign_for"]
+    # Within the window the request goes through; its approval ends the co-unit's part.
     with db.transaction() as s:
         from engine.items import cohandling
         req = cohandling.ask_return_part(s, user(s, "wjw_staff"), s.get(Item, item_id), "不属于本委。")
         req_id = req.id
+    assert ready(db, item_id) == ["decide_co_return"]
     with db.transaction() as s:
         cohandling.decide_co_return(s, user(s, "office"), req_id, True, "同意")
     assert ready(db, item_id) == ["draft_reply"]
+    with db.reading() as s:
+        part = s.scalars(select(Assignment).where(Assignment.item_id == item_id, Assignment.role == "co")).one()
+        assert (part.status, part.ended_at is not None) == ("returned", True)
+
+
+def test_co_units_parts_open_at_assignment_with_their_own_deadlines_and_end_with_a_reassignment(client, demo_db):
+    """Each co-unit's part is a branch of the process from assignment: its sign-for (within the lead unit's
+    window) and its opinion (1 month from assignment) are its own deadlines, on the board under its name; a
+    co-unit may answer before the lead unit's pledge; re-assigning the item withdraws the open parts."""
+    from engine.deadlines import board
+    from engine.models import Deadline, Unit
+    db = demo_db
+    item_id = new_item(db, "关于老旧小区加装电梯的建议")
+    with time_machine.travel(datetime(2026, 3, 2, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj", "wjw"])
+    assert ready(db, item_id) == ["co_sign_for", "co_sign_for", "sign_for"]
+    with db.reading() as s:
+        units = dict(s.execute(select(Unit.code, Unit.id)).all())
+        rows = {(d.key, d.unit_id): d for d in s.scalars(select(Deadline).where(Deadline.item_id == item_id))}
+        assert {k for k in rows} == {("return_window", units[u]) for u in ("zjj", "jyj", "wjw")} | \
+            {("co_opinion", units[u]) for u in ("jyj", "wjw")} | {("reply", units["zjj"])}  # the reply's, from assignment
+        assert rows[("return_window", units["wjw"])].due_date == rows[("return_window", units["zjj"])].due_date \
+            == date(2026, 3, 9)
+        assert rows[("co_opinion", units["wjw"])].due_date == date(2026, 4, 2)  # 1 month from assignment
+        mine = board.board(s, board.BoardFilter(unit_id=units["wjw"]))
+        assert {r.deadline.key for r in mine} == {"return_window", "co_opinion"}
+    # The co-unit answers before the lead unit has even signed for the item.
+    with time_machine.travel(datetime(2026, 3, 4, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        do(db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+        do(db, item_id, "jyj_staff", "cohandle", co_opinion="教育局同意。")
+    with db.reading() as s:
+        status = {(d.key, d.unit_id): d.status for d in s.scalars(select(Deadline).where(Deadline.item_id == item_id))}
+    assert status[("return_window", units["jyj"])] == status[("co_opinion", units["jyj"])] == "met"
+    # The lead unit's return approved: the item is re-assigned; the silent co-unit's part is withdrawn, its
+    # deadlines void (not met, not late), and the new assignment opens new parts.
+    with time_machine.travel(datetime(2026, 3, 5, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        do(db, item_id, "zjj_staff", "sign_for", sign_decision="return", return_reason="应由交通局办理。")
+        do(db, item_id, "office", "decide_return", return_decision="approve", return_opinion="改由交通局办理。")
+    assert ready(db, item_id) == ["assign_item"]
+    with db.reading() as s:
+        wjw = {d.key: d.status for d in s.scalars(select(Deadline).where(Deadline.item_id == item_id,
+                                                                           Deadline.unit_id == units["wjw"]))}
+    assert wjw == {"return_window": "void", "co_opinion": "void"}
+    with time_machine.travel(datetime(2026, 3, 6, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj", co_units=["wjw"])
+    assert ready(db, item_id) == ["co_sign_for", "sign_for"]
+    with db.reading() as s:
+        open_ = {(d.key, d.due_date) for d in s.scalars(select(Deadline).where(
+            Deadline.item_id == item_id, Deadline.unit_id == units["wjw"], Deadline.status == "open"))}
+    assert open_ == {("return_window", date(2026, 3, 13)), ("co_opinion", date(2026, 4, 7))}
+
+
+def test_items_running_on_the_version_before_co_parts_migrate_or_are_refused_with_the_reason(demo_db):
+    """The version before co-units' parts (their opinion task inside the lead unit's handling) stays deployed
+    for the items running on it; moving them to the new version works for items not yet in handling, and an
+    item whose co-unit's opinion already waits in handling is refused with the reason (its step moved)."""
+    from pathlib import Path
+    from engine.models import ProcessDefinition
+    from engine.workflow.versions import deploy_checked, migrate_version
+    db = demo_db
+    old_xml = (Path(__file__).parent / "data" / "item_handling_before_co_parts.bpmn").read_bytes()
+    new_xml = (Path(__file__).parent.parent / "processes" / "item_handling.bpmn").read_bytes()
+    with db.transaction() as s:
+        old, _ = deploy_checked(s, old_xml, "item_handling.bpmn", "admin")
+        old_id = old.id
+    waiting = new_item(db, "关于社区食堂的建议")  # registered, not yet assigned
+    signing = new_item(db, "关于社区养老的建议")
+    do(db, signing, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj"])
+    handling = new_item(db, "关于社区医院的建议")
+    do(db, handling, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj"])
+    do(db, handling, "zjj_staff", "sign_for", sign_decision="sign")
+    do(db, handling, "zjj_head", "pledge", **PLEDGE)
+    assert "cohandle" in ready(db, handling)  # the old shape: the opinion opens after the pledge
+    with db.transaction() as s:
+        new, _ = deploy_checked(s, new_xml, "item_handling.bpmn", "admin")
+        new_id, admin_id = new.id, user(s, "admin").id
+    results = {r.item_id: r for r in migrate_version(db, old_id, new_id, admin_id, [waiting, signing, handling])}
+    assert results[waiting].ok, results[waiting].message
+    # Assigned under the old version: the co-unit's part would never open, so the item stays where it is.
+    assert not results[signing].ok and "mark_assigned" in results[signing].message
+    assert not results[handling].ok
+    with db.reading() as s:
+        on = {i: s.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.item_id == i))
+              for i in (waiting, signing, handling)}
+    assert on == {waiting: new_id, signing: old_id, handling: old_id}
+    # The migrated unassigned item runs the new procedure: the co-unit's part opens at assignment.
+    do(db, waiting, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj"])
+    assert ready(db, waiting) == ["co_sign_for", "sign_for"]
+    do(db, waiting, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+    do(db, waiting, "jyj_staff", "cohandle", co_opinion="同意。")
+    handle = [("zjj_staff", "sign_for", dict(sign_decision="sign")), ("zjj_head", "pledge", PLEDGE),
+              ("zjj_staff", "consult", dict(consult_date="2026-04-01", consult_form="phone", participants="代表",
+                                            proposer_views="同意。"))]
+    for who, step, form in handle:
+        do(db, waiting, who, step, **form)
+    assert ready(db, waiting) == ["draft_reply"]
+    # The refused items go on on their own version, as before.
+    do(db, handling, "jyj_staff", "cohandle", co_opinion="同意。")
+    do(db, handling, *handle[2][:2], **handle[2][2])
+    assert ready(db, handling) == ["draft_reply"]

@@ -22,17 +22,22 @@ from tests.test_lifecycle import do, ready
 
 FAILED = "本次操作未生效"  # what the user is told (engine.workflow.incidents.INCIDENT_MESSAGE)
 
-# A script step between the co-units' opinions and the join: it runs when the last co-unit's task completes.
+# A script step after a co-unit's opinion, inside its part: it runs when the co-unit's opinion task completes.
 CO_BROKEN = (GOOD
-             .replace(b'<bpmn:sequenceFlow id="Flow_cohandle_co_merge" sourceRef="cohandle" targetRef="co_merge" />',
+             .replace(b'<bpmn:sequenceFlow id="Flow_cohandle_w_end" sourceRef="cohandle" targetRef="w_end" />',
                       b'<bpmn:sequenceFlow id="Flow_cohandle_co_check" sourceRef="cohandle" targetRef="co_check" />'
-                      b'<bpmn:sequenceFlow id="Flow_cohandle_co_merge" sourceRef="co_check" targetRef="co_merge" />'
+                      b'<bpmn:sequenceFlow id="Flow_cohandle_w_end" sourceRef="co_check" targetRef="w_end" />'
                       b'<bpmn:scriptTask id="co_check" name="co check" scriptFormat="python">'
                       b'<bpmn:incoming>Flow_cohandle_co_check</bpmn:incoming>'
-                      b'<bpmn:outgoing>Flow_cohandle_co_merge</bpmn:outgoing>'
+                      b'<bpmn:outgoing>Flow_cohandle_w_end</bpmn:outgoing>'
                       b"<bpmn:script>x = rules['no_such_rule']</bpmn:script></bpmn:scriptTask>")
-             .replace(b"<bpmn:outgoing>Flow_cohandle_co_merge</bpmn:outgoing>\n      </bpmn:userTask>",
-                      b"<bpmn:outgoing>Flow_cohandle_co_check</bpmn:outgoing>\n      </bpmn:userTask>"))
+             .replace(b"<bpmn:outgoing>Flow_cohandle_w_end</bpmn:outgoing>\n        </bpmn:userTask>",
+                      b"<bpmn:outgoing>Flow_cohandle_co_check</bpmn:outgoing>\n        </bpmn:userTask>"))
+assert CO_BROKEN.count(b"co_check") == 6, "the process no longer has the flow this test breaks"
+# The gateway after the office's decision on a co-unit's return (a task of the office's since issue 12).
+CO_RETURN_BROKEN = GOOD.replace(b"co_return_decision == 'approve'</bpmn:conditionExpression>",
+                                b"co_return_decision == 'approve' and rules['no_such_rule']</bpmn:conditionExpression>")
+assert CO_RETURN_BROKEN != GOOD
 CO_FIXED = CO_BROKEN.replace(b"x = rules['no_such_rule']", b"x = 1")
 # The gateway after the office's decision on a return: a take-back goes through it.
 RETURN_BROKEN = GOOD.replace(b"return_decision == 'approve'</bpmn:conditionExpression>",
@@ -121,7 +126,7 @@ def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(cli
     broken_id = _deploy(db, CO_BROKEN)
     item_id = new_item(db, "关于校园周边交通的建议")
     handle_to_reply(db, item_id, co_units=["wjw"])
-    assert "cohandle" in ready(db, item_id)
+    assert "co_sign_for" in ready(db, item_id)  # the co-unit never even signed for its part
     with db.reading() as s:
         version = _instance(s, item_id).version
     login(client, "office")
@@ -129,7 +134,7 @@ def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(cli
     incident = _failed_once(client, db, item_id, r, "waive", version)
     with db.reading() as s:
         assert s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).all() == []
-    assert "cohandle" in ready(db, item_id)
+    assert "co_sign_for" in ready(db, item_id)  # nothing of the waiver was kept
     _fix_and_retry(client, db, item_id, broken_id, CO_FIXED, incident, "免除协办意见")
     with db.reading() as s:
         assert s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).one().waived
@@ -141,7 +146,7 @@ def test_a_co_return_approval_that_fails_is_an_incident_and_the_retry_approves_i
     from engine.models import Item
 
     db = demo_db
-    broken_id = _deploy(db, CO_BROKEN)
+    broken_id = _deploy(db, CO_RETURN_BROKEN)
     item_id = new_item(db, "关于口袋公园建设的建议")
     handle_to_reply(db, item_id, co_units=["wjw"])
     with db.transaction() as s:
@@ -150,12 +155,12 @@ def test_a_co_return_approval_that_fails_is_an_incident_and_the_retry_approves_i
         version = _instance(s, item_id).version
     login(client, "office")
     r = post(client, f"/items/co-returns/{req_id}", f"/items/{item_id}", decision="approve", opinion="同意")
-    incident = _failed_once(client, db, item_id, r, "co_return", version)
+    incident = _failed_once(client, db, item_id, r, "complete", version)  # the office's task
     with db.reading() as s:
         assert s.get(ReturnRequest, req_id).decision is None
         part = s.scalars(select(Assignment).where(Assignment.item_id == item_id, Assignment.role == "co")).one()
         assert part.status == "return_requested" and part.ended_at is None
-    _fix_and_retry(client, db, item_id, broken_id, CO_FIXED, incident, "同意协办单位退回")
+    _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "已按原提交内容重新办理")
     with db.reading() as s:
         assert s.get(ReturnRequest, req_id).decision == "approve"
     assert ready(db, item_id) == ["draft_reply"]

@@ -12,10 +12,15 @@ from tests.conftest import task_for, user
 
 
 def do(db, item_id, username, spec_name, **form):
+    """Complete the ready `spec_name` task of the item that `username` acts on (its own unit's, where each
+    unit has one: co-units, 分办 units)."""
     with db.transaction() as s:
-        row = task_for(s, item_id, spec_name)
+        actor = user(s, username)
+        rows = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec_name)
+                         .order_by(TaskRow.id)).all()
+        row = next((r for r in rows if r.unit_id in (None, actor.unit_id)), None) or task_for(s, item_id, spec_name)
         assert row is not None, f"no ready task {spec_name}; ready: {ready(db, item_id)}"
-        complete_task(s, row.id, user(s, username), {k: ("true" if v is True else v) for k, v in form.items()})
+        complete_task(s, row.id, actor, {k: ("true" if v is True else v) for k, v in form.items()})
 
 
 def ready(db, item_id):
@@ -45,14 +50,19 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
     assert ready(db, item_id) == ["assign_item"]
     do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj", "wjw"],
        is_key=True, leader="leader_wang")
+    # From assignment each co-unit answers for its own part, beside the lead unit (not after its pledge).
+    assert ready(db, item_id) == ["co_sign_for", "co_sign_for", "sign_for"]
+    do(db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+    assert ready(db, item_id) == ["co_sign_for", "cohandle", "sign_for"]
+    do(db, item_id, "jyj_staff", "cohandle", co_opinion="教育局同意牵头方案。")
     # The new lead unit asks too; the office refuses, so the unit keeps the item.
     do(db, item_id, "zjj_staff", "sign_for", sign_decision="return", return_reason="应由交通局办理。")
     do(db, item_id, "office", "decide_return", return_decision="refuse", return_opinion="职责明确，请认真办理。")
     do(db, item_id, "zjj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="13800000002",
        plan="调研、试点、推广", target_date="2099-12-31")
-    # Handling in parallel: two co-units, the leader, two consultations.
-    assert ready(db, item_id) == ["cohandle", "cohandle", "consult", "leader_instruct"]
-    do(db, item_id, "jyj_staff", "cohandle", co_opinion="教育局同意牵头方案。")
+    # Handling in parallel: the co-unit still to answer, the leader, two consultations.
+    assert ready(db, item_id) == ["co_sign_for", "consult", "leader_instruct"]
+    do(db, item_id, "wjw_staff", "co_sign_for", co_sign_decision="sign")
     do(db, item_id, "wjw_staff", "cohandle", co_opinion="卫健委配合做好站点设置。")
     do(db, item_id, "leader_wang", "leader_instruct", instruction="抓紧办理，按期答复。", report_heard=True)
     do(db, item_id, "zjj_staff", "consult", consult_date="2026-04-01", consult_form="meeting", participants="陈代表",
@@ -104,7 +114,7 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
         assert s.scalar(select(Disclosure.scope).where(Disclosure.item_id == item_id)) == "full"
         # Every completion is on the timeline, with who did it.
         events = s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id, AuditEvent.action == "completed")).all()
-        assert len(events) == 27 and all(e.actor_id for e in events)
+        assert len(events) == 29 and all(e.actor_id for e in events)  # 27 + two co-units signing for
 
 
 def test_withdrawal_before_assignment_closes_as_withdrawn(demo_db):

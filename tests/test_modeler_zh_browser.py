@@ -41,7 +41,7 @@ def test_palette_and_properties_panel_are_in_chinese(server, browser):
     english = [t for t in palette if t and not re.search(r"[\u4e00-\u9fff]", t)]
     assert english == [], english
     problems = {}
-    for element in ("cohandle", "sign_remind", "Lane_co_unit", "Flow_gw_assign_mark_assigned"):
+    for element in ("co_part", "sign_remind", "Lane_co_unit", "Flow_gw_assign_mark_assigned"):  # co_part: multi-instance
         page.locator(f'.djs-element[data-element-id="{element}"]').first.click(force=True)
         closed = page.locator(".properties .bio-properties-panel-group-header:not(.open)")
         for _ in range(30):  # open every section: each click re-renders the list

@@ -47,7 +47,7 @@ def _complete(db: Database, username: str, spec: str, item_id: int, form: dict,
 
 @pytest.fixture
 def item(demo_db) -> int:
-    """A key item of 住建局 with two co-units (教育局, 卫健委), signed and pledged: handling has begun."""
+    """A key item of 住建局 with two co-units (教育局, 卫健委), all signed for, pledged: handling has begun."""
     db = demo_db
     with db.transaction() as s:
         item_id = register_item(s, {"item_type": "suggestion", "title": "关于完善夜间公交的建议",
@@ -55,6 +55,8 @@ def item(demo_db) -> int:
                                     "year": "2026"}, user(s, "office")).id
     _complete(db, "office", "assign_item", item_id, {"assign_decision": "assign", "lead_unit": "zjj",
                                                      "co_units": ["jyj", "wjw"]})
+    for staff in ("jyj_staff", "wjw_staff"):  # each co-unit signs for its part (open since assignment)
+        _complete(db, staff, "co_sign_for", item_id, {"co_sign_decision": "sign"}, unit_code=True)
     _complete(db, "zjj_staff", "sign_for", item_id, {"sign_decision": "sign"})
     _complete(db, "zjj_head", "pledge", item_id, {"responsible_leader": "副局长", "contact_person": "郑住建",
                                                   "contact_phone": "0571-6666", "plan": "调研、试点、推广",

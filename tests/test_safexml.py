@@ -5,7 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from SpiffWorkflow.spiff.parser import SpiffBpmnParser
+from engine.workflow.parser import ProcessParser
 
 from engine.workflow.safexml import UnsafeXMLError, parse_untrusted_xml
 
@@ -54,7 +54,7 @@ def test_good_bpmn_parses_and_feeds_the_bpmn_parser():
     root = tree.getroot()
     assert root.tag == "{http://www.omg.org/spec/BPMN/20100524/MODEL}definitions"
     assert root.sourceline == 2  # line numbers survive, BPMN validation errors need them
-    parser = SpiffBpmnParser()
+    parser = ProcessParser()  # the deployment's parser (Camunda multi-instance on a sub-process too)
     parser.add_bpmn_xml(root, "item_handling.bpmn")
     assert parser.get_spec("item_handling").name == "item_handling"
 

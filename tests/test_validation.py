@@ -124,8 +124,8 @@ def test_dangling_flow_reference():
 def test_bpmn_structure_error_from_spiffworkflow_carries_element_and_line():
     text, xml = broken(' camunda:elementVariable="co_unit"', "")
     (problem,) = check_bpmn(xml)
-    assert problem.element_id == "cohandle" and "camunda:elementVariable" in problem.message
-    assert problem.line == line_of(text, '<bpmn:userTask id="cohandle"')
+    assert problem.element_id == "co_part" and "camunda:elementVariable" in problem.message
+    assert problem.line == line_of(text, '<bpmn:subProcess id="co_part"')
 
 
 def test_malformed_xml_gives_its_line():

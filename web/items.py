@@ -94,7 +94,7 @@ def detail(item_id: int):
                                silent=cohandling.silent_co_units(s, item) if office else [],
                                urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [],
                                answer_part=cohandling.may_answer_part(s, viewer, item),
-                               co_returns=[r for r, it, _u in cohandling.waiting_co_returns(s) if it.id == item.id]
+                               co_returns=[r for r, _u in cohandling.waiting_co_returns(s, item)]
                                if office else [])
 
 

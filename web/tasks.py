@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.items import attachments, carryover, cohandling, extensions, prefill, queries
+from engine.items import attachments, carryover, extensions, prefill, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
@@ -29,9 +29,8 @@ def inbox():
         office = me.role == "office"
         pending = extensions.waiting_for_office(s) if office else []
         year_end = carryover.year_end_due(s) if office else []
-        co_returns = cohandling.waiting_co_returns(s) if office else []
         return render_template("tasks/inbox.html", rows=rows, total=total, page=page, pending_extensions=pending,
-                               year_end=year_end, co_returns=co_returns)
+                               year_end=year_end)
 
 
 def _form_values(form: dict) -> dict:

@@ -74,6 +74,8 @@ def forecasts(wf, instance_id: int, running: set[str], active=None) -> list[tupl
             if active is None:
                 active = wf.get_tasks(state=_ACTIVE)
             for task in active:
+                if task.task_spec.bpmn_id is None:  # SpiffWorkflow's own joins and ends: their data is no path's
+                    continue  # (after a migration the end join of a replied item carried `rules` without the date)
                 if variable in task.data or "rules" not in task.data:
                     continue  # the script already ran on this path (its timer has been or is waiting)
                 data = copy.deepcopy(task.data)

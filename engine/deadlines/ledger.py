@@ -111,8 +111,10 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
 
     def find(key, rnd, owner, day) -> Deadline | None:
         same = [r for r in rows if (r.key, r.round, r.unit_id, r.owner_user_id) == (key, rnd, *owner)]
+        # A void row (a co-unit's part withdrawn) is never taken up again: a new assignment owes it anew.
         return next((r for r in same if r.status in OPEN), None) or \
-            next((r for r in same if key in ONCE_PER_ITEM or day in (r.due_date, r.original_due_date)), None)
+            next((r for r in same if r.status != "void"
+                  and (key in ONCE_PER_ITEM or day in (r.due_date, r.original_due_date))), None)
 
     live: list[Live] = []
     seen: set[int] = set()
@@ -222,7 +224,9 @@ def announce(session: Session, item: Item, live: list[Live], recipients) -> None
     for entry in coalesced(live):
         row = entry.row
         label = LABELS.get(row.key, row.key)
-        event = f"{item.id}:{row.key}:{row.round}:{row.due_date}" + (f":u{row.unit_id}" if row.key == "co_opinion" else "")
+        # Each co-unit (and each 分办 unit) has its own row of the same deadline and date: its own notice.
+        own = row.key == "co_opinion" or (row.unit_id is not None and row.unit_id != item.lead_unit_id)
+        event = f"{item.id}:{row.key}:{row.round}:{row.due_date}" + (f":u{row.unit_id}" if own else "")
         link = f"/items/{item.id}"
         if entry.kind == "reminder":
             notify(session, recipients(row.attached_to, row.unit_id), item, "reminder",

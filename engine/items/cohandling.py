@@ -1,38 +1,42 @@
 """协办: a co-unit's own part of an item, and the office's waiver of a silent co-unit's opinion.
 
-A co-unit signs for its part or asks to return it within the lead unit's window (5 working days from
-assignment); the office approves (the co-unit leaves the item) or refuses (it keeps its part). The office
-may also waive a silent co-unit's opinion (with a reason) so that the lead unit's reply is not
-blocked. The waiver completes the co-unit's waiting `cohandle` task in its place, is kept as the co-unit's
-opinion marked `waived`, shows in the co-unit's record, and counts against it (`waived_opinions`).
+Each co-unit's part is a branch of the process (the multi-instance `co_part`) that opens at assignment: the
+co-unit signs for it or asks to return it within the lead unit's window (5 working days from assignment),
+the office decides a request in its inbox (approved, the unit leaves the item; refused, it keeps its part),
+and the co-unit gives its opinion (within 1 month of assignment). The functions here are the item page's
+short-cuts to those same tasks. The office may also waive a silent co-unit's opinion (with a reason) so that
+the lead unit's reply is not blocked: the waiver completes what the co-unit's part still waits for in its
+place, is kept as the co-unit's opinion marked `waived`, shows in the co-unit's record, and counts against
+it (`waived_opinions`).
 """
 from __future__ import annotations
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.deadlines.calendar import current_calendar
-from engine.deadlines.rules import rules_for
-from engine.models import AuditEvent, Assignment, CoOpinion, Deadline, Item, ReturnRequest, TaskRow, Unit, User
+from engine.models import Assignment, CoOpinion, Deadline, Item, ReturnRequest, TaskRow, Unit, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.workflow.incidents import guard, replays, resolved_by_success
-from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_on_behalf, drop_co_unit, instance_of
+from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_on_behalf, complete_task, instance_of, ready_task_id
 
 CO_TASK = "cohandle"
+SIGN_TASK = "co_sign_for"
+DECIDE_TASK = "decide_co_return"
+WORK = "co_work"  # the sub-process of sign-for and opinion, which the opinion deadline watches
 
 
 def silent_co_units(session: Session, item: Item) -> list[Unit]:
-    """Co-units whose opinion is still awaited (their `cohandle` task is ready)."""
+    """Co-units whose opinion is still awaited: their part waits for their sign-for or their opinion."""
     return list(session.scalars(select(Unit).join(TaskRow, TaskRow.unit_id == Unit.id)
-                                .where(TaskRow.item_id == item.id, TaskRow.spec_name == CO_TASK)
-                                .order_by(Unit.name)))
+                                .where(TaskRow.item_id == item.id, TaskRow.spec_name.in_((SIGN_TASK, CO_TASK)))
+                                .distinct().order_by(Unit.name)))
 
 
 def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reason: str) -> CoOpinion:
-    """免于提出协办意见: complete the co-unit's task in its place, recording the office's reason."""
+    """免于提出协办意见: complete the co-unit's part in its place (its sign-for, if still open, and its
+    opinion), recording the office's reason."""
     if user.role != "office":
         raise NotAllowed("只有区府办可以免除协办意见 (only the office waives a co-unit's opinion)")
     unit = {u.code: u for u in silent_co_units(session, item)}.get((unit_code or "").strip())
@@ -53,15 +57,16 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
                         .values(status="waived"))
 
     key = f"waive:{unit.id}"  # one open incident per co-unit's waiver
+    steps = [(SIGN_TASK, {"co_sign_decision": "sign"}), (CO_TASK, {"co_opinion": f"（区府办免除协办意见）{reason}"})]
     with guard(action="waive", task_id=key, submitted={"unit": unit.code, "reason": reason}, user_id=user.id):
-        if not complete_on_behalf(session, item, CO_TASK, {"co_unit": unit.code},
-                                  {"co_opinion": f"（区府办免除协办意见）{reason}"}, user, record):
+        if not complete_on_behalf(session, item, steps, {"co_unit": unit.code}, user, record):
             raise FormInvalid([FieldError("unit", "协办单位", "no_waiting_opinion")])
     resolved_by_success(session, instance_of(session, item.id), "waive", key, user.id,
                         "区府办再次免除协办意见，已生效 (the office waived the opinion again; it took effect)")
-    # The co-unit's own deadline closes as waived (免除), not as met: it shows so in its record.
-    session.execute(update(Deadline).where(Deadline.item_id == item.id, Deadline.key == "co_opinion",
-                                           Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")))
+    # The co-unit's own deadlines close as waived (免除), not as met: they show so in its record.
+    session.execute(update(Deadline).where(Deadline.item_id == item.id, Deadline.key.in_(("co_opinion", "return_window")),
+                                           Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")),
+                                           Deadline.attached_to.in_((SIGN_TASK, WORK)))
                     .values(status="waived"))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
     notify(session, recipients, item, "waiver", f"区府办已免除本单位对 {item.number} 的协办意见", f"waiver:{item.id}:{unit.id}",
@@ -79,92 +84,62 @@ def co_part(session: Session, user: User, item: Item) -> Assignment | None:
                                                     Assignment.role == "co", Assignment.ended_at.is_(None))).first()
 
 
-def return_window_end(session: Session, item: Item, part: Assignment):
-    """The last day a co-unit may ask to return its part: the lead unit's window, from the same assignment."""
-    start = clock.local(part.assigned_at).date()
-    return current_calendar(session).deadline(start, rules_for(session, item.year)["return_window"]).due
+def _sign_task(session: Session, user: User, item: Item) -> TaskRow | None:
+    if user.role != "unit_handler" or user.unit_id is None:
+        return None
+    return session.scalars(select(TaskRow).where(TaskRow.item_id == item.id, TaskRow.spec_name == SIGN_TASK,
+                                                 TaskRow.unit_id == user.unit_id)).first()
 
 
 def may_answer_part(session: Session, user: User, item: Item) -> bool:
-    part = co_part(session, user, item)
-    return part is not None and part.status == "assigned" and user.role == "unit_handler"
+    return _sign_task(session, user, item) is not None
 
 
-def sign_part(session: Session, user: User, item: Item) -> Assignment:
-    """签收: the co-unit takes its part."""
-    if not may_answer_part(session, user, item):
+def sign_part(session: Session, user: User, item: Item) -> Assignment | None:
+    """签收: the co-unit takes its part (its sign-for task, from the item page)."""
+    row = _sign_task(session, user, item)
+    if row is None:
         raise NotAllowed("只有协办单位经办人可以签收本单位的协办部分 (only the co-unit signs for its part)")
-    part = co_part(session, user, item)
-    part.status, part.signed_at = "signed", clock.now()
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_signed", unit_id=user.unit_id,
-                           title="协办单位签收"))
-    return part
+    complete_task(session, row.id, user, {"co_sign_decision": "sign"})
+    return co_part(session, user, item)
 
 
 def ask_return_part(session: Session, user: User, item: Item, reason: str) -> ReturnRequest:
     """申请退回: the co-unit asks, within the window, to be relieved of its part; the office decides."""
-    if not may_answer_part(session, user, item):
+    row = _sign_task(session, user, item)
+    if row is None:
         raise NotAllowed("只有协办单位经办人可以申请退回本单位的协办部分 (only the co-unit asks to return its part)")
-    part = co_part(session, user, item)
-    last = return_window_end(session, item, part)
-    if clock.today() > last:
-        raise FormInvalid([FieldError("reason", "退回理由", "window_closed", last.isoformat())])
-    if not (reason or "").strip():
-        raise FormInvalid([FieldError("reason", "退回理由", "required")])
-    req = ReturnRequest(item_id=item.id, unit_id=part.unit_id, reason=reason.strip())
-    session.add(req)
-    part.status = "return_requested"
+    complete_task(session, row.id, user, {"co_sign_decision": "return", "co_return_reason": reason or ""})
     session.flush()
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_requested", unit_id=part.unit_id,
-                           title="协办单位申请退回", data={"reason": req.reason}))
-    notify(session, role_users(session, "office"), item, "return", f"协办单位申请退回：{item.number}",
-           f"co_return:{req.id}", body=req.reason, link=f"/items/{item.id}")
-    return req
+    return session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == item.id,
+                                                       ReturnRequest.unit_id == user.unit_id)
+                           .order_by(ReturnRequest.id.desc()).limit(1)).one()
 
 
-def waiting_co_returns(session: Session) -> list[tuple[ReturnRequest, Item, Unit]]:
-    """Co-units' return requests waiting for the office: tasks of the office's inbox."""
+def waiting_co_returns(session: Session, item: Item) -> list[tuple[ReturnRequest, Unit]]:
+    """Co-units' return requests of the item still waiting for the office's decision (its inbox has the task)."""
     return list(session.execute(
-        select(ReturnRequest, Item, Unit).join(Item, Item.id == ReturnRequest.item_id)
-        .join(Unit, Unit.id == ReturnRequest.unit_id)
+        select(ReturnRequest, Unit).join(Unit, Unit.id == ReturnRequest.unit_id)
         .join(Assignment, (Assignment.item_id == ReturnRequest.item_id) & (Assignment.unit_id == ReturnRequest.unit_id))
-        .where(ReturnRequest.decision.is_(None), Assignment.role == "co", Assignment.ended_at.is_(None),
-               Assignment.status == "return_requested")
+        .where(ReturnRequest.item_id == item.id, ReturnRequest.decision.is_(None), Assignment.role == "co",
+               Assignment.ended_at.is_(None), Assignment.status == "return_requested")
         .order_by(ReturnRequest.requested_at)).all())
 
 
 def decide_co_return(session: Session, user: User, request_id: int, approve: bool, opinion: str) -> ReturnRequest:
-    """The office approves (the co-unit leaves the item, its opinion is no longer awaited) or refuses (the
-    co-unit keeps its part and is taken to have signed for it)."""
+    """The office approves (the co-unit leaves the item) or refuses (the co-unit keeps its part): the
+    decision task of that co-unit's part, from the item page."""
     if user.role != "office":
         raise NotAllowed("只有区府办可以审核退回申请 (only the office decides returns)")
     req = session.get(ReturnRequest, request_id)
-    if req is None or req.decision is not None:
+    item = session.get(Item, req.item_id) if req is not None else None
+    unit = session.get(Unit, req.unit_id) if req is not None else None
+    task_id = ready_task_id(session, item, DECIDE_TASK, {"co_unit": unit.code}) \
+        if req is not None and req.decision is None else None
+    if task_id is None:
         raise FormInvalid([FieldError("decision", "审核意见", "decided")])
-    item = session.get(Item, req.item_id)
-    part = session.scalars(select(Assignment).where(Assignment.item_id == item.id, Assignment.unit_id == req.unit_id,
-                                                    Assignment.role == "co", Assignment.ended_at.is_(None))).first()
-    if part is None:
-        raise FormInvalid([FieldError("decision", "审核意见", "decided")])
-    now = clock.now()
-    req.decision, req.opinion, req.decided_at = ("approve" if approve else "refuse"), (opinion or "").strip() or None, now
-    unit = session.get(Unit, req.unit_id)
-    if approve:
-        part.status, part.ended_at = "returned", now
-        # Its opinion is no longer awaited: out of the process's co-units, and its waiting task completed.
-        key = f"co_return:{req.id}"
-        with guard(action="co_return", task_id=key, submitted={"request_id": req.id, "opinion": opinion},
-                   user_id=user.id):
-            drop_co_unit(session, item, unit.code, user, f"协办单位{unit.name}经区府办同意退回，不再提出协办意见")
-        resolved_by_success(session, instance_of(session, item.id), "co_return", key, user.id,
-                            "区府办再次同意退回，已生效 (the office approved the return again; it took effect)")
-    else:
-        part.status, part.signed_at = "signed", now
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_decided", unit_id=unit.id,
-                           title=("同意协办单位退回" if approve else "不同意协办单位退回") + f"：{unit.name}"))
-    recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
-    notify(session, recipients, item, "return_decision", f"协办退回申请{'已同意' if approve else '未同意，请继续协办'}",
-           f"co_return_decision:{req.id}", body=req.opinion, link=f"/items/{item.id}")
+    complete_task(session, task_id, user, {"co_return_decision": "approve" if approve else "refuse",
+                                           "co_return_opinion": opinion or ""})
     return req
 
 
@@ -178,13 +153,3 @@ def _waive_again(session: Session, incident, instance) -> str:
     waive_opinion(session, session.get(User, incident.user_id), item, submitted["unit"], submitted.get("reason") or "")
     return "已按原决定免除协办意见 (the co-unit's opinion was waived as decided)"
 
-
-@replays("co_return")
-def _approve_return_again(session: Session, incident, instance) -> str:
-    """The admin's retry of a co-unit's return approval that failed."""
-    submitted = incident.submitted or {}
-    req = session.get(ReturnRequest, submitted.get("request_id"))
-    if req is None or req.decision is not None:  # decided meanwhile
-        raise TaskGone(GONE_MESSAGE)
-    decide_co_return(session, session.get(User, incident.user_id), req.id, True, submitted.get("opinion") or "")
-    return "已按原决定同意协办单位退回 (the co-unit's return was approved as decided)"

@@ -11,8 +11,8 @@ from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
-from SpiffWorkflow.spiff.specs.defaults import UserTask
+from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser, SubWorkflowParser
+from SpiffWorkflow.spiff.specs.defaults import SubWorkflowTask, UserTask
 
 from lxml import etree
 
@@ -49,7 +49,10 @@ def read_form(task_node) -> dict | None:
     return {"key": key, "fields": fields}
 
 
-class FormUserTaskParser(SpiffTaskParser):
+class CamundaMultiInstance:
+    """A task parser that also reads multi-instance in Camunda's form; mixed into the user-task and the
+    sub-process parsers (a co-unit's part, a 分办 unit's part, is a multi-instance sub-process)."""
+
     def _add_multiinstance_task(self, loop_characteristics):
         """Multi-instance in Camunda's form (`camunda:collection`, `camunda:elementVariable`), which Camunda
         Modeler and bpmn-moddle keep; the standard `loopDataInputRef` form is still read as before."""
@@ -72,6 +75,8 @@ class FormUserTaskParser(SpiffTaskParser):
                         description="Sequential MultiInstance" if sequential else "Parallel MultiInstance")
         self._copy_task_attrs(original, loop_characteristics)
 
+
+class FormUserTaskParser(CamundaMultiInstance, SpiffTaskParser):
     def parse_extensions(self, node=None):
         node = self.node if node is None else node
         extensions = super().parse_extensions(node)
@@ -81,12 +86,17 @@ class FormUserTaskParser(SpiffTaskParser):
         return extensions
 
 
+class MultiInstanceSubprocessParser(CamundaMultiInstance, SubWorkflowParser):
+    """Sub-processes, with Camunda's multi-instance too."""
+
+
 class ProcessParser(SpiffBpmnParser):
     """The parser every deployment uses; one fresh instance per deployment (ids must be unique)."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (FormUserTaskParser, UserTask),
+        full_tag("subProcess"): (MultiInstanceSubprocessParser, SubWorkflowTask),
     }
 
 
@@ -96,8 +106,13 @@ BPMN_NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
 
 
 def _bounds(tree) -> dict[str, tuple[float, float, float, float]]:
+    """Shapes of the main diagram only: a collapsed sub-process draws its content on a plane of its own, whose
+    coordinates say nothing about lanes (its nodes take the sub-process's role)."""
+    plane = tree.find(".//bpmndi:BPMNPlane", BPMN_NS)
+    if plane is None:
+        return {}
     return {s.get("bpmnElement"): tuple(float(b.get(k)) for k in ("x", "y", "width", "height"))
-            for s in tree.iterfind(".//bpmndi:BPMNShape", BPMN_NS)
+            for s in plane.iterfind("bpmndi:BPMNShape", BPMN_NS)
             for b in s.iterfind("dc:Bounds", BPMN_NS)}
 
 

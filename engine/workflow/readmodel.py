@@ -17,8 +17,8 @@ from engine.i18n import N_
 from engine.events import outbox
 from engine.people.notifications import notify, role_users
 from engine.people.redaction import redact
-from engine.models import (Assignment, CoOpinion, Consultation, Disclosure, Item, LeaderInstruction, Pledge,
-                           Promise, Rating, RehandlingOrder, Reply, ReturnRequest, Unit, User)
+from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Disclosure, Item, LeaderInstruction,
+                           Pledge, Promise, Rating, RehandlingOrder, Reply, ReturnRequest, Unit, User)
 
 
 @dataclass
@@ -57,6 +57,22 @@ def tell_proposers(session: Session, item: Item, event: str, title: str, body: s
     for it in [item, *session.scalars(select(Item).where(Item.merged_into_id == item.id))]:
         notify(session, [it.proposer_id], it, "proposer", title, f"proposer:{event}:{it.id}", body=body,
                link=f"/portal/items/{it.id}")
+
+
+CO_PART_DEADLINES = ("return_window", "co_opinion")
+
+
+def _void_co_deadlines(c: Completion, unit_ids) -> None:
+    """A co-unit's part withdrawn (its return approved, or the whole item re-assigned): what it still owed is
+    no longer owed, so its open deadlines are void (作废), neither met nor late. Written before the ledger
+    reads the item's deadlines in this same command, so the ledger leaves them closed. Through the ORM, so that
+    the board's summary rows (engine.deadlines.tally) let go of them in the same flush."""
+    now = clock.now()
+    for row in c.session.scalars(select(Deadline).where(Deadline.item_id == c.item.id,
+                                                        Deadline.key.in_(CO_PART_DEADLINES),
+                                                        Deadline.unit_id.in_(list(unit_ids)),
+                                                        Deadline.status.in_(("open", "overdue")))):
+        row.status, row.met_at = "void", now
 
 
 def _latest(c: Completion, model):
@@ -100,9 +116,47 @@ def sign_for(c: Completion) -> None:
             a.status, a.signed_at = "signed", clock.now()
 
 
+def co_sign_for(c: Completion) -> None:
+    """A co-unit signs for its part (签收) or asks to return it (申请退回); the office decides in the process."""
+    unit_id = c.unit("co_unit")
+    parts = [a for a in _active_assignments(c, "co") if a.unit_id == unit_id]
+    if c.data.get("co_sign_decision") == "return":
+        c.session.add(ReturnRequest(item_id=c.item.id, unit_id=unit_id, reason=c.data["co_return_reason"]))
+        for a in parts:
+            a.status = "return_requested"
+    else:
+        for a in parts:
+            a.status, a.signed_at = "signed", clock.now()
+
+
+def co_return_decision(c: Completion) -> None:
+    """The office's decision on a co-unit's request: approved, the unit leaves the item; refused, it keeps its
+    part and is taken to have signed for it."""
+    now = clock.now()
+    unit_id = c.unit("co_unit")
+    approved = c.data["co_return_decision"] == "approve"
+    req = c.session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == c.item.id,
+                                                        ReturnRequest.unit_id == unit_id, ReturnRequest.decision.is_(None))
+                            .order_by(ReturnRequest.id.desc()).limit(1)).first()
+    if req is not None:
+        req.decision, req.opinion, req.decided_at = c.data["co_return_decision"], c.data.get("co_return_opinion"), now
+    for a in _active_assignments(c, "co"):
+        if a.unit_id == unit_id:
+            a.status, a.signed_at = ("returned", a.signed_at) if approved else ("signed", now)
+            if approved:
+                a.ended_at = now
+    if approved:
+        _void_co_deadlines(c, [unit_id])
+    unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, unit_id)]
+    notify(c.session, unit_users, c.item, "return_decision",
+           f"协办退回申请{'已同意' if approved else '未同意，请继续协办'}",
+           f"co_return_decision:{req.id if req else c.item.id}:{unit_id}", body=c.data.get("co_return_opinion"),
+           link=f"/items/{c.item.id}")
+
+
 def return_decision(c: Completion) -> None:
     now = clock.now()
-    # The lead unit's request (a co-unit's request for its own part is decided outside the process).
+    # The lead unit's request (a co-unit's request for its own part has its own step, co_return_decision).
     req = c.session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == c.item.id,
                                                         ReturnRequest.unit_id == c.unit("lead_unit"))
                             .order_by(ReturnRequest.id.desc()).limit(1)).first()
@@ -113,10 +167,12 @@ def return_decision(c: Completion) -> None:
         notify(c.session, unit_users, c.item, "return_decision",
                f"退回申请{'已同意' if approved else '未同意，请继续办理'}",
                f"return_decision:{req.id}", body=c.data.get("return_opinion"), link=f"/items/{c.item.id}")
-    if c.data["return_decision"] == "approve":
+    if c.data["return_decision"] == "approve":  # the whole item is re-assigned: the co-units' parts end too
+        co_units = [a.unit_id for a in _active_assignments(c, "co")]
         for a in _active_assignments(c):
             a.ended_at, a.status = now, "returned"
         c.item.lead_unit_id = None
+        _void_co_deadlines(c, co_units)
     else:  # refused: the unit keeps the item and is taken to have signed for it
         for a in _active_assignments(c, "lead"):
             a.status, a.signed_at = "signed", now
@@ -233,6 +289,7 @@ def public_version(session: Session, item: Item, scope: str, office_text: str | 
 
 PROJECTIONS: dict[str, Callable[[Completion], None]] = {
     "assignment": assignment, "sign_for": sign_for, "return_decision": return_decision, "pledge": pledge,
+    "co_sign_for": co_sign_for, "co_return_decision": co_return_decision,
     "co_opinion": co_opinion, "leader_instruction": leader_instruction, "consultation": consultation,
     "reply": reply, "reply_signoff": reply_signoff, "reply_review": reply_review, "rating": rating,
     "rehandling_order": rehandling_order, "disclosure": disclosure,
@@ -241,7 +298,8 @@ PROJECTIONS: dict[str, Callable[[Completion], None]] = {
 # The item's status while a task with this form key is ready (the earliest in ITEM_STATUSES wins).
 STATUS_BY_FORM = {
     "assignment": "assigning", "sign_for": "signing", "return_decision": "signing", "pledge": "handling",
-    "co_opinion": "handling", "leader_instruction": "handling", "consultation": "handling",
+    "co_opinion": "handling", "co_sign_for": "handling", "co_return_decision": "handling",
+    "leader_instruction": "handling", "consultation": "handling",
     "reply": "replying", "reply_signoff": "replying", "reply_review": "replying", "rating": "rating",
     "rehandling_order": "rehandling", "disclosure": "publishing",
 }
@@ -261,6 +319,9 @@ EVENT_TITLES = {
     ("sign_for", "sign_decision", "return"): N_("申请退回"),
     ("return_decision", "return_decision", "approve"): N_("同意退回"),
     ("return_decision", "return_decision", "refuse"): N_("不同意退回"),
+    ("co_sign_for", "co_sign_decision", "return"): N_("协办单位申请退回"),
+    ("co_return_decision", "co_return_decision", "approve"): N_("同意协办单位退回"),
+    ("co_return_decision", "co_return_decision", "refuse"): N_("不同意协办单位退回"),
     ("reply_signoff", "signoff_decision", "approve"): N_("同意签发"),
     ("reply_signoff", "signoff_decision", "revise"): N_("退回修改"),
     ("reply_review", "review_decision", "approve"): N_("审核通过"),

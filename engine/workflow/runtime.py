@@ -88,6 +88,9 @@ def run_engine(wf: BpmnWorkflow, done=None) -> EngineRun:
             fired.append(task)
 
     wf.do_engine_steps(did_complete_task=did_complete)
+    # A signal nobody waits for (重新交办 with no co-unit's part open) is simply not caught; SpiffWorkflow keeps
+    # it as an event for the outside world, which would only grow the stored state.
+    wf.get_events()
     return fired
 
 
@@ -548,61 +551,54 @@ def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion |
 
 
 @_conflict_is_stale
-def complete_on_behalf(session: Session, item: Item, spec_name: str, match: dict, data: dict, actor: User,
+def complete_on_behalf(session: Session, item: Item, steps: list[tuple[str, dict]], match: dict, actor: User,
                        record: Callable[[Directory], None]) -> bool:
-    """Complete a ready task of `item` in place of its lane (the office waiving a co-unit's opinion).
+    """Complete ready tasks of `item` in place of their lane (the office waiving a co-unit's opinion).
 
-    The task is the ready `spec_name` whose data contains `match`; it receives `data` and runs, and
-    `record` writes the read-model rows in place of the form's projection. False when no task matches.
+    `steps` are (task, data) in order: each is the ready task of that name whose data contains `match`; it
+    receives the data and runs (a step not ready is passed over: a co-unit that already signed for its part).
+    `record` writes the read-model rows in place of the forms' projections. False when the last step's task
+    was not ready.
     The caller guards (engine.workflow.incidents.guard) with its own action: that is what a retry replays.
     """
     instance = active_instance(session, item)
     if instance is None:
         return False
     wf, _ = load_workflow(session, instance)
-    task = next((t for t in wf.get_tasks(state=TaskState.READY)
-                 if (t.task_spec.bpmn_id or t.task_spec.name) == spec_name
-                 and all(t.data.get(k) == v for k, v in match.items())), None)
-    if task is None:
-        return False
-    task.set_data(**data)
+    fired, done = EngineRun(), False
     with guard(instance.id), calendar_scope(current_calendar(session)):
-        task.run()
-        fired = run_engine(wf)
+        for spec_name, data in steps:
+            task = next((t for t in wf.get_tasks(state=TaskState.READY)
+                         if (t.task_spec.bpmn_id or t.task_spec.name) == spec_name
+                         and all(t.data.get(k) == v for k, v in match.items())), None)
+            done = task is not None
+            if task is None:
+                continue
+            task.set_data(**data)
+            task.run()
+            run = run_engine(wf, done=task)
+            fired.extend(run)
+            fired.completed.extend(run.completed)
+            session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="completed_on_behalf", step=spec_name,
+                                   title=task.task_spec.bpmn_name or spec_name, data=data))
+    if not done:
+        return False
     directory = Directory.load(session)
     record(directory)
-    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="completed_on_behalf", step=spec_name,
-                           title=task.task_spec.bpmn_name or spec_name, data=data))
     _write(session, instance, item, wf, directory, fired)
     return True
 
 
-@_conflict_is_stale
-def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str) -> bool:
-    """A co-unit leaves the item (its return approved): it leaves `co_units` wherever the process still
-    carries the list, and its opinion task, if already waiting, completes with `note`. False when the
-    item has no running process. The caller guards with its own action, as for complete_on_behalf."""
-    instance = active_instance(session, item)
-    if instance is None:
-        return False
+def ready_task_id(session: Session, item: Item, spec_name: str, match: dict) -> str | None:
+    """The id of the item's ready `spec_name` task whose data contains `match` (a task row does not tell
+    which co-unit an office step is about; the task's data does)."""
+    instance = instance_of(session, item.id)
+    if instance is None or instance.status not in ("running", "incident"):  # one set aside may still be worked
+        return None
     wf, _ = load_workflow(session, instance)
-    for task in wf.get_tasks(state=_ACTIVE):
-        units = task.data.get("co_units")
-        if isinstance(units, list) and code in units:
-            task.data["co_units"] = [u for u in units if u != code]
-    waiting = [t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.bpmn_id == "cohandle"
-               and t.data.get("co_unit") == code]
-    fired = []
-    with guard(instance.id), calendar_scope(current_calendar(session)):
-        for task in waiting:
-            task.set_data(co_opinion=note)
-            task.run()
-        if waiting:
-            fired = run_engine(wf)
-    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="co_unit_dropped", title=note,
-                           data={"co_unit": code}))
-    _write(session, instance, item, wf, Directory.load(session), fired)
-    return True
+    return next((str(t.id) for t in wf.get_tasks(state=TaskState.READY)
+                 if (t.task_spec.bpmn_id or t.task_spec.name) == spec_name
+                 and all(t.data.get(k) == v for k, v in match.items())), None)
 
 
 def active_instance(session: Session, item: Item) -> ProcessInstance | None:

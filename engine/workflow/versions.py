@@ -134,6 +134,14 @@ def _refusals(wf, top_diff, sp_diffs) -> list[str]:
             elif task.has_state(DEFINITE) or not _under_reset(task):
                 reasons.append(f"已办理的环节 {_name(task)} 在新版本中已删除，事项的办理记录将无法对应 "
                                f"(step {task.task_spec.name}, already passed, was removed)")
+        for task in diff.changed:  # a passed step whose continuation changed: the item would skip the new steps
+            new_spec = diff.alignment.get(task)
+            if new_spec is None or not task.has_state(TaskState.COMPLETED):
+                continue
+            taken = {child.task_spec.name for child in task.children}
+            if any(out.name not in taken for out in new_spec.outputs):
+                reasons.append(f"已办理的环节 {_name(task)} 之后的步骤在新版本中已改变，事项将跳过新增的步骤 "
+                               f"(the steps after {task.task_spec.name}, already passed, changed)")
     return list(dict.fromkeys(reasons))
 
 
@@ -187,6 +195,11 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
         for sp_id, sub in wf.subprocesses.items():
             migrate_workflow(sp_diffs[sp_id], sub, new.subprocess_specs.get(sub.spec.name))
         wf.subprocess_specs = new.subprocess_specs
+        # Process-level data objects of the new version exist from the start of an instance; a migrated one
+        # gets them here, empty, as a new instance would have them.
+        objects = wf.data.setdefault("data_objects", {})
+        for name in new.spec.data_objects:
+            objects.setdefault(name, None)
         _restore(workflows, saved, changed)
         fired = run_engine(wf)
     try:  # the state must load against the new version, or the item would be stuck on its next step

@@ -59,7 +59,7 @@ const ZH = {
   'Due date': '到期日', 'Follow up date': '跟进日期', 'Priority': '优先级',
   'Asynchronous continuations': '异步延续', 'Asynchronous before': '之前异步', 'Asynchronous after': '之后异步',
   'Exclusive': '排他', 'Before': '之前', 'After': '之后', 'Retry time cycle': '重试周期', 'Job execution': '作业执行', 'Execution listeners': '执行监听器', 'Task listeners': '任务监听器',
-  'Message': '消息', 'Signal': '信号', 'Error': '错误', 'Escalation': '升级', 'Variable name': '变量名',
+  'Process variables': '流程变量', 'Message': '消息', 'Signal': '信号', 'Error': '错误', 'Escalation': '升级', 'Variable name': '变量名',
   'Start initiator': '发起人', 'Initiator': '发起人变量', 'Candidate starter': '候选发起人',
   'History cleanup': '历史清理', 'Time to live': '保留时间', 'Tasklist': '任务列表', 'Startable': '可启动',
   'Section contains an error': '此部分有错误', 'Section contains edits': '此部分已修改',
