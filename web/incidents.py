@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from engine.workflow import incidents, recovery
 from engine.models import User
-from web.helpers import db, roles_required
+from web.helpers import db, error_text, roles_required
 
 bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
 ACTION_LABELS = {"complete": _l("用户提交的办理"), "timers": _l("期限触发"), "start": _l("登记后启动流程"),
@@ -33,7 +33,7 @@ def retry(incident_id: int):
         outcome = recovery.retry(database, incident_id, admin)
         flash(_("已重试：%(outcome)s", outcome=outcome), "success")
     except recovery.NotRetryable as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     except Exception as exc:  # the failure is recorded on the incident again; say what it is
         flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")
     return redirect(url_for("incidents.index"))

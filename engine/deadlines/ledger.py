@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.i18n import N_
+from engine.i18n import N_, Msg
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, current_calendar
 from engine.deadlines.rules import rules_for
@@ -45,7 +45,7 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     if not missing:
         return None
     years = "、".join(str(y) for y in missing)
-    return f"{years}年节假日数据未载入，按周末计算 (no holiday data for {years}: weekends only)"
+    return N_("%(years)s年节假日数据未载入，按周末计算", years=years)
 
 
 def round_of(key: str, data: dict) -> int:
@@ -203,18 +203,20 @@ def announce(session: Session, item: Item, live: list[Live], recipients) -> None
     """
     for entry in coalesced(live):
         row = entry.row
-        label = LABELS.get(row.key, row.key)
+        label = Msg(LABELS.get(row.key, row.key))
         event = f"{item.id}:{row.key}:{row.round}:{row.due_date}" + (f":u{row.unit_id}" if row.key == "co_opinion" else "")
         link = f"/items/{item.id}"
         if entry.kind == "reminder":
             notify(session, recipients(row.attached_to, row.unit_id), item, "reminder",
-                   f"催办提醒：{label}将于 {row.due_date} 到期", f"remind:{event}", link=link)
+                   N_("催办提醒：%(deadline)s将于 %(date)s 到期", deadline=label, date=row.due_date.isoformat()),
+                   f"remind:{event}", link=link)
         elif entry.kind == "overdue":
             notify(session, recipients(row.attached_to, row.unit_id) + role_users(session, "office"), item, "overdue",
-                   f"已超期：{label}期限为 {row.due_date}", f"overdue:{event}", link=link)
+                   N_("已超期：%(deadline)s期限为 %(date)s", deadline=label, date=row.due_date.isoformat()),
+                   f"overdue:{event}", link=link)
         elif entry.kind == "expired":
             notify(session, role_users(session, "office"), item, "overdue",
-                   "评价期满未表态", f"expired:{event}", link=link)
+                   N_("评价期满未表态"), f"expired:{event}", link=link)
 
 
 def due_by_activity(rows: list[Deadline]) -> dict[tuple[str, int | None], date]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.models import AuditEvent, CarryOver, Item, Promise, User
 from engine.people.authz import NotAllowed
@@ -51,7 +52,7 @@ def pending(session: Session, year: int) -> Pending:
 def carry_over(session: Session, user: User, year: int) -> Pending:
     """Carry what is unfinished in `year` into `year + 1`; returns what was carried."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以结转 (only the office carries over)")
+        raise NotAllowed(N_("只有区府办可以结转"))
     if year >= clock.today().year + 1:
         raise FormInvalid([FieldError("year", "结转年度", "year_order")])
     todo = pending(session, year)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.rules import rules_for
@@ -33,7 +34,7 @@ def silent_co_units(session: Session, item: Item) -> list[Unit]:
 def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reason: str) -> CoOpinion:
     """免于提出协办意见: complete the co-unit's task in its place, recording the office's reason."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以免除协办意见 (only the office waives a co-unit's opinion)")
+        raise NotAllowed(N_("只有区府办可以免除协办意见"))
     unit = {u.code: u for u in silent_co_units(session, item)}.get((unit_code or "").strip())
     errors = []
     if unit is None:
@@ -59,7 +60,8 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
                                            Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")))
                     .values(status="waived"))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
-    notify(session, recipients, item, "waiver", f"区府办已免除本单位对 {item.number} 的协办意见", f"waiver:{item.id}:{unit.id}",
+    notify(session, recipients, item, "waiver", N_("区府办已免除本单位对 %(number)s 的协办意见", number=item.number),
+           f"waiver:{item.id}:{unit.id}",
            body=reason, link=f"/items/{item.id}")
     return opinion
 
@@ -88,7 +90,7 @@ def may_answer_part(session: Session, user: User, item: Item) -> bool:
 def sign_part(session: Session, user: User, item: Item) -> Assignment:
     """签收: the co-unit takes its part."""
     if not may_answer_part(session, user, item):
-        raise NotAllowed("只有协办单位经办人可以签收本单位的协办部分 (only the co-unit signs for its part)")
+        raise NotAllowed(N_("只有协办单位经办人可以签收本单位的协办部分"))
     part = co_part(session, user, item)
     part.status, part.signed_at = "signed", clock.now()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_signed", unit_id=user.unit_id,
@@ -99,7 +101,7 @@ def sign_part(session: Session, user: User, item: Item) -> Assignment:
 def ask_return_part(session: Session, user: User, item: Item, reason: str) -> ReturnRequest:
     """申请退回: the co-unit asks, within the window, to be relieved of its part; the office decides."""
     if not may_answer_part(session, user, item):
-        raise NotAllowed("只有协办单位经办人可以申请退回本单位的协办部分 (only the co-unit asks to return its part)")
+        raise NotAllowed(N_("只有协办单位经办人可以申请退回本单位的协办部分"))
     part = co_part(session, user, item)
     last = return_window_end(session, item, part)
     if clock.today() > last:
@@ -112,7 +114,7 @@ def ask_return_part(session: Session, user: User, item: Item, reason: str) -> Re
     session.flush()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_requested", unit_id=part.unit_id,
                            title="协办单位申请退回", data={"reason": req.reason}))
-    notify(session, role_users(session, "office"), item, "return", f"协办单位申请退回：{item.number}",
+    notify(session, role_users(session, "office"), item, "return", N_("协办单位申请退回：%(number)s", number=item.number),
            f"co_return:{req.id}", body=req.reason, link=f"/items/{item.id}")
     return req
 
@@ -132,7 +134,7 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     """The office approves (the co-unit leaves the item, its opinion is no longer awaited) or refuses (the
     co-unit keeps its part and is taken to have signed for it)."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以审核退回申请 (only the office decides returns)")
+        raise NotAllowed(N_("只有区府办可以审核退回申请"))
     req = session.get(ReturnRequest, request_id)
     if req is None or req.decision is not None:
         raise FormInvalid([FieldError("decision", "审核意见", "decided")])
@@ -153,6 +155,7 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_decided", unit_id=unit.id,
                            title=("同意协办单位退回" if approve else "不同意协办单位退回") + f"：{unit.name}"))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
-    notify(session, recipients, item, "return_decision", f"协办退回申请{'已同意' if approve else '未同意，请继续协办'}",
+    notify(session, recipients, item, "return_decision",
+           N_("协办退回申请已同意") if approve else N_("协办退回申请未同意，请继续协办"),
            f"co_return_decision:{req.id}", body=req.opinion, link=f"/items/{item.id}")
     return req

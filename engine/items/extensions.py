@@ -64,7 +64,7 @@ def may_ask(session: Session, user: User, item: Item) -> bool:
 
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
     if not can_request(user, item):
-        raise NotAllowed("只有主办单位可以申请延期 (only the lead unit may ask for an extension)")
+        raise NotAllowed(N_("只有主办单位可以申请延期"))
     deadline = open_reply_deadline(session, item)
     if deadline is None:
         raise FormInvalid([FieldError("new_date", "延期至", "no_deadline")])
@@ -94,14 +94,15 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title=N_("申请延期"),
                            unit_id=user.unit_id, data={"from": deadline.due_date.isoformat(), "to": wanted.isoformat()}))
     notify(session, role_users(session, "office"), item, "extension",
-           f"延期申请：答复期限申请延至 {wanted}", f"extension:{req.id}", link=f"/items/{item.id}")
+           N_("延期申请：答复期限申请延至 %(date)s", date=wanted.isoformat()), f"extension:{req.id}",
+           link=f"/items/{item.id}")
     return req
 
 
 def decide_extension(session: Session, request_id: int, user: User, approve: bool, opinion: str) -> ExtensionRequest:
     """The office's decision; an approval moves the reply deadline and its timers in the same transaction."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以审批延期 (only the office decides extensions)")
+        raise NotAllowed(N_("只有区府办可以审批延期"))
     req = session.get(ExtensionRequest, request_id)
     if req is None or req.status != "pending":
         raise FormInvalid([FieldError("decision", "审批", "decided")])
@@ -131,10 +132,11 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, item.lead_unit_id)]
     notify(session, unit_users, item, "extension",
-           f"延期申请{'已同意' if approve else '未同意'}：答复期限"
-           + (f"延至 {req.new_due_date}" if approve else f"仍为 {req.old_due_date}"),
+           N_("延期申请已同意：答复期限延至 %(date)s", date=req.new_due_date.isoformat()) if approve
+           else N_("延期申请未同意：答复期限仍为 %(date)s", date=req.old_due_date.isoformat()),
            f"extension_decided:{req.id}", link=f"/items/{item.id}")
     if approve:
-        tell_proposers(session, item, f"extended:{req.id}", f"答复期限已延至 {req.new_due_date}",
-                       body=f"原期限 {req.old_due_date}")
+        tell_proposers(session, item, f"extended:{req.id}",
+                       N_("答复期限已延至 %(date)s", date=req.new_due_date.isoformat()),
+                       body=N_("原期限 %(date)s", date=req.old_due_date.isoformat()))
     return req

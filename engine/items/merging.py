@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.expressions import calendar_scope
@@ -37,7 +38,7 @@ def merge_candidates(session: Session, item: Item) -> list[Item]:
 def merge_item(session: Session, user: User, item_id: int, into_number: str) -> Item:
     """Merge item `item_id` into the item numbered `into_number` (same year); ends the merged item's process."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以并案 (only the office merges items)")
+        raise NotAllowed(N_("只有区府办可以并案"))
     item = session.get(Item, item_id)
     if item is None:
         raise FormInvalid([FieldError("into", "并入", "reference")])
@@ -65,14 +66,12 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
                            data={"into": target.id}))
     session.add(AuditEvent(item_id=target.id, actor_id=user.id, action="merged_in", title=f"并案：{item.number} 并入本件",
                            data={"from": item.id}))
-    notify(session, [item.proposer_id], item, "proposer", f"您的{_kind(item)}已并入 {target.number} 办理",
+    notify(session, [item.proposer_id], item, "proposer",
+           N_("您的建议已并入 %(number)s 办理", number=target.number) if item.item_type == "suggestion"
+           else N_("您的提案已并入 %(number)s 办理", number=target.number),
            f"merged:{item.id}", body=target.title, link=f"/portal/items/{item.id}")
     session.flush()
     return item
-
-
-def _kind(item: Item) -> str:
-    return "建议" if item.item_type == "suggestion" else "提案"
 
 
 def merged_items(session: Session, item: Item) -> list[Item]:
@@ -100,7 +99,7 @@ def rate_merged(session: Session, user: User, item_id: int, attitude: str, resul
     """评价 by the proposer of a merged item, kept on their own item for the lead reply's round."""
     item = session.get(Item, item_id)
     if item is None or not may_rate_merged(session, user, item):
-        raise NotAllowed("此件无需您评价 (nothing to rate here)")
+        raise NotAllowed(N_("此件无需您评价"))
     errors = []
     if attitude not in VERDICTS:
         errors.append(FieldError("attitude", "办理态度", "enum"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine.models import AuditEvent, Deadline, Item, TaskRow, User
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
@@ -31,7 +32,7 @@ def may_take_back(session: Session, user: User, item: Item) -> bool:
 
 def take_back(session: Session, item: Item, user: User, reason: str) -> None:
     if user.role != "office":
-        raise NotAllowed("只有区府办可以改派 (only the office reassigns items)")
+        raise NotAllowed(N_("只有区府办可以改派"))
     reason = (reason or "").strip()
     if not reason:
         raise FormInvalid([FieldError("reason", "改派理由", "required")])

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.items import attachments
 from engine.text import unsafe_characters
@@ -168,6 +169,6 @@ def withdraw_item(db, item_id: int, user_id: int, reason: str) -> int:
     with db.reading() as s:
         row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.form_key == "assignment")).first()
         if row is None:
-            raise NotWithdrawable("事项已交办或已办结，不能撤回 (only an item not yet assigned can be withdrawn)")
+            raise NotWithdrawable(N_("事项已交办或已办结，不能撤回"))
         task_id = row.id
     return complete(db, task_id, user_id, {"assign_decision": "withdraw", "assign_note": reason})

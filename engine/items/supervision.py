@@ -10,6 +10,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.models import (CHECK_KINDS, URGE_CHANNELS, Assignment, AuditEvent, Item, SupervisionCheck, Unit, Urge,
                            User)
@@ -51,7 +52,7 @@ def _date(raw: str | None, field: str, label: str, errors: list) -> date | None:
 def urge(session: Session, user: User, item: Item, unit_code: str, channel: str, on: str, text: str) -> Urge:
     """催办: record the urge on the item and deliver it to the unit."""
     if not may_supervise(user):
-        raise NotAllowed("只有区府办和督查人员可以催办 (only the office and supervisors urge units)")
+        raise NotAllowed(N_("只有区府办和督查人员可以催办"))
     errors = []
     units = {u.code: u for u in urgeable_units(session, item)}
     unit = units.get((unit_code or "").strip())
@@ -71,7 +72,8 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="urged", unit_id=unit.id,
                            title=f"催办（{CHANNEL_LABELS[channel]}）：{unit.name}", data={"text": row.text}))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
-    notify(session, recipients, item, "urge", f"催办：{item.number} 请抓紧办理", f"urge:{row.id}", body=row.text,
+    notify(session, recipients, item, "urge", N_("催办：%(number)s 请抓紧办理", number=item.number), f"urge:{row.id}",
+           body=row.text,
            link=f"/items/{item.id}")
     return row
 
@@ -79,7 +81,7 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
 def record_check(session: Session, user: User, item: Item, kind: str, on: str, note: str) -> SupervisionCheck:
     """督办检查: a phone call, a site visit or a written notice, with its date and note."""
     if not may_supervise(user):
-        raise NotAllowed("只有区府办和督查人员可以记录督查 (only the office and supervisors record checks)")
+        raise NotAllowed(N_("只有区府办和督查人员可以记录督查"))
     errors = []
     if kind not in CHECK_KINDS:
         errors.append(FieldError("kind", "督查方式", "enum"))

@@ -6,6 +6,7 @@ resubmitted meanwhile) resolves the incident without touching the item.
 """
 from __future__ import annotations
 
+from engine.i18n import N_
 from engine import clock
 from engine.models import Incident, ProcessDefinition, ProcessInstance, User
 from engine.workflow.incidents import describe, is_process_failure, resolve
@@ -24,7 +25,7 @@ def retry(db, incident_id: int, admin: User) -> str:
         with db.transaction() as s:
             incident = s.get(Incident, incident_id, with_for_update={"of": Incident})
             if incident is None or incident.status != "open":
-                raise NotRetryable("该故障已处理 (this incident is already resolved)")
+                raise NotRetryable(N_("该故障已处理"))
             instance = s.get(ProcessInstance, incident.instance_id, with_for_update=True)
             if instance.status == "incident":
                 instance.status = "running"  # for the replay; resolve() keeps it so only if nothing else is open
@@ -38,7 +39,7 @@ def retry(db, incident_id: int, admin: User) -> str:
         with db.transaction() as s:  # done meanwhile (resubmitted, or withdrawn): nothing left to replay
             incident = s.get(Incident, incident_id)
             resolve(s, incident, admin.id, f"{GONE_MESSAGE} · {admin.name}")
-        return "任务已不在待办中，故障已关闭 (the task is no longer open; the incident was closed)"
+        return N_("任务已不在待办中，故障已关闭")
     except Exception as exc:
         info = describe(exc)
         with db.transaction() as s:
@@ -53,16 +54,16 @@ def retry(db, incident_id: int, admin: User) -> str:
 def _replay(s, incident: Incident, instance: ProcessInstance) -> str:
     if incident.action == "complete":
         if incident.user_id is None:
-            raise NotRetryable("故障未记录提交人，无法重新办理 (the incident does not say who submitted)")
+            raise NotRetryable(N_("故障未记录提交人，无法重新办理"))
         complete_task(s, incident.task_id, s.get(User, incident.user_id), incident.submitted or {})
-        return "已按原提交内容重新办理 (the submission was applied)"
+        return N_("已按原提交内容重新办理")
     if incident.action == "start":
         resume_start(s, instance)
-        return "流程已启动 (the process was started)"
+        return N_("流程已启动")
     if incident.action == "migrate":
         target = s.get(ProcessDefinition, (incident.submitted or {}).get("target_id"))
         if target is None:
-            raise NotRetryable("迁移的目标版本已不存在 (the target version no longer exists)")
+            raise NotRetryable(N_("迁移的目标版本已不存在"))
         return migrate_instance(s, instance.id, target, s.get(User, incident.user_id)).message
     fire_timers(s, instance.id, clock.now())
-    return "已重新触发到期的期限 (the due timers were fired)"
+    return N_("已重新触发到期的期限")

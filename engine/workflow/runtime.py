@@ -468,7 +468,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired)
     resolved_by_success(session, instance, "complete", task_id, user.id,
-                        "办理人重新提交成功 (the handler submitted the task again successfully)")
+                        N_("办理人重新提交成功"))
     return item
 
 
