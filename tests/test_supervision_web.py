@@ -97,7 +97,7 @@ def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
     token = csrf_token(client, "/admin/calendar/?year=2027")
     r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
                                                     "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
-    assert "line 2 (&#39;2027-13-01" in client.get(r.headers["Location"]).get_data(as_text=True)  # the bad line
+    assert "第 2 行（2027-13-01" in client.get(r.headers["Location"]).get_data(as_text=True)  # the bad line
     with demo_db.reading() as s:
         assert s.get(CalendarDay, datetime(2027, 1, 1).date()) is None  # nothing half-imported
     client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
@@ -119,3 +119,21 @@ def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
 def test_calendar_admin_is_for_admins(client):
     login(client, "office")
     assert client.get("/admin/calendar/").status_code == 403
+
+
+def test_engine_errors_are_flashed_in_the_readers_language(client):
+    """An engine error (a catalog message with parameters) reads in English in the English UI, with no
+    Chinese left in it, and in Chinese in the Chinese UI."""
+    login(client, "admin")
+    client.get("/lang/en")
+    token = csrf_token(client, "/admin/calendar/?year=2027")
+    r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
+                                                    "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "line 2 (2027-13-01,holiday,x): 2027-13-01 is not a date YYYY-MM-DD" in page and "不是" not in page
+    r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
+    page = client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert "invalid rule BANANA" in page and "无效" not in page
+    client.get("/lang/zh")
+    r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
+    assert "规则“BANANA”无效" in client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
