@@ -23,7 +23,7 @@ from engine.workflow.incidents import ProcessFailed
 from engine.workflow.validation import InvalidProcess, check_bpmn
 from web.api_v1 import IDEMPOTENCY_PARAM, bp, field_problem, lang, problem, scope
 from web.api_v1 import schemas as S
-from web.helpers import db, error_text
+from web.helpers import db, error_text, tr
 from web.reports import REPORT_ROLES
 
 BOARD_ROLES = ("supervisor", "office", "admin", "leader")  # as /supervision/
@@ -348,7 +348,7 @@ class Processes(MethodView):
                 body = {"created": created, "version": _version(definition)}
         except InvalidProcess as exc:
             return problem(422, "流程未通过检查 (the process failed its checks)", str(exc), "invalid-process",
-                           errors=[{"field": p.element_id or "xml", "code": "bpmn", "message": p.message,
+                           errors=[{"field": p.element_id or "xml", "code": "bpmn", "message": tr(p.message, lang()),
                                     "line": p.line} for p in exc.problems])
         return body, (201 if created else 200)
 
@@ -361,7 +361,7 @@ class ProcessCheck(MethodView):
     def post(self, data):
         """检查: validate a BPMN file as a deploy would, deploying nothing."""
         problems = check_bpmn(data["xml"].encode(), data["filename"])
-        return {"ok": not problems, "problems": [{"message": p.message, "element_id": p.element_id,
+        return {"ok": not problems, "problems": [{"message": tr(p.message, lang()), "element_id": p.element_id,
                                                   "line": p.line} for p in problems]}
 
 
