@@ -98,3 +98,27 @@ def test_no_english_in_the_chinese_ui_and_no_engine_chinese_in_the_english_ui(cl
             if hit:
                 leaks.append(f"en {path}: {node[:80]!r} (engine text {hit!r})")
     assert not leaks, "\n".join(sorted(set(leaks))[:60])
+
+
+def test_timeline_entries_with_parameters_read_in_the_readers_language(client, demo_db):
+    """A timeline title with parameters (an urge: channel and unit) is kept as a catalog message: the
+    English item page shows it in English, the Chinese one in Chinese; a title stored as plain text by an
+    older version still shows as it was written."""
+    from sqlalchemy import select
+
+    from engine.items import supervision
+    from engine.models import AuditEvent, Item
+    from tests.conftest import user
+
+    with demo_db.transaction() as s:
+        item = s.scalars(select(Item).where(Item.lead_unit_id.is_not(None), Item.status == "handling")).first()
+        supervision.urge(s, user(s, "office"), item, item.lead_unit.code, "phone", "", "请抓紧答复。")
+        s.add(AuditEvent(item_id=item.id, action="urged", title="旧版催办记录"))
+        item_id, unit = item.id, item.lead_unit.name
+    login(client, "office")
+    client.get("/lang/en")
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert f"Urged by phone: {unit}" in page and "催办（电话催办）" not in page
+    assert "旧版催办记录" in page
+    client.get("/lang/zh")
+    assert f"催办（电话催办）：{unit}" in client.get(f"/items/{item_id}").get_data(as_text=True)

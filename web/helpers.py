@@ -107,6 +107,14 @@ def tr(text, lang: str | None = None) -> str:
     return render(text, translator(lang) if lang else _)
 
 
+def event_title(event) -> str:
+    """A timeline entry's title in the reader's language: its stored message, or (rows written before
+    titles kept one) the title as a catalog msgid."""
+    from engine.i18n import Msg
+
+    return Msg.from_json(event.message).render(_) if event.message else tr(event.title)
+
+
 def error_text(exc: BaseException, lang: str | None = None) -> str:
     """An engine exception's message (its first argument, catalog text) in the reader's language."""
     return tr(exc.args[0], lang) if exc.args and isinstance(exc.args[0], str) else str(exc)
@@ -127,6 +135,7 @@ def calendar_warning(text: str | None) -> str:
 def register_template_helpers(app) -> None:
     app.jinja_env.filters["calendar_warning"] = calendar_warning
     app.jinja_env.filters["tr"] = tr
+    app.jinja_env.filters["event_title"] = event_title
     app.jinja_env.filters["local"] = local_dt
     app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}

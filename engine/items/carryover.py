@@ -59,12 +59,12 @@ def carry_over(session: Session, user: User, year: int) -> Pending:
     for item in todo.items:
         session.add(CarryOver(year=year + 1, kind="item", item_id=item.id, by_id=user.id))
         session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="carried_over",
-                               title=f"结转至{year + 1}年度"))
+                               title=N_("结转至%(year)s年度", year=year + 1)))
     for promise in todo.promises:
         session.add(CarryOver(year=year + 1, kind="promise", item_id=promise.item_id, promise_id=promise.id,
                               by_id=user.id))
         session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="carried_over",
-                               title=f"承诺事项结转至{year + 1}年度：{promise.text[:40]}"))
+                               title=N_("承诺事项结转至%(year)s年度：%(promise)s", year=year + 1, promise=promise.text[:40])))
     return todo
 
 

@@ -94,7 +94,7 @@ def sign_part(session: Session, user: User, item: Item) -> Assignment:
     part = co_part(session, user, item)
     part.status, part.signed_at = "signed", clock.now()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_signed", unit_id=user.unit_id,
-                           title="协办单位签收"))
+                           title=N_("协办单位签收")))
     return part
 
 
@@ -113,7 +113,7 @@ def ask_return_part(session: Session, user: User, item: Item, reason: str) -> Re
     part.status = "return_requested"
     session.flush()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_requested", unit_id=part.unit_id,
-                           title="协办单位申请退回", data={"reason": req.reason}))
+                           title=N_("协办单位申请退回"), data={"reason": req.reason}))
     notify(session, role_users(session, "office"), item, "return", N_("协办单位申请退回：%(number)s", number=item.number),
            f"co_return:{req.id}", body=req.reason, link=f"/items/{item.id}")
     return req
@@ -149,11 +149,13 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     if approve:
         part.status, part.ended_at = "returned", now
         # Its opinion is no longer awaited: out of the process's co-units, and its waiting task completed.
-        drop_co_unit(session, item, unit.code, user, f"协办单位{unit.name}经区府办同意退回，不再提出协办意见")
+        drop_co_unit(session, item, unit.code, user,
+                     N_("协办单位%(unit)s经区府办同意退回，不再提出协办意见", unit=unit.name))
     else:
         part.status, part.signed_at = "signed", now
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="co_return_decided", unit_id=unit.id,
-                           title=("同意协办单位退回" if approve else "不同意协办单位退回") + f"：{unit.name}"))
+                           title=N_("同意协办单位退回：%(unit)s", unit=unit.name) if approve
+                           else N_("不同意协办单位退回：%(unit)s", unit=unit.name)))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
     notify(session, recipients, item, "return_decision",
            N_("协办退回申请已同意") if approve else N_("协办退回申请未同意，请继续协办"),

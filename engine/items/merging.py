@@ -62,9 +62,9 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
             sync_derived(session, instance, item, wf, Directory.load(session))
         instance.status = "merged"
     item.status, item.current_step = "merged", None
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="merged", title=f"并案：并入 {target.number}",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="merged", title=N_("并案：并入 %(number)s", number=target.number),
                            data={"into": target.id}))
-    session.add(AuditEvent(item_id=target.id, actor_id=user.id, action="merged_in", title=f"并案：{item.number} 并入本件",
+    session.add(AuditEvent(item_id=target.id, actor_id=user.id, action="merged_in", title=N_("并案：%(number)s 并入本件", number=item.number),
                            data={"from": item.id}))
     notify(session, [item.proposer_id], item, "proposer",
            N_("您的建议已并入 %(number)s 办理", number=target.number) if item.item_type == "suggestion"
@@ -113,6 +113,6 @@ def rate_merged(session: Session, user: User, item_id: int, attitude: str, resul
     rating = Rating(item_id=item.id, round=rnd, attitude=attitude, result=result,
                     reason=(reason or "").strip() or None, rated_at=clock.now())
     session.add(rating)
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="rated", title="评价（并案答复）",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="rated", title=N_("评价（并案答复）"),
                            data={"attitude": attitude, "result": result, "round": rnd}))
     return rating

@@ -39,7 +39,7 @@ def report_progress(session: Session, user: User, promise_id: int, text: str) ->
     row = PromiseProgress(promise_id=promise.id, text=text.strip(), by_id=user.id)
     session.add(row)
     session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="promise_progress", unit_id=user.unit_id,
-                           title=f"承诺事项进展：{promise.text[:40]}", data={"text": row.text}))
+                           title=N_("承诺事项进展：%(promise)s", promise=promise.text[:40]), data={"text": row.text}))
     return row
 
 
@@ -57,7 +57,7 @@ def close_promise(session: Session, user: User, promise_id: int, evidence: str) 
     promise.status, promise.closed_at, promise.closed_by = "done", clock.now(), user.id
     promise.evidence = evidence.strip()
     session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="promise_closed",
-                           title=f"承诺事项已落实：{promise.text[:40]}", data={"evidence": promise.evidence}))
+                           title=N_("承诺事项已落实：%(promise)s", promise=promise.text[:40]), data={"evidence": promise.evidence}))
     return promise
 
 

@@ -49,5 +49,5 @@ def take_back(session: Session, item: Item, user: User, reason: str) -> None:
                              .order_by(Deadline.id.desc()).limit(1)).first()
     if window is not None:
         window.status = "void"
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="taken_back", title="区府办改派",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="taken_back", title=N_("区府办改派"),
                            unit_id=sign.unit_id, data={"reason": reason}))

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.i18n import N_
+from engine.i18n import N_, Msg
 from engine import clock
 from engine.models import (CHECK_KINDS, URGE_CHANNELS, Assignment, AuditEvent, Item, SupervisionCheck, Unit, Urge,
                            User)
@@ -19,8 +19,8 @@ from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
 
 SUPERVISING_ROLES = ("office", "supervisor")
-CHANNEL_LABELS = {"system": "系统催办", "phone": "电话催办", "notice": "书面督办通知"}
-CHECK_LABELS = {"phone": "电话督查", "visit": "实地督查", "notice": "督办通知"}
+CHANNEL_LABELS = {"system": N_("系统催办"), "phone": N_("电话催办"), "notice": N_("书面督办通知")}
+CHECK_LABELS = {"phone": N_("电话督查"), "visit": N_("实地督查"), "notice": N_("督办通知")}
 
 
 def may_supervise(user: User) -> bool:
@@ -70,7 +70,7 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
     session.add(row)
     session.flush()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="urged", unit_id=unit.id,
-                           title=f"催办（{CHANNEL_LABELS[channel]}）：{unit.name}", data={"text": row.text}))
+                           title=N_("催办（%(channel)s）：%(unit)s", channel=Msg(CHANNEL_LABELS[channel]), unit=unit.name), data={"text": row.text}))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
     notify(session, recipients, item, "urge", N_("催办：%(number)s 请抓紧办理", number=item.number), f"urge:{row.id}",
            body=row.text,
@@ -92,7 +92,7 @@ def record_check(session: Session, user: User, item: Item, kind: str, on: str, n
         raise FormInvalid(errors)
     row = SupervisionCheck(item_id=item.id, kind=kind, held_on=day, note=note.strip(), by_id=user.id)
     session.add(row)
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="checked", title=f"督查：{CHECK_LABELS[kind]}",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="checked", title=N_("督查：%(kind)s", kind=Msg(CHECK_LABELS[kind])),
                            data={"note": row.note, "on": day.isoformat()}))
     return row
 

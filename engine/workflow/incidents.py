@@ -62,7 +62,7 @@ def open_incident(session: Session, instance_id: int, action: str, exc: Exceptio
                             submitted=submitted, user_id=user_id, **info)
         session.add(incident)
         session.add(AuditEvent(item_id=instance.item_id, actor_id=user_id, action="incident",
-                               title=f"流程出错：{info['failed_step']}", data={"error": info["message"][:300]}))
+                               title=N_("流程出错：%(step)s", step=info["failed_step"]), data={"error": info["message"][:300]}))
         session.flush()
         notify(session, role_users(session, "admin"), None, "incident",
                N_("流程出错：%(step)s · %(error)s", step=info["failed_step"], error=info["error_type"]),

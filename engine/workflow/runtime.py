@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.i18n import N_
+from engine.i18n import N_, Msg
 from engine.deadlines import ledger
 from engine.workflow import formrules, forms
 from engine.people import notifications
@@ -476,10 +476,12 @@ def audit(session: Session, **values) -> None:
     """Append one timeline entry (审计) with a Core INSERT: nothing for the ORM to track or flush."""
     row = dict(AUDIT_COLUMNS, at=clock.now())
     row.update(values)  # same keys every time: one compiled statement, cached
+    if isinstance(row["title"], Msg):  # a title with parameters keeps them, for the reader's language
+        row["message"], row["title"] = row["title"].to_json(), str(row["title"])
     session.execute(insert(AuditEvent.__table__), row)
 
 
-AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None)
+AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None, message=None)
 SHORT = 40  # characters: a choice, a date or a name is kept in the audit entry; longer text has its record
 
 
@@ -569,7 +571,7 @@ def drop_co_unit(session: Session, item: Item, code: str, actor: User, note: str
     fired = []
     with calendar_scope(current_calendar(session)):
         for task in waiting:
-            task.set_data(co_opinion=note)
+            task.set_data(co_opinion=str(note))  # the opinion field holds text; the timeline keeps the message
             task.run()
         if waiting:
             fired = run_engine(wf)

@@ -1,6 +1,7 @@
-"""notifications as catalog messages (issue 13): notification.message keeps the msgid and parameters of
-the title and body so each reader sees them in their language; user_account.lang the language e-mails use.
-Rows written before keep their Chinese title and body and are shown as they are.
+"""notifications and timeline entries as catalog messages (issue 13): notification.message and
+audit_event.message keep the msgid and parameters of the text so each reader sees it in their language;
+user_account.lang the language e-mails use. Rows written before keep their Chinese text and are shown as
+they are.
 
 Revision ID: c13e7a1f0b42
 Revises: a5889f58d829
@@ -25,9 +26,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('message', sa.JSON(), nullable=True))
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lang', sa.String(length=5), nullable=True))
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('message', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.drop_column('message')
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.drop_column('lang')
     with op.batch_alter_table('notification', schema=None) as batch_op:
