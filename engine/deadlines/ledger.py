@@ -167,7 +167,7 @@ def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalen
     if not row.extended:
         row.original_due_date = day
     session.add(AuditEvent(item_id=item.id, action="deadline_recomputed", step=row.key,
-                           title=N_("%(step)s期限重算：%(old)s → %(new)s", step=Msg(row.step or ""), old=old.isoformat(),
+                           title=N_("%(step)s期限重算：%(old)s → %(new)s", step=row.step or "", old=old.isoformat(),
                                     new=day.isoformat()),
                            data={"deadline": row.key, "round": row.round, "from": old.isoformat(),
                                  "to": day.isoformat(), "reason": moved_by or "recompute"}))

@@ -73,9 +73,9 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
 
 
 def new_task(session: Session, row: TaskRow, item: Item) -> None:
-    step = Msg(row.title)  # a step's name is catalog text too
-    title = (N_("新任务：%(step)s（第%(round)s轮）", step=step, round=row.round) if row.round > 1
-             else N_("新任务：%(step)s", step=step))
+    # The step's name as the process names it, as the inbox and the task page show it.
+    title = (N_("新任务：%(step)s（第%(round)s轮）", step=row.title, round=row.round) if row.round > 1
+             else N_("新任务：%(step)s", step=row.title))
     notify(session, task_users(session, row), item, "task", title, f"task:{row.id}", link=f"/tasks/{row.id}")
 
 
