@@ -7,7 +7,7 @@ message has its English in web/translations; the web layer translates it when it
 A message with parameters (`N_("答复期限已延至 %(date)s", date=...)`) is a `Msg`: a str holding the Chinese
 text, as logs, the command line and Chinese e-mails read it, that also keeps its msgid and parameters so
 the reader's language can be filled in later (`render`), or stored (`to_json`) and rendered at display time.
-A parameter that is itself catalog text (a step's name, a deadline's label) is passed as a `Msg` too.
+A parameter that is itself catalog text (a deadline's label, an urge's channel) is passed as a `Msg` too.
 """
 from __future__ import annotations
 

@@ -137,3 +137,23 @@ def test_engine_errors_are_flashed_in_the_readers_language(client):
     client.get("/lang/zh")
     r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
     assert "规则“BANANA”无效" in client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
+
+
+def test_a_form_error_flashed_on_its_own_names_its_field_in_the_readers_language(client, demo_db):
+    """Commands outside a task form flash "label：message"; the label is catalog text, so the English UI
+    shows no Chinese field name."""
+    from sqlalchemy import select
+
+    from engine.models import Item
+
+    with demo_db.reading() as s:
+        item_id = s.scalars(select(Item.id).where(Item.status == "assigning")).first()
+    login(client, "office")
+    client.get("/lang/en")
+    token = csrf_token(client, f"/items/{item_id}")
+    r = client.post(f"/items/{item_id}/merge", data={"csrf_token": token, "into": "XX-0000"})
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Merge into: Enter the number of another open item of the same year" in page and "并入" not in page
+    client.get("/lang/zh")
+    r = client.post(f"/items/{item_id}/merge", data={"csrf_token": token, "into": "XX-0000"})
+    assert "并入：请填写同一年度、尚未办结的另一事项编号" in client.get(r.headers["Location"]).get_data(as_text=True)

@@ -115,6 +115,11 @@ def event_title(event) -> str:
     return Msg.from_json(event.message).render(_) if event.message else tr(event.title)
 
 
+def field_error_text(e) -> str:
+    """A form error flashed on its own: the field's label (catalog text) and what is wrong with it."""
+    return _("%(label)s：%(message)s", label=tr(e.label), message=e.message(current_lang()))
+
+
 def error_text(exc: BaseException, lang: str | None = None) -> str:
     """An engine exception's message (its first argument, catalog text) in the reader's language."""
     return tr(exc.args[0], lang) if exc.args and isinstance(exc.args[0], str) else str(exc)

@@ -15,7 +15,7 @@ from engine.people.authz import NotAllowed
 from engine.workflow import runtime
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
-from web.helpers import current_lang, db, error_text, roles_required
+from web.helpers import current_lang, db, error_text, field_error_text, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -83,5 +83,5 @@ def rate_merged(item_id: int):
         abort(404)
     except FormInvalid as exc:
         for e in exc.errors:
-            flash(f"{e.label}：{e.message(current_lang())}", "error")
+            flash(field_error_text(e), "error")
     return redirect(url_for("portal.item", item_id=item_id), code=303)

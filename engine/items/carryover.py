@@ -54,7 +54,7 @@ def carry_over(session: Session, user: User, year: int) -> Pending:
     if user.role != "office":
         raise NotAllowed(N_("只有区府办可以结转"))
     if year >= clock.today().year + 1:
-        raise FormInvalid([FieldError("year", "结转年度", "year_order")])
+        raise FormInvalid([FieldError("year", N_("结转年度"), "year_order")])
     todo = pending(session, year)
     for item in todo.items:
         session.add(CarryOver(year=year + 1, kind="item", item_id=item.id, by_id=user.id))

@@ -38,9 +38,9 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
     unit = {u.code: u for u in silent_co_units(session, item)}.get((unit_code or "").strip())
     errors = []
     if unit is None:
-        errors.append(FieldError("unit", "协办单位", "no_waiting_opinion"))
+        errors.append(FieldError("unit", N_("协办单位"), "no_waiting_opinion"))
     if not (reason or "").strip():
-        errors.append(FieldError("reason", "免除理由", "required"))
+        errors.append(FieldError("reason", N_("免除理由"), "required"))
     if errors:
         raise FormInvalid(errors)
     reason = reason.strip()
@@ -54,7 +54,7 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
 
     if not complete_on_behalf(session, item, CO_TASK, {"co_unit": unit.code},
                               {"co_opinion": f"（区府办免除协办意见）{reason}"}, user, record):
-        raise FormInvalid([FieldError("unit", "协办单位", "no_waiting_opinion")])
+        raise FormInvalid([FieldError("unit", N_("协办单位"), "no_waiting_opinion")])
     # The co-unit's own deadline closes as waived (免除), not as met: it shows so in its record.
     session.execute(update(Deadline).where(Deadline.item_id == item.id, Deadline.key == "co_opinion",
                                            Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")))
@@ -105,9 +105,9 @@ def ask_return_part(session: Session, user: User, item: Item, reason: str) -> Re
     part = co_part(session, user, item)
     last = return_window_end(session, item, part)
     if clock.today() > last:
-        raise FormInvalid([FieldError("reason", "退回理由", "window_closed", last.isoformat())])
+        raise FormInvalid([FieldError("reason", N_("退回理由"), "window_closed", last.isoformat())])
     if not (reason or "").strip():
-        raise FormInvalid([FieldError("reason", "退回理由", "required")])
+        raise FormInvalid([FieldError("reason", N_("退回理由"), "required")])
     req = ReturnRequest(item_id=item.id, unit_id=part.unit_id, reason=reason.strip())
     session.add(req)
     part.status = "return_requested"
@@ -137,12 +137,12 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
         raise NotAllowed(N_("只有区府办可以审核退回申请"))
     req = session.get(ReturnRequest, request_id)
     if req is None or req.decision is not None:
-        raise FormInvalid([FieldError("decision", "审核意见", "decided")])
+        raise FormInvalid([FieldError("decision", N_("审核意见"), "decided")])
     item = session.get(Item, req.item_id)
     part = session.scalars(select(Assignment).where(Assignment.item_id == item.id, Assignment.unit_id == req.unit_id,
                                                     Assignment.role == "co", Assignment.ended_at.is_(None))).first()
     if part is None:
-        raise FormInvalid([FieldError("decision", "审核意见", "decided")])
+        raise FormInvalid([FieldError("decision", N_("审核意见"), "decided")])
     now = clock.now()
     req.decision, req.opinion, req.decided_at = ("approve" if approve else "refuse"), (opinion or "").strip() or None, now
     unit = session.get(Unit, req.unit_id)

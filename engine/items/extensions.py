@@ -67,24 +67,24 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
         raise NotAllowed(N_("只有主办单位可以申请延期"))
     deadline = open_reply_deadline(session, item)
     if deadline is None:
-        raise FormInvalid([FieldError("new_date", "延期至", "no_deadline")])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "no_deadline")])
     if pending(session, item.id) is not None:
-        raise FormInvalid([FieldError("new_date", "延期至", "pending")])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "pending")])
     if deadline.status == "overdue" or deadline.due_date < clock.today():  # 延期须在期限届满前申请
-        raise FormInvalid([FieldError("new_date", "延期至", "too_late", deadline.due_date.isoformat())])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "too_late", deadline.due_date.isoformat())])
     errors = []
     try:
         wanted = date.fromisoformat((new_date or "").strip())
     except ValueError:
         wanted = None
-        errors.append(FieldError("new_date", "延期至", "date"))
+        errors.append(FieldError("new_date", N_("延期至"), "date"))
     if wanted is not None and wanted <= deadline.due_date:
-        errors.append(FieldError("new_date", "延期至", "after", deadline.due_date.isoformat()))
+        errors.append(FieldError("new_date", N_("延期至"), "after", deadline.due_date.isoformat()))
     limit = latest_allowed(session, item)
     if wanted is not None and wanted > limit:
-        errors.append(FieldError("new_date", "延期至", "not_after", limit.isoformat()))
+        errors.append(FieldError("new_date", N_("延期至"), "not_after", limit.isoformat()))
     if not (reason or "").strip():
-        errors.append(FieldError("reason", "延期理由", "required"))
+        errors.append(FieldError("reason", N_("延期理由"), "required"))
     if errors:
         raise FormInvalid(errors)
     req = ExtensionRequest(item_id=item.id, deadline_id=deadline.id, requested_by=user.id,
@@ -105,7 +105,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
         raise NotAllowed(N_("只有区府办可以审批延期"))
     req = session.get(ExtensionRequest, request_id)
     if req is None or req.status != "pending":
-        raise FormInvalid([FieldError("decision", "审批", "decided")])
+        raise FormInvalid([FieldError("decision", N_("审批"), "decided")])
     item = session.get(Item, req.item_id)
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
@@ -114,7 +114,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
                                                                  ProcessInstance.status == "running")
                                    .with_for_update()).first()
         if instance is None:  # ended, or set aside by an incident: nothing to move until it runs again
-            raise FormInvalid([FieldError("decision", "审批", "no_deadline")])
+            raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
         wf, _ = load_workflow(session, instance)
         new_due = instant(req.new_due_date)
         with calendar_scope(current_calendar(session)):

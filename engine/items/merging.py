@@ -41,13 +41,13 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
         raise NotAllowed(N_("只有区府办可以并案"))
     item = session.get(Item, item_id)
     if item is None:
-        raise FormInvalid([FieldError("into", "并入", "reference")])
+        raise FormInvalid([FieldError("into", N_("并入"), "reference")])
     if item.status not in MERGEABLE:
-        raise FormInvalid([FieldError("into", "并入", "merge_state")])
+        raise FormInvalid([FieldError("into", N_("并入"), "merge_state")])
     target = session.scalars(select(Item).where(Item.year == item.year,
                                                 Item.number == (into_number or "").strip())).first()
     if target is None or target.id == item.id or target.status in CLOSED:
-        raise FormInvalid([FieldError("into", "并入", "merge_target")])
+        raise FormInvalid([FieldError("into", N_("并入"), "merge_target")])
     instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
                                                              ProcessInstance.status == "running")
                                .with_for_update()).first()
@@ -102,11 +102,11 @@ def rate_merged(session: Session, user: User, item_id: int, attitude: str, resul
         raise NotAllowed(N_("此件无需您评价"))
     errors = []
     if attitude not in VERDICTS:
-        errors.append(FieldError("attitude", "办理态度", "enum"))
+        errors.append(FieldError("attitude", N_("办理态度"), "enum"))
     if result not in VERDICTS:
-        errors.append(FieldError("result", "办理结果", "enum"))
+        errors.append(FieldError("result", N_("办理结果"), "enum"))
     if "unsatisfied" in (attitude, result) and not (reason or "").strip():
-        errors.append(FieldError("rating_reason", "不满意的理由", "required"))
+        errors.append(FieldError("rating_reason", N_("不满意的理由"), "required"))
     if errors:
         raise FormInvalid(errors)
     rnd = lead_replies(session, item)[-1].round

@@ -33,9 +33,9 @@ def report_progress(session: Session, user: User, promise_id: int, text: str) ->
     if promise is None or not may_report(user, promise):
         raise NotAllowed(N_("只有承诺单位可以报告进展"))
     if promise.status != "open":
-        raise FormInvalid([FieldError("text", "落实进展", "promise_closed")])
+        raise FormInvalid([FieldError("text", N_("落实进展"), "promise_closed")])
     if not (text or "").strip():
-        raise FormInvalid([FieldError("text", "落实进展", "required")])
+        raise FormInvalid([FieldError("text", N_("落实进展"), "required")])
     row = PromiseProgress(promise_id=promise.id, text=text.strip(), by_id=user.id)
     session.add(row)
     session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="promise_progress", unit_id=user.unit_id,
@@ -49,11 +49,11 @@ def close_promise(session: Session, user: User, promise_id: int, evidence: str) 
         raise NotAllowed(N_("只有区府办可以销号"))
     promise = session.get(Promise, promise_id)
     if promise is None:
-        raise FormInvalid([FieldError("evidence", "办结依据", "reference")])
+        raise FormInvalid([FieldError("evidence", N_("办结依据"), "reference")])
     if promise.status != "open":
-        raise FormInvalid([FieldError("evidence", "办结依据", "promise_closed")])
+        raise FormInvalid([FieldError("evidence", N_("办结依据"), "promise_closed")])
     if not (evidence or "").strip():
-        raise FormInvalid([FieldError("evidence", "办结依据", "required")])
+        raise FormInvalid([FieldError("evidence", N_("办结依据"), "required")])
     promise.status, promise.closed_at, promise.closed_by = "done", clock.now(), user.id
     promise.evidence = evidence.strip()
     session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="promise_closed",

@@ -35,10 +35,10 @@ def take_back(session: Session, item: Item, user: User, reason: str) -> None:
         raise NotAllowed(N_("只有区府办可以改派"))
     reason = (reason or "").strip()
     if not reason:
-        raise FormInvalid([FieldError("reason", "改派理由", "required")])
+        raise FormInvalid([FieldError("reason", N_("改派理由"), "required")])
     sign = _waiting_sign_for(session, item)
     if sign is None:
-        raise FormInvalid([FieldError("reason", "改派", "not_signing")])
+        raise FormInvalid([FieldError("reason", N_("改派"), "not_signing")])
     complete_task(session, sign.id, user, {"sign_decision": "return", "return_reason": f"区府办改派：{reason}"},
                   for_unit=True)
     decision = session.scalars(select(TaskRow).where(TaskRow.item_id == item.id,

@@ -57,12 +57,12 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
     units = {u.code: u for u in urgeable_units(session, item)}
     unit = units.get((unit_code or "").strip())
     if unit is None:
-        errors.append(FieldError("unit", "催办单位", "reference"))
+        errors.append(FieldError("unit", N_("催办单位"), "reference"))
     if channel not in URGE_CHANNELS:
-        errors.append(FieldError("channel", "催办方式", "enum"))
-    day = _date(on, "urged_on", "催办日期", errors)
+        errors.append(FieldError("channel", N_("催办方式"), "enum"))
+    day = _date(on, "urged_on", N_("催办日期"), errors)
     if not (text or "").strip():
-        errors.append(FieldError("text", "催办内容", "required"))
+        errors.append(FieldError("text", N_("催办内容"), "required"))
     if errors:
         raise FormInvalid(errors)
     row = Urge(item_id=item.id, unit_id=unit.id, channel=channel, urged_on=day, text=text.strip(), by_id=user.id,
@@ -84,10 +84,10 @@ def record_check(session: Session, user: User, item: Item, kind: str, on: str, n
         raise NotAllowed(N_("只有区府办和督查人员可以记录督查"))
     errors = []
     if kind not in CHECK_KINDS:
-        errors.append(FieldError("kind", "督查方式", "enum"))
-    day = _date(on, "held_on", "督查日期", errors)
+        errors.append(FieldError("kind", N_("督查方式"), "enum"))
+    day = _date(on, "held_on", N_("督查日期"), errors)
     if not (note or "").strip():
-        errors.append(FieldError("note", "督查情况", "required"))
+        errors.append(FieldError("note", N_("督查情况"), "required"))
     if errors:
         raise FormInvalid(errors)
     row = SupervisionCheck(item_id=item.id, kind=kind, held_on=day, note=note.strip(), by_id=user.id)
