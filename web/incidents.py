@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from engine.workflow import incidents, recovery
 from engine.models import User
-from web.helpers import db, error_text, roles_required
+from web.helpers import db, error_text, roles_required, tr
 
 bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
 ACTION_LABELS = {"complete": _l("用户提交的办理"), "timers": _l("期限触发"), "start": _l("登记后启动流程"),
@@ -31,7 +31,7 @@ def retry(incident_id: int):
         admin = s.get(User, current_user.id)
     try:
         outcome = recovery.retry(database, incident_id, admin)
-        flash(_("已重试：%(outcome)s", outcome=outcome), "success")
+        flash(_("已重试：%(outcome)s", outcome=tr(outcome)), "success")
     except recovery.NotRetryable as exc:
         flash(error_text(exc), "error")
     except Exception as exc:  # the failure is recorded on the incident again; say what it is

@@ -31,14 +31,14 @@ def retry(db, incident_id: int, admin: User) -> str:
                 instance.status = "running"  # for the replay; resolve() keeps it so only if nothing else is open
                 s.flush()
             outcome = _replay(s, incident, instance)
-            resolve(s, incident, admin.id, f"{outcome} · {admin.name}")
+            resolve(s, incident, admin.id, outcome)  # a catalog message; who resolved it is resolved_by
             return outcome
     except NotRetryable:
         raise
     except TaskGone:
         with db.transaction() as s:  # done meanwhile (resubmitted, or withdrawn): nothing left to replay
             incident = s.get(Incident, incident_id)
-            resolve(s, incident, admin.id, f"{GONE_MESSAGE} · {admin.name}")
+            resolve(s, incident, admin.id, GONE_MESSAGE)
         return N_("任务已不在待办中，故障已关闭")
     except Exception as exc:
         info = describe(exc)
