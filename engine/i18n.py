@@ -1,12 +1,85 @@
 """Engine text shown to users is Chinese and marked with `N_` so it is a msgid of the UI's catalog.
 
-The engine never imports Flask; it marks its messages (timeline titles, task errors) with `N_`, which
-returns the text unchanged. `pybabel extract` (babel.cfg reads engine/ too) and `tests/test_i18n.py` see
-the marks, so every such message has its English in web/translations; the web layer translates it with
-gettext when it shows it.
+The engine never imports Flask; it marks its messages (timeline titles, task errors, notifications) with
+`N_`. `pybabel extract` (babel.cfg reads engine/ too) and `tests/test_i18n.py` see the marks, so every such
+message has its English in web/translations; the web layer translates it when it shows it.
+
+A message with parameters (`N_("答复期限已延至 %(date)s", date=...)`) is a `Msg`: a str holding the Chinese
+text, as logs, the command line and Chinese e-mails read it, that also keeps its msgid and parameters so
+the reader's language can be filled in later (`render`), or stored (`to_json`) and rendered at display time.
+A parameter that is itself catalog text (a deadline's label, an urge's channel) is passed as a `Msg` too.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
 
-def N_(text: str) -> str:
+Translate = Callable[[str], str]  # msgid -> text in the reader's language
+LANGUAGES = ("zh", "en")
+# The UI's catalog (compiled by `make translations`); the engine reads it for what it writes itself (e-mails).
+CATALOG = Path(__file__).resolve().parent.parent / "web" / "translations"
+
+
+def _same(text: str) -> str:
     return text
+
+
+def _fill(text: str, params: dict) -> str:
+    return text % params if params else text
+
+
+class Msg(str):
+    """A catalog message and its parameters; as a str, the Chinese text."""
+
+    msgid: str
+    params: dict
+
+    def __new__(cls, msgid: str, **params):
+        self = super().__new__(cls, _fill(msgid, {k: str(v) if isinstance(v, Msg) else v for k, v in params.items()}))
+        self.msgid, self.params = str(msgid), params
+        return self
+
+    def render(self, translate: Translate = _same) -> str:
+        """The text in the language of `translate` (Chinese by default), parameters rendered alike."""
+        params = {k: v.render(translate) if isinstance(v, Msg) else v for k, v in self.params.items()}
+        return _fill(translate(self.msgid) if self.msgid else "", params)
+
+    def to_json(self) -> dict:
+        return {"id": self.msgid,
+                "params": {k: v.to_json() if isinstance(v, Msg) else v for k, v in self.params.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Msg":
+        params = {k: cls.from_json(v) if isinstance(v, dict) else v for k, v in (data.get("params") or {}).items()}
+        return cls(data["id"], **params)
+
+    def __reduce__(self):  # pickles (and copies) as a Msg, not as the plain text
+        return (_rebuild, (self.msgid, self.params))
+
+
+def _rebuild(msgid: str, params: dict) -> Msg:
+    return Msg(msgid, **params)
+
+
+def N_(text: str, **params):
+    """Mark `text` as a catalog msgid; with parameters, a `Msg` that fills them in the reader's language."""
+    return Msg(text, **params) if params else text
+
+
+def render(text, translate: Translate = _same) -> str:
+    """Engine text in the language of `translate`: a `Msg` with its parameters, a plain msgid as it is
+    translated (text that is not in the catalog, such as data typed by a user, comes back unchanged)."""
+    if isinstance(text, Msg):
+        return text.render(translate)
+    return translate(text) if text else (text or "")
+
+
+@lru_cache(maxsize=None)
+def translator(lang: str | None) -> Translate:
+    """The catalog's gettext for `lang`; Chinese (the msgids themselves) for anything else."""
+    if lang not in LANGUAGES or lang == "zh":
+        return _same
+    from babel.support import Translations
+
+    return Translations.load(str(CATALOG), [lang], domain="messages").gettext

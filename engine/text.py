@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from engine.i18n import N_
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
@@ -42,9 +44,9 @@ def safe_label(text: str, max_length: int = 200) -> str | None:
     """None when `text` is a fit label (one line, printable, not too long), else why not (Chinese, English)."""
     bad = unsafe_characters(text, multiline=False)
     if bad:
-        return f"含有不允许的控制或方向字符 {', '.join(bad)} (contains control or direction characters)"
+        return N_("含有不允许的控制或方向字符 %(chars)s", chars=", ".join(bad))
     if len(text) > max_length:
-        return f"长度超过 {max_length} 个字符 (longer than {max_length} characters)"
+        return N_("长度超过 %(n)s 个字符", n=max_length)
     return None
 
 

@@ -155,7 +155,7 @@ def test_xml_attacks_through_the_upload_page(client, demo_db):
         response = deploy_form(client, payload)
         html = response.get_data(as_text=True)
         assert response.status_code == 400, name
-        assert ("DOCTYPE" in html or "too large" in html) and "Traceback" not in html and "root:" not in html, name
+        assert ("DOCTYPE" in html or "文件过大" in html) and "Traceback" not in html and "root:" not in html, name
         assert "lol" not in html.split('id="bpmn-source"')[1], name  # the editor shows the deployed version
     assert versions_of(demo_db) == [1]
 

@@ -6,13 +6,14 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from engine.deadlines import calendar as workcal
+from engine.i18n import render, translator
 from engine.deadlines.calendar import (Deadline, WorkCalendar, current_calendar, delete_day, import_year_csv, load_calendar,
                              mark_year_loaded, parse_rule, seed_from_chinesecalendar, set_day, year_view)
 from engine.db import Database
 from engine.models import CalendarDay, CalendarYear
 
 D = date.fromisoformat
-NO_2027 = "2027年节假日数据未载入，按周末计算 (no holiday data for 2027: computed on weekends only)"
+NO_2027 = "2027年节假日数据未载入，按周末计算"  # a catalog message: the page shows it in English too
 
 
 @pytest.fixture
@@ -240,10 +241,13 @@ def test_impossible_fixed_date():
     ("2027-01-01,holiday,元旦", "appears twice"),
 ])
 def test_bad_csv_names_the_line_and_writes_nothing(db, line, message):
+    """The message is a catalog string: Chinese as raised, English from the catalog, both naming the line."""
     with db.transaction() as s:
-        with pytest.raises(ValueError, match=message) as err:
+        with pytest.raises(ValueError) as err:
             import_year_csv(s, 2027, f"# 2027 arrangement\n2027-01-01,holiday,元旦\n{line}\n")
-        assert str(err.value).startswith("line 3 ")
+        assert str(err.value).startswith("第 3 行")
+        english = render(err.value.args[0], translator("en"))
+        assert english.startswith("line 3 ") and message in english, english
     with db.transaction() as s:
         assert s.get(CalendarYear, 2027) is None
         assert s.scalar(select(func.count()).select_from(CalendarDay).where(CalendarDay.day >= D("2027-01-01"))) == 0
@@ -251,6 +255,7 @@ def test_bad_csv_names_the_line_and_writes_nothing(db, line, message):
 
 def test_empty_csv_is_refused_and_bom_is_accepted(db):
     with db.transaction() as s:
-        with pytest.raises(ValueError, match="no days given for 2027"):
+        with pytest.raises(ValueError, match="没有给出 2027 年的任何日期") as err:
             import_year_csv(s, 2027, "# nothing yet\n\n")
+        assert "no days given for 2027" in render(err.value.args[0], translator("en"))
         assert import_year_csv(s, 2027, "\ufeff2027-01-01,holiday,元旦\r\n") == 1

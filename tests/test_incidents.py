@@ -178,6 +178,11 @@ def test_resubmission_resolves_the_incident_once_and_the_item_runs_again(client,
     assert r.status_code == 302
     html = client.get("/admin/incidents/").get_data(as_text=True)
     assert "该故障已处理" in html and "已处理的流程故障" in html and "办理人重新提交成功" in html
+    client.get("/lang/en")  # the refusal and the stored resolution are catalog messages: English here
+    r = client.post(f"/admin/incidents/{incident.id}/retry", data={"csrf_token": csrf_token(client, "/admin/incidents/")})
+    html = client.get("/admin/incidents/").get_data(as_text=True)
+    assert "This incident is already resolved" in html and "The handler submitted the task again successfully" in html
+    assert "办理人重新提交成功" not in html
     with demo_db.reading() as s:
         assert s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one().status == "running"
 

@@ -94,3 +94,84 @@ def test_email_goes_only_to_events_after_the_address_was_set(demo_db):
 
 def test_no_smtp_configured_sends_nothing(demo_db):
     assert send_pending_email(demo_db, Settings(smtp_host=None)) == 0
+
+
+def _return_decided(demo_db) -> int:
+    """An item the office lets jtj return: jtj's staff get "退回申请已同意" with the office's opinion."""
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "suggestion", "title": "关于菜场改造的建议", "content": "菜场破旧。",
+                                 "proposer": "deputy_liu"}, user(s, "office"))
+        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                      {"assign_decision": "assign", "lead_unit": "jtj"})
+        complete_task(s, task_for(s, item.id, "sign_for").id, user(s, "jtj_staff"),
+                      {"sign_decision": "return", "return_reason": "不属于本局职责。"})
+        complete_task(s, task_for(s, item.id, "decide_return").id, user(s, "office"),
+                      {"return_decision": "approve", "return_opinion": "同意，改派。"})
+        return item.id
+
+
+def test_notifications_are_shown_in_the_readers_language(demo_db, client):
+    """Titles are catalog messages stored with their parameters: the English page shows them in English
+    (a step's name inside one too), the Chinese page in Chinese; a person's own words stay as typed."""
+    _return_decided(demo_db)
+    with demo_db.transaction() as s:
+        item = register_item(s, {"item_type": "proposal", "title": "关于夜市的提案", "content": "夜市。",
+                                 "proposer": "member_sun"}, user(s, "office"))
+        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                      {"assign_decision": "assign", "lead_unit": "jtj"})
+    from tests.conftest import login
+
+    login(client, "jtj_staff")
+    client.get("/lang/en")
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "Return request approved" in page and "New task: " in page, page
+    assert "退回申请已同意" not in page and "新任务" not in page
+    assert "同意，改派。" in page  # the office's opinion, as written
+    client.get("/lang/zh")
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "退回申请已同意" in page and "新任务：签收" in page
+
+
+def test_a_notification_stored_as_plain_text_still_reads(demo_db):
+    """Rows written before notifications kept their message show their Chinese text in any language."""
+    from engine.i18n import translator
+    from engine.people.notifications import text
+
+    with demo_db.transaction() as s:
+        old = Notification(user_id=user(s, "office").id, kind="task", title="新任务：交办", body="旧正文",
+                           dedupe_key="old:1")
+        s.add(old)
+        s.flush()
+        assert text(old, translator("en")) == ("新任务：交办", "旧正文")
+
+
+def test_email_is_written_in_the_recipients_language(demo_db):
+    """A user who chose English gets English e-mails; one who never chose gets Chinese."""
+    server = _smtp()
+    try:
+        with demo_db.transaction() as s:
+            set_email(user(s, "jtj_staff"), "jtj@example.org")
+            user(s, "jtj_staff").lang = "en"
+            set_email(user(s, "jtj_head"), "head@example.org")
+        _return_decided(demo_db)
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=server.server_address[1])
+        assert send_pending_email(demo_db, settings) >= 2
+        import email
+
+        mails = {m["To"]: m for m in (email.message_from_string(raw) for raw in server.messages)}
+        english, chinese = mails["jtj@example.org"], mails["head@example.org"]
+        subject = str(email.header.make_header(email.header.decode_header(english["Subject"])))
+        assert "Return request approved" in subject and "退回" not in subject
+        assert "退回申请已同意" in str(email.header.make_header(email.header.decode_header(chinese["Subject"])))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_choosing_a_language_is_remembered_for_e_mails(demo_db, client):
+    from tests.conftest import login
+
+    login(client, "jtj_staff")
+    client.get("/lang/en")
+    with demo_db.reading() as s:
+        assert user(s, "jtj_staff").lang == "en"

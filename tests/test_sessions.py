@@ -51,6 +51,14 @@ def test_password_change_ends_every_other_session(app, client, demo_db):
     short = client.post("/account/password", data={"csrf_token": token, "current": DEMO_PASSWORD, "new": "short",
                                                      "confirm": "short"})
     assert short.status_code == 400 and "至少 8 个字符" in short.get_data(as_text=True)
+    client.get("/lang/en")  # the same refusals in English: catalog messages, nothing Chinese left
+    bad = client.post("/account/password", data={"csrf_token": token, "current": "wrong", "new": "n3w-secret!",
+                                                   "confirm": "n3w-secret!"}).get_data(as_text=True)
+    assert "The current password is wrong." in bad and "当前密码" not in bad
+    short = client.post("/account/password", data={"csrf_token": token, "current": DEMO_PASSWORD, "new": "short",
+                                                     "confirm": "short"}).get_data(as_text=True)
+    assert "The new password needs at least 8 characters." in short
+    client.get("/lang/zh")
     r = client.post("/account/password", data={"csrf_token": token, "current": DEMO_PASSWORD, "new": "n3w-secret!",
                                                 "confirm": "n3w-secret!"})
     assert r.status_code == 302

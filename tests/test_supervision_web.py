@@ -97,7 +97,7 @@ def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
     token = csrf_token(client, "/admin/calendar/?year=2027")
     r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
                                                     "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
-    assert "line 2 (&#39;2027-13-01" in client.get(r.headers["Location"]).get_data(as_text=True)  # the bad line
+    assert "第 2 行（2027-13-01" in client.get(r.headers["Location"]).get_data(as_text=True)  # the bad line
     with demo_db.reading() as s:
         assert s.get(CalendarDay, datetime(2027, 1, 1).date()) is None  # nothing half-imported
     client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
@@ -119,3 +119,41 @@ def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
 def test_calendar_admin_is_for_admins(client):
     login(client, "office")
     assert client.get("/admin/calendar/").status_code == 403
+
+
+def test_engine_errors_are_flashed_in_the_readers_language(client):
+    """An engine error (a catalog message with parameters) reads in English in the English UI, with no
+    Chinese left in it, and in Chinese in the Chinese UI."""
+    login(client, "admin")
+    client.get("/lang/en")
+    token = csrf_token(client, "/admin/calendar/?year=2027")
+    r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
+                                                    "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "line 2 (2027-13-01,holiday,x): 2027-13-01 is not a date YYYY-MM-DD" in page and "不是" not in page
+    r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
+    page = client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert "invalid rule BANANA" in page and "无效" not in page
+    client.get("/lang/zh")
+    r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
+    assert "规则“BANANA”无效" in client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)
+
+
+def test_a_form_error_flashed_on_its_own_names_its_field_in_the_readers_language(client, demo_db):
+    """Commands outside a task form flash "label：message"; the label is catalog text, so the English UI
+    shows no Chinese field name."""
+    from sqlalchemy import select
+
+    from engine.models import Item
+
+    with demo_db.reading() as s:
+        item_id = s.scalars(select(Item.id).where(Item.status == "assigning")).first()
+    login(client, "office")
+    client.get("/lang/en")
+    token = csrf_token(client, f"/items/{item_id}")
+    r = client.post(f"/items/{item_id}/merge", data={"csrf_token": token, "into": "XX-0000"})
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Merge into: Enter the number of another open item of the same year" in page and "并入" not in page
+    client.get("/lang/zh")
+    r = client.post(f"/items/{item_id}/merge", data={"csrf_token": token, "into": "XX-0000"})
+    assert "并入：请填写同一年度、尚未办结的另一事项编号" in client.get(r.headers["Location"]).get_data(as_text=True)

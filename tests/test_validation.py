@@ -7,10 +7,16 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.config import PROCESSES_DIR
+from engine.i18n import render, translator
 from engine.workflow.validation import check_bpmn
 
 PROCESS_FILES = sorted(PROCESSES_DIR.glob("*.bpmn"))
 HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
+
+
+def en(problem) -> str:
+    """The problem as the English UI shows it (messages are catalog strings; the tests read the English)."""
+    return render(problem.message, translator("en"))
 
 
 def line_of(text: str, fragment: str) -> int:
@@ -38,7 +44,7 @@ def test_user_task_in_a_lane_that_names_no_role():
     text, xml = broken('<camunda:property name="role" value="proposer" />',
                        '<camunda:property name="role" value="citizens" />')
     p = only(check_bpmn(xml), "rate")
-    assert "citizens" in p.message and "proposer" in p.message  # says what was found and what is known
+    assert "citizens" in en(p) and "proposer" in en(p)  # says what was found and what is known
     assert p.line == line_of(text, '<bpmn:userTask id="rate"')
 
 
@@ -65,7 +71,7 @@ def test_user_task_outside_every_lane():
 def test_form_fields_must_have_known_types_and_valid_options(old, new, element, fragment):
     text, xml = broken(old, new)
     problem = only(check_bpmn(xml), element)
-    assert fragment in problem.message
+    assert fragment in en(problem)
     assert problem.line == line_of(text, f'id="{element}"')
 
 
@@ -73,25 +79,25 @@ def test_numeric_constraint_must_be_a_number():
     _, xml = broken('<camunda:formField id="plan" label="办理方案" type="text"><camunda:validation>',
                     '<camunda:formField id="plan" label="办理方案" type="text"><camunda:validation>'
                     '<camunda:constraint name="maxlength" config="lots" />')
-    assert "maxlength" in only(check_bpmn(xml), "pledge").message
+    assert "maxlength" in en(only(check_bpmn(xml), "pledge"))
 
 
 def test_bare_iso_literal_in_a_timer_is_refused_with_the_fix():
     timer = "remind_at(co_due, rules['reminder_leads'][0])"
     text, xml = broken(timer, "P3D")
     p = only(check_bpmn(xml), "co_remind")
-    assert "'P3D'" in p.message and p.line == line_of(text, "P3D")
+    assert "'P3D'" in en(p) and p.line == line_of(text, "P3D")
 
 
 def test_condition_that_does_not_compile_names_its_flow_and_line():
     text, xml = broken("assign_decision == 'withdraw'", "assign_decision = = 'withdraw'")
     p = only(check_bpmn(xml), "Flow_gw_assign_end_withdrawn")
-    assert "condition" in p.message and p.line == line_of(text, "assign_decision = = ")
+    assert "condition" in en(p) and p.line == line_of(text, "assign_decision = = ")
 
 
 def test_empty_timer_expression_is_refused():
     _, xml = broken("remind_at(co_due, rules['reminder_leads'][0])", "")
-    assert "empty" in only(check_bpmn(xml), "co_remind").message
+    assert "empty" in en(only(check_bpmn(xml), "co_remind"))
 
 
 @pytest.mark.parametrize("code,refused", [
@@ -104,12 +110,12 @@ def test_empty_timer_expression_is_refused():
 def test_sandbox_escapes_in_a_script_are_refused_before_deploy(code, refused):
     start = "<bpmn:script>assigned_on = today()"
     text, xml = broken(start, f"<bpmn:script>x = 1\n{code}\nassigned_on = today()")
-    owner = [p for p in check_bpmn(xml) if "script" in p.message]
+    owner = [p for p in check_bpmn(xml) if "script" in en(p)]
     if refused is None:
         assert owner == []
         return
     assert owner, "the escape was not refused"
-    assert any(refused in p.message for p in owner)
+    assert any(refused in en(p) for p in owner)
     assert {p.element_id for p in owner} == {"mark_assigned"}
     assert {p.line for p in owner} == {line_of(text, code)}  # the script's second line, counted in the file
 
@@ -117,20 +123,20 @@ def test_sandbox_escapes_in_a_script_are_refused_before_deploy(code, refused):
 def test_dangling_flow_reference():
     text, xml = broken('targetRef="join"', 'targetRef="nowhere"')
     problems = check_bpmn(xml)
-    assert len(problems) == 1 and "nowhere" in problems[0].message
+    assert len(problems) == 1 and "nowhere" in en(problems[0])
     assert problems[0].line == line_of(text, 'targetRef="nowhere"')
 
 
 def test_bpmn_structure_error_from_spiffworkflow_carries_element_and_line():
     text, xml = broken(' camunda:elementVariable="co_unit"', "")
     (problem,) = check_bpmn(xml)
-    assert problem.element_id == "co_part" and "camunda:elementVariable" in problem.message
+    assert problem.element_id == "co_part" and "camunda:elementVariable" in en(problem)
     assert problem.line == line_of(text, '<bpmn:subProcess id="co_part"')
 
 
 def test_malformed_xml_gives_its_line():
     problems = check_bpmn(b'<?xml version="1.0"?>\n<definitions>\n  <process>\n</definitions>\n')
-    assert len(problems) == 1 and problems[0].line == 4 and "XML" in problems[0].message and problems[0].unreadable
+    assert len(problems) == 1 and problems[0].line == 4 and "XML" in en(problems[0]) and problems[0].unreadable
 
 
 def test_billion_laughs_and_xxe_are_refused():
@@ -139,14 +145,14 @@ def test_billion_laughs_and_xxe_are_refused():
     xxe = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><definitions>&x;</definitions>'
     for xml in (laughs, xxe):
         (problem,) = check_bpmn(xml)
-        assert "DOCTYPE" in problem.message and problem.unreadable
+        assert "DOCTYPE" in en(problem) and problem.unreadable
 
 
 def test_not_utf8_and_not_a_single_process():
     gbk = HANDLING.replace('encoding="UTF-8"', 'encoding="GB18030"', 1).encode("gb18030")
-    assert "UTF-8" in check_bpmn(gbk)[0].message  # well-formed, but stored and served as UTF-8
+    assert "UTF-8" in en(check_bpmn(gbk)[0])  # well-formed, but stored and served as UTF-8
     empty = b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"/>'
-    assert "exactly one executable process" in check_bpmn(empty)[0].message
+    assert "exactly one executable process" in en(check_bpmn(empty)[0])
 
 
 def test_banli_check_exits_non_zero_on_a_broken_file(tmp_path):
@@ -173,7 +179,7 @@ def test_banli_check_reports_a_hostile_file_without_a_traceback(tmp_path):
 def test_process_ids_must_be_plain_identifiers(process_id):
     _, xml = broken('<bpmn:process id="item_handling"', f'<bpmn:process id="{process_id}"')
     problems = check_bpmn(xml)
-    assert problems and any("process id" in p.message for p in problems)
+    assert problems and any("process id" in en(p) for p in problems)
 
 
 @pytest.mark.parametrize("old, new", [
@@ -185,7 +191,7 @@ def test_process_ids_must_be_plain_identifiers(process_id):
 def test_labels_and_ids_with_control_or_direction_characters_are_refused(old, new):
     _, xml = broken(old, new)
     problems = check_bpmn(xml)
-    assert problems and any("U+" in p.message for p in problems)
+    assert problems and any("U+" in en(p) for p in problems)
 
 
 def test_uploaded_file_names_are_held_to_a_safe_set():

@@ -8,10 +8,10 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
-from engine.people import sessions
+from engine.people import accounts, sessions
 from engine.models import User
 from web import LANGUAGES, login_manager
-from web.helpers import current_lang, db, safe_redirect_target
+from web.helpers import db, error_text, safe_redirect_target
 
 bp = Blueprint("auth", __name__)
 
@@ -56,6 +56,8 @@ def login():
             result = sessions.log_in(s, request.form.get("username", ""), request.form.get("password", ""),
                                      request.remote_addr)
             if result.user is not None:
+                if session.get("lang"):  # chosen before logging in
+                    accounts.remember_language(result.user, session["lang"])
                 login_user(SessionUser(result.user, result.token))
                 return redirect(safe_redirect_target(request.args.get("next")) or _home())
         if result.throttled:
@@ -95,8 +97,7 @@ def change_password():
             flash(_("密码已修改，其他设备上的登录已失效。"), "success")
             return redirect(_home())
         except sessions.PasswordRejected as exc:
-            zh, _sep, en = str(exc).partition(" (")
-            error = en.rstrip(")") if current_lang() == "en" else zh
+            error = error_text(exc)
     return render_template("auth/password.html", error=error,
                            min_length=sessions.MIN_PASSWORD), 400 if error else 200
 
@@ -105,6 +106,9 @@ def change_password():
 def set_language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
+        if current_user.is_authenticated:
+            with db().transaction() as s:
+                accounts.remember_language(s.get(User, current_user.id), code)
     back = request.args.get("next") or (request.referrer and urlparse(request.referrer).path)
     return redirect(safe_redirect_target(back) or url_for("auth.index"))
 

@@ -13,7 +13,7 @@ from engine import clock
 from engine.models import User
 from engine.deadlines import rules
 from engine.workflow import recompute
-from web.helpers import db, roles_required
+from web.helpers import db, error_text, roles_required
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 
@@ -70,7 +70,7 @@ def import_year():
         with db().transaction() as s:
             count, report = recompute.load_holidays(s, y, text, s.get(User, current_user.id))
     except ValueError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("calendar_admin.year", year=y))
     flash(_("已载入 %(year)s 年节假日安排（%(n)s 条）。", year=y, n=count) + " " + _moved(report), "success")
     return redirect(url_for("calendar_admin.year", year=y))
@@ -85,7 +85,7 @@ def save_rules():
             report = recompute.change_rules(s, y, {k: request.form[k] for k in rules.DEFAULT_RULES if k in request.form},
                                             s.get(User, current_user.id))
     except rules.RuleError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("calendar_admin.year", year=y) + "#rules")
     flash(_("%(year)s 年期限规则已保存。", year=y) + " " + _moved(report), "success")
     return redirect(url_for("calendar_admin.year", year=y) + "#rules")

@@ -10,7 +10,7 @@ from engine.models import ROLES, Unit, User
 from engine.people import directory
 from engine.reports import excel
 from engine.reports.directory_excel import directory_workbook, import_directory
-from web.helpers import current_lang, db, roles_required
+from web.helpers import current_lang, db, error_text, roles_required
 
 bp = Blueprint("directory", __name__, url_prefix="/directory")
 keepers = roles_required("office", "admin")
@@ -123,7 +123,7 @@ def upload():
                 result = import_directory(s, data)
             outcome = {"ok": True, "created": result.created, "updated": result.updated}
         except excel.ImportFileInvalid as exc:
-            outcome = {"ok": False, "file_error": str(exc)}
+            outcome = {"ok": False, "file_error": error_text(exc)}
         except excel.ImportInvalid as exc:
             outcome = {"ok": False, "errors": exc.errors}
     return render_template("directory/import.html", outcome=outcome, lang=current_lang()), \

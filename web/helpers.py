@@ -99,6 +99,32 @@ def current_lang() -> str:
     return "en" if str(get_locale() or "zh").startswith("en") else "zh"
 
 
+def tr(text, lang: str | None = None) -> str:
+    """Engine text (a catalog msgid, or an `engine.i18n.Msg` with its parameters) in the reader's language,
+    or in `lang` where no Flask-Babel locale applies (the API picks its own)."""
+    from engine.i18n import render, translator
+
+    return render(text, translator(lang) if lang else _)
+
+
+def event_title(event) -> str:
+    """A timeline entry's title in the reader's language: its stored message, or (rows written before
+    titles kept one) the title as a catalog msgid."""
+    from engine.i18n import Msg
+
+    return Msg.from_json(event.message).render(_) if event.message else tr(event.title)
+
+
+def field_error_text(e) -> str:
+    """A form error flashed on its own: the field's label (catalog text) and what is wrong with it."""
+    return _("%(label)s：%(message)s", label=tr(e.label), message=e.message(current_lang()))
+
+
+def error_text(exc: BaseException, lang: str | None = None) -> str:
+    """An engine exception's message (its first argument, catalog text) in the reader's language."""
+    return tr(exc.args[0], lang) if exc.args and isinstance(exc.args[0], str) else str(exc)
+
+
 def local_dt(value, fmt="%Y-%m-%d %H:%M"):
     return clock.local(value).strftime(fmt) if value else ""
 
@@ -111,19 +137,10 @@ def calendar_warning(text: str | None) -> str:
     return _("%(years)s年节假日数据未载入，按周末计算", years=years) if years else (text or "")
 
 
-def one_language(text: str | None) -> str:
-    """An engine message written as "中文 (English)" shown in the reader's language only."""
-    import re
-
-    m = re.fullmatch(r"(.*[\u4e00-\u9fff].*?)\s*[(（]([^\u4e00-\u9fff]*)[)）]\s*", text or "", re.S)
-    if m is None:
-        return text or ""
-    return m.group(2) if current_lang() == "en" else m.group(1)
-
-
 def register_template_helpers(app) -> None:
     app.jinja_env.filters["calendar_warning"] = calendar_warning
-    app.jinja_env.filters["one_language"] = one_language
+    app.jinja_env.filters["tr"] = tr
+    app.jinja_env.filters["event_title"] = event_title
     app.jinja_env.filters["local"] = local_dt
     app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, render_template, request, stream_with_con
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from engine.i18n import N_
 from engine.reports import excel
 from engine.db import Database
 from engine.models import User
@@ -47,7 +48,7 @@ def _run(database: Database, data: bytes, user_id: int, report) -> dict:
             result = excel.import_items(s, data, s.get(User, user_id), report)
         return {"ok": True, "rows": result.rows, "imported": result.imported, "ignored": result.ignored_columns}
     except excel.ImportFileInvalid as exc:
-        return {"ok": False, "file_error": str(exc)}
+        return {"ok": False, "file_error": exc.args[0]}  # a catalog message: the page renders it (|tr)
     except excel.ImportInvalid as exc:
         return {"ok": False, "rows": exc.rows, "errors": exc.errors}
 
@@ -85,8 +86,7 @@ def _stream(database: Database, data: bytes, user_id: int):
             events.put(("done", _run(database, data, user_id, report)))
         except Exception:  # noqa: BLE001 - the page must hear about it, the log keeps the details
             log.exception("import failed")
-            events.put(("done", {"ok": False, "file_error": "导入时发生内部错误，未导入任何事项 (internal error; "
-                                                            "nothing imported)"}))
+            events.put(("done", {"ok": False, "file_error": N_("导入时发生内部错误，未导入任何事项")}))
 
     threading.Thread(target=work, name="banli-import", daemon=True).start()
     while True:

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from engine.workflow import incidents, recovery
 from engine.models import User
-from web.helpers import db, roles_required
+from web.helpers import db, error_text, roles_required, tr
 
 bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
 ACTION_LABELS = {"complete": _l("用户提交的办理"), "timers": _l("期限触发"), "start": _l("登记后启动流程"),
@@ -33,9 +33,9 @@ def retry(incident_id: int):
         admin = s.get(User, current_user.id)
     try:
         outcome = recovery.retry(database, incident_id, admin)
-        flash(_("已重试：%(outcome)s", outcome=outcome), "success")
+        flash(_("已重试：%(outcome)s", outcome=tr(outcome)), "success")
     except recovery.NotRetryable as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     except Exception as exc:  # the failure is recorded on the incident again; say what it is
         flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")
     return redirect(url_for("incidents.index"))
@@ -48,10 +48,10 @@ def install(app) -> None:
     @app.errorhandler(incidents.ProcessFailed)
     def process_failed(exc: incidents.ProcessFailed):
         if request.blueprint == "api_v1":
-            from web.api_v1 import problem
+            from web.api_v1 import lang, problem
 
-            return problem(409, "流程故障 (process incident)", str(exc), "process-incident")
-        flash(str(exc), "error")
+            return problem(409, "流程故障 (process incident)", error_text(exc, lang()), "process-incident")
+        flash(error_text(exc), "error")
         if exc.item_id is None:
             return redirect(url_for("tasks.inbox"), code=303)
         portal = current_user.is_authenticated and current_user.role == "proposer"

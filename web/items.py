@@ -18,7 +18,7 @@ from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import ITEM_STATUSES, Item, Promise, Unit, User
 from engine.items.registration import register_item
 from engine.workflow.runtime import instance_of
-from web.helpers import current_lang, db, item_filter, roles_required, uploads
+from web.helpers import current_lang, db, field_error_text, item_filter, roles_required, uploads
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -193,7 +193,7 @@ def _act(item_id: int, command, done: str):
         abort(403)
     except FormInvalid as exc:
         for e in exc.errors:
-            flash(f"{e.label}：{e.message(current_lang())}", "error")
+            flash(field_error_text(e), "error")
     return redirect(url_for("items.detail", item_id=item_id), code=303)
 
 
@@ -261,5 +261,5 @@ def _promise(promise_id: int, command, done: str):
         abort(403)
     except FormInvalid as exc:
         for e in exc.errors:
-            flash(f"{e.label}：{e.message(current_lang())}", "error")
+            flash(field_error_text(e), "error")
     return redirect(url_for("items.detail", item_id=item_id, _anchor="promises"), code=303)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine.people import notifications
@@ -14,7 +15,7 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @login_required
 def index():
     with db().reading() as s:
-        rows = notifications.for_user(s, current_user.id)
+        rows = [(n, *notifications.text(n, _)) for n in notifications.for_user(s, current_user.id)]
     return render_template("notifications.html", rows=rows)
 
 

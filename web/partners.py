@@ -8,7 +8,7 @@ from engine.events import partners as partner_registry
 from engine.events import webhooks
 from engine.events.outbox import EVENT_TYPES
 from engine.models import ROLES
-from web.helpers import db, roles_required
+from web.helpers import db, error_text, roles_required
 
 bp = Blueprint("partners", __name__, url_prefix="/admin/partners")
 STATES = ("pending", "delivered", "dead")
@@ -40,7 +40,7 @@ def create():
                                                 f.getlist("events"), f.get("unit") or None)
             created = {"name": p.name, "username": f"partner:{p.name}", "secret": p.secret}
     except ValueError as exc:
-        return _page(error=str(exc), status=400)
+        return _page(error=error_text(exc), status=400)
     return _page(created=created)
 
 
@@ -53,7 +53,7 @@ def retry(delivery_id: int):
     except LookupError:
         abort(404)
     except ValueError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("partners.index"))
     flash(_("已安排重新投递。"), "success")
     return redirect(url_for("partners.index"))

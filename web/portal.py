@@ -15,7 +15,7 @@ from engine.people.authz import NotAllowed
 from engine.workflow import runtime
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
-from web.helpers import current_lang, db, roles_required
+from web.helpers import current_lang, db, error_text, field_error_text, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -63,7 +63,7 @@ def complete(item_id: int, task_id: str):
         with database.reading() as s:
             return _render(s, item_id, errors=exc.errors, values=values, status=400)
     except (runtime.StaleTask, runtime.TaskGone, ProcessFailed) as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("portal.item", item_id=item_id), code=303)
     flash(_("已完成：%(title)s", title=title), "success")
     return redirect(url_for("portal.item", item_id=item_id), code=303)
@@ -83,5 +83,5 @@ def rate_merged(item_id: int):
         abort(404)
     except FormInvalid as exc:
         for e in exc.errors:
-            flash(f"{e.label}：{e.message(current_lang())}", "error")
+            flash(field_error_text(e), "error")
     return redirect(url_for("portal.item", item_id=item_id), code=303)

@@ -14,7 +14,7 @@ from engine.people.authz import NotAllowed
 from engine.deadlines.ledger import LABELS as DEADLINE_LABELS
 from engine.workflow.forms import FormInvalid
 from engine.models import Item, Unit, User
-from web.helpers import current_lang, db, roles_required, safe_redirect_target
+from web.helpers import current_lang, db, field_error_text, roles_required, safe_redirect_target
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -40,7 +40,7 @@ def board():
 
 def _flash_errors(exc: FormInvalid) -> None:
     for e in exc.errors:
-        flash(f"{e.label}：{e.message(current_lang())}", "error")
+        flash(field_error_text(e), "error")
 
 
 @bp.post("/items/<int:item_id>/extension")

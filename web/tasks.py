@@ -12,7 +12,7 @@ from engine.workflow.forms import FieldError, FormInvalid
 from engine.workflow.incidents import ProcessFailed
 from engine.workflow.readmodel import event_title
 from engine.models import Item, TaskRow, User
-from web.helpers import current_lang, db, uploads
+from web.helpers import current_lang, db, error_text, uploads
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -67,7 +67,7 @@ def task(task_id: str):
             except NotAllowed:
                 abort(403)
             except runtime.TaskGone as exc:
-                flash(_(str(exc)), "error")
+                flash(error_text(exc), "error")
                 return redirect(url_for("tasks.inbox"))
             return _render(s, row)
 
@@ -87,10 +87,10 @@ def task(task_id: str):
             return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
                            errors=exc.errors, values=values, status=400)
     except (runtime.StaleTask, runtime.TaskGone) as exc:  # someone else was first: say so, lose nothing else
-        flash(_(str(exc)), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("tasks.inbox"), code=303)
     except ProcessFailed as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("items.detail", item_id=item_id))
     flash(_("已完成：%(title)s", title=_(title)), "success")
     return redirect(url_for("items.detail", item_id=item_id))

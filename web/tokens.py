@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from engine.models import User
 from engine.people import tokens
-from web.helpers import db
+from web.helpers import db, error_text
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -35,7 +35,7 @@ def create():
             _row, text = tokens.create_token(s, s.get(User, current_user.id), request.form.get("name", ""),
                                              request.form.getlist("scopes"), days if days is not None else -1)
     except ValueError as exc:
-        return _page(error=str(exc), status=400)
+        return _page(error=error_text(exc), status=400)
     return _page(new_token=text)
 
 

@@ -23,6 +23,7 @@ from chinese_calendar.constants import Holiday
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine.models import CalendarDay, CalendarYear, utcnow
 
 ONE_DAY = timedelta(days=1)
@@ -113,7 +114,7 @@ class WorkCalendar:
         return Deadline(due, rule, self._missing_years(*consulted))
 
     def _missing_years(self, first: date, last: date) -> tuple[str, ...]:
-        return tuple(f"{y}年节假日数据未载入，按周末计算 (no holiday data for {y}: computed on weekends only)"
+        return tuple(N_("%(years)s年节假日数据未载入，按周末计算", years=y)
                      for y in range(first.year, last.year + 1) if y not in self.covered_years)
 
 
@@ -345,31 +346,34 @@ def import_year_csv(session: Session, year: int, text: str) -> int:
     line rejects the whole file, naming its line number. Returns the exceptions stored."""
     days: dict[date, tuple[bool, str | None]] = {}
     if len(text) > MAX_IMPORT_CHARS:  # a year is some 40 lines; more is the wrong file
-        raise ValueError(f"the text is too long ({len(text)} characters, at most {MAX_IMPORT_CHARS})")
+        raise ValueError(N_("内容过长（%(n)s 个字符，至多 %(limit)s 个）", n=len(text), limit=MAX_IMPORT_CHARS))
     # Excel's "CSV UTF-8" starts with a byte-order mark, which would spoil the first date.
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     for lineno, fields in enumerate(_csv_lines(reader), start=1):
         fields = [f.strip() for f in fields]
         if not any(fields) or fields[0].startswith("#"):
             continue
-        where = f"line {lineno} ({','.join(fields)!r})"
+        line = ",".join(fields)
         if len(fields) not in (2, 3):
-            raise ValueError(f"{where}: expected date,holiday|workday[,name]")
+            raise ValueError(N_("第 %(n)s 行（%(line)s）：应为 日期,holiday|workday[,名称]", n=lineno, line=line))
         try:
             day = date.fromisoformat(fields[0]) if _ISO_DATE.fullmatch(fields[0]) else None
         except ValueError:
             day = None
         if day is None:
-            raise ValueError(f"{where}: {fields[0]!r} is not a date YYYY-MM-DD")
+            raise ValueError(N_("第 %(n)s 行（%(line)s）：%(value)s 不是 YYYY-MM-DD 格式的日期", n=lineno, line=line,
+                                value=fields[0]))
         if day.year != year:
-            raise ValueError(f"{where}: {day} is not in {year}")
+            raise ValueError(N_("第 %(n)s 行（%(line)s）：%(day)s 不在 %(year)s 年", n=lineno, line=line,
+                                day=day.isoformat(), year=year))
         if fields[1].lower() not in ("holiday", "workday"):
-            raise ValueError(f"{where}: kind must be 'holiday' or 'workday', not {fields[1]!r}")
+            raise ValueError(N_("第 %(n)s 行（%(line)s）：类型须为 holiday 或 workday，而不是 %(kind)s", n=lineno,
+                                line=line, kind=fields[1]))
         if day in days:
-            raise ValueError(f"{where}: {day} appears twice")
+            raise ValueError(N_("第 %(n)s 行（%(line)s）：%(day)s 重复出现", n=lineno, line=line, day=day.isoformat()))
         days[day] = (fields[1].lower() == "workday", (fields[2] if len(fields) == 3 else "") or None)
     if not days:  # an empty paste would otherwise wipe the year and declare it holiday-free
-        raise ValueError(f"no days given for {year}: expected lines like {year}-01-01,holiday,元旦")
+        raise ValueError(N_("没有给出 %(year)s 年的任何日期：应为 %(year)s-01-01,holiday,元旦 这样的行", year=year))
     session.execute(delete(CalendarDay).where(CalendarDay.day >= date(year, 1, 1),
                                               CalendarDay.day <= date(year, 12, 31)))
     stored = 0

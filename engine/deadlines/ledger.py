@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.i18n import N_
+from engine.i18n import N_, Msg
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar
 from engine.deadlines.forecast import FROM_ASSIGNMENT, Forecast
@@ -46,7 +46,7 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     if not missing:
         return None
     years = "、".join(str(y) for y in missing)
-    return f"{years}年节假日数据未载入，按周末计算 (no holiday data for {years}: weekends only)"
+    return N_("%(years)s年节假日数据未载入，按周末计算", years=years)
 
 
 def round_of(key: str, data: dict) -> int:
@@ -187,7 +187,8 @@ def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalen
     if not row.extended:
         row.original_due_date = day
     session.add(AuditEvent(item_id=item.id, action="deadline_recomputed", step=row.key,
-                           title=f"{row.step}期限重算：{old} → {day}",
+                           title=N_("%(step)s期限重算：%(old)s → %(new)s", step=row.step or "", old=old.isoformat(),
+                                    new=day.isoformat()),
                            data={"deadline": row.key, "round": row.round, "from": old.isoformat(),
                                  "to": day.isoformat(), "reason": moved_by or "recompute"}))
     if row.status == "overdue" and day >= today:
@@ -223,20 +224,22 @@ def announce(session: Session, item: Item, live: list[Live], recipients) -> None
     """
     for entry in coalesced(live):
         row = entry.row
-        label = LABELS.get(row.key, row.key)
+        label = Msg(LABELS.get(row.key, row.key))
         # Each co-unit (and each 分办 unit) has its own row of the same deadline and date: its own notice.
         own = row.key == "co_opinion" or (row.unit_id is not None and row.unit_id != item.lead_unit_id)
         event = f"{item.id}:{row.key}:{row.round}:{row.due_date}" + (f":u{row.unit_id}" if own else "")
         link = f"/items/{item.id}"
         if entry.kind == "reminder":
             notify(session, recipients(row.attached_to, row.unit_id), item, "reminder",
-                   f"催办提醒：{label}将于 {row.due_date} 到期", f"remind:{event}", link=link)
+                   N_("催办提醒：%(deadline)s将于 %(date)s 到期", deadline=label, date=row.due_date.isoformat()),
+                   f"remind:{event}", link=link)
         elif entry.kind == "overdue":
             notify(session, recipients(row.attached_to, row.unit_id) + role_users(session, "office"), item, "overdue",
-                   f"已超期：{label}期限为 {row.due_date}", f"overdue:{event}", link=link)
+                   N_("已超期：%(deadline)s期限为 %(date)s", deadline=label, date=row.due_date.isoformat()),
+                   f"overdue:{event}", link=link)
         elif entry.kind == "expired":
             notify(session, role_users(session, "office"), item, "overdue",
-                   "评价期满未表态", f"expired:{event}", link=link)
+                   N_("评价期满未表态"), f"expired:{event}", link=link)
 
 
 def due_by_activity(rows: list[Deadline]) -> dict[tuple[str, int | None], date]:

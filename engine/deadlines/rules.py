@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.i18n import N_
+from engine.i18n import N_, Msg
 from engine.deadlines.calendar import parse_rule
 from engine.models import DeadlineRule
 
@@ -54,7 +54,7 @@ def check_rule(key: str, rule: str, year: int | None = None) -> str:
     """Normalise and check one rule; raise RuleError with a clear message."""
     rule = rule.strip().upper().replace(" ", "")
     if key not in DEFAULT_RULES:
-        raise RuleError(f"未知的期限规则 {key} (unknown deadline rule)")
+        raise RuleError(N_("未知的期限规则 %(key)s", key=key))
     if key == "reply_fixed_date" and not rule:
         return ""
     try:
@@ -65,18 +65,19 @@ def check_rule(key: str, rule: str, year: int | None = None) -> str:
             if key == "reply_fixed_date" and unit != "DATE":
                 raise ValueError(part)
             if unit != "DATE" and _days(quantity, unit) > MAX_DAYS[key]:
-                raise RuleError(f"{LABELS[key]}：规则“{part}”超出合理范围（最长约 {MAX_DAYS[key]} 天）"
-                                f" (rule {part} is out of range: at most about {MAX_DAYS[key]} days)")
+                raise RuleError(N_("%(label)s：规则“%(rule)s”超出合理范围（最长约 %(days)s 天）", label=Msg(LABELS[key]),
+                                   rule=part, days=MAX_DAYS[key]))
             if unit == "DATE" and year is not None and not (date(year, 1, 1) <= quantity <= date(year + 1, 12, 31)):
-                raise RuleError(f"{LABELS[key]}：日期 {quantity} 应在 {year} 年会议之后、{year + 1} 年底之前"
-                                f" (the date must fall between the {year} session and the end of {year + 1})")
+                raise RuleError(N_("%(label)s：日期 %(date)s 应在 %(year)s 年会议之后、%(next)s 年底之前", label=Msg(LABELS[key]),
+                                   date=quantity.isoformat(), year=year, next=year + 1))
     except RuleError:
         raise
     except ValueError as exc:
         if "out of range" in str(exc):
-            raise RuleError(f"{LABELS[key]}：规则“{rule}”超出合理范围（最长约 {MAX_DAYS[key]} 天） ({exc})") from None
-        raise RuleError(f"{LABELS[key]}：规则“{rule}”无效，应如 5WD、20D、3M 或 2026-06-30 "
-                        f"(invalid rule; use forms like 5WD, 20D, 3M or a date)") from None
+            raise RuleError(N_("%(label)s：规则“%(rule)s”超出合理范围（最长约 %(days)s 天）", label=Msg(LABELS[key]),
+                               rule=rule, days=MAX_DAYS[key])) from None
+        raise RuleError(N_("%(label)s：规则“%(rule)s”无效，应如 5WD、20D、3M 或 2026-06-30", label=Msg(LABELS[key]),
+                           rule=rule)) from None
     return rule
 
 

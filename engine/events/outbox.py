@@ -10,13 +10,14 @@ import uuid
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.models import Item, OutboxEvent, Partner, Reply, WebhookDelivery
 
 EVENT_TYPES = {
-    "item.assigned": "事项已交办 (an item was assigned to its units)",
-    "reply.approved": "答复已审核通过 (a reply was approved by the office)",
-    "deadline.overdue": "期限已超期 (a deadline passed with its step still open)",
+    "item.assigned": N_("事项已交办"),  # an item was assigned to its units
+    "reply.approved": N_("答复已审核通过"),  # a reply was approved by the office
+    "deadline.overdue": N_("期限已超期"),  # a deadline passed with its step still open
 }
 
 

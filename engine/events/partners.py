@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine.events.outbox import EVENT_TYPES
 from engine.models import ROLES, Partner, Unit, User
 from engine.people.accounts import create_user
@@ -23,7 +24,7 @@ def new_secret() -> str:
 def _check_url(url: str | None) -> str | None:
     url = (url or "").strip() or None
     if url and not url.startswith(("http://", "https://")):
-        raise ValueError("回调地址须以 http:// 或 https:// 开头 (the webhook URL must be http or https)")
+        raise ValueError(N_("回调地址须以 http:// 或 https:// 开头"))
     return url
 
 
@@ -32,18 +33,18 @@ def create_partner(session: Session, name: str, role: str, webhook_url: str | No
     """The partner, its machine user (username `partner:<name>`) and its signing secret."""
     name = (name or "").strip()
     if not name or len(name) > 60:
-        raise ValueError("平台名称必填，至多 60 字 (a name of 1-60 characters is required)")
+        raise ValueError(N_("平台名称必填，至多 60 字"))
     if session.scalar(select(Partner.id).where(Partner.name == name)):
-        raise ValueError(f"平台 {name} 已存在 (partner {name} exists)")
+        raise ValueError(N_("平台 %(name)s 已存在", name=name))
     events = list(EVENT_TYPES) if events is None else events
     unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown:
-        raise ValueError(f"未知事件类型 (unknown event types): {', '.join(unknown)}")
+        raise ValueError(N_("未知事件类型：%(types)s", types=", ".join(unknown)))
     url = _check_url(webhook_url)
     if role not in ROLES:
-        raise ValueError(f"未知角色 (unknown role) {role!r}")
+        raise ValueError(N_("未知角色：%(role)s", role=role))
     if unit_code and session.scalar(select(Unit.id).where(Unit.code == unit_code)) is None:
-        raise ValueError(f"单位编码不存在 (no unit {unit_code!r})")
+        raise ValueError(N_("单位编码不存在：%(code)s", code=unit_code))
     user = create_user(session, f"partner:{name}", name, role, "unused", unit_code=unit_code)
     user.password_hash = MACHINE_PASSWORD
     partner = Partner(name=name, user_id=user.id, webhook_url=url, secret=new_secret(), events=events)

@@ -23,6 +23,7 @@ from typing import Callable
 
 from sqlalchemy import or_, select
 
+from engine.i18n import N_
 from engine import clock
 from engine.events import outbox
 from engine.models import OutboxEvent, Partner, WebhookDelivery
@@ -154,9 +155,9 @@ def retry(session, delivery_id: int) -> WebhookDelivery:
     """An admin sends a dead (or waiting) delivery again now."""
     d = session.get(WebhookDelivery, delivery_id)
     if d is None:
-        raise LookupError("投递记录不存在 (no such delivery)")
+        raise LookupError(N_("投递记录不存在"))
     if d.state == "delivered":
-        raise ValueError("已送达，不再重发 (already acknowledged; never sent twice)")
+        raise ValueError(N_("已送达，不再重发"))
     d.state, d.next_attempt_at, d.claim, d.locked_until = "pending", clock.now(), None, None
     d.attempts = min(d.attempts, MAX_ATTEMPTS - 1)
     return d

@@ -18,6 +18,7 @@ from typing import Iterable, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
+from engine.i18n import N_
 from engine.items.queries import can_see_attachment
 from engine.models import Attachment, AuditEvent, Item, Reply, User
 from engine.text import safe_filename
@@ -110,14 +111,14 @@ def check(uploads: Iterable[Upload]) -> list[tuple[Upload, str, str]]:
     uploads = [u for u in uploads if u.data]
     errors, ok = [], []
     if len(uploads) > MAX_FILES:
-        errors.append(FieldError("attachments", "附件", "file_count", str(MAX_FILES)))
+        errors.append(FieldError("attachments", N_("附件"), "file_count", str(MAX_FILES)))
     for u in uploads:
         if len(u.data) > MAX_BYTES:
-            errors.append(FieldError("attachments", "附件", "file_size", f"{u.filename}（{MAX_BYTES // 2**20} MB）"))
+            errors.append(FieldError("attachments", N_("附件"), "file_size", f"{u.filename}（{MAX_BYTES // 2**20} MB）"))
             continue
         found = sniff(u.data)
         if found is None:
-            errors.append(FieldError("attachments", "附件", "file_type", u.filename))
+            errors.append(FieldError("attachments", N_("附件"), "file_type", u.filename))
             continue
         ok.append((u, *found))
     if errors:
@@ -166,7 +167,7 @@ def add_letter_scan(session: Session, user: User, item: Item, upload: Upload) ->
     reply = session.scalars(select(Reply).where(Reply.item_id == item.id, Reply.status == "approved")
                             .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
     if reply is None:
-        raise FormInvalid([FieldError("attachments", "附件", "no_approved_reply")])
+        raise FormInvalid([FieldError("attachments", N_("附件"), "no_approved_reply")])
     if not (user.role == "office" or (user.role in ("unit_handler", "unit_head") and user.unit_id == reply.unit_id)):
         raise PermissionError("only the replying unit or the office uploads the stamped letter")
     return add(session, item, "letter_scan", [upload], user, reply.round)[0]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.models import AuditEvent, CarryOver, Item, Promise, User
 from engine.people.authz import NotAllowed
@@ -51,19 +52,19 @@ def pending(session: Session, year: int) -> Pending:
 def carry_over(session: Session, user: User, year: int) -> Pending:
     """Carry what is unfinished in `year` into `year + 1`; returns what was carried."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以结转 (only the office carries over)")
+        raise NotAllowed(N_("只有区府办可以结转"))
     if year >= clock.today().year + 1:
-        raise FormInvalid([FieldError("year", "结转年度", "year_order")])
+        raise FormInvalid([FieldError("year", N_("结转年度"), "year_order")])
     todo = pending(session, year)
     for item in todo.items:
         session.add(CarryOver(year=year + 1, kind="item", item_id=item.id, by_id=user.id))
         session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="carried_over",
-                               title=f"结转至{year + 1}年度"))
+                               title=N_("结转至%(year)s年度", year=year + 1)))
     for promise in todo.promises:
         session.add(CarryOver(year=year + 1, kind="promise", item_id=promise.item_id, promise_id=promise.id,
                               by_id=user.id))
         session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="carried_over",
-                               title=f"承诺事项结转至{year + 1}年度：{promise.text[:40]}"))
+                               title=N_("承诺事项结转至%(year)s年度：%(promise)s", year=year + 1, promise=promise.text[:40])))
     return todo
 
 

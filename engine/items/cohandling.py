@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine.models import Assignment, CoOpinion, Deadline, Item, ReturnRequest, TaskRow, Unit, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
@@ -38,13 +39,13 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
     """免于提出协办意见: complete the co-unit's part in its place (its sign-for, if still open, and its
     opinion), recording the office's reason."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以免除协办意见 (only the office waives a co-unit's opinion)")
+        raise NotAllowed(N_("只有区府办可以免除协办意见"))
     unit = {u.code: u for u in silent_co_units(session, item)}.get((unit_code or "").strip())
     errors = []
     if unit is None:
-        errors.append(FieldError("unit", "协办单位", "no_waiting_opinion"))
+        errors.append(FieldError("unit", N_("协办单位"), "no_waiting_opinion"))
     if not (reason or "").strip():
-        errors.append(FieldError("reason", "免除理由", "required"))
+        errors.append(FieldError("reason", N_("免除理由"), "required"))
     if errors:
         raise FormInvalid(errors)
     reason = reason.strip()
@@ -60,16 +61,17 @@ def waive_opinion(session: Session, user: User, item: Item, unit_code: str, reas
     steps = [(SIGN_TASK, {"co_sign_decision": "sign"}), (CO_TASK, {"co_opinion": f"（区府办免除协办意见）{reason}"})]
     with guard(action="waive", task_id=key, submitted={"unit": unit.code, "reason": reason}, user_id=user.id):
         if not complete_on_behalf(session, item, steps, {"co_unit": unit.code}, user, record):
-            raise FormInvalid([FieldError("unit", "协办单位", "no_waiting_opinion")])
+            raise FormInvalid([FieldError("unit", N_("协办单位"), "no_waiting_opinion")])
     resolved_by_success(session, instance_of(session, item.id), "waive", key, user.id,
-                        "区府办再次免除协办意见，已生效 (the office waived the opinion again; it took effect)")
+                        N_("区府办再次免除协办意见，已生效"))
     # The co-unit's own deadlines close as waived (免除), not as met: they show so in its record.
     session.execute(update(Deadline).where(Deadline.item_id == item.id, Deadline.key.in_(("co_opinion", "return_window")),
                                            Deadline.unit_id == unit.id, Deadline.status.in_(("met", "met_late")),
                                            Deadline.attached_to.in_((SIGN_TASK, WORK)))
                     .values(status="waived"))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
-    notify(session, recipients, item, "waiver", f"区府办已免除本单位对 {item.number} 的协办意见", f"waiver:{item.id}:{unit.id}",
+    notify(session, recipients, item, "waiver", N_("区府办已免除本单位对 %(number)s 的协办意见", number=item.number),
+           f"waiver:{item.id}:{unit.id}",
            body=reason, link=f"/items/{item.id}")
     return opinion
 
@@ -99,7 +101,7 @@ def sign_part(session: Session, user: User, item: Item) -> Assignment | None:
     """签收: the co-unit takes its part (its sign-for task, from the item page)."""
     row = _sign_task(session, user, item)
     if row is None:
-        raise NotAllowed("只有协办单位经办人可以签收本单位的协办部分 (only the co-unit signs for its part)")
+        raise NotAllowed(N_("只有协办单位经办人可以签收本单位的协办部分"))
     complete_task(session, row.id, user, {"co_sign_decision": "sign"})
     return co_part(session, user, item)
 
@@ -108,7 +110,7 @@ def ask_return_part(session: Session, user: User, item: Item, reason: str) -> Re
     """申请退回: the co-unit asks, within the window, to be relieved of its part; the office decides."""
     row = _sign_task(session, user, item)
     if row is None:
-        raise NotAllowed("只有协办单位经办人可以申请退回本单位的协办部分 (only the co-unit asks to return its part)")
+        raise NotAllowed(N_("只有协办单位经办人可以申请退回本单位的协办部分"))
     complete_task(session, row.id, user, {"co_sign_decision": "return", "co_return_reason": reason or ""})
     session.flush()
     return session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == item.id,
@@ -130,14 +132,14 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     """The office approves (the co-unit leaves the item) or refuses (the co-unit keeps its part): the
     decision task of that co-unit's part, from the item page."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以审核退回申请 (only the office decides returns)")
+        raise NotAllowed(N_("只有区府办可以审核退回申请"))
     req = session.get(ReturnRequest, request_id)
     item = session.get(Item, req.item_id) if req is not None else None
     unit = session.get(Unit, req.unit_id) if req is not None else None
     task_id = ready_task_id(session, item, DECIDE_TASK, {"co_unit": unit.code}) \
         if req is not None and req.decision is None else None
     if task_id is None:
-        raise FormInvalid([FieldError("decision", "审核意见", "decided")])
+        raise FormInvalid([FieldError("decision", N_("审核意见"), "decided")])
     complete_task(session, task_id, user, {"co_return_decision": "approve" if approve else "refuse",
                                            "co_return_opinion": opinion or ""})
     return req
@@ -151,5 +153,5 @@ def _waive_again(session: Session, incident, instance) -> str:
     if submitted.get("unit") not in {u.code for u in silent_co_units(session, item)}:  # answered meanwhile
         raise TaskGone(GONE_MESSAGE)
     waive_opinion(session, session.get(User, incident.user_id), item, submitted["unit"], submitted.get("reason") or "")
-    return "已按原决定免除协办意见 (the co-unit's opinion was waived as decided)"
+    return N_("已按原决定免除协办意见")
 

@@ -73,29 +73,29 @@ def may_ask(session: Session, user: User, item: Item) -> bool:
 
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
     if not can_request(user, item):
-        raise NotAllowed("只有主办单位可以申请延期 (only the lead unit may ask for an extension)")
+        raise NotAllowed(N_("只有主办单位可以申请延期"))
     deadline = open_reply_deadline(session, item)
     if deadline is None:
-        raise FormInvalid([FieldError("new_date", "延期至", "no_deadline")])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "no_deadline")])
     if pending(session, item.id) is not None:
-        raise FormInvalid([FieldError("new_date", "延期至", "pending")])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "pending")])
     if deadline.status == "overdue" or deadline.due_date < clock.today():  # 延期须在期限届满前申请
-        raise FormInvalid([FieldError("new_date", "延期至", "too_late", deadline.due_date.isoformat())])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "too_late", deadline.due_date.isoformat())])
     if before_handling(session, item):
-        raise FormInvalid([FieldError("new_date", "延期至", "not_started")])
+        raise FormInvalid([FieldError("new_date", N_("延期至"), "not_started")])
     errors = []
     try:
         wanted = date.fromisoformat((new_date or "").strip())
     except ValueError:
         wanted = None
-        errors.append(FieldError("new_date", "延期至", "date"))
+        errors.append(FieldError("new_date", N_("延期至"), "date"))
     if wanted is not None and wanted <= deadline.due_date:
-        errors.append(FieldError("new_date", "延期至", "after", deadline.due_date.isoformat()))
+        errors.append(FieldError("new_date", N_("延期至"), "after", deadline.due_date.isoformat()))
     limit = latest_allowed(session, item)
     if wanted is not None and wanted > limit:
-        errors.append(FieldError("new_date", "延期至", "not_after", limit.isoformat()))
+        errors.append(FieldError("new_date", N_("延期至"), "not_after", limit.isoformat()))
     if not (reason or "").strip():
-        errors.append(FieldError("reason", "延期理由", "required"))
+        errors.append(FieldError("reason", N_("延期理由"), "required"))
     if errors:
         raise FormInvalid(errors)
     req = ExtensionRequest(item_id=item.id, deadline_id=deadline.id, requested_by=user.id,
@@ -105,24 +105,25 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title=N_("申请延期"),
                            unit_id=user.unit_id, data={"from": deadline.due_date.isoformat(), "to": wanted.isoformat()}))
     notify(session, role_users(session, "office"), item, "extension",
-           f"延期申请：答复期限申请延至 {wanted}", f"extension:{req.id}", link=f"/items/{item.id}")
+           N_("延期申请：答复期限申请延至 %(date)s", date=wanted.isoformat()), f"extension:{req.id}",
+           link=f"/items/{item.id}")
     return req
 
 
 def decide_extension(session: Session, request_id: int, user: User, approve: bool, opinion: str) -> ExtensionRequest:
     """The office's decision; an approval moves the reply deadline and its timers in the same transaction."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以审批延期 (only the office decides extensions)")
+        raise NotAllowed(N_("只有区府办可以审批延期"))
     req = session.get(ExtensionRequest, request_id)
     if req is None or req.status != "pending":
-        raise FormInvalid([FieldError("decision", "审批", "decided")])
+        raise FormInvalid([FieldError("decision", N_("审批"), "decided")])
     item = session.get(Item, req.item_id)
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
     if approve:
         instance = active_instance(session, item)
         if instance is None:  # ended: nothing to move
-            raise FormInvalid([FieldError("decision", "审批", "no_deadline")])
+            raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
         wf, _ = load_workflow(session, instance)
         new_due = instant(req.new_due_date)
         key = f"extension:{req.id}"  # one open incident per request
@@ -138,18 +139,19 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
                     task.data["reply_due"] = new_due
             sync_derived(session, instance, item, wf, Directory.load(session), moved_by="extension")
         resolved_by_success(session, instance, "extension", key, user.id,
-                            "区府办再次同意延期，已生效 (the office approved the extension again; it took effect)")
+                            N_("区府办再次同意延期，已生效"))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
                            title=N_("同意延期") if approve else N_("不同意延期"),
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, item.lead_unit_id)]
     notify(session, unit_users, item, "extension",
-           f"延期申请{'已同意' if approve else '未同意'}：答复期限"
-           + (f"延至 {req.new_due_date}" if approve else f"仍为 {req.old_due_date}"),
+           N_("延期申请已同意：答复期限延至 %(date)s", date=req.new_due_date.isoformat()) if approve
+           else N_("延期申请未同意：答复期限仍为 %(date)s", date=req.old_due_date.isoformat()),
            f"extension_decided:{req.id}", link=f"/items/{item.id}")
     if approve:
-        tell_proposers(session, item, f"extended:{req.id}", f"答复期限已延至 {req.new_due_date}",
-                       body=f"原期限 {req.old_due_date}")
+        tell_proposers(session, item, f"extended:{req.id}",
+                       N_("答复期限已延至 %(date)s", date=req.new_due_date.isoformat()),
+                       body=N_("原期限 %(date)s", date=req.old_due_date.isoformat()))
     return req
 
 
@@ -161,4 +163,4 @@ def _approve_again(session: Session, incident, instance) -> str:
     if req is None or req.status != "pending":  # decided meanwhile
         raise TaskGone(GONE_MESSAGE)
     decide_extension(session, req.id, session.get(User, incident.user_id), True, submitted.get("opinion") or "")
-    return f"已按原决定同意延期至 {req.new_due_date} (the extension was approved as decided)"
+    return N_("已按原决定同意延期至 %(date)s", date=req.new_due_date.isoformat())

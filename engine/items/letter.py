@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.people import visibility
 from engine.models import Item, LetterCounter, Pledge, Reply, Unit, User
@@ -131,7 +132,7 @@ def reply_letter(session: Session, item: Item, user: User | None = None) -> Lett
         raise PermissionError("this user may not see the item")
     reply = approved_reply(session, item)
     if reply is None:
-        raise LetterUnavailable(f"{item.number}: 尚无审核通过的答复 (no approved reply yet)")
+        raise LetterUnavailable(N_("%(number)s：尚无审核通过的答复", number=item.number))
     if reply.letter_number is None:
         reply.letter_number = draw_number(session, session.get(Unit, reply.unit_id), clock.today().year)
         session.flush()

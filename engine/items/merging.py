@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.expressions import calendar_scope
@@ -37,16 +38,16 @@ def merge_candidates(session: Session, item: Item) -> list[Item]:
 def merge_item(session: Session, user: User, item_id: int, into_number: str) -> Item:
     """Merge item `item_id` into the item numbered `into_number` (same year); ends the merged item's process."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以并案 (only the office merges items)")
+        raise NotAllowed(N_("只有区府办可以并案"))
     item = session.get(Item, item_id)
     if item is None:
-        raise FormInvalid([FieldError("into", "并入", "reference")])
+        raise FormInvalid([FieldError("into", N_("并入"), "reference")])
     if item.status not in MERGEABLE:
-        raise FormInvalid([FieldError("into", "并入", "merge_state")])
+        raise FormInvalid([FieldError("into", N_("并入"), "merge_state")])
     target = session.scalars(select(Item).where(Item.year == item.year,
                                                 Item.number == (into_number or "").strip())).first()
     if target is None or target.id == item.id or target.status in CLOSED:
-        raise FormInvalid([FieldError("into", "并入", "merge_target")])
+        raise FormInvalid([FieldError("into", N_("并入"), "merge_target")])
     instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
                                                              ProcessInstance.status == "running")
                                .with_for_update()).first()
@@ -61,18 +62,16 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
             sync_derived(session, instance, item, wf, Directory.load(session))
         instance.status = "merged"
     item.status, item.current_step = "merged", None
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="merged", title=f"并案：并入 {target.number}",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="merged", title=N_("并案：并入 %(number)s", number=target.number),
                            data={"into": target.id}))
-    session.add(AuditEvent(item_id=target.id, actor_id=user.id, action="merged_in", title=f"并案：{item.number} 并入本件",
+    session.add(AuditEvent(item_id=target.id, actor_id=user.id, action="merged_in", title=N_("并案：%(number)s 并入本件", number=item.number),
                            data={"from": item.id}))
-    notify(session, [item.proposer_id], item, "proposer", f"您的{_kind(item)}已并入 {target.number} 办理",
+    notify(session, [item.proposer_id], item, "proposer",
+           N_("您的建议已并入 %(number)s 办理", number=target.number) if item.item_type == "suggestion"
+           else N_("您的提案已并入 %(number)s 办理", number=target.number),
            f"merged:{item.id}", body=target.title, link=f"/portal/items/{item.id}")
     session.flush()
     return item
-
-
-def _kind(item: Item) -> str:
-    return "建议" if item.item_type == "suggestion" else "提案"
 
 
 def merged_items(session: Session, item: Item) -> list[Item]:
@@ -100,20 +99,20 @@ def rate_merged(session: Session, user: User, item_id: int, attitude: str, resul
     """评价 by the proposer of a merged item, kept on their own item for the lead reply's round."""
     item = session.get(Item, item_id)
     if item is None or not may_rate_merged(session, user, item):
-        raise NotAllowed("此件无需您评价 (nothing to rate here)")
+        raise NotAllowed(N_("此件无需您评价"))
     errors = []
     if attitude not in VERDICTS:
-        errors.append(FieldError("attitude", "办理态度", "enum"))
+        errors.append(FieldError("attitude", N_("办理态度"), "enum"))
     if result not in VERDICTS:
-        errors.append(FieldError("result", "办理结果", "enum"))
+        errors.append(FieldError("result", N_("办理结果"), "enum"))
     if "unsatisfied" in (attitude, result) and not (reason or "").strip():
-        errors.append(FieldError("rating_reason", "不满意的理由", "required"))
+        errors.append(FieldError("rating_reason", N_("不满意的理由"), "required"))
     if errors:
         raise FormInvalid(errors)
     rnd = lead_replies(session, item)[-1].round
     rating = Rating(item_id=item.id, round=rnd, attitude=attitude, result=result,
                     reason=(reason or "").strip() or None, rated_at=clock.now())
     session.add(rating)
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="rated", title="评价（并案答复）",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="rated", title=N_("评价（并案答复）"),
                            data={"attitude": attitude, "result": result, "round": rnd}))
     return rating

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar, parse_rule
 from engine.deadlines.rules import rules_for
@@ -30,33 +31,33 @@ def report_progress(session: Session, user: User, promise_id: int, text: str) ->
     """落实进展: the owner unit reports how far a promise has come."""
     promise = session.get(Promise, promise_id)
     if promise is None or not may_report(user, promise):
-        raise NotAllowed("只有承诺单位可以报告进展 (only the owner unit reports progress)")
+        raise NotAllowed(N_("只有承诺单位可以报告进展"))
     if promise.status != "open":
-        raise FormInvalid([FieldError("text", "落实进展", "promise_closed")])
+        raise FormInvalid([FieldError("text", N_("落实进展"), "promise_closed")])
     if not (text or "").strip():
-        raise FormInvalid([FieldError("text", "落实进展", "required")])
+        raise FormInvalid([FieldError("text", N_("落实进展"), "required")])
     row = PromiseProgress(promise_id=promise.id, text=text.strip(), by_id=user.id)
     session.add(row)
     session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="promise_progress", unit_id=user.unit_id,
-                           title=f"承诺事项进展：{promise.text[:40]}", data={"text": row.text}))
+                           title=N_("承诺事项进展：%(promise)s", promise=promise.text[:40]), data={"text": row.text}))
     return row
 
 
 def close_promise(session: Session, user: User, promise_id: int, evidence: str) -> Promise:
     """The office closes a promise with the evidence that it was done."""
     if user.role != "office":
-        raise NotAllowed("只有区府办可以销号 (only the office closes promises)")
+        raise NotAllowed(N_("只有区府办可以销号"))
     promise = session.get(Promise, promise_id)
     if promise is None:
-        raise FormInvalid([FieldError("evidence", "办结依据", "reference")])
+        raise FormInvalid([FieldError("evidence", N_("办结依据"), "reference")])
     if promise.status != "open":
-        raise FormInvalid([FieldError("evidence", "办结依据", "promise_closed")])
+        raise FormInvalid([FieldError("evidence", N_("办结依据"), "promise_closed")])
     if not (evidence or "").strip():
-        raise FormInvalid([FieldError("evidence", "办结依据", "required")])
+        raise FormInvalid([FieldError("evidence", N_("办结依据"), "required")])
     promise.status, promise.closed_at, promise.closed_by = "done", clock.now(), user.id
     promise.evidence = evidence.strip()
     session.add(AuditEvent(item_id=promise.item_id, actor_id=user.id, action="promise_closed",
-                           title=f"承诺事项已落实：{promise.text[:40]}", data={"evidence": promise.evidence}))
+                           title=N_("承诺事项已落实：%(promise)s", promise=promise.text[:40]), data={"evidence": promise.evidence}))
     return promise
 
 
@@ -134,11 +135,14 @@ def remind(session: Session) -> int:
         link = f"/items/{item.id}"
         if promise.due_date < today:
             sent += notify(session, owners + role_users(session, "office"), item, "overdue",
-                           f"承诺事项逾期未落实（{promise.due_date}）：{promise.text[:40]}",
+                           N_("承诺事项逾期未落实（%(date)s）：%(promise)s", date=promise.due_date.isoformat(),
+                              promise=promise.text[:40]),
                            f"promise:{promise.id}:overdue:{promise.due_date}", link=link)
             continue
         if any(today >= _remind_day(calendar, promise.due_date, lead)
                for lead in rules_for(session, item.year)["reminder_leads"]):
-            sent += notify(session, owners, item, "reminder", f"承诺事项将于 {promise.due_date} 到期：{promise.text[:40]}",
+            sent += notify(session, owners, item, "reminder",
+                           N_("承诺事项将于 %(date)s 到期：%(promise)s", date=promise.due_date.isoformat(),
+                              promise=promise.text[:40]),
                            f"promise:{promise.id}:remind:{promise.due_date}", link=link)
     return sent

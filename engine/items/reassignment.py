@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine.models import AuditEvent, Deadline, Item, TaskRow, User
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
@@ -32,13 +33,13 @@ def may_take_back(session: Session, user: User, item: Item) -> bool:
 
 def take_back(session: Session, item: Item, user: User, reason: str) -> None:
     if user.role != "office":
-        raise NotAllowed("只有区府办可以改派 (only the office reassigns items)")
+        raise NotAllowed(N_("只有区府办可以改派"))
     reason = (reason or "").strip()
     if not reason:
-        raise FormInvalid([FieldError("reason", "改派理由", "required")])
+        raise FormInvalid([FieldError("reason", N_("改派理由"), "required")])
     sign = _waiting_sign_for(session, item)
     if sign is None:
-        raise FormInvalid([FieldError("reason", "改派", "not_signing")])
+        raise FormInvalid([FieldError("reason", N_("改派"), "not_signing")])
     # A failure on either step is the take-back's incident: a retry replays both.
     with guard(action="take_back", task_id=sign.id, submitted={"reason": reason}, user_id=user.id):
         complete_task(session, sign.id, user, {"sign_decision": "return", "return_reason": f"区府办改派：{reason}"},
@@ -47,13 +48,13 @@ def take_back(session: Session, item: Item, user: User, reason: str) -> None:
                                                          TaskRow.form_key == RETURN_DECISION).limit(1)).first()
         complete_task(session, decision.id, user, {"return_decision": "approve", "return_opinion": reason})
     resolved_by_success(session, instance_of(session, item.id), "take_back", sign.id, user.id,
-                        "区府办再次改派，已生效 (the office took the item back again; it took effect)")
+                        N_("区府办再次改派，已生效"))
     window = session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "return_window",
                                                     Deadline.unit_id == sign.unit_id)
                              .order_by(Deadline.id.desc()).limit(1)).first()
     if window is not None:
         window.status = "void"
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="taken_back", title="区府办改派",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="taken_back", title=N_("区府办改派"),
                            unit_id=sign.unit_id, data={"reason": reason}))
 
 
@@ -65,4 +66,4 @@ def _take_back_again(session: Session, incident, instance) -> str:
     if sign is None or sign.id != incident.task_id:  # signed for, or taken back, meanwhile
         raise TaskGone(GONE_MESSAGE)
     take_back(session, item, session.get(User, incident.user_id), (incident.submitted or {}).get("reason") or "")
-    return "已按原决定改派 (the item was taken back as decided)"
+    return N_("已按原决定改派")

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.items import attachments
 from engine.text import unsafe_characters
@@ -64,9 +65,9 @@ def _cosigners(session: Session, given, lead: User | None, errors: list) -> list
         by_username = [r for r in rows if r.username == token]
         matches = by_username or [r for r in rows if r.name == token]
         if not matches:
-            errors.append(FieldError("cosigners", "联名/附议人", "not_in_roster", token))
+            errors.append(FieldError("cosigners", N_("联名/附议人"), "not_in_roster", token))
         elif len(matches) > 1:
-            errors.append(FieldError("cosigners", "联名/附议人", "ambiguous", token))
+            errors.append(FieldError("cosigners", N_("联名/附议人"), "ambiguous", token))
         elif lead is None or matches[0].id != lead.id:
             names.append(matches[0].name)
     return list(dict.fromkeys(names))
@@ -75,8 +76,9 @@ def _cosigners(session: Session, given, lead: User | None, errors: list) -> list
 # Longest accepted value of each registration field, in characters (the columns' sizes; content is text).
 FIELD_LIMITS = {"title": 300, "content": 50_000, "number": 40, "session": 80, "cosigners": 2000, "category": 80,
                 "suggested_units": 300, "proposer": 80}
-FIELD_LABELS = {"title": "案由", "content": "内容", "number": "编号", "session": "届次", "cosigners": "联名/附议",
-                "category": "类别", "suggested_units": "建议承办单位", "proposer": "领衔人"}
+FIELD_LABELS = {"title": N_("案由"), "content": N_("内容"), "number": N_("编号"), "session": N_("届次"),
+                "cosigners": N_("联名/附议"), "category": N_("类别"), "suggested_units": N_("建议承办单位"),
+                "proposer": N_("领衔人")}
 # One-line fields; content alone may hold line breaks and tabs.
 MULTILINE_FIELDS = ("content",)
 
@@ -90,7 +92,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
     token = (raw.get("request_token") or "").strip() or None
     if token is not None:
         if len(token) > 64:
-            raise FormInvalid([FieldError("request_token", "表单", "token")])
+            raise FormInvalid([FieldError("request_token", N_("表单"), "token")])
         twin = session.scalar(select(Item).where(Item.request_token == token))
         if twin is not None:
             return twin
@@ -113,7 +115,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
 
     item_type = need("item_type", "类型")
     if item_type and item_type not in ITEM_TYPES:
-        errors.append(FieldError("item_type", "类型", "enum"))
+        errors.append(FieldError("item_type", N_("类型"), "enum"))
     title = need("title", "案由")
     content = need("content", "内容")
     proposer_name = need("proposer", "领衔人")
@@ -121,10 +123,10 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
     if proposer_name:
         proposer = session.scalars(select(User).where(User.username == proposer_name, User.role == "proposer")).first()
         if proposer is None:
-            errors.append(FieldError("proposer", "领衔人", "reference"))
+            errors.append(FieldError("proposer", N_("领衔人"), "reference"))
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
     if not re.fullmatch(r"[0-9]{4}", year_raw) or not 2000 <= int(year_raw) <= 2100:
-        errors.append(FieldError("year", "年度", "long"))
+        errors.append(FieldError("year", N_("年度"), "long"))
     cosigners = _cosigners(session, raw.get("cosigners"), proposer, errors)
     if errors:
         raise FormInvalid(errors)
@@ -132,7 +134,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
     given = (raw.get("number") or "").strip()
     if given and session.scalar(select(Item.id).where(Item.year == year, Item.item_type == item_type,
                                                       Item.number == given)):
-        raise FormInvalid([FieldError("number", "编号", "duplicate", given)])
+        raise FormInvalid([FieldError("number", N_("编号"), "duplicate", given)])
     fields = dict(year=year, item_type=item_type, session=(raw.get("session") or "").strip() or None,
                   title=title, content=content, proposer_id=proposer.id, proposer=proposer,
                   cosigners="、".join(cosigners) or None,
@@ -147,7 +149,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
         # a given number registered meanwhile by someone else, or this form's token by a concurrent submission
         if token and (twin := session.scalar(select(Item).where(Item.request_token == token))) is not None:
             return twin
-        raise FormInvalid([FieldError("number", "编号", "duplicate", given)]) from None
+        raise FormInvalid([FieldError("number", N_("编号"), "duplicate", given)]) from None
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
                            data={"number": item.number}))
     attachments.add(session, item, "registration", uploads, actor)
@@ -168,6 +170,6 @@ def withdraw_item(db, item_id: int, user_id: int, reason: str) -> int:
     with db.reading() as s:
         row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.form_key == "assignment")).first()
         if row is None:
-            raise NotWithdrawable("事项已交办或已办结，不能撤回 (only an item not yet assigned can be withdrawn)")
+            raise NotWithdrawable(N_("事项已交办或已办结，不能撤回"))
         task_id = row.id
     return complete(db, task_id, user_id, {"assign_decision": "withdraw", "assign_note": reason})

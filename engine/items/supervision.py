@@ -10,6 +10,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_, Msg
 from engine import clock
 from engine.models import (CHECK_KINDS, URGE_CHANNELS, Assignment, AuditEvent, Item, SupervisionCheck, Unit, Urge,
                            User)
@@ -18,8 +19,8 @@ from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
 
 SUPERVISING_ROLES = ("office", "supervisor")
-CHANNEL_LABELS = {"system": "系统催办", "phone": "电话催办", "notice": "书面督办通知"}
-CHECK_LABELS = {"phone": "电话督查", "visit": "实地督查", "notice": "督办通知"}
+CHANNEL_LABELS = {"system": N_("系统催办"), "phone": N_("电话催办"), "notice": N_("书面督办通知")}
+CHECK_LABELS = {"phone": N_("电话督查"), "visit": N_("实地督查"), "notice": N_("督办通知")}
 
 
 def may_supervise(user: User) -> bool:
@@ -51,17 +52,17 @@ def _date(raw: str | None, field: str, label: str, errors: list) -> date | None:
 def urge(session: Session, user: User, item: Item, unit_code: str, channel: str, on: str, text: str) -> Urge:
     """催办: record the urge on the item and deliver it to the unit."""
     if not may_supervise(user):
-        raise NotAllowed("只有区府办和督查人员可以催办 (only the office and supervisors urge units)")
+        raise NotAllowed(N_("只有区府办和督查人员可以催办"))
     errors = []
     units = {u.code: u for u in urgeable_units(session, item)}
     unit = units.get((unit_code or "").strip())
     if unit is None:
-        errors.append(FieldError("unit", "催办单位", "reference"))
+        errors.append(FieldError("unit", N_("催办单位"), "reference"))
     if channel not in URGE_CHANNELS:
-        errors.append(FieldError("channel", "催办方式", "enum"))
-    day = _date(on, "urged_on", "催办日期", errors)
+        errors.append(FieldError("channel", N_("催办方式"), "enum"))
+    day = _date(on, "urged_on", N_("催办日期"), errors)
     if not (text or "").strip():
-        errors.append(FieldError("text", "催办内容", "required"))
+        errors.append(FieldError("text", N_("催办内容"), "required"))
     if errors:
         raise FormInvalid(errors)
     row = Urge(item_id=item.id, unit_id=unit.id, channel=channel, urged_on=day, text=text.strip(), by_id=user.id,
@@ -69,9 +70,10 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
     session.add(row)
     session.flush()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="urged", unit_id=unit.id,
-                           title=f"催办（{CHANNEL_LABELS[channel]}）：{unit.name}", data={"text": row.text}))
+                           title=N_("催办（%(channel)s）：%(unit)s", channel=Msg(CHANNEL_LABELS[channel]), unit=unit.name), data={"text": row.text}))
     recipients = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, unit.id)]
-    notify(session, recipients, item, "urge", f"催办：{item.number} 请抓紧办理", f"urge:{row.id}", body=row.text,
+    notify(session, recipients, item, "urge", N_("催办：%(number)s 请抓紧办理", number=item.number), f"urge:{row.id}",
+           body=row.text,
            link=f"/items/{item.id}")
     return row
 
@@ -79,18 +81,18 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
 def record_check(session: Session, user: User, item: Item, kind: str, on: str, note: str) -> SupervisionCheck:
     """督办检查: a phone call, a site visit or a written notice, with its date and note."""
     if not may_supervise(user):
-        raise NotAllowed("只有区府办和督查人员可以记录督查 (only the office and supervisors record checks)")
+        raise NotAllowed(N_("只有区府办和督查人员可以记录督查"))
     errors = []
     if kind not in CHECK_KINDS:
-        errors.append(FieldError("kind", "督查方式", "enum"))
-    day = _date(on, "held_on", "督查日期", errors)
+        errors.append(FieldError("kind", N_("督查方式"), "enum"))
+    day = _date(on, "held_on", N_("督查日期"), errors)
     if not (note or "").strip():
-        errors.append(FieldError("note", "督查情况", "required"))
+        errors.append(FieldError("note", N_("督查情况"), "required"))
     if errors:
         raise FormInvalid(errors)
     row = SupervisionCheck(item_id=item.id, kind=kind, held_on=day, note=note.strip(), by_id=user.id)
     session.add(row)
-    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="checked", title=f"督查：{CHECK_LABELS[kind]}",
+    session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="checked", title=N_("督查：%(kind)s", kind=Msg(CHECK_LABELS[kind])),
                            data={"note": row.note, "on": day.isoformat()}))
     return row
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -116,8 +116,10 @@ class Notification(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # task, reminder, overdue, return_decision, extension
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(String(300))  # the Chinese text; rows before `message` existed have only this
     body: Mapped[str | None] = mapped_column(Text)
+    # {"title": msg, "body": msg or text}: catalog messages (engine.i18n.Msg.to_json), rendered in the reader's language
+    message: Mapped[dict | None] = mapped_column(JSON)
     link: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

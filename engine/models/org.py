@@ -36,6 +36,7 @@ class User(Base):
     # When the address was last set: only notifications of later events are e-mailed to it.
     email_set_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(40))
+    lang: Mapped[str | None] = mapped_column(String(5))  # the UI language last chosen: e-mails are written in it
     # For proposers: 代表 (deputy) or 委员 (member).
     proposer_kind: Mapped[str | None] = mapped_column(String(20))
     # 代表名册 / 委员名册: the deputy's or member's number, and the delegation (代表团) or sector (界别).

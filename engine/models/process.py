@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
+
+from engine.i18n import Msg
 
 from .base import Base, utcnow
 
@@ -75,6 +77,14 @@ class AuditEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     action: Mapped[str] = mapped_column(String(40))
     step: Mapped[str | None] = mapped_column(String(100))
-    title: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))  # the Chinese text (all that rows before `message` have)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     data: Mapped[dict | None] = mapped_column(JSON)
+    # The title as a catalog message with its parameters (engine.i18n.Msg), rendered in the reader's language.
+    message: Mapped[dict | None] = mapped_column(JSON)
+
+    @validates("title")
+    def _keep_message(self, _key, title):
+        if isinstance(title, Msg):
+            self.message = title.to_json()
+        return str(title)[:200] if title is not None else None

@@ -41,6 +41,12 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+def remember_language(user: User, lang: str) -> None:
+    """The UI language the user chose: what the engine writes to them (e-mails) is in it."""
+    if lang in ("zh", "en"):
+        user.lang = lang
+
+
 def create_user(session: Session, username: str, name: str, role: str, password: str,
                 unit_code: str | None = None, **extra) -> User:
     if role not in ROLES:

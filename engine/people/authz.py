@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.i18n import N_
 from engine.models import TaskRow, User
 
 
@@ -46,4 +47,4 @@ def can_act(user: User, task: TaskRow) -> bool:
 
 def require_can_act(user: User, task: TaskRow) -> None:
     if not can_act(user, task):
-        raise NotAllowed("您无权办理此任务 (you may not act on this task)")
+        raise NotAllowed(N_("您无权办理此任务"))

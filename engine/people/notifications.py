@@ -1,7 +1,10 @@
 """Notifications: in-app for everyone, e-mail through SMTP when configured; each event notifies once.
 
 `dedupe_key` names the event (a task, a reminder of one deadline, ...); a (user, key) pair is stored once,
-so repeated sweeps, retries and coalesced timers never notify twice.
+so repeated sweeps, retries and coalesced timers never notify twice. Titles (and bodies the engine writes)
+are catalog messages (`N_`), stored as msgid and parameters and rendered in the reader's language when
+shown (`text`) or e-mailed (the recipient's last chosen language, Chinese by default); a body that is a
+person's own words (an opinion, a reason) is stored as typed.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.i18n import N_, Msg, Translate, translator
 from engine.people.authz import LANES
 from engine.config import Settings
 from engine.models import Item, Notification, TaskRow, User
@@ -23,13 +27,18 @@ def notify(session: Session, users, item: Item | None, kind: str, title: str, de
            body: str | None = None, link: str | None = None) -> int:
     """Add one notification per user unless that user already has this event. Returns how many were added.
 
-    One INSERT that skips the (user, event) pairs already stored: no read first, no ORM objects.
+    `title` is a catalog message (`N_`, with or without parameters); `body` a catalog message (a `Msg`) or
+    a person's own text. One INSERT that skips the (user, event) pairs already stored: no read first, no
+    ORM objects.
     """
     user_ids = list(dict.fromkeys(u.id if isinstance(u, User) else u for u in users))
     if not user_ids:
         return 0
     now = clock.now()
-    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=title, body=body, link=link,
+    title_msg = title if isinstance(title, Msg) else Msg(title)
+    message = {"title": title_msg.to_json(), "body": body.to_json() if isinstance(body, Msg) else None}
+    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=str(title)[:300],
+                 body=str(body) if body is not None else None, message=message, link=link,
                  dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
     return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
 
@@ -67,7 +76,7 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
     return list(session.scalars(q))
 
 
-_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "dedupe_key", "created_at")  # the link is the task's key
+_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "message", "dedupe_key", "created_at")  # the link is the task's key
 _STATEMENTS: dict = {}  # built once per dialect and lane kind (see engine.workflow.runtime on why)
 
 
@@ -97,10 +106,22 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
         return
     by = "unit" if lane.unit_var else "person" if lane.person_var else "role"
     stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
-    title = f"新任务：{row.title}" + (f"（第{row.round}轮）" if row.round > 1 else "")
+    # The step's name as the process names it, as the inbox and the task page show it.
+    title = (N_("新任务：%(step)s（第%(round)s轮）", step=row.title, round=row.round) if row.round > 1
+             else N_("新任务：%(step)s", step=row.title))
     session.connection().execute(stmt, dict(
-        n_item_id=item.id, n_kind="task", n_title=title, n_dedupe_key=f"task:{row.id}",
+        n_item_id=item.id, n_kind="task", n_title=str(title)[:300], n_message={"title": title.to_json(), "body": None},
+        n_dedupe_key=f"task:{row.id}",
         n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
+
+
+def text(n: Notification, translate: Translate = translator("zh")) -> tuple[str, str | None]:
+    """A notification's title and body in the language of `translate`; a row stored before notifications
+    kept their message (no `message`) reads as it was written, in Chinese."""
+    stored = n.message or {}
+    title = Msg.from_json(stored["title"]).render(translate) if stored.get("title") else n.title
+    body = Msg.from_json(stored["body"]).render(translate) if stored.get("body") else n.body
+    return title, body
 
 
 _TASKS_DONE = (update(Notification)
@@ -141,21 +162,22 @@ def send_pending_email(db, settings: Settings, limit: int = 100) -> int:
     if not settings.smtp_host:
         return 0
     with db.reading() as s:
-        pending = s.execute(select(Notification.id, Notification.title, Notification.body, User.email,
-                                   Item.number, Item.title)
+        pending = s.execute(select(Notification, User.email, User.lang, Item.number, Item.title)
                             .join(User, User.id == Notification.user_id)
                             .outerjoin(Item, Item.id == Notification.item_id)
                             .where(Notification.emailed_at.is_(None), Notification.read_at.is_(None),
                                    User.email.is_not(None), User.email_set_at.is_not(None),
                                    Notification.created_at >= User.email_set_at)
                             .order_by(Notification.id).limit(limit)).all()
+        pending = [(note.id, translator(lang), *text(note, translator(lang)), email, number, item_title)
+                   for note, email, lang, number, item_title in pending]
     sent = 0
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        for nid, title, body, email, number, item_title in pending:
+        for nid, translate, title, body, email, number, item_title in pending:
             about = f"{number} {item_title}" if number else ""
             msg = EmailMessage()
             msg["From"], msg["To"] = settings.smtp_sender, email
-            msg["Subject"] = f"[建议提案办理] {title}" + (f" · {about}" if about else "")
+            msg["Subject"] = f"[{translate(N_('建议提案办理'))}] {title}" + (f" · {about}" if about else "")
             msg.set_content("\n\n".join(p for p in (title, about, body) if p))
             with db.transaction() as s:
                 claimed = s.execute(update(Notification).where(Notification.id == nid,

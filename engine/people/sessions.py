@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine import clock
 from engine.models import LoginFailure, LoginSession, User
 from engine.people import accounts
@@ -96,7 +97,7 @@ def log_in(session: Session, username: str, password: str, address: str | None) 
 
 
 class PasswordRejected(ValueError):
-    """The current password is wrong or the new one does not do (message in Chinese and English)."""
+    """The current password is wrong or the new one does not do (a catalog message)."""
 
 
 MIN_PASSWORD = 8
@@ -105,12 +106,11 @@ MIN_PASSWORD = 8
 def change_password(session: Session, user: User, current: str, new: str, confirm: str) -> str:
     """Set a new password, end every session of the user, and open a fresh one for this browser."""
     if not accounts.check_password(user.password_hash, current or ""):
-        raise PasswordRejected("当前密码不正确。 (The current password is wrong.)")
+        raise PasswordRejected(N_("当前密码不正确。"))
     if len(new or "") < MIN_PASSWORD:
-        raise PasswordRejected(f"新密码至少 {MIN_PASSWORD} 个字符。 (The new password needs at least "
-                               f"{MIN_PASSWORD} characters.)")
+        raise PasswordRejected(N_("新密码至少 %(n)s 个字符。", n=MIN_PASSWORD))
     if new != confirm:
-        raise PasswordRejected("两次输入的新密码不一致。 (The two new passwords differ.)")
+        raise PasswordRejected(N_("两次输入的新密码不一致。"))
     user.password_hash = accounts.hash_password(new)
     close_all_sessions(session, user.id)
     return open_session(session, user)

@@ -43,12 +43,12 @@ def create_token(session: Session, user: User, name: str, scopes: list[str], day
     """Create a token; returns the row and the token text (shown once, never stored)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise ValueError("令牌名称必填，至多 100 字 (a name of 1-100 characters is required)")
+        raise ValueError(N_("令牌名称必填，至多 100 字"))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
-        raise ValueError(f"未知或缺少权限范围 (unknown or missing scopes): {', '.join(unknown) or '-'}")
+        raise ValueError(N_("未知或缺少权限范围：%(scopes)s", scopes=", ".join(unknown) or "-"))
     if not 1 <= days <= MAX_DAYS:
-        raise ValueError(f"有效期须为 1 至 {MAX_DAYS} 天 (expiry must be 1-{MAX_DAYS} days)")
+        raise ValueError(N_("有效期须为 1 至 %(n)s 天", n=MAX_DAYS))
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, token_hash=digest(token), prefix=token[:12],
                    scopes=sorted(set(scopes)), expires_at=clock.now() + timedelta(days=days))
@@ -62,10 +62,10 @@ def authenticate(session: Session, token: str) -> tuple[User, ApiToken]:
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest(token.strip()))).first()
     now = clock.now()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
-        raise TokenInvalid("令牌无效、已过期或已吊销 (the token is invalid, expired or revoked)")
+        raise TokenInvalid(N_("令牌无效、已过期或已吊销"))
     user = session.get(User, row.user_id)
     if user is None or not user.active:
-        raise TokenInvalid("令牌所属用户已停用 (the token's user is inactive)")
+        raise TokenInvalid(N_("令牌所属用户已停用"))
     row.last_used_at = now
     return user, row
 
@@ -79,7 +79,7 @@ def revoke(session: Session, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (admins may revoke any)."""
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != user.id and user.role != "admin"):
-        raise LookupError("令牌不存在 (no such token)")
+        raise LookupError(N_("令牌不存在"))
     if row.revoked_at is None:
         row.revoked_at = clock.now()
     return row

@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_, Msg
 from engine.models import ROLES, Unit, User
 from engine.people.directory import DirectoryInvalid, Problem, save_unit, save_user
 from engine.reports.excel import (MAX_ROWS, ImportFileInvalid, ImportInvalid, RowError, _bytes, _cell_text, _sheet,
@@ -85,15 +86,15 @@ def import_directory(session: Session, data: bytes) -> DirectoryImportResult:
             if title in wb.sheetnames:
                 rows, missing = _rows(wb[title], columns)
                 if missing:
-                    raise ImportFileInvalid(f"“{title}”表缺少列：{'、'.join(missing)}"
-                                            f" (sheet {title} lacks column(s): {', '.join(missing)})")
+                    raise ImportFileInvalid(N_("“%(sheet)s”表缺少列：%(columns)s", sheet=Msg(title),
+                                               columns="、".join(missing)))
                 sheets[title] = (kind, columns, rows)
     finally:
         wb.close()
     if not sheets:
-        raise ImportFileInvalid("文件中没有“单位”“用户”“代表名册”“委员名册”表 (no directory sheet found)")
+        raise ImportFileInvalid(N_("文件中没有“单位”“用户”“代表名册”“委员名册”表"))
     if sum(len(rows) for _, _, rows in sheets.values()) > MAX_ROWS:
-        raise ImportFileInvalid(f"行数超过上限 {MAX_ROWS} (more than {MAX_ROWS} rows)")
+        raise ImportFileInvalid(N_("行数超过上限 %(n)s", n=MAX_ROWS))
     result, errors = DirectoryImportResult(), []
     for title, (kind, columns, rows) in sheets.items():  # units first: users may name a new unit
         header = dict(columns)

@@ -19,6 +19,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_
 from engine.text import strip_unsafe
 from engine.workflow.forms import FormInvalid
 from engine.models import Item, User
@@ -150,8 +151,7 @@ def _header_map(header: Iterable) -> tuple[dict[int, str], list[str]]:
             ignored.append(text)
     missing = [h for f, h, req, _ in COLUMNS if req and f not in columns.values()]
     if missing:
-        raise ImportFileInvalid(f"缺少必填列：{'、'.join(missing)}（请使用下载的模板）"
-                                f" (missing required column(s): {', '.join(missing)}; use the template)")
+        raise ImportFileInvalid(N_("缺少必填列：%(columns)s（请使用下载的模板）", columns="、".join(missing)))
     return columns, ignored
 
 
@@ -162,22 +162,21 @@ def _check_expansion(data: bytes) -> None:
         with zipfile.ZipFile(BytesIO(data)) as z:
             expanded = sum(info.file_size for info in z.infolist())
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
+        raise ImportFileInvalid(N_("不是有效的 Excel 文件，请上传 .xlsx 格式")) from None
     if expanded > MAX_EXPANDED_BYTES:
-        raise ImportFileInvalid(f"文件解压后过大（{expanded // 2**20} MB，上限 {MAX_EXPANDED_BYTES // 2**20} MB） "
-                                f"(the file expands to {expanded // 2**20} MB, more than "
-                                f"{MAX_EXPANDED_BYTES // 2**20} MB)")
+        raise ImportFileInvalid(N_("文件解压后过大（%(size)s MB，上限 %(limit)s MB）", size=expanded // 2**20,
+                                   limit=MAX_EXPANDED_BYTES // 2**20))
 
 
 def open_workbook(data: bytes):
     """An uploaded workbook, read-only, or ImportFileInvalid (too large, a zip bomb, not an .xlsx)."""
     if len(data) > MAX_BYTES:
-        raise ImportFileInvalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB） (file too large)")
+        raise ImportFileInvalid(N_("文件过大（上限 %(limit)s MB）", limit=MAX_BYTES // 1024 // 1024))
     _check_expansion(data)
     try:
         return load_workbook(BytesIO(data), read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file; all mean "not readable"
-        raise ImportFileInvalid("不是有效的 Excel 文件，请上传 .xlsx 格式 (not a valid .xlsx file)") from None
+        raise ImportFileInvalid(N_("不是有效的 Excel 文件，请上传 .xlsx 格式")) from None
 
 
 def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
@@ -187,25 +186,25 @@ def read_rows(data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
         rows = wb.worksheets[0].iter_rows(values_only=True)
         header = next(rows, None)
         if header is None:
-            raise ImportFileInvalid("文件是空的 (the file is empty)")
+            raise ImportFileInvalid(N_("文件是空的"))
         columns, ignored = _header_map(header)
         out = []
         for number, values in enumerate(rows, start=2):
             if number > MAX_SHEET_ROWS:
-                raise ImportFileInvalid(f"表格行数超过上限 {MAX_SHEET_ROWS} (more than {MAX_SHEET_ROWS} rows)")
+                raise ImportFileInvalid(N_("表格行数超过上限 %(n)s", n=MAX_SHEET_ROWS))
             record = {f: _cell_text(values[i]) if i < len(values) else "" for i, f in columns.items()}
             if any(record.values()):
                 out.append((number, record))
                 if len(out) > MAX_ROWS:
-                    raise ImportFileInvalid(f"行数超过上限 {MAX_ROWS} (more than {MAX_ROWS} rows)")
+                    raise ImportFileInvalid(N_("行数超过上限 %(n)s", n=MAX_ROWS))
     except ImportFileInvalid:
         raise
     except Exception:  # noqa: BLE001 - malformed sheet XML surfaces while iterating (ParseError and kin)
-        raise ImportFileInvalid("Excel 文件的工作表内容已损坏，无法读取 (the sheet's content is damaged)") from None
+        raise ImportFileInvalid(N_("Excel 文件的工作表内容已损坏，无法读取")) from None
     finally:
         wb.close()
     if not out:
-        raise ImportFileInvalid("文件中没有数据行 (no data rows below the header)")
+        raise ImportFileInvalid(N_("文件中没有数据行"))
     return out, ignored
 
 

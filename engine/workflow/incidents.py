@@ -17,19 +17,19 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import Session
 from SpiffWorkflow.exceptions import WorkflowException
 
+from engine.i18n import N_, Msg
 from engine import clock
 from engine.models import AuditEvent, Incident, ProcessInstance
 from engine.people.notifications import notify, role_users
 
-INCIDENT_MESSAGE = ("流程在“{step}”出错，本次操作未生效，已通知流程管理员处理 "
-                    "(the process failed at '{step}'; nothing was changed and the process admins were told)")
+INCIDENT_MESSAGE = N_("流程在“%(step)s”出错，本次操作未生效，已通知流程管理员处理")
 
 
 class ProcessFailed(Exception):
     """A command could not run because the process itself failed; `incident_id` says where it is recorded."""
 
     def __init__(self, incident_id: int, step: str, item_id: int | None = None):
-        super().__init__(INCIDENT_MESSAGE.format(step=step))
+        super().__init__(Msg(INCIDENT_MESSAGE, step=step))
         self.incident_id, self.item_id = incident_id, item_id
 
 
@@ -134,10 +134,11 @@ def open_incident(session: Session, instance_id: int, action: str, exc: Exceptio
                             submitted=submitted, user_id=user_id, **info)
         session.add(incident)
         session.add(AuditEvent(item_id=instance.item_id, actor_id=user_id, action="incident",
-                               title=f"流程出错：{info['failed_step']}", data={"error": info["message"][:300]}))
+                               title=N_("流程出错：%(step)s", step=info["failed_step"]), data={"error": info["message"][:300]}))
         session.flush()
         notify(session, role_users(session, "admin"), None, "incident",
-               f"流程出错：{info['failed_step']} · {info['error_type']}", f"incident:{incident.id}",
+               N_("流程出错：%(step)s · %(error)s", step=info["failed_step"], error=info["error_type"]),
+               f"incident:{incident.id}",
                body=info["message"], link="/admin/incidents/")
     else:
         for key, value in info.items():

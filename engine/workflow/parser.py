@@ -16,6 +16,7 @@ from SpiffWorkflow.spiff.specs.defaults import SubWorkflowTask, UserTask
 
 from lxml import etree
 
+from engine.i18n import N_
 from engine.workflow.safexml import parse_untrusted_xml
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -223,8 +224,7 @@ def parse_bpmn(xml: bytes, filename: str = "upload.bpmn") -> ParsedProcess:
     parser.add_bpmn_xml(tree, filename)
     ids = parser.get_process_ids()
     if len(ids) != 1:
-        raise DeploymentError(f"文件须恰好包含一个可执行流程，实际为 {len(ids)} 个 "
-                              f"(the file must hold exactly one executable process, found {len(ids)})")
+        raise DeploymentError(N_("文件须恰好包含一个可执行流程，实际为 %(n)s 个", n=len(ids)))
     spec = parser.get_spec(ids[0])
     subprocess_specs = parser.get_subprocess_specs(ids[0])
     annotate(tree, [spec, *subprocess_specs.values()])

@@ -99,7 +99,7 @@ def assignment(c: Completion) -> None:
             c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
     c.session.flush()
     unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
-    tell_proposers(c.session, item, f"assigned:{lead.id}", f"已交办：由{unit_name}主办")
+    tell_proposers(c.session, item, f"assigned:{lead.id}", N_("已交办：由%(unit)s主办", unit=unit_name))
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
                                                        if u != c.data["lead_unit"]], "is_key": item.is_key})
@@ -165,7 +165,7 @@ def return_decision(c: Completion) -> None:
         approved = c.data["return_decision"] == "approve"
         unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, req.unit_id)]
         notify(c.session, unit_users, c.item, "return_decision",
-               f"退回申请{'已同意' if approved else '未同意，请继续办理'}",
+               N_("退回申请已同意") if approved else N_("退回申请未同意，请继续办理"),
                f"return_decision:{req.id}", body=c.data.get("return_opinion"), link=f"/items/{c.item.id}")
     if c.data["return_decision"] == "approve":  # the whole item is re-assigned: the co-units' parts end too
         co_units = [a.unit_id for a in _active_assignments(c, "co")]
@@ -233,8 +233,8 @@ def reply_review(c: Completion) -> None:
             c.item.replied_at = now
         c.session.flush()
         promises_of(c.session, c.item, r)
-        tell_proposers(c.session, c.item, f"replied:{r.id}", f"已答复（第{r.round}轮），请评价",
-                       body=f"答复类别 {r.final_class}")
+        tell_proposers(c.session, c.item, f"replied:{r.id}", N_("已答复（第%(round)s轮），请评价", round=r.round),
+                       body=N_("答复类别 %(reply_class)s", reply_class=r.final_class))
         outbox.record(c.session, "reply.approved", c.item, {"round": r.round, "reply_class": r.final_class,
                                                             "reply_id": r.id})  # its texts: outbox.message
     else:
@@ -251,7 +251,8 @@ def rehandling_order(c: Completion) -> None:
                                   instructions=c.data["rehandle_instructions"], decided_by=c.user.id))
     if c.data["rehandle_decision"] == "rehandle":
         c.item.round = c.round + 1
-        tell_proposers(c.session, c.item, f"rehandled:{c.item.round}", f"已责成重新办理（第{c.item.round}轮）",
+        tell_proposers(c.session, c.item, f"rehandled:{c.item.round}",
+                       N_("已责成重新办理（第%(round)s轮）", round=c.item.round),
                        body=c.data["rehandle_instructions"])
 
 

@@ -8,6 +8,7 @@ extension approval, a co-unit's waiver or return, a take-back) where those comma
 """
 from __future__ import annotations
 
+from engine.i18n import N_
 from engine import clock
 from engine.deadlines.rules import rules_for
 from engine.models import Incident, Item, ProcessDefinition, ProcessInstance, User
@@ -29,25 +30,25 @@ def retry(db, incident_id: int, admin: User) -> str:
         with db.transaction() as s:
             incident = s.get(Incident, incident_id, with_for_update={"of": Incident})
             if incident is None or incident.status != "open":
-                raise NotRetryable("该故障已处理 (this incident is already resolved)")
+                raise NotRetryable(N_("该故障已处理"))
             replay = REPLAYS.get(incident.action)
             if replay is None:
-                raise NotRetryable(f"无法重试此类故障：{incident.action} (no replay for this kind of incident)")
+                raise NotRetryable(N_("无法重试此类故障：%(action)s", action=incident.action))
             instance = s.get(ProcessInstance, incident.instance_id, with_for_update=True)
             if instance.status == "incident":
                 instance.status = "running"  # for the replay; resolve() keeps it so only if nothing else is open
                 s.flush()
             with guard(instance.id, incident_id=incident.id):
                 outcome = replay(s, incident, instance)
-            resolve(s, incident, admin.id, f"{outcome} · {admin.name}")
+            resolve(s, incident, admin.id, outcome)  # a catalog message; who resolved it is resolved_by
             return outcome
     except (NotRetryable, ProcessFailed):
         raise
     except TaskGone:
         with db.transaction() as s:  # done meanwhile (resubmitted, or withdrawn): nothing left to replay
             incident = s.get(Incident, incident_id)
-            resolve(s, incident, admin.id, f"{GONE_MESSAGE} · {admin.name}")
-        return "任务已不在待办中，故障已关闭 (the task is no longer open; the incident was closed)"
+            resolve(s, incident, admin.id, GONE_MESSAGE)
+        return N_("任务已不在待办中，故障已关闭")
     except Exception as exc:
         info = describe(exc)
         with db.transaction() as s:
@@ -60,29 +61,29 @@ def retry(db, incident_id: int, admin: User) -> str:
 @replays("complete")
 def _complete(s, incident: Incident, instance: ProcessInstance) -> str:
     if incident.user_id is None:
-        raise NotRetryable("故障未记录提交人，无法重新办理 (the incident does not say who submitted)")
+        raise NotRetryable(N_("故障未记录提交人，无法重新办理"))
     complete_task(s, incident.task_id, s.get(User, incident.user_id), incident.submitted or {})
-    return "已按原提交内容重新办理 (the submission was applied)"
+    return N_("已按原提交内容重新办理")
 
 
 @replays("start")
 def _start(s, incident: Incident, instance: ProcessInstance) -> str:
     resume_start(s, instance)
-    return "流程已启动 (the process was started)"
+    return N_("流程已启动")
 
 
 @replays("migrate")
 def _migrate(s, incident: Incident, instance: ProcessInstance) -> str:
     target = s.get(ProcessDefinition, (incident.submitted or {}).get("target_id"))
     if target is None:
-        raise NotRetryable("迁移的目标版本已不存在 (the target version no longer exists)")
+        raise NotRetryable(N_("迁移的目标版本已不存在"))
     return migrate_instance(s, instance.id, target, s.get(User, incident.user_id)).message
 
 
 @replays("timers")
 def _timers(s, incident: Incident, instance: ProcessInstance) -> str:
     fire_timers(s, instance.id, clock.now())
-    return "已重新触发到期的期限 (the due timers were fired)"
+    return N_("已重新触发到期的期限")
 
 
 @replays("recompute")
@@ -90,4 +91,4 @@ def _recompute(s, incident: Incident, instance: ProcessInstance) -> str:
     submitted = incident.submitted or {}
     rules = rules_for(s, s.get(Item, instance.item_id).year) if submitted.get("rules") else None
     recompute_instance(s, instance, submitted.get("reason") or "calendar", rules)
-    return "已按现行日历和规则重算期限 (the deadlines were recomputed)"
+    return N_("已按现行日历和规则重算期限")

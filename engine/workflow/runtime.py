@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.i18n import N_
+from engine.i18n import N_, Msg
 from engine.deadlines import ledger
 from engine.workflow import formrules, forms
 from engine.people import notifications
@@ -499,7 +499,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired)
     resolved_by_success(session, instance, "complete", task_id, user.id,
-                        "办理人重新提交成功 (the handler submitted the task again successfully)")
+                        N_("办理人重新提交成功"))
     return item
 
 
@@ -516,10 +516,12 @@ def audit(session: Session, **values) -> None:
     """Append one timeline entry (审计) with a Core INSERT: nothing for the ORM to track or flush."""
     row = dict(AUDIT_COLUMNS, at=clock.now())
     row.update(values)  # same keys every time: one compiled statement, cached
+    if isinstance(row["title"], Msg):  # a title with parameters keeps them, for the reader's language
+        row["message"], row["title"] = row["title"].to_json(), str(row["title"])
     session.connection().execute(_INSERT_AUDIT, row)
 
 
-AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None)
+AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None, message=None)
 SHORT = 40  # characters: a choice, a date or a name is kept in the audit entry; longer text has its record
 
 

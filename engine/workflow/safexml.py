@@ -12,6 +12,8 @@ import re
 
 from lxml import etree
 
+from engine.i18n import N_
+
 __all__ = ["UnsafeXMLError", "parse_untrusted_xml", "MAX_BYTES"]
 
 MAX_BYTES = 2_000_000
@@ -52,15 +54,14 @@ def _parser(target=None) -> etree.XMLParser:
                            dtd_validation=False, huge_tree=False, target=target)
 
 
-_DOCTYPE_MSG = "不允许包含 DOCTYPE/DTD 或实体声明 (DOCTYPE, DTD and entity declarations are not allowed)"
+_DOCTYPE_MSG = N_("不允许包含 DOCTYPE/DTD 或实体声明")
 
 
 def _syntax_error(err: etree.XMLSyntaxError) -> UnsafeXMLError:
     msg = re.sub(r", line \d+, column \d+$", "", err.msg or "invalid XML")
     if err.lineno:
-        return UnsafeXMLError(f"XML 格式错误，第 {err.lineno} 行：{msg} "
-                              f"(malformed XML at line {err.lineno}: {msg})")
-    return UnsafeXMLError(f"XML 格式错误：{msg} (malformed XML: {msg})")
+        return UnsafeXMLError(N_("XML 格式错误，第 %(line)s 行：%(error)s", line=err.lineno, error=msg))
+    return UnsafeXMLError(N_("XML 格式错误：%(error)s", error=msg))
 
 
 def parse_untrusted_xml(data: bytes, *, max_bytes: int = MAX_BYTES) -> etree._ElementTree:
@@ -68,8 +69,7 @@ def parse_untrusted_xml(data: bytes, *, max_bytes: int = MAX_BYTES) -> etree._El
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError("parse_untrusted_xml expects bytes")
     if len(data) > max_bytes:
-        raise UnsafeXMLError(f"文件过大：{len(data)} 字节，上限 {max_bytes} 字节 "
-                             f"(file too large: {len(data)} bytes, limit {max_bytes})")
+        raise UnsafeXMLError(N_("文件过大：%(size)s 字节，上限 %(limit)s 字节", size=len(data), limit=max_bytes))
     data = bytes(data)
     # Pass 1: refuse a DOCTYPE before its contents are parsed.
     try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+from engine.i18n import N_, Msg
 from engine.people.authz import LANES
 from engine.text import is_identifier, safe_label, unsafe_characters
 from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
@@ -28,16 +29,16 @@ SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 
 # Elements whose text is code, and how the engine runs it: expressions are evaluated, scripts executed.
 CODE_ELEMENTS = {
-    f"{{{BPMN}}}conditionExpression": ("eval", "条件", "condition"),
-    f"{{{BPMN}}}condition": ("eval", "条件事件", "conditional event"),
-    f"{{{BPMN}}}timeDate": ("eval", "定时器", "timer"),
-    f"{{{BPMN}}}timeDuration": ("eval", "定时器", "timer"),
-    f"{{{BPMN}}}timeCycle": ("eval", "定时器", "timer"),
-    f"{{{BPMN}}}loopCardinality": ("eval", "多实例数量", "loop cardinality"),
-    f"{{{BPMN}}}completionCondition": ("eval", "多实例完成条件", "completion condition"),
-    f"{{{BPMN}}}script": ("exec", "脚本", "script"),
-    f"{{{SPIFF}}}preScript": ("exec", "前置脚本", "pre-script"),
-    f"{{{SPIFF}}}postScript": ("exec", "后置脚本", "post-script"),
+    f"{{{BPMN}}}conditionExpression": ("eval", N_("条件")),
+    f"{{{BPMN}}}condition": ("eval", N_("条件事件")),
+    f"{{{BPMN}}}timeDate": ("eval", N_("定时器")),
+    f"{{{BPMN}}}timeDuration": ("eval", N_("定时器")),
+    f"{{{BPMN}}}timeCycle": ("eval", N_("定时器")),
+    f"{{{BPMN}}}loopCardinality": ("eval", N_("多实例数量")),
+    f"{{{BPMN}}}completionCondition": ("eval", N_("多实例完成条件")),
+    f"{{{BPMN}}}script": ("exec", N_("脚本")),
+    f"{{{SPIFF}}}preScript": ("exec", N_("前置脚本")),
+    f"{{{SPIFF}}}postScript": ("exec", N_("后置脚本")),
 }
 TIMER_TAGS = {f"{{{BPMN}}}timeDate", f"{{{BPMN}}}timeDuration", f"{{{BPMN}}}timeCycle"}
 # An ISO 8601 literal written bare, as Camunda Modeler users do: here it is Python, so it must be quoted.
@@ -49,7 +50,7 @@ SAFEXML_LINE = re.compile(r"第 (\d+) 行")
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a file cannot be deployed; `message` is Chinese with the English in brackets."""
+    """One reason a file cannot be deployed; `message` is a catalog message (shown in the reader's language)."""
 
     message: str
     element_id: str | None = None
@@ -76,11 +77,11 @@ def check_bpmn(xml: bytes, filename: str = "upload.bpmn") -> list[Problem]:
         tree = parse_untrusted_xml(xml)
     except UnsafeXMLError as exc:
         found = SAFEXML_LINE.search(str(exc))
-        return [Problem(str(exc), line=int(found.group(1)) if found else None, unreadable=True)]
+        return [Problem(exc.args[0], line=int(found.group(1)) if found else None, unreadable=True)]
     try:
         xml.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [Problem(f"文件须为 UTF-8 编码 (the file must be UTF-8 encoded: {exc.reason} at byte {exc.start})",
+        return [Problem(N_("文件须为 UTF-8 编码（第 %(at)s 字节：%(reason)s）", at=exc.start, reason=exc.reason),
                         unreadable=True)]
     elements = _elements_by_id(tree)
     naming = _name_problems(tree)
@@ -94,9 +95,9 @@ def check_bpmn(xml: bytes, filename: str = "upload.bpmn") -> list[Problem]:
     except ValidationException as exc:
         return [_parser_problem(exc, elements)]
     except DeploymentError as exc:
-        return [Problem(str(exc))]
+        return [Problem(exc.args[0] if exc.args else str(exc))]
     except Exception as exc:  # noqa: BLE001 - a hostile or odd file must give a message, not a traceback
-        return [Problem(f"BPMN 无法解析：{type(exc).__name__}: {exc} (the BPMN cannot be parsed)")]
+        return [Problem(N_("BPMN 无法解析：%(error)s", error=f"{type(exc).__name__}: {exc}"))]
     problems = [*_lane_problems(proc, elements), *_form_problems(proc, elements), *_code_problems(tree)]
     return sorted(problems, key=lambda p: p.line or 0)
 
@@ -118,19 +119,18 @@ def _name_problems(tree) -> list[Problem]:
             continue
         line, el_id = el.sourceline, el.get("id")
         if el.tag == f"{{{BPMN}}}process" and not is_identifier(el_id or ""):
-            out.append(Problem(f"流程编号“{el_id}”须以字母或下划线开头，只含字母、数字、下划线、点和连字符，"
-                               f"至多 64 个字符 (process id '{el_id}' must be an identifier: letters, digits, "
-                               f"_ . -, at most 64)", None, line))
+            out.append(Problem(N_("流程编号“%(id)s”须以字母或下划线开头，只含字母、数字、下划线、点和连字符，至多 64 个字符",
+                                  id=el_id), None, line))
         elif el_id is not None and (unsafe_characters(el_id, multiline=False) or any(c.isspace() for c in el_id)):
-            out.append(Problem(f"编号含有空白、控制或方向字符 (an id contains whitespace, control or direction "
-                               f"characters: {unsafe_characters(el_id, multiline=False) or 'whitespace'})",
+            out.append(Problem(N_("编号含有空白、控制或方向字符：%(chars)s",
+                                  chars=", ".join(unsafe_characters(el_id, multiline=False)) or Msg(N_("空白"))),
                                None, line))
         for attr in ("name", "label"):
             value = el.get(attr)
             why = safe_label(value) if value is not None else None
             if why:
-                out.append(Problem(f"{attr}“{value[:40]}”{why}", el_id if el_id and is_identifier(el_id) else None,
-                                   line))
+                out.append(Problem(Msg("%(attr)s“%(value)s”%(why)s", attr=attr, value=value[:40], why=why),
+                                   el_id if el_id and is_identifier(el_id) else None, line))
     return out
 
 
@@ -159,15 +159,15 @@ def _reference_problems(tree, elements: dict) -> list[Problem]:
         for attr in REFERENCES[el.tag]:
             ref = el.get(attr)
             if ref is not None and ref not in elements:
-                out.append(Problem(f"{attr}“{ref}”指向不存在的元素 ({attr} '{ref}' names no element)",
-                                   el.get("id"), el.sourceline))
+                out.append(Problem(N_("%(attr)s“%(ref)s”指向不存在的元素", attr=attr, ref=ref), el.get("id"),
+                                   el.sourceline))
     return out
 
 
 def _parser_problem(exc: ValidationException, elements: dict) -> Problem:
     msg = str(exc.args[0]) if exc.args else str(exc)
     line = exc.line_number if isinstance(exc.line_number, int) else _line(elements, exc.id)
-    return Problem(f"BPMN 结构错误：{msg} (BPMN error)", exc.id or None, line)
+    return Problem(N_("BPMN 结构错误：%(error)s", error=msg), exc.id or None, line)
 
 
 def _specs(proc: ParsedProcess):
@@ -194,14 +194,12 @@ def _lane_problems(proc: ParsedProcess, elements: dict) -> list[Problem]:
     out = []
     for bpmn_id, ts in _user_tasks(proc):
         if not ts.lane:
-            out.append(Problem(f"用户任务 {_label(ts)} 不属于任何泳道；泳道（或任务自身）的 role 属性决定由哪个角色办理，"
-                               f"可用角色：{known} (user task {bpmn_id} belongs to no lane; the role property of its "
-                               f"lane, or of the task, names the role that handles it)",
+            out.append(Problem(N_("用户任务 %(task)s 不属于任何泳道；泳道（或任务自身）的 role 属性决定由哪个角色办理，"
+                                  "可用角色：%(roles)s", task=_label(ts), roles=known),
                                bpmn_id, _line(elements, bpmn_id)))
         elif ts.lane not in LANES:
-            out.append(Problem(f"用户任务 {_label(ts)} 所在泳道“{ts.lane}”没有对应已知角色的 role 属性，可用角色：{known} "
-                               f"(user task {bpmn_id} is in lane '{ts.lane}', which has no role property naming a "
-                               f"known role)", bpmn_id, _line(elements, bpmn_id)))
+            out.append(Problem(N_("用户任务 %(task)s 所在泳道“%(lane)s”没有对应已知角色的 role 属性，可用角色：%(roles)s",
+                                  task=_label(ts), lane=ts.lane, roles=known), bpmn_id, _line(elements, bpmn_id)))
     return out
 
 
@@ -218,12 +216,12 @@ def _form_problems(proc: ParsedProcess, elements: dict) -> list[Problem]:
             continue
         line = _line(elements, bpmn_id)
 
-        def bad(zh: str, en: str) -> None:
-            out.append(Problem(f"{_label(ts)} 的表单：{zh} (form of {bpmn_id}: {en})", bpmn_id, line))
+        def bad(problem: Msg) -> None:
+            out.append(Problem(N_("%(task)s 的表单：%(problem)s", task=_label(ts), problem=problem), bpmn_id, line))
 
         ids = [f["id"] for f in form["fields"]]
         for fid in sorted({i for i in ids if ids.count(i) > 1}):
-            bad(f"字段编号 {fid} 重复", f"field id {fid} is used twice")
+            bad(N_("字段编号 %(field)s 重复", field=fid))
         for field in form["fields"]:
             _check_field(field, set(ids), nodes, bad)
     return out
@@ -232,43 +230,39 @@ def _form_problems(proc: ParsedProcess, elements: dict) -> list[Problem]:
 def _check_field(field: dict, form_ids: set[str], nodes: set[str], bad) -> None:
     fid, kind = field["id"], field["type"]
     if not fid:
-        bad("有字段缺少编号", "a field has no id")
+        bad(Msg(N_("有字段缺少编号")))
         return
     if not fid.isidentifier() or keyword.iskeyword(fid) or fid.startswith("_"):
-        bad(f"字段编号 {fid} 须为字母、数字和下划线组成的变量名，且不以下划线开头",
-            f"field id {fid} must be a variable name (letters, digits, underscores; not starting with _)")
+        bad(N_("字段编号 %(field)s 须为字母、数字和下划线组成的变量名，且不以下划线开头", field=fid))
     if fid in nodes:
-        bad(f"字段编号 {fid} 与流程节点编号相同", f"field id {fid} equals the id of a flow node")
+        bad(N_("字段编号 %(field)s 与流程节点编号相同", field=fid))
     if fid in FUNCTIONS:
-        bad(f"字段编号 {fid} 与表达式函数 {fid}() 同名", f"field id {fid} is the name of the expression function")
+        bad(N_("字段编号 %(field)s 与表达式函数 %(field)s() 同名", field=fid))
     if kind not in FIELD_TYPES:
-        bad(f"字段 {fid} 的类型“{kind}”未知，可用类型：{', '.join(FIELD_TYPES)}",
-            f"field {fid} has unknown type '{kind}'")
+        bad(N_("字段 %(field)s 的类型“%(kind)s”未知，可用类型：%(types)s", field=fid, kind=kind, types=", ".join(FIELD_TYPES)))
     options = [o["id"] for o in field["options"]]
     if kind == "enum" and not options:
-        bad(f"枚举字段 {fid} 没有选项", f"enum field {fid} has no options")
+        bad(N_("枚举字段 %(field)s 没有选项", field=fid))
     if any(not o for o in options):
-        bad(f"字段 {fid} 有选项缺少编号", f"an option of field {fid} has no id")
+        bad(N_("字段 %(field)s 有选项缺少编号", field=fid))
     for dup in sorted({o for o in options if o and options.count(o) > 1}):
-        bad(f"字段 {fid} 的选项 {dup} 重复", f"option {dup} of field {fid} is listed twice")
+        bad(N_("字段 %(field)s 的选项 %(option)s 重复", field=fid, option=dup))
     default = field.get("default")
     if kind == "enum" and default and options and default not in options:
-        bad(f"字段 {fid} 的默认值 {default} 不是其选项之一", f"default {default} of field {fid} is not an option")
+        bad(N_("字段 %(field)s 的默认值 %(default)s 不是其选项之一", field=fid, default=default))
     if kind == "boolean" and default and default.lower() not in ("true", "false"):
-        bad(f"布尔字段 {fid} 的默认值须为 true 或 false", f"default of boolean field {fid} must be true or false")
+        bad(N_("布尔字段 %(field)s 的默认值须为 true 或 false", field=fid))
     for name in NUMERIC_CONSTRAINTS:
         config = (field.get("validation") or {}).get(name)
         if config is not None and not _is_number(config):
-            bad(f"字段 {fid} 的约束 {name} 须为数字，现为“{config}”",
-                f"constraint {name} of field {fid} must be a number, not '{config}'")
+            bad(N_("字段 %(field)s 的约束 %(name)s 须为数字，现为“%(value)s”", field=fid, name=name, value=config))
     condition = (field.get("properties") or {}).get("required_when")
     if condition is not None:
         for clause in condition.split("|"):
             name, eq, _ = clause.partition("=")
             if not eq or name.strip() not in form_ids:
-                bad(f"字段 {fid} 的 required_when 条件“{clause}”须写作 其他字段=值，且该字段在本表单中",
-                    f"required_when clause '{clause}' of field {fid} must read other_field=value, "
-                    f"naming a field of this form")
+                bad(N_("字段 %(field)s 的 required_when 条件“%(clause)s”须写作 其他字段=值，且该字段在本表单中",
+                       field=fid, clause=clause))
 
 
 def _is_number(text: str) -> bool:
@@ -293,21 +287,21 @@ def _owner(el) -> etree._Element:
 def _code_problems(tree) -> list[Problem]:
     out = []
     for el in tree.iter(*CODE_ELEMENTS):
-        mode, zh, en = CODE_ELEMENTS[el.tag]
+        mode, what = CODE_ELEMENTS[el.tag]
+        what = Msg(what)
         owner = _owner(el)
         oid = owner.get("id")
         code = (el.text or "").strip()
         if not code:
             if mode == "eval":
-                out.append(Problem(f"{zh}表达式为空 ({en} expression is empty)", oid, el.sourceline))
+                out.append(Problem(N_("%(what)s表达式为空", what=what), oid, el.sourceline))
             continue
         if el.tag in TIMER_TAGS and ISO_LITERAL.match(code):
-            out.append(Problem(f"{zh}表达式是 Python 表达式，字面值须加引号：'{code}' "
-                               f"({en} expressions are Python: write the literal quoted, '{code}')",
+            out.append(Problem(N_("%(what)s表达式是 Python 表达式，字面值须加引号：'%(code)s'", what=what, code=code),
                                oid, el.sourceline))
             continue
         for error in check_code(el.text or "", mode):
             found = SANDBOX_LINE.match(error)
             line, text = (el.sourceline + int(found.group(1)) - 1, found.group(2)) if found else (el.sourceline, error)
-            out.append(Problem(f"{zh}代码不被接受：{text} ({en} code refused)", oid, line))
+            out.append(Problem(N_("%(what)s代码不被接受：%(error)s", what=what, error=text), oid, line))
     return out

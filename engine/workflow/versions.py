@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
+from engine.i18n import N_, Msg
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.db import Database
@@ -91,7 +92,11 @@ def running_items(session: Session, definition_id: int) -> list[tuple[ProcessIns
 # --------------------------------------------------------------------------------------------- migration
 
 class MigrationRefused(Exception):
-    """This item cannot move to that version; the message says why."""
+    """This item cannot move to that version; `reasons` (catalog messages) say why."""
+
+    def __init__(self, *reasons: str):
+        super().__init__("；".join(reasons))
+        self.reasons = list(reasons)
 
 
 @dataclass
@@ -123,25 +128,22 @@ def _refusals(wf, top_diff, sp_diffs) -> list[str]:
     for sp_id, sp_diff in sp_diffs.items():
         if sp_diff is None:
             sub = wf.subprocesses[sp_id]
-            reasons.append(f"子流程 {sub.spec.name} 在新版本中已不存在 (subprocess {sub.spec.name} is gone)")
+            reasons.append(N_("子流程 %(name)s 在新版本中已不存在", name=sub.spec.name))
     for diff in [top_diff, *(d for d in sp_diffs.values() if d is not None)]:
         for task in diff.removed:
             if task.has_state(TaskState.ERROR):
-                reasons.append(f"环节 {_name(task)} 处于错误状态 (step {task.task_spec.name} is in error)")
+                reasons.append(N_("环节 %(step)s 处于错误状态", step=_name(task)))
             elif task.has_state(RESET):
-                reasons.append(f"当前环节 {_name(task)} 在新版本中已删除 "
-                               f"(the current step {task.task_spec.name} was removed)")
+                reasons.append(N_("当前环节 %(step)s 在新版本中已删除", step=_name(task)))
             elif task.has_state(DEFINITE) or not _under_reset(task):
-                reasons.append(f"已办理的环节 {_name(task)} 在新版本中已删除，事项的办理记录将无法对应 "
-                               f"(step {task.task_spec.name}, already passed, was removed)")
+                reasons.append(N_("已办理的环节 %(step)s 在新版本中已删除，事项的办理记录将无法对应", step=_name(task)))
         for task in diff.changed:  # a passed step whose continuation changed: the item would skip the new steps
             new_spec = diff.alignment.get(task)
             if new_spec is None or not task.has_state(TaskState.COMPLETED):
                 continue
             taken = {child.task_spec.name for child in task.children}
             if any(out.name not in taken for out in new_spec.outputs):
-                reasons.append(f"已办理的环节 {_name(task)} 之后的步骤在新版本中已改变，事项将跳过新增的步骤 "
-                               f"(the steps after {task.task_spec.name}, already passed, changed)")
+                reasons.append(N_("已办理的环节 %(step)s 之后的步骤在新版本中已改变，事项将跳过新增的步骤", step=_name(task)))
     return list(dict.fromkeys(reasons))
 
 
@@ -171,11 +173,11 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
     item = session.get(Item, instance.item_id)
     current = session.get(ProcessDefinition, instance.definition_id)
     if instance.status not in MIGRATABLE:
-        raise MigrationRefused("事项流程已结束，无需迁移 (the item's process has ended)")
+        raise MigrationRefused(N_("事项流程已结束，无需迁移"))
     if current.process_id != target.process_id:
-        raise MigrationRefused(f"目标是另一个流程 {target.process_id} (the target is another process)")
+        raise MigrationRefused(N_("目标是另一个流程 %(process)s", process=target.process_id))
     if current.id == target.id:
-        raise MigrationRefused(f"事项已在 v{target.version} 上 (the item already runs on v{target.version})")
+        raise MigrationRefused(N_("事项已在 v%(version)s 上", version=target.version))
     wf, _ = load_workflow(session, instance)
     new = parsed(target)
     if not wf.get_tasks(state=TaskState.COMPLETED):
@@ -183,7 +185,7 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
     top_diff, sp_diffs = diff_workflow(STATE.registry, wf, new.spec, new.subprocess_specs)
     reasons = _refusals(wf, top_diff, sp_diffs)
     if reasons:
-        raise MigrationRefused("；".join(reasons))
+        raise MigrationRefused(*reasons)
 
     workflows = [wf, *wf.subprocesses.values()]
     saved = _snapshot(workflows)
@@ -205,17 +207,17 @@ def migrate_instance(session: Session, instance_id: int, target: ProcessDefiniti
     try:  # the state must load against the new version, or the item would be stuck on its next step
         STATE.loads(STATE.dumps(wf), new.spec, new.subprocess_specs)
     except Exception as exc:  # noqa: BLE001 - refuse rather than write a state that cannot be read back
-        raise MigrationRefused(f"迁移后的状态无法按新版本读取：{exc} (the migrated state does not load)") from None
+        raise MigrationRefused(N_("迁移后的状态无法按新版本读取：%(error)s", error=str(exc))) from None
 
     instance.definition_id = target.id
     directory = Directory.load(session)
     sync_derived(session, instance, item, wf, directory, fired, moved_by="migration")
     _refresh_task_rows(session, instance, item, wf, directory)
-    message = f"已从 v{current.version} 迁移到 v{target.version}"
+    message = N_("已从 v%(old)s 迁移到 v%(new)s", old=current.version, new=target.version)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="migrated",
                            step=target.process_id, title=message,
                            data={"from": current.version, "to": target.version}))
-    return MigrationResult(item.id, item.number, True, f"{message} (migrated v{current.version} → v{target.version})")
+    return MigrationResult(item.id, item.number, True, message)
 
 
 def _restart_on(session: Session, instance: ProcessInstance, item: Item, wf, current: ProcessDefinition,
@@ -226,11 +228,11 @@ def _restart_on(session: Session, instance: ProcessInstance, item: Item, wf, cur
     fresh = BpmnWorkflow(new.spec, new.subprocess_specs, script_engine=script_engine())
     fresh.get_next_task(state=TaskState.READY).data.update(wf.get_next_task(state=TaskState.READY).data)
     instance.state, instance.definition_id = STATE.dumps(fresh), target.id
-    message = f"已从 v{current.version} 迁移到 v{target.version}"
+    message = N_("已从 v%(old)s 迁移到 v%(new)s", old=current.version, new=target.version)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id if actor else None, action="migrated",
                            step=target.process_id, title=message,
                            data={"from": current.version, "to": target.version}))
-    return MigrationResult(item.id, item.number, True, f"{message} (migrated v{current.version} → v{target.version})")
+    return MigrationResult(item.id, item.number, True, message)
 
 
 def _refresh_task_rows(session: Session, instance: ProcessInstance, item: Item, wf, directory: Directory) -> None:
@@ -259,14 +261,15 @@ def migrate_version(db: Database, from_definition_id: int, target_id: int, actor
                 actor = s.get(User, actor_id) if actor_id else None
                 results.append(migrate_instance(s, instance_id, target, actor))
         except MigrationRefused as exc:
-            results.append(MigrationResult(item_id, number, False, str(exc), str(exc).split("；")))
+            results.append(MigrationResult(item_id, number, False, str(exc), exc.reasons))
         except Exception as exc:  # noqa: BLE001 - a script of the new version (or the diff) failed: an incident
             if not isinstance(exc, ProcessFailed):  # the diff itself failed: recorded the same way
                 exc = ProcessFailure(exc, instance_id, "migrate", submitted={"target_id": target_id},
                                      user_id=actor_id, set_aside=False).after_rollback(db)
             with db.reading() as s:
                 incident = s.get(Incident, exc.incident_id)
-                message = f"{INCIDENT_MESSAGE.format(step=incident.failed_step)} · {incident.message[:200]}"
+                message = Msg("%(failure)s · %(detail)s", failure=Msg(INCIDENT_MESSAGE, step=incident.failed_step),
+                              detail=incident.message[:200])
             results.append(MigrationResult(item_id, number, False, message, [message]))
     return results
 

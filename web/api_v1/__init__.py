@@ -21,7 +21,7 @@ from engine import idempotency
 from engine.people import tokens
 from engine.workflow.forms import FieldError
 from web.api_v1.schemas import Problem
-from web.helpers import db
+from web.helpers import db, error_text
 
 PREFIX = "/api/v1"
 PROBLEM_TYPE = PREFIX + "/problems#"
@@ -170,7 +170,7 @@ def _authenticate():
             user, row = tokens.authenticate(s, token)
             g.api_user_id, g.api_role, g.api_scopes = user.id, user.role, set(row.scopes)
     except tokens.TokenInvalid as exc:
-        abort(401, description=str(exc))
+        abort(401, description=error_text(exc, lang()))
     return _replay_if_idempotent()
 
 

@@ -21,9 +21,9 @@ from engine.reports import statistics
 from engine.workflow import forms, incidents, runtime, versions
 from engine.workflow.incidents import ProcessFailed
 from engine.workflow.validation import InvalidProcess, check_bpmn
-from web.api_v1 import IDEMPOTENCY_PARAM, bp, field_problem, problem, scope
+from web.api_v1 import IDEMPOTENCY_PARAM, bp, field_problem, lang, problem, scope
 from web.api_v1 import schemas as S
-from web.helpers import db
+from web.helpers import db, error_text, tr
 from web.reports import REPORT_ROLES
 
 BOARD_ROLES = ("supervisor", "office", "admin", "leader")  # as /supervision/
@@ -79,11 +79,11 @@ def _task_command(run):
     except forms.FormInvalid as exc:
         return field_problem(exc.errors)
     except NotAllowed as exc:
-        abort(403, description=str(exc))
+        abort(403, description=error_text(exc, lang()))
     except (runtime.StaleTask, runtime.TaskGone) as exc:
-        return problem(409, "冲突 (conflict)", str(exc), "conflict")
+        return problem(409, "冲突 (conflict)", error_text(exc, lang()), "conflict")
     except ProcessFailed as exc:
-        return problem(409, "流程故障 (process incident)", str(exc), "process-incident")
+        return problem(409, "流程故障 (process incident)", error_text(exc, lang()), "process-incident")
     return None
 
 
@@ -172,7 +172,7 @@ class Withdraw(MethodView):
         try:
             failed = _task_command(lambda: withdraw_item(db(), item_id, g.api_user_id, data["reason"]))
         except NotWithdrawable as exc:
-            return problem(409, "不能撤回 (cannot withdraw)", str(exc), "not-withdrawable")
+            return problem(409, "不能撤回 (cannot withdraw)", error_text(exc, lang()), "not-withdrawable")
         if failed is not None:
             return failed
         with db().reading() as s:
@@ -212,9 +212,9 @@ def _open(s, task_id: str) -> TaskRow:
     try:
         return runtime.open_task(s, task_id, _me(s))
     except runtime.TaskGone as exc:
-        abort(404, description=str(exc))
+        abort(404, description=error_text(exc, lang()))
     except NotAllowed as exc:
-        abort(403, description=str(exc))
+        abort(403, description=error_text(exc, lang()))
 
 
 @bp.route("/tasks/<task_id>")
@@ -348,7 +348,7 @@ class Processes(MethodView):
                 body = {"created": created, "version": _version(definition)}
         except InvalidProcess as exc:
             return problem(422, "流程未通过检查 (the process failed its checks)", str(exc), "invalid-process",
-                           errors=[{"field": p.element_id or "xml", "code": "bpmn", "message": p.message,
+                           errors=[{"field": p.element_id or "xml", "code": "bpmn", "message": tr(p.message, lang()),
                                     "line": p.line} for p in exc.problems])
         return body, (201 if created else 200)
 
@@ -361,7 +361,7 @@ class ProcessCheck(MethodView):
     def post(self, data):
         """检查: validate a BPMN file as a deploy would, deploying nothing."""
         problems = check_bpmn(data["xml"].encode(), data["filename"])
-        return {"ok": not problems, "problems": [{"message": p.message, "element_id": p.element_id,
+        return {"ok": not problems, "problems": [{"message": tr(p.message, lang()), "element_id": p.element_id,
                                                   "line": p.line} for p in problems]}
 
 
