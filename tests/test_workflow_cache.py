@@ -72,6 +72,7 @@ def test_a_co_units_opinion_asked_before_a_restart_completes_after_it(demo_db):
 
     item_id = new_item(demo_db, "关于口袋公园绿化的建议")
     handle_to_reply(demo_db, item_id, co_units=["wjw"])
+    do(demo_db, item_id, "wjw_staff", "co_sign_for", co_sign_decision="sign")  # the co-unit takes its part
     assert "cohandle" in ready(demo_db, item_id)
     deployment._CACHE.clear(), deployment._BY_ID.clear(), WORKFLOWS.entries.clear()  # as after a restart
     do(demo_db, item_id, "wjw_staff", "cohandle", co_opinion="同意。")
