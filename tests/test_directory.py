@@ -154,3 +154,19 @@ def test_roles_land_on_their_start_page(client):
     assert login(client, "supervisor").headers["Location"].endswith("/supervision/")
     client.post("/logout", data={"csrf_token": csrf_token(client, "/supervision/")})
     assert login(client, "admin").headers["Location"].endswith("/admin/")
+
+
+def test_directory_search_is_literal_and_bounded(client, demo_db):
+    """A search for "%" or "_" matched every user (SQL wildcards); a search text of any length is cut, not run."""
+    login(client, "office")
+
+    def listed(page: str) -> int:  # users' rows (the "new user" link aside)
+        return page.count('href="/directory/users/') - page.count('href="/directory/users/new')
+
+    everyone = listed(client.get("/directory/").get_data(as_text=True))
+    assert everyone > 5
+    for wildcard in ("%", "%%", "%_%"):  # ("_" alone is in usernames such as jyj_staff)
+        page = client.get("/directory/", query_string={"q": wildcard}).get_data(as_text=True)
+        assert listed(page) == 0, wildcard
+    page = client.get("/directory/", query_string={"q": "王" * 100_000})
+    assert page.status_code == 200 and 'value="' + "王" * 101 not in page.get_data(as_text=True)

@@ -19,13 +19,14 @@ keepers = roles_required("office", "admin")
 @bp.get("/")
 @keepers
 def index():
-    q, role = (request.args.get("q") or "").strip(), request.args.get("role") or ""
+    q, role = (request.args.get("q") or "").strip()[:100], request.args.get("role") or ""  # a name, not a text
     with db().reading() as s:
         users = select(User).order_by(User.active.desc(), User.role, User.username)
         if role in ROLES:
             users = users.where(User.role == role)
         if q:
-            users = users.where(or_(User.name.contains(q), User.username.contains(q), User.delegation.contains(q)))
+            users = users.where(or_(*(column.contains(q, autoescape=True)  # "%" and "_" are letters here
+                                      for column in (User.name, User.username, User.delegation))))
         return render_template("directory/index.html", units=s.scalars(select(Unit).order_by(Unit.code)).all(),
                                users=s.scalars(users.limit(500)).all(), q=q, role=role, roles=ROLES)
 
