@@ -64,13 +64,14 @@ def _where(f: BoardFilter, today: date) -> list:
     clauses = _window(f, today)
     if f.viewer is not None:
         clauses.append(visibility.internal_items_clause(f.viewer))
-    if f.unit_id:
-        clauses.append(Deadline.unit_id == f.unit_id)
-    if f.key:
-        clauses.append(Deadline.key == f.key)
-    if f.item_type:
-        clauses.append(Deadline.item_type == f.item_type)
-    return clauses
+    return clauses + _chosen(f, Deadline)
+
+
+def _chosen(f: BoardFilter, rows) -> list:
+    """The unit, step and item type the reader chose, on deadline rows or on their summary rows (the same
+    columns): the board's page and its tables always filter alike."""
+    return [column == value for column, value in ((rows.unit_id, f.unit_id), (rows.key, f.key),
+                                                  (rows.item_type, f.item_type)) if value]
 
 
 def board_page(session: Session, f: BoardFilter, after: keyset.Cursor | None = None,
@@ -105,12 +106,7 @@ def summary(session: Session, f: BoardFilter, by: str) -> list[tuple[str, int, i
     clauses = [t.board_date <= soon]  # both columns whatever the rows shown
     if viewer is not None and viewer.role == "leader":
         clauses.append(t.leader_id == viewer.id)
-    if f.unit_id:
-        clauses.append(t.unit_id == f.unit_id)
-    if f.key:
-        clauses.append(t.key == f.key)
-    if f.item_type:
-        clauses.append(t.item_type == f.item_type)
+    clauses += _chosen(f, t)
     if f.key_only:
         clauses.append(t.is_key.is_(True))
     counts = session.execute(select(label, late, func.sum(t.n)).where(*clauses).group_by(label)).all()
