@@ -75,6 +75,18 @@ def render(text, translate: Translate = _same) -> str:
     return translate(text) if text else (text or "")
 
 
+def carried(exc: BaseException | None) -> Msg | None:
+    """The catalog message an exception carries as its first argument (a sandbox refusal, a time-out), looked
+    for through the exceptions that wrapped it: SpiffWorkflow puts a script's failure into its own text."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if exc.args and isinstance(exc.args[0], Msg):
+            return exc.args[0]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 @lru_cache(maxsize=None)
 def translator(lang: str | None) -> Translate:
     """The catalog's gettext for `lang`; Chinese (the msgids themselves) for anything else."""

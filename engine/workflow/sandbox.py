@@ -40,6 +40,8 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from engine.i18n import N_, Msg
+
 __all__ = ["make_script_engine", "check_code", "SandboxViolation", "ScriptTimeout", "ScriptRejected",
            "SandboxEnvironment", "SandboxScriptEngine"]
 
@@ -59,9 +61,12 @@ FORBIDDEN_CALLS = frozenset({"eval", "exec", "compile", "open", "globals", "loca
                              "breakpoint", "input"})
 
 
-def _denied(name: str) -> str:
-    return f"不允许访问 '{name}' (access to '{name}' is not allowed)"
+def _denied(name: str) -> Msg:
+    return N_("不允许访问“%(name)s”", name=name)
 
+
+# Refusals are catalog messages (engine.i18n.Msg, the exception's first argument): SpiffWorkflow wraps them
+# into its own text, the incident keeps the message itself (found by engine.i18n.carried) for every reader.
 
 class SandboxViolation(Exception):
     """Script tried to reach something the sandbox forbids (raised at run time)."""
@@ -83,6 +88,10 @@ class _Policy(RestrictingNodeTransformer):
     """RestrictedPython's policy with our messages, plus deadline checks that loops and exception
     handlers cannot avoid (see _run for why they are needed)."""
 
+    def error(self, node, info):
+        # RestrictedPython's "Line N: text", kept as a Msg so that the refusal itself stays a catalog message.
+        self.errors.append(Msg("Line %(line)s: %(problem)s", line=getattr(node, "lineno", None), problem=info))
+
     def check_name(self, node, name, allow_magic_methods=False):
         if name and name.startswith("_") and name != "_":
             self.error(node, _denied(name))
@@ -98,18 +107,18 @@ class _Policy(RestrictingNodeTransformer):
     def visit_Call(self, node):
         if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
             name = node.func.id
-            self.error(node, f"不允许调用 {name}() (calling {name}() is not allowed)")
+            self.error(node, N_("不允许调用 %(name)s()", name=name))
             return self.node_contents_visit(node)
         return super().visit_Call(node)
 
     def visit_Import(self, node):
-        self.error(node, "不允许使用 import (import statements are not allowed)")
+        self.error(node, Msg(N_("不允许使用 import")))
         return node
 
     visit_ImportFrom = visit_Import
 
     def visit_ClassDef(self, node):
-        self.error(node, "不允许定义类 (class definitions are not allowed)")
+        self.error(node, Msg(N_("不允许定义类")))
         return node
 
     def visit_BinOp(self, node):
@@ -193,7 +202,9 @@ def _compiled(source: str, mode: str) -> types.CodeType:
         lines = source.splitlines()
         # SpiffWorkflow indexes source lines with this number, so keep it inside the source.
         lineno = min(int(m.group(1)), len(lines)) if m and lines else 0
-        raise ScriptRejected("; ".join(errors), (FILENAME, lineno, None, None))
+        problems = [e.params["problem"] if isinstance(e, Msg) else e for e in errors]
+        text = Msg("; ".join(f"%(p{n})s" for n in range(len(problems))), **{f"p{n}": p for n, p in enumerate(problems)})
+        raise ScriptRejected(text, (FILENAME, lineno, None, None))
     return code
 
 
@@ -204,22 +215,21 @@ def _guarded_getattr(obj, name, default=raise_):
         raise SandboxViolation(_denied(name))
     if name in ("format", "format_map") and (isinstance(obj, str) or obj is str):
         # "{0.__class__}".format(x) walks attributes inside the format string, unguarded.
-        raise SandboxViolation("不允许使用 str.format()，请改用 f-string 或 % "
-                               "(str.format() is not allowed, use an f-string or %)")
+        raise SandboxViolation(Msg(N_("不允许使用 str.format()，请改用 f-string 或 %")))
     return safer_getattr(obj, name, default)
 
 
 def _limited_range(*args):
     r = range(*args)
     if len(r) > MAX_RANGE:
-        raise SandboxViolation(f"range() 过大，最多 {MAX_RANGE} 项 (range() larger than {MAX_RANGE} items)")
+        raise SandboxViolation(N_("range() 过大，最多 %(n)s 项", n=MAX_RANGE))
     return r
 
 
 def _guarded_pow(a, b):
     if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 \
             and a.bit_length() * b > MAX_POW_BITS:
-        raise SandboxViolation("乘方结果过大 (result of ** is too large)")
+        raise SandboxViolation(Msg(N_("乘方结果过大")))
     return a ** b
 
 
@@ -255,7 +265,7 @@ def _predicted(symbol: str, a, b) -> int:
     if symbol == "*":
         if isinstance(a, int) and isinstance(b, int):
             if a.bit_length() + b.bit_length() > MAX_INT_BITS:
-                raise SandboxViolation("乘积过大 (result of * is too large)")
+                raise SandboxViolation(Msg(N_("乘积过大")))
             return 0
         seq, n = (a, b) if isinstance(b, int) else (b, a)
         return _size(seq) * n if isinstance(n, int) and n > 0 else 0
@@ -263,11 +273,11 @@ def _predicted(symbol: str, a, b) -> int:
         return _size(a) + _size(b) if not (isinstance(a, int) and isinstance(b, int)) else 0
     if symbol == "<<":
         if isinstance(a, int) and isinstance(b, int) and b > 0 and a and a.bit_length() + b > MAX_INT_BITS:
-            raise SandboxViolation("移位结果过大 (result of << is too large)")
+            raise SandboxViolation(Msg(N_("移位结果过大")))
         return 0
     if symbol == "%" and isinstance(a, str):
         if not _format_widths_ok(a):
-            raise SandboxViolation(f"格式宽度过大，最多 {MAX_FORMAT_WIDTH} (format width over {MAX_FORMAT_WIDTH})")
+            raise SandboxViolation(N_("格式宽度过大，最多 %(n)s", n=MAX_FORMAT_WIDTH))
         return len(a) + sum(_size(v) for v in (b if isinstance(b, tuple) else (b,)))
     return 0
 
@@ -283,13 +293,11 @@ class _Budget:
 
     def charge(self, size: int) -> None:
         if size > MAX_RESULT_BYTES:
-            raise SandboxViolation(f"结果过大（约 {size // 2**20} MB，上限 {MAX_RESULT_BYTES // 2**20} MB） "
-                                   f"(a result of about {size // 2**20} MB is over the limit of "
-                                   f"{MAX_RESULT_BYTES // 2**20} MB)")
+            raise SandboxViolation(N_("结果过大（约 %(size)s MB，上限 %(limit)s MB）", size=size // 2**20,
+                                      limit=MAX_RESULT_BYTES // 2**20))
         self.left -= size
         if self.left < 0:
-            raise SandboxViolation(f"脚本占用内存超过 {MAX_ALLOC_BYTES // 2**20} MB "
-                                   f"(the script allocated more than {MAX_ALLOC_BYTES // 2**20} MB)")
+            raise SandboxViolation(N_("脚本占用内存超过 %(limit)s MB", limit=MAX_ALLOC_BYTES // 2**20))
 
     def binop(self, symbol, a, b):
         self.charge(_predicted(symbol, a, b))
@@ -305,7 +313,7 @@ class _Budget:
         if conversion in (ord("r"), ord("s"), ord("a")):
             value = {ord("r"): repr, ord("s"): str, ord("a"): ascii}[conversion](value)
         if any(len(n) > 6 or int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", str(spec))):
-            raise SandboxViolation(f"格式宽度过大，最多 {MAX_FORMAT_WIDTH} (format width over {MAX_FORMAT_WIDTH})")
+            raise SandboxViolation(N_("格式宽度过大，最多 %(n)s", n=MAX_FORMAT_WIDTH))
         return format(value, spec)
 
     def getattr(self, obj, name, default=raise_):
@@ -383,8 +391,7 @@ def _run(code: types.CodeType, namespace: dict, timeout: float):
 
     def tracer(frame, event, arg):
         if time.thread_time() > deadline:
-            raise ScriptTimeout(f"脚本运行超过 {timeout:g} 秒，已被终止 "
-                                f"(script exceeded the time limit of {timeout:g} s)")
+            raise ScriptTimeout(N_("脚本运行超过 %(seconds)s 秒，已被终止", seconds=f"{timeout:g}"))
         return None  # no per-line tracing
 
     def check():
@@ -457,8 +464,7 @@ class SandboxEnvironment(TaskDataEnvironment):
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
         if _data_size(context, MAX_DATA_BYTES) > MAX_DATA_BYTES:
-            raise SandboxViolation(f"脚本留下的数据超过 {MAX_DATA_BYTES // 2**20} MB "
-                                   f"(the script left more than {MAX_DATA_BYTES // 2**20} MB of task data)")
+            raise SandboxViolation(N_("脚本留下的数据超过 %(limit)s MB", limit=MAX_DATA_BYTES // 2**20))
         return True
 
     def _remove_globals_and_functions_from_context(self, context, external_context=None):

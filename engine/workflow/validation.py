@@ -303,5 +303,7 @@ def _code_problems(tree) -> list[Problem]:
         for error in check_code(el.text or "", mode):
             found = SANDBOX_LINE.match(error)
             line, text = (el.sourceline + int(found.group(1)) - 1, found.group(2)) if found else (el.sourceline, error)
+            if isinstance(error, Msg) and "problem" in error.params:  # the sandbox's refusal, a catalog message
+                text = error.params["problem"]
             out.append(Problem(N_("%(what)s代码不被接受：%(error)s", what=what, error=text), oid, line))
     return out
