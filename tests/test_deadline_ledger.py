@@ -420,3 +420,26 @@ def test_a_co_opinion_given_after_a_restart_reaches_the_join(demo_db):
             ready = set(s.scalars(select(TaskRow.spec_name).where(TaskRow.item_id == item_id)))
     assert "draft_reply" in ready
     assert [r.status for r in rows(demo_db, item_id, "co_opinion")] == ["met"]
+
+
+def test_a_calendar_warning_is_a_catalog_message_shown_in_the_readers_language(client, demo_db):
+    """A deadline computed without the year's holidays keeps its warning as a catalog message: the Chinese
+    item page says it in Chinese, the English one in English; a row written before kept only text (shown as
+    it was written)."""
+    with time_machine.travel(at("2026-12-28"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+    [window] = rows(demo_db, item_id, "return_window")
+    assert window.warning_message == {"id": "%(years)s年节假日数据未载入，按周末计算", "params": {"years": "2027"}}
+    login(client, "office")
+    client.get("/lang/zh")
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert "2027年节假日数据未载入，按周末计算" in page and "No holiday data" not in page
+    client.get("/lang/en")
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert "No holiday data for 2027: computed on weekends only" in page and "节假日" not in page
+    with demo_db.transaction() as s:
+        s.get(Deadline, window.id).warning = "旧版提示：2027 年节假日未载入"  # plain text, as rows before kept it
+    with demo_db.reading() as s:
+        assert s.get(Deadline, window.id).warning_message is None
+    assert "旧版提示：2027 年节假日未载入" in client.get(f"/items/{item_id}").get_data(as_text=True)

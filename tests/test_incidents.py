@@ -265,3 +265,65 @@ def test_an_instance_runs_again_only_when_none_of_its_incidents_is_open(demo_db)
     with demo_db.reading() as s:
         assert s.get(Incident, second.id).status == "resolved"
         assert s.get(ProcessInstance, inst_id).status == "running"
+
+
+# --- a sandbox refusal, in the reader's language ------------------------------------------------------------
+
+# Compiles (so the deploy accepts it) and is refused at run time: a range past the sandbox's limit.
+SANDBOX_REFUSED = GOOD.replace(b"    reply_due = due_at(rules['reply'], assigned_on)",
+                               b"    reply_due = due_at(rules['reply'], assigned_on) if len(range(5000000)) else None")
+
+
+def sandbox_incident(demo_db) -> Incident:
+    """An item whose pledge runs into the sandbox's refusal (an open incident)."""
+    assert SANDBOX_REFUSED != GOOD
+    with demo_db.transaction() as s:
+        deploy(s, SANDBOX_REFUSED, "item_handling.bpmn", "admin")
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+
+    def do(username, spec, **form):
+        with demo_db.reading() as s:
+            row, uid = task_for(s, item_id, spec), user(s, username).id
+        return complete(demo_db, row.id, uid, form)
+
+    do("office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    do("jtj_staff", "sign_for", sign_decision="sign")
+    with pytest.raises(ProcessFailed):
+        do("jtj_head", "pledge", **PLEDGE)
+    with demo_db.reading() as s:
+        return s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
+
+
+def test_a_sandbox_refusal_reads_in_the_readers_language_on_the_incident_and_item_pages(client, demo_db):
+    """The refusal is stored as a catalog message with the incident: the Chinese admin reads it in Chinese
+    only, the English one in English only, the failed step's name too; the timeline entry alike."""
+    incident = sandbox_incident(demo_db)
+    assert incident.error_type == "SandboxViolation"
+    assert incident.error_message == {"id": "range() 过大，最多 %(n)s 项", "params": {"n": 1000000}}
+    login(client, "admin")
+    client.get("/lang/zh")
+    page = client.get("/admin/incidents/").get_data(as_text=True)
+    assert "range() 过大，最多 1000000 项" in page and "larger than" not in page and "计算答复期限" in page
+    item_page = client.get(f"/items/{incident.item_id}").get_data(as_text=True)
+    assert "流程出错：计算答复期限 (set_reply_due)" in item_page
+    client.get("/lang/en")
+    page = client.get("/admin/incidents/").get_data(as_text=True)
+    assert "range() larger than 1000000 items" in page and "过大" not in page
+    assert "Compute the reply deadline (set_reply_due)" in page and "计算答复期限" not in page
+    item_page = client.get(f"/items/{incident.item_id}").get_data(as_text=True)
+    assert "Process error: Compute the reply deadline (set_reply_due)" in item_page
+    # The admins' notice of it, in English too.
+    notices = client.get("/notifications/").get_data(as_text=True)
+    assert "range() larger than 1000000 items" in notices and "过大" not in notices
+
+
+def test_an_incident_stored_before_its_message_was_kept_shows_as_written(client, demo_db):
+    incident = sandbox_incident(demo_db)
+    with demo_db.transaction() as s:
+        row = s.get(Incident, incident.id)
+        row.error_message, row.message = None, "旧版记录：range() 过大"
+    login(client, "admin")
+    client.get("/lang/en")
+    page = client.get("/admin/incidents/").get_data(as_text=True)
+    assert "旧版记录：range() 过大" in page and "range() larger than" not in page

@@ -107,6 +107,19 @@ def tr(text, lang: str | None = None) -> str:
     return render(text, translator(lang) if lang else _)
 
 
+def steps(text: str | None) -> str:
+    """An item's current steps (BPMN names joined with 、, as the engine stores them) in the reader's language."""
+    return "、".join(tr(name) for name in text.split("、")) if text else ""
+
+
+def step_label(text: str | None) -> str:
+    """A failed step as incidents name it, "name (bpmn_id)", with the name in the reader's language."""
+    import re
+
+    found = re.fullmatch(r"(.*) \(([^()]*)\)", text or "", re.S)
+    return f"{tr(found.group(1))} ({found.group(2)})" if found else tr(text or "")
+
+
 def event_title(event) -> str:
     """A timeline entry's title in the reader's language: its stored message, or (rows written before
     titles kept one) the title as a catalog msgid."""
@@ -129,16 +142,29 @@ def local_dt(value, fmt="%Y-%m-%d %H:%M"):
     return clock.local(value).strftime(fmt) if value else ""
 
 
-def calendar_warning(text: str | None) -> str:
-    """The deadline's calendar warning (stored by the engine) in the reader's language."""
-    import re
+def deadline_warning(deadline) -> str:
+    """A deadline's calendar warning in the reader's language: its stored catalog message, or (rows written
+    before warnings kept one) the Chinese text as it was stored."""
+    from engine.i18n import Msg
 
-    years = "、".join(dict.fromkeys(re.findall(r"(?<!\d)(\d{4})(?=年|、|\D)", text or "")))
-    return _("%(years)s年节假日数据未载入，按周末计算", years=years) if years else (text or "")
+    if deadline.warning_message:
+        return Msg.from_json(deadline.warning_message).render(_)
+    return deadline.warning or ""
+
+
+def incident_error(incident) -> str:
+    """What an incident's failure says, in the reader's language when it is a catalog message (a sandbox
+    refusal); otherwise the engine's text as written (a Python error names the code)."""
+    from engine.i18n import Msg
+
+    return Msg.from_json(incident.error_message).render(_) if incident.error_message else incident.message
 
 
 def register_template_helpers(app) -> None:
-    app.jinja_env.filters["calendar_warning"] = calendar_warning
+    app.jinja_env.filters["deadline_warning"] = deadline_warning
+    app.jinja_env.filters["incident_error"] = incident_error
+    app.jinja_env.filters["steps"] = steps
+    app.jinja_env.filters["step_label"] = step_label
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["event_title"] = event_title
     app.jinja_env.filters["local"] = local_dt

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from engine.i18n import Msg
 from engine.workflow import incidents, recovery
 from engine.models import User
 from web.helpers import db, error_text, roles_required, tr
@@ -37,7 +38,9 @@ def retry(incident_id: int):
     except recovery.NotRetryable as exc:
         flash(error_text(exc), "error")
     except Exception as exc:  # the failure is recorded on the incident again; say what it is
-        flash(_("重试仍然失败：%(error)s", error=incidents.describe(exc)["message"][:300]), "error")
+        info = incidents.describe(exc)
+        reason = Msg.from_json(info["error_message"]) if info["error_message"] else info["message"][:300]
+        flash(_("重试仍然失败：%(error)s", error=tr(reason)), "error")
     return redirect(url_for("incidents.index"))
 
 

@@ -5,7 +5,9 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from engine.i18n import Msg
 
 from .base import Base, utcnow
 
@@ -51,7 +53,10 @@ class Deadline(Base):
     overdue_at: Mapped[datetime | None]
     met_at: Mapped[datetime | None]
     extended: Mapped[bool] = mapped_column(default=False)
-    warning: Mapped[str | None] = mapped_column(String(300))  # e.g. computed without the year's holidays
+    warning: Mapped[str | None] = mapped_column(String(300))  # e.g. computed without the year's holidays (Chinese)
+    # The warning as a catalog message (engine.i18n.Msg.to_json) shown in the reader's language; rows written
+    # before it have only `warning`.
+    warning_message: Mapped[dict | None] = mapped_column(JSON)
     # The item's own grouping, copied so the board reads and counts deadlines without the item (the ledger
     # refreshes them while the deadline is open; the summary rows were counted under these values).
     item_type: Mapped[str | None] = mapped_column(String(20))
@@ -60,6 +65,11 @@ class Deadline(Base):
     # What the board sorts and counts by (deadlines.tally.board_date): the due date of an open deadline, the
     # FLAGGED date for a flagged one (late whatever its date), None once closed. Kept by the tally at flush.
     board_date: Mapped[date | None]
+
+    @validates("warning")
+    def _keep_warning_message(self, _key, warning):
+        self.warning_message = warning.to_json() if isinstance(warning, Msg) else None
+        return str(warning)[:300] if warning is not None else None
 
 
 class DeadlineTally(Base):

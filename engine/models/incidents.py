@@ -19,7 +19,10 @@ class Incident(Base):
     task_id: Mapped[str | None] = mapped_column(String(36))  # the user task being completed
     failed_step: Mapped[str | None] = mapped_column(String(200))  # the BPMN element that failed
     error_type: Mapped[str] = mapped_column(String(80))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # the failure as the engine wrote it (the technical text)
+    # What the failure says to a reader, when it is a catalog message (a sandbox refusal: engine.i18n.Msg.to_json),
+    # rendered in the reader's language; rows before it, and other failures, show `message` as written.
+    error_message: Mapped[dict | None] = mapped_column(JSON)
     line: Mapped[int | None]
     error_line: Mapped[str | None] = mapped_column(Text)
     submitted: Mapped[dict | None] = mapped_column(JSON)  # the form as submitted, so a retry loses nothing

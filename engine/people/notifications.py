@@ -107,8 +107,9 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
     by = "unit" if lane.unit_var else "person" if lane.person_var else "role"
     stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
     # The step's name as the process names it, as the inbox and the task page show it.
-    title = (N_("新任务：%(step)s（第%(round)s轮）", step=row.title, round=row.round) if row.round > 1
-             else N_("新任务：%(step)s", step=row.title))
+    step = Msg(row.title or "")  # the BPMN name: process content, in the catalog (engine.workflow.process_text)
+    title = (N_("新任务：%(step)s（第%(round)s轮）", step=step, round=row.round) if row.round > 1
+             else N_("新任务：%(step)s", step=step))
     session.connection().execute(stmt, dict(
         n_item_id=item.id, n_kind="task", n_title=str(title)[:300], n_message={"title": title.to_json(), "body": None},
         n_dedupe_key=f"task:{row.id}",

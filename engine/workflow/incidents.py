@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import Session
 from SpiffWorkflow.exceptions import WorkflowException
 
-from engine.i18n import N_, Msg
+from engine.i18n import N_, Msg, carried
 from engine import clock
 from engine.models import AuditEvent, Incident, ProcessInstance
 from engine.people.notifications import notify, role_users
@@ -102,16 +102,30 @@ def replays(action: str):
     return register
 
 
-def describe(exc: Exception) -> dict:
+def _step_of(exc: Exception) -> tuple[str, str]:
+    """The failed BPMN element's name and id."""
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
     step = (getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
             or "?")
+    return step, getattr(spec, "bpmn_id", "") or ""
+
+
+def _step_message(exc: Exception) -> Msg:
+    """The failed step as titles name it, its name a catalog message (process content, engine.workflow.process_text)."""
+    step, bpmn_id = _step_of(exc)
+    return Msg("%(name)s (%(id)s)", name=Msg(step), id=bpmn_id) if bpmn_id else Msg(step)
+
+
+def describe(exc: Exception) -> dict:
+    step, bpmn_id = _step_of(exc)
     notes = " ".join(getattr(exc, "__notes__", []) or [])
-    return {"failed_step": f"{step} ({getattr(spec, 'bpmn_id', '') or ''})".strip(),
+    reason = carried(exc)  # a sandbox refusal or time-out: shown in the reader's language
+    return {"failed_step": f"{step} ({bpmn_id})".strip(),
             "error_type": getattr(exc, "error_type", None) or type(exc).__name__,
             "message": f"{exc} {notes}".strip()[:4000], "line": getattr(exc, "line_number", None),
-            "error_line": getattr(exc, "error_line", None)}
+            "error_line": getattr(exc, "error_line", None),
+            "error_message": reason.to_json() if reason is not None else None}
 
 
 def is_process_failure(exc: Exception) -> bool:
@@ -134,12 +148,13 @@ def open_incident(session: Session, instance_id: int, action: str, exc: Exceptio
                             submitted=submitted, user_id=user_id, **info)
         session.add(incident)
         session.add(AuditEvent(item_id=instance.item_id, actor_id=user_id, action="incident",
-                               title=N_("流程出错：%(step)s", step=info["failed_step"]), data={"error": info["message"][:300]}))
+                               title=N_("流程出错：%(step)s", step=_step_message(exc)), data={"error": info["message"][:300]}))
         session.flush()
         notify(session, role_users(session, "admin"), None, "incident",
-               N_("流程出错：%(step)s · %(error)s", step=info["failed_step"], error=info["error_type"]),
+               N_("流程出错：%(step)s · %(error)s", step=_step_message(exc), error=info["error_type"]),
                f"incident:{incident.id}",
-               body=info["message"], link="/admin/incidents/")
+               body=Msg.from_json(info["error_message"]) if info["error_message"] else info["message"],
+               link="/admin/incidents/")
     else:
         for key, value in info.items():
             setattr(incident, key, value)

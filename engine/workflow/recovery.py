@@ -54,6 +54,7 @@ def retry(db, incident_id: int, admin: User) -> str:
         with db.transaction() as s:
             incident = s.get(Incident, incident_id)
             incident.message, incident.error_type, incident.line = info["message"], info["error_type"], info["line"]
+            incident.error_message = info["error_message"]
             incident.occurrences = (incident.occurrences or 1) + 1
         raise
 
