@@ -112,9 +112,9 @@ def _step_of(exc: Exception) -> tuple[str, str]:
 
 
 def _step_message(exc: Exception) -> Msg:
-    """The failed step as titles name it, its name a catalog message (process content, engine.workflow.process_text)."""
-    step, bpmn_id = _step_of(exc)
-    return Msg("%(name)s (%(id)s)", name=Msg(step), id=bpmn_id) if bpmn_id else Msg(step)
+    """The failed step as the timeline and the notice name it (the admin's page adds its id): its name, a
+    catalog message (process content, engine.workflow.process_text)."""
+    return Msg(_step_of(exc)[0])
 
 
 def describe(exc: Exception) -> dict:
@@ -151,9 +151,10 @@ def open_incident(session: Session, instance_id: int, action: str, exc: Exceptio
                                title=N_("流程出错：%(step)s", step=_step_message(exc)), data={"error": info["message"][:300]}))
         session.flush()
         notify(session, role_users(session, "admin"), None, "incident",
-               N_("流程出错：%(step)s · %(error)s", step=_step_message(exc), error=info["error_type"]),
+               N_("流程出错：%(step)s · %(error)s", step=_step_message(exc),
+                  error=Msg.from_json(info["error_message"]) if info["error_message"] else info["error_type"]),
                f"incident:{incident.id}",
-               body=Msg.from_json(info["error_message"]) if info["error_message"] else info["message"],
+               body=None if info["error_message"] else info["message"],
                link="/admin/incidents/")
     else:
         for key, value in info.items():

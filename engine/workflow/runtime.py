@@ -372,7 +372,8 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     session.add(instance)
     session.flush()
     audit(session, item_id=item.id, actor_id=actor.id if actor else None, action="started",
-          step=definition.process_id, title=f"{definition.name} v{definition.version}")
+          step=definition.process_id,  # the process's name is process content, in the catalog
+          title=Msg("%(name)s v%(version)s", name=Msg(definition.name), version=definition.version))
     try:
         with guard(instance.id, "start", user_id=actor.id if actor else None), \
                 calendar_scope(current_calendar(session)):
