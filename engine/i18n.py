@@ -29,37 +29,73 @@ def _fill(text: str, params: dict) -> str:
     return text % params if params else text
 
 
+def in_context(translate: Translate, context: str, msgid: str) -> str:
+    """`msgid` of the catalog's `context` (msgctxt) through a plain gettext: compiled catalogs key such an
+    entry as context + EOT + msgid, as gettext's own pgettext looks it up. Not found: the msgid as written."""
+    key = f"{context}\x04{msgid}"
+    text = translate(key)
+    return msgid if text == key else text
+
+
 class Msg(str):
-    """A catalog message and its parameters; as a str, the Chinese text."""
+    """A catalog message and its parameters; as a str, the Chinese text. `context` is the catalog's msgctxt
+    of the msgid, if any (process content: engine.workflow.process_text)."""
 
     msgid: str
     params: dict
+    context: str | None = None
 
     def __new__(cls, msgid: str, **params):
         self = super().__new__(cls, _fill(msgid, {k: str(v) if isinstance(v, Msg) else v for k, v in params.items()}))
         self.msgid, self.params = str(msgid), params
         return self
 
+    @classmethod
+    def of(cls, context: str, msgid: str) -> "Msg":
+        """A msgid of the catalog's `context`, without parameters."""
+        self = cls(msgid)
+        self.context = context
+        return self
+
     def render(self, translate: Translate = _same) -> str:
         """The text in the language of `translate` (Chinese by default), parameters rendered alike."""
         params = {k: v.render(translate) if isinstance(v, Msg) else v for k, v in self.params.items()}
-        return _fill(translate(self.msgid) if self.msgid else "", params)
+        if not self.msgid:
+            return ""
+        return _fill(in_context(translate, self.context, self.msgid) if self.context else translate(self.msgid),
+                     params)
 
     def to_json(self) -> dict:
-        return {"id": self.msgid,
+        data = {"id": self.msgid,
                 "params": {k: v.to_json() if isinstance(v, Msg) else v for k, v in self.params.items()}}
+        if self.context:
+            data["context"] = self.context
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Msg":
         params = {k: cls.from_json(v) if isinstance(v, dict) else v for k, v in (data.get("params") or {}).items()}
-        return cls(data["id"], **params)
+        self = cls(data["id"], **params)
+        self.context = data.get("context")
+        return self
 
     def __reduce__(self):  # pickles (and copies) as a Msg, not as the plain text
-        return (_rebuild, (self.msgid, self.params))
+        return (_rebuild, (self.msgid, self.params, self.context))
 
 
-def _rebuild(msgid: str, params: dict) -> Msg:
-    return Msg(msgid, **params)
+def _rebuild(msgid: str, params: dict, context: str | None = None) -> Msg:
+    self = Msg(msgid, **params)
+    self.context = context
+    return self
+
+
+PROCESS_CONTEXT = "bpmn"  # the catalog's msgctxt of process content (engine.workflow.process_text)
+
+
+def step_name(name: str) -> Msg:
+    """A name from a BPMN file (a step, a lane, a label) as a catalog message of process content, as a
+    parameter of an engine message (新任务：%(step)s) that renders it in the reader's language."""
+    return Msg.of(PROCESS_CONTEXT, name)
 
 
 def N_(text: str, **params):

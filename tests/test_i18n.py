@@ -30,14 +30,15 @@ PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrs]|\
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
-def source_messages() -> dict[str | tuple[str, ...], list[str]]:
-    """Every msgid the source uses (a tuple for plurals), with the places it occurs."""
+def source_messages() -> dict[tuple[str | tuple[str, ...], str | None], list[str]]:
+    """Every (msgid, context) the source uses (a tuple msgid for plurals; process content has its context),
+    with the places it occurs."""
     with open(ROOT / "babel.cfg", encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    found: dict[str | tuple[str, ...], list[str]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    found: dict[tuple[str | tuple[str, ...], str | None], list[str]] = {}
+    for filename, lineno, message, _comments, context in extract_from_dir(
             str(ROOT), method_map, options_map, keywords=KEYWORDS):
-        found.setdefault(message, []).append(f"{filename}:{lineno}")
+        found.setdefault((message, context), []).append(f"{filename}:{lineno}")
     return found
 
 
@@ -48,12 +49,13 @@ def placeholders(text: str) -> Counter:
 def untranslated(messages: dict, catalog: Catalog) -> list[str]:
     """Msgids with no usable English: missing from the catalog, fuzzy, empty, or still Chinese."""
     problems = []
-    for msgid, where in messages.items():
+    for (msgid, context), where in messages.items():
         key = msgid[0] if isinstance(msgid, tuple) else msgid
-        entry = catalog.get(key)
+        entry = catalog.get(key, context=context)
         strings = entry.string if entry and isinstance(entry.string, tuple) else (entry.string if entry else "",)
         if entry is None or entry.fuzzy or not all(strings) or any(HAN.search(s) for s in strings):
-            problems.append(f"{key!r} ({where[0]}){' [fuzzy]' if entry is not None and entry.fuzzy else ''}")
+            problems.append(f"{key!r}{f' [{context}]' if context else ''} ({where[0]})"
+                            f"{' [fuzzy]' if entry is not None and entry.fuzzy else ''}")
     return problems
 
 
@@ -81,6 +83,7 @@ def english() -> Catalog:
 def test_every_ui_string_has_an_english_translation(english):
     messages = source_messages()
     assert len(messages) > 100, "extraction found almost nothing: is babel.cfg still at the project root?"
+    assert messages[("签订责任状", "bpmn")][0].startswith("processes/"), "process content is not extracted"
     missing = untranslated(messages, english)
     assert not missing, (f"{len(missing)} UI string(s) without English in {EN_PO.relative_to(ROOT)} "
                          "(see this file's docstring for the commands):\n" + "\n".join(missing))
@@ -99,8 +102,10 @@ def test_the_checks_catch_missing_fuzzy_chinese_and_broken_placeholders():
     catalog.add("督查看板", "督查看板")
     catalog.add("第%(n)s轮", "Round %(m)s")
     catalog.add("已校验 {done} / {total} 行", "Checked {done} rows")
-    messages = {m: ["web/x.html:1"] for m in ("我的待办", "退出", "登记", "督查看板", "新字符串")}
+    catalog.add("签收", "Sign for", context="bpmn")
+    messages = {(m, None): ["web/x.html:1"] for m in ("我的待办", "退出", "登记", "督查看板", "新字符串")}
+    messages.update({("签收", "bpmn"): ["processes/x.bpmn:1"], ("交办", "bpmn"): ["processes/x.bpmn:2"]})
     assert [p.split(" ")[0] for p in untranslated(messages, catalog)] == [
-        "'退出'", "'登记'", "'督查看板'", "'新字符串'"]
+        "'退出'", "'登记'", "'督查看板'", "'新字符串'", "'交办'"]
     assert placeholder_mismatches(catalog) == ["'第%(n)s轮' -> 'Round %(m)s'",
                                                "'已校验 {done} / {total} 行' -> 'Checked {done} rows'"]

@@ -20,7 +20,7 @@ from engine.models import Item, ProcessDefinition, User
 from engine.text import safe_filename
 from engine.workflow.safexml import MAX_BYTES
 from engine.workflow.validation import InvalidProcess, check_bpmn
-from web.helpers import db, roles_required
+from web.helpers import db, diagram_xml, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 diagram_bp = Blueprint("diagram", __name__, url_prefix="/diagram")
@@ -145,7 +145,7 @@ def steps_json(process_id: str):
     with db().reading() as s:
         for definition, loads in versions.step_overview(s):
             if definition.process_id == process_id:
-                return jsonify(xml=definition.bpmn_xml, version=definition.version,
+                return jsonify(xml=diagram_xml(definition.bpmn_xml), version=definition.version,
                                counts={x.spec_name: {"waiting": x.waiting, "late": x.late} for x in loads})
     abort(404)
 
@@ -159,5 +159,5 @@ def item(item_id: int):
         if not visibility.may_see_internal(s, s.get(User, current_user.id), it):
             abort(403)
         state = versions.item_diagram(s, it) or abort(404)
-        return jsonify(xml=state.definition.bpmn_xml, version=state.definition.version,
+        return jsonify(xml=diagram_xml(state.definition.bpmn_xml), version=state.definition.version,
                        completed=state.completed, active=state.active, overdue=state.overdue)

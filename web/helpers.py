@@ -107,9 +107,17 @@ def tr(text, lang: str | None = None) -> str:
     return render(text, translator(lang) if lang else _)
 
 
+def process_text(text: str | None) -> str:
+    """A text of a BPMN file (a step's name, a form label, an enum value's name) in the reader's language,
+    from the catalog's process content; a name the catalog lacks shows as written."""
+    from engine.workflow.process_text import translate_name
+
+    return translate_name(_, text) if text else (text or "")
+
+
 def steps(text: str | None) -> str:
     """An item's current steps (BPMN names joined with 、, as the engine stores them) in the reader's language."""
-    return "、".join(tr(name) for name in text.split("、")) if text else ""
+    return "、".join(process_text(name) for name in text.split("、")) if text else ""
 
 
 def step_label(text: str | None) -> str:
@@ -117,7 +125,14 @@ def step_label(text: str | None) -> str:
     import re
 
     found = re.fullmatch(r"(.*) \(([^()]*)\)", text or "", re.S)
-    return f"{tr(found.group(1))} ({found.group(2)})" if found else tr(text or "")
+    return f"{process_text(found.group(1))} ({found.group(2)})" if found else process_text(text)
+
+
+def diagram_xml(xml: str) -> str:
+    """A deployed BPMN file for a diagram viewer: its step, flow and lane names in the reader's language."""
+    from engine.workflow.process_text import translated_xml
+
+    return translated_xml(xml, _) if current_lang() != "zh" else xml
 
 
 def event_title(event) -> str:
@@ -125,12 +140,16 @@ def event_title(event) -> str:
     titles kept one) the title as a catalog msgid."""
     from engine.i18n import Msg
 
-    return Msg.from_json(event.message).render(_) if event.message else tr(event.title)
+    if event.message:
+        return Msg.from_json(event.message).render(_)
+    step = process_text(event.title)  # a completed step's entry is titled with its BPMN name
+    return step if step != event.title else tr(event.title)
 
 
 def field_error_text(e) -> str:
     """A form error flashed on its own: the field's label (catalog text) and what is wrong with it."""
-    return _("%(label)s：%(message)s", label=tr(e.label), message=e.message(current_lang()))
+    label = process_text(e.label)  # a BPMN form's label; other forms' labels are catalog text of their own
+    return _("%(label)s：%(message)s", label=tr(e.label) if label == e.label else label, message=e.message(current_lang()))
 
 
 def error_text(exc: BaseException, lang: str | None = None) -> str:
@@ -164,6 +183,7 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["deadline_warning"] = deadline_warning
     app.jinja_env.filters["incident_error"] = incident_error
     app.jinja_env.filters["steps"] = steps
+    app.jinja_env.filters["bpmn"] = process_text
     app.jinja_env.filters["step_label"] = step_label
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["event_title"] = event_title

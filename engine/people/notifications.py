@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.i18n import N_, Msg, Translate, translator
+from engine.i18n import N_, Msg, Translate, step_name, translator
 from engine.people.authz import LANES
 from engine.config import Settings
 from engine.models import Item, Notification, TaskRow, User
@@ -107,7 +107,7 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
     by = "unit" if lane.unit_var else "person" if lane.person_var else "role"
     stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
     # The step's name as the process names it, as the inbox and the task page show it.
-    step = Msg(row.title or "")  # the BPMN name: process content, in the catalog (engine.workflow.process_text)
+    step = step_name(row.title or "")  # the BPMN name: process content, in the catalog
     title = (N_("新任务：%(step)s（第%(round)s轮）", step=step, round=row.round) if row.round > 1
              else N_("新任务：%(step)s", step=step))
     session.connection().execute(stmt, dict(

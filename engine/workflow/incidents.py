@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import Session
 from SpiffWorkflow.exceptions import WorkflowException
 
-from engine.i18n import N_, Msg, carried
+from engine.i18n import N_, Msg, carried, step_name
 from engine import clock
 from engine.models import AuditEvent, Incident, ProcessInstance
 from engine.people.notifications import notify, role_users
@@ -114,7 +114,7 @@ def _step_of(exc: Exception) -> tuple[str, str]:
 def _step_message(exc: Exception) -> Msg:
     """The failed step as the timeline and the notice name it (the admin's page adds its id): its name, a
     catalog message (process content, engine.workflow.process_text)."""
-    return Msg(_step_of(exc)[0])
+    return step_name(_step_of(exc)[0])
 
 
 def describe(exc: Exception) -> dict:

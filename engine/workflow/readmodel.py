@@ -149,7 +149,7 @@ def co_return_decision(c: Completion) -> None:
         _void_co_deadlines(c, [unit_id])
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, unit_id)]
     notify(c.session, unit_users, c.item, "return_decision",
-           f"协办退回申请{'已同意' if approved else '未同意，请继续协办'}",
+           N_("协办退回申请已同意") if approved else N_("协办退回申请未同意，请继续协办"),
            f"co_return_decision:{req.id if req else c.item.id}:{unit_id}", body=c.data.get("co_return_opinion"),
            link=f"/items/{c.item.id}")
 
@@ -310,7 +310,7 @@ def timer_outcome(kind: str | None, deadline: str | None, c: Completion) -> None
     """What a fired timer means for the record: an expired rating window counts as 未表态 (no opinion)."""
     if kind == "expired" and deadline == "rating":
         c.session.add(Rating(item_id=c.item.id, round=c.round, attitude="no_opinion", result="no_opinion",
-                             reason="评价期满未表态"))
+                             reason=N_("评价期满未表态")))  # shown through the catalog (web: |tr)
 
 
 # The timeline's name of a completed form when a decision makes it another act than the step's name

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.util.task import TaskState
 
+from engine.i18n import N_
 from engine import clock
 from engine.deadlines import calendar as workcal
 from engine.deadlines import rules as year_rules
@@ -141,7 +142,7 @@ def load_holidays(session: Session, year: int, text: str, actor: User | None = N
     """Load (or correct) a year's holidays, then recompute the open deadlines they affect."""
     stored = workcal.import_year_csv(session, year, text)
     report = recompute_open(session, "calendar")
-    _audit(session, actor, f"载入{year}年节假日安排，期限已重算", report, {"year": year})
+    _audit(session, actor, N_("载入%(year)s年节假日安排，期限已重算", year=year), report, {"year": year})
     return stored, report
 
 
@@ -153,7 +154,7 @@ def change_day(session: Session, day: date, kind: str, name: str | None = None,
     else:
         workcal.set_day(session, day, kind == "workday", name)
     report = recompute_open(session, "calendar")
-    _audit(session, actor, f"工作日历调整（{day}），期限已重算", report, {"day": day.isoformat(), "kind": kind})
+    _audit(session, actor, N_("工作日历调整（%(day)s），期限已重算", day=day.isoformat()), report, {"day": day.isoformat(), "kind": kind})
     return report
 
 
@@ -168,5 +169,5 @@ def change_rules(session: Session, year: int, values: dict[str, str], actor: Use
         return RecomputeReport()
     report = recompute_open(session, "rules", year, after)
     changed = {k: after[k] for k in after if after[k] != before.get(k)}
-    _audit(session, actor, f"{year}年期限规则调整，期限已重算", report, {"year": year, "rules": changed})
+    _audit(session, actor, N_("%(year)s年期限规则调整，期限已重算", year=year), report, {"year": year, "rules": changed})
     return report

@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.i18n import N_, Msg
+from engine.i18n import N_, Msg, step_name
 from engine.deadlines import ledger
 from engine.workflow import formrules, forms
 from engine.people import notifications
@@ -373,7 +373,7 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     session.flush()
     audit(session, item_id=item.id, actor_id=actor.id if actor else None, action="started",
           step=definition.process_id,  # the process's name is process content, in the catalog
-          title=Msg("%(name)s v%(version)s", name=Msg(definition.name), version=definition.version))
+          title=Msg("%(name)s v%(version)s", name=step_name(definition.name), version=definition.version))
     try:
         with guard(instance.id, "start", user_id=actor.id if actor else None), \
                 calendar_scope(current_calendar(session)):
