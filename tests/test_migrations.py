@@ -96,3 +96,29 @@ def test_banli_db_upgrade_command(empty_url, monkeypatch):
         assert "task_row" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_calendar_warnings_stored_as_text_become_catalog_messages(demo_db):
+    """f6fb5ae91b9a: the calendar warnings the ledger wrote as Chinese text (before deadline.warning_message)
+    become the catalog message they were, read in the reader's language; any other text stays as written."""
+    import sqlalchemy as sa
+
+    engine = create_engine(demo_db.url)
+    deadline = sa.table("deadline", sa.column("id", sa.Integer), sa.column("warning", sa.String),
+                        sa.column("warning_message", sa.JSON))
+    try:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(deadline.c.id).order_by(deadline.c.id).limit(3)).scalars().all()
+            for row_id, warning in zip(ids, ("2027年节假日数据未载入，按周末计算", "2027、2028年节假日数据未载入，按周末计算",
+                                             "期限按旧规则计算")):
+                conn.execute(deadline.update().where(deadline.c.id == row_id).values(warning=warning))
+        migrations.downgrade(engine, "c13e7a1f0b42")
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(deadline.c.id, deadline.c.warning_message)
+                                       .where(deadline.c.id.in_(ids))).all())
+    finally:
+        engine.dispose()
+    msgid = "%(years)s年节假日数据未载入，按周末计算"
+    assert [stored[i] for i in ids] == [{"id": msgid, "params": {"years": "2027"}},
+                                        {"id": msgid, "params": {"years": "2027、2028"}}, None]
