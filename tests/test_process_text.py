@@ -62,3 +62,18 @@ def test_task_page_inbox_and_diagram_speak_the_readers_language(app, client, dem
     page = client.get(f"/tasks/{sign.id}").get_data(as_text=True)
     assert "<h1>Sign for" in page and "Sign for or ask to return" in page and ">Ask to return</option>" in page
     assert "签收或申请退回" not in page
+
+
+def test_the_confirmation_of_a_completed_step_names_it_in_english(app, demo_db):
+    from tests.conftest import csrf_token
+
+    with demo_db.reading() as s:
+        sign = s.scalars(select(TaskRow).where(TaskRow.spec_name == "sign_for")).first()
+        handler = s.scalars(select(User.username).where(User.unit_id == sign.unit_id, User.role == "unit_handler")).first()
+    client = app.test_client()
+    login(client, handler)
+    client.get("/lang/en")
+    r = client.post(f"/tasks/{sign.id}", data={"csrf_token": csrf_token(client, f"/tasks/{sign.id}"),
+                                              "sign_decision": "sign"})
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Done: Sign for" in page and "签收" not in page

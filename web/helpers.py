@@ -115,6 +115,13 @@ def process_text(text: str | None) -> str:
     return translate_name(_, text) if text else (text or "")
 
 
+def name_text(text: str | None) -> str:
+    """A name that is a step's BPMN name or else catalog text (a timeline title, a confirmation), in the
+    reader's language."""
+    step = process_text(text)
+    return step if step != text else tr(text)
+
+
 def steps(text: str | None) -> str:
     """An item's current steps (BPMN names joined with 、, as the engine stores them) in the reader's language."""
     return "、".join(process_text(name) for name in text.split("、")) if text else ""
@@ -142,14 +149,13 @@ def event_title(event) -> str:
 
     if event.message:
         return Msg.from_json(event.message).render(_)
-    step = process_text(event.title)  # a completed step's entry is titled with its BPMN name
-    return step if step != event.title else tr(event.title)
+    return name_text(event.title)  # a completed step's entry is titled with its BPMN name
 
 
 def field_error_text(e) -> str:
     """A form error flashed on its own: the field's label (catalog text) and what is wrong with it."""
-    label = process_text(e.label)  # a BPMN form's label; other forms' labels are catalog text of their own
-    return _("%(label)s：%(message)s", label=tr(e.label) if label == e.label else label, message=e.message(current_lang()))
+    # a BPMN form's label, or another form's (catalog text of its own)
+    return _("%(label)s：%(message)s", label=name_text(e.label), message=e.message(current_lang()))
 
 
 def error_text(exc: BaseException, lang: str | None = None) -> str:

@@ -15,7 +15,7 @@ from engine.people.authz import NotAllowed
 from engine.workflow import runtime
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
-from web.helpers import current_lang, db, error_text, field_error_text, roles_required, tr
+from web.helpers import current_lang, db, error_text, field_error_text, name_text, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -65,7 +65,7 @@ def complete(item_id: int, task_id: str):
     except (runtime.StaleTask, runtime.TaskGone, ProcessFailed) as exc:
         flash(error_text(exc), "error")
         return redirect(url_for("portal.item", item_id=item_id), code=303)
-    flash(_("已完成：%(title)s", title=tr(title)), "success")
+    flash(_("已完成：%(title)s", title=name_text(title)), "success")
     return redirect(url_for("portal.item", item_id=item_id), code=303)
 
 

@@ -12,7 +12,7 @@ from engine.workflow.forms import FieldError, FormInvalid
 from engine.workflow.incidents import ProcessFailed
 from engine.workflow.readmodel import event_title
 from engine.models import Item, TaskRow, User
-from web.helpers import current_lang, db, error_text, uploads
+from web.helpers import current_lang, db, error_text, name_text, uploads
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -92,5 +92,5 @@ def task(task_id: str):
     except ProcessFailed as exc:
         flash(error_text(exc), "error")
         return redirect(url_for("items.detail", item_id=item_id))
-    flash(_("已完成：%(title)s", title=_(title)), "success")
+    flash(_("已完成：%(title)s", title=name_text(title)), "success")
     return redirect(url_for("items.detail", item_id=item_id))
