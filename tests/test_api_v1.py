@@ -231,3 +231,21 @@ def test_a_void_deadline_keeps_the_api_contract(client, demo_db):
     deadlines = Api(client, demo_db, "office").get(f"/items/{item_id}/deadlines")
     assert "void" in {d["state"] for d in deadlines}
     assert all(DeadlineSchema().validate(d) == {} for d in deadlines)
+
+
+def test_a_deadlines_calendar_warning_comes_in_the_clients_language(client, demo_db):
+    import time_machine
+
+    from tests.test_timers import assign, at, register
+
+    with time_machine.travel(at("2026-12-28"), tick=False):  # the return window ends in 2027 (no holidays loaded)
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+    office = Api(client, demo_db, "office")
+
+    def warnings(language):
+        r = client.get(f"/api/v1/items/{item_id}/deadlines", headers={**office.headers, "Accept-Language": language})
+        return {d["key"]: d["warning"] for d in r.get_json()}
+
+    assert warnings("en")["return_window"] == "No holiday data for 2027: computed on weekends only"
+    assert warnings("zh")["return_window"] == "2027年节假日数据未载入，按周末计算"

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from engine.deadlines import board as overdue_board
 from engine.deadlines.ledger import state as deadline_state
 from engine.items import disclosure, queries
+from engine.i18n import Msg
 from engine.items.registration import NotWithdrawable, register_item, withdraw_item
 from engine.models import Deadline, Item, ProcessDefinition, Reply, TaskRow, Unit, User
 from engine.people import visibility
@@ -52,7 +53,7 @@ def _task(row: TaskRow, item: Item, units: dict[int, str]) -> dict:
 def _deadline(d: Deadline, units: dict[int, str]) -> dict:
     return {"key": d.key, "step": d.step, "round": d.round, "unit": units.get(d.unit_id), "due_date": d.due_date,
             "original_due_date": d.original_due_date, "extended": d.extended, "state": deadline_state(d),
-            "warning": d.warning}
+            "warning": tr(Msg.from_json(d.warning_message), lang()) if d.warning_message else d.warning}
 
 
 def _visible_item(s, item_id: int, field: str = "item", internal: bool = False) -> tuple[Item, frozenset]:
