@@ -339,7 +339,7 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     if wf.is_completed():
         instance.state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
-        state = STATE.dumps(wf)
+        state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
         if state != instance.state:  # a sweep that changed nothing writes nothing
             instance.state = state
     instance.updated_at = now
