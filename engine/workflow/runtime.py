@@ -96,17 +96,25 @@ def run_engine(wf: BpmnWorkflow, done=None) -> EngineRun:
 
 class _Ids:
     """Ids by code, looked up on first use and remembered for the command (a province has thousands of
-    users; a command needs a handful)."""
+    users; a command needs a handful). Codes the command will likely need (`expect`) are looked up together
+    with the first one asked for: one statement where there was one per code."""
 
     def __init__(self, session: Session, lookup):
         self.session, self.lookup = session, lookup
         self.known: dict[str, int | None] = {}
+        self.expected: set[str] = set()
+
+    def expect(self, codes) -> None:
+        self.expected.update(c for c in codes if c and isinstance(c, str) and c not in self.known)
 
     def get(self, code: str | None, default=None):
         if not code:
             return default
         if code not in self.known:
-            self.known[code] = self.session.connection().execute(self.lookup, {"code": code}).scalar()
+            codes = sorted(self.expected | {code})
+            self.expected.clear()
+            found = dict(self.session.connection().execute(self.lookup, {"codes": codes}).all())
+            self.known.update({c: found.get(c) for c in codes})
         return default if self.known[code] is None else self.known[code]
 
     def __getitem__(self, code: str) -> int:
@@ -124,12 +132,19 @@ class Directory:
     people: _Ids
 
     @classmethod
-    def load(cls, session: Session) -> "Directory":
-        return cls(_Ids(session, _UNIT_ID), _Ids(session, _USER_ID))
+    def load(cls, session: Session, wf: BpmnWorkflow | None = None, *done) -> "Directory":
+        """With `wf`, the units its running steps (and the steps `done` in this command) name are expected:
+        the lanes' owners, the co-units."""
+        directory = cls(_Ids(session, _UNIT_IDS), _Ids(session, _USER_IDS))
+        if wf is not None:
+            for task in [*wf.get_tasks(state=_ACTIVE), *done]:
+                data = task.data
+                directory.units.expect([data.get("lead_unit"), data.get("co_unit"), *(data.get("co_units") or [])])
+        return directory
 
 
-_UNIT_ID = select(Unit.id).where(Unit.code == bindparam("code"))
-_USER_ID = select(User.id).where(User.username == bindparam("code"))
+_UNIT_IDS = select(Unit.code, Unit.id).where(Unit.code.in_(bindparam("codes", expanding=True)))
+_USER_IDS = select(User.username, User.id).where(User.username.in_(bindparam("codes", expanding=True)))
 
 
 def choices(session: Session):
@@ -500,7 +515,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         task.run()
         fired = run_engine(wf, done=task)
 
-    directory = Directory.load(session)
+    directory = Directory.load(session, wf, task)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
           title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
@@ -658,5 +673,5 @@ def fire_timers(session: Session, instance_id: int, now, *, selected_due: bool =
     with guard(instance.id, "timers"), calendar_scope(current_calendar(session)):
         wf.refresh_timers()
         fired = run_engine(wf)
-    _write(session, instance, item, wf, Directory.load(session), fired)
+    _write(session, instance, item, wf, Directory.load(session, wf), fired)
     return len(fired)
