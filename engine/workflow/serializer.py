@@ -24,7 +24,7 @@ CLOSED_VERSION = "banli-closed-1"  # a finished workflow: only what its diagram 
 # What the engine no longer changes in place: a finished step (completed or cancelled), and a predicted one
 # (not reached yet) while it has no data of its own; a step's data is stored as a difference from its parent's,
 # so the parent's must not change either: finished too, or without data (a multi-instance's children end before
-# it collects their data). Their JSON is kept with the workflow object and reused while their states, links
+# it collects their data); a step without data differs from its parent by the parent's keys only. Their JSON is kept with the workflow object and reused while their states, links
 # and sizes are as they were (see StateSerializer.dumps).
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
@@ -96,6 +96,8 @@ class StateSerializer:
         parent = task.parent
         if parent is None:
             of_parent = None
+        elif not task.data:  # the difference from the parent's data is the list of its keys
+            of_parent = tuple(parent.data)
         elif parent.has_state(FINISHED) or not parent.data:
             of_parent = (parent.state, parent.last_state_change, not parent.data)
         else:
