@@ -62,8 +62,10 @@ def test_a_completion_writes_the_instance_and_the_item_once(demo_db):
     assert len([sql for sql in seen if sql.startswith("SELECT deadline")]) <= 2  # the form's window, the ledger
     # 17, and the board's summary rows (deadlines.tally): one upsert of the counts that moved, and one delete
     # here, where the signing closed the only deadline of its count; and 1 more since the co-unit's part is open
-    # beside the lead unit's sign-for from assignment (the ledger reads two units' ids where it read one).
-    assert len(seen) <= 20, "\n".join(s[:100] for s in seen)
+    # beside the lead unit's sign-for from assignment (the ledger reads two units' ids where it read one): 20.
+    # Then 18: the task rows and timer rows are read in one statement, and the units in one (IN).
+    assert len(seen) <= 18, "\n".join(s[:100] for s in seen)
+    assert len([sql for sql in seen if sql.startswith("SELECT unit")]) <= 1
 
 
 def test_a_done_task_notice_is_found_through_an_index(demo_db):

@@ -132,14 +132,13 @@ class Directory:
     people: _Ids
 
     @classmethod
-    def load(cls, session: Session, wf: BpmnWorkflow | None = None, *done) -> "Directory":
-        """With `wf`, the units its running steps (and the steps `done` in this command) name are expected:
-        the lanes' owners, the co-units."""
+    def load(cls, session: Session, *steps) -> "Directory":
+        """The units the data of `steps` (those a command ran) name are expected: the lead unit, the co-units
+        (every step after assignment carries them)."""
         directory = cls(_Ids(session, _UNIT_IDS), _Ids(session, _USER_IDS))
-        if wf is not None:
-            for task in [*wf.get_tasks(state=_ACTIVE), *done]:
-                data = task.data
-                directory.units.expect([data.get("lead_unit"), data.get("co_unit"), *(data.get("co_units") or [])])
+        for task in steps:
+            data = task.data
+            directory.units.expect([data.get("lead_unit"), data.get("co_unit"), *(data.get("co_units") or [])])
         return directory
 
 
@@ -515,7 +514,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         task.run()
         fired = run_engine(wf, done=task)
 
-    directory = Directory.load(session, wf, task)
+    directory = Directory.load(session, task)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
           title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
@@ -673,5 +672,5 @@ def fire_timers(session: Session, instance_id: int, now, *, selected_due: bool =
     with guard(instance.id, "timers"), calendar_scope(current_calendar(session)):
         wf.refresh_timers()
         fired = run_engine(wf)
-    _write(session, instance, item, wf, Directory.load(session, wf), fired)
+    _write(session, instance, item, wf, Directory.load(session, *fired), fired)
     return len(fired)
