@@ -261,6 +261,8 @@ _DERIVED_ROWS = union_all(
     select(literal("timer"), Timer.id, Timer.due_at, null(), null(), null())
     .where(Timer.instance_id == bindparam("instance_id")))
 _DELETE_TASK_ROWS = delete(TaskRow).where(TaskRow.id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
+_DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
 _INSERT_TASK_ROWS = insert(TaskRow)
 _MOVE_TASK_ROW = (update(TaskRow).where(TaskRow.id == bindparam("tid"))
                   .values(due_at=bindparam("due", type_=TaskRow.due_at.type)))
@@ -314,12 +316,15 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
     if gone:
-        conn.execute(_DELETE_TASK_ROWS, {"ids": gone})
+        if conn.dialect.name == "postgresql":  # one round trip for the rows and their notices
+            notifications.tasks_done(session, item, gone, deleting=_DELETE_TASK_ROWS_CTE)
+        else:
+            conn.execute(_DELETE_TASK_ROWS, {"ids": gone})
+            notifications.tasks_done(session, item, gone)
         for tid in gone:  # as an ORM delete would: a row object the command holds is gone from the session
             obj = session.identity_map.get(identity_key(TaskRow, tid))
             if obj is not None:
                 session.expunge(obj)
-        notifications.tasks_done(session, item, gone)
     rows_by_activity: dict[str, list] = {}
     new_rows, moved = [], []
     for task in ready:
