@@ -135,6 +135,7 @@ def forms(plan: Plan) -> dict[str, dict]:
                            is_key="true" if plan.leader else "false", leader=plan.leader or "",
                            is_complex="false", assign_note=""),
         "sign_for": dict(sign_decision="sign"),
+        "co_sign_for": dict(co_sign_decision="sign"),
         "pledge": dict(responsible_leader="分管副局长", contact_person="办公室主任", contact_phone="0571-86012345",
                        plan="成立工作专班，对照建议逐条研究，制定办理方案并分步实施，按月报告进展。",
                        target_date=(today + timedelta(days=150)).isoformat()),

@@ -52,6 +52,26 @@ def _setter(wf, variable: str):
     return None
 
 
+def _candidates(wf) -> list[tuple[object, str, str, object]]:
+    """(timer spec, deadline key, variable, setting script) of each FROM_ASSIGNMENT deadline timer whose date a
+    script sets: a property of the process version, found once and kept on its spec (the specs of a parsed
+    version are shared and never change)."""
+    found = getattr(wf.spec, "_banli_forecast", None)
+    if found is None:
+        found = []
+        for spec in _specs(wf):
+            for timer in spec.task_specs.values():
+                m = meta(timer)
+                if m["deadline"] not in FROM_ASSIGNMENT or m["kind"] not in DEADLINE_KINDS:
+                    continue
+                variable = getattr(getattr(timer, "event_definition", None), "expression", "") or ""
+                script = _setter(wf, variable) if variable.isidentifier() else None
+                if script is not None:
+                    found.append((timer, m["deadline"], variable, script))
+        wf.spec._banli_forecast = found
+    return found
+
+
 def forecasts(wf, instance_id: int, running: set[str], active=None) -> list[tuple[Forecast, datetime]]:
     """(forecast, due instant in UTC) for each FROM_ASSIGNMENT deadline whose timer is not in `running`
     (the deadline keys of timers waiting or fired in this run) and whose date the item's data already gives.
@@ -61,34 +81,27 @@ def forecasts(wf, instance_id: int, running: set[str], active=None) -> list[tupl
     """
     out = []
     done: set[str] = set()
-    for spec in _specs(wf):
-        for timer in spec.task_specs.values():
-            m = meta(timer)
-            key = m["deadline"]
-            if key not in FROM_ASSIGNMENT or key in running or key in done or m["kind"] not in DEADLINE_KINDS:
+    for timer, key, variable, script in _candidates(wf):
+        if key in running or key in done:
+            continue
+        if active is None:
+            active = wf.get_tasks(state=_ACTIVE)
+        for task in active:
+            if task.task_spec.bpmn_id is None:  # SpiffWorkflow's own joins and ends: their data is no path's
+                continue  # (after a migration the end join of a replied item carried `rules` without the date)
+            if variable in task.data or "rules" not in task.data:
+                continue  # the script already ran on this path (its timer has been or is waiting)
+            data = copy.deepcopy(task.data)
+            try:
+                wf.script_engine.environment.execute(script.script, data, {})
+            except Exception:  # noqa: BLE001 - not computable yet (e.g. before assignment): no forecast
                 continue
-            variable = getattr(getattr(timer, "event_definition", None), "expression", "") or ""
-            script = _setter(wf, variable) if variable.isidentifier() else None
-            if script is None:
+            value = data.get(variable)
+            if not isinstance(value, str):
                 continue
-            if active is None:
-                active = wf.get_tasks(state=_ACTIVE)
-            for task in active:
-                if task.task_spec.bpmn_id is None:  # SpiffWorkflow's own joins and ends: their data is no path's
-                    continue  # (after a migration the end join of a replied item carried `rules` without the date)
-                if variable in task.data or "rules" not in task.data:
-                    continue  # the script already ran on this path (its timer has been or is waiting)
-                data = copy.deepcopy(task.data)
-                try:
-                    wf.script_engine.environment.execute(script.script, data, {})
-                except Exception:  # noqa: BLE001 - not computable yet (e.g. before assignment): no forecast
-                    continue
-                value = data.get(variable)
-                if not isinstance(value, str):
-                    continue
-                due = datetime.fromisoformat(value).astimezone(timezone.utc)
-                row_id = str(uuid.uuid5(_NAMESPACE, f"{instance_id}:{timer.name}"))
-                out.append((Forecast(timer, data, row_id), due))
-                done.add(key)
-                break
+            due = datetime.fromisoformat(value).astimezone(timezone.utc)
+            row_id = str(uuid.uuid5(_NAMESPACE, f"{instance_id}:{timer.name}"))
+            out.append((Forecast(timer, data, row_id), due))
+            done.add(key)
+            break
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -85,6 +85,9 @@ class Live:
     row: Deadline
 
 
+_ITEM_DEADLINES = select(Deadline).where(Deadline.item_id == bindparam("item_id")).order_by(Deadline.id)  # built once
+
+
 def _close(row: Deadline, now: datetime) -> None:
     row.met_at = now
     row.status = "met_late" if row.status == "overdue" else "met"
@@ -103,7 +106,7 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     moves and flags the row as that timer would, for the item's current lead unit only.
     """
     now, today = clock.now(), clock.today()
-    rows = list(session.scalars(select(Deadline).where(Deadline.item_id == item.id).order_by(Deadline.id)))
+    rows = list(session.scalars(_ITEM_DEADLINES, {"item_id": item.id}))
     for activity, unit in completed:  # the event happened: its deadlines are met before timers are read
         for row in rows:
             if row.status in OPEN and row.attached_to == activity and (unit is None or row.unit_id in (None, unit)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import case, delete, event, func, inspect, literal, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, event, func, inspect, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -78,21 +78,35 @@ def _count_changes(session: Session, _context, _instances) -> None:
         add(session, delta)
 
 
+_KEYS = [c.name for c in DeadlineTally.__table__.primary_key.columns]
+_STATEMENTS: dict = {}  # by dialect: built once (a statement built per flush cost more CPU than its run)
+
+
+def _statements(dialect: str):
+    if dialect not in _STATEMENTS:
+        table = DeadlineTally.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type) for k in (*_KEYS, "n")})
+        upsert = stmt.on_conflict_do_update(index_elements=_KEYS, set_={"n": table.c.n + stmt.excluded.n})
+        empty = delete(table).where(*(table.c[k] == bindparam(f"b_{k}", type_=table.c[k].type) for k in _KEYS),
+                                    table.c.n <= 0)
+        _STATEMENTS[dialect] = upsert, empty
+    return _STATEMENTS[dialect]
+
+
 def add(session: Session, delta: Counter) -> None:
     """Add `delta` (bucket -> change) to the summary rows: one upsert for all, in key order (two writers never
-    wait on each other in opposite orders); then, if some count fell, one delete of the rows now at zero."""
+    wait on each other in opposite orders); then, if some count fell, one delete of the rows now at zero.
+    Both are prebuilt statements sent once with a row of parameters per bucket (executemany)."""
     changes = sorted(((b, n) for b, n in delta.items() if n), key=lambda e: e[0])
     if not changes:
         return
     conn = session.connection()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    table = DeadlineTally.__table__
-    keys = [c.name for c in table.primary_key.columns]
-    stmt = insert(table).values([{**dict(zip(keys, b)), "n": n} for b, n in changes])
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}))
-    fell = [b for b, n in changes if n < 0]
+    upsert, empty = _statements(conn.dialect.name)
+    conn.execute(upsert, [{**{f"b_{k}": v for k, v in zip(_KEYS, b)}, "b_n": n} for b, n in changes])
+    fell = [{f"b_{k}": v for k, v in zip(_KEYS, b)} for b, n in changes if n < 0]
     if fell:
-        conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(fell), table.c.n <= 0))
+        conn.execute(empty, fell)
 
 
 def recount(session: Session) -> dict[Bucket, int]:

@@ -73,14 +73,16 @@ FORECAST = "forecast"  # the kind of a timer row that stands for a deadline whos
 
 
 def sync_timers(session: Session, instance: ProcessInstance, workflow, waiting=None,
-                forecasts=()) -> list[tuple[object, datetime]]:
+                forecasts=(), rows: dict | None = None) -> list[tuple[object, datetime]]:
     """Make the instance's timer rows equal its waiting timers (and the forecasts still ahead, see
     engine.deadlines.forecast, so that the sweep comes back when their date passes); set `next_timer_due`.
+    `rows`: the instance's timer rows (id: due instant) when the caller has read them already.
 
     Timer rows are derived: plain Core statements on the session's connection, nothing for the ORM to track."""
     waiting = waiting_timers(workflow) if waiting is None else waiting
     conn = session.connection()
-    rows = dict(conn.execute(_TIMER_ROWS, {"instance_id": instance.id}).all())
+    if rows is None:
+        rows = dict(conn.execute(_TIMER_ROWS, {"instance_id": instance.id}).all())
     keep, added, moved = set(), [], []
     now = clock.now()
     ahead = [(f, due) for f, due in forecasts if due > now]

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Callable
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, event, insert, select, update
+from sqlalchemy import bindparam, delete, event, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
@@ -96,17 +96,25 @@ def run_engine(wf: BpmnWorkflow, done=None) -> EngineRun:
 
 class _Ids:
     """Ids by code, looked up on first use and remembered for the command (a province has thousands of
-    users; a command needs a handful)."""
+    users; a command needs a handful). Codes the command will likely need (`expect`) are looked up together
+    with the first one asked for: one statement where there was one per code."""
 
     def __init__(self, session: Session, lookup):
         self.session, self.lookup = session, lookup
         self.known: dict[str, int | None] = {}
+        self.expected: set[str] = set()
+
+    def expect(self, codes) -> None:
+        self.expected.update(c for c in codes if c and isinstance(c, str) and c not in self.known)
 
     def get(self, code: str | None, default=None):
         if not code:
             return default
         if code not in self.known:
-            self.known[code] = self.session.connection().execute(self.lookup, {"code": code}).scalar()
+            codes = sorted(self.expected | {code})
+            self.expected.clear()
+            found = dict(self.session.connection().execute(self.lookup, {"codes": codes}).all())
+            self.known.update({c: found.get(c) for c in codes})
         return default if self.known[code] is None else self.known[code]
 
     def __getitem__(self, code: str) -> int:
@@ -124,12 +132,18 @@ class Directory:
     people: _Ids
 
     @classmethod
-    def load(cls, session: Session) -> "Directory":
-        return cls(_Ids(session, _UNIT_ID), _Ids(session, _USER_ID))
+    def load(cls, session: Session, *steps) -> "Directory":
+        """The units the data of `steps` (those a command ran) name are expected: the lead unit, the co-units
+        (every step after assignment carries them)."""
+        directory = cls(_Ids(session, _UNIT_IDS), _Ids(session, _USER_IDS))
+        for task in steps:
+            data = task.data
+            directory.units.expect([data.get("lead_unit"), data.get("co_unit"), *(data.get("co_units") or [])])
+        return directory
 
 
-_UNIT_ID = select(Unit.id).where(Unit.code == bindparam("code"))
-_USER_ID = select(User.id).where(User.username == bindparam("code"))
+_UNIT_IDS = select(Unit.code, Unit.id).where(Unit.code.in_(bindparam("codes", expanding=True)))
+_USER_IDS = select(User.username, User.id).where(User.username.in_(bindparam("codes", expanding=True)))
 
 
 def choices(session: Session):
@@ -240,9 +254,15 @@ TASK_ROW_COLUMNS = dict(unit_id=None, assignee_id=None)  # every row the same ke
 # The derived rows' statements, built once and run as Core on the session's connection: under the ORM a
 # statement built per call costs several times what SQLite takes to run it (0.36 ms against 0.04 ms for
 # the timer rows' SELECT), and a completion sends about twenty.
-_TASK_ROWS = (select(TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane, TaskRow.assignee_id)
-              .where(TaskRow.instance_id == bindparam("instance_id")))
+# The instance's task rows and timer rows, read in one statement (one round trip where there were two).
+_DERIVED_ROWS = union_all(
+    select(literal("task").label("kind"), TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane,
+           TaskRow.assignee_id).where(TaskRow.instance_id == bindparam("instance_id")),
+    select(literal("timer"), Timer.id, Timer.due_at, null(), null(), null())
+    .where(Timer.instance_id == bindparam("instance_id")))
 _DELETE_TASK_ROWS = delete(TaskRow).where(TaskRow.id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
+_DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
 _INSERT_TASK_ROWS = insert(TaskRow)
 _MOVE_TASK_ROW = (update(TaskRow).where(TaskRow.id == bindparam("tid"))
                   .values(due_at=bindparam("due", type_=TaskRow.due_at.type)))
@@ -277,7 +297,14 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     with calendar_scope(calendar):  # deadlines that run before their timers wait (the reply's, from assignment)
         running = {meta(t.task_spec)["deadline"] for t, _due, _fired in timers}
         early = forecasts(wf, instance.id, running, active_tasks)
-    sync_timers(session, instance, wf, waiting, early)
+    conn = session.connection()
+    existing, timer_rows = {}, {}
+    for r in conn.execute(_DERIVED_ROWS, {"instance_id": instance.id}):
+        if r.kind == "task":
+            existing[r.id] = r
+        else:
+            timer_rows[r.id] = r.due_at
+    sync_timers(session, instance, wf, waiting, early, rows=timer_rows)
     now = clock.now()
     timers += [(f, due, due <= now) for f, due in early]  # a forecast whose date has passed is flagged
     completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
@@ -286,17 +313,18 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     live, deadlines = ledger.sync(session, item, timers, completed, active, calendar,
                                   directory.units, directory.people, moved_by)
     due = ledger.due_by_activity(deadlines)
-    conn = session.connection()
-    existing = {r.id: r for r in conn.execute(_TASK_ROWS, {"instance_id": instance.id})}
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
     if gone:
-        conn.execute(_DELETE_TASK_ROWS, {"ids": gone})
+        if conn.dialect.name == "postgresql":  # one round trip for the rows and their notices
+            notifications.tasks_done(session, item, gone, deleting=_DELETE_TASK_ROWS_CTE)
+        else:
+            conn.execute(_DELETE_TASK_ROWS, {"ids": gone})
+            notifications.tasks_done(session, item, gone)
         for tid in gone:  # as an ORM delete would: a row object the command holds is gone from the session
             obj = session.identity_map.get(identity_key(TaskRow, tid))
             if obj is not None:
                 session.expunge(obj)
-        notifications.tasks_done(session, item, gone)
     rows_by_activity: dict[str, list] = {}
     new_rows, moved = [], []
     for task in ready:
@@ -339,7 +367,7 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     if wf.is_completed():
         instance.state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
-        state = STATE.dumps(wf)
+        state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
         if state != instance.state:  # a sweep that changed nothing writes nothing
             instance.state = state
     instance.updated_at = now
@@ -492,7 +520,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         task.run()
         fired = run_engine(wf, done=task)
 
-    directory = Directory.load(session)
+    directory = Directory.load(session, task)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
           title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
@@ -504,12 +532,15 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
     return item
 
 
+_INSTANCE_AND_ITEM = {skip: select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
+                      .where(ProcessInstance.id == bindparam("instance_id"))
+                      .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
+
+
 def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = False):
     """The instance (locked on PostgreSQL) and its item in one statement; None when `skip_locked` and
     another transaction holds it."""
-    query = (select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
-             .where(ProcessInstance.id == instance_id).with_for_update(of=ProcessInstance, skip_locked=skip_locked))
-    found = session.execute(query).first()
+    found = session.execute(_INSTANCE_AND_ITEM[skip_locked], {"instance_id": instance_id}).first()
     return (None, None) if found is None else tuple(found)
 
 
@@ -647,5 +678,5 @@ def fire_timers(session: Session, instance_id: int, now, *, selected_due: bool =
     with guard(instance.id, "timers"), calendar_scope(current_calendar(session)):
         wf.refresh_timers()
         fired = run_engine(wf)
-    _write(session, instance, item, wf, Directory.load(session), fired)
+    _write(session, instance, item, wf, Directory.load(session, *fired), fired)
     return len(fired)

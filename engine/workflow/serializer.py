@@ -7,6 +7,8 @@ data, and is restored against the cached spec of the instance's pinned version.
 from __future__ import annotations
 
 import json
+import re
+import threading
 import zlib
 from uuid import UUID
 
@@ -14,10 +16,20 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 STATE_VERSION = "banli-1"
 CLOSED_VERSION = "banli-closed-1"  # a finished workflow: only what its diagram shows
+# What the engine no longer changes in place: a finished step (completed or cancelled), and a predicted one
+# (not reached yet) while it has no data of its own; a step's data is stored as a difference from its parent's,
+# so the parent's must not change either: finished too, or without data (a multi-instance's children end before
+# it collects their data); a step without data differs from its parent by the parent's keys only. Their JSON is kept with the workflow object and reused while their states, links
+# and sizes are as they were (see StateSerializer.dumps).
+FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
+_MARK = "\x00banli-task\x00"  # a finished step's place in the state's JSON, filled in with its kept JSON
+_PLACE = re.compile(r'"\\u0000banli-task\\u0000(\d+)"')
 
 
 class SpecRefWorkflowConverter(BpmnWorkflowConverter):
@@ -44,17 +56,60 @@ class StateSerializer:
         self.registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
         self.converter = SpecRefWorkflowConverter(BpmnWorkflow, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)
+        typename = self.registry.typenames[Task]
+        self._task_to_dict = self.registry.convert_to_dict[typename]
+        self.registry.convert_to_dict[typename] = self._task
+        self._local = threading.local()  # the dumps in progress on this thread: (kept JSON, what this one uses)
 
-    def dumps(self, workflow: BpmnWorkflow) -> bytes:
-        """Compressed JSON: task data repeats itself from task to task, so it shrinks about sixfold."""
+    def dumps(self, workflow: BpmnWorkflow, reuse: bool = False) -> bytes:
+        """Compressed JSON: task data repeats itself from task to task, so it shrinks about sixfold.
+
+        A workflow's finished steps make most of its tree and never change once finished: their JSON is kept
+        on the workflow object and, with `reuse`, written again as it was (about 80% of a step's state). A
+        command that edits the data of steps by hand (a deadline recompute, an extension, a migration) must
+        not reuse: it serialises every step, and what it writes is kept for the next command.
+        """
+        kept = getattr(workflow, "_banli_json", {}) if reuse else {}
+        used: dict = {}  # task id: (key, JSON), in the order of their places
+        self._local.dumping = (kept, used)
         self.registry._encoder_mode = True
         try:
             dct = self.converter.to_dict(workflow)
             dct["state_version"] = STATE_VERSION
-            text = json.dumps(dct, cls=self.serializer._encoder_cls, separators=(",", ":"))
+            text = self._json(dct)
         finally:
             self.registry._encoder_mode = False
+            self._local.dumping = None
+        workflow._banli_json = used
+        if used:
+            texts = [json_text for _key, json_text in used.values()]
+            text = _PLACE.sub(lambda m: texts[int(m.group(1))], text)
         return zlib.compress(text.encode("utf-8"), 1)  # rewritten at every step: speed first
+
+    def _json(self, dct) -> str:
+        return json.dumps(dct, cls=self.serializer._encoder_cls, separators=(",", ":"))
+
+    def _task(self, task: Task) -> dict | str:
+        dumping = getattr(self._local, "dumping", None)
+        if dumping is None or not (task.has_state(FINISHED) or (task.has_state(PREDICTED) and not task.data)):
+            return self._task_to_dict(task)
+        parent = task.parent
+        if parent is None:
+            of_parent = None
+        elif not task.data:  # the difference from the parent's data is the list of its keys
+            of_parent = tuple(parent.data)
+        elif parent.has_state(FINISHED) or not parent.data:
+            of_parent = (parent.state, parent.last_state_change, not parent.data)
+        else:
+            return self._task_to_dict(task)
+        kept, used = dumping
+        key = (task.state, task.last_state_change, task.triggered, task._parent, tuple(task._children),
+               len(task.data), len(task.internal_data), of_parent)
+        hit = kept.get(task.id)
+        if hit is None or hit[0] != key:
+            hit = (key, self._json(self._task_to_dict(task)))
+        used[task.id] = hit
+        return f"{_MARK}{len(used) - 1}"
 
     @staticmethod
     def text(state: bytes | str) -> str:

@@ -1,0 +1,80 @@
+"""A command writes the workflow state again with the kept JSON of the steps the engine no longer changes
+(engine.workflow.serializer): what it writes must be what serialising every step writes, whatever happened to
+the workflow in between (timers fired, deadlines recomputed by hand, co-units' parts, a consultation loop)."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bench import scenario
+from engine import clock
+from engine.deadlines.rules import rules_for
+from engine.models import Consultation, Item, ProcessInstance, TaskRow
+from engine.workflow.recompute import recompute_instance
+from engine.workflow.runtime import WORKFLOWS
+from engine.workflow.serializer import STATE
+from engine.workflow.sweep import sweep
+
+
+def _checking(monkeypatch) -> dict:
+    """Every state written with kept JSON is compared with a full serialisation of the same workflow."""
+    seen = {"reused": 0, "kept": 0, "differ": []}
+    dumps = STATE.dumps
+
+    def checked(workflow, reuse=False):
+        out = dumps(workflow, reuse)
+        if reuse:
+            seen["reused"] += 1
+            seen["kept"] += len(workflow._banli_json)
+            full = dumps(workflow)
+            if json.loads(STATE.text(out)) != json.loads(STATE.text(full)):
+                seen["differ"].append(workflow.get_tasks(state=16, manual=True))
+        return out
+
+    monkeypatch.setattr(STATE, "dumps", checked)
+    return seen
+
+
+def _next_form(db, item_id: int) -> str | None:
+    with db.reading() as s:
+        return s.scalars(select(TaskRow.form_key).where(TaskRow.item_id == item_id)
+                         .order_by(TaskRow.created_at, TaskRow.id).limit(1)).first()
+
+
+def test_every_command_writes_the_state_a_full_serialisation_writes(db, monkeypatch):
+    seen = _checking(monkeypatch)
+    with clock.travel(scenario.DAY):
+        with db.transaction() as s:
+            org = scenario.create_org(s)
+            actors = scenario.Actors(s)
+            rules = dict(rules_for(s, scenario.YEAR), reply="4M")
+        plans = scenario.plans(org, 4)
+        plans[0].co_units, plans[0].leader = org.units[1:3], org.leaders[0]  # two co-units' parts, a key item
+        data = [scenario.forms(p) for p in plans]
+        items = [scenario.register(db, p) for p in plans]
+        for item_id, d in zip(items, data):
+            for _ in range(3):  # assigned, signed for, ... (a co-unit's part may come first)
+                scenario.complete_next(db, item_id, d, actors)
+    with clock.travel(scenario.DAY + timedelta(days=25)):  # the return window has passed: its timers fire
+        assert sweep(db).fired
+        with db.transaction() as s:  # a recompute edits the data of finished steps by hand
+            instance = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == items[0])).one()
+            assert recompute_instance(s, instance, "recompute", rules=rules)
+        for d in data:
+            d["consultation"]["consult_date"] = clock.today().isoformat()
+        again = dict(data[1], consultation=dict(data[1]["consultation"], more_consultation="true"))
+        while _next_form(db, items[1]) != "rating":  # a second consultation, then the reply
+            consulted = _next_form(db, items[1]) == "consultation"
+            scenario.complete_next(db, items[1], again, actors)
+            if consulted:
+                again = data[1]
+        for item_id, d in zip(items, data):
+            scenario.run_to_end(db, item_id, d, actors)
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Consultation).where(Consultation.item_id == items[1])) == 2
+        assert set(s.scalars(select(Item.status).where(Item.id.in_(items)))) == {"closed"}
+    assert seen["reused"] >= 4 * 9 and seen["kept"] > seen["reused"] * 20  # most steps' JSON was kept
+    assert seen["differ"] == []
+    assert WORKFLOWS.entries  # the workflows stayed in this process: the kept JSON was there to reuse
