@@ -75,6 +75,43 @@ def _apply(s, op, items, units, leaders):
             s.delete(row)
 
 
+def _expected_units(s, f: board.BoardFilter, today: date) -> list[tuple[int, str, int, int]]:
+    """The per-unit table counted the slow way: every unit with a flagged deadline or one due by the horizon,
+    the most flagged first, then the earliest due (then the unit's id); with its overdue and due-soon counts."""
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    names = dict(s.execute(select(Unit.id, Unit.name)).all())
+    units: dict = {}
+    for d in s.scalars(select(Deadline)):
+        if d.status not in tally.OPEN or (f.unit_id and d.unit_id != f.unit_id) or (f.key and d.key != f.key) or \
+                (f.item_type and d.item_type != f.item_type) or (f.key_only and not d.is_key) or \
+                (f.viewer is not None and f.viewer.role == "leader" and d.leader_id != f.viewer.id):
+            continue
+        flagged, first, late, due_soon = units.get(d.unit_id or 0, (0, tally.NO_DATE, 0, 0))
+        is_late = d.status == "overdue" or d.due_date < today
+        units[d.unit_id or 0] = (flagged + (d.status == "overdue"),
+                                 min(first, d.due_date) if d.status == "open" else first,
+                                 late + is_late, due_soon + (not is_late and d.due_date <= soon))
+    shown = [(u, v) for u, v in units.items() if v[0] or v[1] <= soon]
+    return [(u, names.get(u) or "—", late, due_soon)
+            for u, (_, _, late, due_soon) in sorted(shown, key=lambda e: (-e[1][0], e[1][1], e[0]))]
+
+
+def _unit_pages(s, f: board.BoardFilter) -> list[tuple[int, str, int, int]]:
+    """Every page of the per-unit table (2 units a page), chained by their cursors as the links carry them;
+    each page's link back gives the page before it."""
+    pages, cursor = [], None
+    while True:
+        page = board.unit_page(s, f, after=cursor, limit=2)
+        pages.append(page)
+        if page.next is None:
+            break
+        cursor = board.parse_unit_cursor(str(page.next))
+    for k in range(1, len(pages)):
+        back = board.unit_page(s, f, before=board.parse_unit_cursor(str(pages[k].previous)), limit=2)
+        assert [r.unit_id for r in back.rows] == [r.unit_id for r in pages[k - 1].rows]
+    return [(r.unit_id, r.name, r.late, r.soon) for p in pages for r in p.rows]
+
+
 def _expected_summary(s, f: board.BoardFilter, by: str, today: date):
     """What the board's tables must show, counted the slow way from every deadline row."""
     soon = today + timedelta(days=DUE_SOON_DAYS)
@@ -121,13 +158,20 @@ def test_summary_rows_equal_a_recount_after_random_changes(demo_db, changes, rol
     with demo_db.reading() as s:
         assert tally.stored(s) == tally.recount(s)
         assert 0 not in tally.stored(s).values()
+        assert tally.stored_days(s) == tally.recount_days(tally.recount(s))
+        assert tally.stored_units(s) == tally.recount_units(tally.recount(s))
         viewer = s.scalars(select(User).where(User.id == leaders[0])).one() if as_leader else user(s, "supervisor")
         f = board.BoardFilter(unit_id=units[unit] if unit >= 0 else None, key=key, item_type=item_type,
                               key_only=key_only, viewer=viewer)
         with clock.travel(datetime.combine(TODAY + timedelta(days=day), time(12), clock.LOCAL_TZ)):
             today = clock.today()
-            for by in ("unit", "step"):
-                assert board.summary(s, f, by) == _expected_summary(s, f, by, today)
+            assert board.summary(s, f, "step") == _expected_summary(s, f, "step", today)
+            expected = _expected_units(s, f, today)
+            assert _unit_pages(s, f) == expected
+            assert board.summary(s, f, "unit") == [(n, late, soon) for _, n, late, soon in expected[:board.UNIT_ROWS]]
+            # the same units and counts as the table counted the old way, from every row of the window
+            assert sorted(board.summary(s, f, "unit") if len(expected) <= board.UNIT_ROWS else []) == \
+                sorted(_expected_summary(s, f, "unit", today) if len(expected) <= board.UNIT_ROWS else [])
 
 
 def test_the_engine_keeps_the_summary_rows_as_timers_flag_deadlines(demo_db):

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import case, delete, event, func, inspect, literal, select, tuple_, update
+from sqlalchemy import case, delete, event, func, inspect, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.models import Deadline, DeadlineTally
+from engine.models import Deadline, DeadlineDayTally, DeadlineTally, DeadlineUnitTally
 
 OPEN = ("open", "overdue")
 FLAGGED = date(1, 1, 1)
@@ -78,21 +78,89 @@ def _count_changes(session: Session, _context, _instances) -> None:
         add(session, delta)
 
 
+ANY = "*"  # a per-unit row's key or item type: every one
+NO_DATE = date(9999, 12, 31)  # a per-unit row's earliest due date when all its deadlines are flagged
+CHUNK = 2000  # rows per upsert (PostgreSQL takes at most 65,535 parameters in one statement)
+
+
+def scopes(key: str, item_type: str, is_key: bool, leader_id: int) -> list[tuple]:
+    """The board filters (key, item type, key items only, leader) whose per-unit rows count a deadline of this
+    grouping: each filter either names its value or takes all."""
+    return [(k, t, only, leader) for k in (key, ANY) for t in (item_type, ANY)
+            for only in ((False, True) if is_key else (False,)) for leader in ((0, leader_id) if leader_id else (0,))]
+
+
 def add(session: Session, delta: Counter) -> None:
-    """Add `delta` (bucket -> change) to the summary rows: one upsert for all, in key order (two writers never
-    wait on each other in opposite orders); then, if some count fell, one delete of the rows now at zero."""
+    """Add `delta` (bucket -> change) to the summary rows, the rows without the unit and the per-unit rows:
+    upserts in key order (two writers never wait on each other in opposite orders); then, where a count fell,
+    the per-unit rows' earliest date read again and the rows now at zero deleted."""
     changes = sorted(((b, n) for b, n in delta.items() if n), key=lambda e: e[0])
     if not changes:
         return
     conn = session.connection()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    table = DeadlineTally.__table__
+    _add_counts(conn, DeadlineTally.__table__, changes)
+    days: Counter = Counter()
+    flagged: Counter = Counter()
+    dated: Counter = Counter()
+    first: dict[tuple, date] = {}
+    left: set[tuple] = set()  # rows a date left: their earliest date is read again
+    for (day, unit, key, item_type, is_key, leader), n in changes:
+        days[(day, key, item_type, is_key, leader)] += n
+        for scope in scopes(key, item_type, is_key, leader):
+            row = (*scope, unit)
+            flagged[row] += n if day == FLAGGED else 0
+            dated[row] += 0 if day == FLAGGED else n
+            if day != FLAGGED and n > 0:
+                first[row] = min(first.get(row, NO_DATE), day)
+            if n < 0:
+                left.add(row)
+    _add_counts(conn, DeadlineDayTally.__table__, sorted((b, n) for b, n in days.items() if n))
+    _add_units(conn, sorted(set(flagged) | set(dated)), flagged, dated, first, left)
+
+
+def _upsert(conn):
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def _add_counts(conn, table, changes: list) -> None:
     keys = [c.name for c in table.primary_key.columns]
-    stmt = insert(table).values([{**dict(zip(keys, b)), "n": n} for b, n in changes])
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}))
-    fell = [b for b, n in changes if n < 0]
-    if fell:
-        conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(fell), table.c.n <= 0))
+    for start in range(0, len(changes), CHUNK):
+        part = changes[start:start + CHUNK]
+        stmt = _upsert(conn)(table).values([{**dict(zip(keys, b)), "n": n} for b, n in part])
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}))
+        fell = [b for b, n in part if n < 0]
+        if fell:
+            conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(fell), table.c.n <= 0))
+
+
+def _add_units(conn, rows: list, flagged: Counter, dated: Counter, first: dict, left: set) -> None:
+    table = DeadlineUnitTally.__table__
+    keys = [c.name for c in table.primary_key.columns]
+    earlier = func.least if conn.dialect.name == "postgresql" else func.min  # SQLite's min() of two values
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start:start + CHUNK]
+        stmt = _upsert(conn)(table).values([{**dict(zip(keys, r)), "minus_flagged": -flagged[r], "dated": dated[r],
+                                             "first_due": first.get(r, NO_DATE)} for r in part])
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+            "minus_flagged": table.c.minus_flagged + stmt.excluded.minus_flagged,
+            "dated": table.c.dated + stmt.excluded.dated,
+            "first_due": earlier(table.c.first_due, stmt.excluded.first_due)}))
+        fell = [r for r in part if r in left]
+        if fell:  # the earliest date that is left, from the unit's summary rows (ix_deadline_tally_unit)
+            conn.execute(update(table).where(tuple_(*(table.c[k] for k in keys)).in_(fell))
+                         .values(first_due=func.coalesce(_earliest(table), NO_DATE)))
+            conn.execute(delete(table).where(tuple_(*(table.c[k] for k in keys)).in_(fell),
+                                             table.c.minus_flagged == 0, table.c.dated <= 0))
+
+
+def _earliest(row):
+    """The earliest unflagged date among the summary rows a per-unit row counts."""
+    t = DeadlineTally.__table__
+    return (select(func.min(t.c.board_date))
+            .where(t.c.unit_id == row.c.unit_id, t.c.board_date > FLAGGED,
+                   or_(row.c.key == ANY, t.c.key == row.c.key), or_(row.c.item_type == ANY, t.c.item_type == row.c.item_type),
+                   or_(row.c.key_only.is_(False), t.c.is_key.is_(True)), or_(row.c.leader_id == 0, t.c.leader_id == row.c.leader_id))
+            .scalar_subquery())
 
 
 def recount(session: Session) -> dict[Bucket, int]:
@@ -113,12 +181,42 @@ def stored(session: Session) -> dict[Bucket, int]:
             for r in session.scalars(select(t))}
 
 
+def stored_days(session: Session) -> dict[tuple, int]:
+    t = DeadlineDayTally
+    return {(r.board_date, r.key, r.item_type, r.is_key, r.leader_id): r.n for r in session.scalars(select(t))}
+
+
+def stored_units(session: Session) -> dict[tuple, tuple[int, int, date]]:
+    t = DeadlineUnitTally
+    return {(r.key, r.item_type, r.key_only, r.leader_id, r.unit_id): (-r.minus_flagged, r.dated, r.first_due)
+            for r in session.scalars(select(t))}
+
+
+def recount_days(buckets: dict[Bucket, int]) -> dict[tuple, int]:
+    """The rows without the unit as `buckets` (the summary rows) give them."""
+    out: Counter = Counter()
+    for (day, _unit, key, item_type, is_key, leader), n in buckets.items():
+        out[(day, key, item_type, is_key, leader)] += n
+    return {b: n for b, n in out.items() if n}
+
+
+def recount_units(buckets: dict[Bucket, int]) -> dict[tuple, tuple[int, int, date]]:
+    """The per-unit rows as `buckets` (the summary rows) give them: (flagged, dated, earliest dated due)."""
+    out: dict[tuple, tuple[int, int, date]] = {}
+    for (day, unit, key, item_type, is_key, leader), n in buckets.items():
+        for scope in scopes(key, item_type, is_key, leader):
+            f, d, first = out.get((*scope, unit), (0, 0, NO_DATE))
+            out[(*scope, unit)] = ((f + n, d, first) if day == FLAGGED else (f, d + n, min(first, day)))
+    return {r: v for r, v in out.items() if v[0] or v[1]}
+
+
 def rebuild(session: Session) -> None:
     """Board dates and summary rows from the deadline rows, for rows written around the hook (bulk loads)."""
     session.execute(update(Deadline).values(board_date=case(
         (Deadline.status == "overdue", literal(FLAGGED)), (Deadline.status == "open", Deadline.due_date),
         else_=None)).execution_options(synchronize_session=False))
-    session.execute(delete(DeadlineTally))
+    for table in (DeadlineTally, DeadlineDayTally, DeadlineUnitTally):
+        session.execute(delete(table))
     counts = recount(session)
     if counts:
         add(session, Counter(counts))

@@ -68,6 +68,8 @@ class DeadlineTally(Base):
     dates of its window instead of counting deadlines, and a new day needs no rewrite (late = before today)."""
 
     __tablename__ = "deadline_tally"
+    # One unit's rows in date order: the per-unit table's counts and earliest dates read a unit's rows only.
+    __table_args__ = (Index("ix_deadline_tally_unit", "unit_id", "board_date"),)
     board_date: Mapped[date] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no unit (the proposer's rating)
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -75,6 +77,40 @@ class DeadlineTally(Base):
     is_key: Mapped[bool] = mapped_column(primary_key=True)
     leader_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no leader
     n: Mapped[int]
+
+
+class DeadlineDayTally(Base):
+    """The summary rows without the unit: open deadlines per board date, deadline key and item grouping. The
+    board's per-step table and its total sum the window's dates here, whatever the number of units."""
+
+    __tablename__ = "deadline_day_tally"
+    board_date: Mapped[date] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    is_key: Mapped[bool] = mapped_column(primary_key=True)
+    leader_id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int]
+
+
+class DeadlineUnitTally(Base):
+    """The board's per-unit table in its order: per unit and per filter the board offers (a deadline key or
+    ANY, an item type or ANY, key items only or all, one leader's items or all: 0), how many open deadlines
+    are flagged overdue, how many are open and unflagged, and the earliest due date of those. Read along
+    ix_deadline_unit_tally_rank: the units with the most flagged deadlines first, then the earliest due;
+    kept by deadlines.tally in the same flush, and no new day changes them (the date is stored, not a count
+    of days)."""
+
+    __tablename__ = "deadline_unit_tally"
+    __table_args__ = (Index("ix_deadline_unit_tally_rank", "key", "item_type", "key_only", "leader_id",
+                            "minus_flagged", "first_due", "unit_id"),)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key_only: Mapped[bool] = mapped_column(primary_key=True)
+    leader_id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no unit (the proposer's rating)
+    minus_flagged: Mapped[int]  # minus the flagged count: an ascending index gives the most flagged first
+    dated: Mapped[int]  # open and not flagged
+    first_due: Mapped[date]  # the earliest due date of those (tally.NO_DATE when there are none)
 
 
 class ExtensionRequest(Base):
