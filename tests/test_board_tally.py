@@ -254,3 +254,39 @@ def test_board_page_links_on_the_web(client, demo_db):
             return
         second = client.get(nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
         assert 'rel="prev"' in second
+
+
+def test_the_board_shows_the_first_units_and_links_to_all_of_them_page_by_page(client, demo_db, monkeypatch):
+    """The board's per-unit table shows its first units (the most overdue first) and a link to the units'
+    page, which shows every unit page by page; a unit's name opens the board for that unit."""
+    import re
+
+    from tests.conftest import login
+
+    monkeypatch.setattr(board, "UNIT_ROWS", 1)
+    monkeypatch.setattr(board, "UNIT_PAGE", 1)
+    later = clock.now() + timedelta(days=100)
+    with clock.travel(later):
+        sweep(demo_db, now=later)
+    login(client, "supervisor")
+    with clock.travel(later):
+        with demo_db.reading() as s:
+            expected = _expected_units(s, board.BoardFilter(viewer=user(s, "supervisor")), clock.today())
+        assert len(expected) >= 2, "the demo has overdue deadlines in several units"
+        html = client.get("/supervision/").get_data(as_text=True)
+        table = html[html.index("按单位"):html.index("按环节")]
+        assert expected[0][1] in table and expected[1][1] not in table
+        link = re.search(r'href="(/supervision/units[^"]*)"', table)
+        assert link is not None
+        seen, url = [], link.group(1).replace("&amp;", "&")
+        while url:
+            page = client.get(url).get_data(as_text=True)
+            rows = re.findall(r'<td data-label="单位"><a href="/supervision/\?unit=(\d+)">([^<]+)</a></td>'
+                              r'<td data-label="超期"[^>]*>(\d+)</td><td data-label="即将到期">(\d+)</td>', page)
+            seen += [(int(u), name, int(late), int(soon)) for u, name, late, soon in rows]
+            nxt = re.search(r'rel="next" href="([^"]+)"', page)
+            url = nxt.group(1).replace("&amp;", "&") if nxt else None
+            assert len(seen) <= len(expected)
+        assert seen == [r for r in expected if r[0]]
+        unit = client.get(f"/supervision/?unit={expected[0][0]}").get_data(as_text=True)
+        assert f'<option value="{expected[0][0]}" selected>' in unit

@@ -147,7 +147,7 @@ def _tally_clauses(f: BoardFilter, t, soon: date) -> list:
 
 
 def unit_page(session: Session, f: BoardFilter, after: keyset.Cursor | None = None,
-              before: keyset.Cursor | None = None, limit: int = UNIT_ROWS) -> keyset.Page:
+              before: keyset.Cursor | None = None, limit: int | None = None) -> keyset.Page:
     """One page of the per-unit table (rows: UnitRow): the units with the most deadlines flagged overdue
     first, then those whose next deadline is the earliest, read along the per-unit rows' index; the page's
     counts (overdue: flagged or due before today; due soon: by the horizon) summed from those units'
@@ -156,7 +156,7 @@ def unit_page(session: Session, f: BoardFilter, after: keyset.Cursor | None = No
         return keyset.Page([], None, None)
     today = clock.today()
     soon = today + timedelta(days=DUE_SOON_DAYS)
-    page = keyset.page(session, select(DeadlineUnitTally).where(*_scope(f)), _unit_segments(today), limit,
+    page = keyset.page(session, select(DeadlineUnitTally).where(*_scope(f)), _unit_segments(today), limit or UNIT_ROWS,
                        after, before, scalars=True)
     units = [r.unit_id for r in page.rows]
     t = DeadlineTally
