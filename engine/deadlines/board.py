@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from engine import clock, keyset
 from engine.deadlines import tally
 from engine.deadlines.ledger import DUE_SOON_DAYS, LABELS
-from engine.models import AuditEvent, Deadline, DeadlineDayTally, DeadlineTally, DeadlineUnitTally, Item, Unit, User
+from engine.models import AuditEvent, Deadline, DeadlineTally, DeadlineUnitTally, Item, Unit, User
 from engine.people import visibility
 
 
@@ -138,7 +138,8 @@ def _may_see_summary(viewer: User | None) -> bool:
 
 
 def _tally_clauses(f: BoardFilter, t, soon: date) -> list:
-    clauses = [t.board_date <= soon] + _chosen(f, t)
+    """The summary rows of the window (along ix_deadline_tally_unit: those that count) by the reader's filters."""
+    clauses = [t.board_date <= soon, tally.COUNTED] + _chosen(f, t)
     if f.viewer is not None and f.viewer.role == "leader":
         clauses.append(t.leader_id == f.viewer.id)
     if f.key_only:
@@ -174,7 +175,7 @@ def unit_page(session: Session, f: BoardFilter, after: keyset.Cursor | None = No
 
 def summary(session: Session, f: BoardFilter, by: str) -> list[tuple[str, int, int]]:
     """(unit or step, overdue, due soon) for the board's tables (whatever `f.show`). By step: summed from the
-    window's summary rows without the unit (or the chosen unit's rows). By unit: the first UNIT_ROWS units
+    window's summary rows of every unit together (or of the chosen unit). By unit: the first UNIT_ROWS units
     of the per-unit table, in its order (unit_page)."""
     if by == "unit":
         return [(r.name, r.late, r.soon) for r in unit_page(session, f).rows]
@@ -182,9 +183,12 @@ def summary(session: Session, f: BoardFilter, by: str) -> list[tuple[str, int, i
         return []
     today = clock.today()
     soon = today + timedelta(days=DUE_SOON_DAYS)
-    t = DeadlineTally if f.unit_id else DeadlineDayTally  # the day rows have no unit: the window's dates only
+    t = DeadlineTally
     late = func.sum(case((t.board_date < today, t.n), else_=0))
-    counts = session.execute(select(t.key, late, func.sum(t.n)).where(*_tally_clauses(f, t, soon)).group_by(t.key))
+    # the chosen unit's rows, or every unit's (their shards): the window's dates only, whatever the units
+    units = [] if f.unit_id else [t.unit_id.in_(tally.ALL_UNITS)]
+    counts = session.execute(select(t.key, late, func.sum(t.n)).where(*_tally_clauses(f, t, soon), *units)
+                             .group_by(t.key))
     out = [(LABELS.get(k, k), int(o or 0), int(n) - int(o or 0)) for k, o, n in counts]
     return sorted(out, key=lambda r: (-r[1], r[0]))
 

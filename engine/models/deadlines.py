@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -68,27 +68,17 @@ class DeadlineTally(Base):
     dates of its window instead of counting deadlines, and a new day needs no rewrite (late = before today)."""
 
     __tablename__ = "deadline_tally"
-    # One unit's rows in date order: the per-unit table's counts and earliest dates read a unit's rows only.
-    __table_args__ = (Index("ix_deadline_tally_unit", "unit_id", "board_date"),)
+    # One unit's rows in date order, those that count something (rows at zero stay: see deadlines.tally):
+    # the per-unit table reads the units it shows, the per-step table every unit's rows (negative ids).
+    __table_args__ = (Index("ix_deadline_tally_unit", "unit_id", "board_date", sqlite_where=text("n > 0"),
+                            postgresql_where=text("n > 0")),)
     board_date: Mapped[date] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no unit (the proposer's rating)
+    # 0: no unit (the proposer's rating); negative: every unit (tally.ALL_UNITS, one of its shards)
+    unit_id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     is_key: Mapped[bool] = mapped_column(primary_key=True)
     leader_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no leader
-    n: Mapped[int]
-
-
-class DeadlineDayTally(Base):
-    """The summary rows without the unit: open deadlines per board date, deadline key and item grouping. The
-    board's per-step table and its total sum the window's dates here, whatever the number of units."""
-
-    __tablename__ = "deadline_day_tally"
-    board_date: Mapped[date] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
-    is_key: Mapped[bool] = mapped_column(primary_key=True)
-    leader_id: Mapped[int] = mapped_column(primary_key=True)
     n: Mapped[int]
 
 
