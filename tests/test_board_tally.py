@@ -290,3 +290,22 @@ def test_the_board_shows_the_first_units_and_links_to_all_of_them_page_by_page(c
         assert seen == [r for r in expected if r[0]]
         unit = client.get(f"/supervision/?unit={expected[0][0]}").get_data(as_text=True)
         assert f'<option value="{expected[0][0]}" selected>' in unit
+
+
+def test_the_migration_fills_the_per_unit_rows_and_every_units_rows_from_the_summary_rows(demo_db):
+    """A database upgraded with deadlines already open gets the rows the hook would have written."""
+    from engine import migrations
+
+    with demo_db.transaction() as s:  # flagged deadlines beside open ones
+        rows = s.scalars(select(Deadline).where(Deadline.status == "open").order_by(Deadline.id)).all()
+        for row in rows[::2]:
+            row.status = "overdue"
+    with demo_db.reading() as s:
+        before = (tally.stored_units(s), tally.stored_all_units(s))
+        assert before[0] and any(v[0] for v in before[0].values()) and any(v[1] for v in before[0].values())
+    demo_db.engine.dispose()
+    migrations.downgrade(demo_db.engine, "c13e7a1f0b42")
+    migrations.upgrade(demo_db.engine)
+    with demo_db.reading() as s:
+        assert (tally.stored_units(s), tally.stored_all_units(s)) == before
+        assert tally.stored_units(s) == tally.recount_units(tally.recount(s))

@@ -49,21 +49,21 @@ def upgrade() -> None:
         for item_type in ("item_type", "'*'"):
             for key_only in (False, True):
                 for leader in ("0", "leader_id"):
-                    where = " AND ".join(c for c in ((f"is_key = {true}" if key_only else ""),
+                    where = " AND ".join(c for c in ("n > 0", "unit_id >= 0", (f"is_key = {true}" if key_only else ""),
                                                      ("leader_id <> 0" if leader != "0" else "")) if c)
                     parts.append(
                         f"SELECT {key} AS k, {item_type} AS t, {true if key_only else false} AS o, {leader} AS l, "
                         f"unit_id, -sum(CASE WHEN board_date = {flagged} THEN n ELSE 0 END), "
                         f"sum(CASE WHEN board_date <> {flagged} THEN n ELSE 0 END), "
                         f"COALESCE(min(CASE WHEN board_date <> {flagged} THEN board_date END), {no_date}) "
-                        f"FROM deadline_tally {'WHERE ' + where if where else ''} "
+                        f"FROM deadline_tally WHERE {where} "
                         "GROUP BY " + ", ".join(c for c in (key, item_type, leader, "unit_id") if c[0] not in "'0"))
     op.execute("INSERT INTO deadline_unit_tally (key, item_type, key_only, leader_id, unit_id, minus_flagged, "
                "dated, first_due) " + " UNION ALL ".join(parts))
     # Every unit's rows (deadlines.tally.ALL_UNITS): 16 shards, unit u in shard -1 - u % 16.
     op.execute("INSERT INTO deadline_tally (board_date, unit_id, key, item_type, is_key, leader_id, n) "
                "SELECT board_date, -1 - unit_id % 16, key, item_type, is_key, leader_id, sum(n) FROM deadline_tally "
-               "GROUP BY board_date, -1 - unit_id % 16, key, item_type, is_key, leader_id")
+               "WHERE n > 0 AND unit_id >= 0 GROUP BY board_date, -1 - unit_id % 16, key, item_type, is_key, leader_id")
 
 
 def downgrade() -> None:
