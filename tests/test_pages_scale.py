@@ -221,7 +221,7 @@ def test_a_hand_edited_page_link_shows_the_first_page(client):
     bad = ["x", "%%%", link([5, []]), link([-1, [1]]), link([0, ["2026-01-01T00:00:00", "2026-01-01T00:00:00", "a"]]),
            link([0, [1, "a\u0000", "b"]]), link([0, [{"a": 1}, 2, 3]]), link("not a list"),
            link([0, [10**20, "proposal", "TA2026-00001"]]), link([0, [10**20, 10**20, 10**20, 10**20]])]
-    for path in ("/tasks/", "/items/", "/public/", "/supervision/"):
+    for path in ("/tasks/", "/items/", "/public/", "/supervision/", "/supervision/units"):
         first = client.get(path).status_code
         for cursor in bad:
             for arg in ("after", "before"):
