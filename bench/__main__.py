@@ -86,15 +86,23 @@ def bulk_open(db) -> int:
         return s.scalar(select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "running"))
 
 
-def section_c(dbs: Databases, backends: list[str], small: int, large: int, dbs_by_backend: dict) -> dict:
+def section_c(dbs: Databases, backends: list[str], small: int, large: int, dbs_by_backend: dict,
+              failures: dict) -> dict:
     say(f"(c) pages at {small:,} vs {large:,} items (bulk-inserted; units grow with items, ~50 items per unit)")
     out = {}
     for backend in backends:
         t0 = time.perf_counter()
-        small_db, large_db = dbs.new(backend, "pages_small"), dbs.new(backend, "pages_large")
-        bulk.populate(small_db, small)
-        bulk.populate(large_db, large)
-        say(f"    {backend}: filled in {time.perf_counter() - t0:.0f} s")
+        try:
+            small_db, large_db = dbs.new(backend, "pages_small"), dbs.new(backend, "pages_large")
+            bulk.populate(small_db, small)
+            t1 = time.perf_counter()
+            bulk.populate(large_db, large)
+        except Exception as exc:  # noqa: BLE001 - the other parts and backends still run; the reason is printed
+            failures[backend] = f"(c) on {backend} failed: {str(exc).splitlines()[0][:300]}"
+            say(f"    {failures[backend]}")
+            continue
+        say(f"    {backend}: filled in {time.perf_counter() - t0:.0f} s ({large:,} items in "
+            f"{time.perf_counter() - t1:.0f} s)")
         say(f"    {'page':40} {'ms ' + format(small, ','):>10} {'ms ' + format(large, ','):>11} {'ratio':>7}  rows")
         figs = pages.compare(small_db, large_db)
         out[backend] = figs
@@ -211,6 +219,7 @@ def main(argv=None) -> int:
             say(pg_note)
         say()
         results: dict = {}
+        failures: dict[str, str] = {}  # backend -> why its pages (and sweep) have no figure
         ms_per_task = {}
         if "a" in args.only or "d" in args.only or "f" in args.only:
             for backend, fig in section_a_d(dbs, backends, args.lifecycles).items():
@@ -221,8 +230,10 @@ def main(argv=None) -> int:
                     results["statements_per_task_sqlite"] = round(fig.statements / fig.completions, 1)
         pairs: dict = {}
         if "c" in args.only or "b" in args.only:
-            page_figs = section_c(dbs, backends, args.small, args.large, pairs)
-            results["pages"] = {}
+            page_figs = section_c(dbs, backends, args.small, args.large, pairs, failures)
+            if page_figs:
+                results["pages"] = {}
+                say(f"pages in {RESULTS_FILE.name}: ratios at {args.large:,} / {args.small:,} items")
             for backend, figs in page_figs.items():
                 results[f"page_ratio_max_{backend}"] = round(max(f.ratio for f in figs), 2)
                 for f in figs:
@@ -249,8 +260,10 @@ def main(argv=None) -> int:
             say(f"(g) SKIPPED: {pg_note}")
         for key in RESULT_KEYS:
             if key not in results:
+                backend = next((b for b in failures if key.endswith(b)), None)
                 why = ("part not run (--only)" if not any(p in args.only for p in _PARTS[key])
-                       else pg_note or "not measured")
+                       else failures[backend] if backend else "; ".join(failures.values()) or pg_note
+                       or "not measured")
                 results[key] = None
                 say(f"{key}: null ({why})")
         write_results(results)

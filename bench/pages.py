@@ -30,9 +30,10 @@ class PageFigure:
 def _pages(session, rows: dict[str, int] | None = None):
     """(name, function returning the rows shown) for each page measured.
 
-    `rows`: for the inboxes, how many rows to show. A small office has fewer open tasks than one page (12
-    at 1k items); the large one is then measured on a page of the same length, so that both sides show
-    the same rows and the ratio is what the database size costs, not what a longer page costs.
+    `rows`: for the inboxes and the 2026 handling list's page 2, how many rows to show. A small office has
+    fewer open tasks than one page (12 at 1k items), and 64 items handling (a page 2 of 14); the large one
+    is then measured on a page of the same length, so that both sides show the same rows and the ratio is
+    what the database size costs, not what a longer page costs.
     """
     users = bulk.query_users(session)
     rows = rows or {}
@@ -56,6 +57,7 @@ def _pages(session, rows: dict[str, int] | None = None):
     handling_p2 = second(lambda a: queries.list_page(session, office, year_handling, a)[0])
     public_p2 = second(lambda a: disclosure.search_page(session, disclosure.PublicFilter(), a)[0])
     board_p2 = board.board_page(session, board.BoardFilter()).next
+    units_p2 = board.unit_page(session, board.BoardFilter()).next  # pages of the board's 10 units: 1k has 20
     return [
         ("inbox, unit handler", lambda: inbox(handler, "inbox, unit handler")),
         (OFFICE, lambda: inbox(office, OFFICE)),
@@ -64,8 +66,8 @@ def _pages(session, rows: dict[str, int] | None = None):
         ("item list, office, all years p.2", lambda: queries.list_page(
             session, office, queries.ItemFilter(), list_p2)[0].rows),
         ("item list, office, 2026 handling p.1", lambda: queries.list_page(session, office, year_handling)[0].rows),
-        ("item list, office, 2026 handling p.2", lambda: queries.list_page(
-            session, office, year_handling, handling_p2)[0].rows),
+        (HANDLING_P2, lambda: queries.list_page(session, office, year_handling, handling_p2,
+                                                per_page=rows.get(HANDLING_P2))[0].rows),
         ("item list, unit handler p.1", lambda: queries.list_page(session, handler, queries.ItemFilter())[0].rows),
         ("public replies p.1", lambda: disclosure.search_page(session, disclosure.PublicFilter())[0].rows),
         ("public replies p.2", lambda: disclosure.search_page(session, disclosure.PublicFilter(), public_p2)[0].rows),
@@ -73,10 +75,12 @@ def _pages(session, rows: dict[str, int] | None = None):
         ("supervisors' board p.2", lambda: board.board_page(session, board.BoardFilter(), after=board_p2).rows),
         ("supervisors' board, both summary tables", lambda: (board.summary(session, board.BoardFilter(), "unit")
                                                              + board.summary(session, board.BoardFilter(), "step"))),
+        ("supervisors' board, units p.2", lambda: board.unit_page(session, board.BoardFilter(), after=units_p2).rows),
     ]
 
 
 OFFICE = "inbox, office (all office tasks)"
+HANDLING_P2 = "item list, office, 2026 handling p.2"  # 64 items at 1k: a page 2 of 14
 INBOXES = ("inbox, unit handler", OFFICE, "inbox, office p.2")
 
 
@@ -92,5 +96,7 @@ def measure(db, repeat: int, rows: dict[str, int] | None = None) -> dict[str, tu
 def compare(small_db, large_db, repeat: int = 15) -> list[PageFigure]:
     small = measure(small_db, repeat)
     same_rows = {n: max(1, small[n][1]) for n in INBOXES if small[n][1] < queries.INBOX_PAGE}
+    if small[HANDLING_P2][1] < queries.PAGE_SIZE:  # the large side's page 2 as long as the small side's
+        same_rows[HANDLING_P2] = max(1, small[HANDLING_P2][1])
     large = measure(large_db, repeat, same_rows)
     return [PageFigure(name, small[name][0], large[name][0], small[name][1], large[name][1]) for name in small]

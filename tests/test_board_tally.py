@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from engine import clock
 from engine.deadlines import board, tally
@@ -75,6 +75,43 @@ def _apply(s, op, items, units, leaders):
             s.delete(row)
 
 
+def _expected_units(s, f: board.BoardFilter, today: date) -> list[tuple[int, str, int, int]]:
+    """The per-unit table counted the slow way: every unit with a flagged deadline or one due by the horizon,
+    the most flagged first, then the earliest due (then the unit's id); with its overdue and due-soon counts."""
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    names = dict(s.execute(select(Unit.id, Unit.name)).all())
+    units: dict = {}
+    for d in s.scalars(select(Deadline)):
+        if d.status not in tally.OPEN or (f.unit_id and d.unit_id != f.unit_id) or (f.key and d.key != f.key) or \
+                (f.item_type and d.item_type != f.item_type) or (f.key_only and not d.is_key) or \
+                (f.viewer is not None and f.viewer.role == "leader" and d.leader_id != f.viewer.id):
+            continue
+        flagged, first, late, due_soon = units.get(d.unit_id or 0, (0, tally.NO_DATE, 0, 0))
+        is_late = d.status == "overdue" or d.due_date < today
+        units[d.unit_id or 0] = (flagged + (d.status == "overdue"),
+                                 min(first, d.due_date) if d.status == "open" else first,
+                                 late + is_late, due_soon + (not is_late and d.due_date <= soon))
+    shown = [(u, v) for u, v in units.items() if v[0] or v[1] <= soon]
+    return [(u, names.get(u) or "—", late, due_soon)
+            for u, (_, _, late, due_soon) in sorted(shown, key=lambda e: (-e[1][0], e[1][1], e[0]))]
+
+
+def _unit_pages(s, f: board.BoardFilter) -> list[tuple[int, str, int, int]]:
+    """Every page of the per-unit table (2 units a page), chained by their cursors as the links carry them;
+    each page's link back gives the page before it."""
+    pages, cursor = [], None
+    while True:
+        page = board.unit_page(s, f, after=cursor, limit=2)
+        pages.append(page)
+        if page.next is None:
+            break
+        cursor = board.parse_unit_cursor(str(page.next))
+    for k in range(1, len(pages)):
+        back = board.unit_page(s, f, before=board.parse_unit_cursor(str(pages[k].previous)), limit=2)
+        assert [r.unit_id for r in back.rows] == [r.unit_id for r in pages[k - 1].rows]
+    return [(r.unit_id, r.name, r.late, r.soon) for p in pages for r in p.rows]
+
+
 def _expected_summary(s, f: board.BoardFilter, by: str, today: date):
     """What the board's tables must show, counted the slow way from every deadline row."""
     soon = today + timedelta(days=DUE_SOON_DAYS)
@@ -120,14 +157,21 @@ def test_summary_rows_equal_a_recount_after_random_changes(demo_db, changes, rol
             pass
     with demo_db.reading() as s:
         assert tally.stored(s) == tally.recount(s)
-        assert 0 not in tally.stored(s).values()
+        assert s.scalar(select(func.count()).select_from(DeadlineTally).where(DeadlineTally.n < 0)) == 0
+        assert tally.stored_all_units(s) == tally.recount_all_units(tally.recount(s))
+        assert tally.stored_units(s) == tally.recount_units(tally.recount(s))
         viewer = s.scalars(select(User).where(User.id == leaders[0])).one() if as_leader else user(s, "supervisor")
         f = board.BoardFilter(unit_id=units[unit] if unit >= 0 else None, key=key, item_type=item_type,
                               key_only=key_only, viewer=viewer)
         with clock.travel(datetime.combine(TODAY + timedelta(days=day), time(12), clock.LOCAL_TZ)):
             today = clock.today()
-            for by in ("unit", "step"):
-                assert board.summary(s, f, by) == _expected_summary(s, f, by, today)
+            assert board.summary(s, f, "step") == _expected_summary(s, f, "step", today)
+            expected = _expected_units(s, f, today)
+            assert _unit_pages(s, f) == expected
+            assert board.summary(s, f, "unit") == [(n, late, soon) for _, n, late, soon in expected[:board.UNIT_ROWS]]
+            # the same units and counts as the table counted the old way, from every row of the window
+            assert sorted(board.summary(s, f, "unit") if len(expected) <= board.UNIT_ROWS else []) == \
+                sorted(_expected_summary(s, f, "unit", today) if len(expected) <= board.UNIT_ROWS else [])
 
 
 def test_the_engine_keeps_the_summary_rows_as_timers_flag_deadlines(demo_db):
@@ -210,3 +254,58 @@ def test_board_page_links_on_the_web(client, demo_db):
             return
         second = client.get(nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
         assert 'rel="prev"' in second
+
+
+def test_the_board_shows_the_first_units_and_links_to_all_of_them_page_by_page(client, demo_db, monkeypatch):
+    """The board's per-unit table shows its first units (the most overdue first) and a link to the units'
+    page, which shows every unit page by page; a unit's name opens the board for that unit."""
+    import re
+
+    from tests.conftest import login
+
+    monkeypatch.setattr(board, "UNIT_ROWS", 1)
+    monkeypatch.setattr(board, "UNIT_PAGE", 1)
+    later = clock.now() + timedelta(days=100)
+    with clock.travel(later):
+        sweep(demo_db, now=later)
+    login(client, "supervisor")
+    with clock.travel(later):
+        with demo_db.reading() as s:
+            expected = _expected_units(s, board.BoardFilter(viewer=user(s, "supervisor")), clock.today())
+        assert len(expected) >= 2, "the demo has overdue deadlines in several units"
+        html = client.get("/supervision/").get_data(as_text=True)
+        table = html[html.index("按单位"):html.index("按环节")]
+        assert expected[0][1] in table and expected[1][1] not in table
+        link = re.search(r'href="(/supervision/units[^"]*)"', table)
+        assert link is not None
+        seen, url = [], link.group(1).replace("&amp;", "&")
+        while url:
+            page = client.get(url).get_data(as_text=True)
+            rows = re.findall(r'<td data-label="单位"><a href="/supervision/\?unit=(\d+)">([^<]+)</a></td>'
+                              r'<td data-label="超期"[^>]*>(\d+)</td><td data-label="即将到期">(\d+)</td>', page)
+            seen += [(int(u), name, int(late), int(soon)) for u, name, late, soon in rows]
+            nxt = re.search(r'rel="next" href="([^"]+)"', page)
+            url = nxt.group(1).replace("&amp;", "&") if nxt else None
+            assert len(seen) <= len(expected)
+        assert seen == [r for r in expected if r[0]]
+        unit = client.get(f"/supervision/?unit={expected[0][0]}").get_data(as_text=True)
+        assert f'<option value="{expected[0][0]}" selected>' in unit
+
+
+def test_the_migration_fills_the_per_unit_rows_and_every_units_rows_from_the_summary_rows(demo_db):
+    """A database upgraded with deadlines already open gets the rows the hook would have written."""
+    from engine import migrations
+
+    with demo_db.transaction() as s:  # flagged deadlines beside open ones
+        rows = s.scalars(select(Deadline).where(Deadline.status == "open").order_by(Deadline.id)).all()
+        for row in rows[::2]:
+            row.status = "overdue"
+    with demo_db.reading() as s:
+        before = (tally.stored_units(s), tally.stored_all_units(s))
+        assert before[0] and any(v[0] for v in before[0].values()) and any(v[1] for v in before[0].values())
+    demo_db.engine.dispose()
+    migrations.downgrade(demo_db.engine, "c13e7a1f0b42")
+    migrations.upgrade(demo_db.engine)
+    with demo_db.reading() as s:
+        assert (tally.stored_units(s), tally.stored_all_units(s)) == before
+        assert tally.stored_units(s) == tally.recount_units(tally.recount(s))

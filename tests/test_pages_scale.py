@@ -10,7 +10,7 @@ from engine import clock
 from engine.deadlines import board
 from engine.items import disclosure, queries
 from engine import keyset
-from engine.models import Disclosure, Item, TaskRow
+from engine.models import Disclosure, Item, TaskRow, User
 from tests.conftest import login, user
 
 
@@ -221,8 +221,77 @@ def test_a_hand_edited_page_link_shows_the_first_page(client):
     bad = ["x", "%%%", link([5, []]), link([-1, [1]]), link([0, ["2026-01-01T00:00:00", "2026-01-01T00:00:00", "a"]]),
            link([0, [1, "a\u0000", "b"]]), link([0, [{"a": 1}, 2, 3]]), link("not a list"),
            link([0, [10**20, "proposal", "TA2026-00001"]]), link([0, [10**20, 10**20, 10**20, 10**20]])]
-    for path in ("/tasks/", "/items/", "/public/", "/supervision/"):
+    for path in ("/tasks/", "/items/", "/public/", "/supervision/", "/supervision/units"):
         first = client.get(path).status_code
         for cursor in bad:
             for arg in ("after", "before"):
                 assert client.get(path, query_string={arg: cursor}).status_code == first == 200, (path, cursor)
+
+
+def _index_reads(db, statement, parameters) -> list[str]:
+    """How the plan reads each summary table: per table read, its name and the index condition (empty for a
+    scan of the whole table). PostgreSQL with sequential scans and sorts priced out of reach (the demo's few
+    rows would be scanned by choice)."""
+    tables = ("deadline_tally", "deadline_unit_tally")
+    out = []
+    with db.engine.connect() as conn:
+        if db.is_postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            conn.exec_driver_sql("SET enable_sort = off")
+            lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
+            conn.rollback()
+            for k, line in enumerate(lines):
+                found = re.search(r"(Seq Scan|Index Scan|Index Only Scan|Bitmap Heap Scan|Bitmap Index Scan)"
+                                  r"(?: using (\w+))? on (\w+)", line)
+                if found and found.group(3) in tables:
+                    cond = next((l for l in lines[k + 1:k + 4] if "Index Cond" in l or "Recheck Cond" in l), "")
+                    index = found.group(2) or next((re.search(r"on (\w+)", l).group(1) for l in lines[k + 1:k + 4]
+                                                    if "Bitmap Index Scan" in l), "")
+                    out.append(f"{found.group(3)}: {index} {cond.strip()}" if cond else f"{found.group(3)}: ")
+                if line.strip().lstrip("-> ").startswith("Sort"):
+                    out.append("sort")
+            return out
+        for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all():
+            detail = row[-1]
+            found = re.match(r"(SCAN|SEARCH) (\w+)", detail)
+            if found and found.group(2) in tables:
+                out.append(f"{found.group(2)}: {detail if found.group(1) == 'SEARCH' else ''}")
+            if "TEMP B-TREE FOR ORDER BY" in detail:
+                out.append("sort")
+    return out
+
+
+def test_the_board_tables_read_the_units_shown_not_every_unit(demo_db):
+    """The per-unit table reads its page of units along the per-unit rows' index (by the reader's filters),
+    and sums the summary rows of those units only; the per-step table reads the rows of every unit together
+    (negative unit ids): both along the index of the rows that count. Before: both tables summed every
+    unit's summary rows of the window, so the board grew with the province's units."""
+    later = clock.now() + timedelta(days=100)
+    with clock.travel(later):
+        from engine.workflow.sweep import sweep
+        sweep(demo_db, now=later)
+        with demo_db.reading() as s:
+            supervisor = user(s, "supervisor")
+            leader = s.scalars(select(User).where(User.role == "leader")).first()
+            filters = [board.BoardFilter(viewer=supervisor), board.BoardFilter(viewer=leader),
+                       board.BoardFilter(viewer=supervisor, key="reply", item_type="proposal", key_only=True)]
+            first = board.unit_page(s, filters[0], limit=1)
+            assert first.rows and first.next is not None, "the demo has overdue deadlines in several units"
+            statements = []
+            for f in filters:
+                statements += _captured(demo_db, lambda: board.unit_page(s, f))
+                statements += _captured(demo_db, lambda: board.unit_page(s, f, after=first.next, limit=1))
+                statements += _captured(demo_db, lambda: board.unit_page(s, f, before=first.next, limit=1))
+                statements += _captured(demo_db, lambda: board.summary(s, f, "step"))
+            statements += _captured(demo_db, lambda: board.summary(s, board.BoardFilter(unit_id=first.rows[0].unit_id),
+                                                                   "step"))
+    if demo_db.is_postgres:  # statistics, as a running database has them (autovacuum's ANALYZE)
+        with demo_db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE deadline_tally")
+            conn.exec_driver_sql("ANALYZE deadline_unit_tally")
+    reads = [r for st, p in statements for r in _index_reads(demo_db, st, p)]
+    assert "sort" not in reads
+    assert any(r.startswith("deadline_unit_tally") for r in reads)
+    by_unit = [r for r in reads if r.startswith("deadline_tally")]
+    assert by_unit and all("ix_deadline_tally_unit" in r and "unit_id" in r for r in by_unit), by_unit
+    assert all("leader_id" in r for r in reads if r.startswith("deadline_unit_tally")), reads

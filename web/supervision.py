@@ -19,23 +19,40 @@ from web.helpers import current_lang, db, field_error_text, roles_required, safe
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
+def _board_filter() -> overdue_board.BoardFilter:
+    return overdue_board.BoardFilter(unit_id=request.args.get("unit", type=int),
+                                     key=request.args.get("deadline") or None,
+                                     item_type=request.args.get("type") or None,
+                                     key_only=request.args.get("key") == "1", show=request.args.get("show") or "all")
+
+
 @bp.get("/")
 @roles_required("supervisor", "office", "admin", "leader")
 def board():
-    f = overdue_board.BoardFilter(unit_id=request.args.get("unit", type=int),
-                                  key=request.args.get("deadline") or None,
-                                  item_type=request.args.get("type") or None, key_only=request.args.get("key") == "1",
-                                  show=request.args.get("show") or "all")
+    f = _board_filter()
     with db().reading() as s:
         f.viewer = s.get(User, current_user.id)
         page = overdue_board.board_page(s, f, after=overdue_board.parse_cursor(request.args.get("after"), f),
                                         before=overdue_board.parse_cursor(request.args.get("before"), f))
         history = overdue_board.reminder_history(s, [r.item.id for r in page.rows])
-        by_unit, by_step = overdue_board.summary(s, f, "unit"), overdue_board.summary(s, f, "step")
+        by_unit, by_step = overdue_board.unit_page(s, f), overdue_board.summary(s, f, "step")
         units = s.scalars(select(Unit).order_by(Unit.name)).all()
     return render_template("supervision/board.html", rows=page.rows, page=page, history=history, by_unit=by_unit,
                            total=overdue_board.shown(by_step, f.show),
                            by_step=by_step, units=units, f=f, deadline_labels=DEADLINE_LABELS)
+
+
+@bp.get("/units")
+@roles_required("supervisor", "office", "admin", "leader")
+def units():
+    """The board's per-unit table, every unit page by page (the board shows its first rows)."""
+    f = _board_filter()
+    with db().reading() as s:
+        f.viewer = s.get(User, current_user.id)
+        page = overdue_board.unit_page(s, f, after=overdue_board.parse_unit_cursor(request.args.get("after")),
+                                       before=overdue_board.parse_unit_cursor(request.args.get("before")),
+                                       limit=overdue_board.UNIT_PAGE)
+    return render_template("supervision/units.html", page=page, by_unit=page, f=f)
 
 
 def _flash_errors(exc: FormInvalid) -> None:

@@ -9,8 +9,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine import clock, keyset
+from engine.deadlines import tally
 from engine.deadlines.ledger import DUE_SOON_DAYS, LABELS
-from engine.models import AuditEvent, Deadline, DeadlineTally, Item, Unit, User
+from engine.models import AuditEvent, Deadline, DeadlineTally, DeadlineUnitTally, Item, Unit, User
 from engine.people import visibility
 
 
@@ -69,9 +70,10 @@ def _where(f: BoardFilter, today: date) -> list:
 
 def _chosen(f: BoardFilter, rows) -> list:
     """The unit, step and item type the reader chose, on deadline rows or on their summary rows (the same
-    columns): the board's page and its tables always filter alike."""
-    return [column == value for column, value in ((rows.unit_id, f.unit_id), (rows.key, f.key),
-                                                  (rows.item_type, f.item_type)) if value]
+    columns; the rows without the unit have no unit to choose): the board's page and its tables always filter
+    alike."""
+    return [getattr(rows, column) == value for column, value in (("unit_id", f.unit_id), ("key", f.key),
+                                                                  ("item_type", f.item_type)) if value]
 
 
 def board_page(session: Session, f: BoardFilter, after: keyset.Cursor | None = None,
@@ -92,30 +94,102 @@ def board(session: Session, f: BoardFilter, limit: int = 500) -> list[BoardRow]:
     return board_page(session, f, limit=limit).rows
 
 
+@dataclass
+class UnitRow:
+    unit_id: int  # 0: no unit (the proposer's rating)
+    name: str
+    late: int
+    soon: int
+
+
+UNIT_ROWS = 10  # the per-unit table on the board; all units, page by page, on the units' page
+UNIT_PAGE = 50
+
+
+def _scope(f: BoardFilter) -> list:
+    """The per-unit rows of the reader's filters (deadlines.tally.scopes): one row per unit."""
+    t = DeadlineUnitTally
+    leader = f.viewer.id if f.viewer is not None and f.viewer.role == "leader" else 0
+    clauses = [t.key == (f.key or tally.ANY), t.item_type == (f.item_type or tally.ANY),
+               t.key_only.is_(f.key_only), t.leader_id == leader]
+    return clauses + ([t.unit_id == f.unit_id] if f.unit_id else [])
+
+
+def _unit_segments(today: date) -> list[keyset.Segment]:
+    """The units with flagged deadlines, the most first (then the earliest due); then those with none flagged
+    and a deadline due by the due-soon horizon, the earliest first: both along ix_deadline_unit_tally_rank."""
+    t = DeadlineUnitTally
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    flagged = (t.minus_flagged, t.first_due, t.unit_id)
+    due = (t.first_due, t.unit_id)
+    return [keyset.Segment((t.minus_flagged < 0,), flagged, flagged,
+                           row_key=lambda r: (r.minus_flagged, r.first_due, r.unit_id)),
+            keyset.Segment((t.minus_flagged == 0, t.first_due <= soon), due, due,
+                           row_key=lambda r: (r.first_due, r.unit_id))]
+
+
+def parse_unit_cursor(text: str | None) -> keyset.Cursor | None:
+    return keyset.parse(text, _unit_segments(clock.today()))
+
+
+def _may_see_summary(viewer: User | None) -> bool:
+    # the board's summary is for those who see every item, or a leader's own (as /supervision/ allows)
+    return viewer is None or viewer.role in visibility.ALL_ITEMS_ROLES or viewer.role == "leader"
+
+
+def _tally_clauses(f: BoardFilter, t, soon: date) -> list:
+    """The summary rows of the window (along ix_deadline_tally_unit: those that count) by the reader's filters."""
+    clauses = [t.board_date <= soon, tally.COUNTED] + _chosen(f, t)
+    if f.viewer is not None and f.viewer.role == "leader":
+        clauses.append(t.leader_id == f.viewer.id)
+    if f.key_only:
+        clauses.append(t.is_key.is_(True))
+    return clauses
+
+
+def unit_page(session: Session, f: BoardFilter, after: keyset.Cursor | None = None,
+              before: keyset.Cursor | None = None, limit: int | None = None) -> keyset.Page:
+    """One page of the per-unit table (rows: UnitRow): the units with the most deadlines flagged overdue
+    first, then those whose next deadline is the earliest, read along the per-unit rows' index; the page's
+    counts (overdue: flagged or due before today; due soon: by the horizon) summed from those units'
+    summary rows only. It costs the units shown, whatever the number of units."""
+    if not _may_see_summary(f.viewer):
+        return keyset.Page([], None, None)
+    today = clock.today()
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    page = keyset.page(session, select(DeadlineUnitTally).where(*_scope(f)), _unit_segments(today), limit or UNIT_ROWS,
+                       after, before, scalars=True)
+    units = [r.unit_id for r in page.rows]
+    t = DeadlineTally
+    counts = {u: (late, n) for u, late, n in session.execute(
+        select(t.unit_id, func.sum(case((t.board_date < today, t.n), else_=0)), func.sum(t.n))
+        .where(t.unit_id.in_(units), *_tally_clauses(f, t, soon)).group_by(t.unit_id))} if units else {}
+    names = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(units))).all()) if units else {}
+    rows = []
+    for u in units:
+        late, n = counts.get(u, (0, 0))
+        rows.append(UnitRow(u, names.get(u) or "—", int(late or 0), int(n or 0) - int(late or 0)))
+    page.rows = rows
+    return page
+
+
 def summary(session: Session, f: BoardFilter, by: str) -> list[tuple[str, int, int]]:
-    """(unit or step, overdue, due soon) counts for the board's two tables (whatever `f.show`), summed from
-    the summary rows of the window's dates, not counted from the deadlines."""
+    """(unit or step, overdue, due soon) for the board's tables (whatever `f.show`). By step: summed from the
+    window's summary rows of every unit together (or of the chosen unit). By unit: the first UNIT_ROWS units
+    of the per-unit table, in its order (unit_page)."""
+    if by == "unit":
+        return [(r.name, r.late, r.soon) for r in unit_page(session, f).rows]
+    if not _may_see_summary(f.viewer):
+        return []
     today = clock.today()
     soon = today + timedelta(days=DUE_SOON_DAYS)
     t = DeadlineTally
-    viewer = f.viewer
-    if viewer is not None and viewer.role not in visibility.ALL_ITEMS_ROLES and viewer.role != "leader":
-        return []  # the board's summary is for those who see every item, or a leader's own (as /supervision/ allows)
     late = func.sum(case((t.board_date < today, t.n), else_=0))
-    label = t.unit_id if by == "unit" else t.key
-    clauses = [t.board_date <= soon]  # both columns whatever the rows shown
-    if viewer is not None and viewer.role == "leader":
-        clauses.append(t.leader_id == viewer.id)
-    clauses += _chosen(f, t)
-    if f.key_only:
-        clauses.append(t.is_key.is_(True))
-    counts = session.execute(select(label, late, func.sum(t.n)).where(*clauses).group_by(label)).all()
-    if by == "unit":
-        names = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_([u for u, *_ in counts if u]))).all())
-        named = [(names.get(u), o, n) for u, o, n in counts]
-    else:
-        named = [(LABELS.get(k, k), o, n) for k, o, n in counts]
-    out = [(name or "—", int(o or 0), int(n) - int(o or 0)) for name, o, n in named]
+    # the chosen unit's rows, or every unit's (their shards): the window's dates only, whatever the units
+    units = [] if f.unit_id else [t.unit_id.in_(tally.ALL_UNITS)]
+    counts = session.execute(select(t.key, late, func.sum(t.n)).where(*_tally_clauses(f, t, soon), *units)
+                             .group_by(t.key))
+    out = [(LABELS.get(k, k), int(o or 0), int(n) - int(o or 0)) for k, o, n in counts]
     return sorted(out, key=lambda r: (-r[1], r[0]))
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import bindparam, case, delete, event, func, inspect, literal, select, update
+from sqlalchemy import bindparam, case, delete, event, func, inspect, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.models import Deadline, DeadlineTally
+from engine.models import Deadline, DeadlineTally, DeadlineUnitTally
 
 OPEN = ("open", "overdue")
 FLAGGED = date(1, 1, 1)
@@ -78,35 +78,110 @@ def _count_changes(session: Session, _context, _instances) -> None:
         add(session, delta)
 
 
-_KEYS = [c.name for c in DeadlineTally.__table__.primary_key.columns]
-_STATEMENTS: dict = {}  # by dialect: built once (a statement built per flush cost more CPU than its run)
+ANY = "*"  # a per-unit row's key or item type: every one
+NO_DATE = date(9999, 12, 31)  # a per-unit row's earliest due date when all its deadlines are flagged
+# Summary rows of every unit together (the per-step table and the board's total), under negative unit ids:
+# split in SHARDS by unit so that writers of different units seldom wait on the same row.
+SHARDS = 16
+ALL_UNITS = tuple(-1 - k for k in range(SHARDS))
+CHUNK = 2000  # rows per upsert (PostgreSQL takes at most 65,535 parameters in one statement)
+# Rows at zero stay (deleting them cost every completion a statement); no read sees them: the reads go
+# through ix_deadline_tally_unit, which holds only rows with a count, and the per-unit index order puts
+# a unit with nothing open out of the board's two segments.
+COUNTED = DeadlineTally.n > literal_column("0")  # as the partial index says it (a literal, not a parameter)
 
 
-def _statements(dialect: str):
-    if dialect not in _STATEMENTS:
-        table = DeadlineTally.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type) for k in (*_KEYS, "n")})
-        upsert = stmt.on_conflict_do_update(index_elements=_KEYS, set_={"n": table.c.n + stmt.excluded.n})
-        empty = delete(table).where(*(table.c[k] == bindparam(f"b_{k}", type_=table.c[k].type) for k in _KEYS),
-                                    table.c.n <= 0)
-        _STATEMENTS[dialect] = upsert, empty
-    return _STATEMENTS[dialect]
+def all_units(unit_id: int) -> int:
+    return ALL_UNITS[unit_id % SHARDS]
+
+
+def scopes(key: str, item_type: str, is_key: bool, leader_id: int) -> list[tuple]:
+    """The board filters (key, item type, key items only, leader) whose per-unit rows count a deadline of this
+    grouping: each filter either names its value or takes all."""
+    return [(k, t, only, leader) for k in (key, ANY) for t in (item_type, ANY)
+            for only in ((False, True) if is_key else (False,)) for leader in ((0, leader_id) if leader_id else (0,))]
 
 
 def add(session: Session, delta: Counter) -> None:
-    """Add `delta` (bucket -> change) to the summary rows: one upsert for all, in key order (two writers never
-    wait on each other in opposite orders); then, if some count fell, one delete of the rows now at zero.
-    Both are prebuilt statements sent once with a row of parameters per bucket (executemany)."""
-    changes = sorted(((b, n) for b, n in delta.items() if n), key=lambda e: e[0])
+    """Add `delta` (bucket -> change) to the summary rows (each unit's and every unit's) in one upsert, and to
+    the per-unit rows in another, both in key order (two writers never wait on each other in opposite
+    orders). A per-unit row a date left reads its earliest date again in the same statement."""
+    changes: Counter = Counter()
+    flagged: Counter = Counter()
+    dated: Counter = Counter()
+    first: dict[tuple, date] = {}
+    left: set[tuple] = set()
+    for (day, unit, key, item_type, is_key, leader), n in delta.items():
+        if not n:
+            continue
+        changes[(day, unit, key, item_type, is_key, leader)] += n
+        changes[(day, all_units(unit), key, item_type, is_key, leader)] += n
+        for scope in scopes(key, item_type, is_key, leader):
+            row = (*scope, unit)
+            flagged[row] += n if day == FLAGGED else 0
+            dated[row] += 0 if day == FLAGGED else n
+            if day != FLAGGED and n > 0:
+                first[row] = min(first.get(row, NO_DATE), day)
+            if day != FLAGGED and n < 0:
+                left.add(row)
     if not changes:
         return
     conn = session.connection()
-    upsert, empty = _statements(conn.dialect.name)
-    conn.execute(upsert, [{**{f"b_{k}": v for k, v in zip(_KEYS, b)}, "b_n": n} for b, n in changes])
-    fell = [{f"b_{k}": v for k, v in zip(_KEYS, b)} for b, n in changes if n < 0]
-    if fell:
-        conn.execute(empty, fell)
+    _add_counts(conn, sorted((b, n) for b, n in changes.items() if n))
+    _add_units(conn, sorted(set(flagged) | set(dated)), flagged, dated, first, left)
+
+
+def _upsert(conn):
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+_KEYS = [c.name for c in DeadlineTally.__table__.primary_key.columns]
+_COUNTS: dict = {}  # the counts' upsert by dialect, built once (building it at every flush cost more CPU than its run)
+
+
+def _add_counts(conn, changes: list) -> None:
+    """One prebuilt upsert sent once with a row of parameters per bucket (executemany)."""
+    if conn.dialect.name not in _COUNTS:
+        table = DeadlineTally.__table__
+        stmt = _upsert(conn)(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type) for k in (*_KEYS, "n")})
+        _COUNTS[conn.dialect.name] = stmt.on_conflict_do_update(index_elements=_KEYS,
+                                                                set_={"n": table.c.n + stmt.excluded.n})
+    conn.execute(_COUNTS[conn.dialect.name], [{**{f"b_{k}": v for k, v in zip(_KEYS, b)}, "b_n": n} for b, n in changes])
+
+
+def _add_units(conn, rows: list, flagged: Counter, dated: Counter, first: dict, left: set) -> None:
+    """A row a date left is given FLAGGED as its new earliest date: the update reads the earliest date
+    left from the unit's summary rows instead (ix_deadline_tally_unit; they are written already). Such a row
+    exists: a date can only leave where it was counted."""
+    table = DeadlineUnitTally.__table__
+    keys = [c.name for c in table.primary_key.columns]
+    earlier = func.least if conn.dialect.name == "postgresql" else func.min  # SQLite's min() of two values
+    for start in range(0, len(rows), CHUNK):
+        stmt = _upsert(conn)(table).values([
+            {**dict(zip(keys, r)), "minus_flagged": -flagged[r], "dated": dated[r],
+             "first_due": FLAGGED if r in left else first.get(r, NO_DATE)} for r in rows[start:start + CHUNK]])
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+            "minus_flagged": table.c.minus_flagged + stmt.excluded.minus_flagged,
+            "dated": table.c.dated + stmt.excluded.dated,
+            "first_due": case((stmt.excluded.first_due == FLAGGED, func.coalesce(_earliest(table), NO_DATE)),
+                              else_=earlier(table.c.first_due, stmt.excluded.first_due))}))
+
+
+def _earliest(row):
+    """The earliest unflagged date among the summary rows a per-unit row counts (the row being updated: named
+    as the statement's target, which an upsert's SET does not correlate by itself)."""
+    t = DeadlineTally.__table__
+
+    def outer(name):
+        return literal_column(f'{row.name}."{name}"', row.c[name].type)
+
+    return (select(func.min(t.c.board_date))
+            .where(t.c.unit_id == outer("unit_id"), t.c.board_date > FLAGGED, t.c.n > literal_column("0"),
+                   or_(outer("key") == ANY, t.c.key == outer("key")),
+                   or_(outer("item_type") == ANY, t.c.item_type == outer("item_type")),
+                   or_(outer("key_only").is_(False), t.c.is_key.is_(True)),
+                   or_(outer("leader_id") == 0, t.c.leader_id == outer("leader_id")))
+            .scalar_subquery())
 
 
 def recount(session: Session) -> dict[Bucket, int]:
@@ -122,9 +197,43 @@ def recount(session: Session) -> dict[Bucket, int]:
 
 
 def stored(session: Session) -> dict[Bucket, int]:
+    """Each unit's summary rows that count something (rows at zero stay, unread)."""
     t = DeadlineTally
     return {(r.board_date, r.unit_id, r.key, r.item_type, r.is_key, r.leader_id): r.n
-            for r in session.scalars(select(t))}
+            for r in session.scalars(select(t).where(t.unit_id >= 0, t.n != 0))}
+
+
+def stored_all_units(session: Session) -> dict[tuple, int]:
+    """Every unit's rows, the shards summed: (board_date, key, item_type, is_key, leader_id) -> count."""
+    t = DeadlineTally
+    out: Counter = Counter()
+    for r in session.scalars(select(t).where(t.unit_id < 0)):
+        out[(r.board_date, r.key, r.item_type, r.is_key, r.leader_id)] += r.n
+    return {b: n for b, n in out.items() if n}
+
+
+def stored_units(session: Session) -> dict[tuple, tuple[int, int, date]]:
+    t = DeadlineUnitTally
+    return {(r.key, r.item_type, r.key_only, r.leader_id, r.unit_id): (-r.minus_flagged, r.dated, r.first_due)
+            for r in session.scalars(select(t).where(or_(t.minus_flagged != 0, t.dated != 0)))}
+
+
+def recount_all_units(buckets: dict[Bucket, int]) -> dict[tuple, int]:
+    """Every unit's rows as `buckets` (the summary rows) give them."""
+    out: Counter = Counter()
+    for (day, _unit, key, item_type, is_key, leader), n in buckets.items():
+        out[(day, key, item_type, is_key, leader)] += n
+    return {b: n for b, n in out.items() if n}
+
+
+def recount_units(buckets: dict[Bucket, int]) -> dict[tuple, tuple[int, int, date]]:
+    """The per-unit rows as `buckets` (the summary rows) give them: (flagged, dated, earliest dated due)."""
+    out: dict[tuple, tuple[int, int, date]] = {}
+    for (day, unit, key, item_type, is_key, leader), n in buckets.items():
+        for scope in scopes(key, item_type, is_key, leader):
+            f, d, first = out.get((*scope, unit), (0, 0, NO_DATE))
+            out[(*scope, unit)] = ((f + n, d, first) if day == FLAGGED else (f, d + n, min(first, day)))
+    return {r: v for r, v in out.items() if v[0] or v[1]}
 
 
 def rebuild(session: Session) -> None:
@@ -132,7 +241,8 @@ def rebuild(session: Session) -> None:
     session.execute(update(Deadline).values(board_date=case(
         (Deadline.status == "overdue", literal(FLAGGED)), (Deadline.status == "open", Deadline.due_date),
         else_=None)).execution_options(synchronize_session=False))
-    session.execute(delete(DeadlineTally))
+    for table in (DeadlineTally, DeadlineUnitTally):
+        session.execute(delete(table))
     counts = recount(session)
     if counts:
         add(session, Counter(counts))

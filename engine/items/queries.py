@@ -172,11 +172,11 @@ def item_segments(f: ItemFilter) -> list[keyset.Segment]:
 
 
 def list_page(session: Session, user: User, f: ItemFilter, after: str | None = None,
-              before: str | None = None) -> tuple[keyset.Page, Count]:
+              before: str | None = None, per_page: int | None = None) -> tuple[keyset.Page, Count]:
     """The item list page after (or before) a page link's cursor, in list_items() order along the
     (year, item_type, number) index, and the bounded total: page N costs what page 1 costs."""
     q, segments = _filtered(user, f), item_segments(f)
-    page = keyset.page(session, q, segments, PAGE_SIZE, keyset.parse(after, segments),
+    page = keyset.page(session, q, segments, per_page or PAGE_SIZE, keyset.parse(after, segments),
                        keyset.parse(before, segments), scalars=True)
     return page, bounded_count(session, q)
 

@@ -12,10 +12,10 @@ __all__ = [
     "CalendarDay", "CalendarYear",
 ]
 from .calendar import CalendarDay, CalendarYear  # noqa: E402
-from .deadlines import (Deadline, DeadlineRule, DeadlineTally, ExtensionRequest, Notification, SchedulerHeartbeat,  # noqa: E402
+from .deadlines import (Deadline, DeadlineRule, DeadlineTally, DeadlineUnitTally, ExtensionRequest, Notification, SchedulerHeartbeat,  # noqa: E402
                         Timer)
 
-__all__ += ["Deadline", "DeadlineRule", "DeadlineTally", "ExtensionRequest", "Notification", "SchedulerHeartbeat", "Timer"]
+__all__ += ["Deadline", "DeadlineRule", "DeadlineTally", "DeadlineUnitTally", "ExtensionRequest", "Notification", "SchedulerHeartbeat", "Timer"]
 from .incidents import Incident  # noqa: E402
 
 __all__ += ["Incident"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from engine.i18n import Msg
@@ -78,13 +78,39 @@ class DeadlineTally(Base):
     dates of its window instead of counting deadlines, and a new day needs no rewrite (late = before today)."""
 
     __tablename__ = "deadline_tally"
+    # One unit's rows in date order, those that count something (rows at zero stay: see deadlines.tally):
+    # the per-unit table reads the units it shows, the per-step table every unit's rows (negative ids).
+    __table_args__ = (Index("ix_deadline_tally_unit", "unit_id", "board_date", sqlite_where=text("n > 0"),
+                            postgresql_where=text("n > 0")),)
     board_date: Mapped[date] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no unit (the proposer's rating)
+    # 0: no unit (the proposer's rating); negative: every unit (tally.ALL_UNITS, one of its shards)
+    unit_id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     is_key: Mapped[bool] = mapped_column(primary_key=True)
     leader_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no leader
     n: Mapped[int]
+
+
+class DeadlineUnitTally(Base):
+    """The board's per-unit table in its order: per unit and per filter the board offers (a deadline key or
+    ANY, an item type or ANY, key items only or all, one leader's items or all: 0), how many open deadlines
+    are flagged overdue, how many are open and unflagged, and the earliest due date of those. Read along
+    ix_deadline_unit_tally_rank: the units with the most flagged deadlines first, then the earliest due;
+    kept by deadlines.tally in the same flush, and no new day changes them (the date is stored, not a count
+    of days)."""
+
+    __tablename__ = "deadline_unit_tally"
+    __table_args__ = (Index("ix_deadline_unit_tally_rank", "key", "item_type", "key_only", "leader_id",
+                            "minus_flagged", "first_due", "unit_id"),)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key_only: Mapped[bool] = mapped_column(primary_key=True)
+    leader_id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no unit (the proposer's rating)
+    minus_flagged: Mapped[int]  # minus the flagged count: an ascending index gives the most flagged first
+    dated: Mapped[int]  # open and not flagged
+    first_due: Mapped[date]  # the earliest due date of those (tally.NO_DATE when there are none)
 
 
 class ExtensionRequest(Base):
