@@ -1,0 +1,31 @@
+"""分办 (separate handling, issue 12): rating.unit_id says which separate unit's reply a rating rates (NULL for
+the item's own reply, its lead unit's); separate units' parts are assignment rows with role 'separate'.
+
+Revision ID: d2a5c7e91f30
+Revises: c13e7a1f0b42
+Create Date: 2026-12-01 01:20:00
+
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision: str = 'd2a5c7e91f30'
+down_revision: Union[str, Sequence[str], None] = 'c13e7a1f0b42'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('unit_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_rating_unit_id_unit'), 'unit', ['unit_id'], ['id'])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_rating_unit_id_unit'), type_='foreignkey')
+        batch_op.drop_column('unit_id')

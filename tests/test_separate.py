@@ -1,0 +1,166 @@
+"""分办 (separate handling) through the real BPMN and the web pages: the office assigns an item to several units
+that each sign for (or ask to return), pledge, reply (signed off by their head, reviewed by the office) and are
+rated by the proposer on their own, each against its own deadlines; the item is replied when every unit has
+replied and closes when every part is done."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import time_machine
+from sqlalchemy import select
+
+from engine.models import Assignment, Deadline, Item, Rating, Reply, TaskRow, Unit
+from engine.workflow.runtime import complete_task
+from tests.conftest import login, user
+from tests.test_followup import PLEDGE, as_user, new_item, post
+from tests.test_lifecycle import REPLY, do, ready
+
+T0 = datetime(2026, 3, 2, 9, 0)  # a Monday; 5 working days later is 2026-03-09, 3 months later 2026-06-02
+
+
+def units(db):
+    with db.reading() as s:
+        return dict(s.execute(select(Unit.code, Unit.id)).all())
+
+
+def do_part(db, item_id, username, spec_name, unit, **form):
+    """Complete the `spec_name` task of the 分办 part of `unit` (office and proposer tasks name the part's unit)."""
+    with db.transaction() as s:
+        uid = s.scalar(select(Unit.id).where(Unit.code == unit))
+        row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec_name,
+                                              TaskRow.unit_id == uid)).first()
+        assert row is not None, f"no ready {spec_name} of {unit}; ready: {ready(db, item_id)}"
+        complete_task(s, row.id, user(s, username), form)
+
+
+def part_reply(db, item_id, unit, **reply):
+    do(db, item_id, f"{unit}_staff", "sep_draft_reply", **{**REPLY, **reply})
+    do(db, item_id, f"{unit}_head", "sep_signoff", signoff_decision="approve")
+    do_part(db, item_id, "office", "sep_review", unit, review_decision="approve")
+
+
+def deadlines(db, item_id, key):
+    with db.reading() as s:
+        codes = {v: k for k, v in s.execute(select(Unit.code, Unit.id)).all()}
+        return {(codes.get(d.unit_id), d.due_date, d.status) for d in s.scalars(
+            select(Deadline).where(Deadline.item_id == item_id, Deadline.key == key))}
+
+
+def test_an_item_assigned_to_three_units_separately(demo_db):
+    db = demo_db
+    with time_machine.travel(T0, tick=False):
+        item_id = new_item(db, "关于老旧小区加装电梯的建议")
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj",
+           separate_units=["jtj", "wjw"])
+        assert ready(db, item_id) == ["sep_sign_for", "sep_sign_for", "sign_for"]
+    print(deadlines(db, item_id, "return_window"))
+    print(deadlines(db, item_id, "sep_reply"))
+
+
+def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_rated_on_its_own(client, demo_db):
+    db = demo_db
+    u = units(db)
+    with time_machine.travel(T0, tick=False):
+        item_id = new_item(db, "关于老旧小区加装电梯的建议")
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj",
+           separate_units=["jtj", "wjw", "hbj"])
+        # Every unit's part opens at assignment beside the lead unit's sign-for, each with its own windows.
+        assert ready(db, item_id) == ["sep_sign_for"] * 3 + ["sign_for"]
+        assert deadlines(db, item_id, "return_window") == {(c, date(2026, 3, 9), "open") for c in ("zjj", "jtj", "wjw", "hbj")}
+        assert deadlines(db, item_id, "sep_reply") == {(c, date(2026, 6, 2), "open") for c in ("jtj", "wjw", "hbj")}
+        with db.reading() as s:
+            assert {(a.unit_id, a.role) for a in s.scalars(select(Assignment).where(Assignment.item_id == item_id))} == \
+                {(u["zjj"], "lead"), (u["jtj"], "separate"), (u["wjw"], "separate"), (u["hbj"], "separate")}
+        # A part's tasks are its own unit's: another unit's staff cannot act on them.
+        with db.transaction() as s:
+            row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sep_sign_for",
+                                                  TaskRow.unit_id == u["jtj"])).one()
+            import pytest
+            from engine.people.authz import NotAllowed
+            with pytest.raises(NotAllowed):
+                complete_task(s, row.id, user(s, "wjw_staff"), {"sep_sign_decision": "sign"})
+
+        # 环保局 asks to return its part; the office agrees: its part ends, what it owed is void.
+        do(db, item_id, "hbj_staff", "sep_sign_for", sep_sign_decision="return", sep_return_reason="不属于本局职责。")
+        do_part(db, item_id, "office", "decide_sep_return", "hbj", sep_return_decision="approve",
+                sep_return_opinion="同意，由其余单位答复。")
+        assert {(c, st) for c, _, st in deadlines(db, item_id, "sep_reply")} == {("jtj", "open"), ("wjw", "open"),
+                                                                                 ("hbj", "void")}
+        assert ready(db, item_id) == ["sep_sign_for"] * 2 + ["sign_for"]
+        for unit in ("zjj", "jtj"):
+            do(db, item_id, f"{unit}_staff", "sign_for" if unit == "zjj" else "sep_sign_for",
+               **({"sign_decision": "sign"} if unit == "zjj" else {"sep_sign_decision": "sign"}))
+        do(db, item_id, "jtj_head", "sep_pledge", **PLEDGE)
+        do(db, item_id, "zjj_head", "pledge", **PLEDGE)
+
+    # 交通局 replies first (its head signs, the office returns it once, then approves): the item is not replied yet.
+    with time_machine.travel(datetime(2026, 4, 1, 10), tick=False):
+        do(db, item_id, "jtj_staff", "sep_draft_reply", **REPLY)
+        do(db, item_id, "jtj_head", "sep_signoff", signoff_decision="approve")
+        do_part(db, item_id, "office", "sep_review", "jtj", review_decision="return", review_opinion="请补充时间表。")
+        part_reply(db, item_id, "jtj", reply_class="A", reply_text="已完成加装规划。", promised="", promised_date="")
+        with db.reading() as s:
+            assert s.get(Item, item_id).replied_at is None
+            r = s.scalars(select(Reply).where(Reply.item_id == item_id, Reply.status == "approved")).one()
+            assert (r.unit_id, r.final_class) == (u["jtj"], "A")
+        assert ("jtj", date(2026, 6, 2), "met") in deadlines(db, item_id, "sep_reply")
+        assert "sep_rate" in ready(db, item_id)
+        assert deadlines(db, item_id, "sep_rating") == {("jtj", date(2026, 4, 23), "open")}
+
+    # The proposer rates 交通局's reply in the portal, on its own.
+    with time_machine.travel(datetime(2026, 4, 3, 10), tick=False):
+        as_user(client, "deputy_chen")
+        page = f"/portal/items/{item_id}"
+        html = client.get(page).get_data(as_text=True)
+        assert "分办单位办理情况" in html and "评价分办答复 · 区交通运输局" in html
+        with db.reading() as s:
+            task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sep_rate")).one()
+        r = post(client, f"/portal/items/{item_id}/tasks/{task_id}", page, attitude="satisfied", result="basically_satisfied")
+        assert r.status_code == 303
+        with db.reading() as s:
+            rating = s.scalars(select(Rating).where(Rating.item_id == item_id)).one()
+            assert (rating.unit_id, rating.attitude, rating.result) == (u["jtj"], "satisfied", "basically_satisfied")
+        assert ("jtj", date(2026, 4, 23), "met") in deadlines(db, item_id, "sep_rating")
+
+    # The lead unit replies and is rated; the item is still not replied: 卫健委 has not replied.
+    with time_machine.travel(datetime(2026, 5, 11, 10), tick=False):
+        do(db, item_id, "zjj_staff", "consult", consult_date="2026-05-08", consult_form="phone", participants="代表",
+           proposer_views="同意。")
+        do(db, item_id, "zjj_staff", "draft_reply", **REPLY)
+        do(db, item_id, "zjj_head", "signoff_reply", signoff_decision="approve")
+        do(db, item_id, "office", "review_reply", review_decision="approve")
+        do(db, item_id, "deputy_chen", "rate", attitude="satisfied", result="satisfied")
+        with db.reading() as s:
+            item = s.get(Item, item_id)
+            assert (item.replied_at, item.reply_class) == (None, "B")
+        assert "publish" not in ready(db, item_id)  # the item closes only when every part is done
+
+    # 卫健委 misses its own reply deadline: its part is flagged on the board, the others' are not.
+    with time_machine.travel(datetime(2026, 6, 3, 10), tick=False):
+        from engine.workflow.sweep import sweep
+        sweep(db)
+        assert ("wjw", date(2026, 6, 2), "overdue") in deadlines(db, item_id, "sep_reply")
+        as_user(client, "office")
+        with db.reading() as s:
+            number = s.get(Item, item_id).number
+        late = client.get(f"/supervision/?unit={u['wjw']}&deadline=sep_reply&show=overdue").get_data(as_text=True)
+        assert number in late and "分办答复" in late
+        on_time = client.get(f"/supervision/?unit={u['jtj']}&deadline=sep_reply&show=overdue").get_data(as_text=True)
+        assert number not in on_time  # 交通局 replied in time: its part is not late
+        item_page = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "分办单位办理情况" in item_page
+    with time_machine.travel(datetime(2026, 6, 10, 10), tick=False):
+        do(db, item_id, "wjw_staff", "sep_sign_for", sep_sign_decision="sign")
+        do(db, item_id, "wjw_head", "sep_pledge", **PLEDGE)
+        part_reply(db, item_id, "wjw")
+        with db.reading() as s:  # now every unit still on the item has replied: the item is replied
+            assert s.get(Item, item_id).replied_at.date() == date(2026, 6, 10)
+        assert ("wjw", date(2026, 6, 2), "met_late") in deadlines(db, item_id, "sep_reply")
+        assert "publish" not in ready(db, item_id)
+    # Nobody rates 卫健委's reply: its window passes (未表态) and the item goes on to publication.
+    with time_machine.travel(datetime(2026, 7, 10, 10), tick=False):
+        sweep(db)
+        with db.reading() as s:
+            assert {(r.unit_id, r.attitude) for r in s.scalars(select(Rating).where(Rating.item_id == item_id))} == \
+                {(u["jtj"], "satisfied"), (None, "satisfied"), (u["wjw"], "no_opinion")}
+        assert ready(db, item_id) == ["publish"]
