@@ -4,18 +4,26 @@ rated by the proposer on their own, each against its own deadlines; the item is 
 replied and closes when every part is done."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, datetime
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
+from engine.people.authz import NotAllowed
 from engine.models import Assignment, Deadline, Item, Rating, Reply, TaskRow, Unit
 from engine.workflow.runtime import complete_task
-from tests.conftest import login, user
+from engine.workflow.sweep import sweep
+from tests.conftest import csrf_token, login, user
 from tests.test_followup import PLEDGE, as_user, new_item, post
 from tests.test_lifecycle import REPLY, do, ready
 
 T0 = datetime(2026, 3, 2, 9, 0)  # a Monday; 5 working days later is 2026-03-09, 3 months later 2026-06-02
+
+
+def csrf(client, page):
+    return csrf_token(client, page)
 
 
 def units(db):
@@ -46,17 +54,6 @@ def deadlines(db, item_id, key):
             select(Deadline).where(Deadline.item_id == item_id, Deadline.key == key))}
 
 
-def test_an_item_assigned_to_three_units_separately(demo_db):
-    db = demo_db
-    with time_machine.travel(T0, tick=False):
-        item_id = new_item(db, "关于老旧小区加装电梯的建议")
-        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj",
-           separate_units=["jtj", "wjw"])
-        assert ready(db, item_id) == ["sep_sign_for", "sep_sign_for", "sign_for"]
-    print(deadlines(db, item_id, "return_window"))
-    print(deadlines(db, item_id, "sep_reply"))
-
-
 def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_rated_on_its_own(client, demo_db):
     db = demo_db
     u = units(db)
@@ -75,8 +72,6 @@ def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_
         with db.transaction() as s:
             row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sep_sign_for",
                                                   TaskRow.unit_id == u["jtj"])).one()
-            import pytest
-            from engine.people.authz import NotAllowed
             with pytest.raises(NotAllowed):
                 complete_task(s, row.id, user(s, "wjw_staff"), {"sep_sign_decision": "sign"})
 
@@ -137,7 +132,6 @@ def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_
 
     # 卫健委 misses its own reply deadline: its part is flagged on the board, the others' are not.
     with time_machine.travel(datetime(2026, 6, 3, 10), tick=False):
-        from engine.workflow.sweep import sweep
         sweep(db)
         assert ("wjw", date(2026, 6, 2), "overdue") in deadlines(db, item_id, "sep_reply")
         as_user(client, "office")
@@ -164,3 +158,79 @@ def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_
             assert {(r.unit_id, r.attitude) for r in s.scalars(select(Rating).where(Rating.item_id == item_id))} == \
                 {(u["jtj"], "satisfied"), (None, "satisfied"), (u["wjw"], "no_opinion")}
         assert ready(db, item_id) == ["publish"]
+
+
+def test_the_office_assigns_separately_on_the_assignment_page_and_units_work_their_part_on_task_pages(client, demo_db):
+    db = demo_db
+    item_id = new_item(db, "关于农贸市场改造的建议")
+    with db.reading() as s:
+        row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "assign_item")).one()
+    login(client, "office")
+    page = f"/tasks/{row.id}"
+    html = client.get(page).get_data(as_text=True)
+    assert "分办单位" in html and 'name="separate_units"' in html
+    # 分办 and 协办 exclude each other, and the lead unit is not also a separate unit: refused with the reason.
+    r = client.post(page, data={"csrf_token": csrf(client, page), "assign_decision": "assign", "lead_unit": "zjj",
+                                "co_units": ["jyj"], "separate_units": ["jtj"]})
+    assert r.status_code == 400 and "分办与协办不能同时选择" in r.get_data(as_text=True)
+    r = client.post(page, data={"csrf_token": csrf(client, page), "assign_decision": "assign", "lead_unit": "zjj",
+                                "separate_units": ["zjj", "jtj"]})
+    assert r.status_code == 400 and "主办单位不能同时作为分办单位" in r.get_data(as_text=True)
+    assert ready(db, item_id) == ["assign_item"]
+    r = client.post(page, data={"csrf_token": csrf(client, page), "assign_decision": "assign", "lead_unit": "zjj",
+                                "separate_units": ["jtj", "wjw"]})
+    assert r.status_code == 302
+    assert ready(db, item_id) == ["sep_sign_for", "sep_sign_for", "sign_for"]
+    u = units(db)
+    with db.reading() as s:
+        rows = {t.unit_id: t.id for t in s.scalars(select(TaskRow).where(TaskRow.item_id == item_id,
+                                                                       TaskRow.spec_name == "sep_sign_for"))}
+    # Each unit sees its own part's task in its inbox and completes it on the task page; not the other's.
+    as_user(client, "jtj_staff")
+    assert client.get(f"/tasks/{rows[u['wjw']]}").status_code == 403
+    page = f"/tasks/{rows[u['jtj']]}"
+    assert 'name="sep_sign_decision"' in client.get(page).get_data(as_text=True)
+    r = client.post(page, data={"csrf_token": csrf(client, page), "sep_sign_decision": "sign"})
+    assert r.status_code == 302
+    with db.reading() as s:
+        pledge = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sep_pledge")).one()
+        assert (pledge.unit_id, pledge.lane) == (u["jtj"], "sep_unit_head")
+    as_user(client, "jtj_head")
+    assert "关于农贸市场改造的建议" in client.get("/tasks/").get_data(as_text=True)
+    # The item page shows each unit's part with its own state and deadlines.
+    as_user(client, "office")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    part = re.search(r'<tr class="part" data-unit="jtj">(.*?)</tr>', html, re.S).group(1)
+    assert "已签收" in part and "分办答复" in part
+    part = re.search(r'<tr class="part" data-unit="wjw">(.*?)</tr>', html, re.S).group(1)
+    assert "待签收" in part
+
+
+def test_items_running_on_the_version_before_separate_parts_migrate_when_not_yet_assigned(demo_db):
+    """The rule for items running on the version before 分办: an item not yet assigned moves to the new version
+    (and may then be assigned separately); an item already assigned stays on its version (the steps after its
+    assignment changed: the parts would never open) and goes on there as before."""
+    from pathlib import Path
+    from engine.models import ProcessInstance
+    from engine.workflow.versions import deploy_checked, migrate_version
+    db = demo_db
+    old_xml = (Path(__file__).parent / "data" / "item_handling_before_separate.bpmn").read_bytes()
+    new_xml = (Path(__file__).parent.parent / "processes" / "item_handling.bpmn").read_bytes()
+    with db.transaction() as s:
+        old_id = deploy_checked(s, old_xml, "item_handling.bpmn", "admin")[0].id
+    waiting = new_item(db, "关于公厕改造的建议")
+    assigned = new_item(db, "关于路灯维修的建议")
+    do(db, assigned, "office", "assign_item", assign_decision="assign", lead_unit="zjj")
+    with db.transaction() as s:
+        new_id, admin_id = deploy_checked(s, new_xml, "item_handling.bpmn", "admin")[0].id, user(s, "admin").id
+    results = {r.item_id: r for r in migrate_version(db, old_id, new_id, admin_id, [waiting, assigned])}
+    assert results[waiting].ok, results[waiting].message
+    assert not results[assigned].ok and "assign_split" in results[assigned].message  # its parts would never open
+    with db.reading() as s:
+        on = {i: s.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.item_id == i))
+              for i in (waiting, assigned)}
+    assert on == {waiting: new_id, assigned: old_id}
+    do(db, waiting, "office", "assign_item", assign_decision="assign", lead_unit="zjj", separate_units=["jtj"])
+    assert ready(db, waiting) == ["sep_sign_for", "sign_for"]
+    do(db, assigned, "zjj_staff", "sign_for", sign_decision="sign")
+    assert ready(db, assigned) == ["pledge"]
