@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from urllib.parse import quote
 
 import pytest
 import time_machine
@@ -234,3 +235,24 @@ def test_items_running_on_the_version_before_separate_parts_migrate_when_not_yet
     assert ready(db, waiting) == ["sep_sign_for", "sign_for"]
     do(db, assigned, "zjj_staff", "sign_for", sign_decision="sign")
     assert ready(db, assigned) == ["pledge"]
+
+
+def test_each_separate_unit_sends_its_own_reply_letter(client, demo_db):
+    db = demo_db
+    u = units(db)
+    item_id = new_item(db, "关于菜市场噪音治理的建议")
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", separate_units=["jtj"])
+    do(db, item_id, "jtj_staff", "sep_sign_for", sep_sign_decision="sign")
+    do(db, item_id, "jtj_head", "sep_pledge", **PLEDGE)
+    part_reply(db, item_id, "jtj", reply_class="A", promised="", promised_date="")
+    login(client, "office")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert f"/items/{item_id}/letter.docx?unit={u['jtj']}" in html.replace("&amp;", "&")
+    r = client.get(f"/items/{item_id}/letter.docx?unit={u['jtj']}")
+    assert r.status_code == 200 and quote("区交通运输局") in r.headers["Content-Disposition"]
+    with db.reading() as s:
+        reply = s.scalars(select(Reply).where(Reply.item_id == item_id)).one()
+        assert reply.unit_id == u["jtj"] and reply.letter_number.startswith("区交通运输局〔")
+    # The lead unit has not replied: the item's own letter (the lead unit's) is not there yet.
+    r = client.get(f"/items/{item_id}/letter.docx")
+    assert r.status_code == 302
