@@ -17,7 +17,7 @@ from engine.models import Assignment, Deadline, Item, Rating, Reply, TaskRow, Un
 from engine.workflow.runtime import complete_task
 from engine.workflow.sweep import sweep
 from tests.conftest import csrf_token, login, user
-from tests.test_followup import PLEDGE, as_user, new_item, post
+from tests.test_followup import PLEDGE, as_user, new_item, notes, post
 from tests.test_lifecycle import REPLY, do, ready
 
 T0 = datetime(2026, 3, 2, 9, 0)  # a Monday; 5 working days later is 2026-03-09, 3 months later 2026-06-02
@@ -69,6 +69,8 @@ def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_
         with db.reading() as s:
             assert {(a.unit_id, a.role) for a in s.scalars(select(Assignment).where(Assignment.item_id == item_id))} == \
                 {(u["zjj"], "lead"), (u["jtj"], "separate"), (u["wjw"], "separate"), (u["hbj"], "separate")}
+        # The proposer is told which units will reply.
+        assert "已交办：由区住房和城乡建设局主办，区交通运输局、区卫生健康委员会、市生态环境局本区分局分办" in notes(db, "deputy_chen", item_id)
         # A part's tasks are its own unit's: another unit's staff cannot act on them.
         with db.transaction() as s:
             row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sep_sign_for",

@@ -107,7 +107,14 @@ def assignment(c: Completion) -> None:
             c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="separate", assigned_at=now))
     c.session.flush()
     unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
-    tell_proposers(c.session, item, f"assigned:{lead.id}", N_("已交办：由%(unit)s主办", unit=unit_name))
+    separate = [c.units[code] for code in c.data.get("separate_units") or [] if code != c.data["lead_unit"]]
+    if separate:  # 分办: the proposer learns every unit that will reply
+        names = dict(c.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(separate))).all())
+        title = N_("已交办：由%(unit)s主办，%(separate)s分办", unit=unit_name,
+                   separate="、".join(names[u] for u in separate))
+    else:
+        title = N_("已交办：由%(unit)s主办", unit=unit_name)
+    tell_proposers(c.session, item, f"assigned:{lead.id}", title)
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
                                                        if u != c.data["lead_unit"]],
