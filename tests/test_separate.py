@@ -255,6 +255,10 @@ def test_each_separate_unit_sends_its_own_reply_letter(client, demo_db):
     with db.reading() as s:
         reply = s.scalars(select(Reply).where(Reply.item_id == item_id)).one()
         assert reply.unit_id == u["jtj"] and reply.letter_number.startswith("区交通运输局〔")
+        from engine.models import OutboxEvent  # partners learn whose reply it is
+        event = s.scalars(select(OutboxEvent).where(OutboxEvent.item_id == item_id,
+                                                    OutboxEvent.event_type == "reply.approved")).one()
+        assert event.payload["data"]["separate_unit"] == "jtj"
     # The lead unit has not replied: the item's own letter (the lead unit's) is not there yet.
     r = client.get(f"/items/{item_id}/letter.docx")
     assert r.status_code == 302

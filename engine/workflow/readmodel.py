@@ -298,8 +298,10 @@ def reply_review(c: Completion) -> None:
             title = N_("已答复（第%(round)s轮），请评价", round=r.round)
         tell_proposers(c.session, c.item, f"replied:{r.id}", title,
                        body=N_("答复类别 %(reply_class)s", reply_class=r.final_class))
-        outbox.record(c.session, "reply.approved", c.item, {"round": r.round, "reply_class": r.final_class,
-                                                            "reply_id": r.id, "separate": c.separate_part})
+        payload = {"round": r.round, "reply_class": r.final_class, "reply_id": r.id}  # its texts: outbox.message
+        if c.separate_part:  # 分办: which unit's own reply this is
+            payload["separate_unit"] = c.task_data["sep_unit"]
+        outbox.record(c.session, "reply.approved", c.item, payload)
     else:
         r.status, r.review_opinion = "returned", c.data.get("review_opinion")
 
