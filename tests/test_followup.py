@@ -335,7 +335,8 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
     Y2 建议 (deputy_liu): merged into Y1 before assignment; its proposer rates the reply (not counted).
     Y3 提案 (member_zhao): lead jtj, urged three times by hand, never replied: carried into 2025.
     Y4 提案 (member_sun): lead jtj, reply A on 04-20, 基本满意.
-    Y5 提案 (member_sun), 分办: lead zjj replies A on 04-25 (满意); separate jtj replies A on 05-20 (rated 不满意);
+    Y5 提案 (member_sun), 分办: lead zjj replies A on 04-25 (满意); separate jtj replies A on 05-20 (rated 不满意,
+       the office closes its part without re-handling);
        separate wjw replies on 06-20, after its own deadline (3 months from 03-01: 06-01 is a Saturday, so
        06-03), and is never rated (未表态 when its window passes). The item is replied on 06-20, late.
     """
@@ -393,6 +394,9 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         part_reply(db, y5, "jtj", reply_class="A", promised="")
         do_part(db, y5, "member_sun", "sep_rate", "jtj", attitude="unsatisfied", result="unsatisfied",
                 rating_reason="只整治了一条小巷。")
+        # the office studies it and closes that part without re-handling (不再重办): the rating stands
+        do_part(db, y5, "office", "sep_order_rehandling", "jtj", rehandle_decision="close",
+                rehandle_instructions="已尽力，予以办结。")
     with on("2024-06-20"):
         part_reply(db, y5, "wjw", reply_class="A", promised="")
     for day, who in (("2024-06-10", "supervisor"), ("2024-07-10", "supervisor"), ("2024-08-10", "office")):

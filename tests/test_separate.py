@@ -262,3 +262,54 @@ def test_each_separate_unit_sends_its_own_reply_letter(client, demo_db):
     # The lead unit has not replied: the item's own letter (the lead unit's) is not there yet.
     r = client.get(f"/items/{item_id}/letter.docx")
     assert r.status_code == 302
+
+
+def test_a_separate_unit_rated_unsatisfied_re_handles_its_own_part(demo_db):
+    """重新办理 of one 分办 unit's part: the office orders it after a 不满意 rating; that unit replies again within
+    1 month of the order (its own round-2 deadline) and is rated again; the item's own round does not move."""
+    db = demo_db
+    u = units(db)
+    with time_machine.travel(T0, tick=False):
+        item_id = new_item(db, "关于小区停车位的建议")
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", separate_units=["jtj"])
+        do(db, item_id, "jtj_staff", "sep_sign_for", sep_sign_decision="sign")
+        do(db, item_id, "jtj_head", "sep_pledge", **PLEDGE)
+    with time_machine.travel(datetime(2026, 4, 1, 10), tick=False):
+        part_reply(db, item_id, "jtj", reply_class="C", promised="列入明年计划。", promised_date="2027-06-30")
+        do_part(db, item_id, "deputy_chen", "sep_rate", "jtj", attitude="satisfied", result="unsatisfied",
+                rating_reason="没有解决。")
+        assert "sep_order_rehandling" in ready(db, item_id)
+        do_part(db, item_id, "office", "sep_order_rehandling", "jtj", rehandle_decision="rehandle",
+                rehandle_instructions="请重新研究。")
+        assert "sep_redraft" in ready(db, item_id)
+        # Its own round-2 reply deadline: 1 month from the order (2026-04-01 + 1 month = 2026-05-01, a holiday:
+        # the next working day is 2026-05-06).
+        with db.reading() as s:
+            row = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == "sep_reply",
+                                                   Deadline.round == 2)).one()
+            assert (row.unit_id, row.status, row.due_date) == (u["jtj"], "open", date(2026, 5, 6))
+            assert s.get(Item, item_id).round == 1  # the item's (lead unit's) round is its own
+        assert any("重新办理（分办，第2轮）" in t for t in notes(db, "deputy_chen", item_id))
+    with time_machine.travel(datetime(2026, 4, 20, 10), tick=False):
+        do(db, item_id, "jtj_staff", "sep_redraft", **REPLY)
+        do(db, item_id, "jtj_head", "sep_resignoff", signoff_decision="approve")
+        do_part(db, item_id, "office", "sep_rereview", "jtj", review_decision="approve")
+        assert ("jtj", row.due_date, "met") in {(c, d, st) for c, d, st in deadlines(db, item_id, "sep_reply")}
+        do_part(db, item_id, "deputy_chen", "sep_rate", "jtj", attitude="satisfied", result="basically_satisfied")
+        assert "sep_rate" not in ready(db, item_id) and "sep_order_rehandling" not in ready(db, item_id)
+        with db.reading() as s:
+            assert [(r.round, r.unit_id) for r in s.scalars(select(Rating).where(Rating.item_id == item_id)
+                                                            .order_by(Rating.id))] == [(1, u["jtj"]), (2, u["jtj"])]
+            from engine.reports.statistics import year_statistics
+            stats = year_statistics(s, 2026, as_of=date(2026, 4, 20))
+    jtj = next(r for r in stats.units if r.code == "jtj")
+    mine = [f for f in stats.facts if f.id == item_id]
+    assert mine[0].rehandle_rounds == 0  # the item was not re-handled: one unit's part was
+    # 交通局's part: first round 不满意, final 基本满意, re-handled once (its row counts it like a lead unit's)
+    with db.reading() as s:
+        from engine.reports.statistics import item_facts, part_facts
+        [part] = [p for p in part_facts(s, item_facts(s, 2026, date(2026, 4, 20)), date(2026, 4, 20))
+                  if p.id == item_id and p.separate]
+    assert (part.first_rating, part.final_rating, part.rehandle_rounds, part.reply_class) == (
+        "unsatisfied", "basically_satisfied", 1, "B")
+    assert jtj.separate_items >= 1 and jtj.lead.rehandled_items >= 1

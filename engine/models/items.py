@@ -249,6 +249,8 @@ class RehandlingOrder(Base):
     __tablename__ = "rehandling_order"
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    # 分办: the separate unit ordered to re-handle its own part; None for the item's (its lead unit's)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     round: Mapped[int]
     decision: Mapped[str] = mapped_column(String(10))  # rehandle, close
     instructions: Mapped[str] = mapped_column(Text)

@@ -144,7 +144,8 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
                              .where(Rating.item_id.in_(ids), Rating.unit_id.is_(None)).order_by(Rating.id)):
         ratings[r.item_id][r.round] = rating_verdict(r.attitude, r.result)
     rehandled = dict(session.execute(select(RehandlingOrder.item_id, func.count()).where(
-        RehandlingOrder.item_id.in_(ids), RehandlingOrder.decision == "rehandle").group_by(RehandlingOrder.item_id)).all())
+        RehandlingOrder.item_id.in_(ids), RehandlingOrder.decision == "rehandle", RehandlingOrder.unit_id.is_(None))
+        .group_by(RehandlingOrder.item_id)).all())
     deadlines = reply_deadlines(session, items)
 
     facts = []
@@ -187,13 +188,20 @@ def part_facts(session: Session, facts: list[ItemFacts], as_of: date | None = No
     for item_id, unit_id, at, cls in session.execute(
             select(Reply.item_id, Reply.unit_id, Reply.reviewed_at, Reply.final_class)
             .where(Reply.item_id.in_(ids), Reply.status == "approved").order_by(Reply.id)):
-        replied.setdefault((item_id, unit_id), (_local_date(at), cls))  # the first approved reply counts
+        first = replied.get((item_id, unit_id), (_local_date(at), cls))[0]  # the first approved reply counts,
+        replied[(item_id, unit_id)] = (first, cls)  # its class is the latest round's (as the item's)
     due = {(d.item_id, d.unit_id): d.due_date for d in session.scalars(
-        select(Deadline).where(Deadline.item_id.in_(ids), Deadline.key == "sep_reply", Deadline.status != "void")
+        select(Deadline).where(Deadline.item_id.in_(ids), Deadline.key == "sep_reply", Deadline.round == 1,
+                                   Deadline.status != "void")
         .order_by(Deadline.id))}
-    verdicts = {(r.item_id, r.unit_id): rating_verdict(r.attitude, r.result) for r in session.execute(
-        select(Rating.item_id, Rating.unit_id, Rating.attitude, Rating.result)
-        .where(Rating.item_id.in_(ids), Rating.unit_id.is_not(None)).order_by(Rating.id))}
+    verdicts: dict[tuple[int, int], dict[int, str]] = defaultdict(dict)  # (item, unit) -> round -> verdict
+    for r in session.execute(select(Rating.item_id, Rating.unit_id, Rating.round, Rating.attitude, Rating.result)
+                             .where(Rating.item_id.in_(ids), Rating.unit_id.is_not(None)).order_by(Rating.id)):
+        verdicts[(r.item_id, r.unit_id)][r.round] = rating_verdict(r.attitude, r.result)
+    rehandled = Counter((o.item_id, o.unit_id) for o in session.execute(
+        select(RehandlingOrder.item_id, RehandlingOrder.unit_id).where(
+            RehandlingOrder.item_id.in_(ids), RehandlingOrder.unit_id.is_not(None),
+            RehandlingOrder.decision == "rehandle")))
     out = []
     for f in with_parts:
         if f.lead_unit_id is not None:
@@ -208,10 +216,11 @@ def part_facts(session: Session, facts: list[ItemFacts], as_of: date | None = No
             on_time = None
             if day is not None:
                 on_time = replied_on <= day if replied_on is not None else (False if day < as_of else None)
+            rounds, again = verdicts.get(key, {}), rehandled.get(key, 0)
             out.append(replace(f, lead_unit_id=unit_id, lead_unit=units.get(unit_id), co_unit_ids=(),
                                replied_on=replied_on, due=day, original_due=day, extended=False, on_time=on_time,
-                               consulted=False, first_rating=verdicts.get(key), final_rating=verdicts.get(key),
-                               rehandle_rounds=0, reply_class=cls, co_opinions_sent=(), co_opinions_waived=(),
+                               consulted=False, first_rating=rounds.get(1), final_rating=rounds.get(1 + again),
+                               rehandle_rounds=again, reply_class=cls, co_opinions_sent=(), co_opinions_waived=(),
                                separate_unit_ids=(), separate=True))
     return out
 

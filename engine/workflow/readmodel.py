@@ -313,7 +313,15 @@ def rating(c: Completion) -> None:
 
 def rehandling_order(c: Completion) -> None:
     c.session.add(RehandlingOrder(item_id=c.item.id, round=c.round, decision=c.data["rehandle_decision"],
-                                  instructions=c.data["rehandle_instructions"], decided_by=c.user.id))
+                                  instructions=c.data["rehandle_instructions"], decided_by=c.user.id,
+                                  unit_id=c.unit("sep_unit") if c.separate_part else None))
+    if c.separate_part:  # 分办: that unit's part alone starts a new round; the item's round is its lead unit's
+        if c.data["rehandle_decision"] == "rehandle":
+            unit_name = c.session.scalar(select(Unit.name).where(Unit.id == c.unit("sep_unit")))
+            tell_proposers(c.session, c.item, f"rehandled:{c.round + 1}:u{c.unit('sep_unit')}",
+                           N_("已责成%(unit)s重新办理（分办，第%(round)s轮）", unit=unit_name, round=c.round + 1),
+                           body=c.data["rehandle_instructions"])
+        return
     if c.data["rehandle_decision"] == "rehandle":
         c.item.round = c.round + 1
         tell_proposers(c.session, c.item, f"rehandled:{c.item.round}",

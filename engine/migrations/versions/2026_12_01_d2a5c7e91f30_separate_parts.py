@@ -1,5 +1,6 @@
-"""分办 (separate handling, issue 12): rating.unit_id says which separate unit's reply a rating rates (NULL for
-the item's own reply, its lead unit's); separate units' parts are assignment rows with role 'separate'.
+"""分办 (separate handling, issue 12): rating.unit_id and rehandling_order.unit_id say which separate unit's reply
+a rating rates or a re-handling order concerns (NULL for the item's own reply, its lead unit's); separate units'
+parts are assignment rows with role 'separate'.
 
 Revision ID: d2a5c7e91f30
 Revises: c13e7a1f0b42
@@ -23,9 +24,15 @@ def upgrade() -> None:
     with op.batch_alter_table('rating', schema=None) as batch_op:
         batch_op.add_column(sa.Column('unit_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_rating_unit_id_unit'), 'unit', ['unit_id'], ['id'])
+    with op.batch_alter_table('rehandling_order', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('unit_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_rehandling_order_unit_id_unit'), 'unit', ['unit_id'], ['id'])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('rehandling_order', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_rehandling_order_unit_id_unit'), type_='foreignkey')
+        batch_op.drop_column('unit_id')
     with op.batch_alter_table('rating', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_rating_unit_id_unit'), type_='foreignkey')
         batch_op.drop_column('unit_id')
