@@ -175,10 +175,14 @@ class Oracle:
             if row.owner == unit and row.met_on is None and row.void_on is None:
                 row.void_on = day
 
-    def part_replied(self, unit, day):
+    def part_replied(self, unit, day, rnd=1):
         """A 分办 unit's reply approved: its reply deadline is met, the proposer's own rating window opens."""
         self.met("sep_reply", day, unit)
-        self._add("sep_rating", unit, "15WD", day, True)
+        self._add("sep_rating", unit, "15WD", day, True, rnd)
+
+    def part_rehandled(self, unit, day):
+        """The office orders that 分办 unit alone to re-handle: its second reply is due 1 month from the order."""
+        self._add("sep_reply", unit, "1M", day, True, 2)
 
     def met(self, key, day, owner="*"):
         row = self.find(key, owner)
@@ -336,7 +340,7 @@ class Path:
                     got.overdue_open - rest.overdue_open) == want, today
         # 分办: each unit still on the item counts its own reply in its row, against its own deadline.
         for unit_code in o.separate:
-            row = o.find("sep_reply", unit_code)
+            row = o.find("sep_reply", unit_code, rnd=1)
             if row is None or row.void_on is not None:
                 continue
             part_on_time = (row.met_on <= row.due) if row.met_on else (False if row.due < today else None)
@@ -464,6 +468,21 @@ def run_path(db, plan: dict) -> None:
             path.task("sep_review", "office", part=unit, review_decision="approve")
             oracle.part_replied(unit, path.today)
         day = path.today
+        if plan.get("sep_rated") == "rehandle":  # 不满意: that part alone is re-handled, replied again and rated
+            with path.on(step_day(1)):
+                path.task("sep_rate", "member_sun", part=unit, attitude="unsatisfied", result="unsatisfied",
+                          rating_reason="没解决")
+                oracle.met("sep_rating", day, unit)
+                path.task("sep_order_rehandling", "office", part=unit, rehandle_decision="rehandle",
+                          rehandle_instructions="重新办理")
+                oracle.part_rehandled(unit, day)
+            with path.on(max(day, add_days(oracle.find("sep_reply", unit, 2).due, when))):
+                path.task("sep_redraft", STAFF[unit][0], unit_code=unit, reply_class="A", reply_text="已解决。",
+                          disclosure="full")
+                path.task("sep_resignoff", STAFF[unit][1], unit_code=unit, signoff_decision="approve")
+                path.task("sep_rereview", "office", part=unit, review_decision="approve")
+                oracle.part_replied(unit, path.today, 2)
+            day = path.today
         if plan.get("sep_rated"):
             with path.on(step_day(1)):
                 path.task("sep_rate", "member_sun", part=unit, attitude="satisfied", result="basically_satisfied")
@@ -541,7 +560,7 @@ def plans():
         "co_units": st.sampled_from([[], ["jyj"], ["jyj", "zjj"]]),
         "separate": st.sampled_from([[], [], ["hbj"], ["hbj", "jyj"]]),  # 分办 units (no co-units then)
         "sep_when": st.lists(st.sampled_from([-20, 0, 5, None]), min_size=2, max_size=2),
-        "sep_rated": st.booleans(),
+        "sep_rated": st.sampled_from([True, False, "rehandle"]),
         "co_when": st.lists(st.sampled_from([-10, -1, 0, 3, None]), min_size=2, max_size=2),
         "return": st.sampled_from(["none", "none", "refused", "approved"]),
         "sign_after": st.integers(0, 12),
@@ -620,6 +639,8 @@ def test_known_paths(fresh_demo_db, plan):
     _plan(fixed="later", separate=["hbj", "jyj"], sep_when=[5, 0], sep_rated=False, consult_gap=5),
     # 分办 over the year's end with 2027's holidays loaded while the part is open
     _plan(assign_on=date(2026, 12, 24), separate=["hbj"], sep_when=[5], sep_rated=False, reload_at=2),
+    # a 分办 unit rated 不满意 re-handles its part alone: a second reply late on its own 1-month deadline
+    _plan(separate=["hbj", "jyj"], sep_when=[5, -20], sep_rated="rehandle", consult_gap=3),
 ])
 def test_known_separate_paths(fresh_demo_db, plan):
     with fresh_demo_db() as db:
