@@ -5,7 +5,7 @@ The oracle knows DOMAIN.md's rules and nothing of engine/: its own working-day a
 civil-code months, and the procedure's deadlines as DOMAIN.md states them (who owns each, when it opens,
 what meets it, what a re-handling round opens). A Hypothesis test drives random paths through
 processes/item_handling.bpmn with a controlled clock (returns, several consultations, co-units on time,
-late or silent, extensions, fixed batch dates, dissatisfied ratings and re-handling rounds, unrated
+late or silent, 分办 units replying early, late or giving their part back, rated or not, extensions, fixed batch dates, dissatisfied ratings and re-handling rounds, unrated
 replies, holiday crossings, a calendar reload) and after every step compares the ledger, the board, the
 notifications and the statistics with the oracle.
 
@@ -82,7 +82,9 @@ class Calendar:
 
 
 LABEL = {"return_window": "签收/申请退回", "first_contact": "首次联系代表委员", "co_opinion": "协办意见",
-         "reply": "答复", "rating": "评价", "disclosure": "答复公开"}
+         "reply": "答复", "rating": "评价", "disclosure": "答复公开", "sep_reply": "分办答复",
+         "sep_rating": "评价分办答复"}
+RATINGS = ("rating", "sep_rating")  # a rating window lapses (未表态): expired, never overdue
 
 
 @dataclass
@@ -108,7 +110,7 @@ class Expected:
         if self.met_on is not None:
             return "met_late" if self.met_on > self.due else "met"
         if today > self.due:
-            return "expired" if self.key == "rating" else "overdue"
+            return "expired" if self.key in RATINGS else "overdue"
         return "due_soon" if self.due <= today + timedelta(days=7) else "on_time"
 
 
@@ -121,6 +123,7 @@ class Oracle:
         self.rows: list[Expected] = []
         self.round = 1
         self.lead = None
+        self.separate: list[str] = []
 
     def _add(self, key, owner, rule, start, opened, rnd=None) -> Expected:
         due = self.cal.due(rule, start)
@@ -140,11 +143,17 @@ class Oracle:
             if row.key == "reply" and row.met_on is None and row.void_on is None:
                 row.void_on = day
 
-    def assign(self, day, lead, co_units, complex_):
+    def assign(self, day, lead, co_units, complex_, separate=()):
         """The return window and the reply deadline run from assignment (DOMAIN.md steps 3 and 6)."""
         self.lead, self.co_units, self.assigned, self.complex = lead, co_units, day, complex_
+        self.separate = list(separate)
         self._add("return_window", lead, "5WD", day, True)
         self._add("reply", lead, self.fixed or ("6M" if complex_ else "3M"), day, True)
+        # Each 分办 unit's part opens at assignment (DOMAIN.md, 分办): its own sign-for window and its own reply
+        # deadline, by the same rule as the lead unit's reply.
+        for u in separate:
+            self._add("return_window", u, "5WD", day, True)
+            self._add("sep_reply", u, self.fixed or ("6M" if complex_ else "3M"), day, True)
         # Each co-unit's part opens at assignment (DOMAIN.md, Co-units): its sign-for within the lead unit's
         # window, its opinion within 1 month, both its own.
         for c in co_units:
@@ -153,11 +162,27 @@ class Oracle:
         self.pending = [("first_contact", lead, "20WD", day)]
 
     def withdraw_co_parts(self, day):
-        """The lead unit's return approved: the item is re-assigned, the co-units' open parts end (void)."""
+        """The lead unit's return approved: the item is re-assigned, the co-units' and 分办 units' open parts end
+        (void)."""
         for row in self.rows:
-            if row.owner in self.co_units and row.key in ("return_window", "co_opinion") and row.met_on is None \
-                    and row.void_on is None:
+            if row.owner in (*self.co_units, *self.separate) and row.met_on is None and row.void_on is None \
+                    and row.key in ("return_window", "co_opinion", "sep_reply", "sep_rating"):
                 row.void_on = day
+
+    def part_returned(self, unit, day):
+        """The office approves a 分办 unit's request: what its part still owed is void."""
+        for row in self.rows:
+            if row.owner == unit and row.met_on is None and row.void_on is None:
+                row.void_on = day
+
+    def part_replied(self, unit, day, rnd=1):
+        """A 分办 unit's reply approved: its reply deadline is met, the proposer's own rating window opens."""
+        self.met("sep_reply", day, unit)
+        self._add("sep_rating", unit, "15WD", day, True, rnd)
+
+    def part_rehandled(self, unit, day):
+        """The office orders that 分办 unit alone to re-handle: its second reply is due 1 month from the order."""
+        self._add("sep_reply", unit, "1M", day, True, 2)
 
     def met(self, key, day, owner="*"):
         row = self.find(key, owner)
@@ -204,8 +229,8 @@ class Oracle:
 
 # --- driving the real process -----------------------------------------------------------------------------
 
-STAFF = {"jtj": ("jtj_staff", "jtj_head"), "wjw": ("wjw_staff", "wjw_head"), "jyj": ("jyj_staff", None),
-         "zjj": ("zjj_staff", None)}
+STAFF = {"jtj": ("jtj_staff", "jtj_head"), "wjw": ("wjw_staff", "wjw_head"), "jyj": ("jyj_staff", "jyj_head"),
+         "zjj": ("zjj_staff", None), "hbj": ("hbj_staff", "hbj_head")}
 
 
 
@@ -226,12 +251,15 @@ class Path:
             yield
             self.check()
 
-    def task(self, spec, username, unit_code=None, **form):
+    def task(self, spec, username, unit_code=None, part=None, **form):
+        """Complete a ready task; `unit_code`: the actor's own unit's; `part`: the 分办 part of that unit."""
         with self.db.transaction() as s:
             me = user(s, username)
             q = select(TaskRow).where(TaskRow.item_id == self.item_id, TaskRow.spec_name == spec)
             if unit_code:
                 q = q.where(TaskRow.unit_id == me.unit_id)
+            if part:
+                q = q.where(TaskRow.unit_id == {c: i for i, c in self.codes.items()}[part])
             row = s.scalars(q).first()
             assert row is not None, (spec, username)
             complete_task(s, row.id, me, {k: ("true" if v is True else v) for k, v in form.items()})
@@ -263,7 +291,7 @@ class Path:
             assert not [t for t in titles if "None" in t]
             overdue = {t for t in titles if t.startswith("已超期")}
             assert overdue == {f"已超期：{LABEL[r.key]}期限为 {r.due}" for r in o.open_rows()
-                               if r.key != "rating" and r.flagged(today)}, today
+                               if r.key not in RATINGS and r.flagged(today)}, today
             reminders = {t for t in titles if t.startswith("催办提醒")}
             assert reminders <= {f"催办提醒：{LABEL[r.key]}将于 {d} 到期" for r in o.rows
                                  for d in (r.due, r.original, o.cal.due(r.rule, r.start), Calendar().due(r.rule, r.start))}
@@ -310,6 +338,19 @@ class Path:
             assert (got.on_time_rate.numerator - rest.on_time_rate.numerator,
                     got.on_time_rate.denominator - rest.on_time_rate.denominator,
                     got.overdue_open - rest.overdue_open) == want, today
+        # 分办: each unit still on the item counts its own reply in its row, against its own deadline.
+        for unit_code in o.separate:
+            row = o.find("sep_reply", unit_code, rnd=1)
+            if row is None or row.void_on is not None:
+                continue
+            part_on_time = (row.met_on <= row.due) if row.met_on else (False if row.due < today else None)
+            [unit] = [u for u in stats.units if u.code == unit_code]
+            rest = figures([f for f in others if f.counted and f.lead_unit_id == unit.unit_id])
+            assert (unit.lead.on_time_rate.numerator - rest.on_time_rate.numerator,
+                    unit.lead.on_time_rate.denominator - rest.on_time_rate.denominator,
+                    unit.lead.overdue_open - rest.overdue_open, unit.separate_items) == (
+                int(bool(part_on_time)), int(part_on_time is not None),
+                int(part_on_time is False and row.met_on is None), 1), (unit_code, today)
 
 
 def add_days(d: date, n: int) -> date:
@@ -329,7 +370,7 @@ def run_path(db, plan: dict) -> None:
         with db.transaction() as s:
             path.item_id = register_item(s, {"item_type": "proposal", "title": "关于增加公园绿地的提案", "content": "增加绿地。",
                                              "proposer": "member_sun", "year": "2026"}, user(s, "office")).id
-    co_units = plan["co_units"]
+    co_units, separate = plan["co_units"], plan.get("separate", [])
     lead, day = "jtj", start
     reload_at = plan["reload_at"]  # a step number, or -1
 
@@ -355,13 +396,13 @@ def run_path(db, plan: dict) -> None:
                     new, _ = deploy_checked(s, RENAMED, "item_handling.bpmn", "admin")
                     new_id, admin_id = new.id, user(s, "admin").id
                 [result] = migrate_version(db, old, new_id, admin_id, [path.item_id])
-                # refused while the co-units' parts (a multi-instance) run: the item stays, deadlines unchanged
-                assert result.ok or "co_part" in result.message, result.message
+                # refused while the co-units' or 分办 parts (a multi-instance) run: the item stays, deadlines unchanged
+                assert result.ok or "co_part" in result.message or "sep_part" in result.message, result.message
 
     with path.on(day):
         path.task("assign_item", "office", assign_decision="assign", lead_unit=lead, co_units=co_units,
-                  is_complex=plan["complex"])
-        oracle.assign(day, lead, co_units, plan["complex"])
+                  separate_units=separate, is_complex=plan["complex"])
+        oracle.assign(day, lead, co_units, plan["complex"], separate)
     maybe_reload()
     if plan["return"] != "none":
         with path.on(step_day(1)):
@@ -378,9 +419,19 @@ def run_path(db, plan: dict) -> None:
             lead = "wjw"
             with path.on(step_day(1)):
                 path.task("assign_item", "office", assign_decision="assign", lead_unit=lead, co_units=co_units,
-                          is_complex=plan["complex"])
-                oracle.assign(day, lead, co_units, plan["complex"])
+                          separate_units=separate, is_complex=plan["complex"])
+                oracle.assign(day, lead, co_units, plan["complex"], separate)
     staff, head = STAFF[lead]
+    sep_when = plan.get("sep_when", [])
+    for unit, when in zip(separate, sep_when):  # a 分办 unit gives its part back, within its window
+        if when is None:
+            with path.on(day):
+                path.task("sep_sign_for", STAFF[unit][0], unit_code=unit, sep_sign_decision="return",
+                          sep_return_reason="不属于本单位职责")
+                oracle.met("return_window", day, unit)
+                path.task("decide_sep_return", "office", part=unit, sep_return_decision="approve",
+                          sep_return_opinion="同意")
+                oracle.part_returned(unit, day)
     if not path.has_task("pledge"):
         with path.on(step_day(plan["sign_after"])):
             path.task("sign_for", staff, sign_decision="sign")
@@ -400,6 +451,46 @@ def run_path(db, plan: dict) -> None:
             path.task("cohandle", STAFF[unit][0], unit_code=unit, co_opinion="同意。")
             oracle.met("co_opinion", path.today, unit)
         day = path.today
+    maybe_reload()
+    # 分办 units reply on their own, around their own deadline, before the lead unit; rated or left unrated
+    for unit, when in zip(separate, sep_when):
+        if when is None:
+            continue
+        with path.on(max(day, add_days(oracle.find("sep_reply", unit).due, when))):
+            staff_u, head_u = STAFF[unit]
+            path.task("sep_sign_for", staff_u, unit_code=unit, sep_sign_decision="sign")
+            oracle.met("return_window", path.today, unit)
+            path.task("sep_pledge", head_u, unit_code=unit, responsible_leader="副局长", contact_person="王",
+                      contact_phone="13800000007", plan="方案", target_date="2027-12-31")
+            path.task("sep_draft_reply", staff_u, unit_code=unit, reply_class="B", reply_text="分办答复。",
+                      promised="明年完成。", disclosure="full")
+            path.task("sep_signoff", head_u, unit_code=unit, signoff_decision="approve")
+            path.task("sep_review", "office", part=unit, review_decision="approve")
+            oracle.part_replied(unit, path.today)
+        day = path.today
+        if plan.get("sep_rated") == "rehandle":  # 不满意: that part alone is re-handled, replied again and rated
+            with path.on(step_day(1)):
+                path.task("sep_rate", "member_sun", part=unit, attitude="unsatisfied", result="unsatisfied",
+                          rating_reason="没解决")
+                oracle.met("sep_rating", day, unit)
+                path.task("sep_order_rehandling", "office", part=unit, rehandle_decision="rehandle",
+                          rehandle_instructions="重新办理")
+                oracle.part_rehandled(unit, day)
+            with path.on(max(day, add_days(oracle.find("sep_reply", unit, 2).due, when))):
+                path.task("sep_redraft", STAFF[unit][0], unit_code=unit, reply_class="A", reply_text="已解决。",
+                          disclosure="full")
+                path.task("sep_resignoff", STAFF[unit][1], unit_code=unit, signoff_decision="approve")
+                path.task("sep_rereview", "office", part=unit, review_decision="approve")
+                oracle.part_replied(unit, path.today, 2)
+            day = path.today
+        if plan.get("sep_rated"):
+            with path.on(step_day(1)):
+                path.task("sep_rate", "member_sun", part=unit, attitude="satisfied", result="basically_satisfied")
+                oracle.met("sep_rating", day, unit)
+        else:  # its window lapses (未表态) before the lead unit goes on
+            with path.on(max(day, add_days(oracle.find("sep_rating", unit).due, 1))):
+                pass
+            day = path.today
     maybe_reload()
     for k in range(plan["consultations"]):
         with path.on(step_day(plan["consult_gap"] if k == 0 else 2)):
@@ -467,6 +558,9 @@ def plans():
         "fixed": st.sampled_from(["none", "none", "past", "later"]),
         "complex": st.booleans(),
         "co_units": st.sampled_from([[], ["jyj"], ["jyj", "zjj"]]),
+        "separate": st.sampled_from([[], [], ["hbj"], ["hbj", "jyj"]]),  # 分办 units (no co-units then)
+        "sep_when": st.lists(st.sampled_from([-20, 0, 5, None]), min_size=2, max_size=2),
+        "sep_rated": st.sampled_from([True, False, "rehandle"]),
         "co_when": st.lists(st.sampled_from([-10, -1, 0, 3, None]), min_size=2, max_size=2),
         "return": st.sampled_from(["none", "none", "refused", "approved"]),
         "sign_after": st.integers(0, 12),
@@ -480,7 +574,9 @@ def plans():
         "reload_at": st.sampled_from([-1, -1, 1, 2, 3, 4, 6]),
         # 3: while a co-unit's part is pending (see test_migration_with_a_pending_co_opinion below)
         "migrate_at": st.sampled_from([-1, -1, 1, 2, 3, 5]),
-    }).map(lambda p: {**p, "co_when": p["co_when"][:len(p["co_units"])]})
+    }).map(lambda p: {**p, "co_units": [] if p["separate"] else p["co_units"],
+                      "co_when": [] if p["separate"] else p["co_when"][:len(p["co_units"])],
+                      "sep_when": p["sep_when"][:len(p["separate"])]})
 
 
 # The default run is derandomized (the same paths in every CI run); setting BANLI_ORACLE_EXAMPLES explores new ones.
@@ -530,6 +626,23 @@ def _plan(**changes) -> dict:
           rating=["satisfied", "none"], rate_after=30, publish_after=40),
 ])
 def test_known_paths(fresh_demo_db, plan):
+    with fresh_demo_db() as db:
+        run_path(db, plan)
+
+
+@pytest.mark.parametrize("plan", [
+    # 分办: one unit replies early and is rated, the other gives its part back; the lead unit returns the item
+    # first (the parts of the first assignment turn void) and a re-handling round follows
+    _plan(separate=["hbj", "jyj"], sep_when=[-20, None], sep_rated=True, return_="approved", sign_after=3,
+          reply_after=10, rating=["rehandle", "satisfied"]),
+    # 分办: both units late on their own deadline, their replies left unrated (未表态), a fixed batch date
+    _plan(fixed="later", separate=["hbj", "jyj"], sep_when=[5, 0], sep_rated=False, consult_gap=5),
+    # 分办 over the year's end with 2027's holidays loaded while the part is open
+    _plan(assign_on=date(2026, 12, 24), separate=["hbj"], sep_when=[5], sep_rated=False, reload_at=2),
+    # a 分办 unit rated 不满意 re-handles its part alone: a second reply late on its own 1-month deadline
+    _plan(separate=["hbj", "jyj"], sep_when=[5, -20], sep_rated="rehandle", consult_gap=3),
+])
+def test_known_separate_paths(fresh_demo_db, plan):
     with fresh_demo_db() as db:
         run_path(db, plan)
 

@@ -2,6 +2,7 @@
 opinion, 催办 and checks by hand, promises (跟踪落实) and the year-end carry-over, and what proposers are told."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 import time_machine
@@ -328,12 +329,16 @@ def on(day: str):
 
 
 def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(client, demo_db):
-    """2024, through the real BPMN at 2024 dates:
+    """2024, through the real BPMN at 2024 dates (every variant: merged, separate, waived, carried over):
     Y1 建议 (deputy_chen): lead zjj, co-units jyj (opinion) and wjw (waived); reply B on 05-10 with two
        promises due 10-31; one closed in September, the other still open at year end (overdue, carried over).
     Y2 建议 (deputy_liu): merged into Y1 before assignment; its proposer rates the reply (not counted).
     Y3 提案 (member_zhao): lead jtj, urged three times by hand, never replied: carried into 2025.
     Y4 提案 (member_sun): lead jtj, reply A on 04-20, 基本满意.
+    Y5 提案 (member_sun), 分办: lead zjj replies A on 04-25 (满意); separate jtj replies A on 05-20 (rated 不满意,
+       the office closes its part without re-handling);
+       separate wjw replies on 06-20, after its own deadline (3 months from 03-01: 06-01 is a Saturday, so
+       06-03), and is never rated (未表态 when its window passes). The item is replied on 06-20, late.
     """
     from click.testing import CliRunner
     from engine.cli import main
@@ -345,19 +350,24 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         y2 = new_item(db, "关于解决雨天道路积水的建议", proposer="deputy_liu", year="2024")
         y3 = new_item(db, "关于建设城市绿道的提案", proposer="member_zhao", item_type="proposal", year="2024")
         y4 = new_item(db, "关于增加公共自行车的提案", proposer="member_sun", item_type="proposal", year="2024")
+        y5 = new_item(db, "关于背街小巷整治的提案", proposer="member_sun", item_type="proposal", year="2024")
     with on("2024-02-28"), db.transaction() as s:
         merging.merge_item(s, user(s, "office"), y2, s.get(Item, y1).number)
     with on("2024-03-01"):
         do(db, y1, "office", "assign_item", assign_decision="assign", lead_unit="zjj", co_units=["jyj", "wjw"])
         do(db, y3, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
         do(db, y4, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+        do(db, y5, "office", "assign_item", assign_decision="assign", lead_unit="zjj", separate_units=["jtj", "wjw"])
     with on("2024-03-04"):
         do(db, y1, "jyj_staff", "co_sign_for", co_sign_decision="sign")  # wjw stays silent, even on its sign-for
-        for item_id, lead in ((y1, "zjj"), (y3, "jtj"), (y4, "jtj")):
+        for item_id, lead in ((y1, "zjj"), (y3, "jtj"), (y4, "jtj"), (y5, "zjj")):
             do(db, item_id, f"{lead}_staff", "sign_for", sign_decision="sign")
             do(db, item_id, f"{lead}_head", "pledge", **{**PLEDGE, "target_date": "2024-06-30"})
+        for unit in ("jtj", "wjw"):  # each 分办 unit signs for its own part and pledges
+            do(db, y5, f"{unit}_staff", "sep_sign_for", sep_sign_decision="sign")
+            do(db, y5, f"{unit}_head", "sep_pledge", **{**PLEDGE, "target_date": "2024-06-30"})
     with on("2024-03-20"):
-        for item_id, lead in ((y1, "zjj"), (y4, "jtj")):
+        for item_id, lead in ((y1, "zjj"), (y4, "jtj"), (y5, "zjj")):
             do(db, item_id, f"{lead}_staff", "consult", consult_date="2024-03-20", consult_form="meeting",
                participants="代表", proposer_views="同意。")
         do(db, y1, "jyj_staff", "cohandle", co_opinion="教育局配合。")
@@ -368,6 +378,10 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         reply_approved(db, y4, lead="jtj", reply_class="A", promised="")
         do(db, y4, "member_sun", "rate", attitude="basically_satisfied", result="satisfied")
         do(db, y4, "office", "publish", publish_scope="full", published_text="已增加。")
+    with on("2024-04-25"):
+        reply_approved(db, y5, reply_class="A", promised="")
+        do(db, y5, "member_sun", "rate", attitude="satisfied", result="satisfied")
+        assert "publish" not in ready(db, y5)  # the 分办 units have not all replied and been rated
     with on("2024-05-10"):
         reply_approved(db, y1, reply_class="B", promised="汛期前完成三处积水点改造\n年内完成排水管网普查",
                        promised_date="2024-10-31")
@@ -375,9 +389,24 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         do(db, y1, "office", "publish", publish_scope="summary", published_text="正在治理。")
     with on("2024-05-12"), db.transaction() as s:
         merging.rate_merged(s, user(s, "deputy_liu"), y2, "unsatisfied", "unsatisfied", "进度慢")
+    with on("2024-05-20"):
+        from tests.test_separate import part_reply, do_part
+        part_reply(db, y5, "jtj", reply_class="A", promised="")
+        do_part(db, y5, "member_sun", "sep_rate", "jtj", attitude="unsatisfied", result="unsatisfied",
+                rating_reason="只整治了一条小巷。")
+        # the office studies it and closes that part without re-handling (不再重办): the rating stands
+        do_part(db, y5, "office", "sep_order_rehandling", "jtj", rehandle_decision="close",
+                rehandle_instructions="已尽力，予以办结。")
+    with on("2024-06-20"):
+        part_reply(db, y5, "wjw", reply_class="A", promised="")
     for day, who in (("2024-06-10", "supervisor"), ("2024-07-10", "supervisor"), ("2024-08-10", "office")):
         with on(day), db.transaction() as s:
             supervision.urge(s, user(s, who), s.get(Item, y3), "jtj", "system", "", "请抓紧答复。")
+    with on("2024-08-20"):  # long after 15 working days from 06-20: 卫健委's reply stays unrated (未表态)
+        from engine.workflow.sweep import sweep
+        sweep(db)
+        assert ready(db, y5) == ["publish"]  # every part is done: the item may be published and closed
+        do(db, y5, "office", "publish", publish_scope="full", published_text="已整治。")
     with on("2024-09-15"), db.transaction() as s:
         first = s.scalars(select(Promise).where(Promise.item_id == y1).order_by(Promise.id)).first()
         promises.close_promise(s, user(s, "office"), first.id, "改造验收单")
@@ -392,26 +421,44 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         d = json.loads(result.output[result.output.index("{"):])
         login(client, "office")
         page = client.get("/reports/?year=2024").get_data(as_text=True)
-    # By hand: Y2 is merged, so 3 items count (1 suggestion, 2 proposals), 1 is excluded.
-    assert (d["items"], d["suggestions"], d["proposals"], d["excluded"], d["merged"]) == (3, 1, 2, 1, 1)
-    # Replied: Y1 and Y4 of the 3 assigned; both before their deadline (3 months from 03-01), Y3 is late.
-    assert d["reply_rate"] == {"numerator": 2, "denominator": 3, "rate": 0.6667}
-    assert (d["on_time_rate"]["numerator"], d["on_time_rate"]["denominator"]) == (2, 3)
-    # Rated: Y1 满意, Y4 基本满意; the merged item's rating is its proposer's, not the figures'.
-    assert (d["satisfaction_final"]["numerator"], d["satisfaction_final"]["denominator"]) == (2, 2)
-    assert d["consultation_rate"]["numerator"] == 2 and d["consultation_rate"]["denominator"] == 3
+    # By hand: Y2 is merged, so 4 items count (1 suggestion, 3 proposals), 1 is excluded.
+    assert (d["items"], d["suggestions"], d["proposals"], d["excluded"], d["merged"]) == (4, 1, 3, 1, 1)
+    # Replied: Y1, Y4 and Y5 of the 4 assigned; Y1 and Y4 before their deadline (3 months from 03-01: 06-03),
+    # Y3 never, Y5 only on 06-20 when its last unit replied: the item counts once, late.
+    assert d["reply_rate"] == {"numerator": 3, "denominator": 4, "rate": 0.75}
+    assert (d["on_time_rate"]["numerator"], d["on_time_rate"]["denominator"]) == (2, 4)
+    # Rated: Y1 满意, Y4 基本满意, Y5 (its lead unit's reply) 满意; the merged item's rating is its proposer's,
+    # and the ratings of the 分办 units' replies are those units', not the item's.
+    assert (d["satisfaction_final"]["numerator"], d["satisfaction_final"]["denominator"]) == (3, 3)
+    assert d["consultation_rate"]["numerator"] == 3 and d["consultation_rate"]["denominator"] == 4
+    # 分办: one item, two replies by its separate units (the lead unit's is the item's own).
+    assert d["separate"] == {"items": 1, "unit_replies": 2}
     assert d["waived_opinions"] == 1
     # Promises of 2024: one done, one open and past its date; carried into 2025, not into 2024.
     assert d["promises"] == {"open": 1, "done": 1, "overdue": 1}
     assert d["carried_over"] == {"items": 0, "promises": 0} and d["carried_out"] == {"items": 1, "promises": 1}
     units = {u["code"]: u for u in d["units"]}
     assert units["jtj"]["urged"] == 3 and units["zjj"]["urged"] == 0
-    assert units["jtj"]["lead"]["items"] == 2 and units["zjj"]["lead"]["items"] == 1
+    # jtj: Y3, Y4 and its part of Y5; replied Y4 (on time) and its part on 05-20 (on time, 不满意); Y3 late.
+    assert units["jtj"]["lead"]["items"] == 3 and units["jtj"]["separate"] == {"items": 1, "replied": 1}
+    assert (units["jtj"]["lead"]["reply_rate"]["numerator"], units["jtj"]["lead"]["reply_rate"]["denominator"]) == (2, 3)
+    assert (units["jtj"]["lead"]["on_time_rate"]["numerator"], units["jtj"]["lead"]["on_time_rate"]["denominator"]) == (2, 3)
+    assert (units["jtj"]["lead"]["satisfaction_final"]["numerator"],
+            units["jtj"]["lead"]["satisfaction_final"]["denominator"]) == (1, 2)
+    # zjj: Y1 and Y5 by its own replies (05-10 and 04-25), both on time, both 满意, both consulted.
+    assert units["zjj"]["lead"]["items"] == 2 and units["zjj"]["separate"] == {"items": 0, "replied": 0}
+    assert units["zjj"]["lead"]["on_time_rate"]["numerator"] == 2 and units["zjj"]["lead"]["consultation_rate"]["rate"] == 1.0
+    # wjw: its part of Y5, replied after its own deadline, not rated (未表态).
+    wjw = units["wjw"]["lead"]
+    assert (wjw["items"], wjw["reply_rate"]["numerator"], wjw["on_time_rate"]["numerator"], wjw["on_time_rate"]["denominator"],
+            wjw["satisfaction_final"]["denominator"], wjw["satisfaction_final"]["no_opinion"]) == (1, 1, 0, 1, 0, 1)
+    assert units["wjw"]["separate"] == {"items": 1, "replied": 1}
     # jyj answered on 03-20, within its own month from 03-01; wjw was waived on 04-10, after its 04-01.
     assert units["jyj"]["co"] == {"items": 1, "opinions_sent": 1, "waived": 0, "late": 0}
     assert units["wjw"]["co"] == {"items": 1, "opinions_sent": 0, "waived": 1, "late": 1}
     # The page shows the same.
     assert "并案（并入他件）" in page and "被催办" in page and "承诺事项（逾期）" in page
+    assert re.search(r"分办事项</th><td>1<", page) and re.search(r"分办单位答复</th><td>2<", page)
     with db.reading() as s:
         d2025 = year_statistics(s, 2025, as_of=date(2025, 1, 10)).as_dict()
     assert d2025["carried_over"] == {"items": 1, "promises": 1}
@@ -423,6 +470,8 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         unit_sheet = {r[0]: r for r in wb["单位"].iter_rows(min_row=2, values_only=True)}
     assert excel_rows["并案（并入他件）"] == "1" and excel_rows["免除协办意见"] == "1"
     assert excel_rows["承诺事项（逾期）"] == "1"
+    assert excel_rows["分办事项"] == "1" and excel_rows["分办单位答复"] == "2"
+    assert unit_sheet["区交通运输局"][1:4] == (3, 1, 1)  # 主办件数（含分办）, 其中分办, 分办已答复
     assert unit_sheet["区交通运输局"][-1] == 3 and unit_sheet["区卫生健康委员会"][-3:-1] == (1, 1)  # 被催办; 免除, 逾期
 
 

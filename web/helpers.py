@@ -29,13 +29,14 @@ ROLE_LABELS = {
 LANE_LABELS = {
     "office": _l("区府办"), "lead_unit": _l("主办单位"), "co_unit": _l("协办单位"), "unit_head": _l("单位负责人"),
     "leader": _l("区领导"), "proposer": _l("代表委员"),
+    "sep_unit": _l("分办单位"), "sep_unit_head": _l("分办单位负责人"),
 }
 ACTION_LABELS = {"registered": _l("登记"), "started": _l("启动流程"), "completed": _l("办理"), "attached": _l("上传附件")}
 ATTACHMENT_KINDS = {"registration": _l("登记材料"), "pledge": _l("责任状"), "consultation": _l("面商材料"),
                     "reply": _l("答复材料"), "letter_scan": _l("盖章答复函")}
 ASSIGNMENT_STATES = {"assigned": _l("待签收"), "signed": _l("已签收"), "return_requested": _l("申请退回中"),
                      "returned": _l("已退回"), "reassigned": _l("已改派"), "done": _l("已提出意见"),
-                     "waived": _l("已免除意见")}
+                     "waived": _l("已免除意见"), "replied": _l("已答复")}
 URGE_CHANNELS = {"system": _l("系统催办"), "phone": _l("电话催办"), "notice": _l("书面督办通知")}
 CHECK_KINDS = {"phone": _l("电话督查"), "visit": _l("实地督查"), "notice": _l("督办通知")}
 REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise": _l("负责人退回修改"),

@@ -141,7 +141,8 @@ def letter(item_id: int):
     try:
         with db().transaction() as s:
             item = s.get(Item, item_id) or abort(404)
-            result = reply_letter.reply_letter(s, item, s.get(User, current_user.id))
+            result = reply_letter.reply_letter(s, item, s.get(User, current_user.id),
+                                               request.args.get("unit", type=int))  # 分办: that unit's letter
     except PermissionError:
         abort(404)
     except reply_letter.LetterUnavailable:

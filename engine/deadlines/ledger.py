@@ -5,7 +5,8 @@ had already passed when its step opened (then it is recorded with that real date
 met when its event happens: the activity it watches completes for its owner (the first consultation meets
 the first-contact deadline whatever follows). A met deadline never fires again: timers of later loops and
 rounds that find it closed stay silent. The owner is the unit (or person) who must act, taken from the lane
-of the timer: the lead unit, each co-unit for its own opinion, the proposer for the rating.
+of the timer: the lead unit, each co-unit for its own opinion, each 分办 unit for its own part, the proposer for
+the rating (of a 分办 part's reply: the proposer, recorded under that part's unit).
 
 Timers only schedule; the rows here are the truth that the item page, the board, the diagram, the
 notices and the statistics read.
@@ -32,7 +33,8 @@ from engine.deadlines import tally  # keeps the board's summary rows at every fl
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
 LABELS = {"return_window": N_("签收/申请退回"), "first_contact": N_("首次联系代表委员"), "co_opinion": N_("协办意见"),
-          "reply": N_("答复"), "rating": N_("评价"), "disclosure": N_("答复公开")}
+          "reply": N_("答复"), "rating": N_("评价"), "disclosure": N_("答复公开"),
+          "sep_reply": N_("分办答复"), "sep_rating": N_("评价分办答复")}
 DUE_SOON_DAYS = 7
 OPEN = tally.OPEN
 CLOSED = ("met", "met_late", "expired", "waived", "void")
@@ -63,9 +65,14 @@ def owners(task, units, people) -> list[tuple[int | None, int | None]]:
         if lane.unit_var == "co_unit":  # the multi-instance's timer watches every co-unit's opinion
             return [(units.get(c), None) for c in dict.fromkeys(task.data.get("co_units") or [])]
         return [(units.get(task.data.get("lead_unit") or ""), None)]
-    if lane is not None and lane.person_var:
-        return [(None, people.get(task.data.get(lane.person_var) or ""))]
+    if lane is not None and lane.person_var:  # inside a 分办 part the person acts on that unit's reply
+        return [(part_unit(task, units), people.get(task.data.get(lane.person_var) or ""))]
     return [(None, None)]
+
+
+def part_unit(task, units) -> int | None:
+    """The 分办 unit whose part a task of a personal lane (the proposer's rating) belongs to, else None."""
+    return units.get(task.data.get("sep_unit") or "")
 
 
 def completion_owner(task, units) -> int | None:
@@ -73,7 +80,7 @@ def completion_owner(task, units) -> int | None:
     lane = LANES.get(getattr(task.task_spec, "lane", None) or "")
     if lane is not None and lane.unit_var:
         return units.get(task.data.get(lane.unit_var) or "")
-    return None
+    return part_unit(task, units)
 
 
 @dataclass

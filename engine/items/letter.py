@@ -60,10 +60,15 @@ def _cn_date(d) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-def approved_reply(session: Session, item: Item) -> Reply | None:
-    """The reply of the latest round the office approved."""
-    return session.scalars(select(Reply).where(Reply.item_id == item.id, Reply.status == "approved")
-                           .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
+def approved_reply(session: Session, item: Item, unit_id: int | None = None) -> Reply | None:
+    """The reply of the latest round the office approved: the lead unit's, or with `unit_id` that unit's (分办:
+    each separate unit sends its own letter under its own number)."""
+    def latest(*where):
+        return session.scalars(select(Reply).where(Reply.item_id == item.id, Reply.status == "approved", *where)
+                               .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
+    if unit_id is not None:
+        return latest(Reply.unit_id == unit_id)
+    return latest(Reply.unit_id == item.lead_unit_id) if item.lead_unit_id else latest()
 
 
 def may_download(session: Session, user: User, item: Item) -> bool:
@@ -126,11 +131,12 @@ def template_bytes() -> bytes:
     return default_template()
 
 
-def reply_letter(session: Session, item: Item, user: User | None = None) -> Letter:
-    """The letter of the item's approved reply, numbered on first use (call inside a transaction)."""
+def reply_letter(session: Session, item: Item, user: User | None = None, unit_id: int | None = None) -> Letter:
+    """The letter of the item's approved reply (a 分办 unit's with `unit_id`), numbered on first use (call inside
+    a transaction)."""
     if user is not None and not may_download(session, user, item):
         raise PermissionError("this user may not see the item")
-    reply = approved_reply(session, item)
+    reply = approved_reply(session, item, unit_id)
     if reply is None:
         raise LetterUnavailable(N_("%(number)s：尚无审核通过的答复", number=item.number))
     if reply.letter_number is None:
@@ -140,7 +146,8 @@ def reply_letter(session: Session, item: Item, user: User | None = None) -> Lett
     doc.render(context(session, item, reply), autoescape=True)
     buf = BytesIO()
     doc.save(buf)
-    return Letter(f"答复函-{item.number}.docx", buf.getvalue(), reply.letter_number)
+    name = f"答复函-{item.number}" + (f"-{session.get(Unit, unit_id).name}" if unit_id is not None else "")
+    return Letter(f"{name}.docx", buf.getvalue(), reply.letter_number)
 
 
 # --- the built-in template (GB/T 9704-2012) ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.people import visibility
 from engine.models import Attachment, Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
-from engine.items import merging
+from engine.items import merging, separate
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 from engine.workflow import runtime
@@ -64,6 +64,8 @@ class PortalDetail:
     merged_into: Item | None = None  # 并案: the lead item whose replies this proposer receives
     may_rate_merged: bool = False
     letter_scans: list[Attachment] = field(default_factory=list)  # the stamped reply letters (盖章答复函)
+    parts: list[separate.Part] = field(default_factory=list)  # 分办: each separate unit's own part
+    unit_names: dict[int, str] = field(default_factory=dict)  # whose reply a task, reply or rating is
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -83,11 +85,14 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
         return PortalDetail(item, role, reply_deadlines(session, [lead], current_round=True).get(lead.id), tasks,
                             forms, rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
                             role == "lead" and merging.may_rate_merged(session, user, item))
+    replies, ratings = rows(Reply, Reply.status == "approved"), rows(Rating)
+    parts = separate.parts(session, item)
     return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms,
-                        rows(Consultation),
-                        rows(Reply, Reply.status == "approved"), rows(Rating),
+                        rows(Consultation), replies, ratings,
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
-                        letter_scans=rows(Attachment, Attachment.kind == "letter_scan"))
+                        letter_scans=rows(Attachment, Attachment.kind == "letter_scan"), parts=parts,
+                        unit_names=separate.unit_names(session, [t.unit_id for t in tasks] + [r.unit_id for r in replies]
+                                                       + [r.unit_id for r in ratings]) if parts else {})
 
 
 

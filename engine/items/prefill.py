@@ -23,7 +23,8 @@ def _latest_reply(session: Session, item_id: int, *where) -> Reply | None:
 def initial_values(session: Session, row: TaskRow) -> dict:
     """The form values a task page opens with (empty when there is nothing to carry over)."""
     if row.form_key == "reply":
-        r = _latest_reply(session, row.item_id, Reply.round == row.round, Reply.status.in_(("revise", "returned")))
+        mine = (Reply.unit_id == row.unit_id,) if row.unit_id is not None else ()  # a 分办 unit's own draft
+        r = _latest_reply(session, row.item_id, Reply.round == row.round, Reply.status.in_(("revise", "returned")), *mine)
         if r is None:
             return {}
         return {"reply_class": r.reply_class, "reply_text": r.text, "adopted": r.adopted or "",

@@ -1,7 +1,7 @@
 """Read-only queries for pages: they read indexed rows, never workflow state."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -11,7 +11,7 @@ from engine.db import escape_like
 from engine.people import visibility
 from engine.people.authz import LANES
 from engine.deadlines.ledger import state as deadline_state
-from engine.items import promises
+from engine.items import promises, separate
 from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure,
                            ExtensionRequest, Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply,
                            ReturnRequest, SupervisionCheck, TaskRow, Unit, Urge, User)
@@ -215,6 +215,7 @@ class ItemDetail:
     merged_items: list
     attachments: list  # Attachment rows (no bytes) the viewer may download
     assign_note: str | None = None  # 交办说明 of the assignment in force
+    parts: list = field(default_factory=list)  # 分办: each separate unit's part (engine.items.separate.Part)
 
 
 # Attachments a proposer may download: what they sent in, and the stamped reply letter sent to them.
@@ -257,7 +258,8 @@ def item_detail(session: Session, item: Item, viewer: User | None = None) -> Ite
                       [a for a in rows(Attachment, Attachment.uploaded_at)
                        if viewer is None or can_see_attachment(session, viewer, item, a)],
                       next(((ev.data or {}).get("assign_note") for ev, _, _ in reversed(timeline)
-                            if ev.action == "completed" and (ev.data or {}).get("assign_decision") == "assign"), None))
+                            if ev.action == "completed" and (ev.data or {}).get("assign_decision") == "assign"), None),
+                      separate.parts(session, item))
 
 
 # visibility.FIELDS name -> the ItemDetail attribute that holds it ("item" is the item itself)
@@ -280,6 +282,8 @@ def item_detail_for(session: Session, user: User, item: Item) -> ItemDetail | No
             setattr(d, attr, None if attr in ("disclosure", "merged_into") else [])
     if "merge" not in fields:
         d.merged_items = []
+    if "assignments" not in fields:
+        d.parts = []
     if "replies" not in fields and "approved_replies" in fields:
         d.replies = [r for r in session.scalars(select(Reply).where(Reply.item_id == item.id,
                                                                     Reply.status == "approved").order_by(Reply.id))]

@@ -76,13 +76,13 @@ class ItemCounter(Base):
 
 
 class Assignment(Base):
-    """交办: a unit's part in an item, lead (主办) or co-handling (协办)."""
+    """交办: a unit's part in an item, lead (主办), co-handling (协办) or separate (分办: its own reply)."""
 
     __tablename__ = "assignment"
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
-    role: Mapped[str] = mapped_column(String(10))  # lead, co
+    role: Mapped[str] = mapped_column(String(10))  # lead, co, separate
     status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned, signed, returned, done
     assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
     signed_at: Mapped[datetime | None]
@@ -234,6 +234,8 @@ class Rating(Base):
     __tablename__ = "rating"
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    # 分办: the separate unit whose own reply was rated; None for the item's reply (its lead unit's)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     round: Mapped[int] = mapped_column(default=1)
     attitude: Mapped[str] = mapped_column(String(30))  # satisfied, basically_satisfied, unsatisfied, no_opinion
     result: Mapped[str] = mapped_column(String(30))
@@ -247,6 +249,8 @@ class RehandlingOrder(Base):
     __tablename__ = "rehandling_order"
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    # 分办: the separate unit ordered to re-handle its own part; None for the item's (its lead unit's)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     round: Mapped[int]
     decision: Mapped[str] = mapped_column(String(10))  # rehandle, close
     instructions: Mapped[str] = mapped_column(Text)

@@ -1,7 +1,7 @@
 """Who may act on a task: the lane names the role, task data names the unit or person.
 
 A lane is a role of DOMAIN.md. For unit lanes the task's unit comes from a process variable (the lead
-unit, or the co-unit of a multi-instance child); for personal lanes (leader, proposer) the person does.
+unit, or the co-unit or 分办 unit of a multi-instance child); for personal lanes (leader, proposer) the person does.
 Both are resolved once, when the task becomes ready, and copied into its task row: the inbox query and
 the permission check read the same columns.
 """
@@ -25,6 +25,8 @@ LANES: dict[str, Lane] = {
     "lead_unit": Lane("unit_handler", unit_var="lead_unit"),
     "co_unit": Lane("unit_handler", unit_var="co_unit"),
     "unit_head": Lane("unit_head", unit_var="lead_unit"),
+    "sep_unit": Lane("unit_handler", unit_var="sep_unit"),  # 分办: a separate unit's own part
+    "sep_unit_head": Lane("unit_head", unit_var="sep_unit"),
     "leader": Lane("leader", person_var="leader"),
     "proposer": Lane("proposer", person_var="proposer"),
 }

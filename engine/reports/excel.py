@@ -287,17 +287,18 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: Iterable[list], wi
 
 
 def statistics_workbook(stats: YearStatistics) -> bytes:
-    """总体 (per type), 单位 (lead and co apart), 明细 (the items behind every figure), 口径 (definitions)."""
+    """总体 (per type), 单位 (lead with 分办 parts, and co apart), 明细 (the items behind every figure), 口径 (definitions)."""
     wb = Workbook()
     wb.remove(wb.active)
     columns = [figure_rows(stats.total), figure_rows(stats.by_type["suggestion"]), figure_rows(stats.by_type["proposal"])]
     _sheet(wb, "总体", [f"{stats.year}年（截至{stats.as_of}）", "合计", "建议", "提案"],
            ([label, *(col[i][1] for col in columns)] for i, (label, _) in enumerate(columns[0])), [26, 22, 22, 22])
-    _sheet(wb, "单位", ["单位", "主办件数", "办复率", "按时办复率", "面商率", "满意率（最终）", "未表态", "重办件数",
-                       "协办件数", "已提协办意见", "免除协办意见", "协办意见逾期", "被催办"],
-           ([u.name, u.lead.items, _pct(u.lead.reply_rate), _pct(u.lead.on_time_rate), _pct(u.lead.consultation_rate),
-             _pct(u.lead.satisfaction_final.ratio), u.lead.satisfaction_final.no_opinion, u.lead.rehandled_items,
-             u.co_items, u.co_opinions, u.co_waived, u.co_late, u.urged] for u in stats.units), [22] + [14] * 12)
+    _sheet(wb, "单位", ["单位", "主办件数（含分办）", "其中分办", "分办已答复", "办复率", "按时办复率", "面商率", "满意率（最终）",
+                       "未表态", "重办件数", "协办件数", "已提协办意见", "免除协办意见", "协办意见逾期", "被催办"],
+           ([u.name, u.lead.items, u.separate_items, u.separate_replied, _pct(u.lead.reply_rate),
+             _pct(u.lead.on_time_rate), _pct(u.lead.consultation_rate), _pct(u.lead.satisfaction_final.ratio),
+             u.lead.satisfaction_final.no_opinion, u.lead.rehandled_items, u.co_items, u.co_opinions, u.co_waived,
+             u.co_late, u.urged] for u in stats.units), [22] + [14] * 14)
     _sheet(wb, "跟踪落实", [f"{stats.year}年", "件数"], ([label, value] for label, value in stats.follow_up_rows()), [26, 12])
     _sheet(wb, "明细", ["编号", "类型", "案由", "领衔人", "主办单位", "状态", "计入统计", "交办日期", "答复期限", "原期限",
                        "经延期", "办复日期", "按时办复", "面商", "首轮评价", "最终评价", "重办轮次", "答复类别"],

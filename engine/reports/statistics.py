@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.people import visibility
 from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Item, ITEM_TYPES, Rating,
-                           RehandlingOrder, Unit, User)
+                           RehandlingOrder, Reply, Unit, User)
 from engine.deadlines.ledger import reply_deadlines
 from engine.items import carryover, promises
 from engine.items.supervision import urges_per_unit
@@ -49,10 +49,18 @@ DEFINITIONS = [  # (figure, zh, en): shown beside the figures on every page and 
     ("rehandled", "重办：责成重新办理的件数和轮次。", "Re-handled: items ordered to be re-handled, and rounds."),
     ("classes", "答复类别：A 已解决或基本采纳、B 正在解决或列入计划、C 因条件限制留作参考，占已办复件数的比例。",
      "Reply classes A (solved/adopted), B (in progress/planned), C (kept for reference), as shares of replied items."),
-    ("units", "单位统计：主办与协办分列；协办只计件数、已提出协办意见的件数和经区府办免除意见的件数（计入该协办单位）和协办意见逾期的件数（按该协办单位自己的期限）；"
+    ("units", "单位统计：主办（含分办，分办单列为“其中分办”）与协办分列；协办只计件数、已提出协办意见的件数和经区府办免除意见的件数（计入该协办单位）和协办意见逾期的件数（按该协办单位自己的期限）；"
      "催办为区府办、督查人员人工催办该单位的次数。",
-     "Per unit: lead and co-handled items apart; co-handling counts items, opinions sent and opinions the office "
+     "Per unit: lead items (separate parts included, shown apart as 'of which separate') and co-handled items apart; co-handling counts items, opinions sent and opinions the office "
      "waived (counted against the co-unit) and opinions late against the co-unit's own deadline; urged is how often the office or supervisors urged the unit by hand."),
+    ("separate", "分办：交由主办单位和一个或多个分办单位分别答复的事项。事项在全区、分类统计中只计一次，全部单位（退回的除外）答复后方为办复；"
+     "每个分办单位的答复在该单位的统计中与主办一样计算（件数、办复率、按时办复率按其自己的答复期限、满意率按对其答复的评价），"
+     "单列为“其中分办”；分办单位答复为分办单位（主办单位以外）已答复的份数。",
+     "Separate handling (分办): items replied separately by the lead unit and one or more separate units. The item counts "
+     "once in the district and type figures and is replied when every unit still on it has replied; each separate unit's "
+     "reply counts in that unit's row like a lead unit's (items, reply rate, on-time rate against its own deadline, "
+     "satisfaction with its own reply) and is shown apart as 'of which separate'; unit replies are the replies sent by "
+     "separate units (other than the lead unit)."),
     ("merged", "并案：并入其他事项办理的件数，不计入任何分母，主办事项只计一次。",
      "Merged: items merged into another handled item; they leave every denominator and the handled item counts once."),
     ("promises", "承诺事项：B、C类答复中的承诺事项（本年度事项的），未办结、已办结分列，逾期指未办结且已过承诺日期。",
@@ -100,10 +108,12 @@ class ItemFacts:
     reply_class: str | None
     co_opinions_sent: tuple[int, ...] = ()  # co-units that sent their opinion
     co_opinions_waived: tuple[int, ...] = ()  # co-units whose opinion the office waived
+    separate_unit_ids: tuple[int, ...] = ()  # 分办 units still on the item (each replies on its own part)
+    separate: bool = False  # these are the facts of one 分办 unit's part (lead_unit_id is that unit), not an item
 
     @property
-    def handled(self) -> bool:  # assigned to a lead unit that kept it
-        return self.counted and self.assigned_on is not None and self.lead_unit_id is not None
+    def handled(self) -> bool:  # assigned to a lead unit that kept it (a 分办 part holds no consultation step)
+        return self.counted and self.assigned_on is not None and self.lead_unit_id is not None and not self.separate
 
 
 def _local_date(instant) -> date | None:
@@ -117,9 +127,11 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
     ids = select(Item.id).where(Item.year == year).scalar_subquery()
     units = dict(session.execute(select(Unit.id, Unit.name)).all())
     co_units: dict[int, list[int]] = defaultdict(list)
-    for item_id, unit_id in session.execute(select(Assignment.item_id, Assignment.unit_id).where(
-            Assignment.item_id.in_(ids), Assignment.role == "co", Assignment.ended_at.is_(None))):
-        co_units[item_id].append(unit_id)
+    separate_units: dict[int, list[int]] = defaultdict(list)
+    for item_id, unit_id, role in session.execute(select(Assignment.item_id, Assignment.unit_id, Assignment.role).where(
+            Assignment.item_id.in_(ids), Assignment.role.in_(("co", "separate")), Assignment.ended_at.is_(None))
+            .order_by(Assignment.unit_id)):
+        (co_units if role == "co" else separate_units)[item_id].append(unit_id)
     opinions: dict[int, set[int]] = defaultdict(set)
     waived: dict[int, set[int]] = defaultdict(set)
     for item_id, unit_id, was_waived in session.execute(select(CoOpinion.item_id, CoOpinion.unit_id, CoOpinion.waived)
@@ -129,10 +141,11 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
                                     .where(Consultation.item_id.in_(ids)).distinct()).all())
     ratings: dict[int, dict[int, str]] = defaultdict(dict)  # item -> round -> verdict (the latest rating wins)
     for r in session.execute(select(Rating.item_id, Rating.round, Rating.attitude, Rating.result)
-                             .where(Rating.item_id.in_(ids)).order_by(Rating.id)):
+                             .where(Rating.item_id.in_(ids), Rating.unit_id.is_(None)).order_by(Rating.id)):
         ratings[r.item_id][r.round] = rating_verdict(r.attitude, r.result)
     rehandled = dict(session.execute(select(RehandlingOrder.item_id, func.count()).where(
-        RehandlingOrder.item_id.in_(ids), RehandlingOrder.decision == "rehandle").group_by(RehandlingOrder.item_id)).all())
+        RehandlingOrder.item_id.in_(ids), RehandlingOrder.decision == "rehandle", RehandlingOrder.unit_id.is_(None))
+        .group_by(RehandlingOrder.item_id)).all())
     deadlines = reply_deadlines(session, items)
 
     facts = []
@@ -155,8 +168,61 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
             on_time=on_time, consulted=(it.id, it.lead_unit_id) in consulted,
             first_rating=rounds.get(1), final_rating=rounds.get(it.round), rehandle_rounds=rehandled.get(it.id, 0),
             reply_class=it.reply_class if replied_on else None, co_opinions_sent=tuple(sorted(opinions.get(it.id, ()))),
-            co_opinions_waived=tuple(sorted(waived.get(it.id, ())))))
+            co_opinions_waived=tuple(sorted(waived.get(it.id, ()))),
+            separate_unit_ids=tuple(separate_units.get(it.id, ()))))
     return facts
+
+
+def part_facts(session: Session, facts: list[ItemFacts], as_of: date | None = None) -> list[ItemFacts]:
+    """分办: one set of facts per separate unit's part of a counted item, settled like an item's for that unit:
+    replied when its own reply was approved, on time against its own reply deadline (`sep_reply`), rated by the
+    proposer's rating of its own reply. The lead unit of such an item is a reply unit like the others: its facts
+    (separate=False) take its own reply's date, not the item's, which waits for the last unit."""
+    as_of = as_of or clock.today()
+    with_parts = [f for f in facts if f.counted and f.separate_unit_ids]
+    if not with_parts:
+        return []
+    ids = [f.id for f in with_parts]
+    units = dict(session.execute(select(Unit.id, Unit.name)).all())
+    replied: dict[tuple[int, int], tuple[date, str | None]] = {}
+    for item_id, unit_id, at, cls in session.execute(
+            select(Reply.item_id, Reply.unit_id, Reply.reviewed_at, Reply.final_class)
+            .where(Reply.item_id.in_(ids), Reply.status == "approved").order_by(Reply.id)):
+        first = replied.get((item_id, unit_id), (_local_date(at), cls))[0]  # the first approved reply counts,
+        replied[(item_id, unit_id)] = (first, cls)  # its class is the latest round's (as the item's)
+    due = {(d.item_id, d.unit_id): d.due_date for d in session.scalars(
+        select(Deadline).where(Deadline.item_id.in_(ids), Deadline.key == "sep_reply", Deadline.round == 1,
+                                   Deadline.status != "void")
+        .order_by(Deadline.id))}
+    verdicts: dict[tuple[int, int], dict[int, str]] = defaultdict(dict)  # (item, unit) -> round -> verdict
+    for r in session.execute(select(Rating.item_id, Rating.unit_id, Rating.round, Rating.attitude, Rating.result)
+                             .where(Rating.item_id.in_(ids), Rating.unit_id.is_not(None)).order_by(Rating.id)):
+        verdicts[(r.item_id, r.unit_id)][r.round] = rating_verdict(r.attitude, r.result)
+    rehandled = Counter((o.item_id, o.unit_id) for o in session.execute(
+        select(RehandlingOrder.item_id, RehandlingOrder.unit_id).where(
+            RehandlingOrder.item_id.in_(ids), RehandlingOrder.unit_id.is_not(None),
+            RehandlingOrder.decision == "rehandle")))
+    out = []
+    for f in with_parts:
+        if f.lead_unit_id is not None:
+            own_on, _cls = replied.get((f.id, f.lead_unit_id), (None, None))
+            on_time = f.on_time if f.due is None else (
+                own_on <= f.due if own_on is not None else (False if f.due < as_of else None))
+            out.append(replace(f, replied_on=own_on, on_time=on_time))
+        for unit_id in f.separate_unit_ids:
+            key = (f.id, unit_id)
+            replied_on, cls = replied.get(key, (None, None))
+            day = due.get(key)
+            on_time = None
+            if day is not None:
+                on_time = replied_on <= day if replied_on is not None else (False if day < as_of else None)
+            rounds, again = verdicts.get(key, {}), rehandled.get(key, 0)
+            out.append(replace(f, lead_unit_id=unit_id, lead_unit=units.get(unit_id), co_unit_ids=(),
+                               replied_on=replied_on, due=day, original_due=day, extended=False, on_time=on_time,
+                               consulted=False, first_rating=rounds.get(1), final_rating=rounds.get(1 + again),
+                               rehandle_rounds=again, reply_class=cls, co_opinions_sent=(), co_opinions_waived=(),
+                               separate_unit_ids=(), separate=True))
+    return out
 
 
 # --- figures -------------------------------------------------------------------------------------------
@@ -255,9 +321,12 @@ class UnitRow:
     co_waived: int = 0
     co_late: int = 0  # items whose co-opinion deadline (the unit's own) passed before it answered
     urged: int = 0
+    separate_items: int = 0  # 分办 parts among the `lead` figures (the unit replies on its own part)
+    separate_replied: int = 0
 
     def as_dict(self) -> dict:
         return {"unit": self.name, "code": self.code, "lead": self.lead.as_dict(),
+                "separate": {"items": self.separate_items, "replied": self.separate_replied},
                 "co": {"items": self.co_items, "opinions_sent": self.co_opinions, "waived": self.co_waived,
                        "late": self.co_late},
                 "urged": self.urged}
@@ -276,19 +345,21 @@ class YearStatistics:
     carried_over: dict[str, int] = field(default_factory=lambda: {"items": 0, "promises": 0})
     carried_out: dict[str, int] = field(default_factory=lambda: {"items": 0, "promises": 0})
     promises: dict[str, int] = field(default_factory=lambda: {"open": 0, "done": 0, "overdue": 0})
+    separate: dict[str, int] = field(default_factory=lambda: {"items": 0, "unit_replies": 0})
 
     def as_dict(self) -> dict:
         return {"year": self.year, "as_of": self.as_of.isoformat(), **self.total.as_dict(),
                 "suggestions": self.by_type["suggestion"].items, "proposals": self.by_type["proposal"].items,
                 "by_type": {t: f.as_dict() for t, f in self.by_type.items()},
-                "merged": self.merged, "waived_opinions": self.waived_opinions,
+                "merged": self.merged, "separate": dict(self.separate), "waived_opinions": self.waived_opinions,
                 "carried_over": dict(self.carried_over), "carried_out": dict(self.carried_out),
                 "promises": dict(self.promises),
                 "units": [u.as_dict() for u in self.units]}
 
     def follow_up_rows(self) -> list[tuple[str, str]]:
         """(label, value) of the variant and follow-up figures, for the page and the Excel export."""
-        return [("并案（并入他件）", str(self.merged)), ("免除协办意见", str(self.waived_opinions)),
+        return [("并案（并入他件）", str(self.merged)), ("分办事项", str(self.separate["items"])),
+                ("分办单位答复", str(self.separate["unit_replies"])), ("免除协办意见", str(self.waived_opinions)),
                 ("结转转入事项", str(self.carried_over["items"])), ("结转转入承诺事项", str(self.carried_over["promises"])),
                 ("结转转出事项", str(self.carried_out["items"])), ("结转转出承诺事项", str(self.carried_out["promises"])),
                 ("承诺事项（未办结）", str(self.promises["open"])), ("承诺事项（已办结）", str(self.promises["done"])),
@@ -311,9 +382,11 @@ def figure_rows(f: Figures) -> list[tuple[str, str]]:
     return rows
 
 
-def unit_rows(session: Session, facts: list[ItemFacts]) -> list[UnitRow]:
+def unit_rows(session: Session, facts: list[ItemFacts], parts: list[ItemFacts] = ()) -> list[UnitRow]:
+    """Per unit: its lead items and its 分办 parts (`parts`, from part_facts) as reply figures, co-handling apart."""
     counted = [f for f in facts if f.counted]
-    unit_ids = {f.lead_unit_id for f in counted if f.lead_unit_id} | {u for f in counted for u in f.co_unit_ids}
+    unit_ids = {f.lead_unit_id for f in counted if f.lead_unit_id} | {u for f in counted for u in f.co_unit_ids} \
+        | {p.lead_unit_id for p in parts if p.lead_unit_id}
     if not unit_ids:
         return []
     urged = urges_per_unit(session, [f.id for f in counted])
@@ -326,10 +399,13 @@ def unit_rows(session: Session, facts: list[ItemFacts]) -> list[UnitRow]:
     rows = []
     for unit in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)).order_by(Unit.code)):
         co = [f for f in counted if unit.id in f.co_unit_ids]
-        rows.append(UnitRow(unit.id, unit.code, unit.name, figures([f for f in counted if f.lead_unit_id == unit.id]),
+        replies = [f for f in counted if f.lead_unit_id == unit.id and not f.separate_unit_ids] + \
+            [p for p in parts if p.lead_unit_id == unit.id]  # a 分办 item's lead unit by its own reply
+        own = [p for p in parts if p.lead_unit_id == unit.id and p.separate]
+        rows.append(UnitRow(unit.id, unit.code, unit.name, figures(replies),
                             len(co), sum(1 for f in co if unit.id in f.co_opinions_sent),
                             sum(1 for f in co if unit.id in f.co_opinions_waived), late.get(unit.id, 0),
-                            urged.get(unit.id, 0)))
+                            urged.get(unit.id, 0), len(own), sum(1 for p in own if p.replied_on)))
     rows.sort(key=lambda r: (-r.lead.items, -r.co_items, r.code))
     return rows
 
@@ -338,14 +414,17 @@ def year_statistics(session: Session, year: int, as_of: date | None = None) -> Y
     """All figures of `year` as of a date (today by default): totals, per type and per unit."""
     as_of = as_of or clock.today()
     facts = item_facts(session, year, as_of)
+    parts = part_facts(session, facts, as_of)
     counted = [f for f in facts if f.counted]
     return YearStatistics(year, as_of, figures(facts), {t: figures([f for f in facts if f.item_type == t])
-                                                         for t in ITEM_TYPES}, unit_rows(session, facts), facts,
+                                                         for t in ITEM_TYPES}, unit_rows(session, facts, parts), facts,
                           merged=sum(1 for f in facts if f.status == "merged"),
                           waived_opinions=sum(len(f.co_opinions_waived) for f in counted),
                           carried_over=carryover.carried_counts(session, year),
                           carried_out=carryover.carried_counts(session, year + 1),
-                          promises=promises.counts(session, year, as_of))
+                          promises=promises.counts(session, year, as_of),
+                          separate={"items": sum(1 for f in counted if f.separate_unit_ids),
+                                    "unit_replies": sum(1 for p in parts if p.separate and p.replied_on)})
 
 
 def available_years(session: Session) -> list[int]:

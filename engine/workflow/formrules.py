@@ -1,7 +1,7 @@
 """Checks of a completed form that depend on the domain, not on the field types (those are `forms`).
 
 Keyed by the form's `camunda:formKey` like the read model's projections: the lead unit is not also a
-co-unit; a planned completion lies after today, a consultation is not in the future, a promise is not in
+co-unit or a 分办 unit, and 分办 excludes co-units; a planned completion lies after today, a consultation is not in the future, a promise is not in
 the past; a contact phone looks like one. Each problem is a `FieldError` shown beside its field.
 """
 from __future__ import annotations
@@ -23,8 +23,15 @@ def _field(form: dict, fid: str) -> str:
 
 def assignment(form: dict, data: dict, today: date) -> list[FieldError]:
     lead = data.get("lead_unit")
-    if data.get("assign_decision", "assign") == "assign" and lead and lead in (data.get("co_units") or []):
+    if data.get("assign_decision", "assign") != "assign":
+        return []
+    if lead and lead in (data.get("co_units") or []):
         return [FieldError("co_units", _field(form, "co_units"), "lead_is_co")]
+    separate = data.get("separate_units") or []
+    if separate and data.get("co_units"):  # 分办: each unit replies on its own, none helps another's reply
+        return [FieldError("separate_units", _field(form, "separate_units"), "separate_with_co")]
+    if lead and lead in separate:
+        return [FieldError("separate_units", _field(form, "separate_units"), "lead_is_separate")]
     return []
 
 

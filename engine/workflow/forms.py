@@ -51,6 +51,10 @@ MESSAGES = {
     "file_size": ("文件过大：{n}", "File too large: {n}"),
     "file_count": ("一次最多上传 {n} 个文件", "At most {n} files at once"),
     "lead_is_co": ("主办单位不能同时作为协办单位", "The lead unit cannot also be a co-unit"),
+    "lead_is_separate": ("主办单位不能同时作为分办单位", "The lead unit cannot also be a separate unit"),
+    "separate_with_co": ("分办与协办不能同时选择：分办时各单位分别答复，请清空协办单位",
+                         "Separate handling and co-handling exclude each other: each separate unit replies on its own; "
+                         "clear the co-units"),
     "after_today": ("须晚于今天（{n}）", "Must be after today ({n})"),
     "not_future": ("不能晚于今天（{n}）", "Cannot be later than today ({n})"),
     "not_past": ("不能早于今天（{n}）", "Cannot be earlier than today ({n})"),

@@ -40,6 +40,15 @@ class Completion:
     def unit(self, var: str) -> int | None:
         return self.units.get(self.task_data.get(var) or "")
 
+    @property
+    def separate_part(self) -> bool:
+        """The form belongs to a 分办 unit's own part (the multi-instance `sep_part` names the unit)."""
+        return bool(self.task_data.get("sep_unit"))
+
+    def replying_unit(self) -> int | None:
+        """The unit whose pledge, reply or rating this is: the 分办 unit of a separate part, else the lead unit."""
+        return self.unit("sep_unit") if self.separate_part else self.unit("lead_unit")
+
 
 def _d(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
@@ -59,25 +68,21 @@ def tell_proposers(session: Session, item: Item, event: str, title: str, body: s
                link=f"/portal/items/{it.id}")
 
 
-CO_PART_DEADLINES = ("return_window", "co_opinion")
+# What a co-unit's or a 分办 unit's part owes (its return window, opinion, own reply, the rating of its reply).
+PART_DEADLINES = ("return_window", "co_opinion", "sep_reply", "sep_rating")
 
 
-def _void_co_deadlines(c: Completion, unit_ids) -> None:
-    """A co-unit's part withdrawn (its return approved, or the whole item re-assigned): what it still owed is
+def _void_part_deadlines(c: Completion, unit_ids) -> None:
+    """A co-unit's or 分办 unit's part withdrawn (its return approved, or the whole item re-assigned): what it still owed is
     no longer owed, so its open deadlines are void (作废), neither met nor late. Written before the ledger
     reads the item's deadlines in this same command, so the ledger leaves them closed. Through the ORM, so that
     the board's summary rows (engine.deadlines.tally) let go of them in the same flush."""
     now = clock.now()
     for row in c.session.scalars(select(Deadline).where(Deadline.item_id == c.item.id,
-                                                        Deadline.key.in_(CO_PART_DEADLINES),
+                                                        Deadline.key.in_(PART_DEADLINES),
                                                         Deadline.unit_id.in_(list(unit_ids)),
                                                         Deadline.status.in_(("open", "overdue")))):
         row.status, row.met_at = "void", now
-
-
-def _latest(c: Completion, model):
-    return c.session.scalars(select(model).where(model.item_id == c.item.id)
-                             .order_by(model.id.desc()).limit(1)).first()
 
 
 def assignment(c: Completion) -> None:
@@ -97,12 +102,24 @@ def assignment(c: Completion) -> None:
     for code in c.data.get("co_units") or []:
         if code != c.data["lead_unit"]:
             c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
+    for code in c.data.get("separate_units") or []:  # 分办: each replies on its own part
+        if code != c.data["lead_unit"]:
+            c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="separate", assigned_at=now))
     c.session.flush()
     unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
-    tell_proposers(c.session, item, f"assigned:{lead.id}", N_("已交办：由%(unit)s主办", unit=unit_name))
+    separate = [c.units[code] for code in c.data.get("separate_units") or [] if code != c.data["lead_unit"]]
+    if separate:  # 分办: the proposer learns every unit that will reply
+        names = dict(c.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(separate))).all())
+        title = N_("已交办：由%(unit)s主办，%(separate)s分办", unit=unit_name,
+                   separate="、".join(names[u] for u in separate))
+    else:
+        title = N_("已交办：由%(unit)s主办", unit=unit_name)
+    tell_proposers(c.session, item, f"assigned:{lead.id}", title)
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
-                                                       if u != c.data["lead_unit"]], "is_key": item.is_key})
+                                                       if u != c.data["lead_unit"]],
+        "separate_units": [u for u in c.data.get("separate_units") or [] if u != c.data["lead_unit"]],
+        "is_key": item.is_key})
 
 
 def sign_for(c: Completion) -> None:
@@ -116,12 +133,13 @@ def sign_for(c: Completion) -> None:
             a.status, a.signed_at = "signed", clock.now()
 
 
-def co_sign_for(c: Completion) -> None:
-    """A co-unit signs for its part (签收) or asks to return it (申请退回); the office decides in the process."""
-    unit_id = c.unit("co_unit")
-    parts = [a for a in _active_assignments(c, "co") if a.unit_id == unit_id]
-    if c.data.get("co_sign_decision") == "return":
-        c.session.add(ReturnRequest(item_id=c.item.id, unit_id=unit_id, reason=c.data["co_return_reason"]))
+def _part_sign_for(c: Completion, unit_var: str, role: str, prefix: str) -> None:
+    """A co-unit or 分办 unit signs for its part (签收) or asks to return it (申请退回); the office decides in
+    the process."""
+    unit_id = c.unit(unit_var)
+    parts = [a for a in _active_assignments(c, role) if a.unit_id == unit_id]
+    if c.data.get(f"{prefix}_sign_decision") == "return":
+        c.session.add(ReturnRequest(item_id=c.item.id, unit_id=unit_id, reason=c.data[f"{prefix}_return_reason"]))
         for a in parts:
             a.status = "return_requested"
     else:
@@ -129,29 +147,48 @@ def co_sign_for(c: Completion) -> None:
             a.status, a.signed_at = "signed", clock.now()
 
 
+def co_sign_for(c: Completion) -> None:
+    _part_sign_for(c, "co_unit", "co", "co")
+
+
+def sep_sign_for(c: Completion) -> None:
+    _part_sign_for(c, "sep_unit", "separate", "sep")
+
+
 def co_return_decision(c: Completion) -> None:
     """The office's decision on a co-unit's request: approved, the unit leaves the item; refused, it keeps its
     part and is taken to have signed for it."""
+    _part_return_decision(c, "co_unit", "co", "co", N_("协办退回申请已同意"), N_("协办退回申请未同意，请继续协办"))
+
+
+def sep_return_decision(c: Completion) -> None:
+    """The same for a 分办 unit's part; once it leaves, the item may be replied by the units that remain."""
+    _part_return_decision(c, "sep_unit", "separate", "sep", N_("分办退回申请已同意"), N_("分办退回申请未同意，请继续办理"))
+    if c.data["sep_return_decision"] == "approve":
+        _mark_replied_when_all_have(c)
+
+
+def _part_return_decision(c: Completion, unit_var: str, role: str, prefix: str, approved_title, refused_title) -> None:
     now = clock.now()
-    unit_id = c.unit("co_unit")
-    approved = c.data["co_return_decision"] == "approve"
+    unit_id = c.unit(unit_var)
+    approved = c.data[f"{prefix}_return_decision"] == "approve"
     req = c.session.scalars(select(ReturnRequest).where(ReturnRequest.item_id == c.item.id,
                                                         ReturnRequest.unit_id == unit_id, ReturnRequest.decision.is_(None))
                             .order_by(ReturnRequest.id.desc()).limit(1)).first()
     if req is not None:
-        req.decision, req.opinion, req.decided_at = c.data["co_return_decision"], c.data.get("co_return_opinion"), now
-    for a in _active_assignments(c, "co"):
+        req.decision, req.opinion, req.decided_at = (c.data[f"{prefix}_return_decision"],
+                                                     c.data.get(f"{prefix}_return_opinion"), now)
+    for a in _active_assignments(c, role):
         if a.unit_id == unit_id:
             a.status, a.signed_at = ("returned", a.signed_at) if approved else ("signed", now)
             if approved:
                 a.ended_at = now
     if approved:
-        _void_co_deadlines(c, [unit_id])
+        _void_part_deadlines(c, [unit_id])
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, unit_id)]
-    notify(c.session, unit_users, c.item, "return_decision",
-           N_("协办退回申请已同意") if approved else N_("协办退回申请未同意，请继续协办"),
-           f"co_return_decision:{req.id if req else c.item.id}:{unit_id}", body=c.data.get("co_return_opinion"),
-           link=f"/items/{c.item.id}")
+    notify(c.session, unit_users, c.item, "return_decision", approved_title if approved else refused_title,
+           f"{prefix}_return_decision:{req.id if req else c.item.id}:{unit_id}",
+           body=c.data.get(f"{prefix}_return_opinion"), link=f"/items/{c.item.id}")
 
 
 def return_decision(c: Completion) -> None:
@@ -167,19 +204,19 @@ def return_decision(c: Completion) -> None:
         notify(c.session, unit_users, c.item, "return_decision",
                N_("退回申请已同意") if approved else N_("退回申请未同意，请继续办理"),
                f"return_decision:{req.id}", body=c.data.get("return_opinion"), link=f"/items/{c.item.id}")
-    if c.data["return_decision"] == "approve":  # the whole item is re-assigned: the co-units' parts end too
-        co_units = [a.unit_id for a in _active_assignments(c, "co")]
+    if c.data["return_decision"] == "approve":  # the whole item is re-assigned: the co-units' and 分办 parts end too
+        co_units = [a.unit_id for a in _active_assignments(c) if a.role in ("co", "separate")]
         for a in _active_assignments(c):
             a.ended_at, a.status = now, "returned"
         c.item.lead_unit_id = None
-        _void_co_deadlines(c, co_units)
+        _void_part_deadlines(c, co_units)
     else:  # refused: the unit keeps the item and is taken to have signed for it
         for a in _active_assignments(c, "lead"):
             a.status, a.signed_at = "signed", now
 
 
 def pledge(c: Completion) -> None:
-    c.session.add(Pledge(item_id=c.item.id, unit_id=c.unit("lead_unit"), signed_by=c.user.id,
+    c.session.add(Pledge(item_id=c.item.id, unit_id=c.replying_unit(), signed_by=c.user.id,
                          responsible_leader=c.data["responsible_leader"], contact_person=c.data["contact_person"],
                          contact_phone=c.data["contact_phone"], plan=c.data["plan"],
                          target_date=_d(c.data["target_date"])))
@@ -207,14 +244,32 @@ def consultation(c: Completion) -> None:
 
 def reply(c: Completion) -> None:
     d = c.data
-    c.session.add(Reply(item_id=c.item.id, unit_id=c.unit("lead_unit"), round=c.round, reply_class=d["reply_class"],
+    c.session.add(Reply(item_id=c.item.id, unit_id=c.replying_unit(), round=c.round, reply_class=d["reply_class"],
                         text=d["reply_text"], adopted=d.get("adopted"), promised=d.get("promised"),
                         promised_date=_d(d.get("promised_date")), disclosure=d["disclosure"],
                         disclosure_summary=d.get("disclosure_summary"), drafted_by=c.user.id))
 
 
+def _latest_reply(c: Completion) -> Reply:
+    """The reply this sign-off or review is about: the latest of the unit whose part the task is."""
+    return c.session.scalars(select(Reply).where(Reply.item_id == c.item.id, Reply.unit_id == c.replying_unit())
+                             .order_by(Reply.id.desc()).limit(1)).first()
+
+
+def _mark_replied_when_all_have(c: Completion) -> None:
+    """办复: an item is replied when its lead unit and every 分办 unit still on it have an approved reply (the
+    first time that holds counts); an ordinary item when its lead unit's reply is approved."""
+    if c.item.replied_at is not None:
+        return
+    owing = {a.unit_id for a in _active_assignments(c) if a.role in ("lead", "separate")}
+    approved = set(c.session.scalars(select(Reply.unit_id).where(Reply.item_id == c.item.id,
+                                                                 Reply.status == "approved")))
+    if owing and owing <= approved:
+        c.item.replied_at = clock.now()
+
+
 def reply_signoff(c: Completion) -> None:
-    r = _latest(c, Reply)
+    r = _latest_reply(c)
     if c.data["signoff_decision"] == "approve":
         r.status, r.signed_by, r.signed_at = "signed", c.user.id, clock.now()
     else:
@@ -222,33 +277,51 @@ def reply_signoff(c: Completion) -> None:
 
 
 def reply_review(c: Completion) -> None:
-    r = _latest(c, Reply)
+    r = _latest_reply(c)
     now = clock.now()
     r.reviewed_by, r.reviewed_at = c.user.id, now
     if c.data["review_decision"] == "approve":
         r.status = "approved"
         r.final_class = c.data.get("final_class") or r.reply_class
-        c.item.reply_class = r.final_class
-        if c.item.replied_at is None:  # 办复: the first approved reply counts
-            c.item.replied_at = now
+        if not c.separate_part:  # the item's class is its lead unit's; a 分办 unit's class is its reply's own
+            c.item.reply_class = r.final_class
         c.session.flush()
+        _mark_replied_when_all_have(c)
         promises_of(c.session, c.item, r)
-        tell_proposers(c.session, c.item, f"replied:{r.id}", N_("已答复（第%(round)s轮），请评价", round=r.round),
+        if c.separate_part:
+            for a in _active_assignments(c, "separate"):
+                if a.unit_id == r.unit_id:
+                    a.status = "replied"
+            unit_name = c.session.scalar(select(Unit.name).where(Unit.id == r.unit_id))
+            title = N_("%(unit)s已答复（分办），请评价", unit=unit_name)
+        else:
+            title = N_("已答复（第%(round)s轮），请评价", round=r.round)
+        tell_proposers(c.session, c.item, f"replied:{r.id}", title,
                        body=N_("答复类别 %(reply_class)s", reply_class=r.final_class))
-        outbox.record(c.session, "reply.approved", c.item, {"round": r.round, "reply_class": r.final_class,
-                                                            "reply_id": r.id})  # its texts: outbox.message
+        payload = {"round": r.round, "reply_class": r.final_class, "reply_id": r.id}  # its texts: outbox.message
+        if c.separate_part:  # 分办: which unit's own reply this is
+            payload["separate_unit"] = c.task_data["sep_unit"]
+        outbox.record(c.session, "reply.approved", c.item, payload)
     else:
         r.status, r.review_opinion = "returned", c.data.get("review_opinion")
 
 
 def rating(c: Completion) -> None:
     c.session.add(Rating(item_id=c.item.id, round=c.round, attitude=c.data["attitude"], result=c.data["result"],
-                         reason=c.data.get("rating_reason")))
+                         reason=c.data.get("rating_reason"), unit_id=c.unit("sep_unit") if c.separate_part else None))
 
 
 def rehandling_order(c: Completion) -> None:
     c.session.add(RehandlingOrder(item_id=c.item.id, round=c.round, decision=c.data["rehandle_decision"],
-                                  instructions=c.data["rehandle_instructions"], decided_by=c.user.id))
+                                  instructions=c.data["rehandle_instructions"], decided_by=c.user.id,
+                                  unit_id=c.unit("sep_unit") if c.separate_part else None))
+    if c.separate_part:  # 分办: that unit's part alone starts a new round; the item's round is its lead unit's
+        if c.data["rehandle_decision"] == "rehandle":
+            unit_name = c.session.scalar(select(Unit.name).where(Unit.id == c.unit("sep_unit")))
+            tell_proposers(c.session, c.item, f"rehandled:{c.round + 1}:u{c.unit('sep_unit')}",
+                           N_("已责成%(unit)s重新办理（分办，第%(round)s轮）", unit=unit_name, round=c.round + 1),
+                           body=c.data["rehandle_instructions"])
+        return
     if c.data["rehandle_decision"] == "rehandle":
         c.item.round = c.round + 1
         tell_proposers(c.session, c.item, f"rehandled:{c.item.round}",
@@ -291,6 +364,7 @@ def public_version(session: Session, item: Item, scope: str, office_text: str | 
 PROJECTIONS: dict[str, Callable[[Completion], None]] = {
     "assignment": assignment, "sign_for": sign_for, "return_decision": return_decision, "pledge": pledge,
     "co_sign_for": co_sign_for, "co_return_decision": co_return_decision,
+    "sep_sign_for": sep_sign_for, "sep_return_decision": sep_return_decision,
     "co_opinion": co_opinion, "leader_instruction": leader_instruction, "consultation": consultation,
     "reply": reply, "reply_signoff": reply_signoff, "reply_review": reply_review, "rating": rating,
     "rehandling_order": rehandling_order, "disclosure": disclosure,
@@ -300,6 +374,7 @@ PROJECTIONS: dict[str, Callable[[Completion], None]] = {
 STATUS_BY_FORM = {
     "assignment": "assigning", "sign_for": "signing", "return_decision": "signing", "pledge": "handling",
     "co_opinion": "handling", "co_sign_for": "handling", "co_return_decision": "handling",
+    "sep_sign_for": "handling", "sep_return_decision": "handling",
     "leader_instruction": "handling", "consultation": "handling",
     "reply": "replying", "reply_signoff": "replying", "reply_review": "replying", "rating": "rating",
     "rehandling_order": "rehandling", "disclosure": "publishing",
@@ -308,9 +383,10 @@ STATUS_BY_FORM = {
 
 def timer_outcome(kind: str | None, deadline: str | None, c: Completion) -> None:
     """What a fired timer means for the record: an expired rating window counts as 未表态 (no opinion)."""
-    if kind == "expired" and deadline == "rating":
+    if kind == "expired" and deadline in ("rating", "sep_rating"):  # sep_rating: a 分办 unit's reply
         c.session.add(Rating(item_id=c.item.id, round=c.round, attitude="no_opinion", result="no_opinion",
-                             reason=N_("评价期满未表态")))  # shown through the catalog (web: |tr)
+                             reason=N_("评价期满未表态"),  # shown through the catalog (web: |tr)
+                             unit_id=c.unit("sep_unit") if deadline == "sep_rating" else None))
 
 
 # The timeline's name of a completed form when a decision makes it another act than the step's name
@@ -323,6 +399,9 @@ EVENT_TITLES = {
     ("co_sign_for", "co_sign_decision", "return"): N_("协办单位申请退回"),
     ("co_return_decision", "co_return_decision", "approve"): N_("同意协办单位退回"),
     ("co_return_decision", "co_return_decision", "refuse"): N_("不同意协办单位退回"),
+    ("sep_sign_for", "sep_sign_decision", "return"): N_("分办单位申请退回"),
+    ("sep_return_decision", "sep_return_decision", "approve"): N_("同意分办单位退回"),
+    ("sep_return_decision", "sep_return_decision", "refuse"): N_("不同意分办单位退回"),
     ("reply_signoff", "signoff_decision", "approve"): N_("同意签发"),
     ("reply_signoff", "signoff_decision", "revise"): N_("退回修改"),
     ("reply_review", "review_decision", "approve"): N_("审核通过"),

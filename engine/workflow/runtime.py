@@ -230,6 +230,8 @@ def task_row_values(task, instance: ProcessInstance, item: Item, directory: Dire
     lane = LANES.get(spec.lane or "")
     unit_id = directory.units.get(task.data.get(lane.unit_var) or "") if lane and lane.unit_var else None
     assignee = directory.people.get(task.data.get(lane.person_var) or "") if lane and lane.person_var else None
+    if unit_id is None and task.data.get("sep_unit"):  # the office or the proposer on a 分办 unit's part
+        unit_id = directory.units.get(task.data["sep_unit"])
     return dict(id=str(task.id), instance_id=instance.id, item_id=item.id, spec_name=spec.bpmn_id or spec.name,
                 title=spec.bpmn_name or spec.name, form_key=form_of(task)["key"], lane=spec.lane,
                 unit_id=unit_id, assignee_id=assignee, round=int(task.data.get("round", 1)))
