@@ -19,17 +19,22 @@ BROKEN = GOOD.replace(b"reply_due = due_at(rules['reply'], assigned_on)",
                       b"reply_due = due_at(rules['no_such_rule'], assigned_on)")
 
 
-def test_failed_script_becomes_an_incident_and_retry_applies_the_submission(demo_db):
-    assert BROKEN != GOOD
+def item_on(demo_db, bpmn: bytes):
+    """An item registered on a deployed variant of the process, and a way to complete its steps as a user."""
     with demo_db.transaction() as s:
-        broken, _ = deploy(s, BROKEN, "item_handling.bpmn", "admin")
+        deploy(s, bpmn, "item_handling.bpmn", "admin")
         item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
                                     "proposer": "deputy_chen"}, user(s, "office")).id
+
     def do(username, spec, **form):
         with demo_db.reading() as s:
             row, uid = task_for(s, item_id, spec), user(s, username).id
         return complete(demo_db, row.id, uid, form)
+    return item_id, do
 
+def test_failed_script_becomes_an_incident_and_retry_applies_the_submission(demo_db):
+    assert BROKEN != GOOD
+    item_id, do = item_on(demo_db, BROKEN)
     do("office", "assign_item", assign_decision="assign", lead_unit="jtj")
     do("jtj_staff", "sign_for", sign_decision="sign")
     pledge = dict(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复", target_date="2099-12-31")
@@ -277,16 +282,7 @@ SANDBOX_REFUSED = GOOD.replace(b"    reply_due = due_at(rules['reply'], assigned
 def sandbox_incident(demo_db) -> Incident:
     """An item whose pledge runs into the sandbox's refusal (an open incident)."""
     assert SANDBOX_REFUSED != GOOD
-    with demo_db.transaction() as s:
-        deploy(s, SANDBOX_REFUSED, "item_handling.bpmn", "admin")
-        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
-                                    "proposer": "deputy_chen"}, user(s, "office")).id
-
-    def do(username, spec, **form):
-        with demo_db.reading() as s:
-            row, uid = task_for(s, item_id, spec), user(s, username).id
-        return complete(demo_db, row.id, uid, form)
-
+    item_id, do = item_on(demo_db, SANDBOX_REFUSED)
     do("office", "assign_item", assign_decision="assign", lead_unit="jtj")
     do("jtj_staff", "sign_for", sign_decision="sign")
     with pytest.raises(ProcessFailed):

@@ -19,19 +19,21 @@ from web.helpers import current_lang, db, field_error_text, roles_required, safe
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
-def _board_filter() -> overdue_board.BoardFilter:
-    return overdue_board.BoardFilter(unit_id=request.args.get("unit", type=int),
-                                     key=request.args.get("deadline") or None,
-                                     item_type=request.args.get("type") or None,
-                                     key_only=request.args.get("key") == "1", show=request.args.get("show") or "all")
+def _board_filter(s) -> overdue_board.BoardFilter:
+    """The board's filters from the query string, for the signed-in reader (whose role narrows what counts)."""
+    f = overdue_board.BoardFilter(unit_id=request.args.get("unit", type=int),
+                                  key=request.args.get("deadline") or None,
+                                  item_type=request.args.get("type") or None,
+                                  key_only=request.args.get("key") == "1", show=request.args.get("show") or "all")
+    f.viewer = s.get(User, current_user.id)
+    return f
 
 
 @bp.get("/")
 @roles_required("supervisor", "office", "admin", "leader")
 def board():
-    f = _board_filter()
     with db().reading() as s:
-        f.viewer = s.get(User, current_user.id)
+        f = _board_filter(s)
         page = overdue_board.board_page(s, f, after=overdue_board.parse_cursor(request.args.get("after"), f),
                                         before=overdue_board.parse_cursor(request.args.get("before"), f))
         history = overdue_board.reminder_history(s, [r.item.id for r in page.rows])
@@ -46,9 +48,8 @@ def board():
 @roles_required("supervisor", "office", "admin", "leader")
 def units():
     """The board's per-unit table, every unit page by page (the board shows its first rows)."""
-    f = _board_filter()
     with db().reading() as s:
-        f.viewer = s.get(User, current_user.id)
+        f = _board_filter(s)
         page = overdue_board.unit_page(s, f, after=overdue_board.parse_unit_cursor(request.args.get("after")),
                                        before=overdue_board.parse_unit_cursor(request.args.get("before")),
                                        limit=overdue_board.UNIT_PAGE)
