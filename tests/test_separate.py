@@ -161,6 +161,16 @@ def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_
             assert {(r.unit_id, r.attitude) for r in s.scalars(select(Rating).where(Rating.item_id == item_id))} == \
                 {(u["jtj"], "satisfied"), (None, "satisfied"), (u["wjw"], "no_opinion")}
         assert ready(db, item_id) == ["publish"]
+        # The publish form starts with every reply of the item, each under its unit, redacted; the lead unit's
+        # first, and nothing of 环保局, which gave its part back.
+        as_user(client, "office")
+        with db.reading() as s:
+            task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == "publish")).one()
+        form = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+        text = re.search(r'<textarea[^>]*name="published_text"[^>]*>(.*?)</textarea>', form, re.S).group(1)
+        assert [line for line in text.splitlines() if line.startswith("【")] == \
+            ["【区住房和城乡建设局】", "【区交通运输局】", "【区卫生健康委员会】"]
+        assert "已完成加装规划。" in text and text.count(REPLY["reply_text"]) == 2 and "环境" not in text
 
 
 def test_the_office_assigns_separately_on_the_assignment_page_and_units_work_their_part_on_task_pages(client, demo_db):

@@ -2,15 +2,17 @@
 
 - 拟写答复 returned by the head (退回修改) or the office (驳回): the last draft of the round, to be corrected;
 - 答复公开: the scope the unit proposed and the approved reply (or its summary) already redacted
-  (`disclosure.redact`), for the office to review rather than paste.
+  (`disclosure.redact`), for the office to review rather than paste; for a 分办 item every unit's reply, each
+  under its unit's name.
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.items import separate
 from engine.items.disclosure import redact
-from engine.models import Deadline, Reply, TaskRow
+from engine.models import Deadline, Item, Reply, TaskRow
 from engine.deadlines.ledger import state as deadline_state
 from engine import clock
 
@@ -31,12 +33,29 @@ def initial_values(session: Session, row: TaskRow) -> dict:
                 "promised": r.promised or "", "promised_date": r.promised_date.isoformat() if r.promised_date else "",
                 "disclosure": r.disclosure, "disclosure_summary": r.disclosure_summary or ""}
     if row.form_key == "disclosure":
-        r = _latest_reply(session, row.item_id, Reply.status == "approved")
-        if r is None:
-            return {}
-        text = r.disclosure_summary if r.disclosure == "summary" and r.disclosure_summary else r.text
-        return {"publish_scope": r.disclosure, "published_text": redact(text) if r.disclosure != "none" else ""}
+        return _disclosure_values(session, session.get(Item, row.item_id))
     return {}
+
+
+def _public_text(r: Reply) -> str:
+    """What a reply offers to the public, redacted: its summary when the unit proposed one, else its text."""
+    if r.disclosure == "none":
+        return ""
+    return redact(r.disclosure_summary if r.disclosure == "summary" and r.disclosure_summary else r.text)
+
+
+def _disclosure_values(session: Session, item: Item) -> dict:
+    """The lead unit's reply; for a 分办 item every unit's reply under its name, the lead unit's first (each
+    unit's own scope decides whether its text is offered)."""
+    parts = [p for p in separate.parts(session, item) if p.reply is not None]
+    lead = _latest_reply(session, item.id, Reply.status == "approved", Reply.unit_id.notin_([p.unit.id for p in parts]))
+    if lead is None:
+        return {}
+    if not parts:
+        return {"publish_scope": lead.disclosure, "published_text": _public_text(lead)}
+    shown = [(item.lead_unit.name if item.lead_unit else "", lead)] + [(p.unit.name, p.reply) for p in parts]
+    text = "\n\n".join(f"【{name}】\n{_public_text(r)}" for name, r in shown if r.disclosure != "none")
+    return {"publish_scope": lead.disclosure, "published_text": text if lead.disclosure != "none" else ""}
 
 
 def step_deadline(session: Session, row: TaskRow) -> tuple[Deadline, str] | None:
