@@ -366,7 +366,8 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         ledger.announce(session, item, live, recipients)
 
     now = clock.now()
-    if wf.is_completed():
+    ended = wf.is_completed()  # a walk of the task tree: once
+    if ended:
         instance.state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
         state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
@@ -374,7 +375,7 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
             instance.state = state
     instance.updated_at = now
     WORKFLOWS.stage(session, instance, wf)
-    if wf.is_completed():
+    if ended:
         instance.status = "completed"
         withdrawn = wf.data.get("assign_decision") == "withdraw"
         item.status = "withdrawn" if withdrawn else "merged" if item.merged_into_id else "closed"
