@@ -139,7 +139,43 @@ def test_a_separate_unit_asks_on_the_item_page_and_the_office_approves_in_its_in
         assert "审批延期申请" in inbox and "区交通运输局" in inbox
         with db.reading() as s:
             req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
+        # On the item page the request names the part it is for, beside the lead unit's requests.
+        assert "分办 区交通运输局 · 延期申请" in client.get(page).get_data(as_text=True)
         post(client, f"/supervision/extensions/{req.id}", page, decision="approve", opinion="同意")
         html = client.get(page).get_data(as_text=True)
         assert "2026-08-31" in html and "原期限 2026-06-02" in html
+        parts = html[html.index('id="separate-parts"'):]
+        jtj = parts[parts.index('data-unit="jtj"'):]
+        jtj = jtj[:jtj.index("</tr>")]
+        assert "2026-08-31" in jtj and "原期限 2026-06-02" in jtj
     assert ("jtj", date(2026, 8, 31), "open") in deadlines(db, item_id, "sep_reply")
+
+
+def test_a_part_extension_approval_that_fails_is_an_incident_and_the_retry_moves_only_that_part(client, demo_db):
+    from tests.test_incident_commands import _failed_once, _fix_and_retry, _instance, _onto
+    from tests.test_incidents import GOOD, _as
+    db = demo_db
+    # The part's reminder fails for any reply date after the current one: only the approval meets it.
+    broken = GOOD.replace(b"remind_at(sep_reply_due, rules['reminder_leads'][0])",
+                          b"remind_at(sep_reply_due, rules['reminder_leads'][0]) if sep_reply_due &lt; '2026-06-03' "
+                          b"else rules['no_such_rule']")
+    assert broken != GOOD
+    with time_machine.travel(T0, tick=False):
+        item_id = _assigned_with_parts(db, "关于公交站台无障碍改造的建议")
+        broken_id = _onto(db, item_id, broken)
+        page = f"/items/{item_id}"
+        as_user(client, "jtj_staff")
+        post(client, f"/supervision/items/{item_id}/extension", page, new_date="2026-08-31", reason="需协调。")
+        with db.reading() as s:
+            req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
+            version = _instance(s, item_id).version
+        _as(client, "office")
+        r = post(client, f"/supervision/extensions/{req.id}", page, decision="approve", opinion="同意")
+        incident = _failed_once(client, db, item_id, r, "extension", version)
+        with db.reading() as s:
+            assert s.get(ExtensionRequest, req.id).status == "pending"
+        assert deadlines(db, item_id, "sep_reply") == {("jtj", date(2026, 6, 2), "open"), ("wjw", date(2026, 6, 2), "open")}
+        _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "同意延期")
+    with db.reading() as s:
+        assert s.get(ExtensionRequest, req.id).status == "approved"
+    assert deadlines(db, item_id, "sep_reply") == {("jtj", date(2026, 8, 31), "open"), ("wjw", date(2026, 6, 2), "open")}
