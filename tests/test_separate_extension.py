@@ -122,6 +122,22 @@ def test_a_part_extension_is_refused_after_its_deadline_and_a_refusal_keeps_the_
     assert error.code == "too_late" and "2026-06-02" in error.message()
 
 
+def test_a_part_that_replied_while_its_request_waited_is_not_extended(demo_db):
+    db = demo_db
+    with time_machine.travel(T0, tick=False):
+        item_id = _assigned_with_parts(db, "关于慢行系统建设的建议")
+        req_id = _ask(db, item_id, "jtj_staff", "2026-07-31")
+        part_reply(db, item_id, "jtj")  # its deadline is met: there is nothing left to move
+        with db.transaction() as s:
+            with pytest.raises(FormInvalid) as exc:
+                decide_extension(s, req_id, user(s, "office"), True, "同意。")
+        assert exc.value.errors[0].code == "no_deadline"
+        with db.transaction() as s:
+            decide_extension(s, req_id, user(s, "office"), False, "已答复，无需延期。")
+    assert ("jtj", date(2026, 6, 2), "met") in deadlines(db, item_id, "sep_reply")
+    assert not any("2026-07-31" in n for n in notes(db, "deputy_chen", item_id))
+
+
 def test_a_separate_unit_asks_on_the_item_page_and_the_office_approves_in_its_inbox(client, demo_db):
     db = demo_db
     with time_machine.travel(T0, tick=False):

@@ -200,7 +200,10 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     if req is None or req.status != "pending":
         raise FormInvalid([FieldError("decision", N_("审批"), "decided")])
     item = session.get(Item, req.item_id)
-    part = _part_unit(session, session.get(Deadline, req.deadline_id))
+    deadline = session.get(Deadline, req.deadline_id)
+    part = _part_unit(session, deadline)
+    if approve and part is not None and deadline.status not in ("open", "overdue"):  # replied or returned meanwhile
+        raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
     if approve:
