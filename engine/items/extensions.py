@@ -1,8 +1,11 @@
-"""延期: the lead unit asks for a later reply date; the office approves or refuses.
+"""延期: the lead unit (or a 分办 unit, for its own part) asks for a later reply date; the office approves or refuses.
 
 An approved extension moves the reply deadline and every timer that watches it (reminders included):
 the timers' expressions are evaluated again against the new `reply_due`, so the BPMN stays the one place
 that says when to remind. The deadline row keeps the original date beside the new one.
+
+A 分办 unit's request is for its own `sep_reply` row: an approval moves only the timers of that unit's `sep_part`
+instance (the ones whose data name the unit in `sep_unit`), never another part's nor the lead unit's.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from engine.i18n import N_
 from engine.people.authz import NotAllowed
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, Timer, User
+from engine.items import separate
+from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, Pledge, Timer, Unit, User
 from engine.people.notifications import notify, role_users
 from engine.deadlines.rules import rules_for
 from engine.deadlines.expressions import calendar_scope, instant
@@ -33,16 +37,37 @@ def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
                            .order_by(Deadline.id.desc()).limit(1)).first()
 
 
-def pending(session: Session, item_id: int) -> ExtensionRequest | None:
-    return session.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id,
-                                                          ExtensionRequest.status == "pending")).first()
+PART_KEY = "sep_reply"  # a 分办 unit's own reply deadline
 
 
-def waiting_for_office(session: Session) -> list[tuple[ExtensionRequest, Item]]:
-    """Extension requests waiting for the office's decision: tasks of the office's inbox, oldest first."""
-    return list(session.execute(select(ExtensionRequest, Item).join(Item, Item.id == ExtensionRequest.item_id)
-                                .where(ExtensionRequest.status == "pending")
-                                .order_by(ExtensionRequest.requested_at)).all())
+def open_part_deadline(session: Session, item: Item, unit_id: int) -> Deadline | None:
+    """The 分办 unit's open reply deadline (its latest round's)."""
+    return session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == PART_KEY,
+                                                  Deadline.unit_id == unit_id,
+                                                  Deadline.status.in_(("open", "overdue")))
+                           .order_by(Deadline.id.desc()).limit(1)).first()
+
+
+def pending(session: Session, item_id: int, deadline: Deadline | None = None) -> ExtensionRequest | None:
+    """The request waiting for a decision on the item's reply deadline of the same owner as `deadline` (the lead
+    unit's or one 分办 unit's: each asks for its own date); without `deadline`, any of the item's."""
+    q = select(ExtensionRequest).where(ExtensionRequest.item_id == item_id, ExtensionRequest.status == "pending")
+    if deadline is not None:
+        q = q.join(Deadline, Deadline.id == ExtensionRequest.deadline_id).where(
+            Deadline.key == deadline.key, Deadline.unit_id == deadline.unit_id)
+    return session.scalars(q).first()
+
+
+def waiting_for_office(session: Session) -> list[tuple[ExtensionRequest, Item, str | None]]:
+    """Extension requests waiting for the office's decision: tasks of the office's inbox, oldest first, with
+    the 分办 unit's name when the request is for a part (None for the lead unit's)."""
+    rows = session.execute(select(ExtensionRequest, Item, Deadline.key, Unit.name)
+                           .join(Item, Item.id == ExtensionRequest.item_id)
+                           .join(Deadline, Deadline.id == ExtensionRequest.deadline_id)
+                           .outerjoin(Unit, Unit.id == Deadline.unit_id)
+                           .where(ExtensionRequest.status == "pending")
+                           .order_by(ExtensionRequest.requested_at)).all()
+    return [(req, item, name if key == PART_KEY else None) for req, item, key, name in rows]
 
 
 def latest_allowed(session: Session, item: Item) -> date:
@@ -51,9 +76,22 @@ def latest_allowed(session: Session, item: Item) -> date:
     return current_calendar(session).deadline(start, rules_for(session, item.year)["max_extension"]).due
 
 
-def can_request(user: User, item: Item) -> bool:
-    return user.role in ("unit_handler", "unit_head") and item.lead_unit_id is not None \
-        and user.unit_id == item.lead_unit_id
+def is_part_unit(session: Session, user: User, item: Item) -> bool:
+    """Whether the user's unit is a 分办 unit of the item's current assignment (and has not given its part back)."""
+    return user.unit_id is not None and user.unit_id != item.lead_unit_id and any(
+        p.unit.id == user.unit_id and p.status != "returned" for p in separate.parts(session, item))
+
+
+def can_request(session: Session, user: User, item: Item) -> bool:
+    return user.role in ("unit_handler", "unit_head") and user.unit_id is not None and (
+        user.unit_id == item.lead_unit_id or is_part_unit(session, user, item))
+
+
+def own_deadline(session: Session, user: User, item: Item) -> Deadline | None:
+    """The open reply deadline the user's unit may ask to extend: the lead unit's, or its own part's."""
+    if user.unit_id == item.lead_unit_id:
+        return open_reply_deadline(session, item)
+    return open_part_deadline(session, item, user.unit_id)
 
 
 def before_handling(session: Session, item: Item) -> bool:
@@ -63,25 +101,39 @@ def before_handling(session: Session, item: Item) -> bool:
                                                  Timer.kind == FORECAST).limit(1)) is not None
 
 
+def part_before_handling(session: Session, item: Item, unit_id: int) -> bool:
+    """A 分办 part's handling begins with its own pledge (its timers wait from assignment all the same)."""
+    return session.scalar(select(Pledge.id).where(Pledge.item_id == item.id, Pledge.unit_id == unit_id,
+                                                  Pledge.signed_at >= item.assigned_at).limit(1)) is None
+
+
+def _not_started(session: Session, item: Item, deadline: Deadline) -> bool:
+    if deadline.key == PART_KEY:
+        return part_before_handling(session, item, deadline.unit_id)
+    return before_handling(session, item)
+
+
 def may_ask(session: Session, user: User, item: Item) -> bool:
     """Whether the item page offers this user the extension form (the same rules request_extension checks)."""
-    deadline = open_reply_deadline(session, item)
-    return (can_request(user, item) and deadline is not None and deadline.status == "open"
-            and deadline.due_date >= clock.today() and pending(session, item.id) is None
-            and not before_handling(session, item))
+    if not can_request(session, user, item):
+        return False
+    deadline = own_deadline(session, user, item)
+    return (deadline is not None and deadline.status == "open"
+            and deadline.due_date >= clock.today() and pending(session, item.id, deadline) is None
+            and not _not_started(session, item, deadline))
 
 
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
-    if not can_request(user, item):
-        raise NotAllowed(N_("只有主办单位可以申请延期"))
-    deadline = open_reply_deadline(session, item)
+    if not can_request(session, user, item):
+        raise NotAllowed(N_("只有主办单位或分办单位可以申请延期"))
+    deadline = own_deadline(session, user, item)
     if deadline is None:
         raise FormInvalid([FieldError("new_date", N_("延期至"), "no_deadline")])
-    if pending(session, item.id) is not None:
+    if pending(session, item.id, deadline) is not None:
         raise FormInvalid([FieldError("new_date", N_("延期至"), "pending")])
     if deadline.status == "overdue" or deadline.due_date < clock.today():  # 延期须在期限届满前申请
         raise FormInvalid([FieldError("new_date", N_("延期至"), "too_late", deadline.due_date.isoformat())])
-    if before_handling(session, item):
+    if _not_started(session, item, deadline):
         raise FormInvalid([FieldError("new_date", N_("延期至"), "not_started")])
     errors = []
     try:
@@ -104,10 +156,40 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
     session.flush()
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_requested", title=N_("申请延期"),
                            unit_id=user.unit_id, data={"from": deadline.due_date.isoformat(), "to": wanted.isoformat()}))
+    part = _part_unit(session, deadline)
     notify(session, role_users(session, "office"), item, "extension",
-           N_("延期申请：答复期限申请延至 %(date)s", date=wanted.isoformat()), f"extension:{req.id}",
-           link=f"/items/{item.id}")
+           N_("延期申请：答复期限申请延至 %(date)s", date=wanted.isoformat()) if part is None
+           else N_("延期申请：%(unit)s的分办答复期限申请延至 %(date)s", unit=part.name, date=wanted.isoformat()),
+           f"extension:{req.id}", link=f"/items/{item.id}")
     return req
+
+
+def _part_unit(session: Session, deadline: Deadline) -> Unit | None:
+    """The 分办 unit whose own deadline this is (None for the lead unit's reply)."""
+    return session.get(Unit, deadline.unit_id) if deadline.key == PART_KEY and deadline.unit_id else None
+
+
+def _move_lead(wf, new_due) -> None:
+    for task, _due in waiting_timers(wf):
+        if meta(task.task_spec)["deadline"] == "reply":
+            task.data["reply_due"] = new_due
+            task.internal_data["event_value"] = wf.script_engine.evaluate(
+                task, task.task_spec.event_definition.expression)
+    for task in wf.get_tasks(state=TaskState.STARTED):  # the handling subprocess keeps the value too
+        if "reply_due" in task.data:
+            task.data["reply_due"] = new_due
+
+
+def _move_part(wf, new_due, unit_code: str) -> None:
+    """Only the unit's own part: its `sep_part` instance's tasks carry the unit's code in `sep_unit`."""
+    for task, _due in waiting_timers(wf):
+        if meta(task.task_spec)["deadline"] == PART_KEY and task.data.get("sep_unit") == unit_code:
+            task.data["sep_reply_due"] = new_due
+            task.internal_data["event_value"] = wf.script_engine.evaluate(
+                task, task.task_spec.event_definition.expression)
+    for task in wf.get_tasks(state=TaskState.STARTED):  # the part's sub-processes keep the value too
+        if task.data.get("sep_unit") == unit_code and "sep_reply_due" in task.data:
+            task.data["sep_reply_due"] = new_due
 
 
 def decide_extension(session: Session, request_id: int, user: User, approve: bool, opinion: str) -> ExtensionRequest:
@@ -118,6 +200,10 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     if req is None or req.status != "pending":
         raise FormInvalid([FieldError("decision", N_("审批"), "decided")])
     item = session.get(Item, req.item_id)
+    deadline = session.get(Deadline, req.deadline_id)
+    part = _part_unit(session, deadline)
+    if approve and part is not None and deadline.status not in ("open", "overdue"):  # replied or returned meanwhile
+        raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
     if approve:
@@ -129,28 +215,27 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
         key = f"extension:{req.id}"  # one open incident per request
         with guard(instance.id, "extension", task_id=key, submitted={"request_id": req.id, "opinion": opinion},
                    user_id=user.id), calendar_scope(current_calendar(session)):
-            for task, _due in waiting_timers(wf):
-                if meta(task.task_spec)["deadline"] == "reply":
-                    task.data["reply_due"] = new_due
-                    task.internal_data["event_value"] = wf.script_engine.evaluate(
-                        task, task.task_spec.event_definition.expression)
-            for task in wf.get_tasks(state=TaskState.STARTED):  # the handling subprocess keeps the value too
-                if "reply_due" in task.data:
-                    task.data["reply_due"] = new_due
+            if part is None:
+                _move_lead(wf, new_due)
+            else:
+                _move_part(wf, new_due, part.code)
             sync_derived(session, instance, item, wf, Directory.load(session), moved_by="extension")
         resolved_by_success(session, instance, "extension", key, user.id,
                             N_("区府办再次同意延期，已生效"))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
                            title=N_("同意延期") if approve else N_("不同意延期"),
+                           unit_id=part.id if part is not None else None,
                            data={"from": req.old_due_date.isoformat(), "to": req.new_due_date.isoformat()}))
-    unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, item.lead_unit_id)]
+    owner = part.id if part is not None else item.lead_unit_id
+    unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(session, role, owner)]
     notify(session, unit_users, item, "extension",
            N_("延期申请已同意：答复期限延至 %(date)s", date=req.new_due_date.isoformat()) if approve
            else N_("延期申请未同意：答复期限仍为 %(date)s", date=req.old_due_date.isoformat()),
            f"extension_decided:{req.id}", link=f"/items/{item.id}")
     if approve:
         tell_proposers(session, item, f"extended:{req.id}",
-                       N_("答复期限已延至 %(date)s", date=req.new_due_date.isoformat()),
+                       N_("答复期限已延至 %(date)s", date=req.new_due_date.isoformat()) if part is None
+                       else N_("%(unit)s的答复期限已延至 %(date)s", unit=part.name, date=req.new_due_date.isoformat()),
                        body=N_("原期限 %(date)s", date=req.old_due_date.isoformat()))
     return req
 

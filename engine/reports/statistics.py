@@ -190,7 +190,7 @@ def part_facts(session: Session, facts: list[ItemFacts], as_of: date | None = No
             .where(Reply.item_id.in_(ids), Reply.status == "approved").order_by(Reply.id)):
         first = replied.get((item_id, unit_id), (_local_date(at), cls))[0]  # the first approved reply counts,
         replied[(item_id, unit_id)] = (first, cls)  # its class is the latest round's (as the item's)
-    due = {(d.item_id, d.unit_id): d.due_date for d in session.scalars(
+    due = {(d.item_id, d.unit_id): d for d in session.scalars(  # after approved extensions, as the lead's
         select(Deadline).where(Deadline.item_id.in_(ids), Deadline.key == "sep_reply", Deadline.round == 1,
                                    Deadline.status != "void")
         .order_by(Deadline.id))}
@@ -212,13 +212,15 @@ def part_facts(session: Session, facts: list[ItemFacts], as_of: date | None = No
         for unit_id in f.separate_unit_ids:
             key = (f.id, unit_id)
             replied_on, cls = replied.get(key, (None, None))
-            day = due.get(key)
+            row = due.get(key)
+            day = row.due_date if row is not None else None
             on_time = None
             if day is not None:
                 on_time = replied_on <= day if replied_on is not None else (False if day < as_of else None)
             rounds, again = verdicts.get(key, {}), rehandled.get(key, 0)
             out.append(replace(f, lead_unit_id=unit_id, lead_unit=units.get(unit_id), co_unit_ids=(),
-                               replied_on=replied_on, due=day, original_due=day, extended=False, on_time=on_time,
+                               replied_on=replied_on, due=day, original_due=row.original_due_date if row is not None else None,
+                               extended=bool(row is not None and row.extended), on_time=on_time,
                                consulted=False, first_rating=rounds.get(1), final_rating=rounds.get(1 + again),
                                rehandle_rounds=again, reply_class=cls, co_opinions_sent=(), co_opinions_waived=(),
                                separate_unit_ids=(), separate=True))
