@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from engine import clock
 from engine.models import ProcessInstance, TaskRow, Timer, Unit, User
@@ -42,6 +42,13 @@ def add_waiting_timers(db) -> int:
                                            due_at=future + timedelta(minutes=iid % 1440), spec_name="reply_overdue",
                                            deadline_key="reply", kind="overdue", attached_to="handling")
                                       for iid, item_id in rows[k:k + CHUNK]])
+    # Statistics as autovacuum would soon have them: PostgreSQL last saw an empty timer table (the fill's
+    # ANALYZE) and, until its autovacuum came by, read every waiting timer for the sweep's due ones
+    # (2.8 ms at 27k timers, 0.17 ms along ix_timer_due_at): the figure moved with autovacuum's timing.
+    # PostgreSQL only: with it SQLite measured 1.37 and 1.86 at 1M (0.99, 1.26 before), not looked into.
+    if db.is_postgres:
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE timer"))
     return len(rows)
 
 

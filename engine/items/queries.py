@@ -56,7 +56,7 @@ class Count(int):
 def bounded_count(session: Session, q, cap: int = COUNT_CAP) -> Count:
     """The rows of `q`, counted through at most cap + 1 of them."""
     ones = q.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True)  # an index can answer
-    n = session.scalar(select(func.count()).select_from(ones.limit(cap + 1).subquery())) or 0
+    n = session.scalar(select(func.count()).select_from(ones.limit(keyset.literal_limit(cap + 1)).subquery())) or 0
     return Count(min(n, cap), n > cap)
 
 
