@@ -51,11 +51,16 @@ class WebFigure:
 class Client:
     """One user's browser: a keep-alive connection, a session cookie, no redirects followed."""
 
+    IDLE = 1.0  # seconds; gunicorn closes a keep-alive connection idle for 2 s, so a browser would open a new one
+
     def __init__(self, port: int):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.cookies: dict[str, str] = {}
+        self.last = time.monotonic()
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str]:
+        if time.monotonic() - self.last > self.IDLE:  # reconnect rather than write into a closed socket (a POST
+            self.conn.close()                         # cannot be sent again safely once it may have arrived)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         body = None
         if form is not None:
@@ -68,6 +73,7 @@ class Client:
             if header.lower() == "set-cookie":
                 name, _, rest = value.partition("=")
                 self.cookies[name] = rest.split(";", 1)[0]
+        self.last = time.monotonic()
         return resp.status, text
 
     def login(self, username: str) -> str:

@@ -3,6 +3,7 @@ results file has exactly the issue's keys."""
 from __future__ import annotations
 
 import json
+import time
 
 from sqlalchemy import event, func, select
 
@@ -129,3 +130,38 @@ def test_the_sweep_figure_times_the_sweep_on_current_statistics_of_the_waiting_t
     assert n > 0
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'timer'")).scalar() == n
+
+
+def test_the_web_bench_client_opens_a_new_connection_after_the_server_closed_an_idle_one(monkeypatch):
+    """Bench (g) broke with BrokenPipeError: after the users' loop, a client whose keep-alive connection had been
+    idle longer than gunicorn keeps one (2 s) wrote its POST into the closed socket. A browser opens a new one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bench import web
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 0.2  # the server drops a keep-alive connection idle this long, as gunicorn does after 2 s
+
+        def _answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(web.Client, "IDLE", 0.1)
+    try:
+        client = web.Client(server.server_address[1])
+        assert client.request("GET", "/tasks/") == (200, "ok")
+        time.sleep(0.5)  # idle past the server's keep-alive: the server has closed the connection
+        assert client.request("POST", "/tasks/1", {"a": "b"}) == (200, "ok")
+    finally:
+        server.shutdown()
