@@ -45,16 +45,7 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
 
 
 def test_return_decisions_reach_the_unit(demo_db):
-    with demo_db.transaction() as s:
-        item = register_item(s, {"item_type": "suggestion", "title": "关于菜场改造的建议", "content": "菜场破旧。",
-                                 "proposer": "deputy_liu"}, user(s, "office"))
-        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
-                      {"assign_decision": "assign", "lead_unit": "jtj"})
-        complete_task(s, task_for(s, item.id, "sign_for").id, user(s, "jtj_staff"),
-                      {"sign_decision": "return", "return_reason": "不属于本局职责。"})
-        complete_task(s, task_for(s, item.id, "decide_return").id, user(s, "office"),
-                      {"return_decision": "approve", "return_opinion": "同意，改派。"})
-        item_id = item.id
+    item_id = _return_decided(demo_db)
     with demo_db.reading() as s:
         got = s.scalars(select(Notification).where(Notification.item_id == item_id,
                                                    Notification.kind == "return_decision")).all()
