@@ -22,10 +22,12 @@ from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
 from engine.events.webhooks import deliver_due as deliver_webhooks
 from engine.workflow.sweep import SweepReport, sweep
+from engine.deadlines.pruning import prune_tallies
 from engine.items import promises
 
 log = logging.getLogger("banli.scheduler")
 ADVISORY_KEY = 0x62616E6C  # "banl"
+NIGHTLY_HOUR = 3  # local time (Asia/Shanghai) from which the day's maintenance runs
 
 
 class LeaderLock:
@@ -108,15 +110,27 @@ def tick(db, settings: Settings | None = None) -> SweepReport:
     return report
 
 
+def nightly(db) -> None:
+    """Maintenance off the hot path, once a day: the board's summary rows that count nothing are deleted."""
+    pruned = prune_tallies(db)
+    log.info("nightly: %s summary rows at zero pruned", pruned)
+
+
 def run(db, settings: Settings, interval: int = 30) -> None:
     """Block forever: every `interval` seconds, sweep if this process is the leader."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     lock = LeaderLock(db)
+    done_on = {"day": None}  # the local day the nightly maintenance last ran in this process
 
     def job():
         if lock.acquire():
             tick(db, settings)
+            # in the same job (the lock's connection serves one thread): at the first tick of the night
+            local = clock.local(clock.now())
+            if local.hour >= NIGHTLY_HOUR and done_on["day"] != local.date():
+                done_on["day"] = local.date()
+                nightly(db)
 
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                  "misfire_grace_time": None})
