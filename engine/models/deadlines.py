@@ -48,7 +48,7 @@ class Deadline(Base):
     due_date: Mapped[date]
     original_due_date: Mapped[date]
     # open, overdue (flagged), met, met_late, expired (rating window lapsed: 未表态), waived, void
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # indexed first in ix_deadline_status_due
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     overdue_at: Mapped[datetime | None]
     met_at: Mapped[datetime | None]
@@ -56,7 +56,7 @@ class Deadline(Base):
     warning: Mapped[str | None] = mapped_column(String(300))  # e.g. computed without the year's holidays (Chinese)
     # The warning as a catalog message (engine.i18n.Msg.to_json) shown in the reader's language; rows written
     # before it have only `warning`.
-    warning_message: Mapped[dict | None] = mapped_column(JSON)
+    warning_message: Mapped[list | dict | None] = mapped_column(JSON(none_as_null=True))
     # The item's own grouping, copied so the board reads and counts deadlines without the item (the ledger
     # refreshes them while the deadline is open; the summary rows were counted under these values).
     item_type: Mapped[str | None] = mapped_column(String(20))
@@ -147,15 +147,21 @@ class Notification(Base):
     """An in-app message (and e-mail when SMTP is set); `dedupe_key` makes every event notify once."""
 
     __tablename__ = "notification"
-    __table_args__ = (UniqueConstraint("user_id", "dedupe_key"), Index("ix_notification_unread", "user_id", "read_at"))
+    # The unread count reads the user's unread rows only: the index holds those (most notices end up read).
+    __table_args__ = (UniqueConstraint("user_id", "dedupe_key"),
+                      Index("ix_notification_unread", "user_id", sqlite_where=text("read_at IS NULL"),
+                            postgresql_where=text("read_at IS NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # task, reminder, overdue, return_decision, extension
-    title: Mapped[str] = mapped_column(String(300))  # the Chinese text; rows before `message` existed have only this
-    body: Mapped[str | None] = mapped_column(Text)
-    # {"title": msg, "body": msg or text}: catalog messages (engine.i18n.Msg.to_json), rendered in the reader's language
-    message: Mapped[dict | None] = mapped_column(JSON)
+    # The Chinese text: only rows written before `message` (and rows written before the text was kept as a
+    # reference only, which have both); new rows keep the message alone.
+    title: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)  # a person's own words (an opinion), as typed
+    # [title] or [title, body]: catalog messages (engine.i18n.Msg.to_json), rendered in the reader's language
+    # (engine.people.notifications.text; older rows hold {"title": msg, "body": msg or None})
+    message: Mapped[list | dict | None] = mapped_column(JSON(none_as_null=True))
     link: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

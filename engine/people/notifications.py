@@ -35,12 +35,19 @@ def notify(session: Session, users, item: Item | None, kind: str, title: str, de
     if not user_ids:
         return 0
     now = clock.now()
-    title_msg = title if isinstance(title, Msg) else Msg(title)
-    message = {"title": title_msg.to_json(), "body": body.to_json() if isinstance(body, Msg) else None}
-    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=str(title)[:300],
-                 body=str(body) if body is not None else None, message=message, link=link,
-                 dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
+    message = stored_message(title, body)
+    text_body = body if body is not None and not isinstance(body, Msg) else None  # a person's words, as typed
+    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=None, body=text_body,
+                 message=message, link=link, dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
     return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
+
+
+def stored_message(title, body=None) -> list:
+    """What a notification stores of its text: [title] or [title, body] as catalog messages (msgid and
+    parameters, `Msg.to_json`), not the Chinese text beside them: rendered when shown. A body that is a
+    person's own text goes to the `body` column instead."""
+    title = title if isinstance(title, Msg) else Msg(title)
+    return [title.to_json(), body.to_json()] if isinstance(body, Msg) else [title.to_json()]
 
 
 def _insert_new(session: Session, select_from=None):
@@ -76,7 +83,7 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
     return list(session.scalars(q))
 
 
-_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "message", "dedupe_key", "created_at")  # the link is the task's key
+_NEW_TASK_COLUMNS = ("item_id", "kind", "message", "dedupe_key", "created_at")  # the link is the task's key
 _STATEMENTS: dict = {}  # built once per dialect and lane kind (see engine.workflow.runtime on why)
 
 
@@ -111,18 +118,22 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
     title = (N_("新任务：%(step)s（第%(round)s轮）", step=step, round=row.round) if row.round > 1
              else N_("新任务：%(step)s", step=step))
     session.connection().execute(stmt, dict(
-        n_item_id=item.id, n_kind="task", n_title=str(title)[:300], n_message={"title": title.to_json(), "body": None},
+        n_item_id=item.id, n_kind="task", n_message=stored_message(title),
         n_dedupe_key=f"task:{row.id}",
         n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
 
 
 def text(n: Notification, translate: Translate = translator("zh")) -> tuple[str, str | None]:
-    """A notification's title and body in the language of `translate`; a row stored before notifications
-    kept their message (no `message`) reads as it was written, in Chinese."""
-    stored = n.message or {}
-    title = Msg.from_json(stored["title"]).render(translate) if stored.get("title") else n.title
-    body = Msg.from_json(stored["body"]).render(translate) if stored.get("body") else n.body
-    return title, body
+    """A notification's title and body in the language of `translate`. Rows stored before: with a message
+    {"title": msg, "body": msg or None} beside their Chinese title (and body), or with only the Chinese
+    (before notifications kept their message), read as they were written."""
+    stored = n.message
+    if isinstance(stored, dict):
+        title, body = stored.get("title"), stored.get("body")
+    else:
+        title, body = (stored or [None])[0], (stored[1] if stored and len(stored) > 1 else None)
+    return (Msg.from_json(title).render(translate) if title else n.title,
+            Msg.from_json(body).render(translate) if body else n.body)
 
 
 _TASKS_DONE = (update(Notification)

@@ -1,0 +1,130 @@
+"""A closed item's history is stored compactly and shows the same (issue 14).
+
+Before: each notification (one per person per event) stored its Chinese title (and body) beside the same
+text as a catalog message in a verbose JSON shape, and JSON columns stored a JSON 'null' for nothing. Now a
+notice keeps its catalog message only, as a short list; the rows stored before read the same (the readers
+take both shapes) and the migration converts them.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import create_engine, select
+
+from engine import migrations
+from engine.i18n import N_, Msg, step_name, translator
+from engine.items.registration import register_item
+from engine.models import AuditEvent, Deadline, Item, Notification
+from engine.people.notifications import notify, text
+from engine.workflow.runtime import complete_task
+from tests.conftest import task_for, user
+
+EN, ZH = translator("en"), translator("zh")
+TITLE = N_("新任务：%(step)s（第%(round)s轮）", step=step_name("签收"), round=2)
+BODY = N_("答复类别 %(reply_class)s", reply_class="A")
+
+
+def _former(msg: Msg) -> dict:
+    """A message as rows before this change stored it."""
+    params = {k: _former(v) if isinstance(v, Msg) else v for k, v in msg.params.items()}
+    return {"id": msg.msgid, "params": params, **({"context": msg.context} if msg.context else {})}
+
+
+def _assigned(db) -> int:
+    with db.transaction() as s:
+        item = register_item(s, {"item_type": "proposal", "title": "关于夜市的提案", "content": "夜市。",
+                                 "proposer": "member_sun"}, user(s, "office"))
+        complete_task(s, task_for(s, item.id, "assign_item").id, user(s, "office"),
+                      {"assign_decision": "assign", "lead_unit": "jtj"})
+        return item.id
+
+
+def test_a_notice_stores_its_message_only_and_reads_as_a_former_row_does(demo_db):
+    with demo_db.transaction() as s:
+        office, item = user(s, "office"), s.scalars(select(Item).limit(1)).one()
+        notify(s, [office], item, "proposer", TITLE, "compact:new", body=BODY)
+        notify(s, [office], item, "return_decision", N_("退回申请已同意"), "compact:typed", body="同意，改派。")
+        s.add(Notification(user_id=office.id, item_id=item.id, kind="proposer", title=str(TITLE), body=str(BODY),
+                           message={"title": _former(TITLE), "body": _former(BODY)}, dedupe_key="compact:old"))
+        s.flush()
+        rows = {n.dedupe_key: n for n in s.scalars(select(Notification).where(Notification.dedupe_key.like("compact:%")))}
+        new, typed, old = rows["compact:new"], rows["compact:typed"], rows["compact:old"]
+        assert new.title is None and new.body is None  # no Chinese copy beside the message
+        assert new.message == [["新任务：%(step)s（第%(round)s轮）", {"step": ["签收", {}, "bpmn"], "round": 2}],
+                               ["答复类别 %(reply_class)s", {"reply_class": "A"}]]
+        for translate in (EN, ZH):
+            assert text(new, translate) == text(old, translate)
+        assert text(new, ZH) == ("新任务：签收（第2轮）", "答复类别 A")
+        assert text(new, EN)[0] != text(new, ZH)[0]
+        assert typed.title is None and typed.message == [["退回申请已同意"]] and text(typed, ZH)[1] == "同意，改派。"
+
+
+def test_new_task_notices_and_the_timeline_store_no_copies_and_no_json_null(demo_db):
+    item_id = _assigned(demo_db)
+    with demo_db.reading() as s:
+        notices = s.scalars(select(Notification).where(Notification.item_id == item_id,
+                                                        Notification.kind == "task")).all()
+        assert notices and all(n.title is None and n.message == [["新任务：%(step)s", {"step": ["签收", {}, "bpmn"]}]]
+                               for n in notices if n.dedupe_key.startswith("task:") and "签收" in text(n)[0])
+        assert all(text(n)[0].startswith("新任务：") for n in notices)
+        # nothing to say is SQL NULL, not the four bytes of a JSON null
+        conn = s.connection()
+        assert not conn.execute(sa.text("SELECT count(*) FROM audit_event WHERE item_id = :i AND "
+                                        "(CAST(message AS TEXT) = 'null' OR CAST(data AS TEXT) = 'null')"),
+                                {"i": item_id}).scalar()
+        assert not conn.execute(sa.text("SELECT count(*) FROM deadline WHERE item_id = :i AND "
+                                        "CAST(warning_message AS TEXT) = 'null'"), {"i": item_id}).scalar()
+        assert s.scalar(select(sa.func.count()).select_from(Deadline).where(Deadline.item_id == item_id))
+        assert s.scalar(select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.item_id == item_id))
+
+
+def test_the_notifications_page_shows_former_and_new_rows_alike(demo_db, client):
+    from tests.conftest import login
+
+    with demo_db.transaction() as s:
+        office, item = user(s, "office"), s.scalars(select(Item).limit(1)).one()
+        s.add(Notification(user_id=office.id, item_id=item.id, kind="proposer", title=str(TITLE), body=str(BODY),
+                           message={"title": _former(TITLE), "body": _former(BODY)}, dedupe_key="page:old"))
+        notify(s, [office], item, "proposer", TITLE, "page:new", body=BODY)
+    login(client, "office")
+    for lang, translate in (("en", EN), ("zh", ZH)):
+        client.get(f"/lang/{lang}")
+        page = client.get("/notifications/").get_data(as_text=True)
+        title, body = TITLE.render(translate), BODY.render(translate)
+        assert page.count(title) == 2 and page.count(body) == 2, lang  # the former row and the new one alike
+
+
+def test_the_migration_converts_former_notices_and_back(demo_db):
+    """e8b3f0c6a2d4: notices stored with their Chinese text and the former message shape keep the message only,
+    shown the same; the downgrade gives the text back."""
+    engine = create_engine(demo_db.url)
+    table = sa.table("notification", sa.column("id", sa.Integer), sa.column("user_id", sa.Integer),
+                     sa.column("kind", sa.String), sa.column("title", sa.String), sa.column("body", sa.Text),
+                     sa.column("message", sa.JSON), sa.column("dedupe_key", sa.String),
+                     sa.column("created_at", sa.DateTime))
+    try:
+        migrations.downgrade(engine, "d2a5c7e91f30")
+        with engine.begin() as conn:
+            uid = conn.execute(sa.text("SELECT id FROM user_account WHERE username = 'office'")).scalar()
+            rows = [dict(title=str(TITLE), body=str(BODY), message={"title": _former(TITLE), "body": _former(BODY)}),
+                    dict(title="退回申请已同意", body="同意，改派。", message={"title": _former(Msg("退回申请已同意")), "body": None}),
+                    dict(title="旧版通知", body="旧正文", message=None)]  # before messages: stays as written
+            for k, r in enumerate(rows):
+                conn.execute(table.insert().values(user_id=uid, kind="proposer", dedupe_key=f"mig:{k}",
+                                                   created_at=sa.func.current_timestamp(), **r))
+            before = [text(Notification(**r)) for r in rows]
+            before_en = [text(Notification(**r), EN) for r in rows]
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            stored = conn.execute(select(table.c.title, table.c.body, table.c.message)
+                                  .where(table.c.dedupe_key.like("mig:%")).order_by(table.c.dedupe_key)).all()
+        upgraded = [Notification(title=t, body=b, message=m) for t, b, m in stored]
+        assert [n.title for n in upgraded] == [None, None, "旧版通知"]
+        assert [text(n) for n in upgraded] == before and [text(n, EN) for n in upgraded] == before_en
+        migrations.downgrade(engine, "d2a5c7e91f30")
+        with engine.connect() as conn:
+            again = conn.execute(select(table.c.title, table.c.body, table.c.message)
+                                 .where(table.c.dedupe_key.like("mig:%")).order_by(table.c.dedupe_key)).all()
+        assert [(t, b, m) for t, b, m in again] == [(r["title"], r["body"], r["message"]) for r in rows]
+        migrations.upgrade(engine)
+    finally:
+        engine.dispose()
