@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 from engine import migrations
 from engine.i18n import N_, Msg, step_name, translator
 from engine.items.registration import register_item
-from engine.models import AuditEvent, Deadline, Item, Notification
+from engine.models import AuditEvent, Deadline, Item, Notification, Pledge
 from engine.people.notifications import notify, text
 from engine.workflow.runtime import complete_task
 from tests.conftest import task_for, user
@@ -128,3 +128,35 @@ def test_the_migration_converts_former_notices_and_back(demo_db):
         migrations.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_the_timeline_refers_to_the_records_for_short_texts_too(demo_db, client):
+    """Short texts (the pledge's contact, a consultation's participants) were copied into the timeline entry
+    beside the record that holds them; now the entry keeps the decisions, and the item page shows the texts
+    from the records as before."""
+    from datetime import timedelta
+
+    from engine import clock
+    from tests.conftest import login
+    from tests.test_lifecycle import do, register
+
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+    do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长王", contact_person="郑科长",
+       contact_phone="13812345678", plan="调研试点推广。",
+       target_date=(clock.today() + timedelta(days=60)).isoformat())
+    do(demo_db, item_id, "jtj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="meeting",
+       participants="陈代表、李科长", proposer_views="希望增加班次。", more_consultation=True)
+    with demo_db.reading() as s:
+        entries = {e.step: e.data for e in s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                                             AuditEvent.action == "completed"))}
+    assert entries["pledge"] == {"target_date": (clock.today() + timedelta(days=60)).isoformat(), "form": "pledge"}
+    assert entries["consult"] == {"consult_date": clock.today().isoformat(), "consult_form": "meeting",
+                                  "more_consultation": True, "form": "consultation"}
+    login(client, "office")
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    for shown in ("副局长王", "郑科长", "调研试点推广。", "陈代表、李科长", "希望增加班次。"):
+        assert shown in page, shown
+    with demo_db.reading() as s:  # the phone is not on the page; its record keeps it
+        assert s.scalar(select(Pledge.contact_phone).where(Pledge.item_id == item_id)) == "13812345678"
