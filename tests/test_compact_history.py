@@ -66,6 +66,7 @@ def test_new_task_notices_and_the_timeline_store_no_copies_and_no_json_null(demo
         assert notices and all(n.title is None and n.message == [["新任务：%(step)s", {"step": ["签收", {}, "bpmn"]}]]
                                for n in notices if n.dedupe_key.startswith("task:") and "签收" in text(n)[0])
         assert all(text(n)[0].startswith("新任务：") for n in notices)
+        assert all(len(n.dedupe_key) == len("task:") + 22 for n in notices)  # the task's uuid in base64
         # nothing to say is SQL NULL, not the four bytes of a JSON null
         conn = s.connection()
         assert not conn.execute(sa.text("SELECT count(*) FROM audit_event WHERE item_id = :i AND "
@@ -160,3 +161,26 @@ def test_the_timeline_refers_to_the_records_for_short_texts_too(demo_db, client)
         assert shown in page, shown
     with demo_db.reading() as s:  # the phone is not on the page; its record keeps it
         assert s.scalar(select(Pledge.contact_phone).where(Pledge.item_id == item_id)) == "13812345678"
+
+
+def test_a_task_notice_stored_with_the_former_key_links_to_its_task_and_is_read_when_it_is_done(demo_db):
+    """Notices of tasks open since before the short key: the bell links to the task, and completing the task
+    marks them read, as it does the new ones."""
+    from tests.test_lifecycle import do, register
+
+    item_id = register(demo_db)
+    with demo_db.transaction() as s:
+        task_id = task_for(s, item_id, "assign_item").id
+        office = user(s, "office")
+        s.execute(sa.update(Notification).where(Notification.item_id == item_id, Notification.user_id == office.id,
+                                                Notification.kind == "task").values(dedupe_key=f"task:{task_id}"))
+    with demo_db.reading() as s:
+        former = s.scalars(select(Notification).where(Notification.dedupe_key == f"task:{task_id}")).one()
+        assert former.href == f"/tasks/{task_id}" and former.read_at is None
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    with demo_db.reading() as s:
+        assert s.get(Notification, former.id).read_at is not None
+        new = s.scalars(select(Notification).where(Notification.item_id == item_id, Notification.kind == "task",
+                                                   Notification.read_at.is_(None))).all()
+        assert new and all(n.href == f"/tasks/{task_for(s, item_id, 'sign_for').id}" for n in new
+                           if "签收" in text(n)[0])

@@ -1,6 +1,8 @@
 """Deadlines as rows: waiting timers, the deadline ledger, extension requests, per-year rules, notifications."""
 from __future__ import annotations
 
+import base64
+import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -36,7 +38,10 @@ class Deadline(Base):
     __tablename__ = "deadline"
     __table_args__ = (Index("ix_deadline_status_due", "status", "due_date"),
                       # The board walks this in its own order (key items first, flagged first, the earliest due).
-                      Index("ix_deadline_board", "is_key", "board_date", "due_date", "item_id", "id"))
+                      # Open deadlines only (a closed one has no board date): every board query bounds the
+                      # board date, which implies the index's condition, and closed items cost it nothing.
+                      Index("ix_deadline_board", "is_key", "board_date", "due_date", "item_id", "id",
+                            sqlite_where=text("board_date IS NOT NULL"), postgresql_where=text("board_date IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     key: Mapped[str] = mapped_column(String(40))  # return_window, first_contact, co_opinion, reply, rating, disclosure
@@ -176,7 +181,30 @@ class Notification(Base):
         """Where the notice leads: its link, or for a task's notice the task (derived from its key, not stored)."""
         if self.link:
             return self.link
-        return f"/tasks/{self.dedupe_key[5:]}" if self.dedupe_key.startswith("task:") else None
+        task_id = task_of_key(self.dedupe_key)
+        return f"/tasks/{task_id}" if task_id else None
+
+
+def task_key(task_id: str) -> str:
+    """A task's notice event key: the task's uuid in base64 (22 characters, not 36: it is stored twice per
+    recipient, in the row and in the (user, key) index)."""
+    try:
+        return "task:" + base64.urlsafe_b64encode(uuid.UUID(task_id).bytes).decode().rstrip("=")
+    except ValueError:  # not a uuid (SpiffWorkflow's ids are): kept as it is
+        return f"task:{task_id}"
+
+
+def task_keys(task_id: str) -> tuple[str, str]:
+    """The key of a task's notice and the key rows stored before spelled it with (the uuid as it is)."""
+    return task_key(task_id), f"task:{task_id}"
+
+
+def task_of_key(key: str) -> str | None:
+    """The task id a task notice's key names, in either spelling; None for another event."""
+    if not key.startswith("task:"):
+        return None
+    rest = key[5:]
+    return str(uuid.UUID(bytes=base64.urlsafe_b64decode(rest + "=="))) if len(rest) == 22 else rest
 
 
 class SchedulerHeartbeat(Base):

@@ -21,6 +21,7 @@ from engine.i18n import N_, Msg, Translate, step_name, translator
 from engine.people.authz import LANES
 from engine.config import Settings
 from engine.models import Item, Notification, TaskRow, User
+from engine.models.deadlines import task_key, task_keys
 
 
 def notify(session: Session, users, item: Item | None, kind: str, title: str, dedupe_key: str,
@@ -119,7 +120,7 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
              else N_("新任务：%(step)s", step=step))
     session.connection().execute(stmt, dict(
         n_item_id=item.id, n_kind="task", n_message=stored_message(title),
-        n_dedupe_key=f"task:{row.id}",
+        n_dedupe_key=task_key(str(row.id)),
         n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
 
 
@@ -153,8 +154,8 @@ def tasks_done(session: Session, item: Item, task_ids: list[str], deleting=None)
     stmt = _TASKS_DONE
     if deleting is not None:
         stmt = _statement(session, f"tasks_done:{deleting.name}", lambda: _TASKS_DONE.add_cte(deleting))
-    session.connection().execute(stmt, {"b_item_id": item.id, "keys": [f"task:{t}" for t in task_ids],
-                                        "b_now": clock.now(), "ids": task_ids})
+    keys = [k for t in task_ids for k in task_keys(str(t))]  # both spellings: a task open since before the short one
+    session.connection().execute(stmt, {"b_item_id": item.id, "keys": keys, "b_now": clock.now(), "ids": task_ids})
 
 
 def unread_count(session: Session, user_id: int) -> int:

@@ -1,7 +1,8 @@
 """a closed item's history stored compactly (issue 14): a notification keeps its text as catalog messages
 only ([title] or [title, body], engine.i18n.Msg.to_json), no longer its Chinese copy beside them, so its
 title may be NULL; the rows stored before are converted. The unread-notifications index holds unread rows
-only, and deadline's index on status alone goes: ix_deadline_status_due begins with status.
+only, the board's index open deadlines only (every board query bounds the board date, which closed
+deadlines lack), and deadline's index on status alone goes: ix_deadline_status_due begins with status.
 
 Revision ID: e8b3f0c6a2d4
 Revises: d2a5c7e91f30
@@ -82,6 +83,10 @@ def upgrade() -> None:
                               sqlite_where=sa.text('read_at IS NULL'), postgresql_where=sa.text('read_at IS NULL'))
     with op.batch_alter_table('deadline', schema=None) as batch_op:
         batch_op.drop_index('ix_deadline_status')
+        batch_op.drop_index('ix_deadline_board')
+        batch_op.create_index('ix_deadline_board', ['is_key', 'board_date', 'due_date', 'item_id', 'id'], unique=False,
+                              sqlite_where=sa.text('board_date IS NOT NULL'),
+                              postgresql_where=sa.text('board_date IS NOT NULL'))
     # rows with a message in the former shape ({"title": ..., "body": ...}); those without keep their text
     bind = op.get_bind()
     _convert(bind, notification.c.title.is_not(None) & notification.c.message.is_not(None), _to_compact)
@@ -91,6 +96,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     _convert(bind, notification.c.title.is_(None), _to_expanded)
     with op.batch_alter_table('deadline', schema=None) as batch_op:
+        batch_op.drop_index('ix_deadline_board')
+        batch_op.create_index('ix_deadline_board', ['is_key', 'board_date', 'due_date', 'item_id', 'id'], unique=False)
         batch_op.create_index('ix_deadline_status', ['status'], unique=False)
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.drop_index('ix_notification_unread')
