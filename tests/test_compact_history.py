@@ -184,3 +184,29 @@ def test_a_task_notice_stored_with_the_former_key_links_to_its_task_and_is_read_
                                                    Notification.read_at.is_(None))).all()
         assert new and all(n.href == f"/tasks/{task_for(s, item_id, 'sign_for').id}" for n in new
                            if "签收" in text(n)[0])
+
+
+def test_an_outbox_event_refers_to_its_item_and_sends_the_same_message_as_a_former_row(demo_db):
+    """Each event stored its item's number, year, type and title (which never change after registration);
+    now only the status the item had then: the message a partner receives is the same as a former row's."""
+    from engine.events import outbox
+    from engine.models import OutboxEvent
+    from tests.test_lifecycle import do, register
+
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")  # the item's status moves on
+    with demo_db.transaction() as s:
+        event = s.scalars(select(OutboxEvent).where(OutboxEvent.item_id == item_id)).one()
+        assert event.payload["item"] == {"status": "assigning"}
+        item = s.get(Item, item_id)
+        former = OutboxEvent(event_id="former-1", event_type=event.event_type, item_id=item_id,
+                             created_at=event.created_at, payload={
+                                 "item": {**outbox.item_summary(item), "status": "assigning"},
+                                 "data": event.payload["data"]})
+        s.add(former)
+        s.flush()
+        sent, sent_before = outbox.message(s, event), outbox.message(s, former)
+    assert sent["item"]["status"] == "assigning" != item.status
+    assert {**sent, "id": None} == {**sent_before, "id": None}
+    assert sent["item"]["number"] == item.number and sent["item"]["title"] == item.title
