@@ -210,3 +210,41 @@ def test_an_outbox_event_refers_to_its_item_and_sends_the_same_message_as_a_form
     assert sent["item"]["status"] == "assigning" != item.status
     assert {**sent, "id": None} == {**sent_before, "id": None}
     assert sent["item"]["number"] == item.number and sent["item"]["title"] == item.title
+
+
+def _plan(db, statement: str, parameters) -> str:
+    with db.engine.connect() as conn:
+        if db.is_postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            conn.rollback()
+            return plan
+        return "\n".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+
+
+def test_the_notices_of_a_done_task_and_the_unread_count_read_the_unread_rows_index(demo_db):
+    """The indexes by item and by user hold unread notices only: the statements that read them still find
+    their rows through them (no scan of every notice)."""
+    from sqlalchemy import event
+
+    from engine.people import notifications
+
+    item_id = _assigned(demo_db)
+    seen = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many):
+        if "notification" in statement and statement.lstrip().upper().startswith(("UPDATE", "SELECT")):
+            seen.append((statement, parameters))
+
+    event.listen(demo_db.engine, "before_cursor_execute", keep)
+    try:
+        with demo_db.transaction() as s:
+            item = s.get(Item, item_id)
+            notifications.tasks_done(s, item, [task_for(s, item_id, "sign_for").id])
+            notifications.unread_count(s, user(s, "jtj_staff").id)
+    finally:
+        event.remove(demo_db.engine, "before_cursor_execute", keep)
+    plans = [_plan(demo_db, st, p) for st, p in seen]
+    assert len(plans) == 2
+    assert "ix_notification_unread_item" in plans[0], plans[0]
+    assert "ix_notification_unread" in plans[1], plans[1]

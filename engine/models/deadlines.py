@@ -152,13 +152,16 @@ class Notification(Base):
     """An in-app message (and e-mail when SMTP is set); `dedupe_key` makes every event notify once."""
 
     __tablename__ = "notification"
-    # The unread count reads the user's unread rows only: the index holds those (most notices end up read).
+    # The unread count reads a user's unread rows, and a done task's notices are found by item among the
+    # unread ones (notifications.tasks_done): both indexes hold unread rows only (most notices end up read).
     __table_args__ = (UniqueConstraint("user_id", "dedupe_key"),
                       Index("ix_notification_unread", "user_id", sqlite_where=text("read_at IS NULL"),
+                            postgresql_where=text("read_at IS NULL")),
+                      Index("ix_notification_unread_item", "item_id", sqlite_where=text("read_at IS NULL"),
                             postgresql_where=text("read_at IS NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"))
     kind: Mapped[str] = mapped_column(String(20))  # task, reminder, overdue, return_decision, extension
     # The Chinese text: only rows written before `message` (and rows written before the text was kept as a
     # reference only, which have both); new rows keep the message alone.

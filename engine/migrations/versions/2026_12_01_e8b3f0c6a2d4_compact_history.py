@@ -1,8 +1,9 @@
 """a closed item's history stored compactly (issue 14): a notification keeps its text as catalog messages
 only ([title] or [title, body], engine.i18n.Msg.to_json), no longer its Chinese copy beside them, so its
-title may be NULL; the rows stored before are converted. The unread-notifications index holds unread rows
-only, the board's index open deadlines only (every board query bounds the board date, which closed
-deadlines lack), and deadline's index on status alone goes: ix_deadline_status_due begins with status.
+title may be NULL; the rows stored before are converted. The notifications' indexes by user and by item
+hold unread rows only (what reads them asks for), the board's index open deadlines only (every board query
+bounds the board date, which closed deadlines lack), and deadline's index on status alone goes:
+ix_deadline_status_due begins with status.
 
 Revision ID: e8b3f0c6a2d4
 Revises: d2a5c7e91f30
@@ -81,6 +82,9 @@ def upgrade() -> None:
         batch_op.drop_index('ix_notification_unread')
         batch_op.create_index('ix_notification_unread', ['user_id'], unique=False,
                               sqlite_where=sa.text('read_at IS NULL'), postgresql_where=sa.text('read_at IS NULL'))
+        batch_op.drop_index('ix_notification_item_id')
+        batch_op.create_index('ix_notification_unread_item', ['item_id'], unique=False,
+                              sqlite_where=sa.text('read_at IS NULL'), postgresql_where=sa.text('read_at IS NULL'))
     with op.batch_alter_table('deadline', schema=None) as batch_op:
         batch_op.drop_index('ix_deadline_status')
         batch_op.drop_index('ix_deadline_board')
@@ -100,6 +104,8 @@ def downgrade() -> None:
         batch_op.create_index('ix_deadline_board', ['is_key', 'board_date', 'due_date', 'item_id', 'id'], unique=False)
         batch_op.create_index('ix_deadline_status', ['status'], unique=False)
     with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_unread_item')
+        batch_op.create_index('ix_notification_item_id', ['item_id'], unique=False)
         batch_op.drop_index('ix_notification_unread')
         batch_op.create_index('ix_notification_unread', ['user_id', 'read_at'], unique=False)
         batch_op.alter_column('title', existing_type=sa.String(length=300), nullable=False)
