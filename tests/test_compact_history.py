@@ -63,8 +63,9 @@ def test_new_task_notices_and_the_timeline_store_no_copies_and_no_json_null(demo
     with demo_db.reading() as s:
         notices = s.scalars(select(Notification).where(Notification.item_id == item_id,
                                                         Notification.kind == "task")).all()
-        assert notices and all(n.title is None and n.message == [["新任务：%(step)s", {"step": ["签收", {}, "bpmn"]}]]
-                               for n in notices if n.dedupe_key.startswith("task:") and "签收" in text(n)[0])
+        assert notices and all(n.title is None for n in notices)
+        assert [n.message for n in notices if text(n)[0] == "新任务：签收"] == [["签收"]]  # its step, no more
+        assert all(text(n, EN)[0].startswith("New task: ") for n in notices)
         assert all(text(n)[0].startswith("新任务：") for n in notices)
         assert all(len(n.dedupe_key) == len("task:") + 22 for n in notices)  # the task's uuid in base64
         # nothing to say is SQL NULL, not the four bytes of a JSON null
@@ -108,10 +109,12 @@ def test_the_migration_converts_former_notices_and_back(demo_db):
             uid = conn.execute(sa.text("SELECT id FROM user_account WHERE username = 'office'")).scalar()
             rows = [dict(title=str(TITLE), body=str(BODY), message={"title": _former(TITLE), "body": _former(BODY)}),
                     dict(title="退回申请已同意", body="同意，改派。", message={"title": _former(Msg("退回申请已同意")), "body": None}),
-                    dict(title="旧版通知", body="旧正文", message=None)]  # before messages: stays as written
+                    dict(title="旧版通知", body="旧正文", message=None),  # before messages: stays as written
+                    dict(kind="task", title="新任务：签收（第2轮）", body=None, message={"title": _former(TITLE), "body": None})]
             for k, r in enumerate(rows):
-                conn.execute(table.insert().values(user_id=uid, kind="proposer", dedupe_key=f"mig:{k}",
-                                                   created_at=sa.func.current_timestamp(), **r))
+                conn.execute(table.insert().values(user_id=uid, dedupe_key=f"mig:{k}",
+                                                   created_at=sa.func.current_timestamp(), **{"kind": "proposer", **r}))
+            rows = [{k: v for k, v in r.items() if k != "kind"} for r in rows]
             before = [text(Notification(**r)) for r in rows]
             before_en = [text(Notification(**r), EN) for r in rows]
         migrations.upgrade(engine)
@@ -119,7 +122,8 @@ def test_the_migration_converts_former_notices_and_back(demo_db):
             stored = conn.execute(select(table.c.title, table.c.body, table.c.message)
                                   .where(table.c.dedupe_key.like("mig:%")).order_by(table.c.dedupe_key)).all()
         upgraded = [Notification(title=t, body=b, message=m) for t, b, m in stored]
-        assert [n.title for n in upgraded] == [None, None, "旧版通知"]
+        assert [n.title for n in upgraded] == [None, None, "旧版通知", None]
+        assert upgraded[3].message == ["签收", 2]  # a task's notice: its step and round
         assert [text(n) for n in upgraded] == before and [text(n, EN) for n in upgraded] == before_en
         migrations.downgrade(engine, "d2a5c7e91f30")
         with engine.connect() as conn:

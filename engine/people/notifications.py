@@ -107,6 +107,14 @@ def _new_task_insert(session: Session, by: str):
     return _insert_new(session, select_from=(["user_id", *_NEW_TASK_COLUMNS], users))
 
 
+def new_task_title(step: str, round: int = 1) -> Msg:
+    """A new task's notice: the step's BPMN name (process content, in the catalog) and its round after the first.
+    The notice stores only [step] or [step, round] (one row per recipient of every task): this is its title."""
+    name = step_name(step)
+    return (N_("新任务：%(step)s（第%(round)s轮）", step=name, round=round) if round > 1
+            else N_("新任务：%(step)s", step=name))
+
+
 def new_task(session: Session, row: TaskRow, item: Item) -> None:
     """Tell everyone who may act on a new task, in one INSERT ... SELECT: the recipients are not read first."""
     lane = LANES.get(row.lane or "")
@@ -114,12 +122,10 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
         return
     by = "unit" if lane.unit_var else "person" if lane.person_var else "role"
     stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
-    # The step's name as the process names it, as the inbox and the task page show it.
-    step = step_name(row.title or "")  # the BPMN name: process content, in the catalog
-    title = (N_("新任务：%(step)s（第%(round)s轮）", step=step, round=row.round) if row.round > 1
-             else N_("新任务：%(step)s", step=step))
+    # The step's name as the process names it, as the inbox and the task page show it (and its round).
+    step = [row.title or "", row.round] if row.round > 1 else [row.title or ""]
     session.connection().execute(stmt, dict(
-        n_item_id=item.id, n_kind="task", n_message=stored_message(title),
+        n_item_id=item.id, n_kind="task", n_message=step,
         n_dedupe_key=task_key(str(row.id)),
         n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
 
@@ -131,6 +137,8 @@ def text(n: Notification, translate: Translate = translator("zh")) -> tuple[str,
     stored = n.message
     if isinstance(stored, dict):
         title, body = stored.get("title"), stored.get("body")
+    elif stored and isinstance(stored[0], str):  # a new task's notice: [step] or [step, round]
+        title, body = new_task_title(*stored).to_json(), None
     else:
         title, body = (stored or [None])[0], (stored[1] if stored and len(stored) > 1 else None)
     return (Msg.from_json(title).render(translate) if title else n.title,

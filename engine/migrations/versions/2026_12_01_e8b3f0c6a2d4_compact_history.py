@@ -1,6 +1,6 @@
 """a closed item's history stored compactly (issue 14): a notification keeps its text as catalog messages
 only ([title] or [title, body], engine.i18n.Msg.to_json), no longer its Chinese copy beside them, so its
-title may be NULL; the rows stored before are converted. The notifications' indexes by user and by item
+title may be NULL (a new task's notice keeps only its step and round); the rows stored before are converted. The notifications' indexes by user and by item
 hold unread rows only (what reads them asks for), the board's index open deadlines only (every board query
 bounds the board date, which closed deadlines lack), and deadline's index on status alone goes:
 ix_deadline_status_due begins with status.
@@ -23,7 +23,8 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 BATCH = 2000
-notification = sa.table('notification', sa.column('id', sa.Integer), sa.column('title', sa.String),
+notification = sa.table('notification', sa.column('id', sa.Integer), sa.column('kind', sa.String),
+                        sa.column('title', sa.String),
                         sa.column('body', sa.Text), sa.column('message', sa.JSON))
 
 
@@ -67,10 +68,26 @@ def _to_compact(row):
         return row.id, row.title, row.body, row.message
     title, body = row.message.get('title'), row.message.get('body')
     message = [_compact(title), _compact(body)] if body else [_compact(title)]
+    if row.kind == 'task' and not body:  # a new task's notice: its step and round are enough
+        step, round = title.get('params', {}).get('step'), title.get('params', {}).get('round', 1)
+        task = [step['id'], round] if round > 1 else [step['id']] if isinstance(step, dict) else None
+        if task is not None and _task_title(*task) == title:
+            message = task
     return row.id, None, None if body else row.body, message
 
 
+def _task_title(step: str, round: int = 1) -> dict:
+    """engine.people.notifications.new_task_title, in the former shape."""
+    params = {'step': {'id': step, 'params': {}, 'context': 'bpmn'}}
+    if round > 1:
+        return {'id': '新任务：%(step)s（第%(round)s轮）', 'params': {**params, 'round': round}}
+    return {'id': '新任务：%(step)s', 'params': params}
+
+
 def _to_expanded(row):
+    if isinstance(row.message[0], str):  # a new task's notice: [step] or [step, round]
+        title = _task_title(*row.message)
+        return row.id, _render(title)[:300], row.body, {'title': title, 'body': None}
     title = _expanded(row.message[0])
     body = _expanded(row.message[1]) if len(row.message) > 1 else None
     return row.id, _render(title)[:300], _render(body) if body else row.body, {'title': title, 'body': body}
