@@ -430,7 +430,7 @@ def test_a_calendar_warning_is_a_catalog_message_shown_in_the_readers_language(c
         item_id = register(demo_db)
         assign(demo_db, item_id)
     [window] = rows(demo_db, item_id, "return_window")
-    assert window.warning_message == {"id": "%(years)s年节假日数据未载入，按周末计算", "params": {"years": "2027"}}
+    assert window.warning_message == ["%(years)s年节假日数据未载入，按周末计算", {"years": "2027"}]  # msgid, params
     login(client, "office")
     client.get("/lang/zh")
     page = client.get(f"/items/{item_id}").get_data(as_text=True)
