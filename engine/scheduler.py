@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import socket
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import text
@@ -110,6 +111,12 @@ def tick(db, settings: Settings | None = None) -> SweepReport:
     return report
 
 
+def nightly_due(done_on: date | None, now: datetime) -> date | None:
+    """The local day whose maintenance is due at `now` (from NIGHTLY_HOUR, once a day), or None."""
+    local = clock.local(now)
+    return local.date() if local.hour >= NIGHTLY_HOUR and local.date() != done_on else None
+
+
 def nightly(db) -> None:
     """Maintenance off the hot path, once a day: the board's summary rows that count nothing are deleted."""
     pruned = prune_tallies(db)
@@ -127,9 +134,9 @@ def run(db, settings: Settings, interval: int = 30) -> None:
         if lock.acquire():
             tick(db, settings)
             # in the same job (the lock's connection serves one thread): at the first tick of the night
-            local = clock.local(clock.now())
-            if local.hour >= NIGHTLY_HOUR and done_on["day"] != local.date():
-                done_on["day"] = local.date()
+            day = nightly_due(done_on["day"], clock.now())
+            if day is not None:
+                done_on["day"] = day
                 nightly(db)
 
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,

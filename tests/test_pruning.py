@@ -67,3 +67,17 @@ def test_a_pruned_bucket_counts_again_when_a_deadline_reopens_in_it(demo_db):
         t = DeadlineUnitTally
         assert s.scalar(select(func.count()).select_from(t).where(
             t.unit_id == (s.get(Deadline, reopened).unit_id or 0), or_(t.dated > 0, t.minus_flagged < 0))) > 0
+
+
+def test_the_maintenance_runs_once_a_night_from_three_local_time():
+    from datetime import date, datetime, timezone
+
+    from engine.scheduler import nightly_due
+
+    def utc(h, d=1):  # Asia/Shanghai is UTC+8
+        return datetime(2026, 12, d, h, tzinfo=timezone.utc)
+
+    assert nightly_due(None, utc(18)) is None  # 02:00 on the 2nd in Shanghai: not yet
+    assert nightly_due(None, utc(19)) == date(2026, 12, 2)  # 03:00
+    assert nightly_due(date(2026, 12, 2), utc(23)) is None  # done that day
+    assert nightly_due(date(2026, 12, 2), utc(19, 2)) == date(2026, 12, 3)  # the next night
