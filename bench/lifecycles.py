@@ -17,6 +17,7 @@ from bench import scenario
 from engine import clock
 from bench.measure import counting_statements, growth, stored_bytes, used_bytes
 from engine.deadlines.calendar import current_calendar
+from engine.deadlines.pruning import prune_tallies
 from engine.workflow.deployment import latest, parsed
 from engine.models import Item
 from engine.items.registration import PROCESS_ID
@@ -77,6 +78,7 @@ def _run(db, n: int, warmup: int) -> LifecycleFigures:
     warm = range(warmup)  # every table gets rows, caches fill: what follows is the steady state
     if not engine_side(warm) == raw_side(warm) == raw_side(warm, plain=True):
         raise RuntimeError("engine and raw SpiffWorkflow took different paths with the same data")
+    prune_tallies(db)  # the nightly maintenance (engine.scheduler.nightly), before and after: a day's steady state
     before = used_bytes(db)
     stored_before = stored_bytes(db) if db.is_postgres else None
     engine_s = engine_cpu_s = raw_s = plain_s = 0.0
@@ -99,6 +101,7 @@ def _run(db, n: int, warmup: int) -> LifecycleFigures:
             engine_s += t2 - t1
             plain_s += t3 - t2
             completions += engine_done
+    prune_tallies(db)
     stored_after = stored_bytes(db) if db.is_postgres else None
     after = used_bytes(db)
     with db.reading() as s:

@@ -61,8 +61,10 @@ def _old_snapshots_gone(conn, timeout: float = 120) -> bool:
     databases: a test suite loading its demo data in one long transaction next door would make our
     rewritten states look like live data.
     """
-    query = text("SELECT pid, backend_xmin::text FROM pg_stat_activity "
-                 "WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()")
+    # A transaction that has written holds the horizon by its own id (backend_xid) even while idle, with
+    # no snapshot (backend_xmin NULL): a test session left idle in transaction did, and went unnoticed.
+    query = text("SELECT pid, coalesce(backend_xmin, backend_xid)::text FROM pg_stat_activity "
+                 "WHERE (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND pid <> pg_backend_pid()")
     waiting = set(conn.execute(query).all())
     deadline = time.monotonic() + timeout
     while waiting and time.monotonic() < deadline:

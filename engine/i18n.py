@@ -65,18 +65,24 @@ class Msg(str):
         return _fill(in_context(translate, self.context, self.msgid) if self.context else translate(self.msgid),
                      params)
 
-    def to_json(self) -> dict:
-        data = {"id": self.msgid,
-                "params": {k: v.to_json() if isinstance(v, Msg) else v for k, v in self.params.items()}}
+    def to_json(self) -> list:
+        """As stored: [msgid], [msgid, params] or [msgid, params, context], a parameter that is a message
+        as such a list; empty parts left out (a closed item keeps thousands of these)."""
+        params = {k: v.to_json() if isinstance(v, Msg) else v for k, v in self.params.items()}
         if self.context:
-            data["context"] = self.context
-        return data
+            return [self.msgid, params, self.context]
+        return [self.msgid, params] if params else [self.msgid]
 
     @classmethod
-    def from_json(cls, data: dict) -> "Msg":
-        params = {k: cls.from_json(v) if isinstance(v, dict) else v for k, v in (data.get("params") or {}).items()}
-        self = cls(data["id"], **params)
-        self.context = data.get("context")
+    def from_json(cls, data: list | dict) -> "Msg":
+        """A stored message: the list of `to_json`, or the {"id", "params", "context"} of rows written before."""
+        if isinstance(data, dict):
+            msgid, params, context = data["id"], data.get("params"), data.get("context")
+        else:
+            msgid, params, context = data[0], data[1] if len(data) > 1 else None, data[2] if len(data) > 2 else None
+        self = cls(msgid, **{k: cls.from_json(v) if isinstance(v, (dict, list)) else v
+                             for k, v in (params or {}).items()})
+        self.context = context
         return self
 
     def __reduce__(self):  # pickles (and copies) as a Msg, not as the plain text

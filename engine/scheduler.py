@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import socket
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import text
@@ -22,10 +23,12 @@ from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
 from engine.events.webhooks import deliver_due as deliver_webhooks
 from engine.workflow.sweep import SweepReport, sweep
+from engine.deadlines.pruning import prune_tallies
 from engine.items import promises
 
 log = logging.getLogger("banli.scheduler")
 ADVISORY_KEY = 0x62616E6C  # "banl"
+NIGHTLY_HOUR = 3  # local time (Asia/Shanghai) from which the day's maintenance runs
 
 
 class LeaderLock:
@@ -108,15 +111,33 @@ def tick(db, settings: Settings | None = None) -> SweepReport:
     return report
 
 
+def nightly_due(done_on: date | None, now: datetime) -> date | None:
+    """The local day whose maintenance is due at `now` (from NIGHTLY_HOUR, once a day), or None."""
+    local = clock.local(now)
+    return local.date() if local.hour >= NIGHTLY_HOUR and local.date() != done_on else None
+
+
+def nightly(db) -> None:
+    """Maintenance off the hot path, once a day: the board's summary rows that count nothing are deleted."""
+    pruned = prune_tallies(db)
+    log.info("nightly: %s summary rows at zero pruned", pruned)
+
+
 def run(db, settings: Settings, interval: int = 30) -> None:
     """Block forever: every `interval` seconds, sweep if this process is the leader."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     lock = LeaderLock(db)
+    done_on = {"day": None}  # the local day the nightly maintenance last ran in this process
 
     def job():
         if lock.acquire():
             tick(db, settings)
+            # in the same job (the lock's connection serves one thread): at the first tick of the night
+            day = nightly_due(done_on["day"], clock.now())
+            if day is not None:
+                done_on["day"] = day
+                nightly(db)
 
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                  "misfire_grace_time": None})

@@ -274,6 +274,13 @@ def user(session, username: str) -> User:
     return session.scalars(select(User).where(User.username == username)).one()
 
 
+def shown_title(notification) -> str:
+    """A notification's title as its reader sees it (in Chinese): new rows store only its catalog message."""
+    from engine.people.notifications import text
+
+    return text(notification)[0]
+
+
 def task_for(session, item_id: int, spec_name: str) -> TaskRow:
     return session.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec_name)).first()
 

@@ -18,7 +18,7 @@ from engine.workflow.recompute import change_rules, load_holidays
 from engine.workflow.runtime import complete_task
 from engine.workflow.sweep import sweep
 from engine.workflow.versions import deploy_checked, item_diagram, migrate_version, step_load
-from tests.conftest import csrf_token, login, user
+from tests.conftest import csrf_token, login, user, shown_title
 from tests.test_timers import assign, at, deadlines, do, notes, register, reply
 
 HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
@@ -59,7 +59,7 @@ def test_first_consultation_meets_first_contact_even_when_another_is_needed(demo
         sweep(demo_db)
         sweep(demo_db)
     assert [r.status for r in rows(demo_db, item_id, "first_contact")] == ["met"]
-    assert not [n for n in notes(demo_db, item_id) if "首次联系" in n.title]
+    assert not [n for n in notes(demo_db, item_id) if "首次联系" in shown_title(n)]
     assert audit_count(demo_db, item_id, "timer_overdue") == 0 and audit_count(demo_db, item_id, "timer_reminder") == 0
 
 
@@ -73,7 +73,7 @@ def test_rehandling_round_opens_only_its_own_deadlines_and_reminds_once(demo_db)
     with time_machine.travel(at("2026-03-05"), tick=False):
         do(demo_db, item_id, "member_sun", "rate", attitude="unsatisfied", result="unsatisfied", rating_reason="没解决")
         do(demo_db, item_id, "office", "order_rehandling", rehandle_decision="rehandle", rehandle_instructions="重办")
-    assert not [n for n in notes(demo_db, item_id) if "None" in n.title]
+    assert not [n for n in notes(demo_db, item_id) if "None" in shown_title(n)]
     assert not [n for n in notes(demo_db, item_id, "overdue")]  # nothing is late: the first contact was met
     assert [r.round for r in rows(demo_db, item_id, "first_contact")] == [1]
     replies = rows(demo_db, item_id, "reply")
@@ -90,7 +90,7 @@ def test_rehandling_round_opens_only_its_own_deadlines_and_reminds_once(demo_db)
         events = s.execute(select(AuditEvent.step, func.count()).where(
             AuditEvent.item_id == item_id, AuditEvent.action.like("timer_%")).group_by(AuditEvent.step)).all()
     assert dict(events) == {"reply_remind": 1, "reply_remind2": 1}
-    reminders = [n.title for n in notes(demo_db, item_id, "reminder")]
+    reminders = [shown_title(n) for n in notes(demo_db, item_id, "reminder")]
     assert reminders and all("答复将于 2026-04-07 到期" in t for t in reminders)
 
 
@@ -104,7 +104,7 @@ def test_a_fixed_reply_date_already_past_is_recorded_and_overdue_everywhere(demo
         sign_and_pledge(demo_db, item_id)
         [row] = rows(demo_db, item_id, "reply")
         assert (row.due_date, row.status) == (date(2026, 3, 6), "overdue")
-        titles = [n.title for n in notes(demo_db, item_id, "overdue")]
+        titles = [shown_title(n) for n in notes(demo_db, item_id, "overdue")]
         assert titles and set(titles) == {"已超期：答复期限为 2026-03-06"}
         assert not [n for n in notes(demo_db, item_id, "reminder")]  # past reminders fold into the flag
         with demo_db.reading() as s:
@@ -145,7 +145,7 @@ def test_co_opinion_deadline_belongs_to_the_silent_co_unit(demo_db):
     assert [(r.deadline.key, r.item.id) for r in jyj_rows if r.item.id == item_id] == [("co_opinion", item_id)]
     assert not [r for r in jtj_rows if r.item.id == item_id and r.deadline.key == "co_opinion"]
     assert by_unit[jyj_name] >= 1
-    told = {n.user_id for n in notes(demo_db, item_id, "overdue") if "协办意见" in n.title}
+    told = {n.user_id for n in notes(demo_db, item_id, "overdue") if "协办意见" in shown_title(n)}
     with demo_db.reading() as s:
         assert user(s, "jyj_staff").id in told and user(s, "office").id in told
         assert user(s, "zjj_staff").id not in told and user(s, "jtj_staff").id not in told
@@ -358,7 +358,7 @@ def test_a_reply_date_passing_before_the_pledge_is_flagged_by_the_sweep_once(dem
         sweep(demo_db)
         [row] = rows(demo_db, item_id, "reply")
         assert (row.due_date, row.status) == (date(2026, 3, 6), "overdue")
-        assert [n.title for n in notes(demo_db, item_id, "overdue")].count("已超期：答复期限为 2026-03-06") >= 1
+        assert [shown_title(n) for n in notes(demo_db, item_id, "overdue")].count("已超期：答复期限为 2026-03-06") >= 1
         with demo_db.reading() as s:
             unit_users = {n.user_id for n in notes(demo_db, item_id, "overdue")}
             assert user(s, "jtj_head").id in unit_users and user(s, "office").id in unit_users
@@ -430,7 +430,7 @@ def test_a_calendar_warning_is_a_catalog_message_shown_in_the_readers_language(c
         item_id = register(demo_db)
         assign(demo_db, item_id)
     [window] = rows(demo_db, item_id, "return_window")
-    assert window.warning_message == {"id": "%(years)s年节假日数据未载入，按周末计算", "params": {"years": "2027"}}
+    assert window.warning_message == ["%(years)s年节假日数据未载入，按周末计算", {"years": "2027"}]  # msgid, params
     login(client, "office")
     client.get("/lang/zh")
     page = client.get(f"/items/{item_id}").get_data(as_text=True)

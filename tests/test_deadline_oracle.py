@@ -36,7 +36,7 @@ from engine.workflow.deployment import PROCESSES_DIR
 from engine.workflow.runtime import complete_task
 from engine.workflow.versions import deploy_checked, migrate_version
 from engine.workflow.sweep import sweep
-from tests.conftest import user
+from tests.conftest import user, shown_title
 
 SH = ledger.clock.LOCAL_TZ
 RENAMED = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8").replace(
@@ -286,7 +286,7 @@ class Path:
                               if r.item.id == self.item_id)
             assert on_board == sorted((r.key, r.round, r.owner) for r in o.open_rows()
                                       if r.state(today) == "overdue"), today
-            titles = {n.title for n in s.scalars(select(Notification).where(
+            titles = {shown_title(n) for n in s.scalars(select(Notification).where(
                 Notification.item_id == self.item_id, Notification.kind.in_(("overdue", "reminder"))))}
             assert not [t for t in titles if "None" in t]
             overdue = {t for t in titles if t.startswith("已超期")}

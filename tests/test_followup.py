@@ -14,7 +14,7 @@ from engine.items.registration import register_item
 from engine.models import (Assignment, CarryOver, CoOpinion, Item, Notification, ProcessInstance, Promise, Rating,
                            SupervisionCheck, TaskRow, Urge, User)
 from engine.reports.statistics import year_statistics
-from tests.conftest import csrf_token, login, user
+from tests.conftest import csrf_token, login, user, shown_title
 from tests.test_lifecycle import REPLY, do, ready
 
 PLEDGE = dict(responsible_leader="副局长", contact_person="郑", contact_phone="13800000005", plan="调研、试点、推广",
@@ -41,7 +41,7 @@ def as_user(client, username):
 def notes(db, username, item_id):
     with db.reading() as s:
         uid = user(s, username).id
-        return [n.title for n in s.scalars(select(Notification).where(Notification.user_id == uid,
+        return [shown_title(n) for n in s.scalars(select(Notification).where(Notification.user_id == uid,
                                                                       Notification.item_id == item_id))]
 
 

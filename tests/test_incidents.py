@@ -296,7 +296,7 @@ def test_a_sandbox_refusal_reads_in_the_readers_language_on_the_incident_and_ite
     only, the English one in English only, the failed step's name too; the timeline entry alike."""
     incident = sandbox_incident(demo_db)
     assert incident.error_type == "SandboxViolation"
-    assert incident.error_message == {"id": "range() 过大，最多 %(n)s 项", "params": {"n": 1000000}}
+    assert incident.error_message == ["range() 过大，最多 %(n)s 项", {"n": 1000000}]  # msgid, params
     login(client, "admin")
     client.get("/lang/zh")
     page = client.get("/admin/incidents/").get_data(as_text=True)

@@ -12,7 +12,7 @@ from engine.people.directory import set_email
 from engine.people.notifications import send_pending_email
 from engine.items.registration import register_item
 from engine.workflow.runtime import complete_task
-from tests.conftest import task_for, user
+from tests.conftest import task_for, user, shown_title
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
@@ -50,7 +50,7 @@ def test_return_decisions_reach_the_unit(demo_db):
         got = s.scalars(select(Notification).where(Notification.item_id == item_id,
                                                    Notification.kind == "return_decision")).all()
         assert {n.user_id for n in got} == {user(s, "jtj_staff").id, user(s, "jtj_head").id}
-        assert all("已同意" in n.title for n in got)
+        assert all("已同意" in shown_title(n) for n in got)
 
 
 def _smtp():

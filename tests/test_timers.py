@@ -17,7 +17,7 @@ from engine.items.registration import register_item
 from engine.deadlines.rules import set_rule
 from engine.workflow.runtime import complete_task
 from engine.workflow.sweep import sweep
-from tests.conftest import task_for, user
+from tests.conftest import task_for, user, shown_title
 
 SH = clock.LOCAL_TZ
 
@@ -149,7 +149,7 @@ def test_missed_reminders_coalesce_after_downtime(demo_db):
     with time_machine.travel(at("2026-06-01"), tick=False):
         sweep(demo_db)
         sweep(demo_db)
-    reply_notes = [n for n in notes(demo_db, item_id) if n.kind in ("reminder", "overdue") and "答复" in n.title]
+    reply_notes = [n for n in notes(demo_db, item_id) if n.kind in ("reminder", "overdue") and "答复" in shown_title(n)]
     assert {n.kind for n in reply_notes} == {"overdue"}  # one per person, no stale reminders
     assert deadlines(demo_db, item_id)[("reply", 1)].status == "overdue"
 

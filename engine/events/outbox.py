@@ -26,6 +26,11 @@ def item_summary(item: Item) -> dict:
             "title": item.title, "status": item.status}
 
 
+# What the event stores of its item: the status it had then. Its number, year, type and title never change
+# after registration and are read from the item when the message is sent (rows before stored them all).
+AS_OF_EVENT = ("status",)
+
+
 def message(session: Session, event: OutboxEvent) -> dict:
     """The message a partner receives for an event: type, instant, item, data and the event's id.
 
@@ -33,13 +38,15 @@ def message(session: Session, event: OutboxEvent) -> dict:
     message carries them, read when it is sent."""
     if "type" in event.payload:  # stored whole by earlier versions
         return event.payload
-    data = event.payload["data"]
+    data, item = event.payload["data"], event.payload["item"]
+    if item is not None and "number" not in item:
+        item = {**item_summary(session.get(Item, event.item_id)), **item}
     if "reply_id" in data:
         data = dict(data)
         r = session.get(Reply, data.pop("reply_id"))
         data.update(text=r.text, adopted=r.adopted, promised=r.promised,
                     promised_date=r.promised_date.isoformat() if r.promised_date else None, disclosure=r.disclosure)
-    return {"type": event.event_type, "occurred_at": event.created_at.isoformat(), "item": event.payload["item"],
+    return {"type": event.event_type, "occurred_at": event.created_at.isoformat(), "item": item,
             "data": data, "id": event.event_id}
 
 
@@ -56,10 +63,11 @@ def record(session: Session, event_type: str, item: Item | None, data: dict) -> 
         raise ValueError(f"unknown event type {event_type!r}")
     now = clock.now()
     conn = session.connection()
-    # The payload keeps what the columns do not: the message's type, id and instant are the row's (`message`).
+    # The payload keeps what the columns and the item do not: the message's type, id and instant are the
+    # row's, the item's fixed fields the item's (`message`).
     row_id = conn.execute(insert(OutboxEvent).returning(OutboxEvent.id), dict(
         event_id=str(uuid.uuid4()), event_type=event_type, item_id=item.id if item else None, created_at=now,
-        payload={"item": item_summary(item) if item else None, "data": data})).scalar_one()
+        payload={"item": {k: getattr(item, k) for k in AS_OF_EVENT} if item else None, "data": data})).scalar_one()
     deliveries = [dict(event_id=row_id, partner_id=partner_id, next_attempt_at=now)
                   for partner_id, events in conn.execute(_PARTNERS) if event_type in (events or [])]
     if deliveries:

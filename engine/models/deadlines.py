@@ -1,6 +1,8 @@
 """Deadlines as rows: waiting timers, the deadline ledger, extension requests, per-year rules, notifications."""
 from __future__ import annotations
 
+import base64
+import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -36,7 +38,10 @@ class Deadline(Base):
     __tablename__ = "deadline"
     __table_args__ = (Index("ix_deadline_status_due", "status", "due_date"),
                       # The board walks this in its own order (key items first, flagged first, the earliest due).
-                      Index("ix_deadline_board", "is_key", "board_date", "due_date", "item_id", "id"))
+                      # Open deadlines only (a closed one has no board date): every board query bounds the
+                      # board date, which implies the index's condition, and closed items cost it nothing.
+                      Index("ix_deadline_board", "is_key", "board_date", "due_date", "item_id", "id",
+                            sqlite_where=text("board_date IS NOT NULL"), postgresql_where=text("board_date IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     key: Mapped[str] = mapped_column(String(40))  # return_window, first_contact, co_opinion, reply, rating, disclosure
@@ -48,7 +53,7 @@ class Deadline(Base):
     due_date: Mapped[date]
     original_due_date: Mapped[date]
     # open, overdue (flagged), met, met_late, expired (rating window lapsed: 未表态), waived, void
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # indexed first in ix_deadline_status_due
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     overdue_at: Mapped[datetime | None]
     met_at: Mapped[datetime | None]
@@ -56,7 +61,7 @@ class Deadline(Base):
     warning: Mapped[str | None] = mapped_column(String(300))  # e.g. computed without the year's holidays (Chinese)
     # The warning as a catalog message (engine.i18n.Msg.to_json) shown in the reader's language; rows written
     # before it have only `warning`.
-    warning_message: Mapped[dict | None] = mapped_column(JSON)
+    warning_message: Mapped[list | dict | None] = mapped_column(JSON(none_as_null=True))
     # The item's own grouping, copied so the board reads and counts deadlines without the item (the ledger
     # refreshes them while the deadline is open; the summary rows were counted under these values).
     item_type: Mapped[str | None] = mapped_column(String(20))
@@ -147,15 +152,24 @@ class Notification(Base):
     """An in-app message (and e-mail when SMTP is set); `dedupe_key` makes every event notify once."""
 
     __tablename__ = "notification"
-    __table_args__ = (UniqueConstraint("user_id", "dedupe_key"), Index("ix_notification_unread", "user_id", "read_at"))
+    # The unread count reads a user's unread rows, and a done task's notices are found by item among the
+    # unread ones (notifications.tasks_done): both indexes hold unread rows only (most notices end up read).
+    __table_args__ = (UniqueConstraint("user_id", "dedupe_key"),
+                      Index("ix_notification_unread", "user_id", sqlite_where=text("read_at IS NULL"),
+                            postgresql_where=text("read_at IS NULL")),
+                      Index("ix_notification_unread_item", "item_id", sqlite_where=text("read_at IS NULL"),
+                            postgresql_where=text("read_at IS NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"))
     kind: Mapped[str] = mapped_column(String(20))  # task, reminder, overdue, return_decision, extension
-    title: Mapped[str] = mapped_column(String(300))  # the Chinese text; rows before `message` existed have only this
-    body: Mapped[str | None] = mapped_column(Text)
-    # {"title": msg, "body": msg or text}: catalog messages (engine.i18n.Msg.to_json), rendered in the reader's language
-    message: Mapped[dict | None] = mapped_column(JSON)
+    # The Chinese text: only rows written before `message` (and rows written before the text was kept as a
+    # reference only, which have both); new rows keep the message alone.
+    title: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)  # a person's own words (an opinion), as typed
+    # [title] or [title, body]: catalog messages (engine.i18n.Msg.to_json), rendered in the reader's language
+    # (engine.people.notifications.text; older rows hold {"title": msg, "body": msg or None})
+    message: Mapped[list | dict | None] = mapped_column(JSON(none_as_null=True))
     link: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -170,7 +184,30 @@ class Notification(Base):
         """Where the notice leads: its link, or for a task's notice the task (derived from its key, not stored)."""
         if self.link:
             return self.link
-        return f"/tasks/{self.dedupe_key[5:]}" if self.dedupe_key.startswith("task:") else None
+        task_id = task_of_key(self.dedupe_key)
+        return f"/tasks/{task_id}" if task_id else None
+
+
+def task_key(task_id: str) -> str:
+    """A task's notice event key: the task's uuid in base64 (22 characters, not 36: it is stored twice per
+    recipient, in the row and in the (user, key) index)."""
+    try:
+        return "task:" + base64.urlsafe_b64encode(uuid.UUID(task_id).bytes).decode().rstrip("=")
+    except ValueError:  # not a uuid (SpiffWorkflow's ids are): kept as it is
+        return f"task:{task_id}"
+
+
+def task_keys(task_id: str) -> tuple[str, str]:
+    """The key of a task's notice and the key rows stored before spelled it with (the uuid as it is)."""
+    return task_key(task_id), f"task:{task_id}"
+
+
+def task_of_key(key: str) -> str | None:
+    """The task id a task notice's key names, in either spelling; None for another event."""
+    if not key.startswith("task:"):
+        return None
+    rest = key[5:]
+    return str(uuid.UUID(bytes=base64.urlsafe_b64decode(rest + "=="))) if len(rest) == 22 else rest
 
 
 class SchedulerHeartbeat(Base):

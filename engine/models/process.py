@@ -79,9 +79,9 @@ class AuditEvent(Base):
     step: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(200))  # the Chinese text (all that rows before `message` have)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
-    data: Mapped[dict | None] = mapped_column(JSON)
+    data: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # None is SQL NULL, not a JSON null
     # The title as a catalog message with its parameters (engine.i18n.Msg), rendered in the reader's language.
-    message: Mapped[dict | None] = mapped_column(JSON)
+    message: Mapped[list | dict | None] = mapped_column(JSON(none_as_null=True))
 
     @validates("title")
     def _keep_message(self, _key, title):

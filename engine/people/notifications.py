@@ -21,6 +21,7 @@ from engine.i18n import N_, Msg, Translate, step_name, translator
 from engine.people.authz import LANES
 from engine.config import Settings
 from engine.models import Item, Notification, TaskRow, User
+from engine.models.deadlines import task_key, task_keys
 
 
 def notify(session: Session, users, item: Item | None, kind: str, title: str, dedupe_key: str,
@@ -35,12 +36,19 @@ def notify(session: Session, users, item: Item | None, kind: str, title: str, de
     if not user_ids:
         return 0
     now = clock.now()
-    title_msg = title if isinstance(title, Msg) else Msg(title)
-    message = {"title": title_msg.to_json(), "body": body.to_json() if isinstance(body, Msg) else None}
-    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=str(title)[:300],
-                 body=str(body) if body is not None else None, message=message, link=link,
-                 dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
+    message = stored_message(title, body)
+    text_body = body if body is not None and not isinstance(body, Msg) else None  # a person's words, as typed
+    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=None, body=text_body,
+                 message=message, link=link, dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
     return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
+
+
+def stored_message(title, body=None) -> list:
+    """What a notification stores of its text: [title] or [title, body] as catalog messages (msgid and
+    parameters, `Msg.to_json`), not the Chinese text beside them: rendered when shown. A body that is a
+    person's own text goes to the `body` column instead."""
+    title = title if isinstance(title, Msg) else Msg(title)
+    return [title.to_json(), body.to_json()] if isinstance(body, Msg) else [title.to_json()]
 
 
 def _insert_new(session: Session, select_from=None):
@@ -76,7 +84,7 @@ def role_users(session: Session, role: str, unit_id: int | None = None) -> list[
     return list(session.scalars(q))
 
 
-_NEW_TASK_COLUMNS = ("item_id", "kind", "title", "message", "dedupe_key", "created_at")  # the link is the task's key
+_NEW_TASK_COLUMNS = ("item_id", "kind", "message", "dedupe_key", "created_at")  # the link is the task's key
 _STATEMENTS: dict = {}  # built once per dialect and lane kind (see engine.workflow.runtime on why)
 
 
@@ -99,6 +107,14 @@ def _new_task_insert(session: Session, by: str):
     return _insert_new(session, select_from=(["user_id", *_NEW_TASK_COLUMNS], users))
 
 
+def new_task_title(step: str, round: int = 1) -> Msg:
+    """A new task's notice: the step's BPMN name (process content, in the catalog) and its round after the first.
+    The notice stores only [step] or [step, round] (one row per recipient of every task): this is its title."""
+    name = step_name(step)
+    return (N_("新任务：%(step)s（第%(round)s轮）", step=name, round=round) if round > 1
+            else N_("新任务：%(step)s", step=name))
+
+
 def new_task(session: Session, row: TaskRow, item: Item) -> None:
     """Tell everyone who may act on a new task, in one INSERT ... SELECT: the recipients are not read first."""
     lane = LANES.get(row.lane or "")
@@ -106,23 +122,27 @@ def new_task(session: Session, row: TaskRow, item: Item) -> None:
         return
     by = "unit" if lane.unit_var else "person" if lane.person_var else "role"
     stmt = _statement(session, f"new_task:{by}", lambda: _new_task_insert(session, by))
-    # The step's name as the process names it, as the inbox and the task page show it.
-    step = step_name(row.title or "")  # the BPMN name: process content, in the catalog
-    title = (N_("新任务：%(step)s（第%(round)s轮）", step=step, round=row.round) if row.round > 1
-             else N_("新任务：%(step)s", step=step))
+    # The step's name as the process names it, as the inbox and the task page show it (and its round).
+    step = [row.title or "", row.round] if row.round > 1 else [row.title or ""]
     session.connection().execute(stmt, dict(
-        n_item_id=item.id, n_kind="task", n_title=str(title)[:300], n_message={"title": title.to_json(), "body": None},
-        n_dedupe_key=f"task:{row.id}",
+        n_item_id=item.id, n_kind="task", n_message=step,
+        n_dedupe_key=task_key(str(row.id)),
         n_created_at=clock.now(), role=lane.role, unit_id=row.unit_id, assignee_id=row.assignee_id))
 
 
 def text(n: Notification, translate: Translate = translator("zh")) -> tuple[str, str | None]:
-    """A notification's title and body in the language of `translate`; a row stored before notifications
-    kept their message (no `message`) reads as it was written, in Chinese."""
-    stored = n.message or {}
-    title = Msg.from_json(stored["title"]).render(translate) if stored.get("title") else n.title
-    body = Msg.from_json(stored["body"]).render(translate) if stored.get("body") else n.body
-    return title, body
+    """A notification's title and body in the language of `translate`. Rows stored before: with a message
+    {"title": msg, "body": msg or None} beside their Chinese title (and body), or with only the Chinese
+    (before notifications kept their message), read as they were written."""
+    stored = n.message
+    if isinstance(stored, dict):
+        title, body = stored.get("title"), stored.get("body")
+    elif stored and isinstance(stored[0], str):  # a new task's notice: [step] or [step, round]
+        title, body = new_task_title(*stored).to_json(), None
+    else:
+        title, body = (stored or [None])[0], (stored[1] if stored and len(stored) > 1 else None)
+    return (Msg.from_json(title).render(translate) if title else n.title,
+            Msg.from_json(body).render(translate) if body else n.body)
 
 
 _TASKS_DONE = (update(Notification)
@@ -142,8 +162,8 @@ def tasks_done(session: Session, item: Item, task_ids: list[str], deleting=None)
     stmt = _TASKS_DONE
     if deleting is not None:
         stmt = _statement(session, f"tasks_done:{deleting.name}", lambda: _TASKS_DONE.add_cte(deleting))
-    session.connection().execute(stmt, {"b_item_id": item.id, "keys": [f"task:{t}" for t in task_ids],
-                                        "b_now": clock.now(), "ids": task_ids})
+    keys = [k for t in task_ids for k in task_keys(str(t))]  # both spellings: a task open since before the short one
+    session.connection().execute(stmt, {"b_item_id": item.id, "keys": keys, "b_now": clock.now(), "ids": task_ids})
 
 
 def unread_count(session: Session, user_id: int) -> int:

@@ -370,6 +370,17 @@ PROJECTIONS: dict[str, Callable[[Completion], None]] = {
     "rehandling_order": rehandling_order, "disclosure": disclosure,
 }
 
+# The free-text fields each projection always copies into its record as typed: the timeline entry of the form
+# refers to the record (by item, round and form key) instead of keeping a second copy (runtime.audit_data).
+RECORDED: dict[str, frozenset[str]] = {
+    "pledge": frozenset({"responsible_leader", "contact_person", "contact_phone", "plan"}),
+    "consultation": frozenset({"participants", "proposer_views"}),
+    "reply": frozenset({"reply_text", "adopted", "promised", "disclosure_summary"}),
+    "disclosure": frozenset({"published_text"}), "co_opinion": frozenset({"co_opinion"}),
+    "leader_instruction": frozenset({"instruction"}), "rating": frozenset({"rating_reason"}),
+    "rehandling_order": frozenset({"rehandle_instructions"}),
+}
+
 # The item's status while a task with this form key is ready (the earliest in ITEM_STATUSES wins).
 STATUS_BY_FORM = {
     "assignment": "assigning", "sign_for": "signing", "return_decision": "signing", "pledge": "handling",

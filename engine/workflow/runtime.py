@@ -32,7 +32,7 @@ from engine.workflow.incidents import ProcessFailure, guard, resolved_by_success
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
-from engine.workflow.readmodel import PROJECTIONS, STATUS_BY_FORM, Completion, event_title, project, timer_outcome
+from engine.workflow.readmodel import PROJECTIONS, RECORDED, STATUS_BY_FORM, Completion, event_title, project, timer_outcome
 from engine.deadlines.rules import rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
@@ -565,14 +565,16 @@ def audit_data(form: dict, data: dict) -> dict | None:
 
     A form whose key has a read-model projection (a reply, a pledge, a consultation ...) stores its texts in
     that record, found by item, round and form key (`form` in the entry); the entry keeps only the short
-    values (choices, dates, flags). A form without a record keeps all it submitted. Empty fields are left out.
+    values (choices, dates, flags), and not even a short text its record holds (readmodel.RECORDED). A form
+    without a record keeps all it submitted. Empty fields are left out.
     """
     data = {k: v for k, v in data.items() if v is not None}  # an empty field says nothing on the timeline
     if not data:
         return None
     if form.get("key") not in PROJECTIONS:
         return data
-    kept = {k: v for k, v in data.items() if not isinstance(v, str) or len(v) <= SHORT}
+    recorded = RECORDED.get(form["key"], frozenset())
+    kept = {k: v for k, v in data.items() if k not in recorded and (not isinstance(v, str) or len(v) <= SHORT)}
     kept["form"] = form["key"]
     return kept
 
