@@ -123,8 +123,9 @@ def section_e(dbs: Databases, items_per_worker: int) -> list:
     for f in figs:
         say(f"    {f.workers} worker{'s' if f.workers > 1 else ' '}  {f.per_second:7.1f} completions/s  "
             f"x{f.per_second / one:.2f}  ({f.completions} in {f.seconds:.1f} s; worker CPU "
-            f"{f.cpu_seconds / f.completions * 1000:.1f} ms per completion, {f.cpu_seconds / f.seconds:.2f} "
-            "CPUs busy)")
+            f"{f.cpu_seconds / f.completions * 1000:.1f} ms + server {f.server_cpu_seconds / f.completions * 1000:.1f} "
+            f"ms per completion, {(f.cpu_seconds + f.server_cpu_seconds) / f.seconds:.2f} CPUs busy with the server; "
+            f"{f.lock_waits})")
     say("    (target: 2 workers / 1 worker >= 1.6. Steady CPU per completion means the workers do not get in each "
         "other's way; CPUs busy well under the worker count means the machine had no core to give them)")
     say()
@@ -148,7 +149,8 @@ def section_f(dbs: Databases, backends: list[str], due: int, ms_per_task: dict) 
                 + f"  {f.ticks} sweep call{'s' if f.ticks > 1 else ''} by the busiest sweeper; "
                 f"CPU {f.cpu_seconds / f.fired * 1000:.1f} ms per timer"
                 + (f" + server {f.server_cpu_seconds / f.fired * 1000:.1f} ms" if f.server_cpu_seconds is not None else "")
-                + f"; {f.statements / f.fired:.1f} SQL per timer; fired per sweeper {' / '.join(map(str, f.shares))}")
+                + f"; {f.statements / f.fired:.1f} SQL per timer; fired per sweeper {' / '.join(map(str, f.shares))}"
+                + (f"; {f.lock_waits}" if f.lock_waits is not None else ""))
     pg = [f for b, f in figs if b == "postgresql"]
     if len(pg) == 2:
         say(f"    sweepers 2 / 1 on PostgreSQL: {pg[0].seconds / pg[1].seconds:.2f} (target >= 1.6; one tick should "

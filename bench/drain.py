@@ -9,6 +9,7 @@ run on PostgreSQL only (SQLite has one writer).
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -24,6 +25,7 @@ from sqlalchemy import event, func, insert, select, text
 from bench import scenario
 from bench.measure import counting_statements
 from bench.sweep import add_due_items
+from bench.waits import LockWaits
 from engine import clock
 from engine.db import Database
 from engine.deadlines.timers import FORECAST
@@ -46,6 +48,7 @@ class DrainFigure:
     shares: list[int]  # timer events each sweeper fired: one sweeper doing most of the work shows here
     server_cpu_seconds: float | None  # PostgreSQL: CPU of the sweepers' server backends
     statements: int  # SQL statements the sweepers sent
+    lock_waits: LockWaits | None = None  # PostgreSQL: how often the sweepers' backends waited on a lock
 
     @property
     def per_second(self) -> float:
@@ -107,7 +110,20 @@ def make_backlog(db, due_timers: int, tag: str) -> int:
     return due + len(timers)
 
 
-def _backend_cpu(pids) -> float:
+def backend_pids(db) -> set[int]:
+    """The server pids of the connections `db` opens from now on (PostgreSQL; empty on SQLite)."""
+    pids: set[int] = set()
+    if db.is_postgres:
+        @event.listens_for(db.engine, "connect")
+        def _backend(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT pg_backend_pid()")
+            pids.add(cur.fetchone()[0])
+            cur.close()
+    return pids
+
+
+def backend_cpu(pids) -> float:
     """CPU seconds (user + system) the server backends of these pids used so far; the server runs on this
     machine for the bench, so /proc has them (0 when it cannot be read)."""
     total = 0
@@ -124,19 +140,12 @@ def _sweeper(url: str, ready, go, results) -> None:
     from engine.workflow.sweep import sweep
 
     db = Database(url)
-    pids: set[int] = set()
-    if db.is_postgres:
-        @event.listens_for(db.engine, "connect")
-        def _backend(dbapi_conn, _record):
-            cur = dbapi_conn.cursor()
-            cur.execute("SELECT pg_backend_pid()")
-            pids.add(cur.fetchone()[0])
-            cur.close()
+    pids = backend_pids(db)
     try:
         _due_left(db)  # connected before the start: the backend's own start-up is not counted
         ready.put(None)
         go.wait(TIMEOUT)
-        cpu, server = time.process_time(), _backend_cpu(pids)
+        cpu, server = time.process_time(), backend_cpu(pids)
         fired = ticks = 0
         with counting_statements(db.engine) as statements:
             while True:
@@ -148,7 +157,7 @@ def _sweeper(url: str, ready, go, results) -> None:
                 if not report.loaded and not _due_left(db):
                     break
         results.put((fired, ticks, time.perf_counter(), time.process_time() - cpu,
-                     _backend_cpu(pids) - server if db.is_postgres else None, statements["n"]))
+                     backend_cpu(pids) - server if db.is_postgres else None, statements["n"]))
     except Exception as exc:  # noqa: BLE001 - surfaced in the parent
         results.put((repr(exc), 0, time.perf_counter(), 0.0, None, 0))
     finally:
@@ -168,9 +177,10 @@ def drain(db, sweepers: int, timers: int) -> DrainFigure:
         p.start()
     for _ in procs:
         ready.get(timeout=TIMEOUT)
-    start = time.perf_counter()
-    go.set()
-    got = [results.get(timeout=TIMEOUT) for _ in procs]
+    with (LockWaits(db.url) if db.is_postgres else contextlib.nullcontext()) as waits:
+        start = time.perf_counter()
+        go.set()
+        got = [results.get(timeout=TIMEOUT) for _ in procs]
     for p in procs:
         p.join(TIMEOUT)
     errors = [f for f, *_ in got if isinstance(f, str)]
@@ -181,7 +191,7 @@ def drain(db, sweepers: int, timers: int) -> DrainFigure:
     server = [g[4] for g in got if g[4] is not None]
     return DrainFigure(sweepers, timers, sum(g[0] for g in got), max(g[2] for g in got) - start,
                        max(g[1] for g in got), sum(g[3] for g in got), [g[0] for g in got],
-                       sum(server) if server else None, sum(g[5] for g in got))
+                       sum(server) if server else None, sum(g[5] for g in got), waits)
 
 
 def run(db, due_timers: int, counts=(1, 2)) -> list[DrainFigure]:

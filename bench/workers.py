@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 
 from bench import scenario
+from bench.drain import backend_cpu, backend_pids
+from bench.waits import LockWaits
 from engine.db import Database
 
 TIMEOUT = 600
@@ -21,7 +23,9 @@ class WorkerFigure:
     workers: int
     completions: int
     seconds: float
-    cpu_seconds: float  # CPU time the worker processes used (the server's is not included)
+    cpu_seconds: float  # CPU time the worker processes used
+    server_cpu_seconds: float  # CPU time their PostgreSQL backends used
+    lock_waits: LockWaits | None = None  # how often the workers' backends waited on a lock
 
     @property
     def per_second(self) -> float:
@@ -30,16 +34,17 @@ class WorkerFigure:
 
 def _worker(url: str, jobs: list[tuple[int, dict]], ready, go, results) -> None:
     db = Database(url)
+    pids = backend_pids(db)
     try:
         with db.reading() as s:
             actors = scenario.Actors(s)
         ready.put(None)
         go.wait(TIMEOUT)
-        cpu = time.process_time()
+        cpu, server = time.process_time(), backend_cpu(pids)
         done = sum(scenario.run_to_end(db, item_id, data, actors) for item_id, data in jobs)
-        results.put((done, time.perf_counter(), time.process_time() - cpu))
+        results.put((done, time.perf_counter(), time.process_time() - cpu, backend_cpu(pids) - server))
     except Exception as exc:  # noqa: BLE001 - surfaced in the parent
-        results.put((repr(exc), time.perf_counter(), 0.0))
+        results.put((repr(exc), time.perf_counter(), 0.0, 0.0))
     finally:
         db.engine.dispose()
 
@@ -52,16 +57,17 @@ def _round(ctx, url: str, jobs: list, n: int) -> WorkerFigure:
         p.start()
     for _ in procs:
         ready.get(timeout=TIMEOUT)  # imports and connections done before the clock starts
-    start = time.perf_counter()
-    go.set()
-    got = [results.get(timeout=TIMEOUT) for _ in procs]
+    with LockWaits(url) as waits:
+        start = time.perf_counter()
+        go.set()
+        got = [results.get(timeout=TIMEOUT) for _ in procs]
     for p in procs:
         p.join(TIMEOUT)
-    errors = [done for done, _, _ in got if isinstance(done, str)]
+    errors = [done for done, *_ in got if isinstance(done, str)]
     if errors:
         raise RuntimeError(f"bench worker failed: {errors[0]}")
-    return WorkerFigure(n, sum(done for done, _, _ in got), max(end for _, end, _ in got) - start,
-                        sum(cpu for _, _, cpu in got))
+    return WorkerFigure(n, sum(g[0] for g in got), max(g[1] for g in got) - start, sum(g[2] for g in got),
+                        sum(g[3] for g in got), waits)
 
 
 def run(db, items_per_worker: int, counts=(1, 2, 4), rounds: int = 2) -> list[WorkerFigure]:

@@ -9,14 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import delete, func, select
+import pytest
+import time_machine
+from sqlalchemy import delete, func, select, text
 
 from engine import clock
 from engine.deadlines import board, tally
 from engine.deadlines.ledger import DUE_SOON_DAYS, LABELS
-from engine.models import Deadline, DeadlineTally, ExtensionRequest, Item, Unit, User
+from engine.models import Deadline, DeadlineTally, ExtensionRequest, Item, ProcessInstance, Unit, User
+from engine.workflow import sweep as sweep_module
+from engine.workflow.runtime import complete_task
 from engine.workflow.sweep import sweep
-from tests.conftest import user
+from tests.conftest import BACKEND, task_for, user
+from tests.test_timers import assign, register
 
 STATUSES = ("open", "overdue", "met", "met_late", "expired", "waived", "void")
 KEYS = sorted(LABELS)
@@ -40,6 +45,12 @@ change = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 50)),
     st.tuples(st.just("flush"),),
 )
+# A savepoint of some changes (flushed or not), released or rolled back (the sweep's instance that fails).
+change = st.one_of(change, st.tuples(st.just("savepoint"), st.lists(change, max_size=4), st.booleans()))
+
+
+class _Undo(Exception):
+    pass
 
 
 def _apply(s, op, items, units, leaders):
@@ -55,6 +66,15 @@ def _apply(s, op, items, units, leaders):
                        is_key=item.is_key, leader_id=item.leader_id))
     elif kind == "flush":
         s.flush()
+    elif kind == "savepoint":
+        try:
+            with s.begin_nested():
+                for inner in op[1]:
+                    _apply(s, inner, items, units, leaders)
+                if op[2]:
+                    raise _Undo
+        except _Undo:
+            pass
     elif pick is None:
         return
     elif kind == "status":
@@ -141,8 +161,8 @@ def _expected_summary(s, f: board.BoardFilter, by: str, today: date):
        item_type=st.sampled_from([None, "suggestion", "proposal"]), key_only=st.booleans(), as_leader=st.booleans())
 def test_summary_rows_equal_a_recount_after_random_changes(demo_db, changes, rolled_back, day, unit, key, item_type,
                                                            key_only, as_leader):
-    """Random changes to deadline rows, in several transactions (one rolled back), through the ORM as the
-    ledger writes them: the summary rows always equal a recount, and the board's tables read from them equal
+    """Random changes to deadline rows, in several transactions (one rolled back) and savepoints (some rolled
+    back), through the ORM as the ledger writes them: the summary rows always equal a recount, and the board's tables read from them equal
     the tables counted from the rows, on any later or earlier day (a new day rewrites nothing)."""
     with demo_db.reading() as s:
         items, units, leaders = _ids(s)
@@ -191,6 +211,80 @@ def test_the_engine_keeps_the_summary_rows_as_timers_flag_deadlines(demo_db):
             late = sum(o for _, o, _ in board.summary(s, board.BoardFilter(), "step"))
             assert late == sum(1 for d in s.scalars(select(Deadline).where(Deadline.status.in_(tally.OPEN)))
                                if d.status == "overdue" or d.due_date < clock.today())
+
+
+def _all_rows_agree(s) -> None:
+    assert tally.stored(s) == tally.recount(s)
+    assert tally.stored_all_units(s) == tally.recount_all_units(tally.recount(s))
+    assert tally.stored_units(s) == tally.recount_units(tally.recount(s))
+
+
+def test_a_sweep_instance_that_fails_after_writing_leaves_the_summary_rows_as_they_were(demo_db, monkeypatch):
+    """Each instance of a sweep batch runs in a savepoint; one that fails after its deadline rows were
+    flushed is rolled back alone, and its differences with it: the others' are written at the commit."""
+    real, failed = sweep_module.fire_timers, []
+
+    def fire_then_fail_if_it_flagged(s, instance_id, now, **kw):
+        """The first three instances whose firing changed a deadline fail after their changes are flushed."""
+        fired = real(s, instance_id, now, **kw)
+        s.flush()
+        item_id = s.get(ProcessInstance, instance_id).item_id
+        mine = s.execute(select(Deadline.id, Deadline.status).where(Deadline.item_id == item_id)).all()
+        if len(failed) < 3 and any(statuses.get(i) != st for i, st in mine):
+            failed.append(instance_id)
+            raise RuntimeError("after the write")
+        return fired
+
+    monkeypatch.setattr(sweep_module, "fire_timers", fire_then_fail_if_it_flagged)
+    with demo_db.reading() as s:
+        before = tally.stored(s)
+        statuses = dict(s.execute(select(Deadline.id, Deadline.status)).all())
+    later = clock.now() + timedelta(days=120)
+    with clock.travel(later):
+        report = sweep(demo_db, now=later)
+    assert report.fired > 0 and failed and [i for i, _ in report.failed] == failed
+    with demo_db.reading() as s:
+        _all_rows_agree(s)
+        assert tally.stored(s) != before  # the others' flags were counted
+        # nothing of the failed instances' firing stayed: their deadlines are as before the sweep
+        items = select(ProcessInstance.item_id).where(ProcessInstance.id.in_(failed))
+        theirs = dict(s.execute(select(Deadline.id, Deadline.status).where(Deadline.item_id.in_(items))).all())
+        changed = [i for i, st in s.execute(select(Deadline.id, Deadline.status)).all() if statuses.get(i) != st]
+    assert theirs and all(statuses[i] == st for i, st in theirs.items()) and changed
+
+
+def _same_day_items(db, n: int) -> list[int]:
+    """n items assigned to the same unit at the same instant: their deadlines share summary rows."""
+    with time_machine.travel(datetime(2026, 9, 28, 10, tzinfo=clock.LOCAL_TZ), tick=False):
+        items = [register(db) for _ in range(n)]
+        for item_id in items:
+            assign(db, item_id)
+    return items
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="SQLite has one writer: its transactions never overlap")
+def test_two_completions_of_one_unit_and_day_do_not_wait_on_each_other(demo_db):
+    """Before: the first flush of a completion upserted the unit's summary rows and held their row locks
+    until its COMMIT, so a second completion of the same unit and due day waited for the whole first
+    transaction (here: forever, the first one is idle). Now the rows are written just before COMMIT."""
+    first, second = _same_day_items(demo_db, 2)
+    with demo_db.reading() as s:
+        before = tally.stored(s)
+    a = demo_db.sessions()
+    try:
+        complete_task(a, task_for(a, first, "sign_for").id, user(a, "jtj_staff"), {"sign_decision": "sign"})
+        a.flush()  # the deadline rows are written, the transaction stays open
+        with demo_db.transaction() as b:
+            b.execute(text("SET LOCAL lock_timeout = '3s'"))  # a wait fails the test instead of hanging it
+            complete_task(b, task_for(b, second, "sign_for").id, user(b, "jtj_staff"), {"sign_decision": "sign"})
+        a.commit()
+    finally:
+        a.close()
+    with demo_db.reading() as s:
+        _all_rows_agree(s)
+        after = tally.stored(s)
+    moved = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+    assert -2 in moved.values()  # both sign-for deadlines left the same summary row
 
 
 def test_rebuild_restores_summary_rows_written_around_the_hook(demo_db):

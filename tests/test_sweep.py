@@ -6,14 +6,17 @@ import threading
 import uuid
 from datetime import datetime
 
+import pytest
 import time_machine
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.config import PROCESSES_DIR
 from engine.models import Incident, Item, ProcessInstance, Timer
 from engine.workflow.deployment import deploy
-from engine.workflow.sweep import sweep
+from engine.workflow.runtime import fire_timers
+from engine.workflow.sweep import due_query, still_due, sweep
 from tests.conftest import BACKEND
 from tests.test_timers import assign, register
 
@@ -114,3 +117,35 @@ def test_two_sweepers_share_a_backlog_without_firing_anything_twice(demo_db):
     loaded = [i for r in reports for i in r.loaded]
     assert len(loaded) == len(set(loaded)) == 12  # every instance fired once, by one sweeper or the other
     assert sum(r.fired for r in reports) == 12
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="SQLite has one writer: two sweeps never overlap")
+def test_an_instance_another_sweeper_fired_while_the_query_ran_is_not_loaded_again(demo_db):
+    """The race, step by step: sweeper B's query starts while A holds instance 2 (firing it), reaches
+    instance 2 after A committed, and locks it. PostgreSQL re-checks the locked row's own columns only, not
+    the timer rows of the query's IN (...) (they stay as the query's snapshot saw them: due), so the query
+    returns it. Before: B fired it again (nothing fired, a load for nothing; seen in the test above). Now B
+    re-reads which of its locked instances are still due."""
+    _due_items(demo_db, 3)
+    with time_machine.travel(at("2026-10-08"), tick=False):
+        now = clock.now()
+        with demo_db.reading() as s:
+            first, second, third = s.scalars(select(ProcessInstance.id).order_by(ProcessInstance.id)
+                                             .where(ProcessInstance.status == "running")).all()[-3:]
+        a = demo_db.sessions()
+        b = demo_db.engine.connect()
+        try:
+            assert fire_timers(a, second, now, selected_due=True) == 1  # A holds instance 2, not committed
+            compiled = due_query(now, 50, first - 1, postgres=True).compile(dialect=demo_db.engine.dialect)
+            cursor = b.connection.driver_connection.cursor(name="sweeper_b")  # B's query, a row at a time
+            cursor.execute(str(compiled), compiled.params)
+            assert cursor.fetchone()[0] == first  # the query's snapshot is taken: A has not committed
+            a.commit()
+            locked = [first] + [r[0] for r in cursor.fetchall()]
+            cursor.close()
+            assert locked == [first, second, third]  # the race: instance 2 is locked and returned again
+            assert still_due(Session(bind=b), locked, now) == [first, third]
+        finally:
+            a.close()
+            b.rollback()
+            b.close()

@@ -1,9 +1,14 @@
 """The board's summary rows (DeadlineTally): open deadlines counted per board date, unit, key and item group.
 
-They change in the same flush as the deadline rows they count: a `before_flush` hook compares each new,
-changed or deleted Deadline with what it was and adds the difference with Core upserts, so no writer of the
-ledger can forget them (a Core UPDATE of deadline rows bypasses it: it must only touch closed deadlines,
-which are not counted, or call `rebuild`).
+They change in the same transaction as the deadline rows they count: a `before_flush` hook compares each
+new, changed or deleted Deadline with what it was, so no writer of the ledger can forget them (a Core UPDATE
+of deadline rows bypasses it: it must only touch closed deadlines, which are not counted, or call `rebuild`).
+The differences add up in the session and are written with Core upserts once, just before COMMIT: every
+completion and fired timer of a unit and day updates the same few rows, and a row lock taken at the first
+flush was held for the whole transaction (a sweep batch of 50 instances), so a second worker or sweeper
+waited on the first one's transaction; taken at commit, it is held for the commit only. A savepoint keeps its
+own differences: rolled back, they go with it; released, they join its parent's. So the summary rows are
+committed truth; a read of them inside a writing transaction does not see that transaction's changes yet.
 
 Counting by date keeps the counts right as days pass without rewriting anything: the board sums the dates
 before today (late) and from today to the due-soon horizon (due soon). A flagged deadline is late whatever
@@ -75,7 +80,55 @@ def _count_changes(session: Session, _context, _instances) -> None:
             delta[_before(row)] -= 1
     delta.pop(None, None)
     if any(delta.values()):
+        if not session.in_transaction():
+            session.begin()
+        _pending(session).setdefault(_innermost(session), Counter()).update(delta)
+
+
+# The differences not written yet, by the session's transaction (its root or a savepoint) that made them.
+PENDING = "deadline_tally_pending"
+
+
+def _pending(session: Session) -> dict:
+    return session.info.setdefault(PENDING, {})
+
+
+def _innermost(session: Session):
+    """The transaction a change belongs to: the innermost savepoint, else the session's transaction (a flush's
+    own inner transaction is neither: it ends with the flush)."""
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Write the transaction's differences, once, as its last statements (a released savepoint's join its
+    parent's at its end: see `_transaction_end`)."""
+    if session.get_nested_transaction() is not None:
+        return
+    session.flush()  # the changes still in the session count too
+    delta = _pending(session).pop(session.get_transaction(), None)
+    if delta:
         add(session, delta)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session: Session) -> None:
+    """A rollback (of the transaction or of a savepoint, the innermost still open) undoes its differences.
+    It fires before the transaction ends, while it is still the innermost."""
+    _pending(session).pop(_innermost(session), None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_end(session: Session, transaction) -> None:
+    pending = session.info.get(PENDING)
+    if not pending:
+        return
+    delta = pending.pop(transaction, None)
+    if delta and transaction.nested:  # released (a rolled-back one lost its differences in after_rollback)
+        parent = transaction.parent
+        while not (parent.nested or parent.parent is None):
+            parent = parent.parent
+        pending.setdefault(parent, Counter()).update(delta)
 
 
 ANY = "*"  # a per-unit row's key or item type: every one
@@ -237,7 +290,10 @@ def recount_units(buckets: dict[Bucket, int]) -> dict[tuple, tuple[int, int, dat
 
 
 def rebuild(session: Session) -> None:
-    """Board dates and summary rows from the deadline rows, for rows written around the hook (bulk loads)."""
+    """Board dates and summary rows from the deadline rows, for rows written around the hook (bulk loads). Run
+    at the top of a transaction (not in a savepoint): the recount includes the differences not written yet."""
+    session.flush()
+    _pending(session).clear()
     session.execute(update(Deadline).values(board_date=case(
         (Deadline.status == "overdue", literal(FLAGGED)), (Deadline.status == "open", Deadline.due_date),
         else_=None)).execution_options(synchronize_session=False))

@@ -33,16 +33,40 @@ class SweepReport:
     batches: int = 0
 
 
-def due_batch(session: Session, now: datetime, size: int, after_id: int = 0) -> list[int]:
-    """Running instances with a due timer, by id after `after_id`; locked for this transaction on PostgreSQL,
+def due_query(now: datetime, size: int, after_id: int, postgres: bool):
+    """Running instances with a due timer, by id after `after_id`; on PostgreSQL locked for this transaction,
     skipping those another sweeper holds."""
     query = (select(ProcessInstance.id)
              .where(ProcessInstance.status == "running", ProcessInstance.id > after_id,
                     ProcessInstance.id.in_(select(Timer.instance_id).where(Timer.due_at <= now)))
              .order_by(ProcessInstance.id).limit(size))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return query.with_for_update(skip_locked=True) if postgres else query
+
+
+def still_due(session: Session, ids: list[int], now: datetime) -> list[int]:
+    """Those of `ids` (locked by this transaction) that have a due timer, as committed now.
+
+    The locking query alone is not enough on PostgreSQL: an instance another sweeper held when the query
+    began, and committed (its timers fired) before the query reached it, is no longer locked, so it is
+    locked here and re-checked against its new row version only (status, id); the timer rows of its
+    IN (...) keep the query's snapshot, where it was due. Loaded again, it fired nothing and cost a load.
+    This statement takes a new snapshot after the lock (READ COMMITTED): it sees every commit before the
+    lock, and no other sweeper can fire the instance while this transaction holds it."""
+    if not ids:
+        return ids
+    due = set(session.scalars(select(Timer.instance_id).distinct()
+                              .where(Timer.instance_id.in_(ids), Timer.due_at <= now)))
+    return [i for i in ids if i in due]
+
+
+def due_batch(session: Session, now: datetime, size: int, after_id: int = 0) -> tuple[list[int], int | None]:
+    """The batch's instances that are due (locked on PostgreSQL), and the last id the query reached (where
+    the next batch starts; None when nothing was left)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = list(session.scalars(due_query(now, size, after_id, postgres)))
+    if not ids:
+        return [], None
+    return (still_due(session, ids, now) if postgres else ids), ids[-1]  # SQLite: one writer, no race
 
 
 def sweep(db, now: datetime | None = None, limit: int | None = None, batch: int = BATCH_SIZE) -> SweepReport:
@@ -52,8 +76,8 @@ def sweep(db, now: datetime | None = None, limit: int | None = None, batch: int 
     after_id, done = 0, 0
     while limit is None or done < limit:
         with db.transaction() as s:
-            ids = due_batch(s, now, batch if limit is None else min(batch, limit - done), after_id)
-            if not ids:
+            ids, last = due_batch(s, now, batch if limit is None else min(batch, limit - done), after_id)
+            if last is None:
                 break
             failures = []
             for instance_id in ids:
@@ -72,5 +96,5 @@ def sweep(db, now: datetime | None = None, limit: int | None = None, batch: int 
                 if isinstance(exc, ProcessFailure):  # set aside: the next batches' query no longer sees it
                     exc.open(s)
         report.batches += 1
-        after_id, done = ids[-1], done + len(ids)
+        after_id, done = last, done + len(ids)
     return report
