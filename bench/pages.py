@@ -74,7 +74,8 @@ def _pages(session, rows: dict[str, int] | None = None):
                                                 per_page=rows.get(HANDLING_P2))[0].rows),
         ("item list, unit handler p.1", lambda: queries.list_page(session, handler, queries.ItemFilter())[0].rows),
         ("public replies p.1", lambda: disclosure.search_page(session, disclosure.PublicFilter())[0].rows
-                                       + disclosure.facets(session)[1]),  # the page with its search form
+                                       + disclosure.public_years(session)
+                                       + disclosure.units_with_replies(session)),  # the page with its search form
         ("public replies p.2", lambda: disclosure.search_page(session, disclosure.PublicFilter(), public_p2)[0].rows),
         ("supervisors' board p.1", lambda: board.board_page(session, board.BoardFilter()).rows),
         ("supervisors' board p.2", lambda: board.board_page(session, board.BoardFilter(), after=board_p2).rows),

@@ -19,7 +19,7 @@ def index():
                                 q=(request.args.get("q") or "")[:100] or None)
     with db().reading() as s:
         page, total = disclosure.search_page(s, f, request.args.get("after"), request.args.get("before"))
-        years, units = disclosure.facets(s)
+        years, units = disclosure.public_years(s), disclosure.units_with_replies(s)
     return render_template("public/index.html", replies=page.rows, page=page, total=total, f=f, years=years,
                            units=units)
 
