@@ -124,9 +124,3 @@ def public_years(session: Session) -> list[int]:
 
 
 HAS_PUBLISHED_REPLIES = exists().where(Disclosure.public_unit_id == Unit.id)  # for unit suggestions: one seek each
-
-
-def units_with_replies(session: Session) -> list[tuple[int, str]]:
-    """Every unit with published replies: one index seek per unit, but every unit (the type-ahead replaces it)."""
-    return [tuple(u) for u in session.execute(select(Unit.id, Unit.name).where(HAS_PUBLISHED_REPLIES)
-                                              .order_by(Unit.name))]
