@@ -126,7 +126,9 @@ def _item(rows: dict, i: int, rnd: random.Random, today: date, numbers: dict, un
         if status == "closed":  # published per its scope, as the public list shows it
             scope = rnd.choices(("full", "summary", "none"), weights=(8, 1, 1))[0]
             rows[Disclosure].append(dict(item_id=i, scope=scope, text=f"{place or '我区'}{ask}" if scope != "none" else None,
-                                         published_by=office, published_at=_utc(assigned + timedelta(days=100 + i % 10))))
+                                         published_by=office, published_at=_utc(assigned + timedelta(days=100 + i % 10)),
+                                         public_year=year if scope != "none" else None,
+                                         public_unit_id=lead if scope != "none" else None))
         return
     reply_due = assigned + timedelta(days=91)
     rows[Deadline].append(dict(item_id=i, key="reply", round=1, step="答复", attached_to="draft_reply", unit_id=lead,

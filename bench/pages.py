@@ -1,5 +1,6 @@
 """(c) what the pages read, at 1k against 100k items: the inboxes, the item list, the public replies and the
-supervisors' board.
+supervisors' board, with what their filter forms read (the public list's years and units, the unit filter's
+choices of the item list, the board and the promises board).
 
 Each query is the engine function a page calls, run on a database filled by `bench.bulk` and timed as
 the median of several runs in one session (compiled SQL warm, as in a running server).
@@ -8,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from bench import bulk
 from bench.measure import median_ms
 from engine.deadlines import board
 from engine.items import disclosure, queries
+from engine.people import unit_search
+from engine.models import Unit
 
 
 @dataclass
@@ -36,6 +41,8 @@ def _pages(session, rows: dict[str, int] | None = None):
     what the database size costs, not what a longer page costs.
     """
     users = bulk.query_users(session)
+    unit = tuple(session.execute(select(Unit.id, Unit.name).order_by(Unit.id).limit(1)).one())
+    typed = unit[1][1:3]  # two characters of a name, as one starts typing: matches many units
     rows = rows or {}
 
     def per_page(name):
@@ -69,14 +76,28 @@ def _pages(session, rows: dict[str, int] | None = None):
         (HANDLING_P2, lambda: queries.list_page(session, office, year_handling, handling_p2,
                                                 per_page=rows.get(HANDLING_P2))[0].rows),
         ("item list, unit handler p.1", lambda: queries.list_page(session, handler, queries.ItemFilter())[0].rows),
-        ("public replies p.1", lambda: disclosure.search_page(session, disclosure.PublicFilter())[0].rows),
+        ("public replies p.1", lambda: disclosure.search_page(session, disclosure.PublicFilter())[0].rows
+                                       + disclosure.public_years(session)),  # the page with its search form
         ("public replies p.2", lambda: disclosure.search_page(session, disclosure.PublicFilter(), public_p2)[0].rows),
         ("supervisors' board p.1", lambda: board.board_page(session, board.BoardFilter()).rows),
         ("supervisors' board p.2", lambda: board.board_page(session, board.BoardFilter(), after=board_p2).rows),
         ("supervisors' board, both summary tables", lambda: (board.summary(session, board.BoardFilter(), "unit")
                                                              + board.summary(session, board.BoardFilter(), "step"))),
         ("supervisors' board, units p.2", lambda: board.unit_page(session, board.BoardFilter(), after=units_p2).rows),
+        (UNIT_CHOICES, lambda: unit_choices(session, unit)),
+        ("unit type-ahead, public (name typed)", lambda: unit_search.suggest(
+            session, typed, disclosure.HAS_PUBLISHED_REPLIES)),
     ]
+
+
+UNIT_CHOICES = "unit filter (item list, boards)"
+
+
+def unit_choices(session, unit: tuple[int, str]):
+    """What the item list, the board and the promises board read for their unit filter: the unit of a
+    `unit=<id>` link, and the type-ahead's suggestions for a name typed (the unit's own: the exact match
+    first, then every unit whose name contains it, as the bench's 片区 units do)."""
+    return [unit_search.choose(session, unit[0], None)] + unit_search.suggest(session, unit[1])
 
 
 OFFICE = "inbox, office (all office tasks)"

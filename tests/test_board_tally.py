@@ -383,7 +383,8 @@ def test_the_board_shows_the_first_units_and_links_to_all_of_them_page_by_page(c
             assert len(seen) <= len(expected)
         assert seen == [r for r in expected if r[0]]
         unit = client.get(f"/supervision/?unit={expected[0][0]}").get_data(as_text=True)
-        assert f'<option value="{expected[0][0]}" selected>' in unit
+        assert f'<input type="hidden" name="unit" value="{expected[0][0]}">' in unit  # the unit filter shows it
+        assert f'<input name="unit_name" value="{expected[0][1]}"' in unit
 
 
 def test_the_migration_fills_the_per_unit_rows_and_every_units_rows_from_the_summary_rows(demo_db):

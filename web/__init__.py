@@ -51,7 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message = None
 
     from web import admin, api, auth, calendar_admin, incidents, items, notifications, supervision, tasks
-    from web import directory, imports, partners, portal, public, reports, tokens
+    from web import directory, imports, partners, portal, public, reports, tokens, units
     from web import inputs
     from web.helpers import register_template_helpers
     from web.security import register_security_headers
@@ -60,7 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     incidents.install(app)
     for bp in (auth.bp, tasks.bp, items.bp, api.bp, supervision.bp, notifications.bp, calendar_admin.bp,
                admin.bp, admin.diagram_bp, incidents.bp, reports.bp, imports.bp, portal.bp, public.bp, directory.bp,
-               tokens.bp, partners.bp):
+               tokens.bp, partners.bp, units.bp):
         app.register_blueprint(bp)
     register_template_helpers(app)
     from web import api_v1

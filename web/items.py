@@ -15,10 +15,11 @@ from engine.items import letter as reply_letter
 from engine.people import visibility
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import ITEM_STATUSES, Item, Promise, Unit, User
+from engine.models import ITEM_STATUSES, Item, Promise, User
 from engine.items.registration import register_item
 from engine.workflow.runtime import instance_of
 from web.helpers import current_lang, db, field_error_text, item_filter, roles_required, uploads
+from web.units import unit_choice
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -33,10 +34,11 @@ def index():
         return redirect(url_for("portal.index"))
     f = item_filter(request.args)
     with db().reading() as s:
+        unit = unit_choice(s, request.args)
+        f.unit_id = unit.unit_id
         page, total = queries.list_page(s, s.get(User, current_user.id), f, request.args.get("after"),
                                         request.args.get("before"))
-        units = s.scalars(select(Unit).order_by(Unit.name)).all()
-    return render_template("items/index.html", items=page.rows, page=page, total=total, f=f, units=units,
+    return render_template("items/index.html", items=page.rows, page=page, total=total, f=f, unit=unit,
                            statuses=ITEM_STATUSES)
 
 

@@ -6,42 +6,44 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from engine.items import carryover, extensions, promises, reassignment
 from engine.deadlines import board as overdue_board
 from engine.people.authz import NotAllowed
 from engine.deadlines.ledger import LABELS as DEADLINE_LABELS
 from engine.workflow.forms import FormInvalid
-from engine.models import Item, Unit, User
+from engine.models import Item, User
+from engine.people.unit_search import UnitChoice
 from web.helpers import current_lang, db, field_error_text, roles_required, safe_redirect_target
+from web.units import unit_choice
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
-def _board_filter(s) -> overdue_board.BoardFilter:
-    """The board's filters from the query string, for the signed-in reader (whose role narrows what counts)."""
-    f = overdue_board.BoardFilter(unit_id=request.args.get("unit", type=int),
+def _board_filter(s) -> tuple[overdue_board.BoardFilter, UnitChoice]:
+    """The board's filters from the query string, for the signed-in reader (whose role narrows what counts),
+    and its unit filter as the form shows it."""
+    unit = unit_choice(s, request.args)
+    f = overdue_board.BoardFilter(unit_id=unit.unit_id,
                                   key=request.args.get("deadline") or None,
                                   item_type=request.args.get("type") or None,
                                   key_only=request.args.get("key") == "1", show=request.args.get("show") or "all")
     f.viewer = s.get(User, current_user.id)
-    return f
+    return f, unit
 
 
 @bp.get("/")
 @roles_required("supervisor", "office", "admin", "leader")
 def board():
     with db().reading() as s:
-        f = _board_filter(s)
+        f, unit = _board_filter(s)
         page = overdue_board.board_page(s, f, after=overdue_board.parse_cursor(request.args.get("after"), f),
                                         before=overdue_board.parse_cursor(request.args.get("before"), f))
         history = overdue_board.reminder_history(s, [r.item.id for r in page.rows])
         by_unit, by_step = overdue_board.unit_page(s, f), overdue_board.summary(s, f, "step")
-        units = s.scalars(select(Unit).order_by(Unit.name)).all()
     return render_template("supervision/board.html", rows=page.rows, page=page, history=history, by_unit=by_unit,
                            total=overdue_board.shown(by_step, f.show),
-                           by_step=by_step, units=units, f=f, deadline_labels=DEADLINE_LABELS)
+                           by_step=by_step, unit=unit, f=f, deadline_labels=DEADLINE_LABELS)
 
 
 @bp.get("/units")
@@ -49,7 +51,7 @@ def board():
 def units():
     """The board's per-unit table, every unit page by page (the board shows its first rows)."""
     with db().reading() as s:
-        f = _board_filter(s)
+        f, _unit = _board_filter(s)
         page = overdue_board.unit_page(s, f, after=overdue_board.parse_unit_cursor(request.args.get("after")),
                                        before=overdue_board.parse_unit_cursor(request.args.get("before")),
                                        limit=overdue_board.UNIT_PAGE)
@@ -112,11 +114,10 @@ def decide_extension(request_id: int):
 def promise_board():
     """承诺事项看板: open promises (or only overdue ones, or all), by unit."""
     show = request.args.get("show") if request.args.get("show") in ("open", "overdue", "all") else "open"
-    unit_id = request.args.get("unit", type=int)
     with db().reading() as s:
-        rows = promises.board(s, unit_id=unit_id, show=show)
-        units = s.scalars(select(Unit).order_by(Unit.name)).all()
-        return render_template("supervision/promises.html", rows=rows, units=units, show=show, unit_id=unit_id)
+        unit = unit_choice(s, request.args)
+        rows = promises.board(s, unit_id=unit.unit_id, show=show)
+        return render_template("supervision/promises.html", rows=rows, unit=unit, show=show)
 
 
 @bp.route("/year-end/<int:year>", methods=["GET", "POST"])

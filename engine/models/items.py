@@ -274,4 +274,9 @@ class Disclosure(Base):
     public_content: Mapped[str | None] = mapped_column(Text)
     published_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)  # the public list's order: ix_disclosure_published
+    # Where the public list files a published reply: the item's year and lead unit, stored at publication (the
+    # last step: neither changes after it) and NULL for scope 'none'. The public page's year and unit choices
+    # are read along these indexes, one step per year or unit shown, not by joining every published item.
+    public_year: Mapped[int | None] = mapped_column(index=True)
+    public_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
 

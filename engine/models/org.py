@@ -18,7 +18,7 @@ class Unit(Base):
     __tablename__ = "unit"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), index=True)  # the unit filters' type-ahead reads in name order
     # 发文字号 prefix of the unit's reply letters, e.g. 交运函 (交运函〔2026〕12号); the name when unset.
     letter_prefix: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(default=True)

@@ -347,6 +347,7 @@ def disclosure(c: Completion) -> None:
     row = Disclosure(item_id=c.item.id, scope=scope, text=text, published_by=c.user.id)
     if scope in ("full", "summary"):
         row.public_title, row.public_text, row.public_content = public_version(c.session, c.item, scope, text)
+        row.public_year, row.public_unit_id = c.item.year, c.item.lead_unit_id  # where the public list files it
     c.session.add(row)
 
 
