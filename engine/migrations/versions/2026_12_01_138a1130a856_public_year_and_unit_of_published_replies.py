@@ -4,7 +4,7 @@ unit choices are read one index seek per year or unit rather than by joining eve
 here for the replies already published. And ix_unit_name, along which the unit filters' type-ahead reads.
 
 Revision ID: 138a1130a856
-Revises: d2a5c7e91f30
+Revises: e8b3f0c6a2d4
 Create Date: 2026-12-01 04:00:18
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '138a1130a856'
-down_revision: Union[str, Sequence[str], None] = 'd2a5c7e91f30'
+down_revision: Union[str, Sequence[str], None] = 'e8b3f0c6a2d4'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
