@@ -107,14 +107,22 @@ class _Ids:
     def expect(self, codes) -> None:
         self.expected.update(c for c in codes if c and isinstance(c, str) and c not in self.known)
 
+    def pending(self) -> list[str]:
+        """The expected codes not looked up yet, taken to be looked up by the caller (see `learn`)."""
+        codes = sorted(self.expected)
+        self.expected.clear()
+        return codes
+
+    def learn(self, codes, found: dict) -> None:
+        self.known.update({c: found.get(c) for c in codes})
+
     def get(self, code: str | None, default=None):
         if not code:
             return default
         if code not in self.known:
-            codes = sorted(self.expected | {code})
-            self.expected.clear()
-            found = dict(self.session.connection().execute(self.lookup, {"codes": codes}).all())
-            self.known.update({c: found.get(c) for c in codes})
+            self.expected.add(code)
+            codes = self.pending()
+            self.learn(codes, dict(self.session.connection().execute(self.lookup, {"codes": codes}).all()))
         return default if self.known[code] is None else self.known[code]
 
     def __getitem__(self, code: str) -> int:
@@ -133,13 +141,21 @@ class Directory:
 
     @classmethod
     def load(cls, session: Session, *steps) -> "Directory":
-        """The units the data of `steps` (those a command ran) name are expected: the lead unit, the co-units
-        (every step after assignment carries them)."""
+        """The units and people the data of `steps` (those a command ran) name are expected."""
         directory = cls(_Ids(session, _UNIT_IDS), _Ids(session, _USER_IDS))
-        for task in steps:
-            data = task.data
-            directory.units.expect([data.get("lead_unit"), data.get("co_unit"), *(data.get("co_units") or [])])
+        directory.expect(*steps)
         return directory
+
+    def expect(self, *tasks) -> None:
+        """Expect the codes the data of `tasks` names: the lead unit, the co-units and 分办 units (every step
+        after assignment carries them), the leader, the proposer."""
+        for task in tasks:
+            data = task.data
+            self.units.expect([data.get(v) for v in UNIT_VARS] + [c for v in UNIT_LISTS for c in data.get(v) or ()])
+            self.people.expect([data.get(v) for v in PERSON_VARS])
+
+
+UNIT_VARS, UNIT_LISTS, PERSON_VARS = ("lead_unit", "co_unit", "sep_unit"), ("co_units", "separate_units"), ("leader", "proposer")
 
 
 _UNIT_IDS = select(Unit.code, Unit.id).where(Unit.code.in_(bindparam("codes", expanding=True)))
@@ -256,12 +272,17 @@ TASK_ROW_COLUMNS = dict(unit_id=None, assignee_id=None)  # every row the same ke
 # The derived rows' statements, built once and run as Core on the session's connection: under the ORM a
 # statement built per call costs several times what SQLite takes to run it (0.36 ms against 0.04 ms for
 # the timer rows' SELECT), and a completion sends about twenty.
-# The instance's task rows and timer rows, read in one statement (one round trip where there were two).
+# The instance's task rows and timer rows, and the ids of the units and people the command will name, read in
+# one statement (one round trip where there were three).
 _DERIVED_ROWS = union_all(
     select(literal("task").label("kind"), TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane,
            TaskRow.assignee_id).where(TaskRow.instance_id == bindparam("instance_id")),
     select(literal("timer"), Timer.id, Timer.due_at, null(), null(), null())
-    .where(Timer.instance_id == bindparam("instance_id")))
+    .where(Timer.instance_id == bindparam("instance_id")),
+    select(literal("unit"), Unit.code, null(), Unit.id, null(), null())
+    .where(Unit.code.in_(bindparam("unit_codes", expanding=True))),
+    select(literal("user"), User.username, null(), User.id, null(), null())
+    .where(User.username.in_(bindparam("user_codes", expanding=True))))
 _DELETE_TASK_ROWS = delete(TaskRow).where(TaskRow.id.in_(bindparam("ids", expanding=True)))
 # PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
 _DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
@@ -272,26 +293,59 @@ _INSERT_AUDIT = insert(AuditEvent)
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
-def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                 directory: Directory, fired=(), moved_by: str | None = None) -> None:
-    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
+@dataclass
+class Scan:
+    """The workflow as an engine run left it and the instance's derived rows as stored: what sync_derived
+    compares. Taken right after the run (`scan`), before projections, so that the ids of the units and people
+    they name come in the same statement as the rows."""
 
-    `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
-    Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
-    instance and the item are written once, at the command's flush, with only the columns that changed.
-    """
-    with session.no_autoflush:
-        _sync_derived(session, instance, item, wf, directory, fired, moved_by)
+    active_tasks: list
+    ready: list  # the ready user tasks
+    active: set[str]  # the activities still running
+    task_rows: dict  # task id: stored row
+    timer_rows: dict  # timer id: due instant
 
 
-def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                  directory: Directory, fired, moved_by: str | None) -> None:
+def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, directory: Directory) -> Scan:
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     active_tasks = wf.get_tasks(state=_ACTIVE)
     for task in active_tasks:
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
+    directory.expect(*ready)
+    units, people = directory.units.pending(), directory.people.pending()
+    task_rows, timer_rows, found = {}, {}, {"unit": {}, "user": {}}
+    for r in session.connection().execute(_DERIVED_ROWS, {"instance_id": instance.id, "unit_codes": units,
+                                                         "user_codes": people}):
+        if r.kind == "task":
+            task_rows[r.id] = r
+        elif r.kind == "timer":
+            timer_rows[r.id] = r.due_at
+        else:
+            found[r.kind][r.id] = r.unit_id
+    directory.units.learn(units, found["unit"])
+    directory.people.learn(people, found["user"])
+    return Scan(active_tasks, ready, active, task_rows, timer_rows)
+
+
+def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                 directory: Directory, fired=(), moved_by: str | None = None, scanned: Scan | None = None) -> None:
+    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
+
+    `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
+    `scanned`: the `scan` of this engine run, when the caller took it already.
+    Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
+    instance and the item are written once, at the command's flush, with only the columns that changed.
+    """
+    with session.no_autoflush:
+        _sync_derived(session, instance, item, wf, directory, fired, moved_by,
+                      scanned or scan(session, instance, wf, directory))
+
+
+def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                  directory: Directory, fired, moved_by: str | None, scanned: Scan) -> None:
+    active_tasks, ready, active = scanned.active_tasks, scanned.ready, scanned.active
     calendar = current_calendar(session)
     waiting = waiting_timers(wf)
     timers = [(t, due, False) for t, due in waiting]
@@ -300,13 +354,8 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         running = {meta(t.task_spec)["deadline"] for t, _due, _fired in timers}
         early = forecasts(wf, instance.id, running, active_tasks)
     conn = session.connection()
-    existing, timer_rows = {}, {}
-    for r in conn.execute(_DERIVED_ROWS, {"instance_id": instance.id}):
-        if r.kind == "task":
-            existing[r.id] = r
-        else:
-            timer_rows[r.id] = r.due_at
-    sync_timers(session, instance, wf, waiting, early, rows=timer_rows)
+    existing = scanned.task_rows
+    sync_timers(session, instance, wf, waiting, early, rows=scanned.timer_rows)
     now = clock.now()
     timers += [(f, due, due <= now) for f, due in early]  # a forecast whose date has passed is flagged
     completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
@@ -524,12 +573,13 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         fired = run_engine(wf, done=task)
 
     directory = Directory.load(session, task)
+    scanned = scan(session, instance, wf, directory)  # the units the projection names come with the rows
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
           title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
     if after is not None:
         after(session, item, row, user)
-    _write(session, instance, item, wf, directory, fired)
+    _write(session, instance, item, wf, directory, fired, scanned)
     resolved_by_success(session, instance, "complete", task_id, user.id,
                         N_("办理人重新提交成功"))
     return item
@@ -647,10 +697,10 @@ def active_instance(session: Session, item: Item) -> ProcessInstance | None:
 
 
 def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
-           fired) -> None:
+           fired, scanned: Scan | None = None) -> None:
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
     _record_fired(session, item, fired, directory)
-    sync_derived(session, instance, item, wf, directory, fired)
+    sync_derived(session, instance, item, wf, directory, fired, scanned=scanned)
     session.flush()
 
 
