@@ -500,10 +500,15 @@ def task_form(session: Session, row: TaskRow) -> dict:
     return {"key": None, "fields": []}
 
 
-def closed_choices(session: Session, row: TaskRow, form: dict) -> dict[str, dict[str, str]]:
-    """{field: {option: why}} for options whose deadline has passed (see forms.windows), from the ledger."""
+def closed_choices(session: Session, row: TaskRow, form: dict,
+                   chosen: dict | None = None) -> dict[str, dict[str, str]]:
+    """{field: {option: why}} for options whose deadline has passed (see forms.windows), from the ledger.
+    `chosen`: the submitted data; only the options it chose are looked up (signing for an item, the usual
+    answer, reads no deadline)."""
     out: dict[str, dict[str, str]] = {}
     for field, option, key in forms.windows(form):
+        if chosen is not None and chosen.get(field) != option:
+            continue
         deadline = session.scalars(select(Deadline).where(
             Deadline.item_id == row.item_id, Deadline.key == key, Deadline.status.in_(ledger.OPEN),
             (Deadline.unit_id == row.unit_id) | Deadline.unit_id.is_(None)).order_by(Deadline.id.desc()).limit(1)).first()
@@ -559,7 +564,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
-    closed = {} if for_unit else closed_choices(session, row, form)
+    closed = {} if for_unit else closed_choices(session, row, form, chosen=data)
     labels = {f["id"]: f["label"] for f in form["fields"]}
     problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
                 if isinstance(v, str) and v in closed.get(f, {})]
