@@ -14,7 +14,7 @@ from typing import Callable
 from uuid import UUID
 
 from sqlalchemy import bindparam, delete, event, insert, literal, null, select, union_all, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -590,7 +590,10 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
     return item
 
 
+# The item's proposer and lead unit (joined by default, for pages) are not what a command reads: loaded
+# on access if ever, not joined into every command's first statement.
 _INSTANCE_AND_ITEM = {skip: select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
+                      .options(lazyload(Item.proposer), lazyload(Item.lead_unit))
                       .where(ProcessInstance.id == bindparam("instance_id"))
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
 
