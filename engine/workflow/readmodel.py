@@ -10,7 +10,7 @@ from datetime import date
 from typing import Callable, Mapping
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from engine import clock
 from engine.i18n import N_
@@ -55,7 +55,9 @@ def _d(value: str | None) -> date | None:
 
 
 def _active_assignments(c: Completion, role: str | None = None):
-    q = select(Assignment).where(Assignment.item_id == c.item.id, Assignment.ended_at.is_(None))
+    # The unit (joined by default, for pages) is not what a projection reads: not joined here.
+    q = (select(Assignment).options(lazyload(Assignment.unit))
+         .where(Assignment.item_id == c.item.id, Assignment.ended_at.is_(None)))
     if role:
         q = q.where(Assignment.role == role)
     return c.session.scalars(q).all()
