@@ -290,6 +290,19 @@ _INSERT_TASK_ROWS = insert(TaskRow)
 _MOVE_TASK_ROW = (update(TaskRow).where(TaskRow.id == bindparam("tid"))
                   .values(due_at=bindparam("due", type_=TaskRow.due_at.type)))
 _INSERT_AUDIT = insert(AuditEvent)
+_TASK_ROWS_CTES: dict[int, object] = {}
+
+
+def _task_rows_cte(n: int):
+    """INSERT of `n` task rows (parameters t<i>_<column>) as a CTE, built once per row count."""
+    if n not in _TASK_ROWS_CTES:
+        table = TaskRow.__table__
+        columns = ("id", "instance_id", "item_id", "spec_name", "title", "form_key", "lane", "unit_id", "assignee_id",
+                   "round", "due_at", "created_at")  # what sync_derived gives every new row
+        _TASK_ROWS_CTES[n] = (insert(TaskRow).values([{c: bindparam(f"t{i}_{c}", type_=table.c[c].type)
+                                                       for c in columns} for i in range(n)])
+                              .returning(TaskRow.id).cte(f"new_task_rows_{n}"))
+    return _TASK_ROWS_CTES[n]
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
@@ -395,9 +408,18 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         for a in activities:
             rows_by_activity.setdefault(a, []).append(row)
     if new_rows:
-        conn.execute(_INSERT_TASK_ROWS, [dict(TASK_ROW_COLUMNS, **v) for v in new_rows])
-        for values in new_rows:
-            notifications.new_task(session, SimpleNamespace(**values), item)
+        rows = [dict(TASK_ROW_COLUMNS, **v) for v in new_rows]
+        # PostgreSQL: the rows go in the statement that tells the first task's users (a WITH clause).
+        carrier = next((r for r in rows if LANES.get(r["lane"] or "")), None) if conn.dialect.name == "postgresql" \
+            else None
+        if carrier is None:
+            conn.execute(_INSERT_TASK_ROWS, rows)
+        for values in rows:
+            inserting = None
+            if values is carrier:
+                inserting = (_task_rows_cte(len(rows)),
+                             {f"t{i}_{k}": v for i, r in enumerate(rows) for k, v in r.items()})
+            notifications.new_task(session, SimpleNamespace(**values), item, inserting=inserting)
     if moved:
         conn.execute(_MOVE_TASK_ROW, moved)
     for entry in live:  # the timeline shows each reminder and flag once, only for deadlines still open
