@@ -319,7 +319,10 @@ class Scan:
     timer_rows: dict  # timer id: due instant
 
 
-def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, directory: Directory) -> Scan:
+def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, directory: Directory,
+         entry: dict | None = None) -> Scan:
+    """`entry`: a timeline entry (`audit_row`) inserted by the same statement, as a WITH clause (PostgreSQL:
+    one round trip for both)."""
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     active_tasks = wf.get_tasks(state=_ACTIVE)
     for task in active_tasks:
@@ -329,8 +332,11 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
     directory.expect(*ready)
     units, people = directory.units.pending(), directory.people.pending()
     task_rows, timer_rows, found = {}, {}, {"unit": {}, "user": {}}
-    for r in session.connection().execute(_DERIVED_ROWS, {"instance_id": instance.id, "unit_codes": units,
-                                                         "user_codes": people}):
+    stmt, params = _DERIVED_ROWS, {"instance_id": instance.id, "unit_codes": units, "user_codes": people}
+    if entry is not None:
+        stmt = _scan_with_audit(tuple(sorted(entry)))
+        params.update({f"a_{k}": v for k, v in entry.items()})
+    for r in session.connection().execute(stmt, params):
         if r.kind == "task":
             task_rows[r.id] = r
         elif r.kind == "timer":
@@ -600,10 +606,13 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         fired = run_engine(wf, done=task)
 
     directory = Directory.load(session, task)
-    scanned = scan(session, instance, wf, directory)  # the units the projection names come with the rows
+    entry = audit_row(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
+                      title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
+    together = session.connection().dialect.name == "postgresql"  # the entry goes in with the scan's read
+    scanned = scan(session, instance, wf, directory, entry if together else None)  # and the projection's units
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
-    audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
-          title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
+    if not together:
+        session.connection().execute(_INSERT_AUDIT, entry)
     if after is not None:
         after(session, item, row, user)
     _write(session, instance, item, wf, directory, fired, scanned)
@@ -629,11 +638,28 @@ def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = F
 
 def audit(session: Session, **values) -> None:
     """Append one timeline entry (审计) with a Core INSERT: nothing for the ORM to track or flush."""
+    session.connection().execute(_INSERT_AUDIT, audit_row(**values))
+
+
+def audit_row(**values) -> dict:
+    """The columns of a timeline entry."""
     row = dict(AUDIT_COLUMNS, at=clock.now())
     row.update(values)  # same keys every time: one compiled statement, cached
     if isinstance(row["title"], Msg):  # a title with parameters keeps them, for the reader's language
         row["message"], row["title"] = row["title"].to_json(), str(row["title"])
-    session.connection().execute(_INSERT_AUDIT, row)
+    return row
+
+
+_AUDIT_SCANS: dict = {}  # the entry's columns: the scan's statement with the entry's INSERT (PostgreSQL)
+
+
+def _scan_with_audit(keys: tuple[str, ...]):
+    if keys not in _AUDIT_SCANS:
+        table = AuditEvent.__table__
+        entry = (insert(AuditEvent).values({k: bindparam(f"a_{k}", type_=table.c[k].type) for k in keys})
+                 .returning(AuditEvent.id).cte("completion_audit"))
+        _AUDIT_SCANS[keys] = _DERIVED_ROWS.add_cte(entry)
+    return _AUDIT_SCANS[keys]
 
 
 AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None, message=None)
