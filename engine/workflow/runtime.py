@@ -155,7 +155,8 @@ class Directory:
             self.people.expect([data.get(v) for v in PERSON_VARS])
 
 
-UNIT_VARS, UNIT_LISTS, PERSON_VARS = ("lead_unit", "co_unit", "sep_unit"), ("co_units", "separate_units"), ("leader", "proposer")
+UNIT_VARS, UNIT_LISTS = ("lead_unit", "co_unit", "sep_unit"), ("co_units", "separate_units")
+PERSON_VARS = ("leader", "proposer")
 
 
 _UNIT_IDS = select(Unit.code, Unit.id).where(Unit.code.in_(bindparam("codes", expanding=True)))
