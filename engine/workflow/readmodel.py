@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from engine import clock
 from engine.i18n import N_
@@ -55,7 +55,9 @@ def _d(value: str | None) -> date | None:
 
 
 def _active_assignments(c: Completion, role: str | None = None):
-    q = select(Assignment).where(Assignment.item_id == c.item.id, Assignment.ended_at.is_(None))
+    # The unit (joined by default, for pages) is not what a projection reads: not joined here.
+    q = (select(Assignment).options(lazyload(Assignment.unit))
+         .where(Assignment.item_id == c.item.id, Assignment.ended_at.is_(None)))
     if role:
         q = q.where(Assignment.role == role)
     return c.session.scalars(q).all()
@@ -85,6 +87,9 @@ def _void_part_deadlines(c: Completion, unit_ids) -> None:
         row.status, row.met_at = "void", now
 
 
+_INSERT_ASSIGNMENTS = insert(Assignment).returning(Assignment.id, sort_by_parameter_order=True)  # built once
+
+
 def assignment(c: Completion) -> None:
     if c.data.get("assign_decision") != "assign":
         return
@@ -97,15 +102,16 @@ def assignment(c: Completion) -> None:
     item.assigned_at = now
     for a in _active_assignments(c):  # a re-assignment replaces the earlier one
         a.ended_at, a.status = now, "reassigned"
-    lead = Assignment(item_id=item.id, unit_id=item.lead_unit_id, role="lead", assigned_at=now)
-    c.session.add(lead)
+    added = [dict(item_id=item.id, unit_id=item.lead_unit_id, role="lead", assigned_at=now)]
     for code in c.data.get("co_units") or []:
         if code != c.data["lead_unit"]:
-            c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
+            added.append(dict(item_id=item.id, unit_id=c.units[code], role="co", assigned_at=now))
     for code in c.data.get("separate_units") or []:  # 分办: each replies on its own part
         if code != c.data["lead_unit"]:
-            c.session.add(Assignment(item_id=item.id, unit_id=c.units[code], role="separate", assigned_at=now))
-    c.session.flush()
+            added.append(dict(item_id=item.id, unit_id=c.units[code], role="separate", assigned_at=now))
+    # The notice's event names the lead assignment by id: the rows go in now, as Core (nothing for the ORM to
+    # track), while the item, changed above and again by the command, is written once at its end.
+    lead_id = c.session.connection().execute(_INSERT_ASSIGNMENTS, added).scalars().first()
     unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
     separate = [c.units[code] for code in c.data.get("separate_units") or [] if code != c.data["lead_unit"]]
     if separate:  # 分办: the proposer learns every unit that will reply
@@ -114,7 +120,7 @@ def assignment(c: Completion) -> None:
                    separate="、".join(names[u] for u in separate))
     else:
         title = N_("已交办：由%(unit)s主办", unit=unit_name)
-    tell_proposers(c.session, item, f"assigned:{lead.id}", title)
+    tell_proposers(c.session, item, f"assigned:{lead_id}", title)
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
                                                        if u != c.data["lead_unit"]],
@@ -256,14 +262,17 @@ def _latest_reply(c: Completion) -> Reply:
                              .order_by(Reply.id.desc()).limit(1)).first()
 
 
-def _mark_replied_when_all_have(c: Completion) -> None:
+def _mark_replied_when_all_have(c: Completion, approved_now: Reply | None = None) -> None:
     """办复: an item is replied when its lead unit and every 分办 unit still on it have an approved reply (the
-    first time that holds counts); an ordinary item when its lead unit's reply is approved."""
+    first time that holds counts); an ordinary item when its lead unit's reply is approved. `approved_now`: a
+    reply approved by this command, not written yet (the command writes everything once, at its end)."""
     if c.item.replied_at is not None:
         return
     owing = {a.unit_id for a in _active_assignments(c) if a.role in ("lead", "separate")}
     approved = set(c.session.scalars(select(Reply.unit_id).where(Reply.item_id == c.item.id,
                                                                  Reply.status == "approved")))
+    if approved_now is not None:
+        approved.add(approved_now.unit_id)
     if owing and owing <= approved:
         c.item.replied_at = clock.now()
 
@@ -285,8 +294,7 @@ def reply_review(c: Completion) -> None:
         r.final_class = c.data.get("final_class") or r.reply_class
         if not c.separate_part:  # the item's class is its lead unit's; a 分办 unit's class is its reply's own
             c.item.reply_class = r.final_class
-        c.session.flush()
-        _mark_replied_when_all_have(c)
+        _mark_replied_when_all_have(c, approved_now=r)
         promises_of(c.session, c.item, r)
         if c.separate_part:
             for a in _active_assignments(c, "separate"):

@@ -14,7 +14,7 @@ from typing import Callable
 from uuid import UUID
 
 from sqlalchemy import bindparam, delete, event, insert, literal, null, select, union_all, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -107,14 +107,22 @@ class _Ids:
     def expect(self, codes) -> None:
         self.expected.update(c for c in codes if c and isinstance(c, str) and c not in self.known)
 
+    def pending(self) -> list[str]:
+        """The expected codes not looked up yet, taken to be looked up by the caller (see `learn`)."""
+        codes = sorted(self.expected)
+        self.expected.clear()
+        return codes
+
+    def learn(self, codes, found: dict) -> None:
+        self.known.update({c: found.get(c) for c in codes})
+
     def get(self, code: str | None, default=None):
         if not code:
             return default
         if code not in self.known:
-            codes = sorted(self.expected | {code})
-            self.expected.clear()
-            found = dict(self.session.connection().execute(self.lookup, {"codes": codes}).all())
-            self.known.update({c: found.get(c) for c in codes})
+            self.expected.add(code)
+            codes = self.pending()
+            self.learn(codes, dict(self.session.connection().execute(self.lookup, {"codes": codes}).all()))
         return default if self.known[code] is None else self.known[code]
 
     def __getitem__(self, code: str) -> int:
@@ -133,13 +141,22 @@ class Directory:
 
     @classmethod
     def load(cls, session: Session, *steps) -> "Directory":
-        """The units the data of `steps` (those a command ran) name are expected: the lead unit, the co-units
-        (every step after assignment carries them)."""
+        """The units and people the data of `steps` (those a command ran) name are expected."""
         directory = cls(_Ids(session, _UNIT_IDS), _Ids(session, _USER_IDS))
-        for task in steps:
-            data = task.data
-            directory.units.expect([data.get("lead_unit"), data.get("co_unit"), *(data.get("co_units") or [])])
+        directory.expect(*steps)
         return directory
+
+    def expect(self, *tasks) -> None:
+        """Expect the codes the data of `tasks` names: the lead unit, the co-units and 分办 units (every step
+        after assignment carries them), the leader, the proposer."""
+        for task in tasks:
+            data = task.data
+            self.units.expect([data.get(v) for v in UNIT_VARS] + [c for v in UNIT_LISTS for c in data.get(v) or ()])
+            self.people.expect([data.get(v) for v in PERSON_VARS])
+
+
+UNIT_VARS, UNIT_LISTS = ("lead_unit", "co_unit", "sep_unit"), ("co_units", "separate_units")
+PERSON_VARS = ("leader", "proposer")
 
 
 _UNIT_IDS = select(Unit.code, Unit.id).where(Unit.code.in_(bindparam("codes", expanding=True)))
@@ -256,12 +273,17 @@ TASK_ROW_COLUMNS = dict(unit_id=None, assignee_id=None)  # every row the same ke
 # The derived rows' statements, built once and run as Core on the session's connection: under the ORM a
 # statement built per call costs several times what SQLite takes to run it (0.36 ms against 0.04 ms for
 # the timer rows' SELECT), and a completion sends about twenty.
-# The instance's task rows and timer rows, read in one statement (one round trip where there were two).
+# The instance's task rows and timer rows, and the ids of the units and people the command will name, read in
+# one statement (one round trip where there were three).
 _DERIVED_ROWS = union_all(
     select(literal("task").label("kind"), TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane,
            TaskRow.assignee_id).where(TaskRow.instance_id == bindparam("instance_id")),
     select(literal("timer"), Timer.id, Timer.due_at, null(), null(), null())
-    .where(Timer.instance_id == bindparam("instance_id")))
+    .where(Timer.instance_id == bindparam("instance_id")),
+    select(literal("unit"), Unit.code, null(), Unit.id, null(), null())
+    .where(Unit.code.in_(bindparam("unit_codes", expanding=True))),
+    select(literal("user"), User.username, null(), User.id, null(), null())
+    .where(User.username.in_(bindparam("user_codes", expanding=True))))
 _DELETE_TASK_ROWS = delete(TaskRow).where(TaskRow.id.in_(bindparam("ids", expanding=True)))
 # PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
 _DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
@@ -269,29 +291,81 @@ _INSERT_TASK_ROWS = insert(TaskRow)
 _MOVE_TASK_ROW = (update(TaskRow).where(TaskRow.id == bindparam("tid"))
                   .values(due_at=bindparam("due", type_=TaskRow.due_at.type)))
 _INSERT_AUDIT = insert(AuditEvent)
+_TASK_ROWS_CTES: dict[int, object] = {}
+
+
+def _task_rows_cte(n: int):
+    """INSERT of `n` task rows (parameters t<i>_<column>) as a CTE, built once per row count."""
+    if n not in _TASK_ROWS_CTES:
+        table = TaskRow.__table__
+        columns = ("id", "instance_id", "item_id", "spec_name", "title", "form_key", "lane", "unit_id", "assignee_id",
+                   "round", "due_at", "created_at")  # what sync_derived gives every new row
+        _TASK_ROWS_CTES[n] = (insert(TaskRow).values([{c: bindparam(f"t{i}_{c}", type_=table.c[c].type)
+                                                       for c in columns} for i in range(n)])
+                              .returning(TaskRow.id).cte(f"new_task_rows_{n}"))
+    return _TASK_ROWS_CTES[n]
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
-def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                 directory: Directory, fired=(), moved_by: str | None = None) -> None:
-    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
+@dataclass
+class Scan:
+    """The workflow as an engine run left it and the instance's derived rows as stored: what sync_derived
+    compares. Taken right after the run (`scan`), before projections, so that the ids of the units and people
+    they name come in the same statement as the rows."""
 
-    `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
-    Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
-    instance and the item are written once, at the command's flush, with only the columns that changed.
-    """
-    with session.no_autoflush:
-        _sync_derived(session, instance, item, wf, directory, fired, moved_by)
+    active_tasks: list
+    ready: list  # the ready user tasks
+    active: set[str]  # the activities still running
+    task_rows: dict  # task id: stored row
+    timer_rows: dict  # timer id: due instant
 
 
-def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
-                  directory: Directory, fired, moved_by: str | None) -> None:
+def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, directory: Directory,
+         entry: dict | None = None) -> Scan:
+    """`entry`: a timeline entry (`audit_row`) inserted by the same statement, as a WITH clause (PostgreSQL:
+    one round trip for both)."""
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     active_tasks = wf.get_tasks(state=_ACTIVE)
     for task in active_tasks:
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
+    directory.expect(*ready)
+    units, people = directory.units.pending(), directory.people.pending()
+    task_rows, timer_rows, found = {}, {}, {"unit": {}, "user": {}}
+    stmt, params = _DERIVED_ROWS, {"instance_id": instance.id, "unit_codes": units, "user_codes": people}
+    if entry is not None:
+        stmt = _scan_with_audit(tuple(sorted(entry)))
+        params.update({f"a_{k}": v for k, v in entry.items()})
+    for r in session.connection().execute(stmt, params):
+        if r.kind == "task":
+            task_rows[r.id] = r
+        elif r.kind == "timer":
+            timer_rows[r.id] = r.due_at
+        else:
+            found[r.kind][r.id] = r.unit_id
+    directory.units.learn(units, found["unit"])
+    directory.people.learn(people, found["user"])
+    return Scan(active_tasks, ready, active, task_rows, timer_rows)
+
+
+def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                 directory: Directory, fired=(), moved_by: str | None = None, scanned: Scan | None = None) -> None:
+    """Write the state and everything derived from it: task rows, timers, deadlines, notifications, status.
+
+    `moved_by` says why deadlines may have moved ("extension", "recompute", "migration"): see ledger.sync.
+    `scanned`: the `scan` of this engine run, when the caller took it already.
+    Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
+    instance and the item are written once, at the command's flush, with only the columns that changed.
+    """
+    with session.no_autoflush:
+        _sync_derived(session, instance, item, wf, directory, fired, moved_by,
+                      scanned or scan(session, instance, wf, directory))
+
+
+def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
+                  directory: Directory, fired, moved_by: str | None, scanned: Scan) -> None:
+    active_tasks, ready, active = scanned.active_tasks, scanned.ready, scanned.active
     calendar = current_calendar(session)
     waiting = waiting_timers(wf)
     timers = [(t, due, False) for t, due in waiting]
@@ -300,13 +374,8 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         running = {meta(t.task_spec)["deadline"] for t, _due, _fired in timers}
         early = forecasts(wf, instance.id, running, active_tasks)
     conn = session.connection()
-    existing, timer_rows = {}, {}
-    for r in conn.execute(_DERIVED_ROWS, {"instance_id": instance.id}):
-        if r.kind == "task":
-            existing[r.id] = r
-        else:
-            timer_rows[r.id] = r.due_at
-    sync_timers(session, instance, wf, waiting, early, rows=timer_rows)
+    existing = scanned.task_rows
+    sync_timers(session, instance, wf, waiting, early, rows=scanned.timer_rows)
     now = clock.now()
     timers += [(f, due, due <= now) for f, due in early]  # a forecast whose date has passed is flagged
     completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
@@ -346,9 +415,18 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         for a in activities:
             rows_by_activity.setdefault(a, []).append(row)
     if new_rows:
-        conn.execute(_INSERT_TASK_ROWS, [dict(TASK_ROW_COLUMNS, **v) for v in new_rows])
-        for values in new_rows:
-            notifications.new_task(session, SimpleNamespace(**values), item)
+        rows = [dict(TASK_ROW_COLUMNS, **v) for v in new_rows]
+        # PostgreSQL: the rows go in the statement that tells the first task's users (a WITH clause).
+        carrier = next((r for r in rows if LANES.get(r["lane"] or "")), None) if conn.dialect.name == "postgresql" \
+            else None
+        if carrier is None:
+            conn.execute(_INSERT_TASK_ROWS, rows)
+        for values in rows:
+            inserting = None
+            if values is carrier:
+                inserting = (_task_rows_cte(len(rows)),
+                             {f"t{i}_{k}": v for i, r in enumerate(rows) for k, v in r.items()})
+            notifications.new_task(session, SimpleNamespace(**values), item, inserting=inserting)
     if moved:
         conn.execute(_MOVE_TASK_ROW, moved)
     for entry in live:  # the timeline shows each reminder and flag once, only for deadlines still open
@@ -451,10 +529,15 @@ def task_form(session: Session, row: TaskRow) -> dict:
     return {"key": None, "fields": []}
 
 
-def closed_choices(session: Session, row: TaskRow, form: dict) -> dict[str, dict[str, str]]:
-    """{field: {option: why}} for options whose deadline has passed (see forms.windows), from the ledger."""
+def closed_choices(session: Session, row: TaskRow, form: dict,
+                   chosen: dict | None = None) -> dict[str, dict[str, str]]:
+    """{field: {option: why}} for options whose deadline has passed (see forms.windows), from the ledger.
+    `chosen`: the submitted data; only the options it chose are looked up (signing for an item, the usual
+    answer, reads no deadline)."""
     out: dict[str, dict[str, str]] = {}
     for field, option, key in forms.windows(form):
+        if chosen is not None and chosen.get(field) != option:
+            continue
         deadline = session.scalars(select(Deadline).where(
             Deadline.item_id == row.item_id, Deadline.key == key, Deadline.status.in_(ledger.OPEN),
             (Deadline.unit_id == row.unit_id) | Deadline.unit_id.is_(None)).order_by(Deadline.id.desc()).limit(1)).first()
@@ -510,7 +593,7 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
     data = forms.validate(form, raw, choices(session))
-    closed = {} if for_unit else closed_choices(session, row, form)
+    closed = {} if for_unit else closed_choices(session, row, form, chosen=data)
     labels = {f["id"]: f["label"] for f in form["fields"]}
     problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
                 if isinstance(v, str) and v in closed.get(f, {})]
@@ -524,18 +607,25 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
         fired = run_engine(wf, done=task)
 
     directory = Directory.load(session, task)
+    entry = audit_row(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
+                      title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
+    together = session.connection().dialect.name == "postgresql"  # the entry goes in with the scan's read
+    scanned = scan(session, instance, wf, directory, entry if together else None)  # and the projection's units
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
-    audit(session, item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
-          title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
+    if not together:
+        session.connection().execute(_INSERT_AUDIT, entry)
     if after is not None:
         after(session, item, row, user)
-    _write(session, instance, item, wf, directory, fired)
+    _write(session, instance, item, wf, directory, fired, scanned)
     resolved_by_success(session, instance, "complete", task_id, user.id,
                         N_("办理人重新提交成功"))
     return item
 
 
+# The item's proposer and lead unit (joined by default, for pages) are not what a command reads: loaded
+# on access if ever, not joined into every command's first statement.
 _INSTANCE_AND_ITEM = {skip: select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
+                      .options(lazyload(Item.proposer), lazyload(Item.lead_unit))
                       .where(ProcessInstance.id == bindparam("instance_id"))
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
 
@@ -549,11 +639,28 @@ def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = F
 
 def audit(session: Session, **values) -> None:
     """Append one timeline entry (审计) with a Core INSERT: nothing for the ORM to track or flush."""
+    session.connection().execute(_INSERT_AUDIT, audit_row(**values))
+
+
+def audit_row(**values) -> dict:
+    """The columns of a timeline entry."""
     row = dict(AUDIT_COLUMNS, at=clock.now())
     row.update(values)  # same keys every time: one compiled statement, cached
     if isinstance(row["title"], Msg):  # a title with parameters keeps them, for the reader's language
         row["message"], row["title"] = row["title"].to_json(), str(row["title"])
-    session.connection().execute(_INSERT_AUDIT, row)
+    return row
+
+
+_AUDIT_SCANS: dict = {}  # the entry's columns: the scan's statement with the entry's INSERT (PostgreSQL)
+
+
+def _scan_with_audit(keys: tuple[str, ...]):
+    if keys not in _AUDIT_SCANS:
+        table = AuditEvent.__table__
+        entry = (insert(AuditEvent).values({k: bindparam(f"a_{k}", type_=table.c[k].type) for k in keys})
+                 .returning(AuditEvent.id).cte("completion_audit"))
+        _AUDIT_SCANS[keys] = _DERIVED_ROWS.add_cte(entry)
+    return _AUDIT_SCANS[keys]
 
 
 AUDIT_COLUMNS = dict(actor_id=None, step=None, title=None, unit_id=None, data=None, message=None)
@@ -649,10 +756,10 @@ def active_instance(session: Session, item: Item) -> ProcessInstance | None:
 
 
 def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
-           fired) -> None:
+           fired, scanned: Scan | None = None) -> None:
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
     _record_fired(session, item, fired, directory)
-    sync_derived(session, instance, item, wf, directory, fired)
+    sync_derived(session, instance, item, wf, directory, fired, scanned=scanned)
     session.flush()
 
 
