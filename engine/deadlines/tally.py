@@ -137,7 +137,6 @@ NO_DATE = date(9999, 12, 31)  # a per-unit row's earliest due date when all its 
 # split in SHARDS by unit so that writers of different units seldom wait on the same row.
 SHARDS = 16
 ALL_UNITS = tuple(-1 - k for k in range(SHARDS))
-CHUNK = 2000  # rows per upsert (PostgreSQL takes at most 65,535 parameters in one statement)
 # Rows at zero stay (deleting them cost every completion a statement); no read sees them: the reads go
 # through ix_deadline_tally_unit, which holds only rows with a count, and the per-unit index order puts
 # a unit with nothing open out of the board's two segments.
@@ -202,22 +201,28 @@ def _add_counts(conn, changes: list) -> None:
     conn.execute(_COUNTS[conn.dialect.name], [{**{f"b_{k}": v for k, v in zip(_KEYS, b)}, "b_n": n} for b, n in changes])
 
 
+_UNITS: dict = {}  # the per-unit rows' upsert by dialect, built once like the counts' (its subquery made
+# compiling it anew at every commit the largest part of the summary rows' cost)
+
+
 def _add_units(conn, rows: list, flagged: Counter, dated: Counter, first: dict, left: set) -> None:
     """A row a date left is given FLAGGED as its new earliest date: the update reads the earliest date
     left from the unit's summary rows instead (ix_deadline_tally_unit; they are written already). Such a row
-    exists: a date can only leave where it was counted."""
+    exists: a date can only leave where it was counted. One prebuilt upsert, a row of parameters per row."""
     table = DeadlineUnitTally.__table__
     keys = [c.name for c in table.primary_key.columns]
-    earlier = func.least if conn.dialect.name == "postgresql" else func.min  # SQLite's min() of two values
-    for start in range(0, len(rows), CHUNK):
-        stmt = _upsert(conn)(table).values([
-            {**dict(zip(keys, r)), "minus_flagged": -flagged[r], "dated": dated[r],
-             "first_due": FLAGGED if r in left else first.get(r, NO_DATE)} for r in rows[start:start + CHUNK]])
-        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+    if conn.dialect.name not in _UNITS:
+        earlier = func.least if conn.dialect.name == "postgresql" else func.min  # SQLite's min() of two values
+        stmt = _upsert(conn)(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type)
+                                            for k in (*keys, "minus_flagged", "dated", "first_due")})
+        _UNITS[conn.dialect.name] = stmt.on_conflict_do_update(index_elements=keys, set_={
             "minus_flagged": table.c.minus_flagged + stmt.excluded.minus_flagged,
             "dated": table.c.dated + stmt.excluded.dated,
             "first_due": case((stmt.excluded.first_due == FLAGGED, func.coalesce(_earliest(table), NO_DATE)),
-                              else_=earlier(table.c.first_due, stmt.excluded.first_due))}))
+                              else_=earlier(table.c.first_due, stmt.excluded.first_due))})
+    conn.execute(_UNITS[conn.dialect.name], [
+        {**{f"b_{k}": v for k, v in zip(keys, r)}, "b_minus_flagged": -flagged[r], "b_dated": dated[r],
+         "b_first_due": FLAGGED if r in left else first.get(r, NO_DATE)} for r in rows])
 
 
 def _earliest(row):
