@@ -29,7 +29,7 @@ from engine.people.authz import LANES
 from engine.people.notifications import notify, role_users
 from engine.deadlines.expressions import due_day
 from engine.deadlines.timers import meta
-from engine.deadlines import tally  # keeps the board's summary rows at every flush of deadline rows
+from engine.deadlines import tally  # counts every flushed change of deadline rows into the board's summary rows
 
 DEADLINE_KINDS = ("overdue", "expired")  # timers that mark the deadline itself (reminders only remind)
 LABELS = {"return_window": N_("签收/申请退回"), "first_contact": N_("首次联系代表委员"), "co_opinion": N_("协办意见"),

@@ -137,9 +137,10 @@ NO_DATE = date(9999, 12, 31)  # a per-unit row's earliest due date when all its 
 # split in SHARDS by unit so that writers of different units seldom wait on the same row.
 SHARDS = 16
 ALL_UNITS = tuple(-1 - k for k in range(SHARDS))
-# Rows at zero stay (deleting them cost every completion a statement); no read sees them: the reads go
-# through ix_deadline_tally_unit, which holds only rows with a count, and the per-unit index order puts
-# a unit with nothing open out of the board's two segments.
+# Rows at zero stay until the nightly maintenance prunes them (deadlines.pruning; deleting them here would
+# cost every completion a statement); no read sees them: the reads go through ix_deadline_tally_unit, which
+# holds only rows with a count, and the per-unit index order puts a unit with nothing open out of the
+# board's two segments.
 COUNTED = DeadlineTally.n > literal_column("0")  # as the partial index says it (a literal, not a parameter)
 
 

@@ -79,7 +79,7 @@ class Deadline(Base):
 
 class DeadlineTally(Base):
     """Summary rows of the board: how many open deadlines per board date, owner unit, deadline key and item
-    grouping. Kept in the same flush as every change of a deadline row (deadlines.tally); the board sums the
+    grouping. Kept in the same transaction as every change of a deadline row (deadlines.tally); the board sums the
     dates of its window instead of counting deadlines, and a new day needs no rewrite (late = before today)."""
 
     __tablename__ = "deadline_tally"
@@ -102,7 +102,7 @@ class DeadlineUnitTally(Base):
     ANY, an item type or ANY, key items only or all, one leader's items or all: 0), how many open deadlines
     are flagged overdue, how many are open and unflagged, and the earliest due date of those. Read along
     ix_deadline_unit_tally_rank: the units with the most flagged deadlines first, then the earliest due;
-    kept by deadlines.tally in the same flush, and no new day changes them (the date is stored, not a count
+    kept by deadlines.tally in the same transaction, and no new day changes them (the date is stored, not a count
     of days)."""
 
     __tablename__ = "deadline_unit_tally"

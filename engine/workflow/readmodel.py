@@ -78,7 +78,7 @@ def _void_part_deadlines(c: Completion, unit_ids) -> None:
     """A co-unit's or 分办 unit's part withdrawn (its return approved, or the whole item re-assigned): what it still owed is
     no longer owed, so its open deadlines are void (作废), neither met nor late. Written before the ledger
     reads the item's deadlines in this same command, so the ledger leaves them closed. Through the ORM, so that
-    the board's summary rows (engine.deadlines.tally) let go of them in the same flush."""
+    the board's summary rows (engine.deadlines.tally) let go of them in the same transaction."""
     now = clock.now()
     for row in c.session.scalars(select(Deadline).where(Deadline.item_id == c.item.id,
                                                         Deadline.key.in_(PART_DEADLINES),
