@@ -300,8 +300,12 @@ def _task_rows_cte(n: int):
         table = TaskRow.__table__
         columns = ("id", "instance_id", "item_id", "spec_name", "title", "form_key", "lane", "unit_id", "assignee_id",
                    "round", "due_at", "created_at")  # what sync_derived gives every new row
-        _TASK_ROWS_CTES[n] = (insert(TaskRow).values([{c: bindparam(f"t{i}_{c}", type_=table.c[c].type)
-                                                       for c in columns} for i in range(n)])
+        # INSERT ... SELECT of a UNION ALL, not a multi-row VALUES: SQLAlchemy does not cache the compiled form
+        # of the latter, and compiling it at every completion cost more than the round trip it saves.
+        rows = union_all(*(select(*(bindparam(f"t{i}_{c}", type_=table.c[c].type).label(c) for c in columns))
+                           for i in range(n))) if n > 1 else \
+            select(*(bindparam(f"t0_{c}", type_=table.c[c].type).label(c) for c in columns))
+        _TASK_ROWS_CTES[n] = (insert(TaskRow).from_select(columns, rows)
                               .returning(TaskRow.id).cte(f"new_task_rows_{n}"))
     return _TASK_ROWS_CTES[n]
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
