@@ -122,3 +122,20 @@ def test_calendar_warnings_stored_as_text_become_catalog_messages(demo_db):
     msgid = "%(years)s年节假日数据未载入，按周末计算"
     assert [stored[i] for i in ids] == [{"id": msgid, "params": {"years": "2027"}},
                                         {"id": msgid, "params": {"years": "2027、2028"}}, None]
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL storage setting")
+def test_the_compressed_state_is_stored_as_written(empty):
+    """PostgreSQL tried to compress the already compressed workflow state at every write (pglz, in vain):
+    its column is stored EXTERNAL (out of line, uncompressed), and back to the default on downgrade."""
+    def storage() -> str:
+        with empty.connect() as conn:
+            return conn.execute(text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'process_instance'::regclass"
+                                     " AND attname = 'state'")).scalar()
+
+    migrations.upgrade(empty)
+    assert storage() == "e"  # EXTERNAL
+    migrations.downgrade(empty, "138a1130a856")
+    assert storage() == "x"  # EXTENDED, PostgreSQL's default for bytea
+    migrations.upgrade(empty)
+    assert storage() == "e"
