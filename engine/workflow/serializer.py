@@ -14,6 +14,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
@@ -24,8 +25,10 @@ CLOSED_VERSION = "banli-closed-1"  # a finished workflow: only what its diagram 
 # What the engine no longer changes in place: a finished step (completed or cancelled), and a predicted one
 # (not reached yet) while it has no data of its own; a step's data is stored as a difference from its parent's,
 # so the parent's must not change either: finished too, or without data (a multi-instance's children end before
-# it collects their data); a step without data differs from its parent by the parent's keys only. Their JSON
-# is kept on the step and reused while their states, links and sizes are as they were (StateSerializer.dumps).
+# it collects their data); a step without data differs from its parent by the parent's keys only. So is an event
+# waiting to be caught (a timer, a message): its data stays as it was when it began to wait, until it fires; its
+# internal data (a timer's due instant, a cycle's count) is compared whole. Their JSON is kept on the step and
+# reused while their states, links and sizes are as they were (StateSerializer.dumps).
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
 _MARK = "\x00banli-tasks\x00"  # a workflow's tasks' place in the state's JSON, filled in with their joined JSON
@@ -98,7 +101,8 @@ class StateSerializer:
     def _task(self, task: Task, reuse: bool, reused: list) -> str:
         """The task's member of its workflow's tasks object: kept (on the task) as it was written last if the
         engine no longer changes it and its state, links and sizes are as they were, else converted anew."""
-        if not (task.has_state(FINISHED) or (task.has_state(PREDICTED) and not task.data)):
+        waiting = task.has_state(TaskState.WAITING) and isinstance(task.task_spec, CatchingEvent)
+        if not (waiting or task.has_state(FINISHED) or (task.has_state(PREDICTED) and not task.data)):
             return self._member(task)
         parent = task.parent
         if parent is None:
@@ -110,7 +114,7 @@ class StateSerializer:
         else:
             return self._member(task)
         key = (task.state, task.last_state_change, task.triggered, task._parent, tuple(task._children),
-               len(task.data), len(task.internal_data), of_parent)
+               len(task.data), repr(task.internal_data) if waiting else len(task.internal_data), of_parent)
         kept = getattr(task, "_banli_json", None) if reuse else None
         if kept is not None and kept[0] == key:
             reused[0] += 1
