@@ -60,9 +60,10 @@ class StateSerializer:
         """Compressed JSON: task data repeats itself from task to task, so it shrinks about sixfold.
 
         A workflow's finished steps make most of its tree and never change once finished: their JSON is kept
-        on the step and, with `reuse`, written again as it was (about 80% of a step's state). A
-        command that edits the data of steps by hand (a deadline recompute, an extension, a migration) must
-        not reuse: it serialises every step, and what it writes is kept for the next command.
+        on the step and, with `reuse`, written again as it was (about 80% of a step's state); a subprocess that
+        ended keeps its steps' joined JSON whole. A command that edits the data of steps by hand (a deadline
+        recompute, an extension, a migration) must not reuse: it serialises every step, and what it writes is
+        kept for the next command.
 
         The JSON is SpiffWorkflow's (BpmnWorkflowConverter's, without the spec), but each workflow's tasks are
         joined as text here rather than converted one by one through the registry and encoded again: a
@@ -92,7 +93,14 @@ class StateSerializer:
                "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
                "success": wf.success, "completed": wf.completed, "tasks": f"{_MARK}{len(tasks)}",
                "root": str(wf.task_tree.id)}
+        kept = getattr(wf, "_banli_tasks", None) if reuse and wf.completed else None
+        if kept is not None and kept[0] == len(wf.tasks):  # a subprocess that ended: none of its steps changes
+            reused[0] += kept[0]
+            tasks.append(kept[1])
+            return dct
         tasks.append("{" + ",".join(self._task(task, reuse, reused) for task in wf.tasks.values()) + "}")
+        if wf.completed:
+            wf._banli_tasks = (len(wf.tasks), tasks[-1])
         return dct
 
     def _json(self, dct) -> str:
