@@ -157,3 +157,20 @@ def test_a_form_error_flashed_on_its_own_names_its_field_in_the_readers_language
     client.get("/lang/zh")
     r = client.post(f"/items/{item_id}/merge", data={"csrf_token": token, "into": "XX-0000"})
     assert "并入：请填写同一年度、尚未办结的另一事项编号" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_board_reminder_history_reads_in_the_readers_language(client, demo_db):
+    """The board's 催办记录 column showed each reminder's and flag's stored title (the timer's BPMN name, in
+    Chinese) to English readers too; the item page translated the same entries."""
+    with later(40):
+        sweep(demo_db)
+        login(client, "supervisor")
+        client.get("/lang/en")
+        html = client.get("/supervision/?show=overdue").get_data(as_text=True)
+        cells = re.findall(r'<td data-label="[^"]*">((?:<div class="muted small">[^<]*</div>)+)</td>', html)
+        assert cells, "no reminder history on the board"
+        shown = re.findall(r'<div class="muted small">([^<]*)</div>', "".join(cells))
+        assert [t for t in shown if re.search(r"[\u4e00-\u9fff]", t)] == []
+        client.get("/lang/zh")
+        html = client.get("/supervision/?show=overdue").get_data(as_text=True)
+        assert re.search(r'<div class="muted small">[^<]*[\u4e00-\u9fff][^<]*</div>', html)
