@@ -37,6 +37,7 @@ from engine.workflow.runtime import complete_task
 from engine.workflow.versions import deploy_checked, migrate_version
 from engine.workflow.sweep import sweep
 from tests.conftest import user, shown_title
+from tests.test_state_reuse import reuse_checked
 
 SH = ledger.clock.LOCAL_TZ
 RENAMED = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8").replace(
@@ -585,8 +586,12 @@ def plans():
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(plan=plans())
 def test_random_paths_agree_with_the_oracle(fresh_demo_db, plan):
-    with fresh_demo_db() as db:
+    """And every state a command writes with its steps' kept JSON (engine.workflow.serializer) is the state a
+    full serialisation writes, whatever the path did to the workflow (timers fired, extensions, reloads,
+    migrations, re-handling rounds)."""
+    with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
+    assert states["reused"] and states["differ"] == []
 
 
 # --- paths kept as plain tests ----------------------------------------------------------------------------

@@ -4,7 +4,9 @@ the workflow in between (timers fired, deadlines recomputed by hand, co-units' p
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import timedelta
+from unittest.mock import patch
 
 from sqlalchemy import func, select
 
@@ -18,8 +20,10 @@ from engine.workflow.serializer import STATE
 from engine.workflow.sweep import sweep
 
 
-def _checking(monkeypatch) -> dict:
-    """Every state written with kept JSON is compared with a full serialisation of the same workflow."""
+@contextmanager
+def reuse_checked():
+    """Every state written with kept JSON is compared with a full serialisation of the same workflow; yields
+    what was seen (the random paths of test_deadline_oracle use it too)."""
     seen = {"reused": 0, "kept": 0, "differ": []}
     dumps = STATE.dumps
 
@@ -33,8 +37,8 @@ def _checking(monkeypatch) -> dict:
                 seen["differ"].append(workflow.get_tasks(state=16, manual=True))
         return out
 
-    monkeypatch.setattr(STATE, "dumps", checked)
-    return seen
+    with patch.object(STATE, "dumps", checked):
+        yield seen
 
 
 def _next_form(db, item_id: int) -> str | None:
@@ -43,8 +47,12 @@ def _next_form(db, item_id: int) -> str | None:
                          .order_by(TaskRow.created_at, TaskRow.id).limit(1)).first()
 
 
-def test_every_command_writes_the_state_a_full_serialisation_writes(db, monkeypatch):
-    seen = _checking(monkeypatch)
+def test_every_command_writes_the_state_a_full_serialisation_writes(db):
+    with reuse_checked() as seen:
+        _every_kind_of_command(db, seen)
+
+
+def _every_kind_of_command(db, seen) -> None:
     with clock.travel(scenario.DAY):
         with db.transaction() as s:
             org = scenario.create_org(s)
