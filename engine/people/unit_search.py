@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from engine import keyset
 from engine.db import escape_like
 from engine.models import Unit, UnitNameGram
 
@@ -54,10 +55,13 @@ def suggest(session: Session, text: str, within=None, limit: int = SUGGESTIONS) 
     if len(exact) >= limit:
         return [(unit_id, name) for unit_id, name in exact]
     gram = UnitNameGram
-    rest = session.execute(
-        q.join(gram, gram.unit_id == Unit.id)
-        .where(gram.gram == _fold(text)[:2], gram.name.like(f"%{escape_like(text)}%", escape="\\"), gram.name != text)
-        .order_by(gram.name, gram.unit_id).limit(limit - len(exact))).all()
+    q = q.join(gram, gram.unit_id == Unit.id).where(gram.gram == _fold(text)[:2], gram.name != text)
+    if len(text) > 2 or any(c in string.ascii_letters for c in text):
+        # A pair's rows contain a text of one or two characters without ASCII letters, so LIKE is left out for
+        # it: PostgreSQL would take its selectivity as independent of the pair's, expect a few rows, and read
+        # every row of the pair to sort them rather than walk them in name order up to the limit.
+        q = q.where(gram.name.like(f"%{escape_like(text)}%", escape="\\"))
+    rest = session.execute(q.order_by(gram.name, gram.unit_id).limit(keyset.literal_limit(limit - len(exact)))).all()
     return [(unit_id, name) for unit_id, name in exact + rest]
 
 
