@@ -4,7 +4,7 @@ name order through the rows of one of its pairs, not by trying LIKE '%...%' on e
 units there are; the application keeps it as units are added or renamed (engine.people.unit_search).
 
 Revision ID: 5c3e9a7d1b24
-Revises: 138a1130a856
+Revises: 5c0e7a3d9b14
 Create Date: 2026-12-01 07:40:00
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '5c3e9a7d1b24'
-down_revision: Union[str, Sequence[str], None] = '138a1130a856'
+down_revision: Union[str, Sequence[str], None] = '5c0e7a3d9b14'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
