@@ -55,7 +55,9 @@ def suggest(session: Session, text: str, within=None, limit: int = SUGGESTIONS) 
     if len(exact) >= limit:
         return [(unit_id, name) for unit_id, name in exact]
     gram = UnitNameGram
-    q = q.join(gram, gram.unit_id == Unit.id).where(gram.gram == _fold(text)[:2], gram.name != text)
+    q = select(gram.unit_id, gram.name).where(gram.gram == _fold(text)[:2], gram.name != text)
+    if within is not None:  # a condition on the unit row: joined only for it
+        q = q.join(Unit, Unit.id == gram.unit_id).where(within)
     if len(text) > 2 or any(c in string.ascii_letters for c in text):
         # A pair's rows contain a text of one or two characters without ASCII letters, so LIKE is left out for
         # it: PostgreSQL would take its selectivity as independent of the pair's, expect a few rows, and read
