@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy import delete, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from engine import keyset
@@ -58,13 +58,20 @@ def suggest(session: Session, text: str, within=None, limit: int = SUGGESTIONS) 
     q = select(gram.unit_id, gram.name).where(gram.gram == _fold(text)[:2], gram.name != text)
     if within is not None:  # a condition on the unit row: joined only for it
         q = q.join(Unit, Unit.id == gram.unit_id).where(within)
-    if len(text) > 2 or any(c in string.ascii_letters for c in text):
-        # A pair's rows contain a text of one or two characters without ASCII letters, so LIKE is left out for
-        # it: PostgreSQL would take its selectivity as independent of the pair's, expect a few rows, and read
-        # every row of the pair to sort them rather than walk them in name order up to the limit.
-        q = q.where(gram.name.like(f"%{escape_like(text)}%", escape="\\"))
+    q = q.where(_contains(session, gram.name, text))
     rest = session.execute(q.order_by(gram.name, gram.unit_id).limit(keyset.literal_limit(limit - len(exact)))).all()
     return [(unit_id, name) for unit_id, name in exact + rest]
+
+
+def _contains(session: Session, name, text: str):
+    """`name` contains `text`, as LIKE '%text%' matches on each database. PostgreSQL is asked with strpos(),
+    which it prices as a third of the rows: LIKE it prices from the names' statistics as if independent of
+    the pair, expects a few of the pair's rows to match and reads all of them to sort them (1,000 rows for 统计局
+    among 20,000 units), where they contain the pair and mostly the text, and the walk in name order stops
+    at the limit."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.strpos(name, text) > 0
+    return name.like(f"%{escape_like(text)}%", escape="\\")
 
 
 # SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not: the index holds names folded so, and
