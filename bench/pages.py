@@ -35,10 +35,11 @@ class PageFigure:
 def _pages(session, rows: dict[str, int] | None = None):
     """(name, function returning the rows shown) for each page measured.
 
-    `rows`: for the inboxes and the 2026 handling list's page 2, how many rows to show. A small office has
-    fewer open tasks than one page (12 at 1k items), and 64 items handling (a page 2 of 14); the large one
-    is then measured on a page of the same length, so that both sides show the same rows and the ratio is
-    what the database size costs, not what a longer page costs.
+    `rows`: for the inboxes, the 2026 handling list's page 2 and the unit suggestions, how many rows to show.
+    A small office has fewer open tasks than one page (12 at 1k items), 64 items handling (a page 2 of 14),
+    and one unit whose name contains the text typed (20 at 100k, with the 片区 units); the large one is then
+    measured on a page of the same length, so that both sides show the same rows and the ratio is what the
+    database size costs, not what a longer page costs.
     """
     users = bulk.query_users(session)
     unit = tuple(session.execute(select(Unit.id, Unit.name).order_by(Unit.id).limit(1)).one())
@@ -84,20 +85,21 @@ def _pages(session, rows: dict[str, int] | None = None):
         ("supervisors' board, both summary tables", lambda: (board.summary(session, board.BoardFilter(), "unit")
                                                              + board.summary(session, board.BoardFilter(), "step"))),
         ("supervisors' board, units p.2", lambda: board.unit_page(session, board.BoardFilter(), after=units_p2).rows),
-        (UNIT_CHOICES, lambda: unit_choices(session, unit)),
-        ("unit type-ahead, public (name typed)", lambda: unit_search.suggest(
-            session, typed, disclosure.HAS_PUBLISHED_REPLIES)),
+        (UNIT_CHOICES, lambda: unit_choices(session, unit, rows.get(UNIT_CHOICES, unit_search.SUGGESTIONS))),
+        (TYPE_AHEAD, lambda: unit_search.suggest(session, typed, disclosure.HAS_PUBLISHED_REPLIES,
+                                                 rows.get(TYPE_AHEAD, unit_search.SUGGESTIONS))),
     ]
 
 
 UNIT_CHOICES = "unit filter (item list, boards)"
+TYPE_AHEAD = "unit type-ahead, public (name typed)"
 
 
-def unit_choices(session, unit: tuple[int, str]):
+def unit_choices(session, unit: tuple[int, str], suggestions: int = unit_search.SUGGESTIONS):
     """What the item list, the board and the promises board read for their unit filter: the unit of a
     `unit=<id>` link, and the type-ahead's suggestions for a name typed (the unit's own: the exact match
     first, then every unit whose name contains it, as the bench's 片区 units do)."""
-    return [unit_search.choose(session, unit[0], None)] + unit_search.suggest(session, unit[1])
+    return [unit_search.choose(session, unit[0], None)] + unit_search.suggest(session, unit[1], limit=suggestions)
 
 
 OFFICE = "inbox, office (all office tasks)"
@@ -119,5 +121,10 @@ def compare(small_db, large_db, repeat: int = 15) -> list[PageFigure]:
     same_rows = {n: max(1, small[n][1]) for n in INBOXES if small[n][1] < queries.INBOX_PAGE}
     if small[HANDLING_P2][1] < queries.PAGE_SIZE:  # the large side's page 2 as long as the small side's
         same_rows[HANDLING_P2] = max(1, small[HANDLING_P2][1])
+    # The suggestions as many as the small side's (one unit contains the text among 20, twenty among 2,000).
+    if small[TYPE_AHEAD][1] < unit_search.SUGGESTIONS:
+        same_rows[TYPE_AHEAD] = max(1, small[TYPE_AHEAD][1])
+    if small[UNIT_CHOICES][1] - 1 < unit_search.SUGGESTIONS:  # the unit of the link, then the suggestions
+        same_rows[UNIT_CHOICES] = max(1, small[UNIT_CHOICES][1] - 1)
     large = measure(large_db, repeat, same_rows)
     return [PageFigure(name, small[name][0], large[name][0], small[name][1], large[name][1]) for name in small]

@@ -18,6 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
 from engine.workflow import forms as formlib
+from engine.people import unit_search
 from engine.people.accounts import hash_password
 from engine.demo.history import Actors  # who acts on a task row, as the demo year does
 from engine.models import TaskRow, Unit, User
@@ -70,6 +71,7 @@ def create_org(session: Session, n_units: int = len(UNIT_NAMES), n_proposers: in
               name if i < len(UNIT_NAMES) else f"第{i // len(UNIT_NAMES)}片区{name}")
              for i, (code, name) in ((i, UNIT_NAMES[i % len(UNIT_NAMES)]) for i in range(n_units))]
     session.execute(insert(Unit), [{"code": c, "name": n} for c, n in units])
+    unit_search.index_all(session)  # a Core insert: the ORM's hooks did not index the names for the type-ahead
     unit_ids = dict(session.execute(select(Unit.code, Unit.id)).all())
     users = [dict(username="office", name="张敏（区府办）", role="office"),
              dict(username="supervisor", name="赵督查", role="supervisor"),

@@ -1,12 +1,12 @@
 """All tables. Import models from here so every table is registered on Base.metadata."""
 from .base import Base, UTCDateTime, utcnow
-from .org import ROLES, LoginFailure, LoginSession, Unit, User
+from .org import ROLES, LoginFailure, LoginSession, Unit, UnitNameGram, User
 from .process import AuditEvent, ProcessDefinition, ProcessInstance, TaskRow
 from .items import (ITEM_STATUSES, ITEM_TYPES, Assignment, CoOpinion, Consultation, Disclosure, Item,
                     ItemCounter, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest)
 
 __all__ = [
-    "Base", "UTCDateTime", "utcnow", "ROLES", "LoginFailure", "LoginSession", "Unit", "User", "AuditEvent", "ProcessDefinition",
+    "Base", "UTCDateTime", "utcnow", "ROLES", "LoginFailure", "LoginSession", "Unit", "UnitNameGram", "User", "AuditEvent", "ProcessDefinition",
     "ProcessInstance", "TaskRow", "ITEM_STATUSES", "ITEM_TYPES", "Assignment", "CoOpinion", "Consultation",
     "Disclosure", "Item", "ItemCounter", "LeaderInstruction", "Pledge", "Rating", "RehandlingOrder", "Reply", "ReturnRequest",
     "CalendarDay", "CalendarYear",

@@ -24,6 +24,18 @@ class Unit(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+class UnitNameGram(Base):
+    """The type-ahead's index of unit names (engine.people.unit_search): each character and each pair of
+    adjacent characters of a unit's name, with the name. A name typed is usually two characters (交通, 教育)
+    anywhere in the name, which no index of the names narrows; the rows of one of its pairs, read in name
+    order, are the units that may contain it, so the suggestions cost about the units they show."""
+
+    __tablename__ = "unit_name_gram"
+    gram: Mapped[str] = mapped_column(String(2), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
 class User(Base):
     __tablename__ = "user_account"
     id: Mapped[int] = mapped_column(primary_key=True)
