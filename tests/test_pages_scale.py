@@ -359,3 +359,24 @@ def test_a_bounded_count_reads_the_index_alone_in_the_bench_as_in_a_running_data
         else:
             plan = " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
             assert "COVERING INDEX" in plan, plan
+
+
+def test_the_item_list_page_reads_its_rows_alone_then_their_proposers_and_units(demo_db):
+    """The page's statement joined every item's proposer and lead unit under its LIMIT: PostgreSQL priced those
+    lookups for every row the order could reach and put a Memoize cache on them sized by their distinct keys
+    (40,000 proposers, 20,000 units at 1M items), set up and freed at every view: "all years p.1" took 3.7 ms
+    at 1M against 2.3 ms at 1k (2.1 with Memoize off), for 51 rows that never hit the cache. The page's rows
+    are read alone, and their proposers and units by id."""
+    shown = []
+
+    def page_as_shown(s, office):
+        rows = queries.list_page(s, office, queries.ItemFilter())[0].rows
+        shown.extend((i.proposer.name, i.lead_unit and i.lead_unit.name) for i in rows)
+
+    with demo_db.reading() as s:
+        office = user(s, "office")
+        seen = _captured(demo_db, lambda: page_as_shown(s, office))
+    assert len(shown) > 2
+    pages = [st for st, _ in seen if "ORDER BY" in st and "FROM item" in st]
+    assert pages and [st for st in pages if "JOIN user_account" in st or "JOIN unit" in st] == []
+    assert len(seen) <= 4  # the page, its bounded count, the proposers, the units: not a statement per row

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, literal_column, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from engine import keyset
 from engine.db import escape_like
@@ -176,7 +176,11 @@ def list_page(session: Session, user: User, f: ItemFilter, after: str | None = N
     """The item list page after (or before) a page link's cursor, in list_items() order along the
     (year, item_type, number) index, and the bounded total: page N costs what page 1 costs."""
     q, segments = _filtered(user, f), item_segments(f)
-    page = keyset.page(session, q, segments, per_page or PAGE_SIZE, keyset.parse(after, segments),
+    # The page's rows alone, then their proposers and units by id: joined under the LIMIT, PostgreSQL priced
+    # the lookups for every row the order could reach and set up a cache (Memoize) sized by every proposer and
+    # unit at each view, a third of the page's time at 1M items.
+    rows = q.options(selectinload(Item.proposer), selectinload(Item.lead_unit))
+    page = keyset.page(session, rows, segments, per_page or PAGE_SIZE, keyset.parse(after, segments),
                        keyset.parse(before, segments), scalars=True)
     return page, bounded_count(session, q)
 
