@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -169,11 +169,15 @@ def register(db, plan: Plan) -> int:
                                  else "区政协十五届五次会议"}, office).id
 
 
+# What a user picks from the inbox (the item's oldest ready task), built once as the web's statements are.
+_NEXT_TASK = (select(TaskRow.id, TaskRow.form_key, TaskRow.title, TaskRow.lane, TaskRow.unit_id, TaskRow.assignee_id)
+              .where(TaskRow.item_id == bindparam("item_id")).order_by(TaskRow.created_at, TaskRow.id).limit(1))
+
+
 def complete_next(db, item_id: int, data: dict[str, dict], actors: Actors) -> bool:
     """Complete the item's oldest ready task in one transaction, as its user would; False when none is left."""
     with db.transaction() as s:
-        row = s.scalars(select(TaskRow).where(TaskRow.item_id == item_id)
-                        .order_by(TaskRow.created_at, TaskRow.id).limit(1)).first()
+        row = s.connection().execute(_NEXT_TASK, {"item_id": item_id}).first()
         if row is None:
             return False
         if row.form_key not in data:

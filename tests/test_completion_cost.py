@@ -5,14 +5,15 @@ import re
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import event, func, select
+import pytest
+from sqlalchemy import event, func, select, update
 from sqlalchemy.engine.interfaces import CacheStats
 
 from engine import clock
 from engine.events import outbox
 from engine.models import AuditEvent, Item, Notification, OutboxEvent, ProcessInstance, TaskRow
 from engine.people.notifications import notify
-from engine.workflow.runtime import WORKFLOWS, complete_task, instance_of
+from engine.workflow.runtime import WORKFLOWS, StaleTask, complete_task, instance_of
 from engine.workflow.serializer import STATE
 from engine.workflow.versions import item_diagram
 from tests.conftest import task_for, user
@@ -74,6 +75,47 @@ def test_a_completion_writes_the_instance_and_the_item_once(demo_db):
     assert len(seen) <= (13 if demo_db.is_postgres else 16), "\n".join(s[:100] for s in seen)
     assert not [sql for sql in seen if sql.startswith("SELECT unit")]
     assert len([sql for sql in seen if "DELETE FROM task_row" in sql]) == 1
+
+
+def test_a_completion_leaves_the_instance_and_the_item_written_and_clean(demo_db):
+    """The instance's and the item's rows go out as two prebuilt UPDATEs, not through the ORM's flush (which
+    cost several times the statements): afterwards the objects hold what the rows hold, nothing left to flush."""
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    with demo_db.transaction() as s:
+        row = task_for(s, item_id, "sign_for")
+        instance, item = s.get(ProcessInstance, row.instance_id), s.get(Item, item_id)
+        version, state = instance.version, instance.state
+        complete_task(s, row.id, user(s, "jtj_staff"), {"sign_decision": "sign"})
+        assert instance not in s.dirty and item not in s.dirty
+        stored = s.connection().execute(select(ProcessInstance.__table__.c.version, ProcessInstance.__table__.c.state,
+                                                Item.__table__.c.status, Item.__table__.c.current_step)
+                                         .join_from(ProcessInstance.__table__, Item.__table__)
+                                         .where(ProcessInstance.__table__.c.id == instance.id)).one()
+        assert stored == (version + 1, instance.state, item.status, item.current_step)
+        assert instance.state != state and item.current_step == "签订责任状"
+
+
+def test_a_write_over_a_version_that_moved_on_is_refused_and_nothing_applies(demo_db):
+    """Another writer's version reached the row after this command read the instance: the instance's UPDATE
+    (WHERE version = the one read) changes nothing, and the command is refused as stale, wholly rolled back."""
+    item_id = register(demo_db)
+    table = ProcessInstance.__table__
+
+    def written_elsewhere(session, _item, row, _user):  # after the command read the instance, before it writes
+        session.connection().execute(update(table).where(table.c.id == row.instance_id)
+                                     .values(version=table.c.version + 1))
+
+    with pytest.raises(StaleTask):
+        with demo_db.transaction() as s:
+            row = task_for(s, item_id, "assign_item")
+            complete_task(s, row.id, user(s, "office"), {"assign_decision": "assign", "lead_unit": "jtj"},
+                          after=written_elsewhere)
+    with demo_db.reading() as s:
+        assert [r.spec_name for r in s.scalars(select(TaskRow).where(TaskRow.item_id == item_id))] == ["assign_item"]
+        assert s.get(Item, item_id).lead_unit_id is None
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                      AuditEvent.action == "completed")).all()
 
 
 def test_a_completion_like_one_before_it_compiles_no_statement(demo_db):

@@ -73,9 +73,10 @@ FORECAST = "forecast"  # the kind of a timer row that stands for a deadline whos
 
 
 def sync_timers(session: Session, instance: ProcessInstance, workflow, waiting=None,
-                forecasts=(), rows: dict | None = None) -> list[tuple[object, datetime]]:
+                forecasts=(), rows: dict | None = None) -> datetime | None:
     """Make the instance's timer rows equal its waiting timers (and the forecasts still ahead, see
-    engine.deadlines.forecast, so that the sweep comes back when their date passes); set `next_timer_due`.
+    engine.deadlines.forecast, so that the sweep comes back when their date passes); return the earliest due
+    instant among them, the instance's `next_timer_due` (written by the caller with the instance's row).
     `rows`: the instance's timer rows (id: due instant) when the caller has read them already.
 
     Timer rows are derived: plain Core statements on the session's connection, nothing for the ORM to track."""
@@ -104,7 +105,4 @@ def sync_timers(session: Session, instance: ProcessInstance, workflow, waiting=N
         conn.execute(_INSERT_TIMER, added)
     if moved:
         conn.execute(_MOVE_TIMER, moved)
-    next_due = min((due for _, due in [*waiting, *ahead]), default=None)
-    if instance.next_timer_due != next_due:
-        instance.next_timer_due = next_due
-    return waiting
+    return min((due for _, due in [*waiting, *ahead]), default=None)

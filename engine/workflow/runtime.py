@@ -15,6 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, delete, event, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -379,7 +380,7 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         early = forecasts(wf, instance.id, running, active_tasks)
     conn = session.connection()
     existing = scanned.task_rows
-    sync_timers(session, instance, wf, waiting, early, rows=scanned.timer_rows)
+    next_due = sync_timers(session, instance, wf, waiting, early, rows=scanned.timer_rows)
     now = clock.now()
     timers += [(f, due, due <= now) for f, due in early]  # a forecast whose date has passed is flagged
     completed = [(t.task_spec.bpmn_id or t.task_spec.name, ledger.completion_owner(t, directory.units))
@@ -450,23 +451,57 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     now = clock.now()
     ended = wf.is_completed()  # a walk of the task tree: once
     if ended:
-        instance.state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
+        state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
         state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
-        if state != instance.state:  # a sweep that changed nothing writes nothing
-            instance.state = state
-    instance.updated_at = now
+    _store_instance(session, instance, state=None if state == instance.state else state,  # unchanged: not rewritten
+                    status="completed" if ended else instance.status, updated_at=now, next_timer_due=next_due)
     WORKFLOWS.stage(session, instance, wf)
     if ended:
-        instance.status = "completed"
         withdrawn = wf.data.get("assign_decision") == "withdraw"
-        item.status = "withdrawn" if withdrawn else "merged" if item.merged_into_id else "closed"
-        item.closed_at = now
-        item.current_step = None
+        progress = dict(status="withdrawn" if withdrawn else "merged" if item.merged_into_id else "closed",
+                        closed_at=now, current_step=None)
     else:
         statuses = {STATUS_BY_FORM.get(form_of(t)["key"] or "", "handling") for t in ready}
-        item.status = min(statuses, key=ITEM_STATUSES.index) if statuses else item.status
-        item.current_step = "、".join(dict.fromkeys(t.task_spec.bpmn_name or t.task_spec.name for t in ready))
+        progress = dict(status=min(statuses, key=ITEM_STATUSES.index) if statuses else item.status,
+                        closed_at=item.closed_at,
+                        current_step="、".join(dict.fromkeys(t.task_spec.bpmn_name or t.task_spec.name for t in ready)))
+    if any(getattr(item, k) != v for k, v in progress.items()):
+        _store(session, item, _WRITE_ITEM, progress)
+
+
+# The instance's and the item's rows as a command leaves them, written by prebuilt Core UPDATEs and then made
+# the objects' committed values: the ORM has nothing left to flush for them (its flush of these two objects
+# cost several times their statements, at every completion). The instance's version check is the one the ORM
+# makes for `version_id_col`: in the WHERE clause, a stale version updating nothing.
+def _update_of(table, columns, *where):
+    return update(table).where(*where).values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+
+
+_INSTANCE = ProcessInstance.__table__
+_WRITE_INSTANCE = {with_state: _update_of(_INSTANCE, ("status", "updated_at", "next_timer_due", "version")
+                                          + (("state",) if with_state else ()),
+                                          _INSTANCE.c.id == bindparam("w_id"), _INSTANCE.c.version == bindparam("w_version"))
+                   for with_state in (False, True)}
+_WRITE_ITEM = _update_of(Item.__table__, ("status", "closed_at", "current_step"), Item.__table__.c.id == bindparam("w_id"))
+
+
+def _store_instance(session: Session, instance: ProcessInstance, state: bytes | None, **values) -> None:
+    """Write the instance's row (its state only when given: a sweep that changed nothing does not rewrite it)
+    with the next version; StaleDataError when another transaction wrote it since it was read."""
+    values["version"] = instance.version + 1
+    if state is not None:
+        values["state"] = state
+    _store(session, instance, _WRITE_INSTANCE[state is not None], values, {"w_version": instance.version})
+
+
+def _store(session: Session, obj, stmt, values: dict, where: dict | None = None) -> None:
+    result = session.connection().execute(stmt, {"w_id": obj.id, **(where or {}),
+                                                 **{f"v_{k}": v for k, v in values.items()}})
+    if result.rowcount != 1:
+        raise StaleDataError(f"{type(obj).__name__} {obj.id} was changed or removed by another transaction")
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
@@ -510,6 +545,11 @@ def resume_start(session: Session, instance: ProcessInstance) -> None:
 def instance_of(session: Session, item_id: int) -> ProcessInstance | None:
     return session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)
                            .order_by(ProcessInstance.id.desc()).limit(1)).first()
+
+
+# The task row a command acts on, read as plain columns: the command only reads it, and loading it as an ORM
+# object cost several times the statement.
+_TASK_ROW = select(TaskRow.__table__).where(TaskRow.id == bindparam("task_id"))
 
 
 def open_task(session: Session, task_id: str, user: User) -> TaskRow:
@@ -562,7 +602,8 @@ def _conflict_is_stale(command):
     return wrapped
 
 
-# What a caller adds to the same transaction once a task is completed (e.g. the step's attachments).
+# What a caller adds to the same transaction once a task is completed (e.g. the step's attachments); it is
+# given the task row's columns (a Row of task_row, read-only).
 AfterCompletion = Callable[[Session, Item, TaskRow, User], None]
 
 
@@ -584,12 +625,11 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_
 
 def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_unit: bool,
                    after: AfterCompletion | None) -> Item:
-    if for_unit and user.role == "office":
-        row = session.get(TaskRow, task_id)
-        if row is None:
-            raise TaskGone(GONE_MESSAGE)
-    else:
-        row = open_task(session, task_id, user)
+    row = session.connection().execute(_TASK_ROW, {"task_id": task_id}).first()
+    if row is None:
+        raise TaskGone(GONE_MESSAGE)
+    if not (for_unit and user.role == "office"):
+        require_can_act(user, row)
     instance, item = _instance_and_item(session, row.instance_id)
     wf, _ = load_workflow(session, instance)
     task = wf.get_task_from_id(UUID(task_id))
