@@ -547,11 +547,6 @@ def instance_of(session: Session, item_id: int) -> ProcessInstance | None:
                            .order_by(ProcessInstance.id.desc()).limit(1)).first()
 
 
-# The task row a command acts on, read as plain columns: the command only reads it, and loading it as an ORM
-# object cost several times the statement.
-_TASK_ROW = select(TaskRow.__table__).where(TaskRow.id == bindparam("task_id"))
-
-
 def open_task(session: Session, task_id: str, user: User) -> TaskRow:
     """The task row a user may act on, or TaskGone / NotAllowed."""
     row = session.get(TaskRow, task_id)
@@ -625,12 +620,13 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_
 
 def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_unit: bool,
                    after: AfterCompletion | None) -> Item:
-    row = session.connection().execute(_TASK_ROW, {"task_id": task_id}).first()
-    if row is None:
+    found = session.execute(_TASK_INSTANCE_AND_ITEM, {"task_id": task_id}).first()
+    if found is None:
         raise TaskGone(GONE_MESSAGE)
+    instance, item, *columns = found
+    row = SimpleNamespace(**dict(zip(_TASK_COLUMNS, columns)))
     if not (for_unit and user.role == "office"):
         require_can_act(user, row)
-    instance, item = _instance_and_item(session, row.instance_id)
     wf, _ = load_workflow(session, instance)
     task = wf.get_task_from_id(UUID(task_id))
     if task is None or not task.has_state(TaskState.READY):
@@ -672,6 +668,17 @@ _INSTANCE_AND_ITEM = {skip: select(ProcessInstance, Item).join(Item, Item.id == 
                       .options(lazyload(Item.proposer), lazyload(Item.lead_unit))
                       .where(ProcessInstance.id == bindparam("instance_id"))
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
+
+
+# A completion's task row (plain columns: the command only reads it, and an ORM object of it cost several times
+# the statement) with its instance (locked) and item, in one statement.
+_TASK_COLUMNS = tuple(c.name for c in TaskRow.__table__.c)
+_TASK_INSTANCE_AND_ITEM = (select(ProcessInstance, Item, *(c.label(f"task_{c.name}") for c in TaskRow.__table__.c))
+                           .join(Item, Item.id == ProcessInstance.item_id)
+                           .join(TaskRow.__table__, TaskRow.__table__.c.instance_id == ProcessInstance.id)
+                           .options(lazyload(Item.proposer), lazyload(Item.lead_unit))
+                           .where(TaskRow.__table__.c.id == bindparam("task_id"))
+                           .with_for_update(of=ProcessInstance))
 
 
 def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = False):
