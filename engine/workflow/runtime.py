@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Callable
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, event, insert, literal, null, select, union_all, update
+from sqlalchemy import bindparam, delete, event, insert, inspect, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -467,7 +467,11 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
                         closed_at=item.closed_at,
                         current_step="、".join(dict.fromkeys(t.task_spec.bpmn_name or t.task_spec.name for t in ready)))
     if any(getattr(item, k) != v for k, v in progress.items()):
-        _store(session, item, _WRITE_ITEM, progress)
+        if inspect(item).modified:  # a projection changed the item too: one UPDATE of it, at the flush
+            for key, value in progress.items():
+                setattr(item, key, value)
+        else:
+            _store(session, item, _WRITE_ITEM, progress)
 
 
 # The instance's and the item's rows as a command leaves them, written by prebuilt Core UPDATEs and then made
