@@ -500,6 +500,8 @@ def _store_instance(session: Session, instance: ProcessInstance, state: bytes | 
 
 
 def _store(session: Session, obj, stmt, values: dict, where: dict | None = None) -> None:
+    """Run `stmt` (an `_update_of`) for `obj` with `values`, then give the object those values as committed:
+    assigned as attributes instead, they would be flushed again."""
     result = session.connection().execute(stmt, {"w_id": obj.id, **(where or {}),
                                                  **{f"v_{k}": v for k, v in values.items()}})
     if result.rowcount != 1:
