@@ -587,11 +587,11 @@ def plans():
 @given(plan=plans())
 def test_random_paths_agree_with_the_oracle(fresh_demo_db, plan):
     """And every state a command writes with its steps' kept JSON (engine.workflow.serializer) is the state a
-    full serialisation writes, whatever the path did to the workflow (timers fired, extensions, reloads,
-    migrations, re-handling rounds)."""
+    full serialisation writes, and the scan's walk of the active steps is SpiffWorkflow's, whatever the path did
+    to the workflow (timers fired, extensions, reloads, migrations, re-handling rounds)."""
     with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
-    assert states["reused"] and states["differ"] == []
+    assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
 
 
 # --- paths kept as plain tests ----------------------------------------------------------------------------
@@ -629,10 +629,15 @@ def _plan(**changes) -> dict:
     # an approved extension on a complex-free item, handled late in every step
     _plan(assign_on=date(2026, 9, 24), extension=20, sign_after=12, consult_gap=45, reply_after=70,
           rating=["satisfied", "none"], rate_after=30, publish_after=40),
+    # found by the random paths: the extension set the new reply date on the waiting reply timers, the next
+    # engine run merged their parent's (old) date into them again, and the state kept their JSON of before
+    _plan(extension=20),
 ])
 def test_known_paths(fresh_demo_db, plan):
-    with fresh_demo_db() as db:
+    """The oracle's known paths, the state each command writes compared with a full serialisation too."""
+    with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
+    assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
 
 
 @pytest.mark.parametrize("plan", [

@@ -9,25 +9,30 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from sqlalchemy import func, select
+from SpiffWorkflow.util.task import TaskState
 
 from bench import scenario
 from engine import clock
 from engine.deadlines.rules import rules_for
 from engine.models import Consultation, Item, ProcessInstance, TaskRow
 from engine.workflow.recompute import recompute_instance
-from engine.workflow.runtime import WORKFLOWS
+from engine.workflow.runtime import WORKFLOWS, active_tasks
 from engine.workflow.serializer import STATE
 from engine.workflow.sweep import sweep
 
 
 @contextmanager
 def reuse_checked():
-    """Every state written with kept JSON is compared with a full serialisation of the same workflow; yields
-    what was seen (the random paths of test_deadline_oracle use it too)."""
-    seen = {"reused": 0, "kept": 0, "differ": []}
+    """Every state written with kept JSON is compared with a full serialisation of the same workflow, and the
+    scan's own walk of the workflow's active steps (runtime.active_tasks) with SpiffWorkflow's; yields what was
+    seen (the random paths of test_deadline_oracle use it too)."""
+    seen = {"reused": 0, "kept": 0, "differ": [], "walks": 0, "walks_differ": []}
     dumps = STATE.dumps
 
     def checked(workflow, reuse=False):
+        seen["walks"] += 1
+        if active_tasks(workflow) != workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+            seen["walks_differ"].append(workflow.get_tasks(state=16, manual=True))
         out = dumps(workflow, reuse)
         if reuse:
             seen["reused"] += 1
@@ -84,5 +89,5 @@ def _every_kind_of_command(db, seen) -> None:
         assert s.scalar(select(func.count()).select_from(Consultation).where(Consultation.item_id == items[1])) == 2
         assert set(s.scalars(select(Item.status).where(Item.id.in_(items)))) == {"closed"}
     assert seen["reused"] >= 4 * 9 and seen["kept"] > seen["reused"] * 20  # most steps' JSON was kept
-    assert seen["differ"] == []
+    assert seen["differ"] == [] and seen["walks"] and seen["walks_differ"] == []
     assert WORKFLOWS.entries  # the workflows stayed in this process: the kept JSON was there to reuse

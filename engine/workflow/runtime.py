@@ -312,6 +312,26 @@ def _task_rows_cte(n: int):
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
+def active_tasks(wf: BpmnWorkflow) -> list:
+    """`wf.get_tasks(state=_ACTIVE)`, in its order (depth first, a subprocess's steps before the children of the
+    step that runs it), walked here: SpiffWorkflow's iterator spends several calls on every step of the tree
+    (depth bookkeeping, a filter object), and the walk was the dearest part of a completion's scan. Like it,
+    the walk descends into every subprocess and below definite steps only (a predicted step's children are
+    predicted too); tests/test_state_reuse.py compares the two along the deadline oracle's random paths."""
+    out, stack, subprocesses = [], [wf.task_tree], wf.top_workflow.subprocesses
+    while stack:
+        task = stack.pop()
+        state = task.state
+        if state & _ACTIVE:
+            out.append(task)
+        sub = subprocesses.get(task.id)
+        if sub is not None or (task._children and state >= TaskState.FUTURE):
+            stack.extend(reversed(task.children))
+            if sub is not None:
+                stack.append(sub.task_tree)
+    return out
+
+
 @dataclass
 class Scan:
     """The workflow as an engine run left it and the instance's derived rows as stored: what sync_derived
@@ -330,8 +350,8 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
     """`entry`: a timeline entry (`audit_row`) inserted by the same statement, as a WITH clause (PostgreSQL:
     one round trip for both)."""
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
-    active_tasks = wf.get_tasks(state=_ACTIVE)
-    for task in active_tasks:
+    running = active_tasks(wf)
+    for task in running:
         active.add(task.task_spec.bpmn_id or task.task_spec.name)
         if task.state == TaskState.READY and task.task_spec.manual:
             ready.append(task)
@@ -351,7 +371,7 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
             found[r.kind][r.id] = r.unit_id
     directory.units.learn(units, found["unit"])
     directory.people.learn(people, found["user"])
-    return Scan(active_tasks, ready, active, task_rows, timer_rows)
+    return Scan(running, ready, active, task_rows, timer_rows)
 
 
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,

@@ -26,8 +26,8 @@ CLOSED_VERSION = "banli-closed-1"  # a finished workflow: only what its diagram 
 # (not reached yet) while it has no data of its own; a step's data is stored as a difference from its parent's,
 # so the parent's must not change either: finished too, or without data (a multi-instance's children end before
 # it collects their data); a step without data differs from its parent by the parent's keys only. So is an event
-# waiting to be caught (a timer, a message): its data stays as it was when it began to wait, until it fires; its
-# internal data (a timer's due instant, a cycle's count) is compared whole. Their JSON is kept on the step and
+# waiting to be caught (a timer, a message) while its data and its internal data (a timer's due instant, a
+# cycle's count), compared whole, are as they were. Their JSON is kept on the step and
 # reused while their states, links and sizes are as they were (StateSerializer.dumps).
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
@@ -121,8 +121,12 @@ class StateSerializer:
             of_parent = (parent.state, parent.last_state_change, not parent.data)
         else:
             return self._member(task)
+        # A waiting event's data is compared whole, like its internal data: SpiffWorkflow merges its parent's
+        # data into it again at every engine run (TaskSpec._update_hook), which undoes a value set on it by hand
+        # (an extension's new reply date) without changing its state or its size.
         key = (task.state, task.last_state_change, task.triggered, task._parent, tuple(task._children),
-               len(task.data), repr(task.internal_data) if waiting else len(task.internal_data), of_parent)
+               repr(task.data) if waiting else len(task.data),
+               repr(task.internal_data) if waiting else len(task.internal_data), of_parent)
         kept = getattr(task, "_banli_json", None) if reuse else None
         if kept is not None and kept[0] == key:
             reused[0] += 1
