@@ -690,21 +690,17 @@ def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_un
 
 # The item's proposer and lead unit (joined by default, for pages) are not what a command reads: loaded
 # on access if ever, not joined into every command's first statement.
-_INSTANCE_AND_ITEM = {skip: select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
-                      .options(lazyload(Item.proposer), lazyload(Item.lead_unit))
-                      .where(ProcessInstance.id == bindparam("instance_id"))
+_COMMAND_ROWS = (select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
+                 .options(lazyload(Item.proposer), lazyload(Item.lead_unit)))
+_INSTANCE_AND_ITEM = {skip: _COMMAND_ROWS.where(ProcessInstance.id == bindparam("instance_id"))
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
-
-
 # A completion's task row (plain columns: the command only reads it, and an ORM object of it cost several times
 # the statement) with its instance (locked) and item, in one statement.
-_TASK_COLUMNS = tuple(c.name for c in TaskRow.__table__.c)
-_TASK_INSTANCE_AND_ITEM = (select(ProcessInstance, Item, *(c.label(f"task_{c.name}") for c in TaskRow.__table__.c))
-                           .join(Item, Item.id == ProcessInstance.item_id)
-                           .join(TaskRow.__table__, TaskRow.__table__.c.instance_id == ProcessInstance.id)
-                           .options(lazyload(Item.proposer), lazyload(Item.lead_unit))
-                           .where(TaskRow.__table__.c.id == bindparam("task_id"))
-                           .with_for_update(of=ProcessInstance))
+_TASK = TaskRow.__table__
+_TASK_COLUMNS = tuple(c.name for c in _TASK.c)
+_TASK_INSTANCE_AND_ITEM = (_COMMAND_ROWS.add_columns(*(c.label(f"task_{c.name}") for c in _TASK.c))
+                           .join(_TASK, _TASK.c.instance_id == ProcessInstance.id)
+                           .where(_TASK.c.id == bindparam("task_id")).with_for_update(of=ProcessInstance))
 
 
 def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = False):
