@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.events import outbox
@@ -247,3 +248,28 @@ def test_an_approved_reply_event_refers_to_the_reply_and_its_message_carries_the
     assert message["data"]["text"] == "经研究，" * 40 and message["data"]["reply_class"] == "B"
     assert list(message["data"]) == ["round", "reply_class", "text", "adopted", "promised", "promised_date",
                                      "disclosure"]
+
+
+def test_no_completion_of_a_whole_lifecycle_leaves_the_orm_anything_to_flush(demo_db, monkeypatch):
+    """Records go in, and what a projection changed (assignments, replies, the item) goes out, as prebuilt Core
+    statements (engine.writes): the ORM's flush of even a few objects cost a completion about a millisecond.
+    The lifecycle's own assertions check that every record and change is stored."""
+    from tests import test_lifecycle
+
+    flushed = []
+
+    def record(session, _context, _instances):
+        flushed.append(sorted(type(o).__name__ for o in (*session.new, *session.dirty, *session.deleted)))
+
+    def watched(*args, **kwargs):  # the whole command, its commit included
+        event.listen(Session, "before_flush", record)
+        try:
+            test_lifecycle.do.__wrapped__(*args, **kwargs)
+        finally:
+            event.remove(Session, "before_flush", record)
+
+    watched.__wrapped__ = test_lifecycle.do
+    monkeypatch.setattr(test_lifecycle, "do", watched)
+    test_lifecycle.test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_db)
+    assert flushed == []
+

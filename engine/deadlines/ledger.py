@@ -16,8 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from collections import Counter
+from itertools import chain
+
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from engine import clock
 from engine.i18n import N_, Msg
@@ -83,27 +88,96 @@ def completion_owner(task, units) -> int | None:
     return part_unit(task, units)
 
 
+class Row:
+    """A deadline row as the ledger reads and changes it: its columns as plain attributes, and what they were
+    when read (`was`; None for a new row). The ledger writes the differences itself with Core statements and
+    counts them into the board's summary rows (tally.count): as ORM objects, the rows cost a completion more
+    in the ORM's bookkeeping and flush than in their statements."""
+
+    def __init__(self, values: dict, stored: bool):
+        self.__dict__.update(values)
+        self.was = dict(values) if stored else None
+
+    def values(self) -> dict:
+        return {c: getattr(self, c) for c in _COLUMNS}
+
+    def changed(self) -> dict:
+        return {c: v for c, v in self.values().items() if v != self.was[c]}
+
+
 @dataclass
 class Live:
     """A fired timer whose deadline is still open: it is recorded on the timeline and announced."""
 
     task: object
     kind: str
-    row: Deadline
+    row: Row
 
 
-_ITEM_DEADLINES = select(Deadline).where(Deadline.item_id == bindparam("item_id")).order_by(Deadline.id)  # built once
+_TABLE = Deadline.__table__
+_COLUMNS = tuple(c.name for c in _TABLE.c)
+# Built once: the item's rows, new rows (executemany), and a changed row's columns (all but its id: one
+# statement for every change, executemany).
+_ITEM_DEADLINES = select(_TABLE).where(_TABLE.c.item_id == bindparam("item_id")).order_by(_TABLE.c.id)
+_INSERT = insert(_TABLE)
+_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("w_id")).values(
+    {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in _COLUMNS if c != "id"})
 
 
-def _close(row: Deadline, now: datetime) -> None:
+def _close(row: Row, now: datetime) -> None:
     row.met_at = now
     row.status = "met_late" if row.status == "overdue" else "met"
 
 
+def _set_warning(row: Row, warning) -> None:
+    """As Deadline's own `warning` validator keeps it: the text, and the catalog message for the reader's language."""
+    row.warning_message = warning.to_json() if isinstance(warning, Msg) else None
+    row.warning = str(warning)[:300] if warning is not None else None
+
+
+def _read(session: Session, item: Item) -> list[Row]:
+    """The item's deadlines, after writing what the command changed in them through the ORM (a co-unit's part
+    voided by its withdrawal): the ledger must find them as they are."""
+    if any(isinstance(o, Deadline) for o in chain(session.new, session.dirty, session.deleted)):
+        session.flush()
+    return [Row(dict(r), True) for r in session.connection().execute(_ITEM_DEADLINES, {"item_id": item.id}).mappings()]
+
+
+def _write(session: Session, rows: list[Row]) -> None:
+    """Insert the new rows and update the changed ones, count both into the summary rows, and give an ORM
+    object the command holds of a changed row (read for a form's window) its new values as committed."""
+    delta: Counter = Counter()
+    new, changed = [], []
+    for row in rows:
+        row.board_date = tally.board_date(row.status, row.due_date)
+        after = tally.bucket(*(getattr(row, n) for n in tally.DIMENSIONS))
+        if row.was is None:
+            delta[after] += 1
+            new.append({c: v for c, v in row.values().items() if c != "id"})
+            continue
+        values = row.changed()
+        if not values:
+            continue
+        delta[tally.bucket(*(row.was[n] for n in tally.DIMENSIONS))] -= 1
+        delta[after] += 1
+        changed.append({"w_id": row.id, **{f"v_{c}": v for c, v in row.values().items() if c != "id"}})
+        obj = session.identity_map.get(identity_key(Deadline, row.id))
+        if obj is not None:
+            for c, v in values.items():
+                set_committed_value(obj, c, v)
+        row.was = row.values()
+    conn = session.connection()
+    if new:
+        conn.execute(_INSERT, new)
+    if changed:
+        conn.execute(_UPDATE, changed)
+    tally.count(session, delta)
+
+
 def sync(session: Session, item: Item, timers, completed, active: set[str], cal: WorkCalendar, units, people,
-         moved_by: str | None = None) -> tuple[list[Live], list[Deadline]]:
+         moved_by: str | None = None) -> tuple[list[Live], list[Row]]:
     """Open, move, flag and close the item's deadlines after an engine run; return the live fired timers and
-    the item's deadlines as the run leaves them (stored rows as changed, new ones added).
+    the item's deadlines as the run leaves them (stored rows as changed, and new ones), written.
 
     `timers` are (task, due instant, fired) for the waiting timers and those that fired in this run;
     `completed` the (activity, unit id) pairs completed in this run; `active` the activities still running.
@@ -113,13 +187,13 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     moves and flags the row as that timer would, for the item's current lead unit only.
     """
     now, today = clock.now(), clock.today()
-    rows = list(session.scalars(_ITEM_DEADLINES, {"item_id": item.id}))
+    rows = _read(session, item)
     for activity, unit in completed:  # the event happened: its deadlines are met before timers are read
         for row in rows:
             if row.status in OPEN and row.attached_to == activity and (unit is None or row.unit_id in (None, unit)):
                 _close(row, now)
 
-    def find(key, rnd, owner, day) -> Deadline | None:
+    def find(key, rnd, owner, day) -> Row | None:
         same = [r for r in rows if (r.key, r.round, r.unit_id, r.owner_user_id) == (key, rnd, *owner)]
         # A void row (a co-unit's part withdrawn) is never taken up again: a new assignment owes it anew.
         return next((r for r in same if r.status in OPEN), None) or \
@@ -140,11 +214,11 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
                 continue  # returned: the deadline is no longer this unit's (its row turns void below)
             row = find(key, rnd, owner, day)
             if row is None:
-                row = Deadline(item_id=item.id, key=key, round=rnd, step=LABELS.get(key, key),
+                row = Row(dict(id=None, item_id=item.id, key=key, round=rnd, step=LABELS.get(key, key),
                                unit_id=owner[0], owner_user_id=owner[1], due_date=day, original_due_date=day,
-                               warning=_warning(cal, today, day), opened_at=now, attached_to=m["attached_to"],
-                               status="open", extended=False, **_grouping(item))
-                session.add(row)
+                               opened_at=now, attached_to=m["attached_to"], status="open", extended=False,
+                               overdue_at=None, met_at=None, board_date=None, **_grouping(item)), False)
+                _set_warning(row, _warning(cal, today, day))
                 rows.append(row)
             elif row.status in OPEN and row.due_date != day:
                 _move(session, item, row, day, cal, today, moved_by)
@@ -178,6 +252,7 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
         if row.status in OPEN and any(getattr(row, k) != v for k, v in grouping.items()):
             for k, v in grouping.items():
                 setattr(row, k, v)
+    _write(session, rows)
     return live, rows
 
 
@@ -185,12 +260,12 @@ def _grouping(item: Item) -> dict:
     return {"item_type": item.item_type, "is_key": bool(item.is_key), "leader_id": item.leader_id}
 
 
-def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalendar, today: date,
+def _move(session: Session, item: Item, row: Row, day: date, cal: WorkCalendar, today: date,
           moved_by: str | None) -> None:
     """A new due date for an open deadline: an approved extension marks it; a recompute keeps the flag."""
     old = row.due_date
     row.due_date = day
-    row.warning = _warning(cal, today, day)
+    _set_warning(row, _warning(cal, today, day))
     if moved_by == "extension":
         row.extended = True
         return
@@ -205,7 +280,7 @@ def _move(session: Session, item: Item, row: Deadline, day: date, cal: WorkCalen
         row.status, row.overdue_at = "open", None  # a later date un-flags it; it may fire again then
 
 
-def state(row: Deadline, today: date | None = None) -> str:
+def state(row, today: date | None = None) -> str:
     """on_time, due_soon, overdue, met, met_late, expired, waived or void: what every page shows."""
     today = today or clock.today()
     if row.status in CLOSED:
@@ -252,7 +327,7 @@ def announce(session: Session, item: Item, live: list[Live], recipients) -> None
                    N_("评价期满未表态"), f"expired:{event}", link=link)
 
 
-def due_by_activity(rows: list[Deadline]) -> dict[tuple[str, int | None], date]:
+def due_by_activity(rows: list[Row]) -> dict[tuple[str, int | None], date]:
     """The earliest open due date per (watched activity, owner unit): what task rows and the diagram show."""
     out: dict[tuple[str, int | None], date] = {}
     for row in rows:

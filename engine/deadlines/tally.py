@@ -1,8 +1,9 @@
 """The board's summary rows (DeadlineTally): open deadlines counted per board date, unit, key and item group.
 
 They change in the same transaction as the deadline rows they count: a `before_flush` hook compares each
-new, changed or deleted Deadline with what it was, so no writer of the ledger can forget them (a Core UPDATE
-of deadline rows bypasses it: it must only touch closed deadlines, which are not counted, or call `rebuild`).
+new, changed or deleted Deadline with what it was, so no writer of the ledger through the ORM can forget them.
+A Core write of deadline rows bypasses it: the ledger's own (ledger.sync) counts its changes itself (`count`);
+any other must only touch closed deadlines, which are not counted, or call `rebuild`.
 The differences add up in the session and are written with Core upserts once, just before COMMIT: every
 completion and fired timer of a unit and day updates the same few rows, and a row lock taken at the first
 flush was held for the whole transaction (a sweep batch of 50 instances), so a second worker or sweeper
@@ -78,6 +79,12 @@ def _count_changes(session: Session, _context, _instances) -> None:
     for row in session.deleted:
         if isinstance(row, Deadline):
             delta[_before(row)] -= 1
+    count(session, delta)
+
+
+def count(session: Session, delta: Counter) -> None:
+    """Keep `delta` (bucket -> change; None: not counted) for the summary rows, written before COMMIT: what
+    the hook found in a flush, or what a writer of deadline rows through Core (the ledger) counted itself."""
     delta.pop(None, None)
     if any(delta.values()):
         if not session.in_transaction():

@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from engine import clock
+from engine import clock, writes
 from engine.i18n import N_
 from engine.events import outbox
 from engine.people.notifications import notify, role_users
@@ -131,7 +131,7 @@ def assignment(c: Completion) -> None:
 def sign_for(c: Completion) -> None:
     lead = _active_assignments(c, "lead")
     if c.data.get("sign_decision") == "return":
-        c.session.add(ReturnRequest(item_id=c.item.id, unit_id=c.unit("lead_unit"), reason=c.data["return_reason"]))
+        writes.add(c.session, ReturnRequest, item_id=c.item.id, unit_id=c.unit("lead_unit"), reason=c.data["return_reason"])
         for a in lead:
             a.status = "return_requested"
     else:
@@ -145,7 +145,7 @@ def _part_sign_for(c: Completion, unit_var: str, role: str, prefix: str) -> None
     unit_id = c.unit(unit_var)
     parts = [a for a in _active_assignments(c, role) if a.unit_id == unit_id]
     if c.data.get(f"{prefix}_sign_decision") == "return":
-        c.session.add(ReturnRequest(item_id=c.item.id, unit_id=unit_id, reason=c.data[f"{prefix}_return_reason"]))
+        writes.add(c.session, ReturnRequest, item_id=c.item.id, unit_id=unit_id, reason=c.data[f"{prefix}_return_reason"])
         for a in parts:
             a.status = "return_requested"
     else:
@@ -222,38 +222,36 @@ def return_decision(c: Completion) -> None:
 
 
 def pledge(c: Completion) -> None:
-    c.session.add(Pledge(item_id=c.item.id, unit_id=c.replying_unit(), signed_by=c.user.id,
-                         responsible_leader=c.data["responsible_leader"], contact_person=c.data["contact_person"],
-                         contact_phone=c.data["contact_phone"], plan=c.data["plan"],
-                         target_date=_d(c.data["target_date"])))
+    writes.add(c.session, Pledge, item_id=c.item.id, unit_id=c.replying_unit(), signed_by=c.user.id,
+               responsible_leader=c.data["responsible_leader"], contact_person=c.data["contact_person"],
+               contact_phone=c.data["contact_phone"], plan=c.data["plan"], target_date=_d(c.data["target_date"]))
 
 
 def co_opinion(c: Completion) -> None:
     unit_id = c.unit("co_unit")
-    c.session.add(CoOpinion(item_id=c.item.id, unit_id=unit_id, text=c.data["co_opinion"]))
+    writes.add(c.session, CoOpinion, item_id=c.item.id, unit_id=unit_id, text=c.data["co_opinion"])
     c.session.execute(update(Assignment).where(Assignment.item_id == c.item.id, Assignment.unit_id == unit_id,
                                                Assignment.role == "co", Assignment.ended_at.is_(None))
                       .values(status="done"))
 
 
 def leader_instruction(c: Completion) -> None:
-    c.session.add(LeaderInstruction(item_id=c.item.id, leader_id=c.user.id, round=c.round,
-                                    instruction=c.data["instruction"], report_heard=bool(c.data.get("report_heard"))))
+    writes.add(c.session, LeaderInstruction, item_id=c.item.id, leader_id=c.user.id, round=c.round,
+               instruction=c.data["instruction"], report_heard=bool(c.data.get("report_heard")))
 
 
 def consultation(c: Completion) -> None:
-    c.session.add(Consultation(item_id=c.item.id, unit_id=c.unit("lead_unit"), round=c.round,
-                               held_on=_d(c.data["consult_date"]), form=c.data["consult_form"],
-                               participants=c.data["participants"], proposer_views=c.data["proposer_views"],
-                               recorded_by=c.user.id))
+    writes.add(c.session, Consultation, item_id=c.item.id, unit_id=c.unit("lead_unit"), round=c.round,
+               held_on=_d(c.data["consult_date"]), form=c.data["consult_form"], participants=c.data["participants"],
+               proposer_views=c.data["proposer_views"], recorded_by=c.user.id)
 
 
 def reply(c: Completion) -> None:
     d = c.data
-    c.session.add(Reply(item_id=c.item.id, unit_id=c.replying_unit(), round=c.round, reply_class=d["reply_class"],
-                        text=d["reply_text"], adopted=d.get("adopted"), promised=d.get("promised"),
-                        promised_date=_d(d.get("promised_date")), disclosure=d["disclosure"],
-                        disclosure_summary=d.get("disclosure_summary"), drafted_by=c.user.id))
+    writes.add(c.session, Reply, item_id=c.item.id, unit_id=c.replying_unit(), round=c.round,
+               reply_class=d["reply_class"], text=d["reply_text"], adopted=d.get("adopted"), promised=d.get("promised"),
+               promised_date=_d(d.get("promised_date")), disclosure=d["disclosure"],
+               disclosure_summary=d.get("disclosure_summary"), drafted_by=c.user.id)
 
 
 def _latest_reply(c: Completion) -> Reply:
@@ -315,14 +313,14 @@ def reply_review(c: Completion) -> None:
 
 
 def rating(c: Completion) -> None:
-    c.session.add(Rating(item_id=c.item.id, round=c.round, attitude=c.data["attitude"], result=c.data["result"],
-                         reason=c.data.get("rating_reason"), unit_id=c.unit("sep_unit") if c.separate_part else None))
+    writes.add(c.session, Rating, item_id=c.item.id, round=c.round, attitude=c.data["attitude"], result=c.data["result"],
+               reason=c.data.get("rating_reason"), unit_id=c.unit("sep_unit") if c.separate_part else None)
 
 
 def rehandling_order(c: Completion) -> None:
-    c.session.add(RehandlingOrder(item_id=c.item.id, round=c.round, decision=c.data["rehandle_decision"],
-                                  instructions=c.data["rehandle_instructions"], decided_by=c.user.id,
-                                  unit_id=c.unit("sep_unit") if c.separate_part else None))
+    writes.add(c.session, RehandlingOrder, item_id=c.item.id, round=c.round, decision=c.data["rehandle_decision"],
+               instructions=c.data["rehandle_instructions"], decided_by=c.user.id,
+               unit_id=c.unit("sep_unit") if c.separate_part else None)
     if c.separate_part:  # 分办: that unit's part alone starts a new round; the item's round is its lead unit's
         if c.data["rehandle_decision"] == "rehandle":
             unit_name = c.session.scalar(select(Unit.name).where(Unit.id == c.unit("sep_unit")))
@@ -337,26 +335,25 @@ def rehandling_order(c: Completion) -> None:
                        body=c.data["rehandle_instructions"])
 
 
-def promises_of(session: Session, item: Item, r: Reply) -> list[Promise]:
+def promises_of(session: Session, item: Item, r: Reply) -> None:
     """跟踪落实: each promised measure of an approved B or C reply (one per line) becomes a tracked promise
     of the replying unit, due on the promised date (or at the end of the item's year when none was given)."""
     if r.final_class not in ("B", "C") or not (r.promised or "").strip():
-        return []
+        return
     due = r.promised_date or date(item.year, 12, 31)
-    out = [Promise(item_id=item.id, reply_id=r.id, unit_id=r.unit_id, text=line.strip(), due_date=due)
-           for line in r.promised.splitlines() if line.strip()]
-    session.add_all(out)
-    return out
+    for line in r.promised.splitlines():
+        if line.strip():
+            writes.add(session, Promise, item_id=item.id, reply_id=r.id, unit_id=r.unit_id, text=line.strip(), due_date=due)
 
 
 def disclosure(c: Completion) -> None:
     """公开: what the public will read is redacted here, once, and stored beside the office's own text."""
     scope, text = c.data["publish_scope"], c.data.get("published_text")
-    row = Disclosure(item_id=c.item.id, scope=scope, text=text, published_by=c.user.id)
+    row = dict(item_id=c.item.id, scope=scope, text=text, published_by=c.user.id)
     if scope in ("full", "summary"):
-        row.public_title, row.public_text, row.public_content = public_version(c.session, c.item, scope, text)
-        row.public_year, row.public_unit_id = c.item.year, c.item.lead_unit_id  # where the public list files it
-    c.session.add(row)
+        row.update(zip(("public_title", "public_text", "public_content"), public_version(c.session, c.item, scope, text)))
+        row.update(public_year=c.item.year, public_unit_id=c.item.lead_unit_id)  # where the public list files it
+    writes.add(c.session, Disclosure, **row)
 
 
 def public_version(session: Session, item: Item, scope: str, office_text: str | None) -> tuple[str, str, str | None]:
@@ -404,9 +401,9 @@ STATUS_BY_FORM = {
 def timer_outcome(kind: str | None, deadline: str | None, c: Completion) -> None:
     """What a fired timer means for the record: an expired rating window counts as 未表态 (no opinion)."""
     if kind == "expired" and deadline in ("rating", "sep_rating"):  # sep_rating: a 分办 unit's reply
-        c.session.add(Rating(item_id=c.item.id, round=c.round, attitude="no_opinion", result="no_opinion",
-                             reason=N_("评价期满未表态"),  # shown through the catalog (web: |tr)
-                             unit_id=c.unit("sep_unit") if deadline == "sep_rating" else None))
+        writes.add(c.session, Rating, item_id=c.item.id, round=c.round, attitude="no_opinion", result="no_opinion",
+                   reason=N_("评价期满未表态"),  # shown through the catalog (web: |tr)
+                   unit_id=c.unit("sep_unit") if deadline == "sep_rating" else None)
 
 
 # The timeline's name of a completed form when a decision makes it another act than the step's name

@@ -15,13 +15,12 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, delete, event, insert, inspect, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock
+from engine import clock, writes
 from engine.i18n import N_, Msg, step_name
 from engine.deadlines import ledger
 from engine.workflow import formrules, forms
@@ -487,27 +486,24 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
                         closed_at=item.closed_at,
                         current_step="、".join(dict.fromkeys(t.task_spec.bpmn_name or t.task_spec.name for t in ready)))
     if any(getattr(item, k) != v for k, v in progress.items()):
-        if inspect(item).modified:  # a projection changed the item too: one UPDATE of it, at the flush
+        if inspect(item).modified:  # a projection changed the item too: one UPDATE of it, at the command's end
             for key, value in progress.items():
                 setattr(item, key, value)
         else:
-            _store(session, item, _WRITE_ITEM, progress)
+            writes.store(session, item, _WRITE_ITEM, progress)
 
 
 # The instance's and the item's rows as a command leaves them, written by prebuilt Core UPDATEs and then made
 # the objects' committed values: the ORM has nothing left to flush for them (its flush of these two objects
 # cost several times their statements, at every completion). The instance's version check is the one the ORM
 # makes for `version_id_col`: in the WHERE clause, a stale version updating nothing.
-def _update_of(table, columns, *where):
-    return update(table).where(*where).values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
-
-
 _INSTANCE = ProcessInstance.__table__
-_WRITE_INSTANCE = {with_state: _update_of(_INSTANCE, ("status", "updated_at", "next_timer_due", "version")
-                                          + (("state",) if with_state else ()),
-                                          _INSTANCE.c.id == bindparam("w_id"), _INSTANCE.c.version == bindparam("w_version"))
+_WRITE_INSTANCE = {with_state: writes.update_of(_INSTANCE, ("status", "updated_at", "next_timer_due", "version")
+                                                + (("state",) if with_state else ()),
+                                                _INSTANCE.c.id == bindparam("w_id"),
+                                                _INSTANCE.c.version == bindparam("w_version"))
                    for with_state in (False, True)}
-_WRITE_ITEM = _update_of(Item.__table__, ("status", "closed_at", "current_step"), Item.__table__.c.id == bindparam("w_id"))
+_WRITE_ITEM = writes.update_of(Item.__table__, ("status", "closed_at", "current_step"))
 
 
 def _store_instance(session: Session, instance: ProcessInstance, state: bytes | None, **values) -> None:
@@ -516,18 +512,7 @@ def _store_instance(session: Session, instance: ProcessInstance, state: bytes | 
     values["version"] = instance.version + 1
     if state is not None:
         values["state"] = state
-    _store(session, instance, _WRITE_INSTANCE[state is not None], values, {"w_version": instance.version})
-
-
-def _store(session: Session, obj, stmt, values: dict, where: dict | None = None) -> None:
-    """Run `stmt` (an `_update_of`) for `obj` with `values`, then give the object those values as committed:
-    assigned as attributes instead, they would be flushed again."""
-    result = session.connection().execute(stmt, {"w_id": obj.id, **(where or {}),
-                                                 **{f"v_{k}": v for k, v in values.items()}})
-    if result.rowcount != 1:
-        raise StaleDataError(f"{type(obj).__name__} {obj.id} was changed or removed by another transaction")
-    for key, value in values.items():
-        set_committed_value(obj, key, value)
+    writes.store(session, instance, _WRITE_INSTANCE[state is not None], values, {"w_version": instance.version})
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
@@ -833,7 +818,7 @@ def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWork
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
     _record_fired(session, item, fired, directory)
     sync_derived(session, instance, item, wf, directory, fired, scanned=scanned)
-    session.flush()
+    writes.flush(session, orm_only=(Deadline,))  # a deadline changed through the ORM is counted at its flush
 
 
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
