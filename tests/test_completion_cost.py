@@ -14,7 +14,7 @@ from engine import clock
 from engine.events import outbox
 from engine.models import AuditEvent, Item, Notification, OutboxEvent, ProcessInstance, TaskRow
 from engine.people.notifications import notify
-from engine.workflow.runtime import WORKFLOWS, StaleTask, complete_task, instance_of
+from engine.workflow.runtime import WORKFLOWS, StaleTask, complete, complete_task, instance_of
 from engine.workflow.serializer import STATE
 from engine.workflow.versions import item_diagram
 from tests.conftest import task_for, user
@@ -273,3 +273,22 @@ def test_no_completion_of_a_whole_lifecycle_leaves_the_orm_anything_to_flush(dem
     test_lifecycle.test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_db)
     assert flushed == []
 
+
+def test_a_completion_by_the_users_id_reads_them_with_the_task(demo_db):
+    """The web names the acting user by id (runtime.complete): they come in the command's first statement, with
+    the task, the instance and the item, instead of a statement of their own."""
+    item_id = register(demo_db)
+    with demo_db.reading() as s:
+        row, office = task_for(s, item_id, "assign_item"), user(s, "office")
+    seen, stop = _statements(demo_db)
+    try:
+        complete(demo_db, row.id, office.id, {"assign_decision": "assign", "lead_unit": "jtj"})
+    finally:
+        stop()
+    assert not [sql for sql in seen if sql.startswith("SELECT user_account.")]  # no read of the user alone
+    first = next(sql for sql in seen if sql.startswith("SELECT"))
+    assert "FROM process_instance" in first and "JOIN task_row" in first and "JOIN user_account" in first, first
+    with demo_db.reading() as s:
+        assert s.get(Item, item_id).lead_unit.code == "jtj"
+        assert s.scalars(select(AuditEvent.actor_id).where(AuditEvent.item_id == item_id,
+                                                           AuditEvent.action == "completed")).all() == [office.id]

@@ -614,9 +614,11 @@ AfterCompletion = Callable[[Session, Item, TaskRow, User], None]
 
 
 @_conflict_is_stale
-def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_unit: bool = False,
+def complete_task(session: Session, task_id: str, user: User | int, raw: dict, *, for_unit: bool = False,
                   after: AfterCompletion | None = None) -> Item:
     """Validate the form, complete the task, run the engine, and write every derived row.
+
+    `user`: the acting user, or their id (read with the task, the instance and the item, in one statement).
 
     `for_unit`: the office completes a unit's task on its behalf (改派, engine.items.reassignment); only
     the office may, and the unit's deadline windows do not bind it.
@@ -629,12 +631,15 @@ def complete_task(session: Session, task_id: str, user: User, raw: dict, *, for_
         return _complete_task(session, task_id, user, raw, for_unit, after)
 
 
-def _complete_task(session: Session, task_id: str, user: User, raw: dict, for_unit: bool,
+def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, for_unit: bool,
                    after: AfterCompletion | None) -> Item:
-    found = session.execute(_TASK_INSTANCE_AND_ITEM, {"task_id": task_id}).first()
+    by_id = not isinstance(user, User)
+    found = session.execute(_TASK_INSTANCE_AND_ITEM[by_id], {"task_id": task_id, "user_id": user}).first()
     if found is None:
         raise TaskGone(GONE_MESSAGE)
     instance, item, *columns = found
+    if by_id:
+        user, *columns = columns
     row = SimpleNamespace(**dict(zip(_TASK_COLUMNS, columns)))
     if not (for_unit and user.role == "office"):
         require_can_act(user, row)
@@ -681,11 +686,20 @@ _INSTANCE_AND_ITEM = {skip: _COMMAND_ROWS.where(ProcessInstance.id == bindparam(
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
 # A completion's task row (plain columns: the command only reads it, and an ORM object of it cost several times
 # the statement) with its instance (locked) and item, in one statement.
+# By the user's id, the acting user comes in it too (as the web names them): one read where there were two.
 _TASK = TaskRow.__table__
 _TASK_COLUMNS = tuple(c.name for c in _TASK.c)
-_TASK_INSTANCE_AND_ITEM = (_COMMAND_ROWS.add_columns(*(c.label(f"task_{c.name}") for c in _TASK.c))
-                           .join(_TASK, _TASK.c.instance_id == ProcessInstance.id)
-                           .where(_TASK.c.id == bindparam("task_id")).with_for_update(of=ProcessInstance))
+
+
+def _task_statement(by_id: bool):
+    stmt = (_COMMAND_ROWS.add_columns(*((User,) if by_id else ()), *(c.label(f"task_{c.name}") for c in _TASK.c))
+            .join(_TASK, _TASK.c.instance_id == ProcessInstance.id))
+    if by_id:
+        stmt = stmt.join(User, User.id == bindparam("user_id")).options(lazyload(User.unit))
+    return stmt.where(_TASK.c.id == bindparam("task_id")).with_for_update(of=ProcessInstance)
+
+
+_TASK_INSTANCE_AND_ITEM = {by_id: _task_statement(by_id) for by_id in (False, True)}
 
 
 def _instance_and_item(session: Session, instance_id: int, skip_locked: bool = False):
@@ -751,7 +765,7 @@ def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion |
     ProcessFailed (nothing applied, incident recorded) when a script or expression of the BPMN fails.
     """
     with db.transaction() as s:
-        return complete_task(s, task_id, s.get(User, user_id), raw, after=after).id
+        return complete_task(s, task_id, user_id, raw, after=after).id
 
 
 @_conflict_is_stale
