@@ -15,7 +15,6 @@ import os
 import re
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +29,7 @@ from engine import clock
 from engine.db import Database
 from engine.deadlines.timers import FORECAST
 from engine.models import Assignment, Deadline, Item, ProcessInstance, TaskRow, Timer
-from engine.workflow.serializer import STATE
+from engine.workflow.serializer import STATE, pack
 
 CHUNK = 2000
 TIMEOUT = 1800
@@ -91,7 +90,7 @@ def make_backlog(db, due_timers: int, tag: str) -> int:
                 copy = copy.replace(f'"item_id":{template_id},', f'"item_id":{item_id},')
                 batch[Item].append({**item, "id": item_id, "number": f"{tag}-{k:06d}"})
                 batch[ProcessInstance].append({**instance, "id": instance_id, "item_id": item_id,
-                                               "state": zlib.compress(copy.encode("utf-8"), 1)})
+                                               "state": pack(copy)})
                 for model, rows in ((TaskRow, tasks), (Timer, timers)):
                     batch[model] += [{**r, "id": fresh.get(r["id"], r["id"]), "item_id": item_id,
                                       "instance_id": instance_id} for r in rows]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import zlib
 from uuid import UUID
+
+import zstandard
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -31,6 +34,31 @@ CLOSED_VERSION = "banli-closed-1"  # a finished workflow: only what its diagram 
 # reused while their states, links and sizes are as they were (StateSerializer.dumps).
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
+# An open workflow's state is rewritten at every step: compressed with Zstandard at its fastest level, about five
+# times faster than zlib's fastest (0.09 ms against 0.47 for a 70 KB state) and smaller (8 KB against 10.6).
+# States written before (zlib, or plain JSON) are read as they are.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD = threading.local()  # a compression context serves one thread at a time
+
+
+def pack(text: str) -> bytes:
+    """The stored form of an open workflow's JSON."""
+    if not hasattr(_ZSTD, "compressor"):
+        _ZSTD.compressor = zstandard.ZstdCompressor(level=1)
+    return _ZSTD.compressor.compress(text.encode("utf-8"))
+
+
+def unpack(state: bytes) -> bytes:
+    """The JSON bytes of a stored state, whichever way it was written."""
+    if state[:1] == b"{":
+        return state
+    if state[:4] == ZSTD_MAGIC:
+        if not hasattr(_ZSTD, "decompressor"):
+            _ZSTD.decompressor = zstandard.ZstdDecompressor()
+        return _ZSTD.decompressor.decompress(state)
+    return zlib.decompress(state)
+
+
 _MARK = "\x00banli-tasks\x00"  # a workflow's tasks' place in the state's JSON, filled in with their joined JSON
 _PLACE = re.compile(r'"\\u0000banli-tasks\\u0000(\d+)"')
 
@@ -57,7 +85,7 @@ class StateSerializer:
         self._sub_typename = self.registry.typenames[BpmnSubWorkflow]
 
     def dumps(self, workflow: BpmnWorkflow, reuse: bool = False) -> bytes:
-        """Compressed JSON: task data repeats itself from task to task, so it shrinks about sixfold.
+        """Compressed JSON (`pack`): task data repeats itself from task to task, so it shrinks about eightfold.
 
         A workflow's finished steps make most of its tree and never change once finished: their JSON is kept
         on the step and, with `reuse`, written again as it was (about 80% of a step's state); a subprocess that
@@ -84,8 +112,7 @@ class StateSerializer:
         finally:
             self.registry._encoder_mode = False
         workflow._banli_reused = reused[0]  # how many steps' JSON was written as kept (tests read it)
-        text = _PLACE.sub(lambda m: tasks[int(m.group(1))], text)
-        return zlib.compress(text.encode("utf-8"), 1)  # rewritten at every step: speed first
+        return pack(_PLACE.sub(lambda m: tasks[int(m.group(1))], text))
 
     def _workflow(self, wf, reuse: bool, tasks: list, reused: list) -> dict:
         """WorkflowConverter.to_dict's fields, the tasks a place filled in with their joined JSON."""
@@ -143,7 +170,7 @@ class StateSerializer:
         """The JSON of a stored state (uncompressed states of earlier databases are read as they are)."""
         if isinstance(state, str):
             return state
-        return state.decode("utf-8") if state[:1] == b"{" else zlib.decompress(state).decode("utf-8")
+        return unpack(state).decode("utf-8")
 
     def closed(self, workflow: BpmnWorkflow) -> bytes:
         """The state a finished item keeps: the BPMN ids of the steps it passed, for its diagram.

@@ -35,8 +35,17 @@ def downgrade() -> None:
     """Back to JSON text: states are decompressed first, since SQL cannot do it."""
     import zlib
 
+    import zstandard
+
+    def plain_json(state: bytes) -> bytes:  # zlib, or Zstandard (frame magic) since the state was written faster
+        if state[:1] == b"{":
+            return state
+        if state[:4] == b"\x28\xb5\x2f\xfd":
+            return zstandard.ZstdDecompressor().decompress(state)
+        return zlib.decompress(state)
+
     conn = op.get_bind()
-    plain = {row_id: (state if state[:1] == b"{" else zlib.decompress(state))
+    plain = {row_id: plain_json(state)
              for row_id, state in conn.execute(sa.text("SELECT id, state FROM process_instance")) if state}
     update = sa.text("UPDATE process_instance SET state = :state WHERE id = :id")
     for row_id, data in plain.items():
