@@ -24,9 +24,11 @@ from engine.models import Item, Notification, TaskRow, User
 from engine.models.deadlines import task_key, task_keys
 
 
-def notify(session: Session, users, item: Item | None, kind: str, title: str, dedupe_key: str,
+def notify(session: Session, users, item: Item | int | None, kind: str, title: str, dedupe_key: str,
            body: str | None = None, link: str | None = None) -> int:
     """Add one notification per user unless that user already has this event. Returns how many were added.
+
+    `item`: the item the event is about, or its id.
 
     `title` is a catalog message (`N_`, with or without parameters); `body` a catalog message (a `Msg`) or
     a person's own text. One INSERT that skips the (user, event) pairs already stored: no read first, no
@@ -38,7 +40,8 @@ def notify(session: Session, users, item: Item | None, kind: str, title: str, de
     now = clock.now()
     message = stored_message(title, body)
     text_body = body if body is not None and not isinstance(body, Msg) else None  # a person's words, as typed
-    rows = [dict(user_id=uid, item_id=item.id if item else None, kind=kind, title=None, body=text_body,
+    item_id = item if item is None or isinstance(item, int) else item.id
+    rows = [dict(user_id=uid, item_id=item_id, kind=kind, title=None, body=text_body,
                  message=message, link=link, dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
     return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from engine import clock, writes
@@ -63,11 +63,23 @@ def _active_assignments(c: Completion, role: str | None = None):
     return c.session.scalars(q).all()
 
 
+# Prebuilt and run as Core: what a projection reads besides the objects it changes (statements built per call,
+# through the ORM, cost a projection several times their run).
+_ITEMS = Item.__table__
+_MERGED_INTO = select(_ITEMS.c.id, _ITEMS.c.proposer_id).where(_ITEMS.c.merged_into_id == bindparam("item_id"))
+_UNIT_NAME = select(Unit.__table__.c.name).where(Unit.__table__.c.id == bindparam("unit_id"))
+
+
+def unit_name(session: Session, unit_id: int | None) -> str | None:
+    return session.connection().execute(_UNIT_NAME, {"unit_id": unit_id}).scalar()
+
+
 def tell_proposers(session: Session, item: Item, event: str, title: str, body: str | None = None) -> None:
     """Tell the lead proposer, and the proposer of every item merged into this one (并案), in the portal."""
-    for it in [item, *session.scalars(select(Item).where(Item.merged_into_id == item.id))]:
-        notify(session, [it.proposer_id], it, "proposer", title, f"proposer:{event}:{it.id}", body=body,
-               link=f"/portal/items/{it.id}")
+    merged = session.connection().execute(_MERGED_INTO, {"item_id": item.id}).all()
+    for item_id, proposer_id in [(item.id, item.proposer_id), *merged]:
+        notify(session, [proposer_id], item_id, "proposer", title, f"proposer:{event}:{item_id}", body=body,
+               link=f"/portal/items/{item_id}")
 
 
 # What a co-unit's or a 分办 unit's part owes (its return window, opinion, own reply, the rating of its reply).
@@ -112,14 +124,14 @@ def assignment(c: Completion) -> None:
     # The notice's event names the lead assignment by id: the rows go in now, as Core (nothing for the ORM to
     # track), while the item, changed above and again by the command, is written once at its end.
     lead_id = c.session.connection().execute(_INSERT_ASSIGNMENTS, added).scalars().first()
-    unit_name = c.session.scalar(select(Unit.name).where(Unit.id == item.lead_unit_id))
+    lead_name = unit_name(c.session, item.lead_unit_id)
     separate = [c.units[code] for code in c.data.get("separate_units") or [] if code != c.data["lead_unit"]]
     if separate:  # 分办: the proposer learns every unit that will reply
         names = dict(c.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(separate))).all())
-        title = N_("已交办：由%(unit)s主办，%(separate)s分办", unit=unit_name,
+        title = N_("已交办：由%(unit)s主办，%(separate)s分办", unit=lead_name,
                    separate="、".join(names[u] for u in separate))
     else:
-        title = N_("已交办：由%(unit)s主办", unit=unit_name)
+        title = N_("已交办：由%(unit)s主办", unit=lead_name)
     tell_proposers(c.session, item, f"assigned:{lead_id}", title)
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
@@ -227,12 +239,16 @@ def pledge(c: Completion) -> None:
                contact_phone=c.data["contact_phone"], plan=c.data["plan"], target_date=_d(c.data["target_date"]))
 
 
+_ASSIGNMENTS = Assignment.__table__
+_CO_PART_DONE = (update(_ASSIGNMENTS).values(status="done")
+                 .where(_ASSIGNMENTS.c.item_id == bindparam("w_item"), _ASSIGNMENTS.c.unit_id == bindparam("w_unit"),
+                        _ASSIGNMENTS.c.role == "co", _ASSIGNMENTS.c.ended_at.is_(None)))
+
+
 def co_opinion(c: Completion) -> None:
     unit_id = c.unit("co_unit")
     writes.add(c.session, CoOpinion, item_id=c.item.id, unit_id=unit_id, text=c.data["co_opinion"])
-    c.session.execute(update(Assignment).where(Assignment.item_id == c.item.id, Assignment.unit_id == unit_id,
-                                               Assignment.role == "co", Assignment.ended_at.is_(None))
-                      .values(status="done"))
+    c.session.connection().execute(_CO_PART_DONE, {"w_item": c.item.id, "w_unit": unit_id})
 
 
 def leader_instruction(c: Completion) -> None:
@@ -298,8 +314,7 @@ def reply_review(c: Completion) -> None:
             for a in _active_assignments(c, "separate"):
                 if a.unit_id == r.unit_id:
                     a.status = "replied"
-            unit_name = c.session.scalar(select(Unit.name).where(Unit.id == r.unit_id))
-            title = N_("%(unit)s已答复（分办），请评价", unit=unit_name)
+            title = N_("%(unit)s已答复（分办），请评价", unit=unit_name(c.session, r.unit_id))
         else:
             title = N_("已答复（第%(round)s轮），请评价", round=r.round)
         tell_proposers(c.session, c.item, f"replied:{r.id}", title,
@@ -323,9 +338,9 @@ def rehandling_order(c: Completion) -> None:
                unit_id=c.unit("sep_unit") if c.separate_part else None)
     if c.separate_part:  # 分办: that unit's part alone starts a new round; the item's round is its lead unit's
         if c.data["rehandle_decision"] == "rehandle":
-            unit_name = c.session.scalar(select(Unit.name).where(Unit.id == c.unit("sep_unit")))
             tell_proposers(c.session, c.item, f"rehandled:{c.round + 1}:u{c.unit('sep_unit')}",
-                           N_("已责成%(unit)s重新办理（分办，第%(round)s轮）", unit=unit_name, round=c.round + 1),
+                           N_("已责成%(unit)s重新办理（分办，第%(round)s轮）", unit=unit_name(c.session, c.unit("sep_unit")),
+                              round=c.round + 1),
                            body=c.data["rehandle_instructions"])
         return
     if c.data["rehandle_decision"] == "rehandle":
