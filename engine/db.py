@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -40,7 +42,32 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("banli_write") else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+    engine = create_engine(url, json_serializer=_json)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 30.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """A pooled connection idle for a while may have been closed under it (the server restarted, a firewall
+    dropped it): it is tried before use and replaced if dead. One used a moment ago is not: pinging at every
+    checkout (`pool_pre_ping`) cost every command a round trip. A connection that dies while in use fails its
+    command, and the pool then replaces every connection older than the failure."""
+    @event.listens_for(engine, "checkin")
+    def _used(_dbapi_conn, record):
+        record.info["banli_used"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_conn, record, _proxy):
+        used = record.info.get("banli_used")
+        if used is None or time.monotonic() - used < IDLE_PING_SECONDS:  # just opened, or just used
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"pooled connection lost while idle: {exc}") from exc
 
 
 class Database:

@@ -1,0 +1,49 @@
+"""Pooled connections: one lost while idle is replaced before use; one used a moment ago costs no ping."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from engine import db as engine_db
+from tests.conftest import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="a SQLite file has no server to lose the connection")
+
+
+def _backend_pid(db) -> int:
+    with db.transaction() as s:
+        return s.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
+def _server_drops(db, pid: int) -> None:
+    admin = create_engine(db.url)
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        admin.dispose()
+
+
+def test_a_connection_lost_while_idle_is_replaced_and_one_just_used_is_not_pinged(db, monkeypatch):
+    pings = []
+    ping = db.engine.dialect.do_ping
+    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda conn: pings.append(conn) or ping(conn))
+    pid = _backend_pid(db)
+    assert _backend_pid(db) == pid and pings == []  # the same connection, used a moment ago: no round trip
+
+    _server_drops(db, pid)
+    monkeypatch.setattr(engine_db, "IDLE_PING_SECONDS", 0.0)  # as if it had been idle for long
+    assert _backend_pid(db) != pid  # tried, found dead, replaced: the command does not notice
+    assert len(pings) == 1
+
+
+def test_a_connection_lost_between_two_quick_commands_fails_one_command_only(db):
+    """The price of not pinging a connection used a moment ago: the command that meets the lost connection
+    fails (as it would if the connection died while in use), and the pool replaces it for the next one."""
+    pid = _backend_pid(db)
+    _server_drops(db, pid)
+    with pytest.raises(DBAPIError) as failed:
+        _backend_pid(db)
+    assert failed.value.connection_invalidated
+    assert _backend_pid(db) != pid
