@@ -16,7 +16,6 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import event, func, insert, select, text

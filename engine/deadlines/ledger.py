@@ -13,10 +13,9 @@ notices and the statistics read.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-from collections import Counter
 from itertools import chain
 
 from sqlalchemy import bindparam, insert, select, update
@@ -215,9 +214,9 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
             row = find(key, rnd, owner, day)
             if row is None:
                 row = Row(dict(id=None, item_id=item.id, key=key, round=rnd, step=LABELS.get(key, key),
-                               unit_id=owner[0], owner_user_id=owner[1], due_date=day, original_due_date=day,
-                               opened_at=now, attached_to=m["attached_to"], status="open", extended=False,
-                               overdue_at=None, met_at=None, board_date=None, **_grouping(item)), False)
+                                    unit_id=owner[0], owner_user_id=owner[1], due_date=day, original_due_date=day,
+                                    opened_at=now, attached_to=m["attached_to"], status="open", extended=False,
+                                    overdue_at=None, met_at=None, board_date=None, **_grouping(item)), False)
                 _set_warning(row, _warning(cal, today, day))
                 rows.append(row)
             elif row.status in OPEN and row.due_date != day:
