@@ -23,13 +23,12 @@ def update_of(table, columns, *where):
     return update(table).where(*where).values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
 
 
-def add(session: Session, model, returning_id: bool = False, **values):
-    """Insert one row of `model`'s table (its column defaults apply); its id when `returning_id`."""
+def add(session: Session, model, **values) -> None:
+    """Insert one row of `model`'s table (its column defaults apply)."""
     table = model.__table__
     if table not in _INSERTS:
-        _INSERTS[table] = (insert(table), insert(table).returning(table.c.id))
-    result = session.connection().execute(_INSERTS[table][returning_id], values)
-    return result.scalar_one() if returning_id else None
+        _INSERTS[table] = insert(table)
+    session.connection().execute(_INSERTS[table], values)
 
 
 def store(session: Session, obj, stmt, values: dict, where: dict | None = None) -> None:
@@ -63,8 +62,7 @@ def _changes(state) -> dict | None:
 def flush(session: Session, orm_only: tuple = ()) -> None:
     """Write every changed persistent object (except those of the `orm_only` classes) with one UPDATE of its
     changed columns, in table and key order as the ORM would, mark it clean, then flush what is left."""
-    dirty = sorted((state for state in (inspect(o) for o in session.dirty)
-                    if state.modified and not isinstance(state.obj(), orm_only)),
+    dirty = sorted((inspect(o) for o in session.dirty if not isinstance(o, orm_only)),
                    key=lambda s: (s.mapper.local_table.name, s.identity))
     for state in dirty:
         values = _changes(state)

@@ -100,9 +100,6 @@ class Row:
     def values(self) -> dict:
         return {c: getattr(self, c) for c in _COLUMNS}
 
-    def changed(self) -> dict:
-        return {c: v for c, v in self.values().items() if v != self.was[c]}
-
 
 @dataclass
 class Live:
@@ -150,21 +147,22 @@ def _write(session: Session, rows: list[Row]) -> None:
     for row in rows:
         row.board_date = tally.board_date(row.status, row.due_date)
         after = tally.bucket(*(getattr(row, n) for n in tally.DIMENSIONS))
+        current = row.values()
         if row.was is None:
             delta[after] += 1
-            new.append({c: v for c, v in row.values().items() if c != "id"})
+            new.append({c: v for c, v in current.items() if c != "id"})
             continue
-        values = row.changed()
-        if not values:
+        differences = {c: v for c, v in current.items() if v != row.was[c]}
+        if not differences:
             continue
         delta[tally.bucket(*(row.was[n] for n in tally.DIMENSIONS))] -= 1
         delta[after] += 1
-        changed.append({"w_id": row.id, **{f"v_{c}": v for c, v in row.values().items() if c != "id"}})
+        changed.append({"w_id": row.id, **{f"v_{c}": v for c, v in current.items() if c != "id"}})
         obj = session.identity_map.get(identity_key(Deadline, row.id))
         if obj is not None:
-            for c, v in values.items():
+            for c, v in differences.items():
                 set_committed_value(obj, c, v)
-        row.was = row.values()
+        row.was = current
     conn = session.connection()
     if new:
         conn.execute(_INSERT, new)

@@ -634,7 +634,8 @@ def complete_task(session: Session, task_id: str, user: User | int, raw: dict, *
 def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, for_unit: bool,
                    after: AfterCompletion | None) -> Item:
     by_id = not isinstance(user, User)
-    found = session.execute(_TASK_INSTANCE_AND_ITEM[by_id], {"task_id": task_id, "user_id": user}).first()
+    found = session.execute(_TASK_INSTANCE_AND_ITEM[by_id],
+                            {"task_id": task_id, **({"user_id": user} if by_id else {})}).first()
     if found is None:
         raise TaskGone(GONE_MESSAGE)
     instance, item, *columns = found
