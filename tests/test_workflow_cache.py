@@ -77,3 +77,37 @@ def test_a_co_units_opinion_asked_before_a_restart_completes_after_it(demo_db):
     deployment._CACHE.clear(), deployment._BY_ID.clear(), WORKFLOWS.entries.clear()  # as after a restart
     do(demo_db, item_id, "wjw_staff", "cohandle", co_opinion="同意。")
     assert ready(demo_db, item_id) == ["draft_reply"]
+
+
+def test_a_completion_reads_the_stored_state_only_when_its_workflow_is_not_cached(demo_db):
+    """The state (8 KB or so) is the largest thing a command could read: a cached workflow needs none of it."""
+    from sqlalchemy import event
+
+    from tests.test_lifecycle import do, ready
+
+    with demo_db.transaction() as s:
+        item_id = register_item(s, {"item_type": "proposal", "title": "关于公厕改造的提案", "content": "公厕少。",
+                                    "proposer": "member_sun"}, user(s, "office")).id
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(demo_db.engine, "before_cursor_execute", seen)
+    try:
+        do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+        cached = [q for q in statements if "process_instance.state" in q]
+        statements.clear()
+        WORKFLOWS.entries.clear()  # as after a restart, or in another process
+        do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+        uncached = [q for q in statements if "process_instance.state" in q]
+    finally:
+        event.remove(demo_db.engine, "before_cursor_execute", seen)
+    assert cached == []
+    assert len(uncached) == 1 and uncached[0].startswith("SELECT process_instance.state")
+    assert ready(demo_db, item_id) == ["pledge"]  # the state read afresh ran on as the cached one would
+    with demo_db.reading() as s:  # and what was written is that state, stepped on
+        inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
+        proc = parsed_version(s, inst.definition_id)
+        wf = STATE.loads(inst.state, proc.spec, proc.subprocess_specs)
+        assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16} == {"pledge"}

@@ -162,7 +162,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
                            data={"number": item.number}))
     attachments.add(session, item, "registration", uploads, actor)
-    definition = latest(session, PROCESS_ID)
+    definition = latest(session, PROCESS_ID, text=False)
     if definition is None:
         raise RuntimeError("the handling process is not deployed; run `banli init`")
     start_item(session, item, definition, actor)

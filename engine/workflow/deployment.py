@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from engine.config import PROCESSES_DIR
 from engine.models import ProcessDefinition
@@ -46,9 +46,12 @@ def sha256(xml: bytes) -> str:
     return hashlib.sha256(xml).hexdigest()
 
 
-def latest(session: Session, process_id: str) -> ProcessDefinition | None:
-    return session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
-                           .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+def latest(session: Session, process_id: str, *, text: bool = True) -> ProcessDefinition | None:
+    """The newest version. `text=False` leaves its BPMN text (tens of KB) unread, read on access while the session
+    is open: a registration asks for the newest version, whose spec is parsed and cached already."""
+    stmt = (select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
+            .order_by(ProcessDefinition.version.desc()).limit(1))
+    return session.scalars(stmt if text else stmt.options(defer(ProcessDefinition.bpmn_xml))).first()
 
 
 def deploy(session: Session, xml: bytes, filename: str, deployed_by: str) -> tuple[ProcessDefinition, bool]:

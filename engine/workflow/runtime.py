@@ -14,7 +14,7 @@ from typing import Callable
 from uuid import UUID
 
 from sqlalchemy import bindparam, delete, event, insert, inspect, literal, null, select, union_all, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, defer, lazyload
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -231,10 +231,19 @@ event.listen(Session, "after_soft_rollback", WORKFLOWS.discard)
 def load_workflow(session: Session, instance: ProcessInstance) -> tuple[BpmnWorkflow, ParsedProcess]:
     proc = parsed_version(session, instance.definition_id)
     wf = WORKFLOWS.take(session, instance, proc.spec)
-    if wf is None:
+    if wf is None:  # the state is read only now (a command's first statement leaves it out: see _COMMAND_ROWS)
         wf = STATE.loads(instance.state, proc.spec, proc.subprocess_specs)
         wf.script_engine = script_engine()
+        wf._banli_state = instance.state
     return wf, proc
+
+
+def _stored_state(instance: ProcessInstance, wf: BpmnWorkflow) -> bytes | None:
+    """The instance's state as stored: its column if loaded, else the bytes the workflow was read from or last
+    written as (a cached workflow is used only at the version it was committed at); None if unknown."""
+    if "state" in instance.__dict__:
+        return instance.state
+    return getattr(wf, "_banli_state", None)
 
 
 def form_of(task) -> dict:
@@ -473,8 +482,10 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
         state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
-    _store_instance(session, instance, state=None if state == instance.state else state,  # unchanged: not rewritten
-                    status="completed" if ended else instance.status, updated_at=now, next_timer_due=next_due)
+    _store_instance(session, instance, state=None if state == _stored_state(instance, wf) else state,  # unchanged:
+                    status="completed" if ended else instance.status, updated_at=now,  # not rewritten
+                    next_timer_due=next_due)
+    wf._banli_state = state
     WORKFLOWS.stage(session, instance, wf)
     if ended:
         withdrawn = wf.data.get("assign_decision") == "withdraw"
@@ -680,9 +691,11 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
 
 
 # The item's proposer and lead unit (joined by default, for pages) are not what a command reads: loaded
-# on access if ever, not joined into every command's first statement.
+# on access if ever, not joined into every command's first statement. Nor is the instance's state (8 KB or so,
+# out of line on PostgreSQL): the workflow this process committed last is usually cached (WORKFLOWS), and the
+# state is read only when it is not.
 _COMMAND_ROWS = (select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
-                 .options(lazyload(Item.proposer), lazyload(Item.lead_unit)))
+                 .options(lazyload(Item.proposer), lazyload(Item.lead_unit), defer(ProcessInstance.state)))
 _INSTANCE_AND_ITEM = {skip: _COMMAND_ROWS.where(ProcessInstance.id == bindparam("instance_id"))
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
 # A completion's task row (plain columns: the command only reads it, and an ORM object of it cost several times
