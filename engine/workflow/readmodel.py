@@ -54,13 +54,17 @@ def _d(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+# The unit (joined by default, for pages) is not what a projection reads: not joined here. Built once, with or
+# without a role (a statement built per call cost several times its run).
+_ACTIVE_ASSIGNMENTS = select(Assignment).options(lazyload(Assignment.unit)).where(
+    Assignment.item_id == bindparam("item_id"), Assignment.ended_at.is_(None))
+_ACTIVE_IN_ROLE = _ACTIVE_ASSIGNMENTS.where(Assignment.role == bindparam("role"))
+
+
 def _active_assignments(c: Completion, role: str | None = None):
-    # The unit (joined by default, for pages) is not what a projection reads: not joined here.
-    q = (select(Assignment).options(lazyload(Assignment.unit))
-         .where(Assignment.item_id == c.item.id, Assignment.ended_at.is_(None)))
     if role:
-        q = q.where(Assignment.role == role)
-    return c.session.scalars(q).all()
+        return c.session.scalars(_ACTIVE_IN_ROLE, {"item_id": c.item.id, "role": role}).all()
+    return c.session.scalars(_ACTIVE_ASSIGNMENTS, {"item_id": c.item.id}).all()
 
 
 # Prebuilt and run as Core: what a projection reads besides the objects it changes (statements built per call,
@@ -270,10 +274,14 @@ def reply(c: Completion) -> None:
                disclosure_summary=d.get("disclosure_summary"), drafted_by=c.user.id)
 
 
+_LATEST_REPLY = (select(Reply).where(Reply.item_id == bindparam("item_id"), Reply.unit_id == bindparam("unit_id"))
+                 .order_by(Reply.id.desc()).limit(1))
+_APPROVED_UNITS = select(Reply.unit_id).where(Reply.item_id == bindparam("item_id"), Reply.status == "approved")
+
+
 def _latest_reply(c: Completion) -> Reply:
     """The reply this sign-off or review is about: the latest of the unit whose part the task is."""
-    return c.session.scalars(select(Reply).where(Reply.item_id == c.item.id, Reply.unit_id == c.replying_unit())
-                             .order_by(Reply.id.desc()).limit(1)).first()
+    return c.session.scalars(_LATEST_REPLY, {"item_id": c.item.id, "unit_id": c.replying_unit()}).first()
 
 
 def _mark_replied_when_all_have(c: Completion, approved_now: Reply | None = None) -> None:
@@ -283,8 +291,7 @@ def _mark_replied_when_all_have(c: Completion, approved_now: Reply | None = None
     if c.item.replied_at is not None:
         return
     owing = {a.unit_id for a in _active_assignments(c) if a.role in ("lead", "separate")}
-    approved = set(c.session.scalars(select(Reply.unit_id).where(Reply.item_id == c.item.id,
-                                                                 Reply.status == "approved")))
+    approved = set(c.session.connection().execute(_APPROVED_UNITS, {"item_id": c.item.id}).scalars())
     if approved_now is not None:
         approved.add(approved_now.unit_id)
     if owing and owing <= approved:
