@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, ProcessInstance,
                            Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow)
 from engine.items.registration import register_item
-from engine.workflow.runtime import complete_task
+from engine.workflow.runtime import WORKFLOWS, complete_task, instance_of
 from engine.workflow.serializer import STATE
 from tests.conftest import task_for, user
 
@@ -115,6 +115,11 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
         # Every completion is on the timeline, with who did it.
         events = s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id, AuditEvent.action == "completed")).all()
         assert len(events) == 29 and all(e.actor_id for e in events)  # 27 + two co-units signing for
+        # The closed state keeps exactly the steps the whole tree passed, subprocesses' included (the diagram's).
+        instance = instance_of(s, item_id)
+        full = WORKFLOWS.entries[(str(s.get_bind().url), instance.id)][1]  # the whole tree, as committed
+        passed = {t.task_spec.bpmn_id for t in full.get_tasks() if t.task_spec.bpmn_id and t.has_state(64)}
+        assert set(STATE.completed_steps(instance.state)) == passed and "cohandle" in passed
 
 
 def test_withdrawal_before_assignment_closes_as_withdrawn(demo_db):
