@@ -477,7 +477,7 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         ledger.announce(session, item, live, recipients)
 
     now = clock.now()
-    ended = wf.is_completed()  # a walk of the task tree: once
+    ended = not active_tasks and wf.is_completed()  # a step still active: not ended (and no walk of the tree)
     if ended:
         state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
