@@ -111,7 +111,9 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
         ratings = s.scalars(select(Rating).where(Rating.item_id == item_id).order_by(Rating.id)).all()
         assert [(r.round, r.result) for r in ratings] == [(1, "unsatisfied"), (2, "satisfied")]
         assert s.scalar(select(RehandlingOrder.decision).where(RehandlingOrder.item_id == item_id)) == "rehandle"
-        assert s.scalar(select(Disclosure.scope).where(Disclosure.item_id == item_id)) == "full"
+        disclosure = s.scalars(select(Disclosure).where(Disclosure.item_id == item_id)).one()
+        # published in full with the item's text (which a command reads only when it needs it)
+        assert disclosure.scope == "full" and disclosure.public_content == s.get(Item, item_id).content
         # Every completion is on the timeline, with who did it.
         events = s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id, AuditEvent.action == "completed")).all()
         assert len(events) == 29 and all(e.actor_id for e in events)  # 27 + two co-units signing for

@@ -693,9 +693,11 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
 # The item's proposer and lead unit (joined by default, for pages) are not what a command reads: loaded
 # on access if ever, not joined into every command's first statement. Nor is the instance's state (8 KB or so,
 # out of line on PostgreSQL): the workflow this process committed last is usually cached (WORKFLOWS), and the
-# state is read only when it is not.
+# state is read only when it is not; nor the item's text (up to 50,000 characters), which only a full
+# disclosure reads.
 _COMMAND_ROWS = (select(ProcessInstance, Item).join(Item, Item.id == ProcessInstance.item_id)
-                 .options(lazyload(Item.proposer), lazyload(Item.lead_unit), defer(ProcessInstance.state)))
+                 .options(lazyload(Item.proposer), lazyload(Item.lead_unit), defer(ProcessInstance.state),
+                          defer(Item.content)))
 _INSTANCE_AND_ITEM = {skip: _COMMAND_ROWS.where(ProcessInstance.id == bindparam("instance_id"))
                       .with_for_update(of=ProcessInstance, skip_locked=skip) for skip in (False, True)}
 # A completion's task row (plain columns: the command only reads it, and an ORM object of it cost several times
