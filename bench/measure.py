@@ -8,14 +8,17 @@ from contextlib import contextmanager
 from sqlalchemy import event, text
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm caches (compiled SQL, parsed specs) the way a running server has them warm
-    runs = []
+def paired_median_ms(first, second, repeat: int) -> tuple[float, float]:
+    """The medians of `first` and `second` timed in turn, run for run: a machine that slows down or speeds up
+    meanwhile (a neighbour on the VM) slows both sides alike instead of the side measured later."""
+    first(), second()  # warm caches (compiled SQL, parsed specs) the way a running server has them warm
+    runs: tuple[list, list] = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - start) * 1000)
-    return statistics.median(runs)
+        for fn, out in ((first, runs[0]), (second, runs[1])):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1000)
+    return statistics.median(runs[0]), statistics.median(runs[1])
 
 
 @contextmanager

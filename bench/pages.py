@@ -3,7 +3,8 @@ supervisors' board, with what their filter forms read (the public list's years a
 choices of the item list, the board and the promises board).
 
 Each query is the engine function a page calls, run on a database filled by `bench.bulk` and timed as
-the median of several runs in one session (compiled SQL warm, as in a running server).
+the median of several runs in one session (compiled SQL warm, as in a running server), the two databases' runs
+in turn so that a change of the machine's speed meanwhile weighs on both sides alike.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bench import bulk
-from bench.measure import median_ms
+from bench.measure import paired_median_ms
 from engine.deadlines import board
 from engine.items import disclosure, queries
 from engine.people import unit_search
@@ -107,24 +108,24 @@ HANDLING_P2 = "item list, office, 2026 handling p.2"  # 64 items at 1k: a page 2
 INBOXES = ("inbox, unit handler", OFFICE, "inbox, office p.2")
 
 
-def measure(db, repeat: int, rows: dict[str, int] | None = None) -> dict[str, tuple[float, int]]:
-    out = {}
-    with db.reading() as s:
-        for name, page in _pages(s, rows):
-            out[name] = (median_ms(page, repeat), len(page()))
-            s.expunge_all()
-    return out
-
-
 def compare(small_db, large_db, repeat: int = 15) -> list[PageFigure]:
-    small = measure(small_db, repeat)
-    same_rows = {n: max(1, small[n][1]) for n in INBOXES if small[n][1] < queries.INBOX_PAGE}
-    if small[HANDLING_P2][1] < queries.PAGE_SIZE:  # the large side's page 2 as long as the small side's
-        same_rows[HANDLING_P2] = max(1, small[HANDLING_P2][1])
-    # The suggestions as many as the small side's (one unit contains the text among 20, twenty among 2,000).
-    if small[TYPE_AHEAD][1] < unit_search.SUGGESTIONS:
-        same_rows[TYPE_AHEAD] = max(1, small[TYPE_AHEAD][1])
-    if small[UNIT_CHOICES][1] - 1 < unit_search.SUGGESTIONS:  # the unit of the link, then the suggestions
-        same_rows[UNIT_CHOICES] = max(1, small[UNIT_CHOICES][1] - 1)
-    large = measure(large_db, repeat, same_rows)
-    return [PageFigure(name, small[name][0], large[name][0], small[name][1], large[name][1]) for name in small]
+    """Each page timed on both databases in turn, run for run (bench.measure.paired_median_ms)."""
+    with small_db.reading() as small_s, large_db.reading() as large_s:
+        small_pages = _pages(small_s)
+        small_rows = {name: len(page()) for name, page in small_pages}
+        same_rows = {n: max(1, small_rows[n]) for n in INBOXES if small_rows[n] < queries.INBOX_PAGE}
+        if small_rows[HANDLING_P2] < queries.PAGE_SIZE:  # the large side's page 2 as long as the small side's
+            same_rows[HANDLING_P2] = max(1, small_rows[HANDLING_P2])
+        # The suggestions as many as the small side's (one unit contains the text among 20, twenty among 2,000).
+        if small_rows[TYPE_AHEAD] < unit_search.SUGGESTIONS:
+            same_rows[TYPE_AHEAD] = max(1, small_rows[TYPE_AHEAD])
+        if small_rows[UNIT_CHOICES] - 1 < unit_search.SUGGESTIONS:  # the unit of the link, then the suggestions
+            same_rows[UNIT_CHOICES] = max(1, small_rows[UNIT_CHOICES] - 1)
+        large_pages = dict(_pages(large_s, same_rows))
+        figures = []
+        for name, page in small_pages:
+            small_ms, large_ms = paired_median_ms(page, large_pages[name], repeat)
+            figures.append(PageFigure(name, small_ms, large_ms, small_rows[name], len(large_pages[name]())))
+            small_s.expunge_all()
+            large_s.expunge_all()
+        return figures

@@ -165,3 +165,24 @@ def test_the_web_bench_client_opens_a_new_connection_after_the_server_closed_an_
         assert client.request("POST", "/tasks/1", {"a": "b"}) == (200, "ok")
     finally:
         server.shutdown()
+
+
+def test_the_pages_of_both_databases_are_timed_in_turn_run_for_run(monkeypatch):
+    """(c) times a page on the small and the large database alternately: a machine slowing down halfway
+    through weighs on both medians alike (measured one side after the other, it doubled a ratio)."""
+    from bench import measure
+
+    calls, now, factor = [], [0.0], [1.0]
+
+    def page(side, ms):
+        def run():
+            calls.append(side)
+            if len(calls) == 12:  # the machine slows down fourfold from here on
+                factor[0] = 4.0
+            now[0] += ms * factor[0] / 1000
+        return run
+
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
+    small, large = measure.paired_median_ms(page("small", 2.0), page("large", 2.0), repeat=11)
+    assert calls == ["small", "large"] * 12  # warmed both, then one run of each in turn
+    assert small == large  # the same page at the same speed: a ratio of 1 whenever the slowdown comes
