@@ -327,6 +327,26 @@ def test_ordinary_formatting_and_repetition_still_work():
     assert data["g"] == 2 ** 64 * 3 + 1 and data["h"] == [1, 2, 3, 4]
 
 
+def test_a_garbage_collection_during_a_script_is_not_charged_to_it():
+    # The collector walks every object of the process (a server's, a test run's): one that starts while a
+    # condition runs once failed a one-line gateway condition with a timeout on a busy machine.
+    import gc
+
+    heap = [{"n": [i]} for i in range(400_000)]  # what the collector walks: the process's, not the script's
+    spent = []
+
+    def collect():
+        started = time.thread_time()
+        gc.collect()
+        spent.append(time.thread_time() - started)
+        return 1
+
+    wf = run(script="x = collect()\nfor i in range(3):\n    pass\ny = 1", functions={"collect": collect},
+             timeout=0.02)
+    assert spent[0] > 0.02  # the collection alone took longer than the limit
+    assert task(wf, "end_no").data["y"] == 1 and len(heap) == 400_000
+
+
 def test_the_time_limit_counts_cpu_time_not_waiting():
     # A script descheduled on a busy machine (here: a function that waits without using the CPU) is not
     # charged for the wait; with a wall-clock limit of 0.1 s this would time out.
