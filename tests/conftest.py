@@ -10,11 +10,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import os
-
-# The processes' own conditions and scripts take microseconds; on a shared VM a stalled virtual CPU is still
-# counted as the thread's CPU time, and once failed a one-line gateway condition against the 1 s limit. The
-# limit itself is tested with its own values (tests/test_sandbox.py); the rest of the suite runs with headroom.
-os.environ.setdefault("BANLI_SCRIPT_CPU_SECONDS", "5")
 import queue
 import re
 import secrets
@@ -27,6 +22,11 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from werkzeug.serving import make_server
+
+# The processes' own conditions and scripts take microseconds; on a shared VM a stalled virtual CPU is still
+# counted as the thread's CPU time, and once failed a one-line gateway condition against the 1 s limit. The
+# limit itself is tested with its own values (tests/test_sandbox.py); the rest of the suite runs with headroom.
+os.environ.setdefault("BANLI_SCRIPT_CPU_SECONDS", "5")  # read when the engine is imported, below
 
 from engine.cli import initialize
 from engine.db import Database

@@ -342,8 +342,8 @@ def test_a_garbage_collection_during_a_script_is_not_charged_to_it():
         return 1
 
     wf = run(script="x = collect()\nfor i in range(3):\n    pass\ny = 1", functions={"collect": collect},
-             timeout=0.02)
-    assert spent[0] > 0.02  # the collection alone took longer than the limit
+             timeout=0.01)
+    assert spent[0] > 0.01  # the collection alone took longer than the limit (about 75 ms here)
     assert task(wf, "end_no").data["y"] == 1 and len(heap) == 400_000
 
 

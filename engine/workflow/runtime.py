@@ -482,9 +482,9 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
     else:
         state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
-    _store_instance(session, instance, state=None if state == _stored_state(instance, wf) else state,  # unchanged:
-                    status="completed" if ended else instance.status, updated_at=now,  # not rewritten
-                    next_timer_due=next_due)
+    unchanged = state == _stored_state(instance, wf)  # not rewritten
+    _store_instance(session, instance, state=None if unchanged else state,
+                    status="completed" if ended else instance.status, updated_at=now, next_timer_due=next_due)
     wf._banli_state = state
     WORKFLOWS.stage(session, instance, wf)
     if ended:
