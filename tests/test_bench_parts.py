@@ -186,3 +186,22 @@ def test_the_pages_of_both_databases_are_timed_in_turn_run_for_run(monkeypatch):
     small, large = measure.paired_median_ms(page("small", 2.0), page("large", 2.0), repeat=11)
     assert calls == ["small", "large"] * 12  # warmed both, then one run of each in turn
     assert small == large  # the same page at the same speed: a ratio of 1 whenever the slowdown comes
+
+
+def test_the_sweep_figure_is_the_median_of_rounds_each_sweeping_its_own_new_due_items(db, monkeypatch):
+    """(b) timed one destructive sweep per database, the small one first: it paid for what a running sweeper
+    has warm, and a slow minute of the VM fell on one side only. Now a warm-up round, then rounds that each
+    make new due items on both sides and sweep them in turn; every timed sweep loads just its round's items."""
+    from bench import sweep as sweep_bench
+
+    with db.transaction() as s:
+        scenario.create_org(s)
+    timed = []
+    real = sweep_bench._timed_sweep
+    monkeypatch.setattr(sweep_bench, "_timed_sweep", lambda *a: timed.append(real(*a)) or timed[-1])
+    small, large = sweep_bench.paired(db, 1, db, 2, due=2, rounds=3)  # one database as both sides, in turn
+    assert [f.open_items for f in timed] == [1, 2] * 3  # the warm-up round is not timed
+    assert all(f.loaded == 2 and f.fired >= 2 for f in timed)  # each round its own due items, none left over
+    assert small.open_items == 1 and large.open_items == 2
+    assert small.seconds == sorted(f.seconds for f in timed[0::2])[1]  # the median round of each side
+    assert large.seconds == sorted(f.seconds for f in timed[1::2])[1]
