@@ -29,6 +29,18 @@ def settings() -> Settings:
     return Settings()
 
 
+def script_cpu_seconds() -> float:
+    """BANLI_SCRIPT_CPU_SECONDS: the CPU time a BPMN script or condition may take (default 1 s)."""
+    raw = os.environ.get("BANLI_SCRIPT_CPU_SECONDS") or "1"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"BANLI_SCRIPT_CPU_SECONDS must be a positive number of seconds, not {raw!r}")
+    return seconds
+
+
 def key_file(database_url: str) -> Path:
     """Where this installation's generated secret key lives: beside the SQLite file, else in the instance
     folder (BANLI_INSTANCE)."""

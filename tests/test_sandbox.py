@@ -352,3 +352,20 @@ def test_the_time_limit_counts_cpu_time_not_waiting():
     # charged for the wait; with a wall-clock limit of 0.1 s this would time out.
     wf = run(script="x = wait()\ny = 1", functions={"wait": lambda: time.sleep(0.3) or 1}, timeout=0.1)
     assert task(wf, "end_no").data["y"] == 1
+
+
+def test_the_script_time_limit_setting_is_read_as_positive_seconds_or_refused_by_name(monkeypatch):
+    """A bad BANLI_SCRIPT_CPU_SECONDS stopped the engine's import with float()'s message, which did not name the
+    setting; "inf" or "nan" would have switched the limit off or made every script time out."""
+    import pytest
+
+    from engine.config import script_cpu_seconds
+
+    monkeypatch.delenv("BANLI_SCRIPT_CPU_SECONDS")
+    assert script_cpu_seconds() == 1.0
+    monkeypatch.setenv("BANLI_SCRIPT_CPU_SECONDS", "2.5")
+    assert script_cpu_seconds() == 2.5
+    for bad in ("abc", "0", "-1", "inf", "nan"):
+        monkeypatch.setenv("BANLI_SCRIPT_CPU_SECONDS", bad)
+        with pytest.raises(ValueError, match=f"BANLI_SCRIPT_CPU_SECONDS .* not '{bad}'"):
+            script_cpu_seconds()

@@ -28,7 +28,6 @@ import copy
 import functools
 import gc
 import operator
-import os
 import re
 import sys
 import threading
@@ -45,14 +44,13 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from engine.config import script_cpu_seconds
 from engine.i18n import N_, Msg
 
 __all__ = ["make_script_engine", "check_code", "SandboxViolation", "ScriptTimeout", "ScriptRejected",
            "SandboxEnvironment", "SandboxScriptEngine"]
 
-DEFAULT_TIMEOUT = float(os.environ.get("BANLI_SCRIPT_CPU_SECONDS") or 1.0)  # seconds of the thread's CPU time
-if not DEFAULT_TIMEOUT > 0:
-    raise ValueError("BANLI_SCRIPT_CPU_SECONDS must be a positive number of seconds")
+DEFAULT_TIMEOUT = script_cpu_seconds()  # seconds of the thread's CPU time
 MAX_RANGE = 1_000_000          # sum(range(10**12)) would run in C, out of reach of the time limit
 MAX_POW_BITS = 100_000         # so would 10 ** 10 ** 10; and a division of two huge ints is quadratic
 MAX_INT_BITS = 100_000         # the largest int any guarded operation may produce (some 30,000 digits)
