@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from SpiffWorkflow.util.task import TaskState
 
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, ProcessInstance,
                            Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow)
@@ -120,7 +121,7 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
         # The closed state keeps exactly the steps the whole tree passed, subprocesses' included (the diagram's).
         instance = instance_of(s, item_id)
         full = WORKFLOWS.entries[(str(s.get_bind().url), instance.id)][1]  # the whole tree, as committed
-        passed = {t.task_spec.bpmn_id for t in full.get_tasks() if t.task_spec.bpmn_id and t.has_state(64)}
+        passed = {t.task_spec.bpmn_id for t in full.get_tasks() if t.task_spec.bpmn_id and t.has_state(TaskState.COMPLETED)}
         assert set(STATE.completed_steps(instance.state)) == passed and "cohandle" in passed
 
 

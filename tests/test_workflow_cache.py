@@ -4,6 +4,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from sqlalchemy import select
+from SpiffWorkflow.util.task import TaskState
 
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed_version
@@ -39,7 +40,7 @@ def test_a_newer_version_written_elsewhere_is_read_from_the_database(demo_db):
     with demo_db.reading() as s:
         inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
         wf, _ = load_workflow(s, inst)
-        names = {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16}
+        names = {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == TaskState.READY}
     assert names == {"pledge"}  # the other process's step, not the cached state before it
 
 
@@ -58,7 +59,7 @@ def test_a_failed_command_leaves_nothing_in_the_cache(demo_db):
     with demo_db.reading() as s:
         inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
         wf, _ = load_workflow(s, inst)
-        assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16} == {"assign_item"}
+        assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == TaskState.READY} == {"assign_item"}
         assert task_for(s, item_id, "assign_item") is not None
 
 
@@ -110,4 +111,4 @@ def test_a_completion_reads_the_stored_state_only_when_its_workflow_is_not_cache
         inst = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one()
         proc = parsed_version(s, inst.definition_id)
         wf = STATE.loads(inst.state, proc.spec, proc.subprocess_specs)
-        assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == 16} == {"pledge"}
+        assert {t.task_spec.bpmn_id for t in wf.get_tasks(manual=True) if t.state == TaskState.READY} == {"pledge"}
