@@ -121,7 +121,8 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
         # The closed state keeps exactly the steps the whole tree passed, subprocesses' included (the diagram's).
         instance = instance_of(s, item_id)
         full = WORKFLOWS.entries[(str(s.get_bind().url), instance.id)][1]  # the whole tree, as committed
-        passed = {t.task_spec.bpmn_id for t in full.get_tasks() if t.task_spec.bpmn_id and t.has_state(TaskState.COMPLETED)}
+        passed = {t.task_spec.bpmn_id for t in full.get_tasks()
+                  if t.task_spec.bpmn_id and t.has_state(TaskState.COMPLETED)}
         assert set(STATE.completed_steps(instance.state)) == passed and "cohandle" in passed
 
 
