@@ -509,8 +509,14 @@ def run_path(db, plan: dict) -> None:
             with db.transaction() as s:
                 decide_extension(s, req_id, user(s, "office"), True, "同意。")
             oracle.extend(wanted)
-    if None in plan["co_when"]:
-        return  # a silent co-unit holds the reply (the office's waiver is another issue's): the path ends here
+    if None in plan["co_when"]:  # a silent co-unit holds the reply (the office's waiver is another issue's)
+        # Its part began before the reply date was set. Past that date, a command that runs the engine again
+        # (a calendar reload) must leave the flagged reply row where its timer left it, extended or not.
+        with path.on(max(day, add_days(oracle.find("reply", lead, 1).due, 2))):
+            with db.transaction() as s:
+                load_holidays(s, 2027, CSV_2027, user(s, "admin"))
+            oracle.reload(path.today)
+        return
     for rnd in (1, 2):
         if rnd == 2:  # a new round is handled again: at least one consultation before the reply
             with path.on(step_day(2)):
@@ -632,6 +638,9 @@ def _plan(**changes) -> dict:
     # found by the random paths: the extension set the new reply date on the waiting reply timers, the next
     # engine run merged their parent's (old) date into them again, and the state kept their JSON of before
     _plan(extension=20),
+    # a silent co-unit, an extension: once the extended reply timer had fired, the reload forecast the reply
+    # date again from the co-unit's part (begun before the date was set) and moved the row back to the old one
+    _plan(co_units=["jyj"], co_when=[None], extension=20),
 ])
 def test_known_paths(fresh_demo_db, plan):
     """The oracle's known paths, the state each command writes compared with a full serialisation too."""

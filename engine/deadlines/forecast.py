@@ -86,11 +86,15 @@ def forecasts(wf, instance_id: int, running: set[str], active=None) -> list[tupl
             continue
         if active is None:
             active = wf.get_tasks(state=_ACTIVE)
-        for task in active:
-            if task.task_spec.bpmn_id is None:  # SpiffWorkflow's own joins and ends: their data is no path's
-                continue  # (after a migration the end join of a replied item carried `rules` without the date)
-            if variable in task.data or "rules" not in task.data:
-                continue  # the script already ran on this path (its timer has been or is waiting)
+        # SpiffWorkflow's own joins and ends: their data is no path's (after a migration the end join of a
+        # replied item carried `rules` without the date)
+        paths = [t for t in active if t.task_spec.bpmn_id is not None]
+        if any(variable in t.data for t in paths):
+            continue  # the script ran: its timer waits or has fired, though a part begun before it (a
+            # co-unit's) still lacks the date; forecast from there, an extended date would go back
+        for task in paths:
+            if "rules" not in task.data:
+                continue
             data = copy.deepcopy(task.data)
             try:
                 wf.script_engine.environment.execute(script.script, data, {})
