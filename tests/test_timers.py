@@ -184,6 +184,55 @@ def test_extension_moves_the_deadline_and_its_timers(demo_db):
     assert deadlines(demo_db, item_id)[("reply", 1)].status == "overdue"
 
 
+def test_an_extension_asked_in_time_cannot_be_approved_once_the_date_has_passed(demo_db):
+    """The office decides after the date: the reply timer has fired and the deadline is flagged. An approval
+    would move the date with nothing left to watch it, the step late against a date ahead, and the statistics
+    counting the reply on time: it is refused by name; the request can still be refused, nothing moved."""
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        to_reply(demo_db, item_id)
+    with time_machine.travel(at("2026-05-28"), tick=False), demo_db.transaction() as s:
+        req_id = request_extension(s, s.get(Item, item_id), user(s, "jtj_staff"), "2026-08-31", "需协调。").id
+    with time_machine.travel(at("2026-06-02"), tick=False):  # the last day: still approvable
+        assert deadlines(demo_db, item_id)[("reply", 1)].status == "open"
+    with time_machine.travel(at("2026-06-05"), tick=False):
+        sweep(demo_db)
+        with demo_db.transaction() as s, pytest.raises(FormInvalid) as exc:
+            decide_extension(s, req_id, user(s, "office"), True, "同意。")
+        assert exc.value.errors[0].code == "lapsed" and "2026-06-02" in exc.value.errors[0].message()
+        d = deadlines(demo_db, item_id)[("reply", 1)]
+        assert (d.due_date, d.extended, d.status) == (date(2026, 6, 2), False, "overdue")
+        with demo_db.transaction() as s:
+            assert decide_extension(s, req_id, user(s, "office"), False, "已逾期。").status == "refused"
+
+
+def test_a_co_units_open_part_does_not_pull_an_extended_deadline_back(demo_db):
+    """The co-unit's part began before the reply date was set; once the extended reply timer has fired, a
+    later command must not forecast the date again from that part's data (the original date, wrongly)."""
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id, co_units=["jyj"])  # the education bureau stays silent
+        do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+        do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李",
+           contact_phone="13800000003", plan="方案", target_date="2099-12-31")
+        do(demo_db, item_id, "jtj_staff", "consult", consult_date="2026-03-02", consult_form="phone",
+           participants="孙委员", proposer_views="同意", more_consultation=True)
+        with demo_db.transaction() as s:
+            req_id = request_extension(s, s.get(Item, item_id), user(s, "jtj_staff"), "2026-08-31", "需协调。").id
+        with demo_db.transaction() as s:
+            decide_extension(s, req_id, user(s, "office"), True, "同意。")
+    with time_machine.travel(at("2026-09-02"), tick=False):
+        sweep(demo_db)
+        do(demo_db, item_id, "jtj_staff", "consult", consult_date="2026-09-02", consult_form="visit",
+           participants="孙委员", proposer_views="同意", more_consultation=False)
+    d = deadlines(demo_db, item_id)[("reply", 1)]
+    assert (d.due_date, d.original_due_date, d.status) == (date(2026, 8, 31), date(2026, 6, 2), "overdue")
+    with demo_db.reading() as s:
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                      AuditEvent.action == "deadline_recomputed")).all()
+
+
 def test_an_extension_must_be_asked_before_the_deadline(demo_db):
     with time_machine.travel(at("2026-03-02"), tick=False):
         item_id = register(demo_db)

@@ -123,6 +123,13 @@ def may_ask(session: Session, user: User, item: Item) -> bool:
             and not _not_started(session, item, deadline))
 
 
+def lapsed(deadline: Deadline) -> bool:
+    """The deadline has passed: too late to ask for an extension, and to approve one asked in time. Its timer
+    has fired: an approved date would have no timer to watch it, and the step would stay flagged late while
+    the statistics counted a reply by the new date on time."""
+    return deadline.status == "overdue" or deadline.due_date < clock.today()
+
+
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
     if not can_request(session, user, item):
         raise NotAllowed(N_("只有主办单位或分办单位可以申请延期"))
@@ -131,7 +138,7 @@ def request_extension(session: Session, item: Item, user: User, new_date: str, r
         raise FormInvalid([FieldError("new_date", N_("延期至"), "no_deadline")])
     if pending(session, item.id, deadline) is not None:
         raise FormInvalid([FieldError("new_date", N_("延期至"), "pending")])
-    if deadline.status == "overdue" or deadline.due_date < clock.today():  # 延期须在期限届满前申请
+    if lapsed(deadline):  # 延期须在期限届满前申请
         raise FormInvalid([FieldError("new_date", N_("延期至"), "too_late", deadline.due_date.isoformat())])
     if _not_started(session, item, deadline):
         raise FormInvalid([FieldError("new_date", N_("延期至"), "not_started")])
@@ -204,6 +211,8 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     part = _part_unit(session, deadline)
     if approve and part is not None and deadline.status not in ("open", "overdue"):  # replied or returned meanwhile
         raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
+    if approve and lapsed(deadline):  # asked in time, but the date passed undecided: it stands, and it is late
+        raise FormInvalid([FieldError("decision", N_("审批"), "lapsed", deadline.due_date.isoformat())])
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
     if approve:

@@ -45,6 +45,8 @@ MESSAGES = {
     "long_range": ("数值超出范围（{n}）", "Number out of range ({n})"),
     "token": ("表单已失效，请刷新页面后重新填写", "The form has expired; reload the page and fill it in again"),
     "too_late": ("答复期限 {n} 已过，延期须在期限届满前申请", "The reply deadline {n} has passed; ask before it does"),
+    "lapsed": ("答复期限 {n} 已过，延期申请不能再同意，只能不同意",
+               "The reply deadline {n} has passed: the request can no longer be approved, only refused"),
     "not_signing": ("只能改派尚未签收的事项", "Only an item that waits for sign-for can be reassigned"),
     "file_type": ("不支持的文件类型：{n}（可上传 PDF、OFD、图片、Word、Excel）",
                   "File type not accepted: {n} (PDF, OFD, images, Word, Excel)"),
