@@ -11,6 +11,7 @@ from engine import clock
 from engine.models import CalendarDay, Deadline, DeadlineRule, ExtensionRequest, Item
 from engine.workflow.sweep import sweep
 from tests.conftest import csrf_token, login
+from tests.test_timers import assign, at, register, to_reply
 
 
 def item_by_title(db, fragment):
@@ -174,3 +175,93 @@ def test_board_reminder_history_reads_in_the_readers_language(client, demo_db):
         client.get("/lang/zh")
         html = client.get("/supervision/?show=overdue").get_data(as_text=True)
         assert re.search(r'<div class="muted small">[^<]*[\u4e00-\u9fff][^<]*</div>', html)
+
+
+def _inbox_state(html: str, fragment: str, table: str = "") -> str | None:
+    """The deadline state tagged on the inbox row of the item whose title holds `fragment` (None: no tag);
+    `table`: the id of the table to look in (the office's approvals)."""
+    if table:
+        html = html[html.index(f'id="{table}"'):]
+        html = html[:html.index("</table>")]
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", html, re.S) if fragment in r)
+    found = re.search(r'<span class="status s-(\w+)">', row)
+    return found.group(1) if found else None
+
+
+def _task_page_state(client, html: str, fragment: str) -> str:
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", html, re.S) if fragment in r)
+    page = client.get(re.search(r'href="(/tasks/[^"]+)"', row).group(1)).get_data(as_text=True)
+    return re.search(r'<span class="dl-(\w+)">', page).group(1)
+
+
+def test_the_inbox_tags_a_late_or_near_deadline_as_the_task_page_and_the_ledger_say(client, demo_db):
+    item = item_by_title(demo_db, "课后服务")  # waits for the education bureau's sign-for
+    with demo_db.reading() as s:
+        sign_for = s.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "return_window")).one()
+    days_left = (sign_for.due_date - clock.today()).days
+
+    def inbox() -> str:
+        login(client, "jyj_staff")  # signed in at the travelled time (a session from the future is refused)
+        return client.get("/tasks/").get_data(as_text=True)
+
+    with later(days_left - 8):  # more than a week ahead: on time, nothing to flag
+        html = inbox()
+        assert _inbox_state(html, "课后服务") is None and _task_page_state(client, html, "课后服务") == "on_time"
+    with later(days_left - 3):  # due in three days
+        html = inbox()
+        assert _inbox_state(html, "课后服务") == "due_soon" == _task_page_state(client, html, "课后服务")
+        assert "即将到期" in html
+    with later(days_left + 2):  # two days late: the sweep flags it
+        sweep(demo_db)
+        html = inbox()
+        assert _inbox_state(html, "课后服务") == "overdue" == _task_page_state(client, html, "课后服务")
+        assert "已超期" in html
+
+
+def test_the_office_sees_a_request_whose_date_passed_undecided_can_only_be_refused(client, demo_db):
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        to_reply(demo_db, item_id)  # the traffic bureau drafts its reply: due 2026-06-02
+    with time_machine.travel(at("2026-05-28"), tick=False):
+        login(client, "jtj_staff")
+        client.post(f"/supervision/items/{item_id}/extension",
+                    data={"csrf_token": csrf_token(client, f"/items/{item_id}"), "new_date": "2026-08-31",
+                          "reason": "需协调规划审批。"})
+        login(client, "office")
+        page = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "同意延期" in page and "只能不同意" not in page
+        inbox = client.get("/tasks/").get_data(as_text=True)
+        assert _inbox_state(inbox, "公园绿地", "office-tasks") == "due_soon"  # the office's decision is due with the deadline
+        assert inbox.index('id="office-tasks"') < inbox.index('<h2 id="item-tasks">建议提案待办')  # headed apart on a phone
+    with demo_db.reading() as s:
+        req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
+    with time_machine.travel(at("2026-06-04"), tick=False):
+        sweep(demo_db)
+        login(client, "office")
+        inbox = client.get("/tasks/").get_data(as_text=True)
+        assert _inbox_state(inbox, "公园绿地", "office-tasks") == "overdue"
+        page = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "期限 2026-06-02 已过，延期申请不能再同意，只能不同意。" in page and 'value="approve"' not in page
+        r = client.post(f"/supervision/extensions/{req.id}", headers={"Referer": f"/items/{item_id}"},
+                        data={"csrf_token": csrf_token(client, f"/items/{item_id}"), "decision": "approve"},
+                        follow_redirects=True)  # a form kept open from before the date
+        assert "答复期限 2026-06-02 已过，延期申请不能再同意，只能不同意" in r.get_data(as_text=True)
+        with demo_db.reading() as s:
+            assert s.get(ExtensionRequest, req.id).status == "pending"
+            assert s.get(Deadline, req.deadline_id).due_date.isoformat() == "2026-06-02"
+
+
+def test_the_year_end_carry_over_is_tagged_by_its_last_day(client, demo_db):
+    login(client, "office")
+    html = client.get("/tasks/").get_data(as_text=True)
+    html = html[html.index('id="office-tasks"'):]
+    rows = re.findall(r"<tr>.*?</tr>", html[:html.index("</table>")], re.S)
+    year_end = [r for r in rows if "年终结转" in r]
+    assert year_end  # the demo leaves last year's items unfinished
+    today = clock.today()
+    for row in year_end:
+        last_day = datetime.strptime(re.search(r"(\d{4}-12-31)", row).group(1), "%Y-%m-%d").date()
+        want = "overdue" if last_day < today else "due_soon" if (last_day - today).days <= 7 else None
+        found = re.search(r'<span class="status s-(\w+)">', row)
+        assert (found.group(1) if found else None) == want, row

@@ -279,12 +279,17 @@ def _move(session: Session, item: Item, row: Row, day: date, cal: WorkCalendar, 
 
 def state(row, today: date | None = None) -> str:
     """on_time, due_soon, overdue, met, met_late, expired, waived or void: what every page shows."""
-    today = today or clock.today()
     if row.status in CLOSED:
         return row.status
-    if row.status == "overdue" or row.due_date < today:
+    return "overdue" if row.status == "overdue" else date_state(row.due_date, today)
+
+
+def date_state(due: date, today: date | None = None) -> str:
+    """on_time, due_soon or overdue: an open deadline's state by its date alone (the ledger's flag aside)."""
+    today = today or clock.today()
+    if due < today:
         return "overdue"
-    return "due_soon" if row.due_date <= today + timedelta(days=DUE_SOON_DAYS) else "on_time"
+    return "due_soon" if due <= today + timedelta(days=DUE_SOON_DAYS) else "on_time"
 
 
 def coalesced(live: list[Live]) -> list[Live]:

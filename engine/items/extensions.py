@@ -18,6 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock
 from engine.i18n import N_
 from engine.people.authz import NotAllowed
+from engine.deadlines import ledger
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.items import separate
@@ -58,16 +59,18 @@ def pending(session: Session, item_id: int, deadline: Deadline | None = None) ->
     return session.scalars(q).first()
 
 
-def waiting_for_office(session: Session) -> list[tuple[ExtensionRequest, Item, str | None]]:
+def waiting_for_office(session: Session) -> list[tuple[ExtensionRequest, Item, str | None, str]]:
     """Extension requests waiting for the office's decision: tasks of the office's inbox, oldest first, with
-    the 分办 unit's name when the request is for a part (None for the lead unit's)."""
-    rows = session.execute(select(ExtensionRequest, Item, Deadline.key, Unit.name)
+    the 分办 unit's name when the request is for a part (None for the lead unit's) and the state of the
+    deadline it would move (a decision is due with the deadline: once it passed, only a refusal is left)."""
+    rows = session.execute(select(ExtensionRequest, Item, Deadline, Unit.name)
                            .join(Item, Item.id == ExtensionRequest.item_id)
                            .join(Deadline, Deadline.id == ExtensionRequest.deadline_id)
                            .outerjoin(Unit, Unit.id == Deadline.unit_id)
                            .where(ExtensionRequest.status == "pending")
                            .order_by(ExtensionRequest.requested_at)).all()
-    return [(req, item, name if key == PART_KEY else None) for req, item, key, name in rows]
+    return [(req, item, name if deadline.key == PART_KEY else None, ledger.state(deadline))
+            for req, item, deadline, name in rows]
 
 
 def latest_allowed(session: Session, item: Item) -> date:

@@ -12,9 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.items import separate
 from engine.items.disclosure import redact
-from engine.models import Deadline, Item, Reply, TaskRow
-from engine.deadlines.ledger import state as deadline_state
-from engine import clock
+from engine.models import Item, Reply, TaskRow
 
 
 def _latest_reply(session: Session, item_id: int, *where) -> Reply | None:
@@ -56,14 +54,3 @@ def _disclosure_values(session: Session, item: Item) -> dict:
     shown = [(item.lead_unit.name if item.lead_unit else "", lead)] + [(p.unit.name, p.reply) for p in parts]
     text = "\n\n".join(f"【{name}】\n{_public_text(r)}" for name, r in shown if r.disclosure != "none")
     return {"publish_scope": lead.disclosure, "published_text": text if lead.disclosure != "none" else ""}
-
-
-def step_deadline(session: Session, row: TaskRow) -> tuple[Deadline, str] | None:
-    """The deadline this task works against and its state (正常 / 即将到期 / 已超期), for the task page."""
-    if row.due_at is None:
-        return None
-    due = clock.local(row.due_at).date()
-    found = session.scalars(select(Deadline).where(Deadline.item_id == row.item_id, Deadline.due_date == due,
-                                                   Deadline.round == row.round)
-                            .order_by(Deadline.id.desc()).limit(1)).first()
-    return (found, deadline_state(found)) if found is not None else None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from engine import keyset
+from engine import clock, keyset
 from engine.db import escape_like
 from engine.people import visibility
 from engine.people.authz import LANES
@@ -111,6 +111,19 @@ def inbox_page(session: Session, user: User, after: str | None = None, before: s
          .outerjoin(unit, unit.id == TaskRow.unit_id).where(visible_tasks_clause(user)))
     return keyset.page(session, q, INBOX_SEGMENTS, per_page, keyset.parse(after, INBOX_SEGMENTS),
                        keyset.parse(before, INBOX_SEGMENTS))
+
+
+def step_deadlines(session: Session, rows: list[TaskRow]) -> dict[str, tuple[Deadline, str]]:
+    """The deadline each task works against, by task id, with its state (正常 / 即将到期 / 已超期): the item's
+    deadline of the task's round due on the task's date (the latest, should two share it). One read for a
+    page of the inbox, as for the task page's one row: the state is the ledger's, a flag the date alone
+    would not show included."""
+    wanted = {r.id: (r.item_id, r.round, clock.local(r.due_at).date()) for r in rows if r.due_at is not None}
+    if not wanted:
+        return {}
+    found = {(d.item_id, d.round, d.due_date): d for d in session.scalars(
+        select(Deadline).where(Deadline.item_id.in_({key[0] for key in wanted.values()})).order_by(Deadline.id))}
+    return {task_id: (d, deadline_state(d)) for task_id, key in wanted.items() if (d := found.get(key)) is not None}
 
 
 def inbox_count(session: Session, user: User) -> Count:
