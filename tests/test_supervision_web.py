@@ -8,10 +8,10 @@ import time_machine
 from sqlalchemy import select
 
 from engine import clock
-from engine.models import CalendarDay, Deadline, DeadlineRule, ExtensionRequest, Item
+from engine.models import CalendarDay, Deadline, DeadlineRule, ExtensionRequest, Item, Unit
 from engine.workflow.sweep import sweep
 from tests.conftest import csrf_token, login
-from tests.test_timers import assign, at, register, to_reply
+from tests.test_timers import assign, at, do, register, to_reply
 
 
 def item_by_title(db, fragment):
@@ -265,3 +265,29 @@ def test_the_year_end_carry_over_is_tagged_by_its_last_day(client, demo_db):
         want = "overdue" if last_day < today else "due_soon" if (last_day - today).days <= 7 else None
         found = re.search(r'<span class="status s-(\w+)">', row)
         assert (found.group(1) if found else None) == want, row
+
+
+def test_a_co_units_task_shows_its_own_deadline_not_its_partners_of_the_same_date(client, demo_db):
+    """Two co-units owe their opinions on the same date, each in its own row: the one that answered has met
+    its row; the silent one's task is late, on its inbox row as on its task page."""
+    from tests.test_deadline_ledger import sign_and_pledge
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id, co_units=["jyj", "zjj"])
+        do(demo_db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+        do(demo_db, item_id, "zjj_staff", "co_sign_for", co_sign_decision="sign")
+        sign_and_pledge(demo_db, item_id)
+    with demo_db.reading() as s:
+        rows = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == "co_opinion")
+                         .order_by(Deadline.id)).all()
+        assert len({r.due_date for r in rows}) == 1
+        codes = {u.id: u.code for u in s.scalars(select(Unit))}
+        silent, answering = codes[rows[0].unit_id], codes[rows[1].unit_id]  # the later row answers
+    with time_machine.travel(at("2026-03-20"), tick=False):
+        do(demo_db, item_id, f"{answering}_staff", "cohandle", co_opinion="同意主办意见。")
+    with time_machine.travel(datetime.combine(rows[0].due_date + timedelta(days=2), datetime.min.time())
+                             .replace(hour=10, tzinfo=clock.LOCAL_TZ), tick=False):
+        sweep(demo_db)
+        login(client, f"{silent}_staff")
+        html = client.get("/tasks/").get_data(as_text=True)
+        assert _inbox_state(html, "公园绿地") == "overdue" == _task_page_state(client, html, "公园绿地")

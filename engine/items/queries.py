@@ -10,7 +10,7 @@ from engine import clock, keyset
 from engine.db import escape_like
 from engine.people import visibility
 from engine.people.authz import LANES
-from engine.deadlines.ledger import state as deadline_state
+from engine.deadlines.ledger import OPEN as OPEN_DEADLINE, state as deadline_state
 from engine.items import promises, separate
 from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure,
                            ExtensionRequest, Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply,
@@ -115,15 +115,21 @@ def inbox_page(session: Session, user: User, after: str | None = None, before: s
 
 def step_deadlines(session: Session, rows: list[TaskRow]) -> dict[str, tuple[Deadline, str]]:
     """The deadline each task works against, by task id, with its state (正常 / 即将到期 / 已超期): the item's
-    deadline of the task's round due on the task's date (the latest, should two share it). One read for a
-    page of the inbox, as for the task page's one row: the state is the ledger's, a flag the date alone
-    would not show included."""
-    wanted = {r.id: (r.item_id, r.round, clock.local(r.due_at).date()) for r in rows if r.due_at is not None}
+    deadline of the task's round due on the task's date, open and the task's unit's before another's (two
+    co-units owe their opinions on the same date, each in its own row). One read for a page of the inbox,
+    as for the task page's one row: the state is the ledger's, a flag the date alone would not show included."""
+    wanted = {r.id: (r, (r.item_id, r.round, clock.local(r.due_at).date())) for r in rows if r.due_at is not None}
     if not wanted:
         return {}
-    found = {(d.item_id, d.round, d.due_date): d for d in session.scalars(
-        select(Deadline).where(Deadline.item_id.in_({key[0] for key in wanted.values()})).order_by(Deadline.id))}
-    return {task_id: (d, deadline_state(d)) for task_id, key in wanted.items() if (d := found.get(key)) is not None}
+    same_day: dict[tuple, list[Deadline]] = {}
+    for d in session.scalars(select(Deadline).where(Deadline.item_id.in_({k[0] for _r, k in wanted.values()}))):
+        same_day.setdefault((d.item_id, d.round, d.due_date), []).append(d)
+    out = {}
+    for task_id, (row, key) in wanted.items():
+        if key in same_day:
+            d = max(same_day[key], key=lambda d: (d.status in OPEN_DEADLINE, d.unit_id == row.unit_id, d.id))
+            out[task_id] = (d, deadline_state(d))
+    return out
 
 
 def inbox_count(session: Session, user: User) -> Count:
