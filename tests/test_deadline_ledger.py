@@ -118,13 +118,19 @@ def test_a_fixed_reply_date_already_past_is_recorded_and_overdue_everywhere(demo
         assert "2026-03-06" in html and "None" not in html
 
 
-def test_co_opinion_deadline_belongs_to_the_silent_co_unit(demo_db):
+def with_two_co_units(db) -> int:
+    """An item assigned on 2026-03-02 to the traffic bureau with two co-units, all signed for, pledged."""
     with time_machine.travel(at("2026-03-02"), tick=False):
-        item_id = register(demo_db)
-        assign(demo_db, item_id, co_units=["jyj", "zjj"])
-        do(demo_db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
-        do(demo_db, item_id, "zjj_staff", "co_sign_for", co_sign_decision="sign")
-        sign_and_pledge(demo_db, item_id)
+        item_id = register(db)
+        assign(db, item_id, co_units=["jyj", "zjj"])
+        do(db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
+        do(db, item_id, "zjj_staff", "co_sign_for", co_sign_decision="sign")
+        sign_and_pledge(db, item_id)
+    return item_id
+
+
+def test_co_opinion_deadline_belongs_to_the_silent_co_unit(demo_db):
+    item_id = with_two_co_units(demo_db)
     with time_machine.travel(at("2026-03-20"), tick=False):
         with demo_db.transaction() as s:
             staff = user(s, "zjj_staff")

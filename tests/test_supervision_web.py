@@ -270,13 +270,8 @@ def test_the_year_end_carry_over_is_tagged_by_its_last_day(client, demo_db):
 def test_a_co_units_task_shows_its_own_deadline_not_its_partners_of_the_same_date(client, demo_db):
     """Two co-units owe their opinions on the same date, each in its own row: the one that answered has met
     its row; the silent one's task is late, on its inbox row as on its task page."""
-    from tests.test_deadline_ledger import sign_and_pledge
-    with time_machine.travel(at("2026-03-02"), tick=False):
-        item_id = register(demo_db)
-        assign(demo_db, item_id, co_units=["jyj", "zjj"])
-        do(demo_db, item_id, "jyj_staff", "co_sign_for", co_sign_decision="sign")
-        do(demo_db, item_id, "zjj_staff", "co_sign_for", co_sign_decision="sign")
-        sign_and_pledge(demo_db, item_id)
+    from tests.test_deadline_ledger import with_two_co_units
+    item_id = with_two_co_units(demo_db)
     with demo_db.reading() as s:
         rows = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == "co_opinion")
                          .order_by(Deadline.id)).all()
