@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import time_machine
 from sqlalchemy import select
+
+from engine import clock
 
 from engine.models import Assignment, CoOpinion, Deadline, DeadlineRule, ExtensionRequest, Incident, ProcessInstance, \
     ReturnRequest
@@ -90,13 +93,13 @@ def _fix_and_retry(client, db, item_id, broken_id, fixed: bytes, incident: Incid
         assert _instance(s, item_id).status == "running"
 
 
-def test_an_extension_approval_that_fails_is_an_incident_and_the_retry_approves_it(client, demo_db):
-    db = demo_db
+def _failed_extension(client, db):
+    """An extension the housing bureau asks for in time, whose approval fails on the item's (broken) version:
+    (item id, its reply deadline, the request, the incident, the broken version's id)."""
     item_id = new_item(db, "关于社区食堂的建议")
     handle_to_reply(db, item_id)  # the housing bureau handles it: the reply deadline and its reminders wait
     with db.reading() as s:
         reply = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.key == "reply")).one()
-    new_date = reply.due_date + timedelta(days=30)
     # The reminder's expression fails for any reply date after the current one: only the approval meets it.
     broken = GOOD.replace(b"remind_at(reply_due, rules['reminder_leads'][0])",
                           f"remind_at(reply_due, rules['reminder_leads'][0]) if reply_due &lt; "
@@ -104,21 +107,27 @@ def test_an_extension_approval_that_fails_is_an_incident_and_the_retry_approves_
     assert broken != GOOD
     broken_id = _onto(db, item_id, broken)
     login(client, "zjj_staff")
-    post(client, f"/supervision/items/{item_id}/extension", f"/items/{item_id}", new_date=new_date.isoformat(),
-         reason="需协调规划审批。")
+    post(client, f"/supervision/items/{item_id}/extension", f"/items/{item_id}",
+         new_date=(reply.due_date + timedelta(days=30)).isoformat(), reason="需协调规划审批。")
     with db.reading() as s:
         req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
         version = _instance(s, item_id).version
     _as(client, "office")
     r = post(client, f"/supervision/extensions/{req.id}", f"/items/{item_id}", decision="approve", opinion="同意")
-    incident = _failed_once(client, db, item_id, r, "extension", version)
+    return item_id, reply, req, _failed_once(client, db, item_id, r, "extension", version), broken_id
+
+
+def test_an_extension_approval_that_fails_is_an_incident_and_the_retry_approves_it(client, demo_db):
+    db = demo_db
+    item_id, reply, req, incident, broken_id = _failed_extension(client, db)
     with db.reading() as s:
         assert s.get(ExtensionRequest, req.id).status == "pending"
         assert s.get(Deadline, reply.id).due_date == reply.due_date
     _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "同意延期")
     with db.reading() as s:
         assert s.get(ExtensionRequest, req.id).status == "approved"
-        assert s.get(Deadline, reply.id).due_date == new_date and s.get(Deadline, reply.id).extended
+        assert s.get(Deadline, reply.id).due_date == reply.due_date + timedelta(days=30)
+        assert s.get(Deadline, reply.id).extended
 
 
 def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(client, demo_db):
@@ -212,3 +221,22 @@ def test_a_recompute_that_fails_is_an_incident_and_the_rule_change_goes_through(
     _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "重算期限")
     with db.reading() as s:
         assert s.get(Deadline, reply.id).due_date > reply.due_date
+
+
+def test_an_extension_approval_retried_after_the_date_closes_the_incident_and_leaves_the_request_to_refuse(
+        client, demo_db):
+    """The retry comes after the reply date: the approval can no longer be given (extensions.lapsed). The
+    incident is closed saying so rather than failing at every retry with the item held; the request waits
+    for the office, who may refuse it."""
+    db = demo_db
+    item_id, reply, req, incident, broken_id = _failed_extension(client, db)
+    with time_machine.travel(clock.now() + timedelta(days=(reply.due_date - clock.today()).days + 2), tick=False):
+        _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident,
+                       f"答复期限 {reply.due_date} 已过，延期不能再同意")
+        with db.reading() as s:
+            assert s.get(ExtensionRequest, req.id).status == "pending"
+            assert s.get(Deadline, reply.id).due_date == reply.due_date
+        _as(client, "office")
+        post(client, f"/supervision/extensions/{req.id}", f"/items/{item_id}", decision="refuse", opinion="已逾期")
+        with db.reading() as s:
+            assert s.get(ExtensionRequest, req.id).status == "refused"

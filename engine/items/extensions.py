@@ -259,5 +259,9 @@ def _approve_again(session: Session, incident, instance) -> str:
     req = session.get(ExtensionRequest, submitted.get("request_id"))
     if req is None or req.status != "pending":  # decided meanwhile
         raise TaskGone(GONE_MESSAGE)
+    deadline = session.get(Deadline, req.deadline_id)
+    if lapsed(deadline):  # the date passed while the item was held: no retry can approve it any more
+        return N_("答复期限 %(date)s 已过，延期不能再同意；申请仍待区府办审批（只能不同意）",
+                  date=deadline.due_date.isoformat())
     decide_extension(session, req.id, session.get(User, incident.user_id), True, submitted.get("opinion") or "")
     return N_("已按原决定同意延期至 %(date)s", date=req.new_due_date.isoformat())
