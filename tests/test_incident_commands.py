@@ -240,3 +240,16 @@ def test_an_extension_approval_retried_after_the_date_closes_the_incident_and_le
         post(client, f"/supervision/extensions/{req.id}", f"/items/{item_id}", decision="refuse", opinion="已逾期")
         with db.reading() as s:
             assert s.get(ExtensionRequest, req.id).status == "refused"
+
+
+def test_refusing_an_extension_whose_approval_failed_closes_that_incident(client, demo_db):
+    """The office changes its mind (or the date passes and only a refusal is left): the refusal is the
+    request's decision, and the failed approval no longer holds the item."""
+    db = demo_db
+    item_id, _reply, req, incident, _broken_id = _failed_extension(client, db)
+    post(client, f"/supervision/extensions/{req.id}", f"/items/{item_id}", decision="refuse", opinion="不同意")
+    with db.reading() as s:
+        assert s.get(ExtensionRequest, req.id).status == "refused"
+        closed = s.get(Incident, incident.id)
+        assert closed.status == "resolved" and closed.resolved_by_id == user(s, "office").id
+        assert _instance(s, item_id).status == "running"

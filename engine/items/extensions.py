@@ -218,13 +218,13 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
         raise FormInvalid([FieldError("decision", N_("审批"), "lapsed", deadline.due_date.isoformat())])
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
+    instance = active_instance(session, item)
+    key = f"extension:{req.id}"  # one open incident per request
     if approve:
-        instance = active_instance(session, item)
         if instance is None:  # ended: nothing to move
             raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
         wf, _ = load_workflow(session, instance)
         new_due = instant(req.new_due_date)
-        key = f"extension:{req.id}"  # one open incident per request
         with guard(instance.id, "extension", task_id=key, submitted={"request_id": req.id, "opinion": opinion},
                    user_id=user.id), calendar_scope(current_calendar(session)):
             if part is None:
@@ -234,6 +234,9 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
             sync_derived(session, instance, item, wf, Directory.load(session), moved_by="extension")
         resolved_by_success(session, instance, "extension", key, user.id,
                             N_("区府办再次同意延期，已生效"))
+    else:  # the request's decision: an approval that failed before no longer holds the item
+        resolved_by_success(session, instance, "extension", key, user.id,
+                            N_("区府办不同意延期，此前未生效的同意不再重试"))
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="extension_decided",
                            title=N_("同意延期") if approve else N_("不同意延期"),
                            unit_id=part.id if part is not None else None,
