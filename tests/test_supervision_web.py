@@ -286,3 +286,20 @@ def test_a_co_units_task_shows_its_own_deadline_not_its_partners_of_the_same_dat
         login(client, f"{silent}_staff")
         html = client.get("/tasks/").get_data(as_text=True)
         assert _inbox_state(html, "公园绿地") == "overdue" == _task_page_state(client, html, "公园绿地")
+
+
+def test_the_office_sees_a_request_whose_deadline_was_met_meanwhile_can_only_be_refused(client, demo_db):
+    from tests.test_timers import reply
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        to_reply(demo_db, item_id)
+        login(client, "jtj_staff")
+        client.post(f"/supervision/items/{item_id}/extension",
+                    data={"csrf_token": csrf_token(client, f"/items/{item_id}"), "new_date": "2026-08-31",
+                          "reason": "需协调。"})
+        reply(demo_db, item_id)  # the reply goes out while the request waits
+        login(client, "office")
+        page = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "该期限已结束（按期完成），延期申请只能不同意。" in page and 'value="approve"' not in page
+        assert 'value="refuse"' in page

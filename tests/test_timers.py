@@ -310,3 +310,23 @@ def _instance(db, item_id):
 def _uid(db, username):
     with db.reading() as s:
         return user(s, username).id
+
+
+def test_an_extension_cannot_be_approved_once_the_reply_is_in(demo_db):
+    """The unit replied while its request waited: there is no deadline left to move, and an approval would
+    tell the proposers of a new date that nothing keeps."""
+    with time_machine.travel(at("2026-03-02"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        to_reply(demo_db, item_id)
+        with demo_db.transaction() as s:
+            req_id = request_extension(s, s.get(Item, item_id), user(s, "jtj_staff"), "2026-08-31", "需协调。").id
+        reply(demo_db, item_id)
+        assert deadlines(demo_db, item_id)[("reply", 1)].status == "met"
+        with demo_db.transaction() as s, pytest.raises(FormInvalid) as exc:
+            decide_extension(s, req_id, user(s, "office"), True, "同意。")
+        assert exc.value.errors[0].code == "no_deadline"
+        with demo_db.transaction() as s:
+            assert decide_extension(s, req_id, user(s, "office"), False, "已答复。").status == "refused"
+    d = deadlines(demo_db, item_id)[("reply", 1)]
+    assert (d.due_date, d.extended, d.status) == (date(2026, 6, 2), False, "met")

@@ -212,7 +212,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     item = session.get(Item, req.item_id)
     deadline = session.get(Deadline, req.deadline_id)
     part = _part_unit(session, deadline)
-    if approve and part is not None and deadline.status not in ("open", "overdue"):  # replied or returned meanwhile
+    if approve and deadline.status not in ("open", "overdue"):  # replied, or given back, meanwhile
         raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
     if approve and lapsed(deadline):  # asked in time, but the date passed undecided: it stands, and it is late
         raise FormInvalid([FieldError("decision", N_("审批"), "lapsed", deadline.due_date.isoformat())])
