@@ -130,8 +130,9 @@ def test_an_extension_approval_that_fails_is_an_incident_and_the_retry_approves_
         assert s.get(Deadline, reply.id).extended
 
 
-def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(client, demo_db):
-    db = demo_db
+def _failed_waiver(client, db):
+    """An item with a silent co-unit (wjw) whose waiver fails on the item's version (the step after a
+    co-unit's opinion is broken): (item id, the incident, the broken version's id)."""
     broken_id = _deploy(db, CO_BROKEN)
     item_id = new_item(db, "关于校园周边交通的建议")
     handle_to_reply(db, item_id, co_units=["wjw"])
@@ -140,7 +141,12 @@ def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(cli
         version = _instance(s, item_id).version
     login(client, "office")
     r = post(client, f"/items/{item_id}/waive", f"/items/{item_id}", unit="wjw", reason="逾期未复，电话确认无意见。")
-    incident = _failed_once(client, db, item_id, r, "waive", version)
+    return item_id, _failed_once(client, db, item_id, r, "waive", version), broken_id
+
+
+def test_a_waiver_that_fails_is_an_incident_and_the_retry_waives_the_opinion(client, demo_db):
+    db = demo_db
+    item_id, incident, broken_id = _failed_waiver(client, db)
     with db.reading() as s:
         assert s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).all() == []
     assert "co_sign_for" in ready(db, item_id)  # nothing of the waiver was kept
@@ -175,8 +181,9 @@ def test_a_co_return_approval_that_fails_is_an_incident_and_the_retry_approves_i
     assert ready(db, item_id) == ["draft_reply"]
 
 
-def test_a_take_back_that_fails_is_an_incident_and_the_retry_takes_the_item_back(client, demo_db):
-    db = demo_db
+def _failed_take_back(client, db):
+    """An item assigned to the traffic bureau, whose take-back fails on the item's version (only a return
+    fails on it): (item id, the incident, the broken version's id)."""
     broken_id = _deploy(db, RETURN_BROKEN)
     item_id = new_item(db, "关于老旧小区改造的建议")
     do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
@@ -184,7 +191,12 @@ def test_a_take_back_that_fails_is_an_incident_and_the_retry_takes_the_item_back
         version = _instance(s, item_id).version
     login(client, "office")
     r = post(client, f"/supervision/items/{item_id}/take-back", f"/items/{item_id}", reason="职责划分调整。")
-    incident = _failed_once(client, db, item_id, r, "take_back", version)
+    return item_id, _failed_once(client, db, item_id, r, "take_back", version), broken_id
+
+
+def test_a_take_back_that_fails_is_an_incident_and_the_retry_takes_the_item_back(client, demo_db):
+    db = demo_db
+    item_id, incident, broken_id = _failed_take_back(client, db)
     assert ready(db, item_id) == ["sign_for"]  # neither step of the take-back was kept
     _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "改派")
     assert ready(db, item_id) == ["assign_item"]
@@ -253,3 +265,30 @@ def test_refusing_an_extension_whose_approval_failed_closes_that_incident(client
         closed = s.get(Incident, incident.id)
         assert closed.status == "resolved" and closed.resolved_by_id == user(s, "office").id
         assert _instance(s, item_id).status == "running"
+
+
+def test_a_unit_signing_for_after_a_failed_take_back_closes_that_incident(client, demo_db):
+    """The office's take-back failed; the unit then signs for the item itself: there is nothing left to take
+    back, and the failed command no longer holds the item and its timers."""
+    db = demo_db
+    item_id, incident, _broken_id = _failed_take_back(client, db)
+    do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")  # no return: the version runs it
+    with db.reading() as s:
+        closed = s.get(Incident, incident.id)
+        assert closed.status == "resolved" and closed.resolved_by_id == user(s, "jtj_staff").id
+        assert _instance(s, item_id).status == "running"
+
+
+def test_a_co_unit_answering_after_a_failed_waiver_closes_that_incident(client, demo_db):
+    db = demo_db
+    item_id, incident, broken_id = _failed_waiver(client, db)
+    fixed_id = _deploy(db, CO_FIXED)  # the admin fixes the version and moves the item, but does not retry yet
+    _as(client, "admin")
+    _migrate_in_browser(client, db, broken_id, fixed_id, item_id)
+    do(db, item_id, "wjw_staff", "co_sign_for", co_sign_decision="sign")
+    do(db, item_id, "wjw_staff", "cohandle", co_opinion="同意主办单位意见。")
+    with db.reading() as s:
+        closed = s.get(Incident, incident.id)
+        assert closed.status == "resolved" and closed.resolved_by_id == user(s, "wjw_staff").id
+        assert _instance(s, item_id).status == "running"
+        assert not s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).one().waived

@@ -19,7 +19,7 @@ from engine.models import Assignment, CoOpinion, Deadline, Item, ReturnRequest, 
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.workflow.incidents import guard, replays, resolved_by_success
+from engine.workflow.incidents import guard, moot_after, replays, resolved_by_success
 from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_on_behalf, complete_task, instance_of, ready_task_id
 
 CO_TASK = "cohandle"
@@ -143,6 +143,12 @@ def decide_co_return(session: Session, user: User, request_id: int, approve: boo
     complete_task(session, task_id, user, {"co_return_decision": "approve" if approve else "refuse",
                                            "co_return_opinion": opinion or ""})
     return req
+
+
+@moot_after("co_opinion")
+def _answered_meanwhile(row) -> tuple:
+    """The co-unit gave the opinion the office failed to waive: nothing is left to waive."""
+    return "waive", f"waive:{row.unit_id}", N_("协办单位已提交意见，免除不再重试")
 
 
 @replays("waive")

@@ -15,7 +15,7 @@ from engine.i18n import N_
 from engine.models import AuditEvent, Deadline, Item, TaskRow, User
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.workflow.incidents import guard, replays, resolved_by_success
+from engine.workflow.incidents import guard, moot_after, replays, resolved_by_success
 from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_task, instance_of
 
 SIGN_FOR, RETURN_DECISION = "sign_for", "return_decision"  # the forms of the two steps of the return path
@@ -67,3 +67,10 @@ def _take_back_again(session: Session, incident, instance) -> str:
         raise TaskGone(GONE_MESSAGE)
     take_back(session, item, session.get(User, incident.user_id), (incident.submitted or {}).get("reason") or "")
     return N_("已按原决定改派")
+
+
+@moot_after(SIGN_FOR)
+def _acted_on_meanwhile(row) -> tuple:
+    """The unit signed for (or asked to return) the item the office failed to take back: nothing is left
+    to take back."""
+    return "take_back", row.id, N_("承办单位已办理签收，改派不再重试")

@@ -95,11 +95,37 @@ def guard(instance_id: int | None = None, action: str | None = None, *, task_id:
 REPLAYS: dict[str, Callable] = {}
 
 
-def replays(action: str):
-    def register(replay: Callable) -> Callable:
-        REPLAYS[action] = replay
-        return replay
+def _registers(table: dict, key: str):
+    def register(fn: Callable) -> Callable:
+        table[key] = fn
+        return fn
     return register
+
+
+def replays(action: str):
+    return _registers(REPLAYS, action)
+
+
+# Failed commands a user's completion makes moot, by the completed form: (task row) -> (action, the
+# incident's task_id, resolution) or None. Registered where the commands are defined (`moot_after`), as
+# replays are: the unit signs for the item the office failed to take back, the co-unit answers the opinion
+# the office failed to waive.
+MOOT: dict[str, Callable] = {}
+
+
+def moot_after(form_key: str):
+    return _registers(MOOT, form_key)
+
+
+def settle_moot(session: Session, instance: ProcessInstance, form_key: str | None, row, user_id: int) -> None:
+    """Resolve, in the completion's transaction, the open incident of a command the completion made moot:
+    left open, it would hold the item and its timers until an admin's retry found nothing to do."""
+    rule = MOOT.get(form_key or "")
+    if rule is None or instance.status != "incident":
+        return
+    found = rule(row)
+    if found is not None:
+        resolved_by_success(session, instance, found[0], found[1], user_id, found[2])
 
 
 def _step_of(exc: Exception) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from engine.people import notifications
 from engine.people.authz import LANES, require_can_act
 from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed, parsed_version
-from engine.workflow.incidents import ProcessFailure, guard, resolved_by_success
+from engine.workflow.incidents import ProcessFailure, guard, resolved_by_success, settle_moot
 from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
@@ -687,6 +687,8 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     _write(session, instance, item, wf, directory, fired, scanned)
     resolved_by_success(session, instance, "complete", task_id, user.id,
                         N_("办理人重新提交成功"))
+    if not for_unit:  # the office acting in a unit's place is a command of its own (a take-back)
+        settle_moot(session, instance, form["key"], row, user.id)
     return item
 
 
