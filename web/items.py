@@ -97,7 +97,8 @@ def detail(item_id: int):
                                urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [],
                                answer_part=cohandling.may_answer_part(s, viewer, item),
                                co_returns=[r for r, _u in cohandling.waiting_co_returns(s, item)]
-                               if office else [])
+                               if office else [],
+                               blocked=extensions.blocked_approvals(s, d.extensions) if office else {})
 
 
 @bp.get("/attachments/<int:attachment_id>")

@@ -1,13 +1,10 @@
 """My tasks (inbox) and the task page, which renders the task's BPMN form generically."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.deadlines import ledger
 from engine.items import attachments, carryover, extensions, prefill, queries
 from engine.workflow import runtime
 from engine.people.authz import NotAllowed
@@ -31,8 +28,7 @@ def inbox():
         rows, total = page.rows, queries.inbox_count(s, me)
         office = me.role == "office"
         pending = extensions.waiting_for_office(s) if office else []
-        # the carry-over of a year is due on its last day
-        year_end = [(y, ledger.date_state(date(y, 12, 31))) for y in carryover.year_end_due(s)] if office else []
+        year_end = carryover.year_end_due(s) if office else []
         return render_template("tasks/inbox.html", rows=rows, total=total, page=page, pending_extensions=pending,
                                year_end=year_end, deadlines=queries.step_deadlines(s, [task for task, _i, _u in rows]))
 

@@ -7,12 +7,14 @@ where it belongs. The year-end task shows in the office's inbox from December un
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
+from engine.deadlines.ledger import date_state
 from engine.models import AuditEvent, CarryOver, Item, Promise, User
 from engine.people.authz import NotAllowed
 from engine.workflow.forms import FieldError, FormInvalid
@@ -68,15 +70,17 @@ def carry_over(session: Session, user: User, year: int) -> Pending:
     return todo
 
 
-def year_end_due(session: Session) -> list[int]:
+def year_end_due(session: Session) -> list[tuple[int, str]]:
     """Years whose carry-over waits for the office: last year (and earlier) with something left, and the
-    current year from December on."""
+    current year from December on; each with the state of its deadline, the year's last day (the inbox tags
+    it as every task's)."""
     today = clock.today()
     last = today.year if today.month == 12 else today.year - 1
     first = session.scalar(select(Item.year).order_by(Item.year).limit(1))
     if first is None:
         return []
-    return [y for y in range(max(first, last - 2), last + 1) if not pending(session, y).empty]
+    return [(y, date_state(date(y, 12, 31))) for y in range(max(first, last - 2), last + 1)
+            if not pending(session, y).empty]
 
 
 def carried_counts(session: Session, year: int) -> dict[str, int]:

@@ -133,6 +133,25 @@ def lapsed(deadline: Deadline) -> bool:
     return deadline.status == "overdue" or deadline.due_date < clock.today()
 
 
+def approval_blocked(deadline: Deadline) -> str | None:
+    """Why the office can only refuse a request on `deadline` now: "overdue" (the date passed undecided,
+    `lapsed`) or the state it ended in (replied: met; given back: void); None while an approval can move it."""
+    state = ledger.state(deadline)
+    return None if state in ("on_time", "due_soon") else state
+
+
+def blocked_approvals(session: Session, requests) -> dict[int, tuple[str, date]]:
+    """The pending requests among `requests` the office can only refuse: (approval_blocked, the deadline's
+    date) by request id, for the item page."""
+    out = {}
+    for req in requests:
+        deadline = session.get(Deadline, req.deadline_id) if req.status == "pending" else None
+        blocked = approval_blocked(deadline) if deadline is not None else None
+        if blocked is not None:
+            out[req.id] = (blocked, deadline.due_date)
+    return out
+
+
 def request_extension(session: Session, item: Item, user: User, new_date: str, reason: str) -> ExtensionRequest:
     if not can_request(session, user, item):
         raise NotAllowed(N_("只有主办单位或分办单位可以申请延期"))
@@ -212,10 +231,11 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
     item = session.get(Item, req.item_id)
     deadline = session.get(Deadline, req.deadline_id)
     part = _part_unit(session, deadline)
-    if approve and deadline.status not in ("open", "overdue"):  # replied, or given back, meanwhile
-        raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
-    if approve and lapsed(deadline):  # asked in time, but the date passed undecided: it stands, and it is late
+    blocked = approval_blocked(deadline) if approve else None
+    if blocked == "overdue":  # asked in time, but the date passed undecided: it stands, and it is late
         raise FormInvalid([FieldError("decision", N_("审批"), "lapsed", deadline.due_date.isoformat())])
+    if blocked is not None:  # replied, or given back, meanwhile
+        raise FormInvalid([FieldError("decision", N_("审批"), "no_deadline")])
     req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), user.id, clock.now()
     req.opinion = (opinion or "").strip() or None
     instance = active_instance(session, item)
@@ -263,7 +283,10 @@ def _approve_again(session: Session, incident, instance) -> str:
     if req is None or req.status != "pending":  # decided meanwhile
         raise TaskGone(GONE_MESSAGE)
     deadline = session.get(Deadline, req.deadline_id)
-    if lapsed(deadline):  # the date passed while the item was held: no retry can approve it any more
+    blocked = approval_blocked(deadline)
+    if blocked not in (None, "overdue"):  # replied or given back meanwhile: nothing left to extend
+        raise TaskGone(GONE_MESSAGE)
+    if blocked == "overdue":  # the date passed while the item was held: no retry can approve it any more
         return N_("答复期限 %(date)s 已过，延期不能再同意；申请仍待区府办审批（只能不同意）",
                   date=deadline.due_date.isoformat())
     decide_extension(session, req.id, session.get(User, incident.user_id), True, submitted.get("opinion") or "")
