@@ -292,3 +292,18 @@ def test_a_co_unit_answering_after_a_failed_waiver_closes_that_incident(client, 
         assert closed.status == "resolved" and closed.resolved_by_id == user(s, "wjw_staff").id
         assert _instance(s, item_id).status == "running"
         assert not s.scalars(select(CoOpinion).where(CoOpinion.item_id == item_id)).one().waived
+
+
+def test_an_extension_approval_retried_after_the_reply_went_out_closes_as_gone(client, demo_db):
+    """The unit replied while the failed approval waited: nothing is left to extend, and the retry closes
+    the incident instead of failing on it at every attempt."""
+    from tests.test_followup import reply_approved
+    db = demo_db
+    item_id, reply, req, incident, broken_id = _failed_extension(client, db)
+    reply_approved(db, item_id)
+    with db.reading() as s:
+        assert s.get(Deadline, reply.id).status == "met"
+    _fix_and_retry(client, db, item_id, broken_id, GOOD + b"\n", incident, "故障已关闭")
+    with db.reading() as s:
+        assert s.get(ExtensionRequest, req.id).status == "pending"
+        assert s.get(Deadline, reply.id).due_date == reply.due_date
