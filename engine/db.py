@@ -44,7 +44,32 @@ def make_engine(url: str) -> Engine:
         return engine
     engine = create_engine(url, json_serializer=_json)
     _ping_when_idle(engine)
+    _lost_connections_detected(engine)
     return engine
+
+
+# Server errors that end the session (class 08: connection exception; 57P01-03: terminated by an admin, a
+# crash, a shutdown): the connection is gone whatever the client has noticed yet.
+_SESSION_ENDED_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _lost_connections_detected(engine: Engine) -> None:
+    """SQLAlchemy's psycopg dialect counts an error as a lost connection only once psycopg has marked the
+    connection closed or broken. A command that meets a socket the server closed a moment ago fails before
+    that (libpq: "sending query failed", "consuming input failed", psycopg: "connection socket closed"), and
+    the pool would hand the dead connection to the next command, and every connection as old to the ones after.
+    An error psycopg raises itself (no SQLSTATE) or one the server sends as it ends the session is a lost
+    connection too; any other server error fails its command and keeps the connection."""
+    operational = engine.dialect.loaded_dbapi.OperationalError
+
+    @event.listens_for(engine, "handle_error")
+    def _lost(ctx):
+        error = ctx.original_exception
+        if ctx.is_disconnect or not isinstance(error, operational):
+            return
+        sqlstate = getattr(error, "sqlstate", None)
+        if sqlstate is None or sqlstate.startswith(_SESSION_ENDED_SQLSTATES):
+            ctx.is_disconnect = True
 
 
 IDLE_PING_SECONDS = 30.0

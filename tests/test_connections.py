@@ -47,3 +47,45 @@ def test_a_connection_lost_between_two_quick_commands_fails_one_command_only(db)
         _backend_pid(db)
     assert failed.value.connection_invalidated
     assert _backend_pid(db) != pid
+
+
+# What libpq and psycopg say when a command meets a connection the server has just closed, before psycopg has
+# marked it broken: the first was seen in CI when the backend was terminated a moment before the command.
+LOST_CONNECTION_MESSAGES = [
+    "sending query failed: terminating connection due to administrator command\nanother command is already in progress",
+    "connection socket closed",
+    "consuming input failed: server closed the connection unexpectedly",
+]
+
+
+@pytest.mark.parametrize("message", LOST_CONNECTION_MESSAGES)
+def test_a_command_that_meets_a_just_closed_connection_has_it_replaced_whatever_libpq_says(db, monkeypatch, message):
+    import psycopg
+
+    pid = _backend_pid(db)
+    _server_drops(db, pid)
+    execute = db.engine.dialect.do_execute
+    raised = []
+
+    def meets_the_closed_socket(cursor, statement, parameters, context=None):
+        if not raised:
+            raised.append(statement)
+            raise psycopg.OperationalError(message)
+        return execute(cursor, statement, parameters, context)
+
+    monkeypatch.setattr(db.engine.dialect, "do_execute", meets_the_closed_socket)
+    with pytest.raises(DBAPIError) as failed:
+        _backend_pid(db)
+    assert failed.value.connection_invalidated, "the pool would hand the dead connection to the next command"
+    assert _backend_pid(db) != pid
+
+
+def test_a_statement_the_server_cancels_keeps_its_connection(db):
+    """A server's error on a live connection (here a statement timeout) fails the command, not the connection."""
+    pid = _backend_pid(db)
+    with pytest.raises(DBAPIError) as failed:
+        with db.transaction() as s:
+            s.connection().exec_driver_sql("SET LOCAL statement_timeout = 1")
+            s.connection().exec_driver_sql("SELECT pg_sleep(1)")
+    assert failed.value.orig.sqlstate == "57014" and not failed.value.connection_invalidated
+    assert _backend_pid(db) == pid
