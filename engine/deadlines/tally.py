@@ -21,7 +21,7 @@ from collections import Counter
 from datetime import date
 
 from sqlalchemy import bindparam, case, delete, event, func, inspect, literal, literal_column, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -191,24 +191,42 @@ def add(session: Session, delta: Counter) -> None:
     _add_units(conn, sorted(set(flagged) | set(dated)), flagged, dated, first, left)
 
 
-def _upsert(conn):
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+def _upsert(conn, table, names: tuple[str, ...], updates):
+    """The upsert of rows of `table` (values of `names`, the primary key first) that sets `updates(excluded)` on
+    a conflict. PostgreSQL takes all the rows as one array parameter a column, in one statement (unnest): sent
+    row by row (executemany), each row cost a statement's work on both sides. SQLite takes a row of parameters
+    each. The rows are upserted in the order given."""
+    if conn.dialect.name == "postgresql":
+        arrays = func.unnest(*(bindparam(f"a_{k}", type_=ARRAY(table.c[k].type)) for k in names)) \
+            .table_valued(*names).render_derived()
+        stmt = pg_insert(table).from_select(names, select(*(arrays.c[k] for k in names)))
+    else:
+        stmt = sqlite_insert(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type) for k in names})
+    keys = [c.name for c in table.primary_key.columns]
+    return stmt.on_conflict_do_update(index_elements=keys, set_=updates(stmt.excluded))
 
 
-_KEYS = [c.name for c in DeadlineTally.__table__.primary_key.columns]
+def _send(conn, stmt, names: tuple[str, ...], rows: list[tuple]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(stmt, {f"a_{k}": list(column) for k, column in zip(names, zip(*rows))})
+    else:
+        conn.execute(stmt, [{f"b_{k}": v for k, v in zip(names, row)} for row in rows])
+
+
+_COUNT_COLUMNS = (*(c.name for c in DeadlineTally.__table__.primary_key.columns), "n")
 _COUNTS: dict = {}  # the counts' upsert by dialect, built once (building it at every flush cost more CPU than its run)
 
 
 def _add_counts(conn, changes: list) -> None:
-    """One prebuilt upsert sent once with a row of parameters per bucket (executemany)."""
+    """One prebuilt upsert for all the buckets' changes."""
     if conn.dialect.name not in _COUNTS:
         table = DeadlineTally.__table__
-        stmt = _upsert(conn)(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type) for k in (*_KEYS, "n")})
-        _COUNTS[conn.dialect.name] = stmt.on_conflict_do_update(index_elements=_KEYS,
-                                                                set_={"n": table.c.n + stmt.excluded.n})
-    conn.execute(_COUNTS[conn.dialect.name], [{**{f"b_{k}": v for k, v in zip(_KEYS, b)}, "b_n": n} for b, n in changes])
+        _COUNTS[conn.dialect.name] = _upsert(conn, table, _COUNT_COLUMNS, lambda new: {"n": table.c.n + new.n})
+    _send(conn, _COUNTS[conn.dialect.name], _COUNT_COLUMNS, [(*b, n) for b, n in changes])
 
 
+_UNIT_COLUMNS = (*(c.name for c in DeadlineUnitTally.__table__.primary_key.columns), "minus_flagged", "dated",
+                 "first_due")
 _UNITS: dict = {}  # the per-unit rows' upsert by dialect, built once like the counts' (its subquery made
 # compiling it anew at every commit the largest part of the summary rows' cost)
 
@@ -216,21 +234,17 @@ _UNITS: dict = {}  # the per-unit rows' upsert by dialect, built once like the c
 def _add_units(conn, rows: list, flagged: Counter, dated: Counter, first: dict, left: set) -> None:
     """A row a date left is given FLAGGED as its new earliest date: the update reads the earliest date
     left from the unit's summary rows instead (ix_deadline_tally_unit; they are written already). Such a row
-    exists: a date can only leave where it was counted. One prebuilt upsert, a row of parameters per row."""
-    table = DeadlineUnitTally.__table__
-    keys = [c.name for c in table.primary_key.columns]
+    exists: a date can only leave where it was counted. One prebuilt upsert for all the rows."""
     if conn.dialect.name not in _UNITS:
+        table = DeadlineUnitTally.__table__
         earlier = func.least if conn.dialect.name == "postgresql" else func.min  # SQLite's min() of two values
-        stmt = _upsert(conn)(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type)
-                                            for k in (*keys, "minus_flagged", "dated", "first_due")})
-        _UNITS[conn.dialect.name] = stmt.on_conflict_do_update(index_elements=keys, set_={
-            "minus_flagged": table.c.minus_flagged + stmt.excluded.minus_flagged,
-            "dated": table.c.dated + stmt.excluded.dated,
-            "first_due": case((stmt.excluded.first_due == FLAGGED, func.coalesce(_earliest(table), NO_DATE)),
-                              else_=earlier(table.c.first_due, stmt.excluded.first_due))})
-    conn.execute(_UNITS[conn.dialect.name], [
-        {**{f"b_{k}": v for k, v in zip(keys, r)}, "b_minus_flagged": -flagged[r], "b_dated": dated[r],
-         "b_first_due": FLAGGED if r in left else first.get(r, NO_DATE)} for r in rows])
+        _UNITS[conn.dialect.name] = _upsert(conn, table, _UNIT_COLUMNS, lambda new: {
+            "minus_flagged": table.c.minus_flagged + new.minus_flagged,
+            "dated": table.c.dated + new.dated,
+            "first_due": case((new.first_due == FLAGGED, func.coalesce(_earliest(table), NO_DATE)),
+                              else_=earlier(table.c.first_due, new.first_due))})
+    _send(conn, _UNITS[conn.dialect.name], _UNIT_COLUMNS,
+          [(*r, -flagged[r], dated[r], FLAGGED if r in left else first.get(r, NO_DATE)) for r in rows])
 
 
 def _earliest(row):
