@@ -13,8 +13,9 @@ from types import SimpleNamespace
 from typing import Callable
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, event, insert, inspect, literal, null, select, union_all, update
+from sqlalchemy import bindparam, delete, event, exists, insert, inspect, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, defer, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -483,10 +484,6 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
     else:
         state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
     unchanged = state == _stored_state(instance, wf)  # not rewritten
-    _store_instance(session, instance, state=None if unchanged else state,
-                    status="completed" if ended else instance.status, updated_at=now, next_timer_due=next_due)
-    wf._banli_state = state
-    WORKFLOWS.stage(session, instance, wf)
     if ended:
         withdrawn = wf.data.get("assign_decision") == "withdraw"
         progress = dict(status="withdrawn" if withdrawn else "merged" if item.merged_into_id else "closed",
@@ -496,12 +493,16 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         progress = dict(status=min(statuses, key=ITEM_STATUSES.index) if statuses else item.status,
                         closed_at=item.closed_at,
                         current_step="、".join(dict.fromkeys(t.task_spec.bpmn_name or t.task_spec.name for t in ready)))
-    if any(getattr(item, k) != v for k, v in progress.items()):
-        if inspect(item).modified:  # a projection changed the item too: one UPDATE of it, at the command's end
-            for key, value in progress.items():
-                setattr(item, key, value)
-        else:
-            writes.store(session, item, _WRITE_ITEM, progress)
+    if not any(getattr(item, k) != v for k, v in progress.items()):
+        progress = None
+    elif inspect(item).modified:  # a projection changed the item too: one UPDATE of it, at the command's end
+        for key, value in progress.items():
+            setattr(item, key, value)
+        progress = None
+    _store_instance(session, instance, state=None if unchanged else state, item=item, item_progress=progress,
+                    status="completed" if ended else instance.status, updated_at=now, next_timer_due=next_due)
+    wf._banli_state = state
+    WORKFLOWS.stage(session, instance, wf)
 
 
 # The instance's and the item's rows as a command leaves them, written by prebuilt Core UPDATEs and then made
@@ -509,21 +510,46 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
 # cost several times their statements, at every completion). The instance's version check is the one the ORM
 # makes for `version_id_col`: in the WHERE clause, a stale version updating nothing.
 _INSTANCE = ProcessInstance.__table__
-_WRITE_INSTANCE = {with_state: writes.update_of(_INSTANCE, ("status", "updated_at", "next_timer_due", "version")
-                                                + (("state",) if with_state else ()),
-                                                _INSTANCE.c.id == bindparam("w_id"),
-                                                _INSTANCE.c.version == bindparam("w_version"))
-                   for with_state in (False, True)}
 _WRITE_ITEM = writes.update_of(Item.__table__, ("status", "closed_at", "current_step"))
+# PostgreSQL: the item's progress (parameters i_<column>) in a WITH clause of the instance's UPDATE, one round trip;
+# an item row gone updates no instance either.
+_ITEM_PROGRESS = (update(Item.__table__).where(Item.__table__.c.id == bindparam("i_id"))
+                  .values({c: bindparam(f"i_{c}", type_=Item.__table__.c[c].type)
+                           for c in ("status", "closed_at", "current_step")})
+                  .returning(Item.__table__.c.id).cte("item_progress"))
 
 
-def _store_instance(session: Session, instance: ProcessInstance, state: bytes | None, **values) -> None:
+def _instance_update(with_state: bool, with_item: bool):
+    where = [_INSTANCE.c.id == bindparam("w_id"), _INSTANCE.c.version == bindparam("w_version")]
+    if with_item:
+        where.append(exists(select(_ITEM_PROGRESS.c.id)))
+    stmt = writes.update_of(_INSTANCE, ("status", "updated_at", "next_timer_due", "version")
+                            + (("state",) if with_state else ()), *where)
+    return stmt.add_cte(_ITEM_PROGRESS) if with_item else stmt
+
+
+_WRITE_INSTANCE = {(with_state, with_item): _instance_update(with_state, with_item)
+                   for with_state in (False, True) for with_item in (False, True)}
+
+
+def _store_instance(session: Session, instance: ProcessInstance, state: bytes | None, item: Item,
+                    item_progress: dict | None = None, **values) -> None:
     """Write the instance's row (its state only when given: a sweep that changed nothing does not rewrite it)
-    with the next version; StaleDataError when another transaction wrote it since it was read."""
+    with the next version, and the item's progress when given; StaleDataError when another transaction wrote
+    the instance since it was read, or the item's row is gone. PostgreSQL writes both in one statement."""
     values["version"] = instance.version + 1
     if state is not None:
         values["state"] = state
-    writes.store(session, instance, _WRITE_INSTANCE[state is not None], values, {"w_version": instance.version})
+    where = {"w_version": instance.version}
+    combined = item_progress is not None and session.get_bind().dialect.name == "postgresql"
+    if item_progress is not None and not combined:
+        writes.store(session, item, _WRITE_ITEM, item_progress)
+    if combined:
+        where.update({"i_id": item.id, **{f"i_{k}": v for k, v in item_progress.items()}})
+    writes.store(session, instance, _WRITE_INSTANCE[state is not None, combined], values, where)
+    if combined:
+        for key, value in item_progress.items():
+            set_committed_value(item, key, value)
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
