@@ -121,6 +121,29 @@ def test_a_write_over_a_version_that_moved_on_is_refused_and_nothing_applies(dem
                                                       AuditEvent.action == "completed")).all()
 
 
+def test_an_items_progress_that_updates_no_row_refuses_the_instances_write_too(demo_db):
+    """The item's progress goes with the instance's UPDATE (PostgreSQL: in its WITH clause): an item row that
+    is not there updates nothing, and neither does the instance's UPDATE; the command is refused as stale."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from engine.workflow.runtime import _store_instance
+
+    item_id = register(demo_db)
+    with demo_db.transaction() as s:
+        instance = instance_of(s, item_id)
+        version = instance.version
+    with pytest.raises(StaleDataError):
+        with demo_db.transaction() as s:
+            instance = instance_of(s, item_id)
+            _store_instance(s, instance, None, item=SimpleNamespace(id=-1),
+                            item_progress={"status": "handling", "closed_at": None, "current_step": "x"},
+                            status=instance.status, updated_at=clock.now(), next_timer_due=None)
+    with demo_db.reading() as s:
+        assert instance_of(s, item_id).version == version
+
+
 def test_a_completion_like_one_before_it_compiles_no_statement(demo_db):
     """A statement SQLAlchemy cannot cache is compiled anew at every completion. The new task rows' multi-row
     VALUES (in the WITH clause of the new task's notice, PostgreSQL) was one: compiling it cost more than

@@ -542,10 +542,10 @@ def _store_instance(session: Session, instance: ProcessInstance, state: bytes | 
         values["state"] = state
     where = {"w_version": instance.version}
     combined = item_progress is not None and session.get_bind().dialect.name == "postgresql"
-    if item_progress is not None and not combined:
-        writes.store(session, item, _WRITE_ITEM, item_progress)
     if combined:
         where.update({"i_id": item.id, **{f"i_{k}": v for k, v in item_progress.items()}})
+    elif item_progress is not None:
+        writes.store(session, item, _WRITE_ITEM, item_progress)
     writes.store(session, instance, _WRITE_INSTANCE[state is not None, combined], values, where)
     if combined:
         for key, value in item_progress.items():
