@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
+from engine.sqlin import one_of
 from engine.models import ProcessInstance, Timer
 
 TIMER_TYPES = (TimeDateEventDefinition, DurationTimerEventDefinition, CycleTimerEventDefinition)
@@ -64,7 +65,7 @@ def waiting_timers(workflow) -> list[tuple[object, datetime]]:
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it (see engine.workflow.runtime).
 _TIMER_ROWS = select(Timer.id, Timer.due_at).where(Timer.instance_id == bindparam("instance_id"))
-_DELETE_TIMERS = delete(Timer).where(Timer.id.in_(bindparam("ids", expanding=True)))
+_DELETE_TIMERS = delete(Timer).where(one_of(Timer.id, "ids"))
 _INSERT_TIMER = insert(Timer)
 _MOVE_TIMER = update(Timer).where(Timer.id == bindparam("tid")).values(due_at=bindparam("due", type_=Timer.due_at.type))
 

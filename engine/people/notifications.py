@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.sqlin import one_of
 from engine.i18n import N_, Msg, Translate, step_name, translator
 from engine.people.authz import LANES
 from engine.config import Settings
@@ -158,7 +159,7 @@ def text(n: Notification, translate: Translate = translator("zh")) -> tuple[str,
 
 _TASKS_DONE = (update(Notification)
                .where(Notification.item_id == bindparam("b_item_id"),
-                      Notification.dedupe_key.in_(bindparam("keys", expanding=True)), Notification.read_at.is_(None))
+                      one_of(Notification.dedupe_key, "keys"), Notification.read_at.is_(None))
                .values(read_at=bindparam("b_now", type_=Notification.read_at.type)))
 
 

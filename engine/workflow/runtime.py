@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock, writes
+from engine.sqlin import one_of
 from engine.i18n import N_, Msg, step_name
 from engine.deadlines import ledger
 from engine.workflow import formrules, forms
@@ -160,8 +161,8 @@ UNIT_VARS, UNIT_LISTS = ("lead_unit", "co_unit", "sep_unit"), ("co_units", "sepa
 PERSON_VARS = ("leader", "proposer")
 
 
-_UNIT_IDS = select(Unit.code, Unit.id).where(Unit.code.in_(bindparam("codes", expanding=True)))
-_USER_IDS = select(User.username, User.id).where(User.username.in_(bindparam("codes", expanding=True)))
+_UNIT_IDS = select(Unit.code, Unit.id).where(one_of(Unit.code, "codes"))
+_USER_IDS = select(User.username, User.id).where(one_of(User.username, "codes"))
 
 
 def choices(session: Session):
@@ -291,10 +292,10 @@ _DERIVED_ROWS = union_all(
     select(literal("timer"), Timer.id, Timer.due_at, null(), null(), null())
     .where(Timer.instance_id == bindparam("instance_id")),
     select(literal("unit"), Unit.code, null(), Unit.id, null(), null())
-    .where(Unit.code.in_(bindparam("unit_codes", expanding=True))),
+    .where(one_of(Unit.code, "unit_codes")),
     select(literal("user"), User.username, null(), User.id, null(), null())
-    .where(User.username.in_(bindparam("user_codes", expanding=True))))
-_DELETE_TASK_ROWS = delete(TaskRow).where(TaskRow.id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(User.username, "user_codes")))
+_DELETE_TASK_ROWS = delete(TaskRow).where(one_of(TaskRow.id, "ids"))
 # PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
 _DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
 _INSERT_TASK_ROWS = insert(TaskRow)
