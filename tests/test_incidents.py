@@ -323,3 +323,100 @@ def test_an_incident_stored_before_its_message_was_kept_shows_as_written(client,
     client.get("/lang/en")
     page = client.get("/admin/incidents/").get_data(as_text=True)
     assert "旧版记录：range() 过大" in page and "range() larger than" not in page
+
+
+# --- a failed submission handed back to its submitter ----------------------------------------------------------
+
+def test_a_submission_the_admin_cannot_retry_goes_back_to_its_submitter_who_submits_again(client, demo_db):
+    """The trap: the submitter is told the admin was notified, the admin's retry keeps failing, the item is held.
+    Handed back, the incident closes, the item runs again and the submitter is told where to submit again."""
+    from engine.models import AuditEvent, Notification
+
+    with demo_db.transaction() as s:
+        broken, _ = deploy(s, BROKEN, "item_handling.bpmn", "admin")
+        broken_id = broken.id
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+    login(client, "office")
+    _submit(client, demo_db, item_id, "assign_item", assign_decision="assign", lead_unit="jtj")
+    _as(client, "jtj_staff")
+    _submit(client, demo_db, item_id, "sign_for", sign_decision="sign")
+    _as(client, "jtj_head")
+    _submit(client, demo_db, item_id, "pledge", **PLEDGE)
+    with demo_db.reading() as s:
+        incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
+        task_id = task_for(s, item_id, "pledge").id
+        instance_id = incident.instance_id
+        assert s.get(ProcessInstance, instance_id).status == "incident"
+    _as(client, "admin")
+    page = client.get("/admin/incidents/").get_data(as_text=True)
+    assert "退回提交人" in page and f"/admin/incidents/{incident.id}/return" in page
+    assert "提交人：" in page
+    token = csrf_token(client, "/admin/incidents/")
+    r = client.post(f"/admin/incidents/{incident.id}/retry", data={"csrf_token": token})
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "重试仍然失败" in html and "退回提交人修改后重新提交" in html  # the way out is named
+    r = client.post(f"/admin/incidents/{incident.id}/return", data={"csrf_token": token})
+    assert r.status_code == 302
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "已退回提交人重新提交" in html and "没有未处理的流程故障" in html
+    with demo_db.reading() as s:
+        inc = s.get(Incident, incident.id)
+        assert inc.status == "resolved" and inc.resolved_by_id == user(s, "admin").id
+        assert s.get(ProcessInstance, instance_id).status == "running"  # the sweep takes its timers again
+        assert task_for(s, item_id, "pledge").id == task_id  # still the submitter's to do
+        (notice,) = s.scalars(select(Notification).where(Notification.user_id == user(s, "jtj_head").id,
+                                                         Notification.kind == "incident_returned")).all()
+        assert notice.link == f"/tasks/{task_id}" and notice.item_id == item_id
+        assert s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
+                                                  AuditEvent.action == "incident_returned")).one().actor_id \
+            == user(s, "admin").id
+    assert "流程故障已退回" in client.get(f"/items/{item_id}").get_data(as_text=True)  # on the item's timeline
+    # Handed back once only: a second click says so and changes nothing.
+    client.post(f"/admin/incidents/{incident.id}/return", data={"csrf_token": token})
+    assert "该故障已处理" in client.get("/admin/incidents/").get_data(as_text=True)
+    # The submitter reads why and where, in their language.
+    _as(client, "jtj_head")
+    html = client.get("/notifications/").get_data(as_text=True)
+    assert "未办理成功，请重新提交" in html and f"/tasks/{task_id}" in html
+    client.get("/lang/en")
+    html = client.get("/notifications/").get_data(as_text=True)
+    assert "was not completed" in html and "未办理成功" not in html
+    client.get("/lang/zh")
+    # Once the process is fixed, the submitter's new submission goes through: no incident left behind.
+    with demo_db.transaction() as s:
+        fixed, _ = deploy(s, GOOD + b"\n", "item_handling.bpmn", "admin")
+        fixed_id = fixed.id
+    _as(client, "admin")
+    _migrate_in_browser(client, demo_db, broken_id, fixed_id, item_id)
+    _as(client, "jtj_head")
+    assert _submit(client, demo_db, item_id, "pledge", **dict(PLEDGE, plan="更换灯具")).status_code == 302
+    with demo_db.reading() as s:
+        assert s.scalars(select(Pledge).where(Pledge.item_id == item_id)).one().plan == "更换灯具"
+        assert task_for(s, item_id, "consult") is not None
+        assert s.scalar(select(func.count()).select_from(Incident).where(Incident.status == "open")) == 0
+
+
+def test_only_a_users_submission_goes_back_to_a_submitter(client, demo_db):
+    with demo_db.transaction() as s:
+        deploy(s, START_BROKEN, "item_handling.bpmn", "admin")
+    login(client, "office")
+    r = client.post("/items/new", data={"csrf_token": csrf_token(client, "/items/new"), "item_type": "suggestion",
+                                        "title": "关于路灯的建议", "content": "路灯不亮。", "proposer": "deputy_chen"})
+    item_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    with demo_db.reading() as s:
+        incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
+    assert incident.action == "start"
+    # Not offered on the page, refused if posted, and nobody's page but an admin's.
+    assert client.post(f"/admin/incidents/{incident.id}/return",
+                       data={"csrf_token": csrf_token(client, "/tasks/")}).status_code == 403
+    _as(client, "admin")
+    page = client.get("/admin/incidents/").get_data(as_text=True)
+    assert f"/admin/incidents/{incident.id}/retry" in page and f"/admin/incidents/{incident.id}/return" not in page
+    client.post(f"/admin/incidents/{incident.id}/return", data={"csrf_token": csrf_token(client, "/admin/incidents/")})
+    assert "只有用户提交的办理可以退回提交人" in client.get("/admin/incidents/").get_data(as_text=True)
+    with demo_db.reading() as s:
+        assert s.get(Incident, incident.id).status == "open"
+        assert s.get(ProcessInstance, incident.instance_id).status == "incident"
+    r = client.post("/admin/incidents/999999/return", data={"csrf_token": csrf_token(client, "/admin/incidents/")})
+    assert r.status_code == 302 and "该故障已处理" in client.get("/admin/incidents/").get_data(as_text=True)

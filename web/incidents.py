@@ -1,5 +1,6 @@
-"""Process admins see incidents (failed scripts and expressions) and retry them; any page whose command hit
-a process failure says so and goes back to the item (`install`), never a 500."""
+"""Process admins see incidents (failed scripts and expressions) and retry them, or hand a failed submission
+back to its submitter; any page whose command hit a process failure says so and goes back to the item
+(`install`), never a 500."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -9,7 +10,7 @@ from flask_login import current_user
 
 from engine.i18n import Msg
 from engine.workflow import incidents, recovery
-from engine.models import User
+from engine.models import Incident, User
 from web.helpers import db, error_text, roles_required, tr
 
 bp = Blueprint("incidents", __name__, url_prefix="/admin/incidents")
@@ -32,6 +33,8 @@ def retry(incident_id: int):
     database = db()
     with database.reading() as s:
         admin = s.get(User, current_user.id)
+        incident = s.get(Incident, incident_id)
+        returnable = incident is not None and incident.action == "complete" and incident.user_id is not None
     try:
         outcome = recovery.retry(database, incident_id, admin)
         flash(_("已重试：%(outcome)s", outcome=tr(outcome)), "success")
@@ -41,6 +44,22 @@ def retry(incident_id: int):
         info = incidents.describe(exc)
         reason = Msg.from_json(info["error_message"]) if info["error_message"] else info["message"][:300]
         flash(_("重试仍然失败：%(error)s", error=tr(reason)), "error")
+        if returnable:  # the submission itself may be what cannot go through
+            flash(_("若按原提交内容无法办理，可将其退回提交人修改后重新提交。"), "info")
+    return redirect(url_for("incidents.index"))
+
+
+@bp.post("/<int:incident_id>/return")
+@roles_required("admin")
+def return_to_submitter(incident_id: int):
+    database = db()
+    with database.reading() as s:
+        admin = s.get(User, current_user.id)
+    try:
+        flash(_("已处理：%(outcome)s", outcome=tr(recovery.return_to_submitter(database, incident_id, admin))),
+              "success")
+    except recovery.NotRetryable as exc:
+        flash(error_text(exc), "error")
     return redirect(url_for("incidents.index"))
 
 

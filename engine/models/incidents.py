@@ -35,3 +35,4 @@ class Incident(Base):
     occurrences: Mapped[int] = mapped_column(default=1, server_default="1")  # how often the same failure happened while open
 
     resolved_by: Mapped["User | None"] = relationship(foreign_keys=[resolved_by_id], lazy="selectin")
+    submitter: Mapped["User | None"] = relationship(foreign_keys=[user_id], lazy="selectin")  # of a submission

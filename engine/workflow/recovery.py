@@ -5,13 +5,16 @@ fails again changes nothing but the incident's error (the same incident, not a n
 already done (the handler resubmitted meanwhile) resolves the incident without touching the item.
 Each action has its replay in `incidents.REPLAYS`: the workflow's own here, those of item commands (an
 extension approval, a co-unit's waiver or return, a take-back) where those commands are defined.
+A failed submission that cannot go through as it was is handed back to its submitter instead
+(`return_to_submitter`).
 """
 from __future__ import annotations
 
-from engine.i18n import N_
+from engine.i18n import N_, step_name
 from engine import clock
 from engine.deadlines.rules import rules_for
-from engine.models import Incident, Item, ProcessDefinition, ProcessInstance, User
+from engine.models import AuditEvent, Incident, Item, ProcessDefinition, ProcessInstance, TaskRow, User
+from engine.people.notifications import notify
 from engine.workflow.incidents import REPLAYS, ProcessFailed, describe, guard, replays, resolve
 from engine.workflow.recompute import recompute_instance
 from engine.workflow.runtime import GONE_MESSAGE, TaskGone, complete_task, fire_timers, resume_start
@@ -57,6 +60,38 @@ def retry(db, incident_id: int, admin: User) -> str:
             incident.error_message = info["error_message"]
             incident.occurrences = (incident.occurrences or 1) + 1
         raise
+
+
+RETURNED_MESSAGE = N_("已退回提交人重新提交")
+
+
+def return_to_submitter(db, incident_id: int, admin: User) -> str:
+    """Close a failed submission's incident by handing its task back to the user who submitted it: the
+    submission stays undone, the item runs again (its timers too), and the submitter is told to check what
+    they entered and submit again. For a submission that cannot go through as it was (a choice or a date no
+    longer allowed, data a script cannot take): a retry would fail again and again while the submitter,
+    told that the admin was notified, waits on an admin who cannot act. Returns what was done."""
+    with db.transaction() as s:
+        incident = s.get(Incident, incident_id, with_for_update={"of": Incident})
+        if incident is None or incident.status != "open":
+            raise NotRetryable(N_("该故障已处理"))
+        if incident.action != "complete" or incident.user_id is None or incident.task_id is None:
+            raise NotRetryable(N_("只有用户提交的办理可以退回提交人"))
+        s.get(ProcessInstance, incident.instance_id, with_for_update=True)  # as a retry or a completion locks it
+        row = s.get(TaskRow, incident.task_id)
+        if row is None:  # done meanwhile (resubmitted, or withdrawn): nothing to hand back
+            resolve(s, incident, admin.id, GONE_MESSAGE)
+            return N_("任务已不在待办中，故障已关闭")
+        submitter = s.get(User, incident.user_id)
+        resolve(s, incident, admin.id, RETURNED_MESSAGE)
+        step = step_name(row.title)
+        notify(s, [submitter], incident.item_id, "incident_returned",
+               N_("“%(step)s”未办理成功，请重新提交", step=step), f"incident-returned:{incident.id}",
+               body=N_("流程出错，您的提交未生效。流程管理员已退回此项，请核对填写的内容后重新提交。"),
+               link=f"/tasks/{row.id}")
+        s.add(AuditEvent(item_id=incident.item_id, actor_id=admin.id, action="incident_returned", step=row.spec_name,
+                         title=N_("流程故障已退回%(name)s重新提交：%(step)s", name=submitter.name, step=step)))
+        return RETURNED_MESSAGE
 
 
 @replays("complete")
