@@ -381,7 +381,8 @@ def test_a_submission_the_admin_cannot_retry_goes_back_to_its_submitter_who_subm
     assert "未办理成功，请重新提交" in html and f"/tasks/{task_id}" in html
     client.get("/lang/en")
     html = client.get("/notifications/").get_data(as_text=True)
-    assert "was not completed" in html and "未办理成功" not in html
+    assert "was not completed" in html and "did not take effect" in html and "未办理成功" not in html
+    assert "您的提交未生效" not in html
     client.get("/lang/zh")
     # Once the process is fixed, the submitter's new submission goes through: no incident left behind.
     with demo_db.transaction() as s:

@@ -10,7 +10,7 @@ A failed submission that cannot go through as it was is handed back to its submi
 """
 from __future__ import annotations
 
-from engine.i18n import N_, step_name
+from engine.i18n import N_, Msg, step_name
 from engine import clock
 from engine.deadlines.rules import rules_for
 from engine.models import AuditEvent, Incident, Item, ProcessDefinition, ProcessInstance, TaskRow, User
@@ -87,7 +87,7 @@ def return_to_submitter(db, incident_id: int, admin: User) -> str:
         step = step_name(row.title)
         notify(s, [submitter], incident.item_id, "incident_returned",
                N_("“%(step)s”未办理成功，请重新提交", step=step), f"incident-returned:{incident.id}",
-               body=N_("流程出错，您的提交未生效。流程管理员已退回此项，请核对填写的内容后重新提交。"),
+               body=Msg(N_("流程出错，您的提交未生效。流程管理员已退回此项，请核对填写的内容后重新提交。")),
                link=f"/tasks/{row.id}")
         s.add(AuditEvent(item_id=incident.item_id, actor_id=admin.id, action="incident_returned", step=row.spec_name,
                          title=N_("流程故障已退回%(name)s重新提交：%(step)s", name=submitter.name, step=step)))
