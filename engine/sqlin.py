@@ -19,6 +19,9 @@ class OneOf(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
+    # A predicate itself: where booleans are not native (SQLite), SQLAlchemy would otherwise compare it to 1
+    # (`code IN (...) = 1`), which no index serves.
+    _is_implicitly_boolean = True
     _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
 
     def __init__(self, column, name: str):
