@@ -128,6 +128,22 @@ def _submit(client, demo_db, item_id, spec, **form):
     return client.post(f"/tasks/{row.id}", data={"csrf_token": token, **form})
 
 
+def _at_pledge_on_broken(client, demo_db) -> tuple[int, int]:
+    """An item on the BROKEN process (deployed here; its id first), assigned and signed for in the browser;
+    the client is the unit head who signs its pledge, the step that fails."""
+    with demo_db.transaction() as s:
+        broken, _ = deploy(s, BROKEN, "item_handling.bpmn", "admin")
+        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
+                                    "proposer": "deputy_chen"}, user(s, "office")).id
+        broken_id = broken.id
+    login(client, "office")
+    _submit(client, demo_db, item_id, "assign_item", assign_decision="assign", lead_unit="jtj")
+    _as(client, "jtj_staff")
+    _submit(client, demo_db, item_id, "sign_for", sign_decision="sign")
+    _as(client, "jtj_head")
+    return broken_id, item_id
+
+
 def _migrate_in_browser(client, demo_db, from_id, to_id, item_id):
     page = client.get(f"/admin/versions/{from_id}").get_data(as_text=True)
     assert f'value="{item_id}"' in page and "流程故障" in page  # the incident item is offered for migration
@@ -140,19 +156,21 @@ def _migrate_in_browser(client, demo_db, from_id, to_id, item_id):
         assert inst.definition_id == to_id
 
 
+def _fix_in_browser(client, demo_db, broken_id: int, item_id: int) -> None:
+    """The admin deploys the fixed process and moves the item onto it from the version page; the client is
+    the unit head again."""
+    with demo_db.transaction() as s:
+        fixed, _ = deploy(s, GOOD + b"\n", "item_handling.bpmn", "admin")
+        fixed_id = fixed.id
+    _as(client, "admin")
+    _migrate_in_browser(client, demo_db, broken_id, fixed_id, item_id)
+    _as(client, "jtj_head")
+
+
 def test_resubmission_resolves_the_incident_once_and_the_item_runs_again(client, demo_db):
     from engine.models import Timer
 
-    with demo_db.transaction() as s:
-        broken, _ = deploy(s, BROKEN, "item_handling.bpmn", "admin")
-        broken_id = broken.id
-        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
-                                    "proposer": "deputy_chen"}, user(s, "office")).id
-    login(client, "office")
-    _submit(client, demo_db, item_id, "assign_item", assign_decision="assign", lead_unit="jtj")
-    _as(client, "jtj_staff")
-    _submit(client, demo_db, item_id, "sign_for", sign_decision="sign")
-    _as(client, "jtj_head")
+    broken_id, item_id = _at_pledge_on_broken(client, demo_db)
     # Submitted twice while the process is broken: one open incident, not two.
     for _ in range(2):
         r = _submit(client, demo_db, item_id, "pledge", **PLEDGE)
@@ -161,13 +179,8 @@ def test_resubmission_resolves_the_incident_once_and_the_item_runs_again(client,
         (incident,) = s.scalars(select(Incident).where(Incident.item_id == item_id)).all()
         assert incident.status == "open" and incident.occurrences == 2
     # The admin deploys the fix and moves the incident item onto it from the version page.
-    with demo_db.transaction() as s:
-        fixed, _ = deploy(s, GOOD + b"\n", "item_handling.bpmn", "admin")
-        fixed_id = fixed.id
-    _as(client, "admin")
-    _migrate_in_browser(client, demo_db, broken_id, fixed_id, item_id)
+    _fix_in_browser(client, demo_db, broken_id, item_id)
     # The handler resubmits: it goes through, the incident is resolved and the item runs again, timers too.
-    _as(client, "jtj_head")
     r = _submit(client, demo_db, item_id, "pledge", **PLEDGE)
     assert r.status_code == 302
     with demo_db.reading() as s:
@@ -332,16 +345,7 @@ def test_a_submission_the_admin_cannot_retry_goes_back_to_its_submitter_who_subm
     Handed back, the incident closes, the item runs again and the submitter is told where to submit again."""
     from engine.models import AuditEvent, Notification
 
-    with demo_db.transaction() as s:
-        broken, _ = deploy(s, BROKEN, "item_handling.bpmn", "admin")
-        broken_id = broken.id
-        item_id = register_item(s, {"item_type": "suggestion", "title": "关于路灯的建议", "content": "路灯不亮。",
-                                    "proposer": "deputy_chen"}, user(s, "office")).id
-    login(client, "office")
-    _submit(client, demo_db, item_id, "assign_item", assign_decision="assign", lead_unit="jtj")
-    _as(client, "jtj_staff")
-    _submit(client, demo_db, item_id, "sign_for", sign_decision="sign")
-    _as(client, "jtj_head")
+    broken_id, item_id = _at_pledge_on_broken(client, demo_db)
     _submit(client, demo_db, item_id, "pledge", **PLEDGE)
     with demo_db.reading() as s:
         incident = s.scalars(select(Incident).where(Incident.item_id == item_id)).one()
@@ -385,12 +389,7 @@ def test_a_submission_the_admin_cannot_retry_goes_back_to_its_submitter_who_subm
     assert "您的提交未生效" not in html
     client.get("/lang/zh")
     # Once the process is fixed, the submitter's new submission goes through: no incident left behind.
-    with demo_db.transaction() as s:
-        fixed, _ = deploy(s, GOOD + b"\n", "item_handling.bpmn", "admin")
-        fixed_id = fixed.id
-    _as(client, "admin")
-    _migrate_in_browser(client, demo_db, broken_id, fixed_id, item_id)
-    _as(client, "jtj_head")
+    _fix_in_browser(client, demo_db, broken_id, item_id)
     assert _submit(client, demo_db, item_id, "pledge", **dict(PLEDGE, plan="更换灯具")).status_code == 302
     with demo_db.reading() as s:
         assert s.scalars(select(Pledge).where(Pledge.item_id == item_id)).one().plan == "更换灯具"

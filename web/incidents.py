@@ -27,12 +27,17 @@ def index():
         return render_template("admin/incidents.html", rows=rows, resolved=resolved, action_labels=ACTION_LABELS)
 
 
+def _acting(database):
+    """The database and the admin acting (the recovery commands record who resolved an incident)."""
+    with database.reading() as s:
+        return database, s.get(User, current_user.id)
+
+
 @bp.post("/<int:incident_id>/retry")
 @roles_required("admin")
 def retry(incident_id: int):
-    database = db()
+    database, admin = _acting(db())
     with database.reading() as s:
-        admin = s.get(User, current_user.id)
         incident = s.get(Incident, incident_id)
         returnable = incident is not None and incident.action == "complete" and incident.user_id is not None
     try:
@@ -52,9 +57,7 @@ def retry(incident_id: int):
 @bp.post("/<int:incident_id>/return")
 @roles_required("admin")
 def return_to_submitter(incident_id: int):
-    database = db()
-    with database.reading() as s:
-        admin = s.get(User, current_user.id)
+    database, admin = _acting(db())
     try:
         flash(_("已处理：%(outcome)s", outcome=tr(recovery.return_to_submitter(database, incident_id, admin))),
               "success")
