@@ -27,19 +27,18 @@ def index():
         return render_template("admin/incidents.html", rows=rows, resolved=resolved, action_labels=ACTION_LABELS)
 
 
-def _acting(database):
-    """The database and the admin acting (the recovery commands record who resolved an incident)."""
+def _acting(incident_id: int):
+    """The database, the admin acting (the recovery commands record who resolved an incident) and the
+    incident as it is now (None when there is none), read together."""
+    database = db()
     with database.reading() as s:
-        return database, s.get(User, current_user.id)
+        return database, s.get(User, current_user.id), s.get(Incident, incident_id)
 
 
 @bp.post("/<int:incident_id>/retry")
 @roles_required("admin")
 def retry(incident_id: int):
-    database, admin = _acting(db())
-    with database.reading() as s:
-        incident = s.get(Incident, incident_id)
-        returnable = incident is not None and incident.action == "complete" and incident.user_id is not None
+    database, admin, incident = _acting(incident_id)
     try:
         outcome = recovery.retry(database, incident_id, admin)
         flash(_("已重试：%(outcome)s", outcome=tr(outcome)), "success")
@@ -49,7 +48,7 @@ def retry(incident_id: int):
         info = incidents.describe(exc)
         reason = Msg.from_json(info["error_message"]) if info["error_message"] else info["message"][:300]
         flash(_("重试仍然失败：%(error)s", error=tr(reason)), "error")
-        if returnable:  # the submission itself may be what cannot go through
+        if incident is not None and incident.returnable:  # the submission itself may be what cannot go through
             flash(_("若按原提交内容无法办理，可将其退回提交人修改后重新提交。"), "info")
     return redirect(url_for("incidents.index"))
 
@@ -57,7 +56,7 @@ def retry(incident_id: int):
 @bp.post("/<int:incident_id>/return")
 @roles_required("admin")
 def return_to_submitter(incident_id: int):
-    database, admin = _acting(db())
+    database, admin, _incident = _acting(incident_id)
     try:
         flash(_("已处理：%(outcome)s", outcome=tr(recovery.return_to_submitter(database, incident_id, admin))),
               "success")

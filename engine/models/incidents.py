@@ -36,3 +36,8 @@ class Incident(Base):
 
     resolved_by: Mapped["User | None"] = relationship(foreign_keys=[resolved_by_id], lazy="selectin")
     submitter: Mapped["User | None"] = relationship(foreign_keys=[user_id], lazy="selectin")  # of a submission
+
+    @property
+    def returnable(self) -> bool:
+        """A user's submission, which can be handed back to its submitter (engine.workflow.recovery)."""
+        return self.action == "complete" and self.user_id is not None and self.task_id is not None

@@ -75,14 +75,14 @@ def return_to_submitter(db, incident_id: int, admin: User) -> str:
         incident = s.get(Incident, incident_id, with_for_update={"of": Incident})
         if incident is None or incident.status != "open":
             raise NotRetryable(N_("该故障已处理"))
-        if incident.action != "complete" or incident.user_id is None or incident.task_id is None:
+        if not incident.returnable:
             raise NotRetryable(N_("只有用户提交的办理可以退回提交人"))
         s.get(ProcessInstance, incident.instance_id, with_for_update=True)  # as a retry or a completion locks it
         row = s.get(TaskRow, incident.task_id)
         if row is None:  # done meanwhile (resubmitted, or withdrawn): nothing to hand back
             resolve(s, incident, admin.id, GONE_MESSAGE)
             return N_("任务已不在待办中，故障已关闭")
-        submitter = s.get(User, incident.user_id)
+        submitter = incident.submitter
         resolve(s, incident, admin.id, RETURNED_MESSAGE)
         step = step_name(row.title)
         notify(s, [submitter], incident.item_id, "incident_returned",
