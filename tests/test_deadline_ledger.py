@@ -250,6 +250,23 @@ def test_loading_next_years_holidays_recomputes_open_deadlines_with_an_audit_ent
     assert contact.due_date == date(2027, 1, 26) and contact.warning is None  # 20 working days, 01-01 off
 
 
+def test_a_deadline_the_loaded_year_leaves_on_its_day_no_longer_warns(client, demo_db):
+    """Loading 2027's holidays counts every open deadline again: one that stays on its day was counted with them
+    this time, so it no longer says they are missing (the warning stayed, on the board and the item page)."""
+    with time_machine.travel(at("2026-12-28"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+    [window] = rows(demo_db, item_id, "return_window")
+    assert window.due_date == date(2027, 1, 4) and "2027" in window.warning
+    with time_machine.travel(at("2026-12-29"), tick=False):
+        with demo_db.transaction() as s:  # a year whose holidays do not touch the window's days
+            load_holidays(s, 2027, "2027-10-01,holiday,国庆节\n", user(s, "admin"))
+    [window] = rows(demo_db, item_id, "return_window")
+    assert (window.due_date, window.warning, window.warning_message) == (date(2027, 1, 4), None, None)
+    login(client, "office")
+    assert "节假日数据未载入" not in client.get(f"/items/{item_id}").get_data(as_text=True)
+
+
 def test_changing_a_rule_recomputes_that_years_open_deadlines_but_keeps_met_ones(demo_db):
     with time_machine.travel(at("2026-03-02"), tick=False):
         item_id = register(demo_db)

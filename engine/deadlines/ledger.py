@@ -219,6 +219,10 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
                 rows.append(row)
             elif row.status in OPEN and row.due_date != day:
                 _move(session, item, row, day, cal, today, moved_by)
+            elif row.status == "open" and moved_by is not None:
+                # Recomputed and still on its day: what it warned of may be loaded now (a flagged row keeps
+                # the date it was counted on without them, and its warning with it).
+                _set_warning(row, _warning(cal, today, day))
             if row.status in OPEN:
                 seen.add(id(row))
             if fired and row.status in OPEN and row.overdue_at is None:
