@@ -114,6 +114,19 @@ def test_cursor_pagination_walks_every_visible_item_once(client, demo_db):
     assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "cursor"
 
 
+def test_an_unknown_query_parameter_is_refused_not_ignored(client, demo_db):
+    """A misspelt filter (`stauts`) listed every item as if unfiltered; a nameless one (`?=x`) too."""
+    office = auth(token_for(demo_db, "office"))
+    for query, field in (("stauts=closed", "stauts"), ("cursor=&=null", ""), ("pgae=2", "pgae")):
+        path = "/api/v1/tasks" if field == "pgae" else "/api/v1/items"
+        r = client.get(f"{path}?{query}", headers=office)
+        body = r.get_json()
+        assert r.status_code == 422 and r.content_type == "application/problem+json", (query, body)
+        assert [(e["field"], e["message"]) for e in body["errors"]] == [(field, "未知参数 (unknown parameter)")]
+    assert client.get("/api/v1/items?status=closed&limit=2", headers=office).status_code == 200
+    assert client.get("/api/v1/board?show=overdue&key_only=true", headers=office).status_code == 200
+
+
 def test_problem_details_for_bad_input_bad_tokens_scopes_and_roles(client, demo_db):
     r = client.get("/api/v1/items")
     assert r.status_code == 401 and r.content_type == "application/problem+json"

@@ -15,6 +15,8 @@ from functools import wraps
 from flask import abort, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
+from marshmallow import RAISE
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from engine import idempotency
@@ -49,8 +51,19 @@ class BanliApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
+class StrictParser(FlaskParser):
+    """webargs ignores a query parameter it does not know; refused here as a body's unknown field is (422): a
+    misspelt filter (`stauts=closed`) would otherwise answer with every item, as if it had filtered."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+
+class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
+
 api = BanliApi()
-bp = Blueprint("api_v1", __name__, url_prefix=PREFIX, description="banli REST API v1")
+bp = ApiBlueprint("api_v1", __name__, url_prefix=PREFIX, description="banli REST API v1")
 
 
 def configure(app) -> None:

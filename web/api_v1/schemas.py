@@ -56,7 +56,13 @@ class ItemPage(Schema):
                                 metadata={"description": "pass as `cursor` for the next page; null on the last"})
 
 
-class ItemQuery(Schema):
+class Query(Schema):
+    """A query string's parameters: one the operation does not know is refused (see api_v1.StrictParser)."""
+
+    error_messages = {"unknown": "未知参数 (unknown parameter)"}
+
+
+class ItemQuery(Query):
     year = fields.Integer(validate=validate.Range(2000, 2100))
     type = fields.String(validate=validate.OneOf(ITEM_TYPES))
     status = fields.String(validate=validate.OneOf(ITEM_STATUSES))
@@ -145,11 +151,11 @@ class Completed(Schema):
     open_tasks = fields.List(fields.Nested(TaskSummary), required=True)
 
 
-class PageQuery(Schema):
+class PageQuery(Query):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
 
 
-class BoardQuery(Schema):
+class BoardQuery(Query):
     unit = fields.Integer(validate=validate.Range(1, 2**31 - 1))
     deadline = fields.String(validate=validate.Length(max=40))
     type = fields.String(validate=validate.OneOf(ITEM_TYPES))
@@ -172,7 +178,7 @@ class Statistics(Schema):
     figures = fields.Dict(required=True, metadata={"description": "the figures of `banli stats --json`"})
 
 
-class ReplyQuery(Schema):
+class ReplyQuery(Query):
     year = fields.Integer(validate=validate.Range(2000, 2100))
     type = fields.String(validate=validate.OneOf(ITEM_TYPES))
     unit = fields.Integer(validate=validate.Range(1, 2**31 - 1))
