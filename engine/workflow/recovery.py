@@ -25,6 +25,9 @@ class NotRetryable(ValueError):
     """The incident is resolved already, or gone."""
 
 
+GONE_OUTCOME = N_("任务已不在待办中，故障已关闭")  # the task was done meanwhile: nothing to replay or hand back
+
+
 def retry(db, incident_id: int, admin: User) -> str:
     """Replay the failed action; returns what was done. Raises ProcessFailed if the process still fails
     (recorded on the incident), the error itself for any other failure (recorded too), NotRetryable if there
@@ -51,7 +54,7 @@ def retry(db, incident_id: int, admin: User) -> str:
         with db.transaction() as s:  # done meanwhile (resubmitted, or withdrawn): nothing left to replay
             incident = s.get(Incident, incident_id)
             resolve(s, incident, admin.id, GONE_MESSAGE)
-        return N_("任务已不在待办中，故障已关闭")
+        return GONE_OUTCOME
     except Exception as exc:
         info = describe(exc)
         with db.transaction() as s:
@@ -81,7 +84,7 @@ def return_to_submitter(db, incident_id: int, admin: User) -> str:
         row = s.get(TaskRow, incident.task_id)
         if row is None:  # done meanwhile (resubmitted, or withdrawn): nothing to hand back
             resolve(s, incident, admin.id, GONE_MESSAGE)
-            return N_("任务已不在待办中，故障已关闭")
+            return GONE_OUTCOME
         submitter = incident.submitter
         resolve(s, incident, admin.id, RETURNED_MESSAGE)
         step = step_name(row.title)
