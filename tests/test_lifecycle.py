@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
 from engine.models import (Assignment, AuditEvent, CoOpinion, Consultation, Disclosure, Item, ProcessInstance,
                            Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow)
 from engine.items.registration import register_item
@@ -66,9 +67,9 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
     do(db, item_id, "wjw_staff", "co_sign_for", co_sign_decision="sign")
     do(db, item_id, "wjw_staff", "cohandle", co_opinion="卫健委配合做好站点设置。")
     do(db, item_id, "leader_wang", "leader_instruct", instruction="抓紧办理，按期答复。", report_heard=True)
-    do(db, item_id, "zjj_staff", "consult", consult_date="2026-04-01", consult_form="meeting", participants="陈代表",
+    do(db, item_id, "zjj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="meeting", participants="陈代表",
        proposer_views="希望增加班次。", more_consultation=True)
-    do(db, item_id, "zjj_staff", "consult", consult_date="2026-05-01", consult_form="visit", participants="陈代表",
+    do(db, item_id, "zjj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="visit", participants="陈代表",
        proposer_views="认可方案。")
     # The reply: signed off, returned once by the office, then approved.
     do(db, item_id, "zjj_staff", "draft_reply", **REPLY)
@@ -83,7 +84,7 @@ def test_full_lifecycle_with_returns_co_units_consultations_and_rehandling(demo_
     do(db, item_id, "office", "order_rehandling", rehandle_decision="rehandle", rehandle_instructions="一个月内重新答复。")
     assert ready(db, item_id) == ["consult", "leader_instruct"]  # co-units gave their opinions in round 1
     do(db, item_id, "leader_wang", "leader_instruct", instruction="重办要有实效。")
-    do(db, item_id, "zjj_staff", "consult", consult_date="2026-07-01", consult_form="phone", participants="陈代表",
+    do(db, item_id, "zjj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone", participants="陈代表",
        proposer_views="希望年内试点。")
     do(db, item_id, "zjj_staff", "draft_reply", **{**REPLY, "reply_class": "A"})
     do(db, item_id, "zjj_head", "signoff_reply", signoff_decision="approve")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select, text
 
+from engine import clock
 from engine.db import Database
 from engine.models import AuditEvent, CoOpinion, Consultation, ProcessInstance, TaskRow
 from engine.items.registration import register_item
@@ -27,7 +28,7 @@ pytestmark = [
 ]
 
 OPINIONS = {"jyj_staff": "教育局同意牵头方案，配合做好学生出行调查。", "wjw_staff": "卫健委配合做好站点周边医疗保障。"}
-CONSULT = {"consult_date": "2026-04-01", "consult_form": "meeting", "participants": "陈代表、郑住建",
+CONSULT = {"consult_date": clock.today().isoformat(), "consult_form": "meeting", "participants": "陈代表、郑住建",
            "proposer_views": "希望增加夜间班次。", "more_consultation": "false"}
 WAIT = 30  # seconds any step may take before the test gives up (a bound, never an expectation)
 

@@ -58,6 +58,26 @@ def test_dates_and_phones_are_checked_against_the_step(client, demo_db):
     assert r.status_code == 400 and "不能晚于今天" in r.get_data(as_text=True)
 
 
+def test_a_consultation_is_not_dated_before_the_unit_had_the_item(client, demo_db):
+    """面商 is the handling unit meeting the proposer about the item: a date before its assignment (交办) is a
+    typing error, and it would count in the 面商率 of a handling that had not begun."""
+    with clock.travel(clock.now() - timedelta(days=30)):
+        item_id = _new_item(demo_db, lead="jyj", sign=True)
+        with demo_db.transaction() as s:
+            complete_task(s, task_for(s, item_id, "pledge").id, user(s, "jyj_head"), {
+                "responsible_leader": "王副局长", "contact_person": "李", "contact_phone": "13812345678", "plan": "方案",
+                "target_date": (clock.today() + timedelta(days=60)).isoformat()})
+    assigned = (clock.today() - timedelta(days=30)).isoformat()
+    with demo_db.reading() as s:
+        consult_id = task_for(s, item_id, "consult").id
+    login(client, "jyj_staff")
+    before = (clock.today() - timedelta(days=31)).isoformat()
+    r = _post(client, consult_id, consult_date=before, consult_form="phone", participants="刘代表", proposer_views="同意")
+    assert r.status_code == 400 and f"不能早于交办日期（{assigned}）" in r.get_data(as_text=True)
+    assert _post(client, consult_id, consult_date=assigned, consult_form="phone", participants="刘代表",
+                 proposer_views="同意").status_code == 302
+
+
 def test_after_registration_the_office_goes_straight_to_assignment(client, demo_db):
     login(client, "office")
     token = csrf_token(client, "/items/new")

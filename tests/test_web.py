@@ -5,6 +5,7 @@ import re
 
 from sqlalchemy import func, select
 
+from engine import clock
 from engine.models import AuditEvent, Item, ProcessInstance, TaskRow
 from engine.people.accounts import create_user
 from tests.conftest import csrf_token, login, task_for
@@ -133,7 +134,7 @@ def test_parallel_tasks_of_one_item_do_not_refuse_each_other(client, demo_db):
     token_other, token = csrf_token(other, f"/tasks/{leader_task.id}"), csrf_token(client, f"/tasks/{consult.id}")
     assert other.post(f"/tasks/{leader_task.id}", data={"csrf_token": token_other, "instruction": "加快"}).status_code == 302
     r = client.post(f"/tasks/{consult.id}", data={
-        "csrf_token": token, "consult_date": "2026-05-01", "consult_form": "phone",
+        "csrf_token": token, "consult_date": clock.today().isoformat(), "consult_form": "phone",
         "participants": "刘代表", "proposer_views": "同意"})
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/items/{item.id}")
 

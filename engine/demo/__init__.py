@@ -4,7 +4,7 @@ Items are moved along by completing real tasks through the engine, exactly as us
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -90,7 +90,7 @@ def _handle(s, item, unit):
     _do(s, item, f"{unit}_staff", sign_decision="sign")
     _do(s, item, f"{unit}_head", responsible_leader="分管副局长", contact_person="联系人", contact_phone="0571-8888",
         plan="成立专班，制定方案，分步实施。", target_date=_days_from_today(120))
-    _do(s, item, f"{unit}_staff", consult_date=min(date(2026, 4, 10), clock.today()).isoformat(), consult_form="meeting", participants="代表、经办人",
+    _do(s, item, f"{unit}_staff", consult_date=clock.today().isoformat(), consult_form="meeting", participants="代表、经办人",
         proposer_views="认可办理方向，希望加快进度。", more_consultation=False)
 
 

@@ -1,11 +1,13 @@
 """Checks of a completed form that depend on the domain, not on the field types (those are `forms`).
 
 Keyed by the form's `camunda:formKey` like the read model's projections: the lead unit is not also a
-co-unit or a 分办 unit, and 分办 excludes co-units; a planned completion lies after today, a consultation is not in the future, a promise is not in
-the past; a contact phone looks like one. Each problem is a `FieldError` shown beside its field.
+co-unit or a 分办 unit, and 分办 excludes co-units; a planned completion lies after today, a consultation lies
+between the item's assignment (交办) and today, a promise is not in the past; a contact phone looks like one.
+Each problem is a `FieldError` shown beside its field.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
@@ -17,11 +19,18 @@ def _day(value) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+@dataclass(frozen=True)
+class Days:
+    """The days a form's dates are checked against: today, and the day the item was assigned (None before)."""
+    today: date
+    assigned: date | None = None
+
+
 def _field(form: dict, fid: str) -> str:
     return next((f["label"] for f in form.get("fields", []) if f["id"] == fid), fid)
 
 
-def assignment(form: dict, data: dict, today: date) -> list[FieldError]:
+def assignment(form: dict, data: dict, days: Days) -> list[FieldError]:
     lead = data.get("lead_unit")
     if data.get("assign_decision", "assign") != "assign":
         return []
@@ -35,36 +44,38 @@ def assignment(form: dict, data: dict, today: date) -> list[FieldError]:
     return []
 
 
-def pledge(form: dict, data: dict, today: date) -> list[FieldError]:
+def pledge(form: dict, data: dict, days: Days) -> list[FieldError]:
     errors = []
     target = _day(data.get("target_date"))
-    if target is not None and target <= today:
-        errors.append(FieldError("target_date", _field(form, "target_date"), "after_today", today.isoformat()))
+    if target is not None and target <= days.today:
+        errors.append(FieldError("target_date", _field(form, "target_date"), "after_today", days.today.isoformat()))
     phone = data.get("contact_phone")
     if phone and not valid_phone(phone):
         errors.append(FieldError("contact_phone", _field(form, "contact_phone"), "phone"))
     return errors
 
 
-def consultation(form: dict, data: dict, today: date) -> list[FieldError]:
+def consultation(form: dict, data: dict, days: Days) -> list[FieldError]:
     held = _day(data.get("consult_date"))
-    if held is not None and held > today:
-        return [FieldError("consult_date", _field(form, "consult_date"), "not_future", today.isoformat())]
+    if held is not None and held > days.today:
+        return [FieldError("consult_date", _field(form, "consult_date"), "not_future", days.today.isoformat())]
+    if held is not None and days.assigned is not None and held < days.assigned:  # it would count in 面商率
+        return [FieldError("consult_date", _field(form, "consult_date"), "before_assignment", days.assigned.isoformat())]
     return []
 
 
-def reply(form: dict, data: dict, today: date) -> list[FieldError]:
+def reply(form: dict, data: dict, days: Days) -> list[FieldError]:
     promised = _day(data.get("promised_date"))
-    if promised is not None and promised < today:
-        return [FieldError("promised_date", _field(form, "promised_date"), "not_past", today.isoformat())]
+    if promised is not None and promised < days.today:
+        return [FieldError("promised_date", _field(form, "promised_date"), "not_past", days.today.isoformat())]
     return []
 
 
-RULES: dict[str, Callable[[dict, dict, date], list[FieldError]]] = {
+RULES: dict[str, Callable[[dict, dict, Days], list[FieldError]]] = {
     "assignment": assignment, "pledge": pledge, "consultation": consultation, "reply": reply,
 }
 
 
-def check(form: dict, data: dict, today: date) -> list[FieldError]:
+def check(form: dict, data: dict, days: Days) -> list[FieldError]:
     rule = RULES.get(form.get("key") or "")
-    return rule(form, data, today) if rule else []
+    return rule(form, data, days) if rule else []
