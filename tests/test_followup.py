@@ -55,7 +55,7 @@ def handle_to_reply(db, item_id, lead="zjj", co_units=()):
     do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit=lead, co_units=list(co_units))
     do(db, item_id, f"{lead}_staff", "sign_for", sign_decision="sign")
     do(db, item_id, f"{lead}_head", "pledge", **PLEDGE)
-    do(db, item_id, f"{lead}_staff", "consult", consult_date="2026-04-01", consult_form="phone", participants="代表",
+    do(db, item_id, f"{lead}_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone", participants="代表",
        proposer_views="同意。")
 
 
@@ -184,12 +184,19 @@ def test_supervisor_urges_a_unit_and_records_a_check(client, demo_db):
     assert "发送催办" in client.get(page).get_data(as_text=True)
     future = (clock.today() + timedelta(days=3)).isoformat()
     post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=future, text="请尽快签收。")
-    assert "催办日期" in client.get(page).get_data(as_text=True)
+    html = client.get(page).get_data(as_text=True)
+    assert f"催办日期：不能晚于今天（{clock.today().isoformat()}）" in html and "六个月" not in html
+    # Nor before the unit had the item, nor a check before the item was registered.
+    before = (clock.today() - timedelta(days=1)).isoformat()
+    post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=before, text="请尽快签收。")
+    assert f"催办日期：不能早于交办日期（{clock.today().isoformat()}）" in client.get(page).get_data(as_text=True)
+    post(client, f"/items/{item_id}/checks", page, kind="visit", held_on=before, note="现场查看。")
+    assert f"督查日期：不能早于登记日期（{clock.today().isoformat()}）" in client.get(page).get_data(as_text=True)
     post(client, f"/items/{item_id}/urge", page, unit="hbj", channel="phone", urged_on="", text="x")
     assert "所选项目不存在" in client.get(page).get_data(as_text=True)  # a unit without a part in the item
     post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on="", text="请尽快签收并办理。")
-    post(client, f"/items/{item_id}/checks", page, kind="visit", held_on="2026-05-06", note="现场查看路灯安装进度。")
-    post(client, f"/items/{item_id}/checks", page, kind="nonsense", held_on="2026-05-06", note="x")
+    post(client, f"/items/{item_id}/checks", page, kind="visit", held_on=clock.today().isoformat(), note="现场查看路灯安装进度。")
+    post(client, f"/items/{item_id}/checks", page, kind="nonsense", held_on=clock.today().isoformat(), note="x")
     html = client.get(page).get_data(as_text=True)
     assert "请尽快签收并办理。" in html and "实地督查" in html and "现场查看路灯安装进度。" in html
     with db.reading() as s:
@@ -512,7 +519,7 @@ def test_co_unit_signs_for_or_asks_to_return_its_part_and_the_office_decides(cli
         assert row.unit_id == s.scalars(select(Assignment.unit_id).where(Assignment.item_id == item_id,
                                                                          Assignment.role == "co")).first()
     do(db, item_id, "jyj_staff", "cohandle", co_opinion="同意。")
-    do(db, item_id, "zjj_staff", "consult", consult_date="2026-04-01", consult_form="phone", participants="代表",
+    do(db, item_id, "zjj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone", participants="代表",
        proposer_views="同意。")
     assert ready(db, item_id) == ["draft_reply"]
     assert any("已同意" in t for t in notes(db, "wjw_staff", item_id))
@@ -628,7 +635,7 @@ def test_items_running_on_the_version_before_co_parts_migrate_or_are_refused_wit
     do(db, waiting, "jyj_staff", "co_sign_for", co_sign_decision="sign")
     do(db, waiting, "jyj_staff", "cohandle", co_opinion="同意。")
     handle = [("zjj_staff", "sign_for", dict(sign_decision="sign")), ("zjj_head", "pledge", PLEDGE),
-              ("zjj_staff", "consult", dict(consult_date="2026-04-01", consult_form="phone", participants="代表",
+              ("zjj_staff", "consult", dict(consult_date=clock.today().isoformat(), consult_form="phone", participants="代表",
                                             proposer_views="同意。"))]
     for who, step, form in handle:
         do(db, waiting, who, step, **form)

@@ -5,7 +5,7 @@ as a notification, and counted per unit in the statistics (`urged`).
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,7 +35,9 @@ def urgeable_units(session: Session, item: Item) -> list[Unit]:
     return list(dict.fromkeys(rows))
 
 
-def _date(raw: str | None, field: str, label: str, errors: list) -> date | None:
+def _date(raw: str | None, field: str, label: str, errors: list, since: datetime | None, too_early: str) -> date | None:
+    """The day typed (today when blank): not in the future, nor before `since` (the instant the item was
+    assigned or registered), whose own day is named in the message `too_early`."""
     value = (raw or "").strip()
     if not value:
         return clock.today()
@@ -44,8 +46,11 @@ def _date(raw: str | None, field: str, label: str, errors: list) -> date | None:
     except ValueError:
         errors.append(FieldError(field, label, "date"))
         return None
+    first = clock.local(since).date() if since is not None else None
     if day > clock.today():
-        errors.append(FieldError(field, label, "not_after", clock.today().isoformat()))
+        errors.append(FieldError(field, label, "not_future", clock.today().isoformat()))
+    elif first is not None and day < first:
+        errors.append(FieldError(field, label, too_early, first.isoformat()))
     return day
 
 
@@ -60,7 +65,7 @@ def urge(session: Session, user: User, item: Item, unit_code: str, channel: str,
         errors.append(FieldError("unit", N_("催办单位"), "reference"))
     if channel not in URGE_CHANNELS:
         errors.append(FieldError("channel", N_("催办方式"), "enum"))
-    day = _date(on, "urged_on", N_("催办日期"), errors)
+    day = _date(on, "urged_on", N_("催办日期"), errors, item.assigned_at, "before_assignment")
     if not (text or "").strip():
         errors.append(FieldError("text", N_("催办内容"), "required"))
     if errors:
@@ -85,7 +90,7 @@ def record_check(session: Session, user: User, item: Item, kind: str, on: str, n
     errors = []
     if kind not in CHECK_KINDS:
         errors.append(FieldError("kind", N_("督查方式"), "enum"))
-    day = _date(on, "held_on", N_("督查日期"), errors)
+    day = _date(on, "held_on", N_("督查日期"), errors, item.registered_at, "before_registration")
     if not (note or "").strip():
         errors.append(FieldError("note", N_("督查情况"), "required"))
     if errors:
