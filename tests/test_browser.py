@@ -28,7 +28,14 @@ def test_sign_for_in_the_browser_shows_on_the_timeline(server, browser):
 
 def test_phone_sized_inbox(server, browser):
     page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, server, "office")
     page.wait_for_selector("table.list")
+    page.wait_for_load_state("networkidle")
     # Rows stack on a phone: no horizontal scrolling.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # Nothing the page asks for is missing, the tab's icon included (a browser asks for it on its own).
+    assert errors == []
+    icon = page.evaluate("fetch('/favicon.ico').then(r => r.status + ' ' + r.headers.get('content-type'))")
+    assert icon.startswith("200 image/svg+xml")

@@ -69,6 +69,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(api_v1.bp)  # bearer tokens, no cookies: cross-site forgery has nothing to ride on
     register_security_headers(app)
 
+    @app.get("/favicon.ico")
+    def favicon():  # browsers ask for it at the root on their own, whatever the page links
+        return app.send_static_file("favicon.svg")
+
     @app.teardown_appcontext
     def _close(_exc):
         g.pop("db_session", None)
