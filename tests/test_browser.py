@@ -39,3 +39,16 @@ def test_phone_sized_inbox(server, browser):
     assert errors == []
     icon = page.evaluate("fetch('/favicon.ico').then(r => r.status + ' ' + r.headers.get('content-type'))")
     assert icon.startswith("200 image/svg+xml")
+
+
+def test_the_api_reference_renders_under_the_sites_content_policy(server, browser):
+    """/api/v1/docs is Swagger UI served from our own static files: its start-up script is one of them too, as
+    the site's Content-Security-Policy (script-src 'self') runs no inline script."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{server}/api/v1/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
+    assert "banli 办理 REST API" in page.inner_text(".swagger-ui .info .title")
+    assert page.locator(".opblock-summary-path").count() > 10  # the operations are listed
+    assert errors == []

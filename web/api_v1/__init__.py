@@ -2,7 +2,8 @@
 
 flask-smorest generates the OpenAPI 3.1 document (/api/v1/openapi.json) from the marshmallow schemas and
 the routes; /api/v1/docs renders it with swagger-ui-dist from the npm registry, served from our static
-folder. Callers authenticate with a personal access token (`Authorization: Bearer banli_...`) whose scopes
+folder with a start-up script of ours (flask-smorest's page starts Swagger UI inline, which the site's
+Content-Security-Policy does not run). Callers authenticate with a personal access token (`Authorization: Bearer banli_...`) whose scopes
 bound what the token's user may do; errors are RFC 9457 problem details; a POST with an `Idempotency-Key`
 header is answered once and replayed after.
 """
@@ -12,7 +13,7 @@ import http
 import logging
 from functools import wraps
 
-from flask import abort, g, jsonify, request
+from flask import abort, g, jsonify, render_template, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import RAISE
@@ -70,7 +71,6 @@ def configure(app) -> None:
     app.config.update(
         API_TITLE="banli 办理 REST API", API_VERSION="1", OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX=PREFIX, OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs", OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         API_SPEC_OPTIONS={
             "info": {"description": __doc__},
             "security": [{"bearer": []}],
@@ -81,6 +81,7 @@ def configure(app) -> None:
     from web.api_v1 import routes  # noqa: F401 - registers the views on bp
 
     api.init_app(app)
+    app.add_url_rule(PREFIX + "/docs", "api_v1_docs", lambda: render_template("api_docs.html", spec=PREFIX + "/openapi.json"))
     if "api_v1" not in app.blueprints:
         if not bp.error_handler_spec:
             bp.register_error_handler(HTTPException, _http_error)
