@@ -27,6 +27,19 @@ from web.api_v1.schemas import Problem
 from web.helpers import db, error_text
 
 PREFIX = "/api/v1"
+# What the reference page (/api/v1/docs) tells a partner's developer, in the document itself.
+DESCRIPTION = """\
+The tasks, items, deadlines and replies of 建议提案办理, with the same permissions and rules as the web pages.
+
+- **Authentication**: `Authorization: Bearer banli_...`, a personal access token (设置 → 访问令牌, or
+  `banli token create`). Its scopes bound what its user may do; the user's own role bounds the rest.
+- **Errors**: RFC 9457 problem details (`application/problem+json`); a form's problems list each field with
+  its message. An unknown query parameter or body field is refused (422), never ignored.
+- **Lists**: pages of `limit` rows (at most 200); pass `next_cursor` back as `cursor` for the next page.
+- **Retries**: a POST with an `Idempotency-Key` header is carried out once; a retry with the same key gets the
+  first answer again.
+- **Language**: messages follow `Accept-Language` (Simplified Chinese by default, English available).
+"""
 PROBLEM_TYPE = PREFIX + "/problems#"
 log = logging.getLogger("banli.api")
 
@@ -72,7 +85,7 @@ def configure(app) -> None:
         API_TITLE="banli 办理 REST API", API_VERSION="1", OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX=PREFIX, OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={
-            "info": {"description": __doc__},
+            "info": {"description": DESCRIPTION},
             "security": [{"bearer": []}],
             "components": {"securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
