@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from engine import clock
 from engine.deadlines import board
-from engine import clock
 from engine.deadlines.rules import RuleError, rules_for, set_rule
 from engine.models import AuditEvent, Deadline, Item, Notification, TaskRow, Timer, Unit
 from engine.workflow.forms import FormInvalid
@@ -265,6 +264,33 @@ def test_a_deadline_the_loaded_year_leaves_on_its_day_no_longer_warns(client, de
     assert (window.due_date, window.warning, window.warning_message) == (date(2027, 1, 4), None, None)
     login(client, "office")
     assert "节假日数据未载入" not in client.get(f"/items/{item_id}").get_data(as_text=True)
+
+
+def test_a_flagged_deadline_counted_without_a_years_holidays_says_so_truly_once_they_are_loaded(client, demo_db):
+    """An overdue deadline keeps the day it was counted on; once the year's holidays are loaded, its warning says
+    it was counted before they were, no longer that they are missing (a supervisor would load them again)."""
+    with time_machine.travel(at("2026-12-28"), tick=False):
+        item_id = register(demo_db)
+        assign(demo_db, item_id)
+        sign_and_pledge(demo_db, item_id)
+    [contact] = rows(demo_db, item_id, "first_contact")
+    due = contact.due_date
+    assert due.year == 2027 and "2027年节假日数据未载入" in contact.warning
+    with time_machine.travel(at("2027-02-01"), tick=False):
+        sweep(demo_db)
+        [contact] = rows(demo_db, item_id, "first_contact")
+        assert contact.status == "overdue"
+        with demo_db.transaction() as s:  # New Year's Day 2027 falls inside the window: it would have moved
+            load_holidays(s, 2027, "2027-01-01,holiday,元旦\n", user(s, "admin"))
+        [contact] = rows(demo_db, item_id, "first_contact")
+        assert (contact.status, contact.due_date) == ("overdue", due)
+        assert contact.warning == "按周末计算（2027年节假日数据载入前）"
+        login(client, "office")
+        page = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "节假日数据未载入" not in page and "按周末计算（2027年节假日数据载入前）" in page
+        client.get("/lang/en")
+        page = client.get(f"/items/{item_id}").get_data(as_text=True)
+        assert "Counted on weekends alone, before the holidays of 2027 were loaded" in page
 
 
 def test_changing_a_rule_recomputes_that_years_open_deadlines_but_keeps_met_ones(demo_db):

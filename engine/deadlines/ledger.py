@@ -13,6 +13,7 @@ notices and the statistics read.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -53,6 +54,34 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
         return None
     years = "、".join(str(y) for y in missing)
     return N_("%(years)s年节假日数据未载入，按周末计算", years=years)
+
+
+# `_warning`'s text, read back: the years whose holidays a deadline was counted without.
+_NOT_LOADED = re.compile(r"^(\d{4}(?:、\d{4})*)年节假日数据未载入")
+
+
+def settle_loaded_warnings(session: Session, cal: WorkCalendar, year: int) -> int:
+    """After `year`'s holidays are loaded: a deadline that is not counted again (flagged, met or closed: it keeps
+    the day it was counted on) says it was counted before they were loaded, no longer that they are missing.
+    Open deadlines are counted again by `sync` and lose the warning there. Returns how many rows changed."""
+    found = session.execute(select(_TABLE.c.id, _TABLE.c.warning).where(
+        _TABLE.c.status != "open", _TABLE.c.due_date >= date(year, 1, 1),
+        _TABLE.c.warning.like("%年节假日数据未载入%"))).all()
+    changed = []
+    for row_id, text in found:
+        named = _NOT_LOADED.match(text or "")
+        if named is None:
+            continue
+        years = named.group(1).split("、")
+        missing = [y for y in years if not cal.covers(int(y))]
+        if len(missing) == len(years):
+            continue
+        warning = (N_("%(years)s年节假日数据未载入，按周末计算", years="、".join(missing)) if missing
+                   else N_("按周末计算（%(years)s年节假日数据载入前）", years="、".join(years)))
+        changed.append({"w_id": row_id, "v_warning": str(warning)[:300], "v_warning_message": warning.to_json()})
+    if changed:
+        session.connection().execute(_SET_WARNING, changed)
+    return len(changed)
 
 
 def round_of(key: str, data: dict) -> int:
@@ -118,6 +147,8 @@ _ITEM_DEADLINES = select(_TABLE).where(_TABLE.c.item_id == bindparam("item_id"))
 _INSERT = insert(_TABLE)
 _UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("w_id")).values(
     {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in _COLUMNS if c != "id"})
+_SET_WARNING = update(_TABLE).where(_TABLE.c.id == bindparam("w_id")).values(
+    {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in ("warning", "warning_message")})
 
 
 def _close(row: Row, now: datetime) -> None:

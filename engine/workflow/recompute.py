@@ -22,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.i18n import N_
 from engine import clock
 from engine.deadlines import calendar as workcal
+from engine.deadlines import ledger
 from engine.deadlines import rules as year_rules
 from engine.deadlines.expressions import calendar_scope
 from engine.deadlines.timers import waiting_timers
@@ -142,6 +143,7 @@ def load_holidays(session: Session, year: int, text: str, actor: User | None = N
     """Load (or correct) a year's holidays, then recompute the open deadlines they affect."""
     stored = workcal.import_year_csv(session, year, text)
     report = recompute_open(session, "calendar")
+    ledger.settle_loaded_warnings(session, workcal.current_calendar(session), year)
     _audit(session, actor, N_("载入%(year)s年节假日安排，期限已重算", year=year), report, {"year": year})
     return stored, report
 
