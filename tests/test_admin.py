@@ -83,6 +83,7 @@ def test_definitions_page_lists_versions_and_downloads_the_file(client, demo_db)
         total = s.scalar(select(func.count()).select_from(ProcessInstance))
     assert "v1" in html and d.sha256[:12] in html and d.deployed_by in html
     assert f"{running} / {total}" in html
+    assert "文件不超过 2.0 MB" in html  # the upload limit in a size a person reads, not 2000000 字节
     response = client.get(f"/admin/definitions/{d.id}.bpmn")
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
     assert response.data.decode("utf-8") == d.bpmn_xml
