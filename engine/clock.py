@@ -33,6 +33,11 @@ def local(instant: datetime | None) -> datetime | None:
     return instant.astimezone(LOCAL_TZ) if instant is not None else None
 
 
+def local_day(instant: datetime | None) -> date | None:
+    """The Asia/Shanghai day of a stored instant (a UTC instant's own date is the wrong day after 16:00 UTC)."""
+    return instant.astimezone(LOCAL_TZ).date() if instant is not None else None
+
+
 @contextmanager
 def travel(to: datetime) -> Iterator[None]:
     """Run the block (in this thread) as if it were `to` (an aware datetime); time keeps ticking."""

@@ -103,7 +103,7 @@ def context(session: Session, item: Item, reply: Reply) -> dict:
     kind = "代表" if item.item_type == "suggestion" else "委员"
     noun = "建议" if item.item_type == "suggestion" else "提案"
     cls = reply.final_class or reply.reply_class
-    day = clock.local(reply.reviewed_at).date() if reply.reviewed_at else clock.today()
+    day = clock.local_day(reply.reviewed_at) or clock.today()
     where = f"{item.session}" if item.session else f"{item.year}年"
     return {
         "unit_name": unit.name, "letter_number": reply.letter_number or "", "signer": signer.name if signer else "",

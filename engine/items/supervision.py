@@ -46,7 +46,7 @@ def _date(raw: str | None, field: str, label: str, errors: list, since: datetime
     except ValueError:
         errors.append(FieldError(field, label, "date"))
         return None
-    first = clock.local(since).date() if since is not None else None
+    first = clock.local_day(since)
     if day > clock.today():
         errors.append(FieldError(field, label, "not_future", clock.today().isoformat()))
     elif first is not None and day < first:

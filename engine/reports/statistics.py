@@ -116,10 +116,6 @@ class ItemFacts:
         return self.counted and self.assigned_on is not None and self.lead_unit_id is not None and not self.separate
 
 
-def _local_date(instant) -> date | None:
-    return clock.local(instant).date() if instant is not None else None
-
-
 def item_facts(session: Session, year: int, as_of: date | None = None) -> list[ItemFacts]:
     """The facts behind every figure, one per item of `year`, in type and number order."""
     as_of = as_of or clock.today()
@@ -151,7 +147,7 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
     facts = []
     for it in items:
         dl = deadlines.get(it.id)
-        replied_on = _local_date(it.replied_at)
+        replied_on = clock.local_day(it.replied_at)
         on_time = None
         if dl is not None:
             if replied_on is not None:
@@ -163,7 +159,7 @@ def item_facts(session: Session, year: int, as_of: date | None = None) -> list[I
             id=it.id, number=it.number, item_type=it.item_type, title=it.title, proposer=it.proposer.name,
             status=it.status, counted=it.status not in EXCLUDED_STATUSES, lead_unit_id=it.lead_unit_id,
             lead_unit=units.get(it.lead_unit_id), co_unit_ids=tuple(co_units.get(it.id, ())),
-            assigned_on=_local_date(it.assigned_at), replied_on=replied_on,
+            assigned_on=clock.local_day(it.assigned_at), replied_on=replied_on,
             due=dl.due if dl else None, original_due=dl.original if dl else None, extended=bool(dl and dl.extended),
             on_time=on_time, consulted=(it.id, it.lead_unit_id) in consulted,
             first_rating=rounds.get(1), final_rating=rounds.get(it.round), rehandle_rounds=rehandled.get(it.id, 0),
@@ -188,7 +184,7 @@ def part_facts(session: Session, facts: list[ItemFacts], as_of: date | None = No
     for item_id, unit_id, at, cls in session.execute(
             select(Reply.item_id, Reply.unit_id, Reply.reviewed_at, Reply.final_class)
             .where(Reply.item_id.in_(ids), Reply.status == "approved").order_by(Reply.id)):
-        first = replied.get((item_id, unit_id), (_local_date(at), cls))[0]  # the first approved reply counts,
+        first = replied.get((item_id, unit_id), (clock.local_day(at), cls))[0]  # the first approved reply counts,
         replied[(item_id, unit_id)] = (first, cls)  # its class is the latest round's (as the item's)
     due = {(d.item_id, d.unit_id): d for d in session.scalars(  # after approved extensions, as the lead's
         select(Deadline).where(Deadline.item_id.in_(ids), Deadline.key == "sep_reply", Deadline.round == 1,
@@ -396,7 +392,7 @@ def unit_rows(session: Session, facts: list[ItemFacts], parts: list[ItemFacts] =
     for unit_id, status, due, met_at in session.execute(
             select(Deadline.unit_id, Deadline.status, Deadline.due_date, Deadline.met_at)
             .where(Deadline.item_id.in_([f.id for f in counted]), Deadline.key == "co_opinion")):
-        if status in ("overdue", "met_late") or (met_at is not None and _local_date(met_at) > due):
+        if status in ("overdue", "met_late") or (met_at is not None and clock.local_day(met_at) > due):
             late[unit_id] += 1
     rows = []
     for unit in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)).order_by(Unit.code)):

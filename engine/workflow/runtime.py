@@ -692,8 +692,7 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     labels = {f["id"]: f["label"] for f in form["fields"]}
     problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
                 if isinstance(v, str) and v in closed.get(f, {})]
-    problems += formrules.check(form, data, formrules.Days(
-        clock.today(), clock.local(item.assigned_at).date() if item.assigned_at else None))
+    problems += formrules.check(form, data, formrules.Days(clock.today(), clock.local_day(item.assigned_at)))
     if problems:
         raise forms.FormInvalid(problems)
     task.set_data(**data)
