@@ -114,8 +114,13 @@ class WorkCalendar:
         return Deadline(due, rule, self._missing_years(*consulted))
 
     def _missing_years(self, first: date, last: date) -> tuple[str, ...]:
-        return tuple(N_("%(years)s年节假日数据未载入，按周末计算", years=y)
-                     for y in range(first.year, last.year + 1) if y not in self.covered_years)
+        return tuple(not_loaded([y]) for y in range(first.year, last.year + 1) if y not in self.covered_years)
+
+
+def not_loaded(years) -> str:
+    """The warning of a date counted on weekends alone: these years' holidays are not loaded (ledger reads the
+    years back from it once they are)."""
+    return N_("%(years)s年节假日数据未载入，按周末计算", years="、".join(str(y) for y in years))
 
 
 def _corresponding_day(start: date, n: int) -> date:

@@ -27,7 +27,7 @@ from sqlalchemy.orm.util import identity_key
 from engine import clock
 from engine.i18n import N_, Msg
 from engine.events import outbox
-from engine.deadlines.calendar import WorkCalendar
+from engine.deadlines.calendar import WorkCalendar, not_loaded
 from engine.deadlines.forecast import FROM_ASSIGNMENT, Forecast
 from engine.models import AuditEvent, Deadline, Item
 from engine.people.authz import LANES
@@ -52,8 +52,7 @@ def _warning(cal: WorkCalendar, start: date, due: date) -> str | None:
     missing = [y for y in range(start.year, due.year + 1) if not cal.covers(y)]
     if not missing:
         return None
-    years = "、".join(str(y) for y in missing)
-    return N_("%(years)s年节假日数据未载入，按周末计算", years=years)
+    return not_loaded(missing)
 
 
 # `_warning`'s text, read back: the years whose holidays a deadline was counted without.
@@ -76,8 +75,7 @@ def settle_loaded_warnings(session: Session, cal: WorkCalendar, year: int) -> in
         missing = [y for y in years if not cal.covers(int(y))]
         if len(missing) == len(years):
             continue
-        warning = (N_("%(years)s年节假日数据未载入，按周末计算", years="、".join(missing)) if missing
-                   else N_("按周末计算（%(years)s年节假日数据载入前）", years="、".join(years)))
+        warning = (not_loaded(missing) if missing else N_("按周末计算（%(years)s年节假日数据载入前）", years="、".join(years)))
         changed.append({"w_id": row_id, "v_warning": str(warning)[:300], "v_warning_message": warning.to_json()})
     if changed:
         session.connection().execute(_SET_WARNING, changed)
