@@ -125,6 +125,14 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(client, demo_db):
         assert [(e["field"], e["message"]) for e in body["errors"]] == [(field, "未知参数 (unknown parameter)")]
     assert client.get("/api/v1/items?status=closed&limit=2", headers=office).status_code == 200
     assert client.get("/api/v1/board?show=overdue&key_only=true", headers=office).status_code == 200
+    # A body's unknown field too, as the document's description says: nothing is registered.
+    before = client.get("/api/v1/items?limit=1", headers=office).get_json()["items"]
+    r = client.post("/api/v1/items", headers=office, json={
+        "item_type": "suggestion", "title": "关于字段拼错的建议", "content": "内容", "proposer": "deputy_liu", "titel": "x"})
+    assert r.status_code == 422 and [e["field"] for e in r.get_json()["errors"]] == ["titel"]
+    assert client.get("/api/v1/items?limit=1", headers=office).get_json()["items"] == before
+    described = client.get("/api/v1/openapi.json").get_json()["info"]["description"]
+    assert "Idempotency-Key" in described and "next_cursor" in described and "flask-smorest" not in described
 
 
 def test_problem_details_for_bad_input_bad_tokens_scopes_and_roles(client, demo_db):
