@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.orm import Session
 
 from engine import clock, writes
 from engine.i18n import N_
@@ -54,17 +54,35 @@ def _d(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-# The unit (joined by default, for pages) is not what a projection reads: not joined here. Built once, with or
-# without a role (a statement built per call cost several times its run).
-_ACTIVE_ASSIGNMENTS = select(Assignment).options(lazyload(Assignment.unit)).where(
-    Assignment.item_id == bindparam("item_id"), Assignment.ended_at.is_(None))
-_ACTIVE_IN_ROLE = _ACTIVE_ASSIGNMENTS.where(Assignment.role == bindparam("role"))
+# An item's current assignments, read and changed as Core rows: a projection reads only their units and roles, and
+# loading them as objects (and flushing what it set on them) cost a completion more than the statements' run.
+_ASSIGNMENTS = Assignment.__table__
+_A = _ASSIGNMENTS.c
+_ACTIVE_ASSIGNMENTS = select(_A.unit_id, _A.role).where(_A.item_id == bindparam("item_id"), _A.ended_at.is_(None))
+_SET_ACTIVE: dict = {}  # (columns, by role, by unit): its UPDATE, built once
 
 
-def _active_assignments(c: Completion, role: str | None = None):
-    if role:
-        return c.session.scalars(_ACTIVE_IN_ROLE, {"item_id": c.item.id, "role": role}).all()
-    return c.session.scalars(_ACTIVE_ASSIGNMENTS, {"item_id": c.item.id}).all()
+def _active_assignments(c: Completion) -> list:
+    """The item's current assignments, as (unit_id, role) rows."""
+    return c.session.connection().execute(_ACTIVE_ASSIGNMENTS, {"item_id": c.item.id}).all()
+
+
+def _set_active(c: Completion, role: str | None = None, unit_id: int | None = None, **values) -> None:
+    """Set `values` on the item's current assignments (of one role, of one unit): one UPDATE. Assignment objects
+    of the item this session holds are expired, so that a later read sees what was written."""
+    shape = (tuple(sorted(values)), role is not None, unit_id is not None)
+    if shape not in _SET_ACTIVE:
+        where = [_A.item_id == bindparam("w_item"), _A.ended_at.is_(None)]
+        where += [_A.role == bindparam("w_role")] if role is not None else []
+        where += [_A.unit_id == bindparam("w_unit")] if unit_id is not None else []
+        _SET_ACTIVE[shape] = writes.update_of(_ASSIGNMENTS, shape[0], *where)
+    params = {"w_item": c.item.id, **{f"v_{k}": v for k, v in values.items()}}
+    params.update({"w_role": role} if role is not None else {})
+    params.update({"w_unit": unit_id} if unit_id is not None else {})
+    c.session.connection().execute(_SET_ACTIVE[shape], params)
+    for obj in list(c.session.identity_map.values()):
+        if isinstance(obj, Assignment) and obj.item_id == c.item.id:
+            c.session.expire(obj)
 
 
 # Prebuilt and run as Core: what a projection reads besides the objects it changes (statements built per call,
@@ -116,8 +134,7 @@ def assignment(c: Completion) -> None:
     item.leader_id = c.people.get(c.data.get("leader") or "") if item.is_key else None
     item.is_complex = bool(c.data.get("is_complex"))
     item.assigned_at = now
-    for a in _active_assignments(c):  # a re-assignment replaces the earlier one
-        a.ended_at, a.status = now, "reassigned"
+    _set_active(c, ended_at=now, status="reassigned")  # a re-assignment replaces the earlier one
     added = [dict(item_id=item.id, unit_id=item.lead_unit_id, role="lead", assigned_at=now)]
     for code in c.data.get("co_units") or []:
         if code != c.data["lead_unit"]:
@@ -145,28 +162,22 @@ def assignment(c: Completion) -> None:
 
 
 def sign_for(c: Completion) -> None:
-    lead = _active_assignments(c, "lead")
     if c.data.get("sign_decision") == "return":
         writes.add(c.session, ReturnRequest, item_id=c.item.id, unit_id=c.unit("lead_unit"), reason=c.data["return_reason"])
-        for a in lead:
-            a.status = "return_requested"
+        _set_active(c, "lead", status="return_requested")
     else:
-        for a in lead:
-            a.status, a.signed_at = "signed", clock.now()
+        _set_active(c, "lead", status="signed", signed_at=clock.now())
 
 
 def _part_sign_for(c: Completion, unit_var: str, role: str, prefix: str) -> None:
     """A co-unit or 分办 unit signs for its part (签收) or asks to return it (申请退回); the office decides in
     the process."""
     unit_id = c.unit(unit_var)
-    parts = [a for a in _active_assignments(c, role) if a.unit_id == unit_id]
     if c.data.get(f"{prefix}_sign_decision") == "return":
         writes.add(c.session, ReturnRequest, item_id=c.item.id, unit_id=unit_id, reason=c.data[f"{prefix}_return_reason"])
-        for a in parts:
-            a.status = "return_requested"
+        _set_active(c, role, unit_id, status="return_requested")
     else:
-        for a in parts:
-            a.status, a.signed_at = "signed", clock.now()
+        _set_active(c, role, unit_id, status="signed", signed_at=clock.now())
 
 
 def co_sign_for(c: Completion) -> None:
@@ -200,13 +211,11 @@ def _part_return_decision(c: Completion, unit_var: str, role: str, prefix: str, 
     if req is not None:
         req.decision, req.opinion, req.decided_at = (c.data[f"{prefix}_return_decision"],
                                                      c.data.get(f"{prefix}_return_opinion"), now)
-    for a in _active_assignments(c, role):
-        if a.unit_id == unit_id:
-            a.status, a.signed_at = ("returned", a.signed_at) if approved else ("signed", now)
-            if approved:
-                a.ended_at = now
     if approved:
+        _set_active(c, role, unit_id, status="returned", ended_at=now)
         _void_part_deadlines(c, [unit_id])
+    else:
+        _set_active(c, role, unit_id, status="signed", signed_at=now)
     unit_users = [u for role in ("unit_handler", "unit_head") for u in role_users(c.session, role, unit_id)]
     notify(c.session, unit_users, c.item, "return_decision", approved_title if approved else refused_title,
            f"{prefix}_return_decision:{req.id if req else c.item.id}:{unit_id}",
@@ -227,14 +236,12 @@ def return_decision(c: Completion) -> None:
                N_("退回申请已同意") if approved else N_("退回申请未同意，请继续办理"),
                f"return_decision:{req.id}", body=c.data.get("return_opinion"), link=f"/items/{c.item.id}")
     if c.data["return_decision"] == "approve":  # the whole item is re-assigned: the co-units' and 分办 parts end too
-        co_units = [a.unit_id for a in _active_assignments(c) if a.role in ("co", "separate")]
-        for a in _active_assignments(c):
-            a.ended_at, a.status = now, "returned"
+        co_units = [unit_id for unit_id, role in _active_assignments(c) if role in ("co", "separate")]
+        _set_active(c, ended_at=now, status="returned")
         c.item.lead_unit_id = None
         _void_part_deadlines(c, co_units)
     else:  # refused: the unit keeps the item and is taken to have signed for it
-        for a in _active_assignments(c, "lead"):
-            a.status, a.signed_at = "signed", now
+        _set_active(c, "lead", status="signed", signed_at=now)
 
 
 def pledge(c: Completion) -> None:
@@ -243,16 +250,10 @@ def pledge(c: Completion) -> None:
                contact_phone=c.data["contact_phone"], plan=c.data["plan"], target_date=_d(c.data["target_date"]))
 
 
-_ASSIGNMENTS = Assignment.__table__
-_CO_PART_DONE = (update(_ASSIGNMENTS).values(status="done")
-                 .where(_ASSIGNMENTS.c.item_id == bindparam("w_item"), _ASSIGNMENTS.c.unit_id == bindparam("w_unit"),
-                        _ASSIGNMENTS.c.role == "co", _ASSIGNMENTS.c.ended_at.is_(None)))
-
-
 def co_opinion(c: Completion) -> None:
     unit_id = c.unit("co_unit")
     writes.add(c.session, CoOpinion, item_id=c.item.id, unit_id=unit_id, text=c.data["co_opinion"])
-    c.session.connection().execute(_CO_PART_DONE, {"w_item": c.item.id, "w_unit": unit_id})
+    _set_active(c, "co", unit_id, status="done")
 
 
 def leader_instruction(c: Completion) -> None:
@@ -290,7 +291,7 @@ def _mark_replied_when_all_have(c: Completion, approved_now: Reply | None = None
     reply approved by this command, not written yet (the command writes everything once, at its end)."""
     if c.item.replied_at is not None:
         return
-    owing = {a.unit_id for a in _active_assignments(c) if a.role in ("lead", "separate")}
+    owing = {unit_id for unit_id, role in _active_assignments(c) if role in ("lead", "separate")}
     approved = set(c.session.connection().execute(_APPROVED_UNITS, {"item_id": c.item.id}).scalars())
     if approved_now is not None:
         approved.add(approved_now.unit_id)
@@ -318,9 +319,7 @@ def reply_review(c: Completion) -> None:
         _mark_replied_when_all_have(c, approved_now=r)
         promises_of(c.session, c.item, r)
         if c.separate_part:
-            for a in _active_assignments(c, "separate"):
-                if a.unit_id == r.unit_id:
-                    a.status = "replied"
+            _set_active(c, "separate", r.unit_id, status="replied")
             title = N_("%(unit)s已答复（分办），请评价", unit=unit_name(c.session, r.unit_id))
         else:
             title = N_("已答复（第%(round)s轮），请评价", round=r.round)
