@@ -295,6 +295,13 @@ def test_b_reply_promises_are_tracked_reminded_reported_and_closed(client, demo_
     assert "年底前完成两处菜市场改造" in client.get("/supervision/promises?show=all").get_data(as_text=True)
     as_user(client, "jtj_staff")
     assert client.get("/supervision/promises").status_code == 403
+    # A district leader sees the promises of the key items they lead, and no other item's.
+    as_user(client, "leader_li")
+    for show in ("open", "overdue", "all"):
+        assert "明年开通便民服务点" not in client.get(f"/supervision/promises?show={show}").get_data(as_text=True)
+    with db.transaction() as s:
+        s.get(Item, item_id).leader_id = user(s, "leader_li").id
+    assert "明年开通便民服务点" in client.get("/supervision/promises?show=all").get_data(as_text=True)
     with db.reading() as s:
         done = s.get(Promise, first)
         assert (done.status, done.evidence) == ("done", "验收报告（2026-12-20）")

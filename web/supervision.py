@@ -116,7 +116,7 @@ def promise_board():
     show = request.args.get("show") if request.args.get("show") in ("open", "overdue", "all") else "open"
     with db().reading() as s:
         unit = unit_choice(s, request.args)
-        rows = promises.board(s, unit_id=unit.unit_id, show=show)
+        rows = promises.board(s, s.get(User, current_user.id), unit_id=unit.unit_id, show=show)
         return render_template("supervision/promises.html", rows=rows, unit=unit, show=show)
 
 

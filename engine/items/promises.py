@@ -20,6 +20,7 @@ from engine.deadlines.rules import rules_for
 from engine.models import AuditEvent, Item, Promise, PromiseProgress, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
+from engine.people.visibility import internal_items_clause
 from engine.workflow.forms import FieldError, FormInvalid
 
 
@@ -69,10 +70,13 @@ class BoardRow:
     progress: list[PromiseProgress]
 
 
-def board(session: Session, unit_id: int | None = None, show: str = "open", year: int | None = None) -> list[BoardRow]:
-    """Promises for the office and supervisors: open ones (or only overdue, or all), soonest due first."""
+def board(session: Session, viewer: User, unit_id: int | None = None, show: str = "open",
+          year: int | None = None) -> list[BoardRow]:
+    """Promises for the office and supervisors: open ones (or only overdue, or all), soonest due first.
+
+    Only of the items the viewer may open internally: a district leader sees the key items they lead."""
     today = clock.today()
-    q = select(Promise, Item).join(Item, Item.id == Promise.item_id)
+    q = select(Promise, Item).join(Item, Item.id == Promise.item_id).where(internal_items_clause(viewer))
     if show in ("open", "overdue"):
         q = q.where(Promise.status == "open")
     if show == "overdue":
