@@ -128,6 +128,28 @@ def test_calendar_warnings_stored_as_text_become_catalog_messages(demo_db):
                                         {"id": msgid, "params": {"years": "2027、2028"}}, None]
 
 
+def test_co_signers_named_before_the_link_table_become_the_one_proposer_of_that_name(demo_db):
+    """9d4b2e7c1a53: item_cosigner is filled from Item.cosigners: a name one proposer bears is that proposer;
+    a name two proposers bear links nobody (guessing would show the item to the wrong person)."""
+    import sqlalchemy as sa
+
+    from engine.models import Item, ItemCosigner, User
+    with demo_db.transaction() as s:
+        chen, liu = (s.scalar(sa.select(User.id).where(User.username == u)) for u in ("deputy_chen", "deputy_liu"))
+        s.add(User(username="deputy_liu_2", name="刘代表", role="proposer", password_hash="x"))
+        item_id = s.scalar(sa.select(Item.id).where(Item.proposer_id.not_in([chen, liu])).order_by(Item.id))
+        s.get(Item, item_id).cosigners = "陈代表、刘代表、无此人"
+    engine = create_engine(demo_db.url)
+    try:
+        migrations.downgrade(engine, "5c3e9a7d1b24")
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            linked = set(conn.execute(sa.select(ItemCosigner.user_id).where(ItemCosigner.item_id == item_id)).scalars())
+    finally:
+        engine.dispose()
+    assert linked == {chen}  # 刘代表 is two people now
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL storage setting")
 def test_the_compressed_state_is_stored_as_written(empty):
     """PostgreSQL tried to compress the already compressed workflow state at every write (pglz, in vain):

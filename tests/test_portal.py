@@ -49,6 +49,22 @@ def test_another_proposers_item_is_not_found(client, demo_db, cosigned):
     assert client.get("/portal/items/999999").status_code == 404
 
 
+def test_a_namesake_added_later_does_not_see_what_the_other_co_signed(client, demo_db, cosigned):
+    """A co-signer is the person the office picked at registration, not whoever bears the name."""
+    with demo_db.transaction() as s:
+        create_user(s, "deputy_chen_2", "陈代表", "proposer", "pw-2026-abc", proposer_kind="deputy")
+    with demo_db.reading() as s:
+        namesake, chen = user(s, "deputy_chen_2"), user(s, "deputy_chen")
+        assert cosigned[0] not in {e.item.id for e in my_items(s, namesake)}
+        assert cosigned[0] in {e.item.id for e in my_items(s, chen)}
+    login(client, "deputy_chen_2", "pw-2026-abc")
+    assert client.get(f"/portal/items/{cosigned[0]}").status_code == 404
+    assert "关于建设口袋公园的建议" not in client.get("/portal/").get_data(as_text=True)
+    # The one the office picked still reads it, though the roster now has two of that name.
+    login(client, "deputy_chen")
+    assert "联名/附议人（只读）" in client.get(f"/portal/items/{cosigned[0]}").get_data(as_text=True)
+
+
 def test_cosigner_reads_but_cannot_rate(client, demo_db, cosigned):
     login(client, "deputy_chen")
     html = client.get(f"/portal/items/{cosigned[0]}").get_data(as_text=True)

@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from engine.models import (Attachment, AuditEvent, CoOpinion, Consultation, Item, LeaderInstruction, Pledge, ProcessDefinition,
+from engine.models import (Attachment, AuditEvent, CoOpinion, Consultation, Item, ItemCosigner, LeaderInstruction, Pledge, ProcessDefinition,
                            Rating, RehandlingOrder, Reply, ReturnRequest, TaskRow, Unit, User)
 from tests.conftest import login, user
 
@@ -67,7 +67,8 @@ def planted(demo_db):
         jtj = s.scalars(select(Unit).where(Unit.code == "jtj")).one()
         item.title += MARKERS["title"]
         item.content += MARKERS["content"]
-        item.cosigners = "陈代表"
+        item.cosigners = "陈代表"  # as registration writes it: the name shown and the person picked
+        s.add(ItemCosigner(item_id=item.id, user_id=user(s, "deputy_chen").id))
         s.add_all([
             ReturnRequest(item_id=item.id, unit_id=jtj.id, reason=MARKERS["return_reason"], decision="refuse",
                           opinion="由原单位办理"),

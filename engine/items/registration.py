@@ -15,7 +15,7 @@ from engine.items import attachments
 from engine.text import unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Item, ItemCounter, ITEM_TYPES, TaskRow, User
+from engine.models import AuditEvent, Item, ItemCosigner, ItemCounter, ITEM_TYPES, TaskRow, User
 from engine.workflow.runtime import complete, start_item
 
 PROCESS_ID = "item_handling"
@@ -59,17 +59,17 @@ def number_for(item_type: str, year: int, sequence: int) -> str:
 _SEPARATORS = re.compile(r"[、,，;；/\s]+")
 
 
-def _cosigners(session: Session, given, lead: User | None, errors: list) -> list[str]:
+def _cosigners(session: Session, given, lead: User | None, errors: list) -> dict[int, str]:
     """联名/附议: each co-signer must be on the roster (an active deputy or member), named by username or by
-    a name no one else on the roster has. Returns their names; the lead proposer is not a co-signer."""
+    a name no one else on the roster has. Returns their names by user id; the lead proposer is not one."""
     tokens = given if isinstance(given, list) else _SEPARATORS.split(str(given or ""))
     tokens = list(dict.fromkeys(t.strip() for t in tokens if t and t.strip()))
     if not tokens:
-        return []
+        return {}
     rows = session.execute(select(User.id, User.username, User.name)
                            .where(User.role == "proposer", User.active,
                                   (User.username.in_(tokens)) | (User.name.in_(tokens)))).all()
-    names = []
+    names: dict[int, str] = {}
     for token in tokens:
         by_username = [r for r in rows if r.username == token]
         matches = by_username or [r for r in rows if r.name == token]
@@ -78,8 +78,8 @@ def _cosigners(session: Session, given, lead: User | None, errors: list) -> list
         elif len(matches) > 1:
             errors.append(FieldError("cosigners", N_("联名/附议人"), "ambiguous", token))
         elif lead is None or matches[0].id != lead.id:
-            names.append(matches[0].name)
-    return list(dict.fromkeys(names))
+            names[matches[0].id] = matches[0].name
+    return names
 
 
 # Longest accepted value of each registration field, in characters (the columns' sizes; content is text).
@@ -146,7 +146,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
         raise FormInvalid([FieldError("number", N_("编号"), "duplicate", given)])
     fields = dict(year=year, item_type=item_type, session=(raw.get("session") or "").strip() or None,
                   title=title, content=content, proposer_id=proposer.id, proposer=proposer,
-                  cosigners="、".join(cosigners) or None,
+                  cosigners="、".join(dict.fromkeys(cosigners.values())) or None,
                   category=(raw.get("category") or "").strip() or None,
                   suggested_units=(raw.get("suggested_units") or "").strip() or None, registered_by=actor.id)
     item = Item(number=given or _draw_number(session, year, item_type), request_token=token, **fields)
@@ -159,6 +159,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
         if token and (twin := session.scalar(select(Item).where(Item.request_token == token))) is not None:
             return twin
         raise FormInvalid([FieldError("number", N_("编号"), "duplicate", given)]) from None
+    session.add_all(ItemCosigner(item_id=item.id, user_id=user_id) for user_id in cosigners)
     session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
                            data={"number": item.number}))
     attachments.add(session, item, "registration", uploads, actor)

@@ -3,12 +3,12 @@ from .base import Base, UTCDateTime, utcnow
 from .org import ROLES, LoginFailure, LoginSession, Unit, UnitNameGram, User
 from .process import AuditEvent, ProcessDefinition, ProcessInstance, TaskRow
 from .items import (ITEM_STATUSES, ITEM_TYPES, Assignment, CoOpinion, Consultation, Disclosure, Item,
-                    ItemCounter, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest)
+                    ItemCosigner, ItemCounter, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply, ReturnRequest)
 
 __all__ = [
     "Base", "UTCDateTime", "utcnow", "ROLES", "LoginFailure", "LoginSession", "Unit", "UnitNameGram", "User", "AuditEvent", "ProcessDefinition",
     "ProcessInstance", "TaskRow", "ITEM_STATUSES", "ITEM_TYPES", "Assignment", "CoOpinion", "Consultation",
-    "Disclosure", "Item", "ItemCounter", "LeaderInstruction", "Pledge", "Rating", "RehandlingOrder", "Reply", "ReturnRequest",
+    "Disclosure", "Item", "ItemCosigner", "ItemCounter", "LeaderInstruction", "Pledge", "Rating", "RehandlingOrder", "Reply", "ReturnRequest",
     "CalendarDay", "CalendarYear",
 ]
 from .calendar import CalendarDay, CalendarYear  # noqa: E402

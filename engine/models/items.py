@@ -37,7 +37,7 @@ class Item(Base):
     title: Mapped[str] = mapped_column(String(300))  # 案由
     content: Mapped[str] = mapped_column(Text)
     proposer_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    cosigners: Mapped[str | None] = mapped_column(Text)  # 联名/附议, names separated by 、
+    cosigners: Mapped[str | None] = mapped_column(Text)  # 联名/附议 as registered: names separated by 、, shown
     category: Mapped[str | None] = mapped_column(String(80))
     suggested_units: Mapped[str | None] = mapped_column(String(300))
     registered_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -63,6 +63,16 @@ class Item(Base):
     proposer: Mapped[User] = relationship(foreign_keys=[proposer_id], lazy="joined")
     lead_unit: Mapped[Unit | None] = relationship(foreign_keys=[lead_unit_id], lazy="joined")
     leader: Mapped[User | None] = relationship(foreign_keys=[leader_id])
+    cosigner_links: Mapped[list["ItemCosigner"]] = relationship(lazy="select", viewonly=True)
+
+
+class ItemCosigner(Base):
+    """联名/附议: who co-signed an item, as the office picked them on the roster at registration. Access
+    follows these rows, never the names in Item.cosigners: a namesake added later is somebody else."""
+
+    __tablename__ = "item_cosigner"
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True, index=True)
 
 
 class ItemCounter(Base):

@@ -5,7 +5,8 @@ Two worlds, by design:
   handlers and head see the items their unit is *currently* assigned (an approved return or a
   re-assignment ends the assignment, and with it the access); a district leader sees the key items they
   lead (领导领办).
-- **portal** (代表委员): the lead proposer (领衔人) and the co-signers (联名/附议) see their own items through
+- **portal** (代表委员): the lead proposer (领衔人) and the co-signers (联名/附议, the people picked at
+  registration: ItemCosigner, not the names shown) see their own items through
   the portal only: the item as registered, its consultations, approved replies, ratings and what was
   published. Drafts, opinions, instructions, the pledge and the staff timeline never reach them; a
   co-signer reads only. A proposer has no internal view of any item.
@@ -16,12 +17,10 @@ Callers ask `view_of` (which world, if any), `may_see_item` / `may_see_internal`
 """
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import Session
 
-from engine.models import Assignment, Item, User
+from engine.models import Assignment, Item, ItemCosigner, User
 
 # The sections of an item, as pages, exports and the API show them.
 FIELDS = frozenset({
@@ -52,21 +51,13 @@ INTERNAL_FIELDS = FIELDS
 ALL_ITEMS_ROLES = ("office", "supervisor", "admin")
 UNIT_ROLES = ("unit_handler", "unit_head")
 
-_SEPARATORS = re.compile(r"[、,，;；/\s]+")
-
-
-def cosigner_names(text: str | None) -> list[str]:
-    """The co-signers' names of Item.cosigners (separated by 、 , ; / or spaces)."""
-    return [n for n in _SEPARATORS.split(text or "") if n]
-
-
 def proposer_role(user: User, item: Item) -> str | None:
     """'lead', 'cosigner', or None when the item is not this proposer's."""
     if user is None or user.role != "proposer" or not user.active:
         return None
     if item.proposer_id == user.id:
         return "lead"
-    return "cosigner" if user.name in cosigner_names(item.cosigners) else None
+    return "cosigner" if any(link.user_id == user.id for link in item.cosigner_links) else None
 
 
 def internal_items_clause(user: User):
@@ -83,20 +74,13 @@ def internal_items_clause(user: User):
     return false()
 
 
-def cosigned_item_ids(session: Session, user: User) -> list[int]:
-    """The items this proposer co-signed (LIKE narrows; the exact name decides: 陈代表 is not 陈代表甲)."""
-    if user is None or user.role != "proposer" or not user.active:
-        return []
-    rows = session.execute(select(Item.id, Item.cosigners).where(Item.cosigners.contains(user.name),
-                                                                 Item.proposer_id != user.id))
-    return [i for i, names in rows if user.name in cosigner_names(names)]
-
-
 def portal_items_clause(session: Session, user: User):
-    """SQL condition: the items a proposer leads or co-signed (their portal)."""
+    """SQL condition: the items a proposer leads or co-signed (their portal): the people picked at
+    registration, not a name (a namesake added later is somebody else)."""
     if user is None or user.role != "proposer" or not user.active:
         return false()
-    return or_(Item.proposer_id == user.id, Item.id.in_(cosigned_item_ids(session, user)))
+    return or_(Item.proposer_id == user.id,
+               Item.id.in_(select(ItemCosigner.item_id).where(ItemCosigner.user_id == user.id)))
 
 
 def visible_items_clause(session: Session, user: User):
