@@ -170,3 +170,67 @@ def test_directory_search_is_literal_and_bounded(client, demo_db):
         assert listed(page) == 0, wildcard
     page = client.get("/directory/", query_string={"q": "王" * 100_000})
     assert page.status_code == 200 and 'value="' + "王" * 101 not in page.get_data(as_text=True)
+
+
+def _post(client, url: str, **data):
+    return client.post(url, data={"csrf_token": csrf_token(client, "/directory/users/new"), **data})
+
+
+def test_the_office_cannot_take_over_an_admin_or_promote_itself(client, demo_db):
+    """The office keeps the directory, but the accounts that hold the keys (admins, the office's own) are an
+    admin's: the office reset an admin's password and made itself admin, and so held every key."""
+    with demo_db.reading() as s:
+        admin, office, liu = (user_row(s, u) for u in ("admin", "office", "deputy_liu"))
+        admin_id, office_id, admin_hash = admin.id, office.id, admin.password_hash
+    login(client, "office")
+    r = _post(client, f"/directory/users/{admin_id}/password", password="taken-2026")
+    assert r.status_code == 403
+    r = _post(client, f"/directory/users/{office_id}", username="office", name="区府办", role="admin", active="true")
+    assert r.status_code == 400 and "不能修改自己的角色" in r.get_data(as_text=True)
+    with demo_db.reading() as s:
+        zjj_id = user_row(s, "zjj_staff").id
+    r = _post(client, f"/directory/users/{zjj_id}", username="zjj_staff", name="住建经办", role="admin", unit="zjj",
+              active="true")
+    assert r.status_code == 400 and "只有系统管理员可以授予" in r.get_data(as_text=True)
+    r = _post(client, f"/directory/users/{admin_id}", username="admin", name="管理员", role="supervisor", active="true")
+    assert r.status_code == 403
+    r = _post(client, "/directory/users/new", username="office_2", name="新管理员", role="admin", password="pw-2026-abc",
+              active="true")
+    assert r.status_code == 400 and "只有系统管理员可以授予" in r.get_data(as_text=True)
+    r = client.post("/directory/import", data={"csrf_token": csrf_token(client, "/directory/"), "file": (BytesIO(_book(
+        {"用户": [["用户名", "姓名", "角色", "单位编码", "电子邮箱", "电话", "启用", "初始密码"],
+                 ["admin", "管理员", "区府办", "", "", "", "否", ""]]})), "d.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "只有系统管理员可以修改" in r.get_data(as_text=True)
+    admin_page = client.get(f"/directory/users/{admin_id}").get_data(as_text=True)
+    assert "重置密码" not in admin_page and "由系统管理员维护" in admin_page
+    assert 'value="admin"' not in client.get(f"/directory/users/{zjj_id}").get_data(as_text=True)
+    with demo_db.reading() as s:
+        assert (user_row(s, "admin").password_hash, user_row(s, "admin").active) == (admin_hash, True)
+        assert user_row(s, "office").role == "office" and s.scalar(select(User).where(User.username == "office_2")) is None
+    # What the office keeps is still its own to keep: a deputy's password, a unit handler's account.
+    assert _post(client, f"/directory/users/{liu.id}/password", password="reset-2026").status_code == 302
+    # An admin may do it all, but not lock itself out.
+    login(client, "admin")
+    assert _post(client, f"/directory/users/{office_id}/password", password="reset-2026").status_code == 302
+    r = _post(client, f"/directory/users/{admin_id}", username="admin", name="管理员", role="office", active="true")
+    assert r.status_code == 400 and "不能修改自己的角色" in r.get_data(as_text=True)
+
+
+def test_a_password_reset_or_change_revokes_the_persons_api_tokens(client, demo_db):
+    """A token lived on after its owner's password was reset (a taken-over account kept its way in)."""
+    from engine.people import tokens
+    from engine.people.sessions import change_password
+    with demo_db.transaction() as s:
+        supervisor = user_row(s, "supervisor")
+        _, first = tokens.create_token(s, supervisor, "报表", ["items:read"])
+    assert client.get("/api/v1/items", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+    login(client, "admin")
+    with demo_db.reading() as s:
+        supervisor_id = user_row(s, "supervisor").id
+    assert _post(client, f"/directory/users/{supervisor_id}/password", password="reset-2026").status_code == 302
+    assert client.get("/api/v1/items", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    with demo_db.transaction() as s:
+        supervisor = user_row(s, "supervisor")
+        _, second = tokens.create_token(s, supervisor, "报表", ["items:read"])
+        change_password(s, supervisor, "reset-2026", "mine-2026-x", "mine-2026-x")
+    assert client.get("/api/v1/items", headers={"Authorization": f"Bearer {second}"}).status_code == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import or_, select
 
 from engine.models import ROLES, Unit, User
@@ -32,8 +33,10 @@ def index():
 
 
 def _user_form(s, account, errors=None, values=None, status=200):
+    actor = s.get(User, current_user.id)
     return render_template("directory/user.html", account=account, errors=errors or {}, values=values or {},
-                           roles=ROLES, units=s.scalars(select(Unit).where(Unit.active).order_by(Unit.code)).all()), status
+                           roles=directory.grantable_roles(actor, account), keepable=directory.may_keep(actor, account),
+                           units=s.scalars(select(Unit).where(Unit.active).order_by(Unit.code)).all()), status
 
 
 @bp.route("/users/new", methods=["GET", "POST"], defaults={"user_id": None})
@@ -49,7 +52,10 @@ def user(user_id: int | None):
                 account = s.get(User, user_id) if user_id else None
                 if user_id and account is None:
                     abort(404)
-                saved = directory.save_user(s, values, account)
+                actor = s.get(User, current_user.id)
+                if not directory.may_keep(actor, account):
+                    abort(403)
+                saved = directory.save_user(s, values, account, actor)
                 saved_id, name = saved.id, saved.name
             flash(_("已保存：%(name)s", name=name), "success")
             return redirect(url_for("directory.user", user_id=saved_id))
@@ -69,8 +75,10 @@ def user(user_id: int | None):
 def reset_password(user_id: int):
     try:
         with db().transaction() as s:
-            account = s.get(User, user_id) or abort(404)
-            directory.set_password(s, account, request.form.get("password", ""))
+            account, actor = s.get(User, user_id) or abort(404), s.get(User, current_user.id)
+            if not directory.may_keep(actor, account):
+                abort(403)
+            directory.set_password(s, account, request.form.get("password", ""), actor)
         flash(_("密码已重置，请将新密码告知本人。"), "success")
     except directory.DirectoryInvalid as exc:
         flash(exc.problems[0].message(current_lang()), "error")
@@ -121,7 +129,7 @@ def upload():
     if data:
         try:
             with db().transaction() as s:
-                result = import_directory(s, data)
+                result = import_directory(s, data, s.get(User, current_user.id))
             outcome = {"ok": True, "created": result.created, "updated": result.updated}
         except excel.ImportFileInvalid as exc:
             outcome = {"ok": False, "file_error": error_text(exc)}

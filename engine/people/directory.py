@@ -1,8 +1,9 @@
 """The directory (通讯录): units, users and the roster of deputies and members, kept by the office itself.
 
-People are never deleted: they are deactivated and keep their history. Passwords are reset by an admin
-(owners change theirs through `sessions.change_password`); a reset or a deactivation ends the person's
-sessions. Setting an e-mail address records when, so that only notifications of later events are mailed. Every command validates all fields and raises `DirectoryInvalid` with one
+People are never deleted: they are deactivated and keep their history. Passwords are reset by the
+keepers (owners change theirs through `sessions.change_password`); a reset or a deactivation ends the
+person's sessions and API tokens. The accounts that hold the keys (admins and the office's own) are an
+admin's alone: the office cannot change or reset them, nor grant their roles (`may_keep`). Setting an e-mail address records when, so that only notifications of later events are mailed. Every command validates all fields and raises `DirectoryInvalid` with one
 message per bad field (in Chinese and English), in the caller's transaction.
 """
 from __future__ import annotations
@@ -85,14 +86,51 @@ def save_unit(session: Session, raw: dict, unit: Unit | None = None) -> Unit:
     return unit
 
 
+# --- who keeps which account ------------------------------------------------------------------------------
+
+# Roles that hold the keys to the system: only an admin grants them or changes, resets or deactivates their
+# accounts. Were they the office's too, the office could reset an admin's password or make itself admin.
+KEY_ROLES = ("admin", "office")
+_NOT_KEEPER = Problem("username", "只有系统管理员可以修改区府办和管理员账号",
+                      "Only an admin changes the accounts of the office and of admins")
+
+
+def may_keep(actor: User | None, account: User | None) -> bool:
+    """May `actor` change, reset or deactivate `account` (None: a new one)? actor None: the command line."""
+    if actor is None or actor.role == "admin" or account is None:
+        return True
+    return account.role not in KEY_ROLES or account.id == actor.id  # one's own name, e-mail and phone
+
+
+def grantable_roles(actor: User | None, account: User | None) -> list[str]:
+    """The roles `actor` may give `account` (None: a new one): an admin any; the office any but the key
+    roles, besides the one the account has."""
+    if actor is None or actor.role == "admin":
+        return list(ROLES)
+    return [r for r in ROLES if r not in KEY_ROLES or (account is not None and r == account.role)]
+
+
+def _keeper_problems(actor: User | None, account: User | None, role: str, active: bool) -> list[Problem]:
+    if not may_keep(actor, account):
+        return [_NOT_KEEPER]
+    if actor is None:
+        return []
+    if account is not None and account.id == actor.id and (role != account.role or not active):
+        return [Problem("role", "不能修改自己的角色或停用自己", "You cannot change your own role or deactivate yourself")]
+    if actor.role != "admin" and role in KEY_ROLES and (account is None or account.role != role):
+        return [Problem("role", "只有系统管理员可以授予区府办或管理员角色", "Only an admin grants the office or admin role")]
+    return []
+
+
 # --- users and the roster --------------------------------------------------------------------------------
 
 USER_FIELDS = ("username", "name", "role", "unit", "email", "phone", "active", "proposer_kind",
                "roster_number", "delegation", "password")
 
 
-def save_user(session: Session, raw: dict, user: User | None = None) -> User:
-    """Create a user (user=None; `password` required) or change one (`password` ignored: see set_password).
+def save_user(session: Session, raw: dict, user: User | None = None, actor: User | None = None) -> User:
+    """Create a user (user=None; `password` required) or change one (`password` ignored: see set_password),
+    as `actor` (None: the command line) may (`may_keep`).
 
     `unit` is a unit code (required for unit roles); proposers have a kind (deputy / member), a roster
     number and a delegation or sector.
@@ -137,6 +175,7 @@ def save_user(session: Session, raw: dict, user: User | None = None) -> User:
     if user is None and len(password) < MIN_PASSWORD:
         problems.append(Problem("password", f"初始密码至少 {MIN_PASSWORD} 位",
                                 f"The initial password needs at least {MIN_PASSWORD} characters"))
+    problems += _keeper_problems(actor, user, role, _flag(raw, "active", user.active if user is not None else True))
     if problems:
         raise DirectoryInvalid(problems)
     if user is None:
@@ -170,8 +209,10 @@ def deactivate(session: Session, user: User) -> None:
     session.flush()
 
 
-def set_password(session: Session, user: User, password: str) -> None:
-    """An admin's reset (重置密码): the person's open sessions end with the old password."""
+def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
+    """A keeper's reset (重置密码): the person's open sessions and API tokens end with the old password."""
+    if not may_keep(actor, user):
+        raise DirectoryInvalid([_NOT_KEEPER])
     if len(password or "") < MIN_PASSWORD:
         raise DirectoryInvalid([Problem("password", f"密码至少 {MIN_PASSWORD} 位",
                                         f"A password needs at least {MIN_PASSWORD} characters")])

@@ -17,12 +17,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
-from engine.models import LoginFailure, LoginSession, User
+from engine.models import ApiToken, LoginFailure, LoginSession, User
 from engine.people import accounts
 
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -58,7 +58,10 @@ def close_session(session: Session, token: str | None) -> None:
 
 
 def close_all_sessions(session: Session, user_id: int) -> int:
-    """Every session of this user ends (after a password change or deactivation)."""
+    """Every session of this user ends, and every API token is revoked (after a password change, a reset or
+    a deactivation): a token is a way in too, and one taken with the account must not outlive its password."""
+    session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=clock.now()))
     return session.execute(delete(LoginSession).where(LoginSession.user_id == user_id)).rowcount or 0
 
 

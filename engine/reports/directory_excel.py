@@ -77,8 +77,9 @@ def _rows(ws, columns) -> tuple[list[tuple[int, dict]], list[str]]:
     return out, missing
 
 
-def import_directory(session: Session, data: bytes) -> DirectoryImportResult:
-    """Create or update every row of the workbook's directory sheets, or raise ImportInvalid (nothing kept)."""
+def import_directory(session: Session, data: bytes, actor: User | None = None) -> DirectoryImportResult:
+    """Create or update every row of the workbook's directory sheets, as `actor` may (None: the command
+    line), or raise ImportInvalid (nothing kept)."""
     wb = open_workbook(data)
     try:
         sheets = {}
@@ -101,7 +102,7 @@ def import_directory(session: Session, data: bytes) -> DirectoryImportResult:
         for number, record in rows:
             try:
                 with session.begin_nested():
-                    key, created = _save(session, kind, record)
+                    key, created = _save(session, kind, record, actor)
                 (result.created if created else result.updated).append(f"{title}: {key}")
             except DirectoryInvalid as exc:
                 errors += [RowError(number, f"{title}·{header.get(p.field, p.field)}", p.zh, p.en)
@@ -111,7 +112,7 @@ def import_directory(session: Session, data: bytes) -> DirectoryImportResult:
     return result
 
 
-def _save(session: Session, kind: str, record: dict) -> tuple[str, bool]:
+def _save(session: Session, kind: str, record: dict, actor: User | None) -> tuple[str, bool]:
     if kind == "unit":
         unit = session.scalars(select(Unit).where(Unit.code == record.get("code", ""))).first()
         return save_unit(session, record, unit).code, unit is None
@@ -124,4 +125,4 @@ def _save(session: Session, kind: str, record: dict) -> tuple[str, bool]:
     if kind == "user" and "proposer" in (raw["role"], existing.role if existing else None):
         raise DirectoryInvalid([Problem("role", "代表委员请填在“代表名册”或“委员名册”表中",
                                         "Deputies and members belong on the roster sheets")])
-    return save_user(session, raw, existing).username, existing is None
+    return save_user(session, raw, existing, actor).username, existing is None
