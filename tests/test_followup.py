@@ -242,11 +242,17 @@ def test_proposer_is_told_of_assignment_reply_and_rehandling(demo_db):
     handle_to_reply(db, item_id)
     reply_approved(db, item_id, reply_class="A", promised="")
     do(db, item_id, "deputy_chen", "rate", attitude="satisfied", result="unsatisfied", rating_reason="太慢。")
-    do(db, item_id, "office", "order_rehandling", rehandle_decision="rehandle", rehandle_instructions="一个月内重办。")
+    do(db, item_id, "office", "order_rehandling", rehandle_decision="rehandle",
+       rehandle_instructions="一个月内重办，内部口径：先稳住代表。")
     titles = notes(db, "deputy_chen", item_id)
     assert any(t.startswith("已交办") for t in titles)
     assert any(t.startswith("已答复") for t in titles)
     assert any(t.startswith("已责成重新办理") for t in titles)
+    # The office's instructions to the unit are an internal deliberation: never in what the proposer reads.
+    with db.reading() as s:
+        told = s.scalars(select(Notification).where(Notification.user_id == user(s, "deputy_chen").id,
+                                                    Notification.item_id == item_id)).all()
+        assert not [n for n in told if "内部口径" in f"{n.body} {n.message}"]
 
 
 # --- 跟踪落实 and the year-end carry-over ---------------------------------------------------------------

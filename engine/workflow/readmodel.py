@@ -97,7 +97,10 @@ def unit_name(session: Session, unit_id: int | None) -> str | None:
 
 
 def tell_proposers(session: Session, item: Item, event: str, title: str, body: str | None = None) -> None:
-    """Tell the lead proposer, and the proposer of every item merged into this one (并案), in the portal."""
+    """Tell the lead proposer, and the proposer of every item merged into this one (并案), in the portal.
+
+    Only what the portal shows: the body is a catalog message of facts, never staff's words (instructions,
+    opinions are internal deliberations, visibility.PORTAL_FIELDS)."""
     merged = session.connection().execute(_MERGED_INTO, {"item_id": item.id}).all()
     for item_id, proposer_id in [(item.id, item.proposer_id), *merged]:
         notify(session, [proposer_id], item_id, "proposer", title, f"proposer:{event}:{item_id}", body=body,
@@ -346,14 +349,12 @@ def rehandling_order(c: Completion) -> None:
         if c.data["rehandle_decision"] == "rehandle":
             tell_proposers(c.session, c.item, f"rehandled:{c.round + 1}:u{c.unit('sep_unit')}",
                            N_("已责成%(unit)s重新办理（分办，第%(round)s轮）", unit=unit_name(c.session, c.unit("sep_unit")),
-                              round=c.round + 1),
-                           body=c.data["rehandle_instructions"])
+                              round=c.round + 1))
         return
     if c.data["rehandle_decision"] == "rehandle":
         c.item.round = c.round + 1
         tell_proposers(c.session, c.item, f"rehandled:{c.item.round}",
-                       N_("已责成重新办理（第%(round)s轮）", round=c.item.round),
-                       body=c.data["rehandle_instructions"])
+                       N_("已责成重新办理（第%(round)s轮）", round=c.item.round))
 
 
 def promises_of(session: Session, item: Item, r: Reply) -> None:
