@@ -185,6 +185,13 @@ def test_login_and_language_redirects_stay_on_site(client):
     assert r.headers["Location"] == "/tasks/"
     assert client.get("/lang/en?next=//evil.example").headers["Location"] == "/"
     assert client.get("/lang/zh?next=/items/").headers["Location"] == "/items/"
+    # A notification followed from the list: its link, never another site's.
+    token = csrf_token(client, "/notifications/")
+    for target in ("/\t/evil.example", "/\\evil.example", "//evil.example"):
+        r = client.post("/notifications/read", data={"csrf_token": token, "next": target})
+        assert r.headers["Location"] == "/notifications/", target
+    r = client.post("/notifications/read", data={"csrf_token": token, "next": "/items/?year=2026"})
+    assert r.headers["Location"] == "/items/?year=2026"
 
 
 def test_behind_the_proxy_throttling_counts_the_client_address(demo_db, monkeypatch):

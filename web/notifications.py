@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine.people import notifications
-from web.helpers import db
+from web.helpers import db, safe_redirect_target
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -26,8 +26,7 @@ def read():
     nid = request.form.get("id", type=int)
     with db().transaction() as s:
         notifications.mark_read(s, current_user.id, nid)
-    target = request.form.get("next") or ""
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("notifications.index"))
+    return redirect(safe_redirect_target(request.form.get("next")) or url_for("notifications.index"))
 
 
 def unread_count() -> int:
