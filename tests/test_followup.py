@@ -14,6 +14,7 @@ from engine.items.registration import register_item
 from engine.models import (Assignment, CarryOver, CoOpinion, Item, Notification, ProcessInstance, Promise, Rating,
                            SupervisionCheck, TaskRow, Urge, User)
 from engine.reports.statistics import year_statistics
+from engine.workflow.runtime import WORKFLOWS
 from tests.conftest import csrf_token, login, user, shown_title
 from tests.test_lifecycle import REPLY, do, ready
 
@@ -83,6 +84,10 @@ def test_merged_item_keeps_its_number_its_proposer_receives_the_reply_and_rates_
     assert f"已并入" in html and lead_number in html and "已并案" in html
     assert other_number in client.get(f"/items/{lead}").get_data(as_text=True)
     assert any("并入" in t for t in notes(db, "deputy_liu", other))
+    # Its diagram shows the steps it passed before it was merged (it was a 500 in any other process).
+    WORKFLOWS.entries.clear()
+    r = client.get(f"/diagram/items/{other}.json")
+    assert r.status_code == 200 and "start" in r.get_json()["completed"] and r.get_json()["active"] == []
 
     # The lead item is handled; both proposers are told of the assignment and the reply.
     handle_to_reply(db, lead)

@@ -291,7 +291,7 @@ def item_diagram(session: Session, item: Item) -> DiagramState | None:
     instance = instance_of(session, item.id)
     if instance is None:
         return None
-    closed = STATE.completed_steps(instance.state) if instance.status == "completed" else None
+    closed = STATE.completed_steps(instance.state)  # ended (closed, withdrawn, merged): the state says, not a status
     completed, active = dict.fromkeys(closed or ()), {}
     for task in (() if closed is not None else load_workflow(session, instance)[0].get_tasks()):
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
