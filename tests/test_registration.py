@@ -109,3 +109,19 @@ def test_registration_fields_have_size_limits(client, demo_db):
     form["content"] = "内容"
     r = client.post("/items/new", data=form)
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("item_type, proposer, cosigners, field, message", [
+    ("suggestion", "member_zhao", "", "proposer", "赵委员 不是人大代表：建议由人大代表提出"),
+    ("proposal", "deputy_chen", "", "proposer", "陈代表 不是政协委员：提案由政协委员提出"),
+    ("suggestion", "deputy_chen", "刘代表、孙委员", "cosigners", "孙委员 不是人大代表：建议由人大代表提出"),
+    ("proposal", "member_zhao", "陈代表", "cosigners", "陈代表 不是政协委员：提案由政协委员提出"),
+])
+def test_a_suggestion_comes_from_deputies_and_a_proposal_from_members(demo_db, item_type, proposer, cosigners,
+                                                                      field, message):
+    """建议 are the people's congress deputies', 提案 the CPPCC members': a member could lead a 建议."""
+    with demo_db.transaction() as s:
+        with pytest.raises(FormInvalid) as exc:
+            register_item(s, {"item_type": item_type, "title": "关于某事的建议", "content": "内容。", "proposer": proposer,
+                              "cosigners": cosigners}, user(s, "office"))
+    assert [(e.field, e.message()) for e in exc.value.errors] == [(field, message)]

@@ -59,14 +59,25 @@ def number_for(item_type: str, year: int, sequence: int) -> str:
 _SEPARATORS = re.compile(r"[、,，;；/\s]+")
 
 
-def _cosigners(session: Session, given, lead: User | None, errors: list) -> dict[int, str]:
-    """联名/附议: each co-signer must be on the roster (an active deputy or member), named by username or by
-    a name no one else on the roster has. Returns their names by user id; the lead proposer is not one."""
+# 建议 come from people's congress deputies, 提案 from CPPCC members: the lead and every co-signer.
+PROPOSER_KIND = {"suggestion": ("deputy", "not_deputy"), "proposal": ("member", "not_member")}
+
+
+def _of_kind(item_type: str, person, field: str, label: str, errors: list) -> None:
+    kind, problem = PROPOSER_KIND.get(item_type, (None, None))
+    if kind is not None and person.proposer_kind != kind:
+        errors.append(FieldError(field, label, problem, person.name))
+
+
+def _cosigners(session: Session, given, lead: User | None, item_type: str, errors: list) -> dict[int, str]:
+    """联名/附议: each co-signer must be on the roster (an active deputy or member, of the kind the item's
+    type asks), named by username or by a name no one else on the roster has. Returns their names by user
+    id; the lead proposer is not one."""
     tokens = given if isinstance(given, list) else _SEPARATORS.split(str(given or ""))
     tokens = list(dict.fromkeys(t.strip() for t in tokens if t and t.strip()))
     if not tokens:
         return {}
-    rows = session.execute(select(User.id, User.username, User.name)
+    rows = session.execute(select(User.id, User.username, User.name, User.proposer_kind)
                            .where(User.role == "proposer", User.active,
                                   (User.username.in_(tokens)) | (User.name.in_(tokens)))).all()
     names: dict[int, str] = {}
@@ -78,6 +89,7 @@ def _cosigners(session: Session, given, lead: User | None, errors: list) -> dict
         elif len(matches) > 1:
             errors.append(FieldError("cosigners", N_("联名/附议人"), "ambiguous", token))
         elif lead is None or matches[0].id != lead.id:
+            _of_kind(item_type, matches[0], "cosigners", N_("联名/附议人"), errors)
             names[matches[0].id] = matches[0].name
     return names
 
@@ -133,10 +145,12 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
         proposer = session.scalars(select(User).where(User.username == proposer_name, User.role == "proposer")).first()
         if proposer is None:
             errors.append(FieldError("proposer", N_("领衔人"), "reference"))
+        else:
+            _of_kind(item_type, proposer, "proposer", N_("领衔人"), errors)
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)
     if not re.fullmatch(r"[0-9]{4}", year_raw) or not 2000 <= int(year_raw) <= 2100:
         errors.append(FieldError("year", N_("年度"), "long"))
-    cosigners = _cosigners(session, raw.get("cosigners"), proposer, errors)
+    cosigners = _cosigners(session, raw.get("cosigners"), proposer, item_type, errors)
     if errors:
         raise FormInvalid(errors)
     year = int(year_raw)
