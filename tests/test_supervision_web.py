@@ -64,8 +64,13 @@ def test_item_page_lists_deadlines_and_extension_round_trip(client, demo_db):
         reply = s.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "reply")).one()
     token = csrf_token(client, f"/items/{item.id}")
     r = client.post(f"/supervision/items/{item.id}/extension", data={"csrf_token": token, "new_date": "2020-01-01",
-                                                                     "reason": "x"})
-    assert "须晚于当前期限" in client.get(r.headers["Location"]).get_data(as_text=True)
+                                                                     "reason": "需协调规划审批，另附说明。"})
+    # Refused with the reason beside its field, and what was typed is still there to correct.
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "须晚于当前期限" in html
+    form = html.split('id="extension-form"')[1].split("</details>")[0]
+    assert 'value="2020-01-01"' in form and "需协调规划审批，另附说明。" in form and 'role="alert"' in form
+    assert re.search(r'<details[^>]*\bopen\b[^>]*>\s*<summary>申请延期', html)
     new_date = (reply.due_date + timedelta(days=30)).isoformat()
     client.post(f"/supervision/items/{item.id}/extension", data={"csrf_token": token, "new_date": new_date,
                                                                  "reason": "需协调规划审批。"})

@@ -3,6 +3,7 @@ supervisors do on an item besides its tasks: merge (并案), waive a co-opinion,
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -72,9 +73,28 @@ def register():
         400 if errors else 200
 
 
+@dataclass(frozen=True)
+class SideForm:
+    """One of the item page's own forms (申请延期, 改派…) sent back refused: it opens again with what was
+    typed and each field's error beside it, not a flash above an empty form."""
+    name: str
+    values: dict
+    errors: dict
+
+
+def refused_side_form(item_id: int, name: str, exc: FormInvalid):
+    """The item page again, status 400, with form `name` open, its values and errors."""
+    return item_page(item_id, SideForm(name, request.form.to_dict(),
+                                       {e.field: e.message(current_lang()) for e in exc.errors}), 400)
+
+
 @bp.get("/<int:item_id>")
 @login_required
 def detail(item_id: int):
+    return item_page(item_id)
+
+
+def item_page(item_id: int, side_form: SideForm | None = None, status: int = 200):
     with db().reading() as s:
         item, viewer = s.get(Item, item_id), s.get(User, current_user.id)
         if item is None:
@@ -98,7 +118,8 @@ def detail(item_id: int):
                                answer_part=cohandling.may_answer_part(s, viewer, item),
                                co_returns=[r for r, _u in cohandling.waiting_co_returns(s, item)]
                                if office else [],
-                               blocked=extensions.blocked_approvals(s, d.extensions) if office else {})
+                               blocked=extensions.blocked_approvals(s, d.extensions) if office else {},
+                               side_form=side_form), status
 
 
 @bp.get("/attachments/<int:attachment_id>")

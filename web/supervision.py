@@ -15,6 +15,7 @@ from engine.workflow.forms import FormInvalid
 from engine.models import Item, User
 from engine.people.unit_search import UnitChoice
 from web.helpers import current_lang, db, field_error_text, roles_required, safe_redirect_target
+from web.items import refused_side_form
 from web.units import unit_choice
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
@@ -75,7 +76,7 @@ def request_extension(item_id: int):
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:
-        _flash_errors(exc)
+        return refused_side_form(item_id, "extension", exc)
     return redirect(url_for("items.detail", item_id=item_id))
 
 
@@ -88,7 +89,7 @@ def take_back(item_id: int):
             reassignment.take_back(s, item, s.get(User, current_user.id), request.form.get("reason", ""))
         flash(_("已收回，请重新交办。"), "success")
     except FormInvalid as exc:
-        _flash_errors(exc)
+        return refused_side_form(item_id, "take_back", exc)
     return redirect(url_for("items.detail", item_id=item_id))
 
 
