@@ -356,7 +356,7 @@ def _views_of_reply(db, item_id):
         item = s.get(Item, item_id)
         on_board = [r.deadline.due_date for r in board.board(s, board.BoardFilter(key="reply", show="all"))
                     if r.item.id == item_id]
-        page = [d.due_date for d, _state in item_detail(s, item).deadlines if d.key == "reply" and d.status != "void"]
+        page = [d.due_date for d, _state, _unit in item_detail(s, item).deadlines if d.key == "reply" and d.status != "void"]
         portal = [p.reply_deadline.due for p in my_items(s, user(s, "member_sun")) if p.item.id == item_id]
         facts = [f.due for f in item_facts(s, 2026, as_of=clock.today()) if f.id == item_id]
     return on_board, page, portal, facts

@@ -612,6 +612,17 @@ def test_co_units_parts_open_at_assignment_with_their_own_deadlines_and_end_with
         open_ = {(d.key, d.due_date) for d in s.scalars(select(Deadline).where(
             Deadline.item_id == item_id, Deadline.unit_id == units["wjw"], Deadline.status == "open"))}
     assert open_ == {("return_window", date(2026, 3, 13)), ("co_opinion", date(2026, 4, 7))}
+    # The item page says whose each deadline is, and keeps the void ones apart from the live ones.
+    with time_machine.travel(datetime(2026, 3, 6, 11, tzinfo=clock.LOCAL_TZ), tick=False):
+        login(client, "office")
+        html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    table = html.split('id="deadlines"')[1].split("</table>")[0]
+    live = [re.sub(r"<[^>]+>|\s+", " ", row) for row in table.split("<tr")[2:]]
+    assert live and all("已作废" not in row for row in live)
+    assert any("区卫生健康委员会" in row and "2026-04-07" in row for row in live)
+    assert any("区交通运输局" in row and "2026-03-13" in row for row in live)
+    void = html.split('id="void-deadlines"')[1].split("</details>")[0]
+    assert "已作废" in void and "区住房和城乡建设局" in void
 
 
 def test_items_running_on_the_version_before_co_parts_migrate_or_are_refused_with_the_reason(demo_db):

@@ -229,7 +229,7 @@ class ItemDetail:
     disclosure: Disclosure | None
     timeline: list  # (event, actor name, unit name)
     open_tasks: list
-    deadlines: list  # (Deadline, state)
+    deadlines: list  # (Deadline, state, owner unit's name or None), live ones first, the void ones last
     extensions: list
     urges: list
     checks: list
@@ -258,6 +258,15 @@ def my_next_task(session: Session, user: User, item_id: int) -> TaskRow | None:
                            .order_by(TaskRow.created_at).limit(1)).first()
 
 
+def _deadlines_of(session: Session, item_id: int) -> list[tuple[Deadline, str, str | None]]:
+    """The item's deadlines with their owners, in the order they arose; those voided (a part withdrawn, the
+    item re-assigned) after the ones that still count, so that old and new units' rows do not interleave."""
+    found = [(d, deadline_state(d), unit) for d, unit in session.execute(
+        select(Deadline, Unit.name).outerjoin(Unit, Unit.id == Deadline.unit_id)
+        .where(Deadline.item_id == item_id).order_by(Deadline.id))]
+    return sorted(found, key=lambda row: row[1] == "void")
+
+
 def item_detail(session: Session, item: Item, viewer: User | None = None) -> ItemDetail:
     """Everything the item page shows; attachments only those `viewer` may download (all without a viewer)."""
     def rows(model, order=None):
@@ -274,7 +283,7 @@ def item_detail(session: Session, item: Item, viewer: User | None = None) -> Ite
                       rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
-                      [(d, deadline_state(d)) for d in rows(Deadline)], rows(ExtensionRequest), rows(Urge),
+                      _deadlines_of(session, item.id), rows(ExtensionRequest), rows(Urge),
                       rows(SupervisionCheck), promises.of_item(session, item.id),
                       session.get(Item, item.merged_into_id) if item.merged_into_id else None,
                       session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all(),
