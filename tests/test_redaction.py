@@ -70,3 +70,101 @@ def test_the_words_around_an_address_survive():
 def test_probes_are_recognised():
     assert looks_like_probe("13812") and looks_like_probe("１３８１２") and looks_like_probe("a@")
     assert not looks_like_probe("垃圾分类") and not looks_like_probe("2025")
+
+
+# Shapes an attacker's test found published in clear: (before, the detail, after). The whole detail goes,
+# the words around it stay exactly as they were.
+SHAPES = [
+    # 1. invisible characters between the digits: soft hyphens, and their relatives people paste along
+    ("电话", "138\u00ad1234\u00ad5678", "，欢迎来电"),
+    ("", "138\u00ad1234\u00ad5678", ""),
+    ("手机", "1\u00ad3\u00ad8\u00ad1\u00ad2\u00ad3\u00ad4\u00ad5\u00ad6\u00ad7\u00ad8", "。"),
+    ("请拨", "138\u20611234\u20625678", "联系"),  # invisible function application / times
+    ("请拨", "138\u20631234\u20645678", "联系"),  # invisible separator / plus
+    ("请拨", "138\u180e1234\u180e5678", "联系"),  # Mongolian vowel separator
+    ("请拨", "138\u200b \u200b1234\u200b \u200b5678", "联系"),  # zero-width spaces around spaces
+    ("请拨", "1\ufe0f3\ufe0f8\ufe0f1\ufe0f2\ufe0f3\ufe0f4\ufe0f5\ufe0f6\ufe0f7\ufe0f8", "联系"),  # variation selectors
+    ("请拨", "".join(d + "\ufe0f\u20e3" for d in "13812345678"), "联系"),  # keycap emoji 1️⃣3️⃣8️⃣
+    ("身份证", "110101\u00ad19900307\u00ad1234", "。"),
+    ("邮箱 ", "zhang\u00adsan@exam\u200bple.com", " 。"),
+    # 2. other Unicode digits: mathematical (U+1D7CE..U+1D7FF), Arabic-Indic, circled, superscript, ...
+    ("", "𝟭𝟯𝟴𝟭𝟮𝟯𝟰𝟱𝟲𝟳𝟴", ""),
+    ("手机", "𝟭𝟯𝟴𝟭𝟮𝟯𝟰𝟱𝟲𝟳𝟴", "，欢迎来电"),
+    ("手机", "𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "。"),  # bold
+    ("手机", "𝟙𝟛𝟠𝟙𝟚𝟛𝟜𝟝𝟞𝟟𝟠", "。"),  # double-struck
+    ("手机", "𝟷𝟹𝟾 𝟷𝟸𝟹𝟺 𝟻𝟼𝟽𝟾", "。"),  # monospace, grouped
+    ("手机", "١٣٨١٢٣٤٥٦٧٨", "。"),  # Arabic-Indic
+    ("手机", "۱۳۸۱۲۳۴۵۶۷۸", "。"),  # extended Arabic-Indic
+    ("手机", "१३८१२३४५६७८", "。"),  # Devanagari
+    ("手机", "①③⑧①②③④⑤⑥⑦⑧", "。"),  # circled
+    ("手机", "❶❸❽❶❷❸❹❺❻❼❽", "。"),  # negative circled
+    ("手机", "¹³⁸¹²³⁴⁵⁶⁷⁸", "。"),  # superscript
+    ("手机", "₁₃₈₁₂₃₄₅₆₇₈", "。"),  # subscript
+    ("手机", "1𝟯8١2③4⁵6７8", "。"),  # a mix
+    ("身份证", "𝟭𝟭𝟬𝟭𝟬𝟭𝟭𝟵𝟵𝟬𝟬𝟯𝟬𝟳𝟭𝟮𝟯𝟰", "。"),
+    ("座机", "𝟬𝟳𝟱𝟱 𝟴𝟴𝟴𝟴 𝟲𝟲𝟲𝟲", "。"),
+    ("邮箱 ", "𝐳𝐡𝐚𝐧𝐠𝐬𝐚𝐧@example.com", " 。"),  # mathematical letters
+    # 3. tildes (and the wave dashes that look like them) between the groups
+    ("请拨", "138~1234~5678", "联系"),
+    ("请拨", "138～1234～5678", "联系"),
+    ("请拨", "138 ~ 1234 ~ 5678", "联系"),
+    ("请拨", "138〜1234〜5678", "联系"),  # wave dash
+    ("请拨", "138∼1234∼5678", "联系"),  # tilde operator
+    ("请拨", "138～1234-5678", "联系"),  # a mix
+    ("请拨", "１３８～１２３４～５６７８", "联系"),
+    ("座机", "0755～8888 6666", "。"),
+    ("身份证", "110101～19900307～1234", "。"),
+    # 4. a WeChat id after its label (letters, digits, _ and -, starting with a letter; wxid_ ids)
+    ("微信 ", "wxid_abc123xyz", ""),
+    ("请加微信 ", "wxid_abc123xyz", "，谢谢"),
+    ("微信号：", "zhang_san-88", "，谢谢"),
+    ("vx: ", "zhang_san88", "，谢谢"),
+    ("wx：", "zhangsan_88", "，谢谢"),
+    ("加VX：", "Zhang-San-2024", "。"),
+    ("微信：", "wxid_abc123xyz", "。"),
+    ("微信号码是", "zhangsan2024", "。"),
+    ("weixin: ", "zhang_san88", "。"),
+    ("WeChat ID: ", "zhang_san88", "。"),
+    ("V信：", "zhangsan88", "。"),
+    ("加微信", "zhangsan88", "详谈"),
+    ("微\u00ad信：", "zhang_san-88", "。"),  # a soft hyphen in the label
+    ("微信：", "ｚｈａｎｇ＿ｓａｎ８８", "。"),  # full-width
+    ("请联系 ", "wxid_abc123xyz", " 。"),  # a wxid_ id needs no label
+    # 5. e-mail spelled out: the whole address goes
+    ("", "zhangsan at gmail dot com", ""),
+    ("邮箱：", "zhangsan at gmail dot com", "，谢谢"),
+    ("邮箱：", "zhang\u00adsan at gmail dot com", "，谢谢"),
+    ("邮箱：", "zhangsan at gm\u200bail dot com", "，谢谢"),
+    ("邮箱：", "zhangsan AT gmail DOT com", "，谢谢"),
+    ("邮箱：", "zhangsan at gmail dot com dot cn", "，谢谢"),
+    ("邮箱：", "zhangsan[at]gmail[.]com", "，谢谢"),
+    ("邮箱：", "zhangsan 艾特 qq 点 com", "，谢谢"),
+]
+
+
+@pytest.mark.parametrize("before, secret, after", SHAPES)
+def test_every_shape_goes_whole(before, secret, after):
+    assert redact(before + secret + after) == before + R + after
+
+
+@pytest.mark.parametrize("text", [
+    "2026年共办理建议46件。",
+    "第JY2026-001号建议，2026-12-04答复。",
+    "项目总投资1200万元，其中省级补助300万元。",
+    "依据《条例》第十二条第三款和第12条第3款办理。",
+    "实施期为2025.10.1～2025.12.31，共3个月。",
+    "实施期为2025.10.1-2025.12.31，共3个月。",
+    "实施期为2025.10.01~2025.12.31。",
+    "2026~2028年分三批实施，第3～5项已完成。",
+    "①加强统筹；②完善机制；③强化督查。",
+    "改造面积约1200m²，惠及3000余户。",
+    "通过微信公众号、政务微信和“12345”热线发布，欢迎关注微信（WeChat）。",
+    "微信 公众号“区政务发布”每周更新。",
+])
+def test_ordinary_text_survives_the_new_shapes(text):
+    assert redact(text) == text
+
+
+def test_probes_in_other_digits_are_recognised():
+    assert looks_like_probe("𝟭𝟯𝟴𝟭𝟮") and looks_like_probe("١٣٨١٢") and looks_like_probe("138\u00ad12")
+    assert not looks_like_probe("𝟮𝟬𝟮𝟲年") and not looks_like_probe("①②③")

@@ -1,11 +1,18 @@
-"""脱敏: personal contact details removed from what is published (phone numbers, e-mail addresses, ID numbers).
+"""脱敏: personal contact details removed from what is published (phone numbers, e-mail addresses, ID numbers,
+WeChat ids).
 
 People write contact details in every shape: full-width digits (１３８…), Chinese numerals (一三八…, 幺),
-dots, dashes and double spaces between groups, ＠, (at), [at] and " at ", spaced e-mail addresses,
-internationalised ones (张三@例子.中国), ID numbers in groups, area codes with spaces (0755 1234 5678).
+any other Unicode digit (mathematical 𝟭𝟯𝟴, Arabic-Indic ١٣٨, circled ①③⑧, superscript ¹³⁸, …), dots,
+dashes, tildes (~ ～ 〜) and double spaces between groups, invisible characters pasted between the digits or
+letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selectors, keycap marks), ＠,
+(at), [at], " at " and 艾特, [.] and 点, spaced e-mail addresses, internationalised ones (张三@例子.中国), ID
+numbers in groups, area codes with spaces (0755 1234 5678), WeChat ids after their label (微信号：zhang_san-88,
+vx: …, wx：…) and wxid_ ids anywhere.
 `redact` first maps each character to a plain one of the same position (so matches on the plain copy
-mark the same span of the original), then replaces every match with ［已隐去］. It errs on the side of
-hiding: a run that looks like a contact detail is hidden even if it was something else.
+mark the same span of the original), drops the invisible ones while keeping, for each character left,
+its position in the original, then replaces every match with ［已隐去］. It errs on the side of hiding: a run
+that looks like a contact detail is hidden even if it was something else; only an ID number must carry a
+possible birth date, so that a date range (2025.10.1-2025.12.31) is not taken for one.
 
 Published text is redacted once, when the office publishes, and stored (Disclosure.public_*); the public
 pages and the public search read only the stored result.
@@ -13,29 +20,66 @@ pages and the public search read only the stored result.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 REDACTED = "［已隐去］"
 
-# One plain character for each look-alike; everything not listed stays as it is.
+# One plain character for each look-alike; what is not listed is folded by `_Fold` below.
 _PLAIN = {
     **{chr(0xFF10 + i): str(i) for i in range(10)},  # full-width digits
     **{chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}, **{chr(0xFF41 + i): chr(0x61 + i) for i in range(26)},
     **{c: "0" for c in "〇零○◯洞"}, **{c: "1" for c in "一壹幺弌"}, **{c: "2" for c in "二贰两貳"},
     **{c: "3" for c in "三叁參"}, **{c: "4" for c in "四肆"}, **{c: "5" for c in "五伍"}, **{c: "6" for c in "六陆陸"},
     **{c: "7" for c in "七柒拐"}, **{c: "8" for c in "八捌"}, **{c: "9" for c in "九玖勾"},
-    "＠": "@", "﹫": "@", "．": ".", "。": ".", "｡": ".", "・": ".", "·": ".", "•": ".",
-    "－": "-", "—": "-", "–": "-", "‐": "-", "‑": "-", "‒": "-", "―": "-", "﹣": "-", "_": "-", "＿": "-",
+    "＠": "@", "﹫": "@", "．": ".", "。": ".", "｡": ".", "・": ".", "･": ".", "·": ".", "•": ".", "∙": ".", "⋅": ".",
+    "‧": ".",
+    "－": "-", "—": "-", "–": "-", "‐": "-", "‑": "-", "‒": "-", "―": "-", "﹣": "-", "−": "-", "_": "-", "＿": "-",
+    "～": "~", "〜": "~", "〰": "~", "∼": "~", "⁓": "~",
     "（": "(", "）": ")", "［": "[", "］": "]", "【": "[", "】": "]", "〔": "[", "〕": "]", "＋": "+",
     "：": ":", "\u3000": " ", "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\t": " ",
-    "\u200b": " ", "\u200c": " ", "\u200d": " ", "\u2060": " ", "\ufeff": " ",
 }
-_TABLE = str.maketrans(_PLAIN)
+_GONE = "\x01"  # what an invisible character becomes in the one-for-one copy, before it is dropped
+_FILLERS = "\u115f\u1160\u3164\uffa0"  # Hangul fillers: letters that show nothing
 
-_S = r"[ .\-/]{0,3}"  # what people put between digit groups: spaces (doubled), dots, dashes, slashes
-_AT = r"\s*(?:@|[(\[{<]\s*at\s*[)\]}>]|\s+at\s+|\s*\bat\b\s*)\s*"
-_DOT = r"\s*(?:\.|[(\[{<]\s*dot\s*[)\]}>]|\s+dot\s+)\s*"
-_LABEL = (r"(?:电话|手机|座机|固话|传真|热线|联系方式|联系电话|号码|微信|QQ|qq|tel|Tel|TEL|phone|Phone|mobile|Mobile)"
-          r"\s*(?:号码|号)?\s*[:是为]?\s*")
+
+class _Fold(dict):
+    """Code point -> its plain character, worked out the first time it is met: a format character or a
+    combining mark (soft hyphen, zero-width space, U+2061-U+2064, U+180E, variation selector, keycap)
+    becomes _GONE; any digit (unicodedata.decimal/digit: 𝟭, ١, ①, ¹, …) its ASCII digit; a compatibility
+    form of an ASCII character (𝐳, ｚ, ～, no-break spaces) that character; other spaces a space, other
+    dashes a dash. Always one character, so positions stay aligned."""
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        category = unicodedata.category(c)
+        if category in ("Cf", "Mn", "Me") or c in _FILLERS:
+            plain = _GONE
+        elif (value := unicodedata.decimal(c, None)) is not None or (value := unicodedata.digit(c, None)) is not None:
+            plain = str(value)
+        elif len(compat := unicodedata.normalize("NFKC", c)) == 1 and " " <= compat <= "~":
+            plain = _PLAIN.get(compat, compat)
+        elif category == "Zs":
+            plain = " "
+        elif category == "Pd":
+            plain = "-"
+        else:
+            plain = c
+        self[code] = plain
+        return plain
+
+
+_TABLE = _Fold({ord(k): v for k, v in _PLAIN.items()})
+
+_S = r"[ .\-/~]{0,3}"  # what people put between digit groups: spaces (doubled), dots, dashes, slashes, tildes
+_AT = r"\s*(?:@|[(\[{<]\s*(?:at|@)\s*[)\]}>]|\s+at\s+|\s*\bat\b\s*)\s*"
+_DOT = r"\s*(?:\.|[(\[{<]\s*(?:dot|\.)\s*[)\]}>]|\s+dot\s+)\s*"
+# Only after an ASCII local part: 艾特 and 点 are ordinary words in Chinese text.
+_AT_ASCII = r"\s*(?:@|[(\[{<]\s*(?:at|@)\s*[)\]}>]|\s+at\s+|\s*\bat\b\s*|艾特)\s*"
+_DOT_ASCII = r"\s*(?:\.|[(\[{<]\s*(?:dot|\.)\s*[)\]}>]|\s+dot\s+|点)\s*"
+# WeChat and what people call it to get past filters; an ASCII name only as a word of its own.
+_WECHAT = r"(?:微信|薇信|威信|[Vv]信|(?<![A-Za-z0-9])(?i:vx|wx|weixin|wechat)(?![A-Za-z]))"
+_LABEL = (rf"(?:电话|手机|座机|固话|传真|热线|联系方式|联系电话|号码|{_WECHAT}|QQ|qq|tel|Tel|TEL|phone|Phone|mobile|Mobile)"
+          r"\s*(?:号码|号|(?i:id)(?![A-Za-z0-9]))?\s*[:是为]?\s*")
 
 
 def _digits(n_min: int, n_max: int) -> str:
@@ -43,44 +87,72 @@ def _digits(n_min: int, n_max: int) -> str:
     return rf"\d(?:{_S}\d){{{n_min - 1},{n_max - 1}}}"
 
 
-# In order: each pattern sees the text with the earlier matches already hidden.
+def _born(digits: str) -> bool:
+    """Whether an 18- or 15-digit run carries a birth date where an ID number has it."""
+    if len(digits) >= 17:  # the 18th may be an X
+        year, month, day = int(digits[6:10]), int(digits[10:12]), int(digits[12:14])
+        return 1800 <= year <= 2099 and 1 <= month <= 12 and 1 <= day <= 31
+    month, day = int(digits[8:10]), int(digits[10:12])
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _is_id(match: re.Match) -> bool:
+    return _born("".join(c for c in match.group() if c.isdigit()))
+
+
+# In order: each pattern sees the text with the earlier matches already hidden; a check, where there is
+# one, must accept the match.
 _PATTERNS = [
     # e-mail, ASCII local part first (so the Chinese words before it survive), then internationalised
-    re.compile(rf"[A-Za-z0-9._%+\-]+{_AT}[A-Za-z0-9\-]+(?:{_DOT}[A-Za-z0-9\-]+)*{_DOT}[A-Za-z]{{2,}}", re.I),
-    re.compile(rf"[\w.%+\-]+{_AT}[\w\-]+(?:{_DOT}[\w\-]+)+"),
+    (re.compile(rf"[A-Za-z0-9._%+\-]+{_AT_ASCII}[A-Za-z0-9\-]+(?:{_DOT_ASCII}[A-Za-z0-9\-]+)*"
+                rf"{_DOT_ASCII}[A-Za-z]{{2,}}", re.I), None),
+    (re.compile(rf"[\w.%+\-]+{_AT}[\w\-]+(?:{_DOT}[\w\-]+)+"), None),
+    # a WeChat wxid_ id (its _ is a - in the plain copy) is one wherever it stands
+    (re.compile(r"(?<![A-Za-z0-9])wxid-[A-Za-z0-9\-]{4,}", re.I), None),
     # resident ID (居民身份证号): 18 characters, the last a digit or X; and the old 15-digit one
-    re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_S}\d){{16}}{_S}[\dXx](?![0-9A-Za-z])"),
-    re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_S}\d){{14}}(?![0-9A-Za-z])"),
+    (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_S}\d){{16}}{_S}[\dXx](?![0-9A-Za-z])"), _is_id),
+    (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_S}\d){{14}}(?![0-9A-Za-z])"), _is_id),
     # mobile, with or without +86 / 0086
-    re.compile(rf"(?<!\d)(?:(?:\+|00)?86{_S})?1{_S}[3-9](?:{_S}\d){{9}}(?!\d)"),
+    (re.compile(rf"(?<!\d)(?:(?:\+|00)?86{_S})?1{_S}[3-9](?:{_S}\d){{9}}(?!\d)"), None),
     # landline with area code, optional extension; service numbers 400/800
-    re.compile(rf"(?<!\d)(?:\(\s*0\d{{2,3}}\s*\)|0\d{{2,3}}){_S}[1-9](?:{_S}\d){{6,7}}(?:\s*(?:转|-|ext\.?|x)\s*\d{{1,5}})?(?!\d)", re.I),
-    re.compile(rf"(?<!\d)[48]00{_S}\d(?:{_S}\d){{6}}(?!\d)"),
+    (re.compile(rf"(?<!\d)(?:\(\s*0\d{{2,3}}\s*\)|0\d{{2,3}}){_S}[1-9](?:{_S}\d){{6,7}}"
+                rf"(?:\s*(?:转|-|ext\.?|x)\s*\d{{1,5}})?(?!\d)", re.I), None),
+    (re.compile(rf"(?<!\d)[48]00{_S}\d(?:{_S}\d){{6}}(?!\d)"), None),
 ]
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
 _LABELLED = re.compile(rf"({_LABEL})({_digits(5, 12)})(?!\d)")
+# A WeChat id (letters, digits, _ and -) after its label: 微信号：zhang_san-88, vx: …, wx：…
+_WECHAT_ID = re.compile(rf"({_LABEL})([A-Za-z0-9][A-Za-z0-9\-]{{5,}})")
 # What a public search term must not look like: a run of digits long enough to probe for a hidden number.
 _PROBE = re.compile(r"\d{5,}|@")
 
 
-def _plain(text: str) -> str:
-    plain = text.translate(_TABLE)
-    assert len(plain) == len(text)  # one character for one: spans on the plain copy are spans of the text
-    return plain
+def _plain(text: str) -> tuple[str, list[int]]:
+    """The plain copy of `text` without its invisible characters, and where each of its characters is in `text`."""
+    folded = text.translate(_TABLE)
+    assert len(folded) == len(text)  # one character for one: a position in the copy is one in the text
+    origin = [i for i, c in enumerate(folded) if c != _GONE]
+    return folded.replace(_GONE, ""), origin
 
 
 def spans(text: str) -> list[tuple[int, int]]:
     """The (start, end) spans of `text` that are contact details, merged and in order."""
-    plain, found = _plain(text), []
-    for pattern in _PATTERNS:
+    plain, origin = _plain(text)
+    found: list[tuple[int, int]] = []
+    for pattern, check in _PATTERNS:
         for m in pattern.finditer(plain):
-            found.append((m.start(), m.end()))
+            if check is None or check(m):
+                found.append((m.start(), m.end()))
         for start, end in found:  # hide what is found from the later patterns
             plain = plain[:start] + "\x00" * (end - start) + plain[end:]
-    for m in _LABELLED.finditer(plain):
-        found.append((m.start(2), m.end(2)))
+    for labelled in (_LABELLED, _WECHAT_ID):
+        for m in labelled.finditer(plain):
+            found.append((m.start(2), m.end(2)))
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
+        # back to the text: from the first character matched up to the next one kept, so the invisible
+        # characters inside and right after the match (a keycap's marks) go with it
+        start, end = origin[start], origin[end] if end < len(origin) else len(text)
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
@@ -89,7 +161,7 @@ def spans(text: str) -> list[tuple[int, int]]:
 
 
 def redact(text: str | None) -> str:
-    """`text` with every phone number, e-mail address and ID number replaced by ［已隐去］."""
+    """`text` with every phone number, e-mail address, ID number and WeChat id replaced by ［已隐去］."""
     text = text or ""
     out, last = [], 0
     for start, end in spans(text):
@@ -101,4 +173,4 @@ def redact(text: str | None) -> str:
 
 def looks_like_probe(query: str) -> bool:
     """A search term that looks for a contact detail (a long run of digits, an @)."""
-    return bool(_PROBE.search(_plain(query)))
+    return bool(_PROBE.search(_plain(query)[0]))
