@@ -70,6 +70,14 @@ def test_task_page_renders_the_bpmn_form_and_completes(client, demo_db):
     login(client, "jyj_staff")
     html = client.get(f"/tasks/{row.id}").get_data(as_text=True)
     assert 'name="sign_decision"' in html and "申请退回" in html and item.content in html
+    # A field required only on a condition says so beside its label, before anyone is refused.
+    label = re.search(r'<label for="f-return_reason">(.*?)</label>', html, re.S).group(1)
+    assert '<span class="req">*</span>' in label and "“签收或申请退回”为“申请退回”时必填" in label
+    client.get("/lang/en")
+    html_en = client.get(f"/tasks/{row.id}").get_data(as_text=True)
+    label = re.search(r'<label for="f-return_reason">(.*?)</label>', html_en, re.S).group(1)
+    assert "(required when “" in label and "时必填" not in label
+    client.get("/lang/zh")
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     # Bad input: a return without its reason is refused with a message, nothing changes.
     r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "sign_decision": "return"})

@@ -116,6 +116,11 @@ def process_text(text: str | None) -> str:
     return translate_name(_, text) if text else (text or "")
 
 
+def required_clause(words: dict) -> str:
+    """One clause of a field's `required_when`, as its form says it: “field” is “value”."""
+    return _("“%(field)s”为“%(value)s”", field=process_text(words["field"]), value=name_text(words["value"]))
+
+
 def name_text(text: str | None) -> str:
     """A name that is a step's BPMN name or else catalog text (a timeline title, a confirmation), in the
     reader's language."""
@@ -191,6 +196,7 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["incident_error"] = incident_error
     app.jinja_env.filters["steps"] = steps
     app.jinja_env.filters["bpmn"] = process_text
+    app.jinja_env.filters["required_clause"] = required_clause
     app.jinja_env.filters["step_label"] = step_label
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["event_title"] = event_title

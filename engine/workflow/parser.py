@@ -47,7 +47,24 @@ def read_form(task_node) -> dict | None:
     key = task_node.get(f"{{{CAMUNDA_NS}}}formKey")
     if not fields and not key:
         return None
+    for field in fields:
+        field["required_when"] = _condition_words(field["properties"].get("required_when"), fields)
     return {"key": key, "fields": fields}
+
+
+def _condition_words(cond: str | None, fields: list[dict]) -> list[dict]:
+    """`required_when` (`a=x|b=y`) as a person reads it: each clause's field label and value name, so that the
+    form marks such a field required and says when, before anyone is refused (forms._condition_holds decides)."""
+    by_id = {f["id"]: f for f in fields}
+    words = []
+    for clause in (cond or "").split("|"):
+        name, _, value = (part.strip() for part in clause.partition("="))
+        other = by_id.get(name)
+        if other is None:
+            continue
+        names = {o["id"]: o["name"] for o in other["options"]} | {"true": N_("是"), "false": N_("否")}
+        words.append({"field": other["label"], "value": names.get(value, value)})
+    return words
 
 
 class CamundaMultiInstance:
