@@ -150,6 +150,28 @@ def test_co_signers_named_before_the_link_table_become_the_one_proposer_of_that_
     assert linked == {chen}  # 刘代表 is two people now
 
 
+def test_text_published_before_the_redaction_knew_a_shape_is_redacted_again(demo_db):
+    """b7e2c4a9d1f6: a phone number with soft hyphens was published as typed; the upgrade hides it in the
+    stored public text, and what was already hidden stays as it was."""
+    import sqlalchemy as sa
+
+    from engine.models import Disclosure, Item
+    with demo_db.transaction() as s:
+        item_id = s.scalar(sa.select(Item.id).order_by(Item.id))
+        s.add(Disclosure(item_id=item_id, scope="full", text="x", public_title="关于路灯的建议",
+                         public_text="请致电 138\u00ad1234\u00ad5678 联系，或 ［已隐去］。", public_content="内容。"))
+    engine = create_engine(demo_db.url)
+    try:
+        migrations.downgrade(engine, "9d4b2e7c1a53")
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(Disclosure.public_title, Disclosure.public_text)
+                               .where(Disclosure.item_id == item_id)).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。")
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL storage setting")
 def test_the_compressed_state_is_stored_as_written(empty):
     """PostgreSQL tried to compress the already compressed workflow state at every write (pglz, in vain):
