@@ -127,8 +127,9 @@ def plans(org: Org, n: int, seed: int = 2026) -> list[Plan]:
 def forms(plan: Plan) -> dict[str, dict]:
     """Raw form data per form key: a signed, pledged, co-handled, consulted, replied, rated, published item.
 
-    Dates are relative to today, as a handler would enter them (a plan after today, a consultation held
-    today, a promise ahead): the form checks refuse a past plan or a future consultation.
+    Dates are relative to today, as a handler would enter them (a plan within the reply deadline, a
+    consultation held today, a promise ahead): the form checks refuse a past plan, one after the reply deadline
+    (3 months from assignment) or a future consultation.
     """
     today = clock.today()
     promised = plan.reply_class != "A"
@@ -140,7 +141,7 @@ def forms(plan: Plan) -> dict[str, dict]:
         "co_sign_for": dict(co_sign_decision="sign"),
         "pledge": dict(responsible_leader="分管副局长", contact_person="办公室主任", contact_phone="0571-86012345",
                        plan="成立工作专班，对照建议逐条研究，制定办理方案并分步实施，按月报告进展。",
-                       target_date=(today + timedelta(days=150)).isoformat()),
+                       target_date=(today + timedelta(days=60)).isoformat()),
         "co_opinion": dict(co_opinion="我单位同意主办单位的办理思路，将在职责范围内做好配合，并提供相关数据。"),
         "leader_instruction": dict(instruction="请主办单位高度重视，加强与代表委员沟通，确保办理实效。", report_heard="true"),
         "consultation": dict(consult_date=today.isoformat(), consult_form="meeting",

@@ -7,6 +7,7 @@ with a plain SKIPPED line, or fails when CI is set.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import contextmanager
 
 import os
@@ -28,6 +29,7 @@ from werkzeug.serving import make_server
 # limit itself is tested with its own values (tests/test_sandbox.py); the rest of the suite runs with headroom.
 os.environ.setdefault("BANLI_SCRIPT_CPU_SECONDS", "5")  # read when the engine is imported, below
 
+from engine import clock
 from engine.cli import initialize
 from engine.db import Database
 from engine.demo import DEMO_PASSWORD, load_demo
@@ -284,6 +286,23 @@ def shown_title(notification) -> str:
     from engine.people.notifications import text
 
     return text(notification)[0]
+
+
+class PledgeForm(Mapping):
+    """A responsibility pledge's fields, its target date the day it is read: signed under time_machine or not,
+    always within the form's bounds (not before today, not after the reply deadline: engine.workflow.formrules)."""
+
+    def __init__(self, **fields):
+        self._fields = fields
+
+    def __getitem__(self, key):
+        return clock.today().isoformat() if key == "target_date" else self._fields[key]
+
+    def __iter__(self):
+        return iter((*self._fields, "target_date"))
+
+    def __len__(self):
+        return len(self._fields) + 1
 
 
 def task_for(session, item_id: int, spec_name: str) -> TaskRow:

@@ -60,7 +60,7 @@ def test_a_whole_lifecycle_through_the_api_alone(app, client, demo_db):
     assert any(t["item_id"] == item["id"] and t["step"] == "sign_for" for t in mine)
     unit.do(item["id"], "sign_for", sign_decision="sign")
     head.do(item["id"], "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="13812345678",
-            plan="调研", target_date="2099-10-31")
+            plan="调研", target_date=(clock.today() + timedelta(days=30)).isoformat())
     unit.do(item["id"], "consult", consult_date=clock.today().isoformat(), consult_form="meeting", participants="陈代表",
             proposer_views="同意。", more_consultation=False)
     unit.do(item["id"], "draft_reply", reply_class="A", reply_text="已增设站点。", disclosure="full")

@@ -8,6 +8,7 @@ import pytest
 from docx import Document
 from sqlalchemy import select
 
+from engine import clock
 from engine.items import attachments
 from engine.items.attachments import Upload, sniff
 from engine.items.registration import register_item
@@ -76,7 +77,7 @@ def pledged(client, demo_db):
     login(client, "jyj_head")
     form = {"csrf_token": csrf_token(client, f"/tasks/{task_id}"), "responsible_leader": "王副局长",
             "contact_person": "李老师", "contact_phone": "0571-87654321", "plan": "分批更新。",
-            "target_date": "2099-12-31"}
+            "target_date": clock.today().isoformat()}
     r = client.post(f"/tasks/{task_id}", data={**form, "attachments": (BytesIO(b"MZ fake"), "责任状.pdf")},
                     content_type="multipart/form-data")
     assert r.status_code == 400 and "不支持的文件类型" in r.get_data(as_text=True)

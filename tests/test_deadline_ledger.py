@@ -26,7 +26,7 @@ HANDLING = (PROCESSES_DIR / "item_handling.bpmn").read_text(encoding="utf-8")
 def sign_and_pledge(db, item_id):
     do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
     do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="13800000004",
-       plan="方案", target_date="2099-12-31")
+       plan="方案", target_date=clock.today().isoformat())
 
 
 def consult(db, item_id, more=False, day=None):
@@ -412,7 +412,7 @@ def test_a_reply_date_passing_before_the_pledge_is_flagged_by_the_sweep_once(dem
             unit_users = {n.user_id for n in notes(demo_db, item_id, "overdue")}
             assert user(s, "jtj_head").id in unit_users and user(s, "office").id in unit_users
         do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李",
-            contact_phone="13800000004", plan="方案", target_date="2099-12-31")
+            contact_phone="13800000004", plan="方案", target_date=clock.today().isoformat())
         sweep(demo_db)
     assert [r.status for r in rows(demo_db, item_id, "reply")] == ["overdue"]
     assert audit_count(demo_db, item_id, "timer_overdue") == 1  # the handling's own timer adds no second flag

@@ -453,7 +453,7 @@ def run_path(db, plan: dict) -> None:
     maybe_reload()
     with path.on(day):
         path.task("pledge", head, responsible_leader="副局长", contact_person="李", contact_phone="13800000006", plan="方案",
-                  target_date="2027-12-31")
+                  target_date=day.isoformat())
         oracle.handling_starts(day)
     maybe_reload()
     for unit, when in zip(co_units, plan["co_when"]):
@@ -475,7 +475,7 @@ def run_path(db, plan: dict) -> None:
             path.task("sep_sign_for", staff_u, unit_code=unit, sep_sign_decision="sign")
             oracle.met("return_window", path.today, unit)
             path.task("sep_pledge", head_u, unit_code=unit, responsible_leader="副局长", contact_person="王",
-                      contact_phone="13800000007", plan="方案", target_date="2027-12-31")
+                      contact_phone="13800000007", plan="方案", target_date=path.today.isoformat())
             path.task("sep_draft_reply", staff_u, unit_code=unit, reply_class="B", reply_text="分办答复。",
                       promised="明年完成。", disclosure="full")
             path.task("sep_signoff", head_u, unit_code=unit, signoff_decision="approve")

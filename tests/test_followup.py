@@ -15,11 +15,10 @@ from engine.models import (Assignment, CarryOver, CoOpinion, Item, Notification,
                            SupervisionCheck, TaskRow, Urge, User)
 from engine.reports.statistics import year_statistics
 from engine.workflow.runtime import WORKFLOWS
-from tests.conftest import csrf_token, login, user, shown_title
+from tests.conftest import PledgeForm, csrf_token, login, user, shown_title
 from tests.test_lifecycle import REPLY, do, ready
 
-PLEDGE = dict(responsible_leader="副局长", contact_person="郑", contact_phone="13800000005", plan="调研、试点、推广",
-              target_date="2099-12-31")
+PLEDGE = PledgeForm(responsible_leader="副局长", contact_person="郑", contact_phone="13800000005", plan="调研、试点、推广")
 
 
 def new_item(db, title, proposer="deputy_chen", item_type="suggestion", year="2026"):
@@ -387,10 +386,10 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         do(db, y1, "jyj_staff", "co_sign_for", co_sign_decision="sign")  # wjw stays silent, even on its sign-for
         for item_id, lead in ((y1, "zjj"), (y3, "jtj"), (y4, "jtj"), (y5, "zjj")):
             do(db, item_id, f"{lead}_staff", "sign_for", sign_decision="sign")
-            do(db, item_id, f"{lead}_head", "pledge", **{**PLEDGE, "target_date": "2024-06-30"})
+            do(db, item_id, f"{lead}_head", "pledge", **{**PLEDGE, "target_date": "2024-05-31"})
         for unit in ("jtj", "wjw"):  # each 分办 unit signs for its own part and pledges
             do(db, y5, f"{unit}_staff", "sep_sign_for", sep_sign_decision="sign")
-            do(db, y5, f"{unit}_head", "sep_pledge", **{**PLEDGE, "target_date": "2024-06-30"})
+            do(db, y5, f"{unit}_head", "sep_pledge", **{**PLEDGE, "target_date": "2024-05-31"})
     with on("2024-03-20"):
         for item_id, lead in ((y1, "zjj"), (y4, "jtj"), (y5, "zjj")):
             do(db, item_id, f"{lead}_staff", "consult", consult_date="2024-03-20", consult_form="meeting",
@@ -400,11 +399,11 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         from engine.items.cohandling import waive_opinion
         waive_opinion(s, user(s, "office"), s.get(Item, y1), "wjw", "逾期未复，电话确认无意见。")
     with on("2024-04-20"):
-        reply_approved(db, y4, lead="jtj", reply_class="A", promised="")
+        reply_approved(db, y4, lead="jtj", reply_class="A", promised="", promised_date="")
         do(db, y4, "member_sun", "rate", attitude="basically_satisfied", result="satisfied")
         do(db, y4, "office", "publish", publish_scope="full", published_text="已增加。")
     with on("2024-04-25"):
-        reply_approved(db, y5, reply_class="A", promised="")
+        reply_approved(db, y5, reply_class="A", promised="", promised_date="")
         do(db, y5, "member_sun", "rate", attitude="satisfied", result="satisfied")
         assert "publish" not in ready(db, y5)  # the 分办 units have not all replied and been rated
     with on("2024-05-10"):
@@ -416,14 +415,14 @@ def test_a_constructed_year_with_merging_waivers_urges_promises_and_carry_over(c
         merging.rate_merged(s, user(s, "deputy_liu"), y2, "unsatisfied", "unsatisfied", "进度慢")
     with on("2024-05-20"):
         from tests.test_separate import part_reply, do_part
-        part_reply(db, y5, "jtj", reply_class="A", promised="")
+        part_reply(db, y5, "jtj", reply_class="A", promised="", promised_date="")
         do_part(db, y5, "member_sun", "sep_rate", "jtj", attitude="unsatisfied", result="unsatisfied",
                 rating_reason="只整治了一条小巷。")
         # the office studies it and closes that part without re-handling (不再重办): the rating stands
         do_part(db, y5, "office", "sep_order_rehandling", "jtj", rehandle_decision="close",
                 rehandle_instructions="已尽力，予以办结。")
     with on("2024-06-20"):
-        part_reply(db, y5, "wjw", reply_class="A", promised="")
+        part_reply(db, y5, "wjw", reply_class="A", promised="", promised_date="")
     for day, who in (("2024-06-10", "supervisor"), ("2024-07-10", "supervisor"), ("2024-08-10", "office")):
         with on(day), db.transaction() as s:
             supervision.urge(s, user(s, who), s.get(Item, y3), "jtj", "system", "", "请抓紧答复。")

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 import pytest
 
+from engine import clock
 from engine.config import PROCESSES_DIR
 from engine.workflow.deployment import deploy
 from engine.workflow.incidents import ProcessFailed
@@ -12,7 +13,7 @@ from engine.workflow.recovery import retry
 from engine.models import Incident, Pledge, ProcessInstance
 from engine.items.registration import register_item
 from engine.workflow.runtime import complete
-from tests.conftest import login, csrf_token, task_for, user
+from tests.conftest import PledgeForm, login, csrf_token, task_for, user
 
 GOOD = (PROCESSES_DIR / "item_handling.bpmn").read_bytes()
 BROKEN = GOOD.replace(b"reply_due = due_at(rules['reply'], assigned_on)",
@@ -37,7 +38,7 @@ def test_failed_script_becomes_an_incident_and_retry_applies_the_submission(demo
     item_id, do = item_on(demo_db, BROKEN)
     do("office", "assign_item", assign_decision="assign", lead_unit="jtj")
     do("jtj_staff", "sign_for", sign_decision="sign")
-    pledge = dict(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复", target_date="2099-12-31")
+    pledge = PledgeForm(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复")
     with demo_db.reading() as s:
         version_before = s.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item_id)).one().version
     with pytest.raises(ProcessFailed) as exc:
@@ -89,7 +90,7 @@ def test_incident_page_is_for_admins_and_shows_the_error(client, demo_db):
         row = task_for(s, item_id, "pledge")
     token = csrf_token(client, f"/tasks/{row.id}")
     r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "responsible_leader": "a", "contact_person": "b",
-                                             "contact_phone": "13800000001", "plan": "d", "target_date": "2099-12-31"})
+                                             "contact_phone": "13800000001", "plan": "d", "target_date": clock.today().isoformat()})
     assert r.status_code == 302 and "本次操作未生效" in client.get(r.headers["Location"]).get_data(as_text=True)
     assert client.get("/admin/incidents/").status_code == 403
     client.post("/logout", data={"csrf_token": csrf_token(client, "/tasks/")})
@@ -113,7 +114,7 @@ START_BROKEN = (GOOD
 # The fix keeps the step (a migration needs the passed steps to exist) with a working script.
 START_FIXED = START_BROKEN.replace(b"x = rules['no_such_rule']", b"x = 1")
 
-PLEDGE = dict(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复", target_date="2099-12-31")
+PLEDGE = PledgeForm(responsible_leader="副局长", contact_person="李", contact_phone="13800000001", plan="修复")
 
 
 def _as(client, username):

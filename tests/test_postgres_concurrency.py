@@ -61,7 +61,7 @@ def item(demo_db) -> int:
     _complete(db, "zjj_staff", "sign_for", item_id, {"sign_decision": "sign"})
     _complete(db, "zjj_head", "pledge", item_id, {"responsible_leader": "副局长", "contact_person": "郑住建",
                                                   "contact_phone": "0571-6666", "plan": "调研、试点、推广",
-                                                  "target_date": "2099-12-31"})
+                                                  "target_date": clock.today().isoformat()})
     return item_id
 
 

@@ -45,7 +45,7 @@ def test_dates_and_phones_are_checked_against_the_step(client, demo_db):
     r = _post(client, pledge_id, responsible_leader="王副局长", contact_person="李", contact_phone="电话",
               plan="方案", target_date="2020-01-01")
     html = r.get_data(as_text=True)
-    assert r.status_code == 400 and "须晚于今天" in html and "电话号码格式不正确" in html
+    assert r.status_code == 400 and "不能早于今天" in html and "电话号码格式不正确" in html
     later = (clock.today() + timedelta(days=60)).isoformat()
     assert _post(client, pledge_id, responsible_leader="王副局长", contact_person="李", contact_phone="13812345678",
                  plan="方案", target_date=later).status_code == 302

@@ -63,7 +63,7 @@ def notes(db, item_id, kind=None):
 def to_reply(db, item_id):
     do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
     do(db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李", contact_phone="13800000003",
-       plan="方案", target_date="2099-12-31")
+       plan="方案", target_date=clock.today().isoformat())
     do(db, item_id, "jtj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone", participants="孙委员",
        proposer_views="同意")
 
@@ -215,7 +215,7 @@ def test_a_co_units_open_part_does_not_pull_an_extended_deadline_back(demo_db):
         assign(demo_db, item_id, co_units=["jyj"])  # the education bureau stays silent
         do(demo_db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
         do(demo_db, item_id, "jtj_head", "pledge", responsible_leader="副局长", contact_person="李",
-           contact_phone="13800000003", plan="方案", target_date="2099-12-31")
+           contact_phone="13800000003", plan="方案", target_date=clock.today().isoformat())
         do(demo_db, item_id, "jtj_staff", "consult", consult_date="2026-03-02", consult_form="phone",
            participants="孙委员", proposer_views="同意", more_consultation=True)
         with demo_db.transaction() as s:

@@ -89,7 +89,7 @@ def _reply(s, item, unit, cls="A"):
 def _handle(s, item, unit):
     _do(s, item, f"{unit}_staff", sign_decision="sign")
     _do(s, item, f"{unit}_head", responsible_leader="分管副局长", contact_person="联系人", contact_phone="0571-8888",
-        plan="成立专班，制定方案，分步实施。", target_date=_days_from_today(120))
+        plan="成立专班，制定方案，分步实施。", target_date=_days_from_today(60))
     _do(s, item, f"{unit}_staff", consult_date=clock.today().isoformat(), consult_form="meeting", participants="代表、经办人",
         proposer_views="认可办理方向，希望加快进度。", more_consultation=False)
 
@@ -114,7 +114,7 @@ def load_demo(session: Session) -> bool:
     _assign(session, items[2], "zjj", co=["jtj"], key=True, leader="leader_wang")
     _do(session, items[2], "zjj_staff", sign_decision="sign")
     _do(session, items[2], "zjj_head", responsible_leader="分管副局长", contact_person="郑住建",
-        contact_phone="0571-6666", plan="摸排需求，试点先行。", target_date=_days_from_today(150))
+        contact_phone="0571-6666", plan="摸排需求，试点先行。", target_date=_days_from_today(75))
     # 3: reply waits for the office's review.
     _assign(session, items[3], "wjw")
     _handle(session, items[3], "wjw")

@@ -198,7 +198,8 @@ def _steps(plan: _Plan, workday) -> dict[tuple[str, int], tuple[datetime, dict]]
         ("pledge", 1): (_at(workday(ASSIGNMENT_MEETING + timedelta(days=6))), dict(
             responsible_leader="分管副局长", contact_person="办公室主任", contact_phone="0571-86012345",
             plan="成立工作专班，对照建议逐条研究，制定办理方案并分步实施。",
-            target_date=(plan.reviewed + timedelta(days=10)).isoformat())),
+            # the day of the reply, by the reply deadline (3 months from the meeting) at the latest
+            target_date=min(plan.reviewed, ASSIGNMENT_MEETING + timedelta(days=90)).isoformat())),
         ("co_sign_for", 1): (_at(workday(ASSIGNMENT_MEETING + timedelta(days=2))), dict(co_sign_decision="sign")),
         ("co_opinion", 1): (_at(workday(ASSIGNMENT_MEETING + timedelta(days=20))), dict(
             co_opinion="我单位同意主办单位的办理思路，将在职责范围内做好配合。")),

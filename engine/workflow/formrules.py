@@ -1,9 +1,10 @@
 """Checks of a completed form that depend on the domain, not on the field types (those are `forms`).
 
 Keyed by the form's `camunda:formKey` like the read model's projections: the lead unit is not also a
-co-unit or a 分办 unit, and 分办 excludes co-units; a planned completion lies after today, a consultation lies
-between the item's assignment (交办) and today, a promise is not in the past; a contact phone looks like one.
-Each problem is a `FieldError` shown beside its field.
+co-unit or a 分办 unit, and 分办 excludes co-units; a pledge's planned completion lies between today and its
+unit's reply deadline, a consultation between the item's assignment (交办) and today, a promised date between
+today and the end of the year after next; a contact phone looks like one. Each problem is a `FieldError` shown
+beside its field.
 """
 from __future__ import annotations
 
@@ -19,11 +20,29 @@ def _day(value) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _unbounded() -> tuple[date, str] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Days:
-    """The days a form's dates are checked against: today, and the day the item was assigned (None before)."""
+    """The days a form's dates are checked against: today, and the day the item was assigned (None before).
+
+    `pledge_latest`: the latest target date a pledge may name and the error code that says why (the reply
+    deadline, "after_reply_due"; the cap on extensions, "not_after"), or None; a call, since it reads the
+    deadline ledger and only the pledge's rule asks."""
     today: date
     assigned: date | None = None
+    pledge_latest: Callable[[], tuple[date, str] | None] = _unbounded
+
+
+def promise_horizon(today: date) -> date:
+    """The latest promised completion date (承诺完成日期) a reply may name: the end of the year after next.
+
+    DOMAIN.md sets no bound (open promises carry over from year to year), but a B reply promises what is being
+    solved or is in a plan (this year's or next year's budget), and a year's deadline rules stop at the end of
+    the next year too (engine.deadlines.rules.check_rule); a later date is a typo (2999) or no promise at all."""
+    return date(today.year + 2, 12, 31)
 
 
 def _field(form: dict, fid: str) -> str:
@@ -47,8 +66,10 @@ def assignment(form: dict, data: dict, days: Days) -> list[FieldError]:
 def pledge(form: dict, data: dict, days: Days) -> list[FieldError]:
     errors = []
     target = _day(data.get("target_date"))
-    if target is not None and target <= days.today:
-        errors.append(FieldError("target_date", _field(form, "target_date"), "after_today", days.today.isoformat()))
+    if target is not None and target < days.today:
+        errors.append(FieldError("target_date", _field(form, "target_date"), "not_past", days.today.isoformat()))
+    elif target is not None and (latest := days.pledge_latest()) is not None and target > latest[0]:
+        errors.append(FieldError("target_date", _field(form, "target_date"), latest[1], latest[0].isoformat()))
     phone = data.get("contact_phone")
     if phone and not valid_phone(phone):
         errors.append(FieldError("contact_phone", _field(form, "contact_phone"), "phone"))
@@ -68,6 +89,9 @@ def reply(form: dict, data: dict, days: Days) -> list[FieldError]:
     promised = _day(data.get("promised_date"))
     if promised is not None and promised < days.today:
         return [FieldError("promised_date", _field(form, "promised_date"), "not_past", days.today.isoformat())]
+    if promised is not None and promised > promise_horizon(days.today):
+        return [FieldError("promised_date", _field(form, "promised_date"), "beyond_horizon",
+                           promise_horizon(days.today).isoformat())]
     return []
 
 

@@ -9,6 +9,7 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import date
 from types import SimpleNamespace
 from typing import Callable
 from uuid import UUID
@@ -634,6 +635,23 @@ def closed_choices(session: Session, row: TaskRow, form: dict,
     return out
 
 
+def pledge_latest(session: Session, item: Item, unit_id: int | None, part: bool) -> tuple[date, str] | None:
+    """The latest target date a responsibility pledge (责任状) may name, and the error code that says why: its
+    unit's current reply deadline in the ledger (the lead unit's, or with `part` that 分办 unit's own), or, when
+    none is known or it has passed already (an overdue step stays open), the cap extensions are held to
+    (`max_extension`, 6 months from assignment), never before today. None before assignment."""
+    from engine.items import extensions  # it runs its commands through this module
+
+    if item.assigned_at is None:
+        return None
+    today = clock.today()
+    deadline = (extensions.open_part_deadline(session, item, unit_id) if part
+                else extensions.open_reply_deadline(session, item))
+    if deadline is not None and deadline.due_date >= today:
+        return deadline.due_date, "after_reply_due"
+    return max(extensions.latest_allowed(session, item), today), "not_after"
+
+
 def _conflict_is_stale(command):
     """A concurrent write of the same instance can surface at any flush (autoflush included): it always
     reaches the caller as StaleTask, never as a database error."""
@@ -692,7 +710,9 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     labels = {f["id"]: f["label"] for f in form["fields"]}
     problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
                 if isinstance(v, str) and v in closed.get(f, {})]
-    problems += formrules.check(form, data, formrules.Days(clock.today(), clock.local_day(item.assigned_at)))
+    problems += formrules.check(form, data, formrules.Days(
+        clock.today(), clock.local_day(item.assigned_at),
+        functools.partial(pledge_latest, session, item, row.unit_id, bool(task.data.get("sep_unit")))))
     if problems:
         raise forms.FormInvalid(problems)
     task.set_data(**data)
