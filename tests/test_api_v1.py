@@ -270,3 +270,25 @@ def test_a_deadlines_calendar_warning_comes_in_the_clients_language(client, demo
 
     assert warnings("en")["return_window"] == "No holiday data for 2027: computed on weekends only"
     assert warnings("zh")["return_window"] == "2027年节假日数据未载入，按周末计算"
+
+
+def test_a_proposer_reads_the_proposer_facing_status_and_staff_the_step(client, demo_db):
+    """`current_step` names the ready steps (审核退回申请, 领导领办批示 ...) for staff; a proposer reads where the
+    item stands as the portal says it, in every answer that carries the item."""
+    office, liu, chen = (Api(client, demo_db, name) for name in ("office", "deputy_liu", "deputy_chen"))
+    with demo_db.reading() as s:
+        ids = {title: s.scalars(select(Item.id).where(Item.title == title, Item.year == 2026)).one()
+               for title in ("关于推进垃圾分类的建议", "关于老旧小区加装电梯的建议", "关于治理河道黑臭水体的建议")}
+    returned, handled, rated = ids.values()
+    assert office.get(f"/items/{returned}")["item"]["current_step"] == "审核退回申请"
+    assert liu.get(f"/items/{returned}")["item"]["current_step"] == "交办中"
+    assert liu.get(f"/items/{handled}")["item"]["current_step"] == "办理中"
+    english = client.get(f"/api/v1/items/{returned}", headers={**liu.headers, "Accept-Language": "en"}).get_json()
+    assert english["item"]["current_step"] == "Being assigned"
+    # The rating sent through the API: the answer's item waits for the office's publication, read as 已评价.
+    done = chen.do(rated, "rate", attitude="satisfied", result="satisfied")
+    assert done["item"]["current_step"] == "已评价" and office.get(f"/items/{rated}")["item"]["current_step"] == "答复公开"
+    # The document says so.
+    doc = client.get("/api/v1/openapi.json").get_json()
+    described = doc["components"]["schemas"]["Item"]["properties"]["current_step"]["description"]
+    assert "proposer" in described and "已答复，待评价" in described

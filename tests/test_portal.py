@@ -129,3 +129,48 @@ def test_a_cosigner_or_stranger_cannot_send_the_rating(client, demo_db, cosigned
 def test_portal_is_for_proposers_only(client):
     login(client, "office")
     assert client.get("/portal/").status_code == 403
+
+
+# --- what a proposer reads of where an item stands ---------------------------------------------------------
+
+INTERNAL_STEPS = ("审核退回申请", "领导领办批示", "协办签收", "审核答复", "答复公开", "研究重新办理")
+
+
+def status_of(html: str) -> str:
+    """The 状态 of the portal's item page, as text."""
+    dd = re.search(r"<dt>状态</dt><dd>(.*?)</dd>", html, re.S).group(1)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dd)).strip()
+
+
+def test_proposers_read_where_their_item_stands_not_the_staffs_step(client, demo_db):
+    """The ready steps' names (审核退回申请, 领导领办批示, 审核答复 ...) are the staff's deliberations: a
+    proposer reads a status derived from the item's status and the portal's facts (交办中, 办理中 ...)."""
+    expected = {("deputy_liu", "关于推进垃圾分类的建议"): "交办中",  # a return request under review
+                ("deputy_liu", "关于老旧小区加装电梯的建议"): "办理中",  # 面商、领导领办批示、协办签收
+                ("member_sun", "关于完善社区医疗服务的提案"): "办理中",  # the reply under the office's review
+                ("deputy_chen", "关于治理河道黑臭水体的建议"): "已答复，待评价",
+                ("deputy_chen", "关于优化老城区公交线路的建议"): "已登记"}
+    for (username, title), stage in expected.items():
+        with demo_db.reading() as s:
+            item = s.scalars(select(Item).where(Item.title == title, Item.year == 2026)).one()
+            step = item.current_step
+        login(client, username)
+        html = client.get(f"/portal/items/{item.id}").get_data(as_text=True).split('<main class="page">')[1]
+        assert status_of(html) == stage, (title, status_of(html))
+        listing = client.get("/portal/").get_data(as_text=True).split('<main class="page">')[1]
+        card = re.search(rf'<li[^>]*>(?:(?!</li>).)*?{title}.*?</li>', listing, re.S).group(0)
+        assert stage in card, (title, card)
+        for name in INTERNAL_STEPS:
+            assert name not in html and name not in listing, (title, name, step)
+    # The rating sent, the item waits for publication ("答复公开" is the office's step): the proposer reads 已评价.
+    with demo_db.reading() as s:
+        item = s.scalars(select(Item).where(Item.title == "关于治理河道黑臭水体的建议", Item.year == 2026)).one()
+        task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item.id)).one()
+    login(client, "deputy_chen")
+    token = csrf_token(client, f"/portal/items/{item.id}")
+    client.post(f"/portal/items/{item.id}/tasks/{task_id}", data={"csrf_token": token, "attitude": "satisfied",
+                                                                 "result": "satisfied"})
+    with demo_db.reading() as s:
+        assert s.get(Item, item.id).current_step == "答复公开"
+    assert status_of(client.get(f"/portal/items/{item.id}").get_data(as_text=True)) == "已评价"
+

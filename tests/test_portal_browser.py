@@ -36,7 +36,8 @@ def test_rating_form_on_a_phone(server, browser):  # noqa: F811
 
     page.goto(f"{server}/portal/")
     card = page.locator("ul.cards > li", has_text="关于治理河道黑臭水体的建议").first
-    assert "研究重办" in card.inner_text() and card.locator("a.button").count() == 0
+    # rated: whether to re-handle is the office's deliberation (研究重新办理), not shown to the proposer
+    assert "已评价" in card.inner_text() and "研究" not in card.inner_text() and card.locator("a.button").count() == 0
     card.locator("h3 a").click()
     assert "办理结果 不满意（答复没有给出治理时间表。）" in page.inner_text("main")
     assert fits(page)

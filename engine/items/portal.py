@@ -3,14 +3,20 @@
 The lead proposer sees the item, its consultations, its approved replies and the tasks waiting for them
 (the rating, filled in right here: a proposer never opens an internal task page); a co-signer, named in Item.cosigners, sees the same read only. Nobody else's items are
 reachable: `portal_item` returns None for them, exactly as for an item that does not exist.
+
+Where an item stands is read as a `Stage` (已登记, 交办中, 办理中, 已答复，待评价 ...), derived from the item's status
+and the facts the portal shows (approved replies, ratings, 并案), never from the names of the ready steps: which
+step is ready (审核退回申请, 领导领办批示, 审核答复 ...) is the staff's deliberation. The portal's pages and the API
+(for a proposer) read the same `stages`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.i18n import N_, Msg
 from engine.people import visibility
 from engine.models import Attachment, Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
 from engine.items import merging, separate
@@ -18,12 +24,104 @@ from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 from engine.workflow import runtime
 
+# --- where an item stands, as its proposers read it ---------------------------------------------------------
+
+STAGE_LABELS = {
+    "registered": N_("已登记"),  # the office has not assigned it yet
+    "assigning": N_("交办中"),  # assigned, the units signing for it (or giving it back: the office's business)
+    "handling": N_("办理中"),  # the units handle it and write the reply (drafts are theirs until approved)
+    "rehandling": N_("重新办理中"),  # a later round, after the office ordered re-handling
+    "rating": N_("已答复，待评价"),  # an approved reply waits for the lead proposer's rating
+    "rated": N_("已评价"),  # rated; what the office makes of it (研究重新办理) is its own deliberation
+    "replied": N_("已答复"),  # replied, the rating window passed unrated (未表态)
+    "closed": N_("已办结"),
+    "withdrawn": N_("已撤回"),
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where an item stands for its proposers: a code of STAGE_LABELS and, for an item merged into another
+    (并案), the other's number: its stage is then that of the lead item's handling and of this item's rating."""
+
+    code: str
+    merged_into: str | None = None
+
+    @property
+    def label(self) -> str:
+        return STAGE_LABELS[self.code]
+
+    @property
+    def text(self) -> str:
+        """The stage in one line (the API's `current_step` for a proposer): 已并入 X，已答复，待评价."""
+        if self.merged_into:
+            return N_("已并入 %(number)s，%(stage)s", number=self.merged_into, stage=Msg(self.label))
+        return self.label
+
+
+def _own_stage(item: Item, rated: set[tuple[int, int]]) -> str:
+    status = item.status
+    if status == "registered" or (status == "assigning" and item.assigned_at is None):
+        return "registered"
+    if status in ("assigning", "signing"):
+        return "assigning"
+    if status in ("handling", "replying"):
+        return "rehandling" if item.round > 1 else "handling"
+    if status == "rating":
+        return "rating"
+    if status == "rehandling":
+        return "rated"
+    if status == "publishing":
+        return "rated" if (item.id, item.round) in rated else "replied"
+    if status in ("closed", "withdrawn"):
+        return status
+    return "handling"  # a status this mapping does not know yet: nothing internal, nothing promised
+
+
+def stages(session: Session, items: list[Item]) -> dict[int, Stage]:
+    """Each item's `Stage` by id, in three queries whatever the number of items."""
+    if not items:
+        return {}
+    host_ids = {it.merged_into_id for it in items if it.merged_into_id}
+    hosts = {h.id: h for h in session.scalars(select(Item).where(Item.id.in_(host_ids)))} if host_ids else {}
+    ids = [it.id for it in items] + list(hosts)
+    rated = set(session.execute(select(Rating.item_id, Rating.round).where(
+        Rating.item_id.in_(ids), Rating.attitude != "no_opinion")).all())
+    replied = dict(session.execute(select(Reply.item_id, func.max(Reply.round)).where(
+        Reply.item_id.in_(list(hosts)), Reply.status == "approved").group_by(Reply.item_id)).all()) if hosts else {}
+    out: dict[int, Stage] = {}
+    for it in items:
+        host = hosts.get(it.merged_into_id) if it.merged_into_id else None
+        if host is None:
+            out[it.id] = Stage(_own_stage(it, rated))
+            continue
+        # 并案: the lead item's handling, and this item's own rating of the lead item's latest reply.
+        lead_stage, latest = _own_stage(host, rated), replied.get(host.id)
+        if latest is None or lead_stage in ("registered", "assigning", "withdrawn"):
+            code = lead_stage
+        elif (it.id, latest) not in rated:
+            code = "rating"
+        elif lead_stage in ("handling", "rehandling", "closed"):
+            code = lead_stage
+        else:
+            code = "rated"
+        out[it.id] = Stage(code, host.number)
+    return out
+
+
+def stage(session: Session, item: Item) -> Stage:
+    return stages(session, [item])[item.id]
+
+
+# --- the portal's pages -------------------------------------------------------------------------------------
+
 @dataclass
 class PortalItem:
     item: Item
     role: str  # lead, cosigner
     reply_deadline: ReplyDeadline | None
     tasks: list[TaskRow]  # what waits for this proposer (the rating), empty for co-signers
+    stage: Stage | None = None
 
 
 def _my_tasks(session: Session, user: User, item_ids: list[int]) -> dict[int, list[TaskRow]]:
@@ -44,8 +142,9 @@ def my_items(session: Session, user: User) -> list[PortalItem]:
     led = [it for it in items if it.proposer_id == user.id]
     deadlines = reply_deadlines(session, items, current_round=True)
     tasks = _my_tasks(session, user, [it.id for it in led])
+    shown = stages(session, items)
     out = [PortalItem(it, "lead" if it.proposer_id == user.id else "cosigner", deadlines.get(it.id),
-                      tasks.get(it.id, [])) for it in items]
+                      tasks.get(it.id, []), shown[it.id]) for it in items]
     out.sort(key=lambda p: (not p.tasks, -p.item.year, p.item.item_type, p.item.number))
     return out
 
@@ -66,6 +165,7 @@ class PortalDetail:
     letter_scans: list[Attachment] = field(default_factory=list)  # the stamped reply letters (盖章答复函)
     parts: list[separate.Part] = field(default_factory=list)  # 分办: each separate unit's own part
     unit_names: dict[int, str] = field(default_factory=dict)  # whose reply a task, reply or rating is
+    stage: Stage | None = None
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -84,7 +184,7 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
         lead = session.get(Item, item.merged_into_id)
         return PortalDetail(item, role, reply_deadlines(session, [lead], current_round=True).get(lead.id), tasks,
                             forms, rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
-                            role == "lead" and merging.may_rate_merged(session, user, item))
+                            role == "lead" and merging.may_rate_merged(session, user, item), stage=stage(session, item))
     replies, ratings = rows(Reply, Reply.status == "approved"), rows(Rating)
     parts = separate.parts(session, item)
     return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms,
@@ -92,7 +192,8 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
                         letter_scans=rows(Attachment, Attachment.kind == "letter_scan"), parts=parts,
                         unit_names=separate.unit_names(session, [t.unit_id for t in tasks] + [r.unit_id for r in replies]
-                                                       + [r.unit_id for r in ratings]) if parts else {})
+                                                       + [r.unit_id for r in ratings]) if parts else {},
+                        stage=stage(session, item))
 
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from engine.deadlines import board as overdue_board
 from engine.deadlines.ledger import state as deadline_state
-from engine.items import disclosure, queries
+from engine.items import disclosure, merging, portal, queries
 from engine.i18n import Msg
 from engine.items.registration import NotWithdrawable, register_item, withdraw_item
 from engine.models import Deadline, Item, ProcessDefinition, Reply, TaskRow, Unit, User
@@ -67,6 +67,25 @@ def _visible_item(s, item_id: int, field: str = "item", internal: bool = False) 
     return item, fields
 
 
+class _AsProposerReads:
+    """An item as a proposer reads it: `current_step` says where it stands for them (portal.Stage, as the portal
+    shows it), never the names of the ready steps, which are the staff's deliberations."""
+
+    def __init__(self, item: Item, stage: portal.Stage):
+        self._item, self.current_step = item, tr(stage.text, lang())
+
+    def __getattr__(self, name):
+        return getattr(self._item, name)
+
+
+def _shown(s, items: list[Item]) -> list:
+    """The items as the token's user may read them: staff as they are, a proposer through _AsProposerReads."""
+    if g.api_role != "proposer":
+        return list(items)
+    stages = portal.stages(s, list(items))
+    return [_AsProposerReads(it, stages[it.id]) for it in items]
+
+
 def _open_tasks(s, item: Item, units) -> list[dict]:
     me = _me(s)
     rows = s.scalars(select(TaskRow).where(TaskRow.item_id == item.id).order_by(TaskRow.created_at)).all()
@@ -119,9 +138,9 @@ class Items(MethodView):
         limit = args["limit"]
         with db().reading() as s:
             rows = queries.items_after(s, _me(s), f, _cursor(args.get("cursor")), limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"items": rows, "next_cursor": _encode_cursor(rows[-1].id) if more else None}
+            more = len(rows) > limit
+            rows = rows[:limit]
+            return {"items": _shown(s, rows), "next_cursor": _encode_cursor(rows[-1].id) if more else None}
 
     @scope("items:write", roles=("office",))
     @bp.arguments(S.Registration)
@@ -154,7 +173,9 @@ class ItemView(MethodView):
             replies = s.scalars(select(Reply).where(Reply.item_id == item.id).order_by(Reply.id)).all()
             if "replies" not in fields:  # the portal's view: the approved replies only
                 replies = [r for r in replies if r.status == "approved" and "approved_replies" in fields]
-            return {"item": item, "deadlines": [_deadline(d, units) for d in deadlines],
+                if item.merged_into_id and "approved_replies" in fields:  # 并案: the lead item's, as in the portal
+                    replies = merging.lead_replies(s, item)
+            return {"item": _shown(s, [item])[0], "deadlines": [_deadline(d, units) for d in deadlines],
                     "replies": [{"round": r.round, "reply_class": r.reply_class, "final_class": r.final_class,
                                  "text": r.text, "status": r.status, "disclosure": r.disclosure} for r in replies],
                     "open_tasks": _open_tasks(s, item, units) if "tasks" in fields else []}
@@ -256,7 +277,7 @@ class Complete(MethodView):
         item_id = done[0]
         with db().reading() as s:
             item = s.get(Item, item_id)
-            return {"item": item, "open_tasks": _open_tasks(s, item, _units(s))}
+            return {"item": _shown(s, [item])[0], "open_tasks": _open_tasks(s, item, _units(s))}
 
 
 # --- supervision and reports --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from engine.events.outbox import EVENT_TYPES
+from engine.items.portal import STAGE_LABELS
 from engine.models import ITEM_STATUSES, ITEM_TYPES
 
 
@@ -24,6 +25,13 @@ class Unit(Schema):
     name = fields.String(required=True)
 
 
+CURRENT_STEP = (
+    "Staff: the names of the ready steps (、-separated), null once the item has ended. A proposer (代表委员) reads "
+    "where the item stands as the portal shows it, never the steps: "
+    + " / ".join(STAGE_LABELS.values()) + "; an item merged into another (并案): 已并入 <number>，<stage>. "
+    "In the language of Accept-Language.")
+
+
 class Item(Schema):
     id = fields.Integer(required=True)
     year = fields.Integer(required=True)
@@ -38,7 +46,7 @@ class Item(Schema):
     category = fields.String(allow_none=True)
     suggested_units = fields.String(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(ITEM_STATUSES))
-    current_step = fields.String(allow_none=True)
+    current_step = fields.String(allow_none=True, metadata={"description": CURRENT_STEP})
     lead_unit = fields.Function(lambda i: i.lead_unit.code if i.lead_unit else None, allow_none=True)
     is_key = fields.Boolean(required=True)
     is_complex = fields.Boolean(required=True)
