@@ -19,6 +19,12 @@ _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\ufff9-\ufffb]")
 # Process ids and other identifiers admins give: ASCII, starting with a letter or underscore (an XML NCName
 # subset that every tool, path and URL takes as is).
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+# An item's number (编号), given at registration or import: letters (Latin or Chinese) and digits, with one of
+# - _ / . only between two of them (JY2026-001, 提2026-12, TA2026/7): no path part (.., a leading or trailing
+# slash), no space, no control character. It names files (答复函-<number>.docx), links and exports. One pattern,
+# also the API's (JSON Schema `pattern`, ECMA-262: no Python-only syntax); match it whole (`fullmatch`).
+_NUMBER_CHAR = r"0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff"
+ITEM_NUMBER = re.compile(rf"^[{_NUMBER_CHAR}](?:[-_/.]?[{_NUMBER_CHAR}])*$")
 # File names: letters (any script), digits, and a few punctuation marks; no path, no dot at the start.
 _FILENAME_UNSAFE = re.compile(r"[^\w.()（） -]")
 
@@ -38,6 +44,10 @@ def strip_unsafe(text: str, multiline: bool = True) -> str:
 
 def is_identifier(text: str) -> bool:
     return bool(IDENTIFIER.match(text or ""))
+
+
+def is_item_number(text: str) -> bool:
+    return ITEM_NUMBER.fullmatch(text or "") is not None
 
 
 def safe_label(text: str, max_length: int = 200) -> str | None:

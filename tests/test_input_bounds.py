@@ -1,6 +1,8 @@
-"""Dates held to the domain's bounds: the responsibility pledge's target date (责任状·计划办结日期) lies between
-today and the reply deadline; a promised completion date (承诺完成日期) between today and the end of the year after
-next.
+"""Dates and identifiers held to the domain's bounds.
+
+The responsibility pledge's target date (责任状·计划办结日期) lies between today and the reply deadline; a
+promised completion date (承诺完成日期) between today and the end of the year after next; an item's number
+(编号) is a plain identifier in the engine and in the API alike.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import time_machine
 from sqlalchemy import select, update
 
 from engine import clock
+from engine.items.registration import register_item
 from engine.models import Deadline
 from engine.workflow.forms import FormInvalid
-from tests.conftest import csrf_token, login, task_for
+from tests.conftest import csrf_token, login, task_for, user
+from tests.test_api_v1 import auth, token_for
 from tests.test_followup import PLEDGE, new_item
 from tests.test_lifecycle import REPLY, do
 from tests.test_separate import T0
@@ -151,3 +155,50 @@ def test_the_reply_page_shows_the_horizon_in_english_too(client, demo_db):
         form["csrf_token"] = csrf_token(client, f"/tasks/{task_id}")
         html = client.post(f"/tasks/{task_id}", data=form).get_data(as_text=True)
         assert "Cannot be later than 2028-12-31 (the end of the year after next)" in html
+
+
+# --- 3. the item's number ----------------------------------------------------------------------------------------
+
+GOOD_NUMBERS = ["JY2026-101", "提2026-12", "TA2026/7", "A.1", "x_y-z", "7"]
+BAD_NUMBERS = ["../../etc", "..", "a..b", "/etc/passwd", "a/", "-a", "a-", ".a", "a//b", "a-/b", "a b", "a\\b",
+               "C:x", "a\tb", "%2e%2e", "ＪＹ１"]
+
+
+@pytest.mark.parametrize("number", BAD_NUMBERS)
+def test_registration_refuses_a_number_that_is_no_plain_identifier(demo_db, number):
+    with demo_db.transaction() as s:
+        with pytest.raises(FormInvalid) as exc:
+            register_item(s, {"item_type": "suggestion", "title": "关于某事的建议", "content": "内容。",
+                              "proposer": "deputy_chen", "number": number}, user(s, "office"))
+    # a control character is refused as one, before the number's own rule
+    assert [(e.field, e.code) for e in exc.value.errors] == [("number", "control" if "\t" in number else "item_number")]
+
+
+def test_registration_takes_plain_numbers(demo_db):
+    with demo_db.transaction() as s:
+        numbers = [register_item(s, {"item_type": "suggestion", "title": f"关于某事的建议{n}", "content": "内容。",
+                                     "proposer": "deputy_chen", "number": n}, user(s, "office")).number
+                   for n in GOOD_NUMBERS]
+    assert numbers == GOOD_NUMBERS
+
+
+def test_the_registration_page_says_what_a_number_may_hold(client, demo_db):
+    login(client, "office")
+    r = client.post("/items/new", data={"csrf_token": csrf_token(client, "/items/new"), "item_type": "suggestion",
+                                        "title": "关于某事的建议", "content": "内容。", "proposer": "deputy_chen",
+                                        "number": "../../etc"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "编号只能由字母、数字" in html and 'value="../../etc"' in html
+
+
+def test_the_api_refuses_the_same_numbers_and_documents_the_pattern(client, demo_db):
+    office = auth(token_for(demo_db, "office"))
+    body = {"item_type": "suggestion", "title": "关于某事的建议", "content": "内容。", "proposer": "deputy_chen"}
+    for number in ("../../etc", "a..b", "JY2026-"):
+        r = client.post("/api/v1/items", json={**body, "number": number}, headers=office)
+        assert r.status_code == 422, (number, r.get_json())
+        assert [e["field"] for e in r.get_json()["errors"]] == ["number"]
+    r = client.post("/api/v1/items", json={**body, "number": "提2026-12"}, headers=office)
+    assert r.status_code == 201 and r.get_json()["number"] == "提2026-12"
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["Registration"]
+    assert schema["properties"]["number"]["pattern"]

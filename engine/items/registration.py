@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.i18n import N_
 from engine import clock
 from engine.items import attachments
-from engine.text import unsafe_characters
+from engine.text import is_item_number, unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import AuditEvent, Item, ItemCosigner, ItemCounter, ITEM_TYPES, TaskRow, User
@@ -127,6 +127,9 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
             errors.append(FieldError(name, label, "control", " ".join(bad)))
     if errors:
         raise FormInvalid(errors)
+    number = str(raw.get("number") or "").strip()
+    if number and not is_item_number(number):  # a plain identifier: it names files, links and export rows
+        errors.append(FieldError("number", FIELD_LABELS["number"], "item_number"))
 
     def need(name: str, label: str) -> str:
         value = (raw.get(name) or "").strip()

@@ -64,6 +64,8 @@ MESSAGES = {
     "before_registration": ("不能早于登记日期（{n}）", "Cannot be earlier than the registration date ({n})"),
     "after_reply_due": ("不能晚于答复期限（{n}）", "Cannot be later than the reply deadline ({n})"),
     "beyond_horizon": ("不能晚于 {n}（后年年底）", "Cannot be later than {n} (the end of the year after next)"),
+    "item_number": ("编号只能由字母、数字组成，中间可用 - _ / . 分隔（如 JY2026-001、提2026-12）",
+                    "A number holds letters and digits, with - _ / . only between them (e.g. JY2026-001)"),
     "phone": ("电话号码格式不正确（如 13812345678 或 0571-87654321）",
               "Not a valid phone number (e.g. 13812345678 or 0571-87654321)"),
     "not_in_roster": ("{n} 不在代表委员名册中", "{n} is not on the roster of deputies and members"),

@@ -6,6 +6,8 @@ from marshmallow import Schema, fields, validate
 from engine.events.outbox import EVENT_TYPES
 from engine.items.portal import STAGE_LABELS
 from engine.models import ITEM_STATUSES, ITEM_TYPES
+from engine.text import ITEM_NUMBER
+from engine.workflow.forms import MESSAGES
 
 
 class Problem(Schema):
@@ -90,7 +92,8 @@ class Registration(Schema):
     proposer = fields.String(required=True, validate=validate.Length(1, 80),
                              metadata={"description": "the lead proposer's username"})
     year = fields.Integer(validate=validate.Range(2000, 2100))
-    number = fields.String(validate=validate.Length(max=40))
+    number = fields.String(validate=[validate.Length(max=40), validate.Regexp(ITEM_NUMBER, error="{} ({})".format(
+        *MESSAGES["item_number"]))], metadata={"description": "left out: the next number of the year and type"})
     session = fields.String(validate=validate.Length(max=80))
     cosigners = fields.String(validate=validate.Length(max=2000))
     category = fields.String(validate=validate.Length(max=80))
