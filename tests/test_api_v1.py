@@ -10,6 +10,7 @@ from engine import clock
 from engine.models import Item, OutboxEvent
 from engine.people.tokens import SCOPES, create_token
 from tests.conftest import user
+from tests.test_portal import merged  # noqa: F401 - the fixture
 
 ALL = list(SCOPES)
 
@@ -292,3 +293,19 @@ def test_a_proposer_reads_the_proposer_facing_status_and_staff_the_step(client, 
     doc = client.get("/api/v1/openapi.json").get_json()
     described = doc["components"]["schemas"]["Item"]["properties"]["current_step"]["description"]
     assert "proposer" in described and "已答复，待评价" in described
+
+
+def test_a_merged_items_proposer_reads_the_lead_items_reply_and_their_own_rating_state(client, demo_db, merged):
+    """并案: as in the portal, the proposer of the merged item receives the lead item's approved reply and reads
+    that it waits for their rating, in their language."""
+    from tests.test_lifecycle import REPLY
+
+    lead, other = merged
+    liu = Api(client, demo_db, "deputy_liu")
+    with demo_db.reading() as s:
+        number = s.get(Item, lead).number
+    mine = liu.get(f"/items/{other}")
+    assert [r["text"] for r in mine["replies"]] == [REPLY["reply_text"]] and mine["replies"][0]["status"] == "approved"
+    assert mine["item"]["current_step"] == f"已并入 {number}，已答复，待评价"
+    english = client.get(f"/api/v1/items/{other}", headers={**liu.headers, "Accept-Language": "en"}).get_json()
+    assert english["item"]["current_step"] == f"Merged into {number}: Replied, awaiting the rating"

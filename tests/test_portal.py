@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from engine.models import Item, TaskRow
+from engine import clock
+from engine.models import Deadline, Item, Rating, TaskRow
 from engine.items.portal import my_items, portal_item
 from engine.items.registration import register_item
 from engine.people.accounts import create_user
@@ -174,3 +176,95 @@ def test_proposers_read_where_their_item_stands_not_the_staffs_step(client, demo
         assert s.get(Item, item.id).current_step == "答复公开"
     assert status_of(client.get(f"/portal/items/{item.id}").get_data(as_text=True)) == "已评价"
 
+
+# --- 并案: the proposer of an item merged into another rates the reply in the portal -------------------------
+
+@pytest.fixture
+def merged(client, demo_db):
+    """Liu's item merged into Chen's (which Liu co-signed), the lead item replied: (lead id, merged id)."""
+    from tests.test_followup import new_item, post, reply_approved
+    from tests.test_lifecycle import do
+
+    with demo_db.transaction() as s:
+        lead = register_item(s, {"item_type": "suggestion", "proposer": "deputy_chen", "year": "2026",
+                                 "title": "关于增设夜间公交线路的建议", "content": "夜间出行不便。",
+                                 "cosigners": "刘代表"}, user(s, "office")).id
+    other = new_item(demo_db, "关于延长公交末班车时间的建议", proposer="deputy_liu")
+    with demo_db.reading() as s:
+        lead_number = s.get(Item, lead).number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    do(demo_db, lead, "office", "assign_item", assign_decision="assign", lead_unit="zjj")
+    do(demo_db, lead, "zjj_staff", "sign_for", sign_decision="sign")
+    do(demo_db, lead, "zjj_head", "pledge", responsible_leader="副局长", contact_person="郑", contact_phone="13800000005",
+       plan="调研、试点、推广", target_date=(clock.today() + timedelta(days=30)).isoformat())
+    do(demo_db, lead, "zjj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone",
+       participants="陈代表、刘代表", proposer_views="同意。")
+    reply_approved(demo_db, lead)
+    client.get("/logout")
+    return lead, other
+
+
+def selected(html: str, field: str) -> str | None:
+    select_ = re.search(rf'<select id="f-{field}"[^>]*>(.*?)</select>', html, re.S).group(1)
+    chosen = re.search(r'<option value="([^"]*)" selected', select_)
+    return chosen.group(1) if chosen else None
+
+
+def test_a_merged_items_rating_form_keeps_what_was_chosen_and_shows_the_errors_by_the_fields(client, demo_db, merged):
+    _lead, other = merged
+    login(client, "deputy_liu")
+    page = f"/portal/items/{other}"
+    token = csrf_token(client, page)
+    r = client.post(f"{page}/rate", data={"csrf_token": token, "attitude": "satisfied", "result": "unsatisfied"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400
+    assert selected(html, "attitude") == "satisfied" and selected(html, "result") == "unsatisfied"
+    error = re.search(r'<div class="field has-error">(.*?)</div>', html, re.S).group(1)
+    assert 'name="rating_reason"' in error and "此项为必填项" in error  # 不满意 needs a reason, said by the field
+    r = client.post(f"{page}/rate", data={"csrf_token": token, "attitude": "", "result": "satisfied",
+                                          "rating_reason": "末班车仍然太早。"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and selected(html, "result") == "satisfied" and "末班车仍然太早。" in html
+    error = re.search(r'<div class="field has-error">(.*?)</div>', html, re.S).group(1)
+    assert 'name="attitude"' in error
+    with demo_db.reading() as s:
+        assert s.scalars(select(Rating).where(Rating.item_id == other)).all() == []
+    r = client.post(f"{page}/rate", data={"csrf_token": token, "attitude": "satisfied", "result": "unsatisfied",
+                                          "rating_reason": "末班车仍然太早。"})
+    assert r.status_code == 303
+    with demo_db.reading() as s:
+        assert [(x.attitude, x.result) for x in s.scalars(select(Rating).where(Rating.item_id == other))] == [
+            ("satisfied", "unsatisfied")]
+
+
+def test_a_merged_items_proposer_is_asked_to_rate_in_the_list_and_sees_their_own_rating_state(client, demo_db, merged):
+    lead, other = merged
+    with demo_db.reading() as s:
+        due = s.scalars(select(Deadline.due_date).where(Deadline.item_id == lead, Deadline.key == "rating")).one()
+        numbers = {i: s.get(Item, i).number for i in (lead, other)}
+    login(client, "deputy_liu")
+    listing = client.get("/portal/").get_data(as_text=True)
+    first = re.search(r'<ul class="cards">\s*<li class="([^"]*)">(.*?)</li>', listing, re.S)
+    assert "waiting" in first.group(1) and numbers[other] in first.group(2)  # waiting for Liu: listed first
+    assert f'href="/portal/items/{other}#rate"' in first.group(2) and f"评价（请于 {due} 前）" in first.group(2)
+    assert "已答复，待评价" in first.group(2) and f"已并入 {numbers[lead]}" in first.group(2)
+    page = client.get(f"/portal/items/{other}").get_data(as_text=True)
+    assert status_of(page) == "已答复，待评价" and f"请于 {due} 前完成" in page
+    # On the lead item's page (Liu co-signed it) Liu reads the rating state of their own item, not only Chen's.
+    host = client.get(f"/portal/items/{lead}").get_data(as_text=True)
+    mine = re.search(r'<section class="card[^"]*" id="my-merged">(.*?)</section>', host, re.S).group(1)
+    assert numbers[other] in mine and "待评价" in mine and f'href="/portal/items/{other}#rate"' in mine
+    token = csrf_token(client, f"/portal/items/{other}")
+    client.post(f"/portal/items/{other}/rate", data={"csrf_token": token, "attitude": "satisfied",
+                                                       "result": "unsatisfied", "rating_reason": "末班车仍然太早。"})
+    host = client.get(f"/portal/items/{lead}").get_data(as_text=True)
+    mine = re.search(r'<section class="card[^"]*" id="my-merged">(.*?)</section>', host, re.S).group(1)
+    assert re.search(r"办理态度\s*满意，办理结果\s*不满意", mine) and "#rate" not in mine
+    listing = client.get("/portal/").get_data(as_text=True)
+    assert f"/portal/items/{other}#rate" not in listing
+    assert status_of(client.get(f"/portal/items/{other}").get_data(as_text=True)) == "已评价"
+    # Chen, the lead item's proposer, reads his own rating task, never Liu's rating.
+    login(client, "deputy_chen")
+    host = client.get(f"/portal/items/{lead}").get_data(as_text=True)
+    assert "末班车仍然太早" not in host and 'id="my-merged"' not in host and status_of(host) == "已答复，待评价"

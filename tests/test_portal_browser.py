@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_browser import log_in
+from tests.test_portal import merged  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -40,6 +41,30 @@ def test_rating_form_on_a_phone(server, browser):  # noqa: F811
     assert "已评价" in card.inner_text() and "研究" not in card.inner_text() and card.locator("a.button").count() == 0
     card.locator("h3 a").click()
     assert "办理结果 不满意（答复没有给出治理时间表。）" in page.inner_text("main")
+    assert fits(page)
+
+
+def test_a_merged_items_proposer_rates_on_a_phone(server, browser, merged):  # noqa: F811
+    """并案: the list asks Liu to rate, the form keeps the choices when a reason is missing, then takes the rating."""
+    _lead, other = merged
+    page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+    log_in(page, server, "deputy_liu")
+    page.goto(f"{server}/portal/")
+    waiting = page.locator("ul.cards > li.waiting").first
+    assert "关于延长公交末班车时间的建议" in waiting.inner_text() and "已答复，待评价" in waiting.inner_text()
+    assert fits(page)
+    waiting.locator("a.button").click()
+    page.wait_for_selector("#rate #f-attitude")
+    page.select_option("#f-attitude", "basically_satisfied")
+    page.select_option("#f-result", "unsatisfied")
+    page.click("#rate button.primary")
+    assert "此项为必填项" in page.inner_text("#rate .field.has-error")
+    assert page.input_value("#f-attitude") == "basically_satisfied" and page.input_value("#f-result") == "unsatisfied"
+    assert fits(page)
+    page.fill("#f-rating_reason", "末班车仍然太早。")
+    page.click("#rate button.primary")
+    page.wait_for_selector(".flash.success")
+    assert "办理结果 不满意（末班车仍然太早。）" in page.inner_text("main") and "已评价" in page.inner_text("main")
     assert fits(page)
 
 

@@ -15,7 +15,7 @@ from engine.people.authz import NotAllowed
 from engine.workflow import runtime
 from engine.workflow.forms import FormInvalid
 from engine.workflow.incidents import ProcessFailed
-from web.helpers import current_lang, db, error_text, field_error_text, name_text, roles_required
+from web.helpers import current_lang, db, error_text, name_text, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -73,15 +73,15 @@ def complete(item_id: int, task_id: str):
 @roles_required("proposer")
 def rate_merged(item_id: int):
     """评价 of the lead item's reply by the proposer of an item merged into it (并案)."""
-    f = request.form
+    values = {k: request.form.get(k, "") for k in ("attitude", "result", "rating_reason")}
     try:
         with db().transaction() as s:
-            merging.rate_merged(s, s.get(User, current_user.id), item_id, f.get("attitude", ""), f.get("result", ""),
-                                f.get("rating_reason", ""))
-        flash(_("评价已提交，谢谢！"), "success")
+            merging.rate_merged(s, s.get(User, current_user.id), item_id, values["attitude"], values["result"],
+                                values["rating_reason"])
     except NotAllowed:
         abort(404)
-    except FormInvalid as exc:
-        for e in exc.errors:
-            flash(field_error_text(e), "error")
+    except FormInvalid as exc:  # the form again, as it was filled in, each error by its field
+        with db().reading() as s:
+            return _render(s, item_id, errors=exc.errors, values=values, status=400)
+    flash(_("评价已提交，谢谢！"), "success")
     return redirect(url_for("portal.item", item_id=item_id), code=303)

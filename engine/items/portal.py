@@ -12,17 +12,21 @@ step is ready (审核退回申请, 领导领办批示, 审核答复 ...) is the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import clock
 from engine.i18n import N_, Msg
 from engine.people import visibility
-from engine.models import Attachment, Consultation, Disclosure, Item, Rating, Reply, TaskRow, User
+from engine.models import (Attachment, Consultation, Deadline, Disclosure, Item, ProcessInstance, Rating, Reply,
+                           TaskRow, User)
 from engine.items import merging, separate
 from engine.items.queries import visible_tasks_clause
 from engine.deadlines.ledger import ReplyDeadline, reply_deadlines
 from engine.workflow import runtime
+from engine.workflow.deployment import parsed_version
 
 # --- where an item stands, as its proposers read it ---------------------------------------------------------
 
@@ -113,6 +117,39 @@ def stage(session: Session, item: Item) -> Stage:
     return stages(session, [item])[item.id]
 
 
+def merged_rating_due(session: Session, item: Item) -> date | None:
+    """The day by which a merged item's proposer is asked to rate the lead item's latest reply: the lead item's
+    own rating deadline for that reply (the same window, from the same reply); None once it has passed or
+    when the lead item has none."""
+    replies = merging.lead_replies(session, item)
+    if not replies:
+        return None
+    due = session.scalar(select(func.min(Deadline.due_date)).where(
+        Deadline.item_id == item.merged_into_id, Deadline.key == "rating", Deadline.round == replies[-1].round))
+    return due if due is not None and due >= clock.today() else None
+
+
+def rating_form(session: Session, item: Item) -> dict:
+    """The rating form (formKey "rating") of the lead item's process, which a merged item's proposer fills in
+    on the portal as the lead item's proposer does (merging.rate_merged checks the same fields)."""
+    definition_id = session.scalar(select(ProcessInstance.definition_id).where(
+        ProcessInstance.item_id == (item.merged_into_id or item.id)).order_by(ProcessInstance.id.desc()).limit(1))
+    if definition_id is not None:
+        proc = parsed_version(session, definition_id)
+        for spec in (proc.spec, *proc.subprocess_specs.values()):
+            for task_spec in spec.task_specs.values():
+                form = getattr(task_spec, "extensions", {}).get("form")
+                if form and form.get("key") == "rating":
+                    return form
+    verdicts = [{"id": v, "name": name} for v, name in zip(merging.VERDICTS, ("满意", "基本满意", "不满意"))]
+    return {"key": "rating", "fields": [
+        {"id": "attitude", "label": "办理态度", "type": "enum", "default": None, "options": verdicts,
+         "validation": {"required": None}, "properties": {}},
+        {"id": "result", "label": "办理结果", "type": "enum", "default": None, "options": verdicts,
+         "validation": {"required": None}, "properties": {}},
+        {"id": "rating_reason", "label": "不满意的理由", "type": "text", "default": None, "options": [],
+         "validation": {}, "properties": {"required_when": "attitude=unsatisfied|result=unsatisfied"}}]}
+
 # --- the portal's pages -------------------------------------------------------------------------------------
 
 @dataclass
@@ -122,6 +159,12 @@ class PortalItem:
     reply_deadline: ReplyDeadline | None
     tasks: list[TaskRow]  # what waits for this proposer (the rating), empty for co-signers
     stage: Stage | None = None
+    rate_merged: bool = False  # 并案: the lead item's reply waits for this (lead) proposer's rating
+    rate_merged_due: date | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.tasks) or self.rate_merged
 
 
 def _my_tasks(session: Session, user: User, item_ids: list[int]) -> dict[int, list[TaskRow]]:
@@ -143,9 +186,14 @@ def my_items(session: Session, user: User) -> list[PortalItem]:
     deadlines = reply_deadlines(session, items, current_round=True)
     tasks = _my_tasks(session, user, [it.id for it in led])
     shown = stages(session, items)
-    out = [PortalItem(it, "lead" if it.proposer_id == user.id else "cosigner", deadlines.get(it.id),
-                      tasks.get(it.id, []), shown[it.id]) for it in items]
-    out.sort(key=lambda p: (not p.tasks, -p.item.year, p.item.item_type, p.item.number))
+    out = []
+    for it in items:
+        entry = PortalItem(it, "lead" if it.proposer_id == user.id else "cosigner", deadlines.get(it.id),
+                           tasks.get(it.id, []), shown[it.id])
+        if it.merged_into_id and entry.role == "lead" and entry.stage.code == "rating":
+            entry.rate_merged, entry.rate_merged_due = True, merged_rating_due(session, it)
+        out.append(entry)
+    out.sort(key=lambda p: (not p.waiting, -p.item.year, p.item.item_type, p.item.number))
     return out
 
 
@@ -166,6 +214,11 @@ class PortalDetail:
     parts: list[separate.Part] = field(default_factory=list)  # 分办: each separate unit's own part
     unit_names: dict[int, str] = field(default_factory=dict)  # whose reply a task, reply or rating is
     stage: Stage | None = None
+    rating_form: dict | None = None  # 并案: the form of the rating this proposer owes the lead item's reply
+    rate_merged_due: date | None = None
+    # Items this proposer leads that were merged into this one (when they also co-signed or lead it): the
+    # rating state of their own item, each kept on that item (分别评价), with its ratings.
+    my_merged: list[tuple[Item, Stage, list[Rating]]] = field(default_factory=list)
 
 
 def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | None:
@@ -182,18 +235,25 @@ def portal_item(session: Session, user: User, item_id: int) -> PortalDetail | No
     forms = {t.id: runtime.task_form(session, t) for t in tasks}
     if item.merged_into_id:  # a merged item's proposer receives the lead item's replies and rates them here
         lead = session.get(Item, item.merged_into_id)
+        may_rate = role == "lead" and merging.may_rate_merged(session, user, item)
         return PortalDetail(item, role, reply_deadlines(session, [lead], current_round=True).get(lead.id), tasks,
                             forms, rows(Consultation), merging.lead_replies(session, item), rows(Rating), None, lead,
-                            role == "lead" and merging.may_rate_merged(session, user, item), stage=stage(session, item))
+                            may_rate, stage=stage(session, item),
+                            rating_form=rating_form(session, item) if may_rate else None,
+                            rate_merged_due=merged_rating_due(session, item) if may_rate else None)
     replies, ratings = rows(Reply, Reply.status == "approved"), rows(Rating)
     parts = separate.parts(session, item)
+    mine = [m for m in merging.merged_items(session, item) if m.proposer_id == user.id]
+    mine_stages = stages(session, mine)
     return PortalDetail(item, role, reply_deadlines(session, [item], current_round=True).get(item.id), tasks, forms,
                         rows(Consultation), replies, ratings,
                         session.scalars(select(Disclosure).where(Disclosure.item_id == item.id)).first(),
                         letter_scans=rows(Attachment, Attachment.kind == "letter_scan"), parts=parts,
                         unit_names=separate.unit_names(session, [t.unit_id for t in tasks] + [r.unit_id for r in replies]
                                                        + [r.unit_id for r in ratings]) if parts else {},
-                        stage=stage(session, item))
+                        stage=stage(session, item),
+                        my_merged=[(m, mine_stages[m.id], session.scalars(select(Rating).where(
+                            Rating.item_id == m.id).order_by(Rating.id)).all()) for m in mine])
 
 
 
