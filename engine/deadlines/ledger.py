@@ -374,6 +374,24 @@ def due_by_activity(rows: list[Row]) -> dict[tuple[str, int | None], date]:
 
 # --- the reply deadline --------------------------------------------------------------------------------
 
+PART_KEY = "sep_reply"  # a 分办 unit's own reply deadline
+
+
+def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
+    """The item's current reply deadline (its latest round's), open or flagged overdue."""
+    return session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "reply",
+                                                  Deadline.status.in_(("open", "overdue")))
+                           .order_by(Deadline.id.desc()).limit(1)).first()
+
+
+def open_part_deadline(session: Session, item: Item, unit_id: int) -> Deadline | None:
+    """The 分办 unit's open reply deadline (its latest round's)."""
+    return session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == PART_KEY,
+                                                  Deadline.unit_id == unit_id,
+                                                  Deadline.status.in_(("open", "overdue")))
+                           .order_by(Deadline.id.desc()).limit(1)).first()
+
+
 @dataclass(frozen=True)
 class ReplyDeadline:
     due: date  # effective: after approved extensions

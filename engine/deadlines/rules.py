@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.i18n import N_, Msg
-from engine.deadlines.calendar import parse_rule
+from engine.deadlines.calendar import current_calendar, parse_rule
 from engine.models import DeadlineRule
 
 DEFAULT_RULES: dict[str, str] = {
@@ -90,6 +90,13 @@ def rules_for(session: Session, year: int | None = None) -> dict:
     out: dict = dict(rules)
     out["reminder_leads"] = [p for p in rules["reminder_leads"].split(",") if p]
     return out
+
+
+def latest_allowed(session: Session, item) -> date:
+    """The latest reply date an item may reach: extensions keep the total within `max_extension` (6 months) of
+    assignment (DOMAIN.md step 5), and a pledge names no later date when its reply deadline is unknown."""
+    start = clock.local(item.assigned_at).date()
+    return current_calendar(session).deadline(start, rules_for(session, item.year)["max_extension"]).due
 
 
 def set_rule(session: Session, year: int, key: str, rule: str) -> None:

@@ -24,29 +24,13 @@ from engine.workflow.forms import FieldError, FormInvalid
 from engine.items import separate
 from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, Pledge, Timer, Unit, User
 from engine.people.notifications import notify, role_users
-from engine.deadlines.rules import rules_for
+from engine.deadlines.ledger import PART_KEY, open_part_deadline, open_reply_deadline
+from engine.deadlines.rules import latest_allowed
 from engine.deadlines.expressions import calendar_scope, instant
 from engine.deadlines.timers import FORECAST, meta, waiting_timers
 from engine.workflow.readmodel import tell_proposers
 from engine.workflow.incidents import guard, replays, resolved_by_success
 from engine.workflow.runtime import GONE_MESSAGE, Directory, TaskGone, active_instance, load_workflow, sync_derived
-
-
-def open_reply_deadline(session: Session, item: Item) -> Deadline | None:
-    return session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == "reply",
-                                                  Deadline.status.in_(("open", "overdue")))
-                           .order_by(Deadline.id.desc()).limit(1)).first()
-
-
-PART_KEY = "sep_reply"  # a 分办 unit's own reply deadline
-
-
-def open_part_deadline(session: Session, item: Item, unit_id: int) -> Deadline | None:
-    """The 分办 unit's open reply deadline (its latest round's)."""
-    return session.scalars(select(Deadline).where(Deadline.item_id == item.id, Deadline.key == PART_KEY,
-                                                  Deadline.unit_id == unit_id,
-                                                  Deadline.status.in_(("open", "overdue")))
-                           .order_by(Deadline.id.desc()).limit(1)).first()
 
 
 def pending(session: Session, item_id: int, deadline: Deadline | None = None) -> ExtensionRequest | None:
@@ -71,12 +55,6 @@ def waiting_for_office(session: Session) -> list[tuple[ExtensionRequest, Item, s
                            .order_by(ExtensionRequest.requested_at)).all()
     return [(req, item, name if deadline.key == PART_KEY else None, ledger.state(deadline))
             for req, item, deadline, name in rows]
-
-
-def latest_allowed(session: Session, item: Item) -> date:
-    """Extensions keep the total within `max_extension` (6 months) of assignment."""
-    start = clock.local(item.assigned_at).date()
-    return current_calendar(session).deadline(start, rules_for(session, item.year)["max_extension"]).due
 
 
 def is_part_unit(session: Session, user: User, item: Item) -> bool:

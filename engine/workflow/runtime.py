@@ -36,7 +36,7 @@ from engine.workflow.parser import ParsedProcess
 from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
                            Unit, User)
 from engine.workflow.readmodel import PROJECTIONS, RECORDED, STATUS_BY_FORM, Completion, event_title, project, timer_outcome
-from engine.deadlines.rules import rules_for
+from engine.deadlines.rules import latest_allowed, rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
 from engine.workflow.serializer import STATE
@@ -640,16 +640,14 @@ def pledge_latest(session: Session, item: Item, unit_id: int | None, part: bool)
     unit's current reply deadline in the ledger (the lead unit's, or with `part` that 分办 unit's own), or, when
     none is known or it has passed already (an overdue step stays open), the cap extensions are held to
     (`max_extension`, 6 months from assignment), never before today. None before assignment."""
-    from engine.items import extensions  # it runs its commands through this module
-
     if item.assigned_at is None:
         return None
     today = clock.today()
-    deadline = (extensions.open_part_deadline(session, item, unit_id) if part
-                else extensions.open_reply_deadline(session, item))
+    deadline = (ledger.open_part_deadline(session, item, unit_id) if part
+                else ledger.open_reply_deadline(session, item))
     if deadline is not None and deadline.due_date >= today:
         return deadline.due_date, "after_reply_due"
-    return max(extensions.latest_allowed(session, item), today), "not_after"
+    return max(latest_allowed(session, item), today), "not_after"
 
 
 def _conflict_is_stale(command):
