@@ -202,13 +202,17 @@ def new_revision(message: str) -> None:
 @click.option("--year", type=int, help="The item's year, when the number alone is ambiguous.")
 @click.option("--template", "template_out", type=click.Path(dir_okay=False, writable=True),
               help="Write the built-in letter template to this file instead (to adapt it; see BANLI_LETTER_TEMPLATE).")
-def letter(item_number: str | None, output: str | None, year: int | None, template_out: str | None) -> None:
-    """Write the 答复函 (reply letter) of ITEM_NUMBER's approved reply as a .docx file."""
+@click.option("--assign-number", is_flag=True,
+              help="First draw the document number (发文字号) of a reply approved before numbers were drawn at approval.")
+def letter(item_number: str | None, output: str | None, year: int | None, template_out: str | None,
+           assign_number: bool) -> None:
+    """Write the 答复函 (reply letter) of ITEM_NUMBER's approved reply as a .docx file, under the document number
+    drawn when the office approved it."""
     from pathlib import Path
 
     from sqlalchemy import select
 
-    from engine.items.letter import LetterUnavailable, default_template, reply_letter
+    from engine.items.letter import LetterUnavailable, approved_reply, default_template, number_reply, reply_letter
     from engine.models import Item
 
     if template_out:
@@ -228,6 +232,9 @@ def letter(item_number: str | None, output: str | None, year: int | None, templa
             raise click.BadParameter(f"{len(items)} items are numbered {item_number!r}: add --year",
                                      param_hint="ITEM_NUMBER")
         try:
+            reply = approved_reply(s, items[0]) if assign_number else None
+            if reply is not None:
+                number_reply(s, reply)
             result = reply_letter(s, items[0])
         except LetterUnavailable as exc:
             raise click.ClickException(str(exc)) from None

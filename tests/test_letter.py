@@ -1,4 +1,5 @@
-"""The reply letter (答复函): a .docx in the GB/T 9704 layout with a per-year document number."""
+"""The reply letter (答复函): a .docx in the GB/T 9704 layout with a per-year document number, drawn when the
+office approves the reply; downloading the letter changes nothing."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,11 +11,15 @@ from click.testing import CliRunner
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Mm
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from engine.items.letter import draw_number, reply_letter
-from engine.models import Attachment, Item, Pledge, Reply, Unit
-from tests.conftest import csrf_token, login, user
+from engine import clock
+from engine.items.letter import reply_letter
+from engine.letter_numbers import draw_number
+from engine.models import Attachment, Item, LetterCounter, Pledge, Reply, Unit
+from tests.conftest import csrf_token, login, task_for, user
+from tests.test_followup import PLEDGE, new_item
+from tests.test_lifecycle import REPLY, do
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 WHEN = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
@@ -44,6 +49,7 @@ def test_cli_writes_the_letter_with_its_fields(demo_db, replied, tmp_path, monke
         unit = s.get(Unit, reply.unit_id)
         pledge = s.scalars(select(Pledge).where(Pledge.item_id == replied)).first()
         number, proposer, head = item.number, item.proposer.name, s.get(type(item.proposer), reply.signed_by).name
+        letter_number, approved_year = reply.letter_number, clock.local_day(reply.reviewed_at).year
         expected = {"unit": unit.name, "class": reply.final_class or reply.reply_class, "text": reply.text.strip(),
                     "contact": pledge.contact_person, "phone": pledge.contact_phone, "title": item.title}
     out = tmp_path / "letter.docx"
@@ -57,7 +63,9 @@ def test_cli_writes_the_letter_with_its_fields(demo_db, replied, tmp_path, monke
                                   section.right_margin)] == [37, 35, 28, 26]
     assert texts[0] == expected["class"] and doc.paragraphs[0].alignment == WD_ALIGN_PARAGRAPH.RIGHT
     assert texts[1] == expected["unit"]
-    assert f"{expected['unit']}〔2026〕1号" in texts[2] and f"签发人：{head}" in texts[2]
+    # the number drawn when the office approved the reply (the unit's first of that year)
+    assert letter_number == f"{expected['unit']}〔{approved_year}〕1号"
+    assert letter_number in texts[2] and f"签发人：{head}" in texts[2]
     assert any(t.startswith(proposer) and t.endswith("：") for t in texts)
     assert any(f"《{expected['title']}》" in t for t in texts) and any(expected["text"] in t for t in texts)
     assert f"联系人：{expected['contact']}　　联系电话：{expected['phone']}" in texts
@@ -65,10 +73,11 @@ def test_cli_writes_the_letter_with_its_fields(demo_db, replied, tmp_path, monke
     assert "2026年" in "".join(texts) and not any("{{" in t or "{%" in t for t in texts)
     body = doc.paragraphs[texts.index(next(t for t in texts if expected["text"] in t))]
     assert body.runs[0].font.size.pt == 16  # 3号
-    # the number is drawn once: the same letter again keeps it
+    # writing the letter again draws nothing: the same number, the counters as they were
+    counters = _numbers(demo_db)
     with time_machine.travel(WHEN, tick=False):
         CliRunner().invoke(main, ["letter", number, "-o", str(out)])
-    assert f"{expected['unit']}〔2026〕1号" in _texts(out.read_bytes())[1][2]
+    assert letter_number in _texts(out.read_bytes())[1][2] and _numbers(demo_db) == counters
     r = CliRunner().invoke(main, ["letter", "JY2099-999", "-o", str(out)])
     assert r.exit_code != 0 and "no item numbered" in r.output
 
@@ -77,9 +86,9 @@ def test_document_numbers_count_per_unit_and_year(demo_db):
     with demo_db.transaction() as s:
         jyj, jtj = (s.scalars(select(Unit).where(Unit.code == c)).one() for c in ("jyj", "jtj"))
         jtj.letter_prefix = "交运函"
-        assert [draw_number(s, jtj, 2026) for _ in range(2)] == ["交运函〔2026〕1号", "交运函〔2026〕2号"]
-        assert draw_number(s, jyj, 2026) == "区教育局〔2026〕1号"
-        assert draw_number(s, jtj, 2027) == "交运函〔2027〕1号"
+        assert [draw_number(s, jtj, 2030) for _ in range(2)] == ["交运函〔2030〕1号", "交运函〔2030〕2号"]
+        assert draw_number(s, jyj, 2030) == "区教育局〔2030〕1号"
+        assert draw_number(s, jtj, 2031) == "交运函〔2031〕1号"
 
 
 def test_unit_uploads_the_stamped_scan_and_the_proposer_downloads_both(client, demo_db, replied):
@@ -126,3 +135,127 @@ def test_the_office_replaces_the_template(demo_db, replied, tmp_path, monkeypatc
     with demo_db.transaction() as s:
         letter = reply_letter(s, s.get(Item, replied))
     assert _texts(letter.data)[1][1].endswith("（本局自定模板）")
+
+
+# --- the document number: drawn at approval, never by a download ----------------------------------------------
+
+def _numbers(db):
+    """Every reply's document number and every counter: what a download must leave as it was."""
+    with db.reading() as s:
+        return (s.execute(select(Reply.id, Reply.letter_number).order_by(Reply.id)).all(),
+                s.execute(select(LetterCounter.unit_id, LetterCounter.year, LetterCounter.last)
+                          .order_by(LetterCounter.unit_id, LetterCounter.year)).all())
+
+
+def _signed_off(db, title="关于学校周边停车的建议"):
+    """An item of 交通局 whose reply its head signed off: it waits for the office's review."""
+    item_id = new_item(db, title)
+    do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
+    do(db, item_id, "jtj_staff", "sign_for", sign_decision="sign")
+    do(db, item_id, "jtj_head", "pledge", **PLEDGE)
+    do(db, item_id, "jtj_staff", "consult", consult_date=clock.today().isoformat(), consult_form="phone",
+       participants="陈代表", proposer_views="同意。", more_consultation=False)
+    do(db, item_id, "jtj_staff", "draft_reply", **REPLY)
+    do(db, item_id, "jtj_head", "signoff_reply", signoff_decision="approve")
+    return item_id
+
+
+def _letter_number(db, item_id):
+    with db.reading() as s:
+        return s.scalars(select(Reply.letter_number).where(Reply.item_id == item_id).order_by(Reply.id.desc())).first()
+
+
+def test_the_offices_approval_draws_the_number_in_the_year_of_the_letter(demo_db):
+    """The letter is dated the day of the approval: its number comes from that year's counter, at that moment. A
+    reply returned for changes draws none."""
+    with time_machine.travel(datetime(2026, 12, 30, 2, tzinfo=timezone.utc), tick=False):
+        item_id = _signed_off(demo_db)
+        do(demo_db, item_id, "office", "review_reply", review_decision="return", review_opinion="请补充时间表。")
+        assert _letter_number(demo_db, item_id) is None
+        do(demo_db, item_id, "jtj_staff", "draft_reply", **REPLY)
+        do(demo_db, item_id, "jtj_head", "signoff_reply", signoff_decision="approve")
+        before = _numbers(demo_db)[1]
+        do(demo_db, item_id, "office", "review_reply", review_decision="approve")
+    number = _letter_number(demo_db, item_id)
+    with demo_db.reading() as s:
+        jtj = s.scalars(select(Unit).where(Unit.code == "jtj")).one()
+        last = s.scalar(select(LetterCounter.last).where(LetterCounter.unit_id == jtj.id, LetterCounter.year == 2026))
+    assert number == f"区交通运输局〔2026〕{last}号" and _numbers(demo_db)[1] != before
+    with time_machine.travel(datetime(2027, 1, 5, 2, tzinfo=timezone.utc), tick=False):  # downloaded next year
+        with demo_db.reading() as s:
+            letter = reply_letter(s, s.get(Item, item_id))
+    assert letter.number == number and "2026年12月30日" in _texts(letter.data)[1]
+
+
+def test_downloading_the_letter_changes_nothing(client, demo_db):
+    """A GET of the letter, by the proposer above all, never draws a number: a reply approved before numbers were
+    drawn at approval has no letter until the office draws it with the item page's button (a POST)."""
+    item_id = _signed_off(demo_db)
+    with demo_db.transaction() as s:  # approved by an earlier version: no number
+        s.execute(update(Reply).where(Reply.item_id == item_id).values(status="approved", reviewed_at=clock.now()))
+    before = _numbers(demo_db)
+    for who in ("deputy_chen", "jtj_staff", "office"):
+        login(client, who)
+        r = client.get(f"/items/{item_id}/letter.docx")
+        assert r.status_code == 302 and _numbers(demo_db) == before, who
+        assert "答复函尚未编发文字号" in client.get(r.headers["Location"], follow_redirects=True).get_data(as_text=True)
+    login(client, "jtj_staff")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert "答复函尚未编发文字号，由区府办编号后可下载。" in html and "编发文字号</button>" not in html
+    token = csrf_token(client, f"/items/{item_id}")
+    assert client.post(f"/items/{item_id}/letter-number", data={"csrf_token": token}).status_code == 403
+    login(client, "deputy_chen")
+    assert client.post(f"/items/{item_id}/letter-number", data={"csrf_token": token}).status_code == 403
+    assert _numbers(demo_db) == before
+    login(client, "office")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert "编发文字号</button>" in html and f"/items/{item_id}/letter.docx" not in html
+    r = client.post(f"/items/{item_id}/letter-number", data={"csrf_token": csrf_token(client, f"/items/{item_id}")})
+    assert r.status_code == 302
+    number = _letter_number(demo_db, item_id)
+    assert number.startswith("区交通运输局〔") and f"已编发文字号：{number}" in client.get(r.headers["Location"]).get_data(as_text=True)
+    # a second press keeps it; from now on everyone downloads the letter under it, and nothing changes
+    client.post(f"/items/{item_id}/letter-number", data={"csrf_token": csrf_token(client, f"/items/{item_id}")})
+    after = _numbers(demo_db)
+    assert _letter_number(demo_db, item_id) == number
+    for who in ("office", "jtj_staff", "deputy_chen"):
+        login(client, who)
+        r = client.get(f"/items/{item_id}/letter.docx")
+        assert r.status_code == 200 and number in _texts(r.data)[1][2] and _numbers(demo_db) == after, who
+
+
+def test_a_separate_units_letter_is_numbered_by_the_office_too(client, demo_db):
+    """分办: each unit's letter is its own; one approved before numbering gets its number from the parts table."""
+    item_id = new_item(demo_db, "关于菜市场噪音治理的建议")
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", separate_units=["jtj"])
+    do(demo_db, item_id, "jtj_staff", "sep_sign_for", sep_sign_decision="sign")
+    do(demo_db, item_id, "jtj_head", "sep_pledge", **PLEDGE)
+    do(demo_db, item_id, "jtj_staff", "sep_draft_reply", **{**REPLY, "reply_class": "A", "promised": "",
+                                                             "promised_date": ""})
+    do(demo_db, item_id, "jtj_head", "sep_signoff", signoff_decision="approve")
+    with demo_db.transaction() as s:
+        jtj = s.scalars(select(Unit).where(Unit.code == "jtj")).one().id
+        s.execute(update(Reply).where(Reply.item_id == item_id).values(status="approved", reviewed_at=clock.now()))
+    login(client, "office")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    part = html.split('id="separate-parts"')[1].split("</section>")[0]
+    assert "编发文字号</button>" in part and f'name="unit" value="{jtj}"' in part
+    r = client.post(f"/items/{item_id}/letter-number",
+                    data={"csrf_token": csrf_token(client, f"/items/{item_id}"), "unit": jtj})
+    assert r.status_code == 302 and _letter_number(demo_db, item_id).startswith("区交通运输局〔")
+    assert client.get(f"/items/{item_id}/letter.docx?unit={jtj}").status_code == 200
+
+
+def test_the_cli_draws_a_missing_number_only_when_asked(demo_db, replied, tmp_path, monkeypatch):
+    from engine.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    with demo_db.transaction() as s:
+        s.execute(update(Reply).where(Reply.item_id == replied).values(letter_number=None))
+        number = s.get(Item, replied).number
+    out = tmp_path / "letter.docx"
+    r = CliRunner().invoke(main, ["letter", number, "-o", str(out)])
+    assert r.exit_code != 0 and "答复函尚未编发文字号" in r.output and not out.exists()
+    r = CliRunner().invoke(main, ["letter", number, "-o", str(out), "--assign-number"])
+    assert r.exit_code == 0 and out.exists()
+    assert _letter_number(demo_db, replied) in r.output

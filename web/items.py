@@ -19,7 +19,7 @@ from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import ITEM_STATUSES, Item, Promise, User
 from engine.items.registration import register_item
 from engine.workflow.runtime import instance_of
-from web.helpers import current_lang, db, field_error_text, item_filter, roles_required, uploads
+from web.helpers import current_lang, db, error_text, field_error_text, item_filter, roles_required, uploads
 from web.units import unit_choice
 
 bp = Blueprint("items", __name__, url_prefix="/items")
@@ -161,22 +161,38 @@ def letter_scan(item_id: int):
 @bp.get("/<int:item_id>/letter.docx")
 @login_required
 def letter(item_id: int):
-    """答复函 of the approved reply, numbered from the unit's yearly counter on first download."""
+    """答复函 of the approved reply, under the document number drawn when the office approved it. A GET changes
+    nothing: a reply without a number has no letter yet (the office draws it, `letter_number`)."""
     try:
-        with db().transaction() as s:
+        with db().reading() as s:
             item = s.get(Item, item_id) or abort(404)
             result = reply_letter.reply_letter(s, item, s.get(User, current_user.id),
                                                request.args.get("unit", type=int))  # 分办: that unit's letter
     except PermissionError:
         abort(404)
-    except reply_letter.LetterUnavailable:
-        flash(_("尚无审核通过的答复，不能生成答复函。"), "error")
+    except reply_letter.LetterUnavailable as exc:
+        flash(error_text(exc), "error")
         return redirect(url_for("items.detail", item_id=item_id))
     from urllib.parse import quote
 
     return Response(result.data, mimetype=reply_letter.DOCX_MIME, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.filename)}",
         "Cache-Control": "private, no-store"})
+
+
+@bp.post("/<int:item_id>/letter-number")
+@roles_required("office")
+def letter_number(item_id: int):
+    """编发文字号: the office draws the document number of an approved reply that has none (approved before numbers
+    were drawn at approval), the lead unit's or, with `unit`, a 分办 unit's."""
+    try:
+        with db().transaction() as s:
+            item = s.get(Item, item_id) or abort(404)
+            number = reply_letter.number_letter(s, item, s.get(User, current_user.id), request.form.get("unit", type=int))
+        flash(_("已编发文字号：%(number)s", number=number), "success")
+    except reply_letter.LetterUnavailable as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("items.detail", item_id=item_id))
 
 
 @bp.post("/<int:item_id>/co-part")

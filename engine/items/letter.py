@@ -8,8 +8,10 @@ with 2-character indents, the unit and date, the contact person and telephone, a
 (抄送) between two rules. An office replaces it with its own file (`BANLI_LETTER_TEMPLATE`; `banli letter
 --template FILE` writes the built-in one as a starting point): the fields are listed in `FIELDS`.
 
-The document number is drawn once per approved reply from the unit's per-year counter and kept on the
-reply, so the same letter always carries the same number.
+The document number (engine.letter_numbers) is drawn when the office approves the reply and kept on it, so
+the same letter always carries the same number; writing the letter reads it and changes nothing. A reply
+approved before numbers were drawn at approval has no letter until the office draws its number
+(`number_letter`, a button on the item page).
 """
 from __future__ import annotations
 
@@ -25,13 +27,14 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 from docxtpl import DocxTemplate
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
+from engine.letter_numbers import number_reply
 from engine.people import visibility
-from engine.models import Item, LetterCounter, Pledge, Reply, Unit, User
+from engine.people.authz import NotAllowed
+from engine.models import Item, Pledge, Reply, Unit, User
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 CLASS_NAMES = {"A": "A类（已解决或基本采纳）", "B": "B类（正在解决或列入计划）", "C": "C类（因条件限制留作参考）",
@@ -46,7 +49,7 @@ FIELDS = ("unit_name", "letter_number", "signer", "class_mark", "class_name", "t
 
 
 class LetterUnavailable(Exception):
-    """There is no approved reply to write a letter for (yet)."""
+    """There is no approved reply to write a letter for (yet), or it has no document number yet."""
 
 
 @dataclass(frozen=True)
@@ -76,23 +79,15 @@ def may_download(session: Session, user: User, item: Item) -> bool:
     return visibility.may_see_item(session, user, item)
 
 
-def draw_number(session: Session, unit: Unit, year: int) -> str:
-    """The next document number of the unit's year: 交运函〔2026〕12号 (the prefix defaults to the name)."""
-    query = select(LetterCounter).where(LetterCounter.unit_id == unit.id, LetterCounter.year == year)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    counter = session.scalars(query).first()
-    if counter is None:
-        try:
-            with session.begin_nested():
-                counter = LetterCounter(unit_id=unit.id, year=year, last=0)
-                session.add(counter)
-                session.flush()
-        except IntegrityError:  # another writer created it first
-            counter = session.scalars(query).one()
-    counter.last += 1
-    session.flush()
-    return f"{unit.letter_prefix or unit.name}〔{year}〕{counter.last}号"
+def number_letter(session: Session, item: Item, user: User, unit_id: int | None = None) -> str:
+    """The office draws the document number of the item's approved reply (a 分办 unit's with `unit_id`) that has
+    none: one approved before numbers were drawn at approval. Returns the number (the one it has, if any)."""
+    if user.role != "office":
+        raise NotAllowed(N_("只有区府办可以编发文字号"))
+    reply = approved_reply(session, item, unit_id)
+    if reply is None:
+        raise LetterUnavailable(N_("%(number)s：尚无审核通过的答复", number=item.number))
+    return number_reply(session, reply)
 
 
 def context(session: Session, item: Item, reply: Reply) -> dict:
@@ -132,16 +127,15 @@ def template_bytes() -> bytes:
 
 
 def reply_letter(session: Session, item: Item, user: User | None = None, unit_id: int | None = None) -> Letter:
-    """The letter of the item's approved reply (a 分办 unit's with `unit_id`), numbered on first use (call inside
-    a transaction)."""
+    """The letter of the item's approved reply (a 分办 unit's with `unit_id`), under the number drawn at its
+    approval. Reads only: LetterUnavailable while the reply has no number."""
     if user is not None and not may_download(session, user, item):
         raise PermissionError("this user may not see the item")
     reply = approved_reply(session, item, unit_id)
     if reply is None:
         raise LetterUnavailable(N_("%(number)s：尚无审核通过的答复", number=item.number))
     if reply.letter_number is None:
-        reply.letter_number = draw_number(session, session.get(Unit, reply.unit_id), clock.today().year)
-        session.flush()
+        raise LetterUnavailable(N_("%(number)s：答复函尚未编发文字号", number=item.number))
     doc = DocxTemplate(BytesIO(template_bytes()))
     doc.render(context(session, item, reply), autoescape=True)
     buf = BytesIO()

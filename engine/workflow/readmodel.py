@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from engine import clock, writes
 from engine.i18n import N_
 from engine.events import outbox
+from engine.letter_numbers import number_reply
 from engine.people.notifications import notify, role_users
 from engine.people.redaction import redact
 from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Disclosure, Item, LeaderInstruction,
@@ -319,6 +320,7 @@ def reply_review(c: Completion) -> None:
         r.final_class = c.data.get("final_class") or r.reply_class
         if not c.separate_part:  # the item's class is its lead unit's; a 分办 unit's class is its reply's own
             c.item.reply_class = r.final_class
+        number_reply(c.session, r)  # 发文字号: the letter is the approved reply's, dated this day
         _mark_replied_when_all_have(c, approved_now=r)
         promises_of(c.session, c.item, r)
         if c.separate_part:
