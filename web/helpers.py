@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, render_template
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 
 from engine import clock
 from engine.db import Database
@@ -49,6 +50,21 @@ CHOICE_LABELS = {
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
     "full": _l("全文公开"), "summary": _l("摘要公开"), "none": _l("不公开"),
 }
+
+
+# Punctuation between values (a label and its value, a note after what it qualifies, the items of a list) in the
+# reader's language: the full-width marks in Chinese, ASCII ones with their spaces in English. A template writes
+# these, never a full-width mark outside a msgid, which would show on the English pages as it is
+# (tests/test_template_punctuation.py); punctuation that belongs to words goes into their msgid.
+COLON = _l("：")  # "label：value"; English ": "
+LIST_SEP = _l("、")  # between the items of a list; English ", "
+FULL_STOP = _l("。")  # between two sentences; English ". "
+
+
+def paren(text) -> Markup:
+    """A note in brackets after what it qualifies: "（text）" in Chinese, " (text)" in English. The text is
+    escaped unless it is markup already (a translated message)."""
+    return Markup(_("（%(text)s）")) % {"text": text}
 
 
 def roles_required(*roles):
@@ -130,7 +146,7 @@ def name_text(text: str | None) -> str:
 
 def steps(text: str | None) -> str:
     """An item's current steps (BPMN names joined with 、, as the engine stores them) in the reader's language."""
-    return "、".join(process_text(name) for name in text.split("、")) if text else ""
+    return str(LIST_SEP).join(process_text(name) for name in text.split("、")) if text else ""
 
 
 def step_label(text: str | None) -> str:
@@ -203,6 +219,7 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["local"] = local_dt
     app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}
+    app.jinja_env.globals.update(colon=COLON, list_sep=LIST_SEP, full_stop=FULL_STOP, paren=paren)
 
     @app.context_processor
     def labels():
