@@ -309,3 +309,20 @@ def test_a_merged_items_proposer_reads_the_lead_items_reply_and_their_own_rating
     assert mine["item"]["current_step"] == f"已并入 {number}，已答复，待评价"
     english = client.get(f"/api/v1/items/{other}", headers={**liu.headers, "Accept-Language": "en"}).get_json()
     assert english["item"]["current_step"] == f"Merged into {number}: Replied, awaiting the rating"
+
+
+def test_a_proposer_lists_the_items_they_lead_or_co_signed_and_no_others(client, demo_db):
+    """GET /items gave a proposer an empty list (the staff's visibility), while each item could be read."""
+    from engine.items.registration import register_item
+    from engine.models import ItemCosigner
+
+    with demo_db.transaction() as s:
+        office = user(s, "office")
+        cosigned = register_item(s, {"item_type": "suggestion", "proposer": "deputy_liu", "title": "关于增设路灯的建议",
+                                     "content": "背街小巷照明不足。", "cosigners": "陈代表"}, office).id
+        chen = user(s, "deputy_chen").id
+        led = set(s.scalars(select(Item.id).where(Item.proposer_id == chen)))
+        signed = set(s.scalars(select(ItemCosigner.item_id).where(ItemCosigner.user_id == chen)))
+        assert cosigned in signed and led and not led & signed
+    listed = {i["id"] for i in Api(client, demo_db, "deputy_chen").get("/items", query_string={"limit": 200})["items"]}
+    assert listed == led | signed

@@ -147,9 +147,10 @@ class ItemFilter:
     page: int = 1
 
 
-def _filtered(user: User, f: ItemFilter):
-    """The items `user` may open internally that match the filters (the list page, its export and the API)."""
-    q = select(Item).where(visibility.internal_items_clause(user))
+def _filtered(user: User, f: ItemFilter, seen=None):
+    """The items `user` may open internally (or those of `seen`, a visibility clause) that match the filters
+    (the list page, its export and the API)."""
+    q = select(Item).where(visibility.internal_items_clause(user) if seen is None else seen)
     if f.year:
         q = q.where(Item.year == f.year)
     if f.item_type:
@@ -207,8 +208,9 @@ def list_page(session: Session, user: User, f: ItemFilter, after: str | None = N
 def items_after(session: Session, user: User, f: ItemFilter, after_id: int | None, limit: int) -> list[Item]:
     """Keyset pagination for the API: the newest first, `limit` items after the item `after_id`.
 
-    A cursor stays right while items are registered meanwhile, where an offset would skip or repeat."""
-    q = _filtered(user, f)
+    A cursor stays right while items are registered meanwhile, where an offset would skip or repeat. A
+    proposer lists the items of their portal, as each one of them reads."""
+    q = _filtered(user, f, visibility.visible_items_clause(session, user))
     if after_id is not None:
         q = q.where(Item.id < after_id)
     return session.scalars(q.order_by(Item.id.desc()).limit(limit)).all()
