@@ -17,7 +17,7 @@ from engine import clock
 from engine.items.letter import reply_letter
 from engine.letter_numbers import draw_number
 from engine.models import Attachment, Item, LetterCounter, Pledge, Reply, Unit
-from tests.conftest import csrf_token, login, task_for, user
+from tests.conftest import csrf_token, login, user
 from tests.test_followup import PLEDGE, new_item
 from tests.test_lifecycle import REPLY, do
 
