@@ -94,9 +94,9 @@ def visible_text(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", page)))
 
 
-def _extension(demo_db, approve: bool):
-    """An extension request of the reply deadline of 加装电梯 (handled by the housing bureau), approved or
-    pending: (item id, old date, new date)."""
+def _extension(demo_db, approve: bool, title: str = "加装电梯"):
+    """An extension request of the reply deadline of the 2026 item `title` (the demo's 加装电梯 is handled by the
+    housing bureau), approved or pending: (item id, old date, new date)."""
     from datetime import timedelta
 
     from sqlalchemy import select
@@ -106,7 +106,7 @@ def _extension(demo_db, approve: bool):
     from tests.conftest import user
 
     with demo_db.transaction() as s:
-        item = s.scalars(select(Item).where(Item.title.contains("加装电梯"), Item.year == 2026)).one()
+        item = s.scalars(select(Item).where(Item.title.contains(title), Item.year == 2026)).one()
         old = open_reply_deadline(s, item).due_date
         new = old + timedelta(days=30)
         req = request_extension(s, item, user(s, "zjj_staff"), new.isoformat(), "需协调规划审批")
@@ -136,32 +136,29 @@ def test_english_item_page_shows_an_extension_and_the_original_deadline_with_asc
 
 
 def test_english_inbox_and_task_page_show_ascii_punctuation(client, demo_db):
-    item_id, old, new = _extension(demo_db, approve=False)
-    login(client, "office")
-    en = _get(client, "/tasks/", "en")
-    assert f"Decide the extension request ({old} → {new})" in en
-    assert f"审批延期申请（{old} → {new}）" in _get(client, "/tasks/", "zh")
-    # the housing bureau's task page of the item, once the extension is approved: status and step deadline
+    from sqlalchemy import select
+
     from engine.items.extensions import decide_extension
     from engine.models import ExtensionRequest
-    from sqlalchemy import select
-    from tests.conftest import user
+    from tests.conftest import csrf_token, user
+    from tests.test_followup import handle_to_reply, new_item
 
+    handle_to_reply(demo_db, new_item(demo_db, "关于社区食堂的建议"))  # the housing bureau drafts the reply
+    item_id, old, new = _extension(demo_db, approve=False, title="社区食堂")
+    login(client, "office")
+    assert f"Decide the extension request ({old} → {new})" in _get(client, "/tasks/", "en")
+    assert f"审批延期申请（{old} → {new}）" in _get(client, "/tasks/", "zh")
+    # approved: the reply task's page shows its step deadline extended
     with demo_db.transaction() as s:
         req = s.scalars(select(ExtensionRequest).where(ExtensionRequest.item_id == item_id)).one()
         decide_extension(s, req.id, user(s, "office"), True, "同意")
-    client.post("/logout", data={"csrf_token": _csrf(client)})
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/tasks/")})
     login(client, "zjj_staff")
     inbox = client.get("/tasks/").get_data(as_text=True)
     task = next(href for href, title in re.findall(r'href="(/tasks/[0-9a-f-]{36})">([^<]*)<', inbox)
-                if "加装电梯" in title)
+                if "社区食堂" in title)
     en = _get(client, task, "en")
-    assert re.search(r"Status: \S", en) and re.search(rf"{new} [A-Za-z ]+ \(extended; originally {old}\)", en)
+    assert re.search(rf"Status: [A-Za-z ]+ · Deadline of this step {new} [A-Za-z ]+ "
+                     rf"\(extended; originally {old}\)", en)
     zh = _get(client, task, "zh")
-    assert re.search(r"状态：\S", zh) and f"（经延期，原期限 {old}）" in zh
-
-
-def _csrf(client) -> str:
-    from tests.conftest import csrf_token
-
-    return csrf_token(client, "/tasks/")
+    assert re.search(rf"状态：\w+ · 本环节期限 {new} \w+（经延期，原期限 {old}）", zh)
