@@ -114,7 +114,8 @@ def plans(org: Org, n: int, seed: int = 2026) -> list[Plan]:
         lead = rnd.choice(org.units)
         others = [u for u in org.units[:20] if u != lead]
         out.append(Plan(
-            item_type=item_type, proposer=rnd.choice(org.proposers),
+            item_type=item_type,  # a 建议 is a deputy's, a 提案 a CPPCC member's
+            proposer=rnd.choice([p for p in org.proposers if p.startswith("deputy" if item_type == "suggestion" else "member")]),
             title=f"关于{place}{subject}的{'建议' if item_type == 'suggestion' else '提案'}",
             content=f"{place or '我区'}{ask}" * 3,  # a few hundred characters, like a real text
             lead=lead, co_units=rnd.sample(others, k=rnd.choice((0, 0, 1, 1, 2))),
