@@ -154,7 +154,8 @@ def letter_scan(item_id: int):
     except PermissionError:
         abort(403)
     except FormInvalid as exc:
-        flash("；".join(e.message(current_lang()) for e in exc.errors), "error")
+        for e in exc.errors:
+            flash(field_error_text(e), "error")
     return redirect(url_for("items.detail", item_id=item_id))
 
 
