@@ -56,6 +56,17 @@ def test_pledge_target_date_lies_between_today_and_the_reply_deadline(demo_db):
         do(demo_db, item_id, "jtj_head", "pledge", **{**pledge, "target_date": "2026-06-02"})  # the deadline itself
 
 
+def test_every_problem_of_a_form_is_told_at_once(demo_db):
+    """A missing field and a date out of bounds were told one after the other: the field checks refused the
+    form before the domain's rules looked at it, so the person corrected, sent, and was refused again."""
+    with time_machine.travel(T0, tick=False):
+        item_id = _signed(demo_db)
+        assert sorted(_refused(demo_db, item_id, "jtj_head", "pledge", **{
+            **PLEDGE, "responsible_leader": "", "contact_phone": "12", "target_date": "9999-12-31"})) == [
+            ("contact_phone", "phone", ""), ("responsible_leader", "required", ""),
+            ("target_date", "after_reply_due", "2026-06-02")]
+
+
 def test_a_pledge_may_target_today(demo_db):
     with time_machine.travel(T0, tick=False):
         item_id = _signed(demo_db)

@@ -192,10 +192,19 @@ def windows(form: dict) -> list[tuple[str, str, str]]:
 
 
 def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
-    """Return the typed data for `form`, or raise FormInvalid with one error per bad field.
+    """Return the typed data for `form`, or raise FormInvalid with one error per bad field."""
+    data, errors = checked(form, raw, choices)
+    if errors:
+        raise FormInvalid(errors)
+    return data
+
+
+def checked(form: dict, raw: Mapping[str, object], choices: Choices) -> tuple[dict, list[FieldError]]:
+    """The typed data for `form` and one error per bad field; a field that could not be read is left out.
 
     Read-only fields keep their default; a field is required by the `required` constraint, or by a
-    `required_when` property (`other_field=value|...`) evaluated on the submitted values.
+    `required_when` property (`other_field=value|...`) evaluated on the submitted values. The caller goes
+    on to the domain's rules with the rest, so that a form is told all that is wrong with it at once.
     """
     data, errors = {}, []
     for field in form.get("fields", []):
@@ -222,9 +231,7 @@ def validate(form: dict, raw: Mapping[str, object], choices: Choices) -> dict:
         required = "required" in rules or (cond is not None and _condition_holds(cond, data))
         if required and not _present(data[fid]) and field["type"] != "boolean":
             errors.append(FieldError(fid, field["label"], "required"))
-    if errors:
-        raise FormInvalid(errors)
-    return data
+    return data, errors
 
 
 def json_schema(form: dict, choices: Choices) -> dict:

@@ -703,12 +703,13 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     if task is None or not task.has_state(TaskState.READY):
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
-    data = forms.validate(form, raw, choices(session))
-    closed = {} if for_unit else closed_choices(session, row, form, chosen=data)
+    data, problems = forms.checked(form, raw, choices(session))
+    sound = {f: v for f, v in data.items() if not any(e.field == f for e in problems)}  # the rules read these
+    closed = {} if for_unit else closed_choices(session, row, form, chosen=sound)
     labels = {f["id"]: f["label"] for f in form["fields"]}
-    problems = [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in data.items()
-                if isinstance(v, str) and v in closed.get(f, {})]
-    problems += formrules.check(form, data, formrules.Days(
+    problems += [forms.FieldError(f, labels[f], "window_closed", closed[f][v]) for f, v in sound.items()
+                 if isinstance(v, str) and v in closed.get(f, {})]
+    problems += formrules.check(form, sound, formrules.Days(
         clock.today(), clock.local_day(item.assigned_at),
         functools.partial(pledge_latest, session, item, row.unit_id, bool(task.data.get("sep_unit")))))
     if problems:
