@@ -86,6 +86,9 @@ def test_task_page_renders_the_bpmn_form_and_completes(client, demo_db):
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/items/{item.id}")
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "签收" in html and "王教育（经办人）" in html  # on the timeline, with who
+    # The unit a step concerns stands with the step, not after the person (who may be the office's).
+    entry = [li for li in html.split('<ol class="timeline">')[1].split("</ol>")[0].split("<li>") if "王教育" in li][-1]
+    assert re.search(r'</b>\s*<span class="tag">区教育局</span>\s*<span class="muted">王教育（经办人）</span>', entry), entry
     with demo_db.reading() as s:
         assert task_for(s, item.id, "pledge") is not None
 
