@@ -107,6 +107,12 @@ def test_merged_item_keeps_its_number_its_proposer_receives_the_reply_and_rates_
         ratings = s.scalars(select(Rating).where(Rating.item_id == other)).all()
         assert [(r.round, r.attitude, r.result) for r in ratings] == [(1, "satisfied", "basically_satisfied")]
     assert 'name="attitude"' not in client.get(portal).get_data(as_text=True)  # rated once per round
+    # The letter offered in the portal is theirs: addressed to them, about their own item, with the lead reply.
+    r = client.get(f"/items/{other}/letter.docx")
+    assert r.status_code == 200 and r.mimetype.endswith("wordprocessingml.document")
+    from tests.test_letter import _texts
+    letter = "\n".join(_texts(r.data)[1])
+    assert "刘代表：" in letter and other_number in letter and REPLY["reply_text"].splitlines()[0] in letter
     # Another proposer cannot rate it.
     as_user(client, "deputy_chen")
     assert post(client, f"/portal/items/{other}/rate", "/portal/", attitude="satisfied",

@@ -65,13 +65,16 @@ def _cn_date(d) -> str:
 
 def approved_reply(session: Session, item: Item, unit_id: int | None = None) -> Reply | None:
     """The reply of the latest round the office approved: the lead unit's, or with `unit_id` that unit's (分办:
-    each separate unit sends its own letter under its own number)."""
+    each separate unit sends its own letter under its own number). An item merged into another (并案) is
+    answered by that item's reply: its proposer's letter carries it."""
+    source = session.get(Item, item.merged_into_id) if item.merged_into_id else item
+
     def latest(*where):
-        return session.scalars(select(Reply).where(Reply.item_id == item.id, Reply.status == "approved", *where)
+        return session.scalars(select(Reply).where(Reply.item_id == source.id, Reply.status == "approved", *where)
                                .order_by(Reply.round.desc(), Reply.id.desc()).limit(1)).first()
     if unit_id is not None:
         return latest(Reply.unit_id == unit_id)
-    return latest(Reply.unit_id == item.lead_unit_id) if item.lead_unit_id else latest()
+    return latest(Reply.unit_id == source.lead_unit_id) if source.lead_unit_id else latest()
 
 
 def may_download(session: Session, user: User, item: Item) -> bool:
@@ -92,7 +95,7 @@ def number_letter(session: Session, item: Item, user: User, unit_id: int | None 
 
 def context(session: Session, item: Item, reply: Reply) -> dict:
     unit = session.get(Unit, reply.unit_id)
-    pledge = session.scalars(select(Pledge).where(Pledge.item_id == item.id, Pledge.unit_id == reply.unit_id)
+    pledge = session.scalars(select(Pledge).where(Pledge.item_id == reply.item_id, Pledge.unit_id == reply.unit_id)
                              .order_by(Pledge.id.desc()).limit(1)).first()
     signer = session.get(User, reply.signed_by) if reply.signed_by else None
     kind = "代表" if item.item_type == "suggestion" else "委员"
