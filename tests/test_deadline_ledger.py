@@ -487,6 +487,17 @@ def test_a_calendar_warning_is_a_catalog_message_shown_in_the_readers_language(c
     client.get("/lang/en")
     page = client.get(f"/items/{item_id}").get_data(as_text=True)
     assert "No holiday data for 2027: computed on weekends only" in page and "节假日" not in page
+    # The unit that owes it reads the same warning where it works: its inbox row and the step's page.
+    client.get("/lang/zh")
+    with time_machine.travel(at("2026-12-28"), tick=False):
+        login(client, "jtj_staff")
+        with demo_db.reading() as s:
+            task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sign_for")).one()
+        inbox = client.get("/tasks/").get_data(as_text=True)
+        row = [r for r in inbox.split("<tr") if f"/tasks/{task_id}" in r]
+        assert row and "2027年节假日数据未载入，按周末计算" in row[0]
+        assert "2027年节假日数据未载入，按周末计算" in client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    login(client, "office")
     with demo_db.transaction() as s:
         s.get(Deadline, window.id).warning = "旧版提示：2027 年节假日未载入"  # plain text, as rows before kept it
     with demo_db.reading() as s:
