@@ -124,6 +124,25 @@ def test_merged_item_keeps_its_number_its_proposer_receives_the_reply_and_rates_
     assert d["merged"] >= 1 and facts[other].counted is False and facts[lead].counted is True
 
 
+def test_a_suggestion_is_merged_only_into_a_suggestion_and_a_proposal_into_a_proposal(client, demo_db):
+    """建议 are reported to the people's congress, 提案 to the CPPCC: a 建议 merged into a 提案 left the
+    congress's figures without a trace of it."""
+    from engine.items.merging import merge_candidates
+    db = demo_db
+    suggestion = new_item(db, "关于增设公交站的建议")
+    proposal = new_item(db, "关于增设公交站的提案", proposer="member_zhao", item_type="proposal")
+    with db.reading() as s:
+        target = s.get(Item, proposal).number
+        assert {i.item_type for i in merge_candidates(s, s.get(Item, suggestion))} == {"suggestion"}
+    login(client, "office")
+    page = f"/items/{suggestion}"
+    assert target not in client.get(page).get_data(as_text=True).split('id="merge"')[-1].split("</form>")[0]
+    post(client, f"/items/{suggestion}/merge", page, into=target)
+    assert "建议只能并入建议，提案只能并入提案" in client.get(page).get_data(as_text=True)
+    with db.reading() as s:
+        assert s.get(Item, suggestion).merged_into_id is None
+
+
 def test_an_assigned_item_cannot_be_merged_and_only_the_office_merges(client, demo_db):
     db = demo_db
     a, b = new_item(db, "关于甲的建议"), new_item(db, "关于乙的建议")

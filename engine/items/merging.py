@@ -27,12 +27,13 @@ VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
 
 
 def merge_candidates(session: Session, item: Item) -> list[Item]:
-    """Items of the same year this one may be merged into (not itself, nor finished or merged ones)."""
+    """Items of the same year and type this one may be merged into (not itself, nor finished or merged ones):
+    建议 are accounted for to the people's congress, 提案 to the CPPCC, each in its own figures."""
     if item.status not in MERGEABLE:
         return []
-    return list(session.scalars(select(Item).where(Item.year == item.year, Item.id != item.id,
-                                                   Item.status.not_in(CLOSED))
-                                .order_by(Item.item_type, Item.number)))
+    return list(session.scalars(select(Item).where(Item.year == item.year, Item.item_type == item.item_type,
+                                                   Item.id != item.id, Item.status.not_in(CLOSED))
+                                .order_by(Item.number)))
 
 
 def merge_item(session: Session, user: User, item_id: int, into_number: str) -> Item:
@@ -44,8 +45,11 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
         raise FormInvalid([FieldError("into", N_("并入"), "reference")])
     if item.status not in MERGEABLE:
         raise FormInvalid([FieldError("into", N_("并入"), "merge_state")])
-    target = session.scalars(select(Item).where(Item.year == item.year,
-                                                Item.number == (into_number or "").strip())).first()
+    targets = session.scalars(select(Item).where(Item.year == item.year,
+                                                 Item.number == (into_number or "").strip())).all()
+    target = next((t for t in targets if t.item_type == item.item_type), None)
+    if target is None and targets:  # a number of the other type: 建议 and 提案 are not merged together
+        raise FormInvalid([FieldError("into", N_("并入"), "merge_type")])
     if target is None or target.id == item.id or target.status in CLOSED:
         raise FormInvalid([FieldError("into", N_("并入"), "merge_target")])
     instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,

@@ -75,6 +75,9 @@ MESSAGES = {
     "no_approved_reply": ("尚无审核通过的答复", "There is no approved reply yet"),
     "merge_state": ("只有登记或待交办的事项可以并案", "Only items waiting for assignment can be merged"),
     "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
+    "merge_type": ("建议只能并入建议，提案只能并入提案（分别向人大、政协报告办理情况）",
+                   "A suggestion merges only into a suggestion, a proposal into a proposal (each is reported on "
+                   "to its own body)"),
     "no_waiting_opinion": ("该协办单位没有待提出的协办意见", "This co-unit has no opinion waiting"),
     "promise_closed": ("该承诺事项已办结", "This promise is already closed"),
     "window_closed": ("申请退回的期限已于 {n} 届满；如确需改派，请联系区府办",
