@@ -326,3 +326,33 @@ def test_a_proposer_lists_the_items_they_lead_or_co_signed_and_no_others(client,
         assert cosigned in signed and led and not led & signed
     listed = {i["id"] for i in Api(client, demo_db, "deputy_chen").get("/items", query_string={"limit": 200})["items"]}
     assert listed == led | signed
+
+
+def test_a_proposer_reads_no_internal_state_through_the_fields_or_the_filters(client, demo_db):
+    """`status` said replying (a draft waits for the office's review) or rehandling (the office deliberates), a
+    reply showed the unit's class beside the office's, and `?status=` / `?unit=` filters told the same and which
+    units help: none of it is the portal's."""
+    from engine.models import Reply as ReplyRow
+    from tests.test_lifecycle import do
+    with demo_db.reading() as s:
+        waiting = s.scalars(select(Item.id).where(Item.status == "rating", Item.year == 2026)).first()
+        rater = s.get(Item, waiting).proposer.username
+    do(demo_db, waiting, rater, "rate", attitude="unsatisfied", result="unsatisfied", rating_reason="没有落实。")
+    with demo_db.transaction() as s:
+        rows = {st: s.scalars(select(Item).where(Item.status == st, Item.year == 2026)).first()
+                for st in ("replying", "rehandling")}
+        assert all(rows.values()), rows
+        replied = s.scalars(select(ReplyRow).where(ReplyRow.status == "approved")).first()
+        replied.reply_class, replied.final_class = "B", "C"  # the office reclassified the unit's reply
+        who = {st: (it.id, it.proposer.username) for st, it in rows.items()}
+        reclassified = (replied.item_id, s.get(Item, replied.item_id).proposer.username)
+    for st, (item_id, username) in who.items():
+        seen = Api(client, demo_db, username).get(f"/items/{item_id}")["item"]
+        assert seen["status"] not in ("replying", "rehandling"), (st, seen["status"])
+    item_id, username = reclassified
+    replies = Api(client, demo_db, username).get(f"/items/{item_id}")["replies"]
+    assert replies and all(r["reply_class"] == "C" and r["final_class"] == "C" for r in replies)
+    chen = Api(client, demo_db, "deputy_chen")
+    everything = {i["id"] for i in chen.get("/items", query_string={"limit": 200})["items"]}
+    for query in ({"status": "replying"}, {"status": "rehandling"}, {"unit": 1}):
+        assert {i["id"] for i in chen.get("/items", query_string={"limit": 200, **query})["items"]} == everything

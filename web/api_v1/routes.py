@@ -73,6 +73,7 @@ class _AsProposerReads:
 
     def __init__(self, item: Item, stage: portal.Stage):
         self._item, self.current_step = item, tr(stage.text, lang())
+        self.status = "merged" if stage.merged_into else stage.code  # not replying, rehandling ...: the staff's
 
     def __getattr__(self, name):
         return getattr(self._item, name)
@@ -133,8 +134,10 @@ class Items(MethodView):
     @bp.response(200, S.ItemPage)
     def get(self, args):
         """事项列表: the items the token's user may see, newest first, with the list page's filters."""
-        f = queries.ItemFilter(year=args.get("year"), item_type=args.get("type"), status=args.get("status"),
-                               unit_id=args.get("unit"), key_only=bool(args.get("key_only")), q=args.get("q"))
+        staff = g.api_role != "proposer"  # a proposer's filters tell no step nor helping unit (the portal's)
+        f = queries.ItemFilter(year=args.get("year"), item_type=args.get("type"),
+                               status=args.get("status") if staff else None, unit_id=args.get("unit") if staff else None,
+                               key_only=bool(args.get("key_only")), q=args.get("q"))
         limit = args["limit"]
         with db().reading() as s:
             rows = queries.items_after(s, _me(s), f, _cursor(args.get("cursor")), limit + 1)
@@ -175,8 +178,10 @@ class ItemView(MethodView):
                 replies = [r for r in replies if r.status == "approved" and "approved_replies" in fields]
                 if item.merged_into_id and "approved_replies" in fields:  # 并案: the lead item's, as in the portal
                     replies = merging.lead_replies(s, item)
+            internal = "replies" in fields  # the portal reads the class the office gave, not the unit's draft one
             return {"item": _shown(s, [item])[0], "deadlines": [_deadline(d, units) for d in deadlines],
-                    "replies": [{"round": r.round, "reply_class": r.reply_class, "final_class": r.final_class,
+                    "replies": [{"round": r.round, "reply_class": r.reply_class if internal else r.final_class or r.reply_class,
+                                 "final_class": r.final_class if internal else r.final_class or r.reply_class,
                                  "text": r.text, "status": r.status, "disclosure": r.disclosure} for r in replies],
                     "open_tasks": _open_tasks(s, item, units) if "tasks" in fields else []}
 

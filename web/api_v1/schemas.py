@@ -34,6 +34,12 @@ CURRENT_STEP = (
     "In the language of Accept-Language.")
 
 
+STATUS = (
+    "Staff: the item's status. A proposer (代表委员) reads the portal's stage instead, never the staff's: "
+    + ", ".join(STAGE_LABELS) + ", or merged (并案); and the filters `status` and `unit` do not apply to them.")
+PROPOSER_STATUSES = tuple(STAGE_LABELS) + ("merged",)
+
+
 class Item(Schema):
     id = fields.Integer(required=True)
     year = fields.Integer(required=True)
@@ -47,7 +53,8 @@ class Item(Schema):
     cosigners = fields.String(allow_none=True)
     category = fields.String(allow_none=True)
     suggested_units = fields.String(allow_none=True)
-    status = fields.String(required=True, validate=validate.OneOf(ITEM_STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(sorted(set(ITEM_STATUSES) | set(PROPOSER_STATUSES))),
+                           metadata={"description": STATUS})
     current_step = fields.String(allow_none=True, metadata={"description": CURRENT_STEP})
     lead_unit = fields.Function(lambda i: i.lead_unit.code if i.lead_unit else None, allow_none=True)
     is_key = fields.Boolean(required=True)
