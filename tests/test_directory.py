@@ -234,3 +234,23 @@ def test_a_password_reset_or_change_revokes_the_persons_api_tokens(client, demo_
         _, second = tokens.create_token(s, supervisor, "报表", ["items:read"])
         change_password(s, supervisor, "reset-2026", "mine-2026-x", "mine-2026-x")
     assert client.get("/api/v1/items", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+
+
+def test_no_one_resets_their_own_password_nor_a_partners_machine_account_here(client, demo_db):
+    """A reset needs no current password: on one's own account a stolen session became a takeover, and on a
+    partner's machine user (role supervisor) the office got an interactive login under the partner's name."""
+    from engine.events.partners import create_partner
+    with demo_db.transaction() as s:
+        machine_id = create_partner(s, "履职平台", "supervisor").user_id
+        office_id, office_hash = user_row(s, "office").id, user_row(s, "office").password_hash
+    login(client, "office")
+    r = _post(client, f"/directory/users/{office_id}/password", password="selfreset-1")
+    assert r.status_code == 403
+    assert "修改密码" in client.get(f"/directory/users/{office_id}").get_data(as_text=True)
+    assert _post(client, f"/directory/users/{machine_id}/password", password="officeknows-1").status_code == 403
+    assert _post(client, f"/directory/users/{machine_id}", username="partner:履职平台", name="履职平台", role="supervisor",
+                 active="true").status_code == 403
+    assert "对接平台" in client.get(f"/directory/users/{machine_id}").get_data(as_text=True)
+    with demo_db.reading() as s:
+        assert user_row(s, "office").password_hash == office_hash
+        assert authenticate(s, "partner:履职平台", "officeknows-1") is None

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from engine.models import ROLES, Unit, User
+from engine.events.partners import is_machine
 from engine.people import directory
 from engine.reports import excel
 from engine.reports.directory_excel import directory_workbook, import_directory
@@ -36,6 +37,8 @@ def _user_form(s, account, errors=None, values=None, status=200):
     actor = s.get(User, current_user.id)
     return render_template("directory/user.html", account=account, errors=errors or {}, values=values or {},
                            roles=directory.grantable_roles(actor, account), keepable=directory.may_keep(actor, account),
+                           resettable=account is not None and directory.may_reset(actor, account),
+                           machine=account is not None and is_machine(account),
                            units=s.scalars(select(Unit).where(Unit.active).order_by(Unit.code)).all()), status
 
 
@@ -76,7 +79,7 @@ def reset_password(user_id: int):
     try:
         with db().transaction() as s:
             account, actor = s.get(User, user_id) or abort(404), s.get(User, current_user.id)
-            if not directory.may_keep(actor, account):
+            if not directory.may_reset(actor, account):
                 abort(403)
             directory.set_password(s, account, request.form.get("password", ""), actor)
         flash(_("密码已重置，请将新密码告知本人。"), "success")

@@ -17,6 +17,7 @@ from engine import clock
 from engine.models import ROLES, Unit, User
 from engine.people.accounts import hash_password
 from engine.people.contact import valid_email, valid_phone
+from engine.events.partners import is_machine
 from engine.people.sessions import MIN_PASSWORD, close_all_sessions
 
 PROPOSER_KINDS = ("deputy", "member")  # 代表 / 委员
@@ -96,10 +97,19 @@ _NOT_KEEPER = Problem("username", "只有系统管理员可以修改区府办和
 
 
 def may_keep(actor: User | None, account: User | None) -> bool:
-    """May `actor` change, reset or deactivate `account` (None: a new one)? actor None: the command line."""
-    if actor is None or actor.role == "admin" or account is None:
+    """May `actor` change, reset or deactivate `account` (None: a new one)? actor None: the command line.
+    A partner's machine user is kept on the partners' page (its token, not a password, is its way in)."""
+    if actor is None or account is None:
         return True
-    return account.role not in KEY_ROLES or account.id == actor.id  # one's own name, e-mail and phone
+    if is_machine(account):
+        return False
+    return actor.role == "admin" or account.role not in KEY_ROLES or account.id == actor.id  # one's own profile
+
+
+def may_reset(actor: User | None, account: User) -> bool:
+    """May `actor` set `account`'s password without knowing it? Not their own: that asks for the current one
+    (sessions.change_password), or a session left open would be a way to keep the account."""
+    return may_keep(actor, account) and (actor is None or actor.id != account.id)
 
 
 def grantable_roles(actor: User | None, account: User | None) -> list[str]:
@@ -211,7 +221,7 @@ def deactivate(session: Session, user: User) -> None:
 
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
     """A keeper's reset (重置密码): the person's open sessions and API tokens end with the old password."""
-    if not may_keep(actor, user):
+    if not may_reset(actor, user):
         raise DirectoryInvalid([_NOT_KEEPER])
     if len(password or "") < MIN_PASSWORD:
         raise DirectoryInvalid([Problem("password", f"密码至少 {MIN_PASSWORD} 位",
