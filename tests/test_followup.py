@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -14,6 +15,7 @@ from engine.items.registration import register_item
 from engine.models import (Assignment, CarryOver, CoOpinion, Item, Notification, ProcessInstance, Promise, Rating,
                            SupervisionCheck, TaskRow, Urge, User)
 from engine.reports.statistics import year_statistics
+from engine.workflow.forms import FormInvalid
 from engine.workflow.runtime import WORKFLOWS
 from tests.conftest import PledgeForm, csrf_token, login, user, shown_title
 from tests.test_lifecycle import REPLY, do, ready
@@ -141,6 +143,24 @@ def test_a_suggestion_is_merged_only_into_a_suggestion_and_a_proposal_into_a_pro
     assert "建议只能并入建议，提案只能并入提案" in client.get(page).get_data(as_text=True)
     with db.reading() as s:
         assert s.get(Item, suggestion).merged_into_id is None
+
+
+def test_an_item_others_were_merged_into_is_not_withdrawn_under_them(client, demo_db):
+    """Withdrawing the lead item left the items merged into it 已并入…，已撤回: never answered, out of the figures."""
+    from engine.items.registration import withdraw_item
+    db = demo_db
+    lead, other = new_item(db, "关于增设夜间公交线路的建议"), new_item(db, "关于延长末班车的建议", proposer="deputy_liu")
+    login(client, "office")
+    with db.reading() as s:
+        lead_number, other_number = s.get(Item, lead).number, s.get(Item, other).number
+        office_id = user(s, "office").id
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    with pytest.raises(FormInvalid) as exc:
+        withdraw_item(db, lead, office_id, "重复提交。")
+    assert [(e.field, e.message()) for e in exc.value.errors] == [
+        ("assign_decision", f"已有事项并入本件办理（{other_number}），不能撤回")]
+    with db.reading() as s:
+        assert (s.get(Item, lead).status, s.get(Item, other).status) == ("assigning", "merged")
 
 
 def test_an_assigned_item_cannot_be_merged_and_only_the_office_merges(client, demo_db):

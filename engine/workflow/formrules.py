@@ -24,16 +24,22 @@ def _unbounded() -> tuple[date, str] | None:
     return None
 
 
+def _none_merged() -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class Days:
     """The days a form's dates are checked against: today, and the day the item was assigned (None before).
 
     `pledge_latest`: the latest target date a pledge may name and the error code that says why (the reply
     deadline, "after_reply_due"; the cap on extensions, "not_after"), or None; a call, since it reads the
-    deadline ledger and only the pledge's rule asks."""
+    deadline ledger and only the pledge's rule asks. `merged_in`: the numbers of the items merged into this one
+    (并案), which its withdrawal would leave without a reply; a call too, read by the assignment's rule only."""
     today: date
     assigned: date | None = None
     pledge_latest: Callable[[], tuple[date, str] | None] = _unbounded
+    merged_in: Callable[[], list[str]] = _none_merged
 
 
 def promise_horizon(today: date) -> date:
@@ -51,6 +57,8 @@ def _field(form: dict, fid: str) -> str:
 
 def assignment(form: dict, data: dict, days: Days) -> list[FieldError]:
     lead = data.get("lead_unit")
+    if data.get("assign_decision") == "withdraw" and (merged := days.merged_in()):
+        return [FieldError("assign_decision", _field(form, "assign_decision"), "merged_in", "、".join(merged))]
     if data.get("assign_decision", "assign") != "assign":
         return []
     if lead and lead in (data.get("co_units") or []):

@@ -635,6 +635,11 @@ def closed_choices(session: Session, row: TaskRow, form: dict,
     return out
 
 
+def merged_in(session: Session, item: Item) -> list[str]:
+    """The numbers of the items merged into this one (并案)."""
+    return list(session.scalars(select(Item.number).where(Item.merged_into_id == item.id).order_by(Item.number)))
+
+
 def pledge_latest(session: Session, item: Item, unit_id: int | None, part: bool) -> tuple[date, str] | None:
     """The latest target date a responsibility pledge (责任状) may name, and the error code that says why: its
     unit's current reply deadline in the ledger (the lead unit's, or with `part` that 分办 unit's own), or, when
@@ -711,7 +716,8 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
                  if isinstance(v, str) and v in closed.get(f, {})]
     problems += formrules.check(form, sound, formrules.Days(
         clock.today(), clock.local_day(item.assigned_at),
-        functools.partial(pledge_latest, session, item, row.unit_id, bool(task.data.get("sep_unit")))))
+        functools.partial(pledge_latest, session, item, row.unit_id, bool(task.data.get("sep_unit"))),
+        functools.partial(merged_in, session, item)))
     if problems:
         raise forms.FormInvalid(problems)
     task.set_data(**data)
