@@ -125,3 +125,14 @@ def test_a_suggestion_comes_from_deputies_and_a_proposal_from_members(demo_db, i
             register_item(s, {"item_type": item_type, "title": "关于某事的建议", "content": "内容。", "proposer": proposer,
                               "cosigners": cosigners}, user(s, "office"))
     assert [(e.field, e.message()) for e in exc.value.errors] == [(field, message)]
+
+
+def test_a_deactivated_deputy_leads_no_new_item(demo_db):
+    """A deactivated co-signer was refused, a deactivated lead proposer accepted."""
+    with demo_db.transaction() as s:
+        user(s, "deputy_liu").active = False
+    with demo_db.transaction() as s:
+        with pytest.raises(FormInvalid) as exc:
+            register_item(s, {"item_type": "suggestion", "title": "关于某事的建议", "content": "内容。",
+                              "proposer": "deputy_liu"}, user(s, "office"))
+    assert [(e.field, e.message()) for e in exc.value.errors] == [("proposer", "刘代表 已停用，不能作为领衔人")]

@@ -148,6 +148,8 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
         proposer = session.scalars(select(User).where(User.username == proposer_name, User.role == "proposer")).first()
         if proposer is None:
             errors.append(FieldError("proposer", N_("领衔人"), "reference"))
+        elif not proposer.active:  # no longer on the roster (as a co-signer must be)
+            errors.append(FieldError("proposer", N_("领衔人"), "inactive_proposer", proposer.name))
         else:
             _of_kind(item_type, proposer, "proposer", N_("领衔人"), errors)
     year_raw = (raw.get("year") or "").strip() or str(clock.today().year)

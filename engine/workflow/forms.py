@@ -69,6 +69,7 @@ MESSAGES = {
     "phone": ("电话号码格式不正确（如 13812345678 或 0571-87654321）",
               "Not a valid phone number (e.g. 13812345678 or 0571-87654321)"),
     "not_in_roster": ("{n} 不在代表委员名册中", "{n} is not on the roster of deputies and members"),
+    "inactive_proposer": ("{n} 已停用，不能作为领衔人", "{n} is deactivated and cannot lead an item"),
     "not_deputy": ("{n} 不是人大代表：建议由人大代表提出", "{n} is not a deputy: suggestions come from deputies"),
     "not_member": ("{n} 不是政协委员：提案由政协委员提出", "{n} is not a member: proposals come from CPPCC members"),
     "ambiguous": ("有多位同名代表委员“{n}”，请改用用户名", "Several deputies or members are named {n}: use the username"),
