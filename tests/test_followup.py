@@ -232,17 +232,20 @@ def test_supervisor_urges_a_unit_and_records_a_check(client, demo_db):
     page = f"/items/{item_id}"
     assert "发送催办" in client.get(page).get_data(as_text=True)
     future = (clock.today() + timedelta(days=3)).isoformat()
-    post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=future, text="请尽快签收。")
-    html = client.get(page).get_data(as_text=True)
-    assert f"催办日期：不能晚于今天（{clock.today().isoformat()}）" in html and "六个月" not in html
+    r = post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=future, text="请尽快签收。")
+    # Refused: the form opens again as typed, the reason beside the date.
+    form = r.get_data(as_text=True).split('id="urge-form"')[1].split("</form>")[0]
+    assert r.status_code == 400 and f"不能晚于今天（{clock.today().isoformat()}）" in form and "六个月" not in form
+    assert f'value="{future}"' in form and "请尽快签收。" in form and '<option value="phone" selected' in form
     # Nor before the unit had the item, nor a check before the item was registered.
     before = (clock.today() - timedelta(days=1)).isoformat()
-    post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=before, text="请尽快签收。")
-    assert f"催办日期：不能早于交办日期（{clock.today().isoformat()}）" in client.get(page).get_data(as_text=True)
-    post(client, f"/items/{item_id}/checks", page, kind="visit", held_on=before, note="现场查看。")
-    assert f"督查日期：不能早于登记日期（{clock.today().isoformat()}）" in client.get(page).get_data(as_text=True)
-    post(client, f"/items/{item_id}/urge", page, unit="hbj", channel="phone", urged_on="", text="x")
-    assert "所选项目不存在" in client.get(page).get_data(as_text=True)  # a unit without a part in the item
+    r = post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on=before, text="请尽快签收。")
+    assert f"不能早于交办日期（{clock.today().isoformat()}）" in r.get_data(as_text=True)
+    r = post(client, f"/items/{item_id}/checks", page, kind="visit", held_on=before, note="现场查看。")
+    form = r.get_data(as_text=True).split('id="check-form"')[1].split("</form>")[0]
+    assert f"不能早于登记日期（{clock.today().isoformat()}）" in form and "现场查看。" in form
+    r = post(client, f"/items/{item_id}/urge", page, unit="hbj", channel="phone", urged_on="", text="x")
+    assert "所选项目不存在" in r.get_data(as_text=True)  # a unit without a part in the item
     post(client, f"/items/{item_id}/urge", page, unit="jtj", channel="phone", urged_on="", text="请尽快签收并办理。")
     post(client, f"/items/{item_id}/checks", page, kind="visit", held_on=clock.today().isoformat(), note="现场查看路灯安装进度。")
     post(client, f"/items/{item_id}/checks", page, kind="nonsense", held_on=clock.today().isoformat(), note="x")

@@ -222,8 +222,9 @@ def decide_co_return(request_id: int):
                 _("已同意退回，该协办单位不再参与办理。") if approve else _("已不同意退回，由该协办单位继续协办。"))
 
 
-def _act(item_id: int, command, done: str):
-    """Run one engine command on an item; its errors are flashed and the item page shown again."""
+def _act(item_id: int, command, done: str, form: str | None = None):
+    """Run one engine command on an item; its errors are flashed and the item page shown again, or, for one of
+    the page's own forms (`form`), that form opens again as typed with each error beside its field."""
     try:
         with db().transaction() as s:
             item = s.get(Item, item_id)
@@ -234,6 +235,8 @@ def _act(item_id: int, command, done: str):
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:
+        if form is not None:
+            return refused_side_form(item_id, form, exc)
         for e in exc.errors:
             flash(field_error_text(e), "error")
     return redirect(url_for("items.detail", item_id=item_id), code=303)
@@ -261,7 +264,7 @@ def urge(item_id: int):
     f = request.form
     return _act(item_id, lambda s, user, item: supervision.urge(s, user, item, f.get("unit", ""), f.get("channel", ""),
                                                                f.get("urged_on", ""), f.get("text", "")),
-                _("已催办，催办内容已送达该单位。"))
+                _("已催办，催办内容已送达该单位。"), form="urge")
 
 
 @bp.post("/<int:item_id>/checks")
@@ -270,7 +273,7 @@ def check(item_id: int):
     f = request.form
     return _act(item_id, lambda s, user, item: supervision.record_check(s, user, item, f.get("kind", ""),
                                                                        f.get("held_on", ""), f.get("note", "")),
-                _("已记录督查情况。"))
+                _("已记录督查情况。"), form="check")
 
 
 @bp.post("/promises/<int:promise_id>/progress")
