@@ -145,6 +145,25 @@ def test_a_suggestion_is_merged_only_into_a_suggestion_and_a_proposal_into_a_pro
         assert s.get(Item, suggestion).merged_into_id is None
 
 
+def test_an_item_is_merged_only_into_one_not_yet_replied(client, demo_db):
+    """Merged into an item already replied, its proposer was at once asked to rate a reply written without a
+    word of their item."""
+    from engine.items.merging import merge_candidates
+    db = demo_db
+    other = new_item(db, "关于延长末班车的建议", proposer="deputy_liu")
+    with db.reading() as s:
+        replied = s.scalars(select(Item).where(Item.status == "rating", Item.item_type == "suggestion",
+                                               Item.year == 2026)).first()
+        assert replied is not None
+        assert replied.id not in {i.id for i in merge_candidates(s, s.get(Item, other))}
+        number = replied.number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=number)
+    assert "只能并入尚未答复的事项" in client.get(f"/items/{other}").get_data(as_text=True)
+    with db.reading() as s:
+        assert s.get(Item, other).merged_into_id is None
+
+
 def test_an_item_others_were_merged_into_is_not_withdrawn_under_them(client, demo_db):
     """Withdrawing the lead item left the items merged into it 已并入…，已撤回: never answered, out of the figures."""
     from engine.items.registration import withdraw_item

@@ -23,6 +23,9 @@ from engine.workflow.runtime import Directory, load_workflow, sync_derived
 # Before a unit has the item (登记 or 交办), an item can still be merged into another.
 MERGEABLE = ("registered", "assigning")
 CLOSED = ("withdrawn", "merged", "closed")
+# An item not yet replied takes others in: once its reply is approved, it was written without them, and their
+# proposers would be asked at once to rate it.
+TAKES_IN = ("registered", "assigning", "signing", "handling", "replying")
 VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
 
 
@@ -32,7 +35,7 @@ def merge_candidates(session: Session, item: Item) -> list[Item]:
     if item.status not in MERGEABLE:
         return []
     return list(session.scalars(select(Item).where(Item.year == item.year, Item.item_type == item.item_type,
-                                                   Item.id != item.id, Item.status.not_in(CLOSED))
+                                                   Item.id != item.id, Item.status.in_(TAKES_IN))
                                 .order_by(Item.number)))
 
 
@@ -52,6 +55,8 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
         raise FormInvalid([FieldError("into", N_("并入"), "merge_type")])
     if target is None or target.id == item.id or target.status in CLOSED:
         raise FormInvalid([FieldError("into", N_("并入"), "merge_target")])
+    if target.status not in TAKES_IN:
+        raise FormInvalid([FieldError("into", N_("并入"), "merge_replied", target.number)])
     instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
                                                              ProcessInstance.status == "running")
                                .with_for_update()).first()

@@ -76,6 +76,7 @@ MESSAGES = {
     "no_approved_reply": ("尚无审核通过的答复", "There is no approved reply yet"),
     "merge_state": ("只有登记或待交办的事项可以并案", "Only items waiting for assignment can be merged"),
     "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
+    "merge_replied": ("{n} 已答复：只能并入尚未答复的事项", "{n} has been replied to: merge only into an item not yet replied"),
     "merged_in": ("已有事项并入本件办理（{n}），不能撤回", "Items were merged into this one ({n}): it cannot be withdrawn"),
     "merge_type": ("建议只能并入建议，提案只能并入提案（分别向人大、政协报告办理情况）",
                    "A suggestion merges only into a suggestion, a proposal into a proposal (each is reported on "
