@@ -194,3 +194,21 @@ def test_inbox_pages_past_fifty_tasks(client, demo_db):
     assert second.count('<td data-label="案由">') == total - 50 and 'rel="next"' not in second
     back = re.search(r'rel="prev" href="([^"]+)"', second)
     assert client.get(back.group(1).replace("&amp;", "&")).get_data(as_text=True).count('<td data-label="案由">') == 50
+
+
+def test_a_replys_disclosure_reads_as_the_units_proposal_not_as_published(client, demo_db):
+    """The reply line said 摘要公开 / "Summary published" of a reply the office had not published (or had
+    published in full): it is what the unit proposes."""
+    from engine.models import Reply
+    with demo_db.reading() as s:
+        reply = s.scalars(select(Reply).where(Reply.disclosure == "summary")).first() or \
+            s.scalars(select(Reply).where(Reply.disclosure == "full")).first()
+        item_id, proposed = reply.item_id, {"summary": ("摘要公开", "Publish a summary"),
+                                            "full": ("全文公开", "Publish in full")}[reply.disclosure]
+    login(client, "office")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert f"拟公开方式：{proposed[0]}" in html
+    client.get("/lang/en")
+    html = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert f"Proposed disclosure: {proposed[1]}" in html and "Summary published" not in html
+    client.get("/lang/zh")

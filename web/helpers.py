@@ -45,6 +45,9 @@ REPLY_STATES = {"drafted": _l("待签发"), "signed": _l("待审核"), "revise":
 DEADLINE_STATES = {"on_time": _l("正常"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "met": _l("按期完成"),
                    "met_late": _l("超期完成"), "expired": _l("期满未表态"), "waived": _l("区府办已免除"),
                    "void": _l("已作废")}
+# A reply's disclosure as the unit proposes it: the names of the reply form's options, shown through |bpmn
+# (Publish a summary ...), not CHOICE_LABELS' names of what was published (Summary published ...).
+PROPOSED_DISCLOSURE = {"full": "全文公开", "summary": "摘要公开", "none": "不公开"}
 CHOICE_LABELS = {
     "satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "unsatisfied": _l("不满意"), "no_opinion": _l("未表态"),
     "meeting": _l("座谈会"), "visit": _l("上门走访"), "phone": _l("电话"), "online": _l("线上"), "other": _l("其他"),
@@ -226,7 +229,7 @@ def register_template_helpers(app) -> None:
         from web.notifications import unread_count
 
         return dict(current_lang=current_lang(), unread_notifications=unread_count(), STATUS_LABELS=STATUS_LABELS, TYPE_LABELS=TYPE_LABELS, ROLE_LABELS=ROLE_LABELS,
-                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, URGE_CHANNELS=URGE_CHANNELS, CHECK_KINDS=CHECK_KINDS, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS,
+                    LANE_LABELS=LANE_LABELS, ACTION_LABELS=ACTION_LABELS, DEADLINE_STATES=DEADLINE_STATES, ASSIGNMENT_STATES=ASSIGNMENT_STATES, URGE_CHANNELS=URGE_CHANNELS, CHECK_KINDS=CHECK_KINDS, REPLY_STATES=REPLY_STATES, CHOICE_LABELS=CHOICE_LABELS, PROPOSED_DISCLOSURE=PROPOSED_DISCLOSURE,
                     ATTACHMENT_KINDS=ATTACHMENT_KINDS)
 
     @app.errorhandler(403)
