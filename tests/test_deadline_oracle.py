@@ -477,7 +477,7 @@ def run_path(db, plan: dict) -> None:
             path.task("sep_pledge", head_u, unit_code=unit, responsible_leader="副局长", contact_person="王",
                       contact_phone="13800000007", plan="方案", target_date=path.today.isoformat())
             path.task("sep_draft_reply", staff_u, unit_code=unit, reply_class="B", reply_text="分办答复。",
-                      promised="明年完成。", disclosure="full")
+                      promised="明年完成。", promised_date=path.today.isoformat(), disclosure="full")
             path.task("sep_signoff", head_u, unit_code=unit, signoff_decision="approve")
             path.task("sep_review", "office", part=unit, review_decision="approve")
             oracle.part_replied(unit, path.today)

@@ -153,6 +153,16 @@ def test_a_promised_date_lies_between_today_and_the_end_of_the_year_after_next(d
         do(demo_db, item_id, "jtj_staff", "draft_reply", **{**REPLY, "promised_date": "2028-12-31"})
 
 
+def test_a_promise_names_its_date(demo_db):
+    """A B reply's promise without a date was tracked as due on 31 December, a date nobody typed."""
+    with time_machine.travel(T0, tick=False):
+        item_id = _to_reply(demo_db)
+        assert _refused(demo_db, item_id, "jtj_staff", "draft_reply", **{**REPLY, "promised_date": ""}) == \
+            [("promised_date", "required", "")]
+        do(demo_db, item_id, "jtj_staff", "draft_reply", **{**REPLY, "reply_class": "A", "promised": "",
+                                                            "promised_date": ""})  # nothing promised: no date
+
+
 def test_the_reply_page_shows_the_horizon_in_english_too(client, demo_db):
     with time_machine.travel(T0, tick=False):
         item_id = _to_reply(demo_db)

@@ -81,7 +81,8 @@ def _assign(s, item, lead, co=(), key=False, leader=""):
 
 def _reply(s, item, unit, cls="A"):
     _do(s, item, f"{unit}_staff", reply_class=cls, reply_text="经研究，我单位已将该事项列入年度重点工作并组织实施。",
-        adopted="建议的主要内容已采纳。", promised="年底前完成。" if cls != "A" else "", disclosure="full")
+        adopted="建议的主要内容已采纳。", promised="年底前完成。" if cls != "A" else "", disclosure="full",
+        promised_date=f"{clock.today().year}-12-31" if cls != "A" else "")  # a promise names its date
     _do(s, item, f"{unit}_head", signoff_decision="approve")
     _do(s, item, "office", review_decision="approve")
 

@@ -94,6 +94,9 @@ def consultation(form: dict, data: dict, days: Days) -> list[FieldError]:
 
 
 def reply(form: dict, data: dict, days: Days) -> list[FieldError]:
+    if (data.get("promised") or "").strip() and not data.get("promised_date") and "promised_date" in data:
+        # a promise is tracked to its date (跟踪落实): none typed is none guessed
+        return [FieldError("promised_date", _field(form, "promised_date"), "required")]
     promised = _day(data.get("promised_date"))
     if promised is not None and promised < days.today:
         return [FieldError("promised_date", _field(form, "promised_date"), "not_past", days.today.isoformat())]
