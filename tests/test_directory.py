@@ -246,7 +246,13 @@ def test_no_one_resets_their_own_password_nor_a_partners_machine_account_here(cl
     login(client, "office")
     r = _post(client, f"/directory/users/{office_id}/password", password="selfreset-1")
     assert r.status_code == 403
-    assert "修改密码" in client.get(f"/directory/users/{office_id}").get_data(as_text=True)
+    own = client.get(f"/directory/users/{office_id}").get_data(as_text=True)
+    assert "修改密码" in own and 'id="u-role" name="role" disabled' in own and "不能修改自己的角色" in own
+    # Their own phone they may still change, the page sending their role and active flag as they are.
+    r = client.post(f"/directory/users/{office_id}", data={"csrf_token": csrf_token(client, "/directory/"),
+                    "username": "office", "name": "张敏（区府办）", "role": "office", "active": "true",
+                    "phone": "0571-87650009"})
+    assert r.status_code == 302
     assert _post(client, f"/directory/users/{machine_id}/password", password="officeknows-1").status_code == 403
     assert _post(client, f"/directory/users/{machine_id}", username="partner:履职平台", name="履职平台", role="supervisor",
                  active="true").status_code == 403
