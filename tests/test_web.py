@@ -212,3 +212,16 @@ def test_a_replys_disclosure_reads_as_the_units_proposal_not_as_published(client
     html = client.get(f"/items/{item_id}").get_data(as_text=True)
     assert f"Proposed disclosure: {proposed[1]}" in html and "Summary published" not in html
     client.get("/lang/zh")
+
+
+def test_a_deadlines_step_reads_as_the_step_in_english(client, demo_db):
+    """The disclosure deadline's step 答复公开 read "Published replies" (the menu's page) in the deadline table."""
+    from engine.models import Deadline
+    with demo_db.reading() as s:
+        item_id = s.scalars(select(Deadline.item_id).where(Deadline.key == "disclosure")).first()
+    login(client, "office")
+    client.get("/lang/en")
+    table = client.get(f"/items/{item_id}").get_data(as_text=True).split('id="deadlines"')[1].split("</section>")[0]
+    assert "Publish the reply" in table and "Published replies" not in table
+    client.get("/lang/zh")
+    assert "答复公开" in client.get(f"/items/{item_id}").get_data(as_text=True).split('id="deadlines"')[1]

@@ -216,6 +216,7 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["steps"] = steps
     app.jinja_env.filters["bpmn"] = process_text
     app.jinja_env.filters["required_clause"] = required_clause
+    app.jinja_env.filters["step_name"] = name_text  # a deadline's step: the BPMN step's name first (答复公开: Publish the reply)
     app.jinja_env.filters["step_label"] = step_label
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["event_title"] = event_title
