@@ -8,8 +8,8 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from engine.models import ROLES, Unit, User
-from engine.events.partners import is_machine
 from engine.people import directory
+from engine.people.accounts import is_machine
 from engine.reports import excel
 from engine.reports.directory_excel import directory_workbook, import_directory
 from web.helpers import current_lang, db, error_text, roles_required

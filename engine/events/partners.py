@@ -11,9 +11,7 @@ from sqlalchemy.orm import Session
 from engine.i18n import N_
 from engine.events.outbox import EVENT_TYPES
 from engine.models import ROLES, Partner, Unit, User
-from engine.people.accounts import create_user
-
-MACHINE_PASSWORD = "!"  # no scrypt hash: a machine user cannot log in with a password, only with its tokens
+from engine.people.accounts import MACHINE_PASSWORD, create_user
 
 
 def new_secret() -> str:
@@ -56,6 +54,3 @@ def create_partner(session: Session, name: str, role: str, webhook_url: str | No
 def partners(session: Session) -> list[tuple[Partner, User]]:
     return session.execute(select(Partner, User).join(User, User.id == Partner.user_id).order_by(Partner.name)).all()
 
-
-def is_machine(user: User) -> bool:
-    return user.password_hash == MACHINE_PASSWORD

@@ -33,6 +33,13 @@ def check_password(stored: str, password: str) -> bool:
 DUMMY_HASH = f"scrypt${_N}${_R}${_P}${'00' * 16}${'00' * 64}"
 
 
+MACHINE_PASSWORD = "!"  # a partner's machine user: no scrypt hash, so no password logs it in, only its tokens
+
+
+def is_machine(user: User) -> bool:
+    return user.password_hash == MACHINE_PASSWORD
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalars(select(User).where(User.username == username.strip())).first()
     ok = check_password(user.password_hash if user is not None else DUMMY_HASH, password)

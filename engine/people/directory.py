@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.models import ROLES, Unit, User
-from engine.people.accounts import hash_password
+from engine.people.accounts import hash_password, is_machine
 from engine.people.contact import valid_email, valid_phone
-from engine.events.partners import is_machine
 from engine.people.sessions import MIN_PASSWORD, close_all_sessions
 
 PROPOSER_KINDS = ("deputy", "member")  # 代表 / 委员
