@@ -111,6 +111,11 @@ def test_an_item_assigned_to_three_units_separately_each_handles_replies_and_is_
         page = f"/portal/items/{item_id}"
         html = client.get(page).get_data(as_text=True)
         assert "分办单位办理情况" in html and "评价分办答复 · 区交通运输局" in html
+        # 环保局's part ended with its return: not named among the units that will reply, nor "not yet replied".
+        listed = html.split("<dt>分办单位</dt>")[1].split("</dd>")[0]
+        assert "区交通运输局" in listed and "市生态环境局本区分局" not in listed
+        returned = [row for row in html.split('<tr class="part"')[1:] if 'data-unit="hbj"' in row][0]
+        assert "已退回" in returned and "尚未答复" not in returned
         with db.reading() as s:
             task_id = s.scalars(select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == "sep_rate")).one()
         r = post(client, f"/portal/items/{item_id}/tasks/{task_id}", page, attitude="satisfied", result="basically_satisfied")
