@@ -56,6 +56,11 @@ class Stage:
         return STAGE_LABELS[self.code]
 
     @property
+    def status(self) -> str:
+        """The stage's code as the API's `status` for a proposer (a code of STAGE_LABELS, or merged)."""
+        return "merged" if self.merged_into else self.code
+
+    @property
     def text(self) -> str:
         """The stage in one line (the API's `current_step` for a proposer): 已并入 X，已答复，待评价."""
         if self.merged_into:
@@ -129,26 +134,21 @@ def merged_rating_due(session: Session, item: Item) -> date | None:
     return due if due is not None and due >= clock.today() else None
 
 
-def rating_form(session: Session, item: Item) -> dict:
+def rating_form(session: Session, item: Item) -> dict | None:
     """The rating form (formKey "rating") of the lead item's process, which a merged item's proposer fills in
-    on the portal as the lead item's proposer does (merging.rate_merged checks the same fields)."""
+    on the portal as the lead item's proposer does (merging.rate_merged checks the same fields); None for a
+    process version without one."""
     definition_id = session.scalar(select(ProcessInstance.definition_id).where(
         ProcessInstance.item_id == (item.merged_into_id or item.id)).order_by(ProcessInstance.id.desc()).limit(1))
-    if definition_id is not None:
-        proc = parsed_version(session, definition_id)
-        for spec in (proc.spec, *proc.subprocess_specs.values()):
-            for task_spec in spec.task_specs.values():
-                form = getattr(task_spec, "extensions", {}).get("form")
-                if form and form.get("key") == "rating":
-                    return form
-    verdicts = [{"id": v, "name": name} for v, name in zip(merging.VERDICTS, ("满意", "基本满意", "不满意"))]
-    return {"key": "rating", "fields": [
-        {"id": "attitude", "label": "办理态度", "type": "enum", "default": None, "options": verdicts,
-         "validation": {"required": None}, "properties": {}},
-        {"id": "result", "label": "办理结果", "type": "enum", "default": None, "options": verdicts,
-         "validation": {"required": None}, "properties": {}},
-        {"id": "rating_reason", "label": "不满意的理由", "type": "text", "default": None, "options": [],
-         "validation": {}, "properties": {"required_when": "attitude=unsatisfied|result=unsatisfied"}}]}
+    if definition_id is None:
+        return None
+    proc = parsed_version(session, definition_id)
+    for spec in (proc.spec, *proc.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            form = getattr(task_spec, "extensions", {}).get("form")
+            if form and form.get("key") == "rating":
+                return form
+    return None
 
 # --- the portal's pages -------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Read-only queries for pages: they read indexed rows, never workflow state."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
@@ -209,7 +209,10 @@ def items_after(session: Session, user: User, f: ItemFilter, after_id: int | Non
     """Keyset pagination for the API: the newest first, `limit` items after the item `after_id`.
 
     A cursor stays right while items are registered meanwhile, where an offset would skip or repeat. A
-    proposer lists the items of their portal, as each one of them reads."""
+    proposer lists the items of their portal, as each one of them reads; the filters by status and by unit are
+    not theirs (they would tell the staff's step and the units that help, which the portal does not show)."""
+    if user.role == "proposer":
+        f = replace(f, status=None, unit_id=None)
     q = _filtered(user, f, visibility.visible_items_clause(session, user))
     if after_id is not None:
         q = q.where(Item.id < after_id)

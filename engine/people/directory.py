@@ -126,7 +126,7 @@ def _keeper_problems(actor: User | None, account: User | None, role: str, active
         return []
     if account is not None and account.id == actor.id and (role != account.role or not active):
         return [Problem("role", "不能修改自己的角色或停用自己", "You cannot change your own role or deactivate yourself")]
-    if actor.role != "admin" and role in KEY_ROLES and (account is None or account.role != role):
+    if role in ROLES and role not in grantable_roles(actor, account):
         return [Problem("role", "只有系统管理员可以授予区府办或管理员角色", "Only an admin grants the office or admin role")]
     return []
 

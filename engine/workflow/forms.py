@@ -57,7 +57,6 @@ MESSAGES = {
     "separate_with_co": ("分办与协办不能同时选择：分办时各单位分别答复，请清空协办单位",
                          "Separate handling and co-handling exclude each other: each separate unit replies on its own; "
                          "clear the co-units"),
-    "after_today": ("须晚于今天（{n}）", "Must be after today ({n})"),
     "not_future": ("不能晚于今天（{n}）", "Cannot be later than today ({n})"),
     "not_past": ("不能早于今天（{n}）", "Cannot be earlier than today ({n})"),
     "before_assignment": ("不能早于交办日期（{n}）", "Cannot be earlier than the assignment date ({n})"),

@@ -72,8 +72,7 @@ class _AsProposerReads:
     shows it), never the names of the ready steps, which are the staff's deliberations."""
 
     def __init__(self, item: Item, stage: portal.Stage):
-        self._item, self.current_step = item, tr(stage.text, lang())
-        self.status = "merged" if stage.merged_into else stage.code  # not replying, rehandling ...: the staff's
+        self._item, self.current_step, self.status = item, tr(stage.text, lang()), stage.status
 
     def __getattr__(self, name):
         return getattr(self._item, name)
@@ -134,10 +133,8 @@ class Items(MethodView):
     @bp.response(200, S.ItemPage)
     def get(self, args):
         """事项列表: the items the token's user may see, newest first, with the list page's filters."""
-        staff = g.api_role != "proposer"  # a proposer's filters tell no step nor helping unit (the portal's)
-        f = queries.ItemFilter(year=args.get("year"), item_type=args.get("type"),
-                               status=args.get("status") if staff else None, unit_id=args.get("unit") if staff else None,
-                               key_only=bool(args.get("key_only")), q=args.get("q"))
+        f = queries.ItemFilter(year=args.get("year"), item_type=args.get("type"), status=args.get("status"),
+                               unit_id=args.get("unit"), key_only=bool(args.get("key_only")), q=args.get("q"))
         limit = args["limit"]
         with db().reading() as s:
             rows = queries.items_after(s, _me(s), f, _cursor(args.get("cursor")), limit + 1)
