@@ -168,3 +168,57 @@ def test_ordinary_text_survives_the_new_shapes(text):
 def test_probes_in_other_digits_are_recognised():
     assert looks_like_probe("𝟭𝟯𝟴𝟭𝟮") and looks_like_probe("١٣٨١٢") and looks_like_probe("138\u00ad12")
     assert not looks_like_probe("𝟮𝟬𝟮𝟲年") and not looks_like_probe("①②③")
+
+
+# Digit groups separated by a line break, a comma (half or full width) or an asterisk: the whole detail goes.
+SEPARATED = [
+    ("电话", "138\n1234\n5678", "。"),
+    ("请拨", "138\r\n1234\r\n5678", "联系"),
+    ("请拨", "138 \n 1234 \n 5678", "联系"),
+    ("请拨", "138，1234，5678", "联系"),
+    ("请拨", "138,1234,5678", "联系"),
+    ("请拨", "138, 1234, 5678", "联系"),
+    ("请拨", "138*1234*5678", "联系"),
+    ("请拨", "138＊1234＊5678", "联系"),
+    ("请拨", "1381234，5678", "联系"),
+    ("", "1,3,8,1,2,3,4,5,6,7,8", ""),  # digit by digit
+    ("电话", "+86,138,1234,5678", "。"),
+    ("身份证", "110101\n19900307\n1234", "。"),
+    ("身份证", "110101,19900307,1234", "。"),
+    ("身份证", "110101，19900307，123X", "。"),
+    ("身份证", "110101*19900307*1234", "。"),
+    ("座机", "0755,8888,6666", "。"),
+    ("座机", "0755\n88886666", "。"),
+    ("热线", "400*123*4567", "。"),
+    ("电话：", "8888，6666", "。"),
+    ("邮箱 ", "1234,5678@qq.com", " 。"),
+    ("邮箱 ", "1234\n5678@qq.com", " 。"),
+    ("邮箱 ", "zhang@exam\nple.com", " 。"),
+]
+
+
+@pytest.mark.parametrize("before, secret, after", SEPARATED)
+def test_groups_split_by_a_line_break_a_comma_or_an_asterisk_go_whole(before, secret, after):
+    assert redact(before + secret + after) == before + R + after
+
+
+@pytest.mark.parametrize("text", [
+    "2026年1月1日至2026年12月31日，共计365天。",
+    "实施期为2026-01-01至2026-12-31。",
+    "总投资1,234,567元，其中省级补助300,000元。",
+    "全区财政支出13,812,345,678元。",  # eleven digits from 13: an amount, not a mobile number
+    "全区财政支出13，812，345，678元。",
+    "2024、2025、2026年连续三年开展专项整治。",
+    "2024，2025，2026年连续三年开展专项整治。",
+    "2024,2025,2026,2027,2028年分五批实施。",
+    "第J2026-001号、J2026-002号建议合并办理。",
+    "依据第13、14、15、16、17、18条办理。",
+    "各街道分别为13，20，35，18，12，6户。",  # eleven digits from 13: a list of small numbers
+    "规格1800*1200*900mm，共3*4*5组。",
+    "热线12345，2025年共受理诉求8,000余件。",
+    "共13\n20\n35\n18\n12\n6户",
+    "2025年\n1380万元用于改造，\n2026年再投入1,500万元。",
+    "附件1,附件2,附件3。",
+])
+def test_ordinary_numbers_with_commas_asterisks_and_line_breaks_survive(text):
+    assert redact(text) == text.replace("热线12345", f"热线{R}")  # a hotline's number is hidden as before

@@ -37,6 +37,7 @@ _PLAIN = {
     "～": "~", "〜": "~", "〰": "~", "∼": "~", "⁓": "~",
     "（": "(", "）": ")", "［": "[", "］": "]", "【": "[", "】": "]", "〔": "[", "〕": "]", "＋": "+",
     "：": ":", "\u3000": " ", "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\t": " ",
+    "∗": "*", "✱": "*", **{c: "\n" for c in "\r\x0b\x0c\x85\u2028\u2029"},  # ＊ ﹡ and ， fold by NFKC
 }
 _GONE = "\x01"  # what an invisible character becomes in the one-for-one copy, before it is dropped
 _FILLERS = "\u115f\u1160\u3164\uffa0"  # Hangul fillers: letters that show nothing
@@ -71,20 +72,25 @@ class _Fold(dict):
 _TABLE = _Fold({ord(k): v for k, v in _PLAIN.items()})
 
 _S = r"[ .\-/~]{0,3}"  # what people put between digit groups: spaces (doubled), dots, dashes, slashes, tildes
+# Commas, asterisks and line breaks also stand between the numbers of ordinary text (1,234,567元, 3*4*5组, a
+# list of counts), so a match across one must pass `_grouped`.
+_BREAK = r"[ ]{0,2}[,*\n][ \n]{0,2}"
+_SOFT = rf"(?:[ .\-/~]{{0,3}}|{_BREAK})"
 _AT = r"\s*(?:@|[(\[{<]\s*(?:at|@)\s*[)\]}>]|\s+at\s+|\s*\bat\b\s*)\s*"
 _DOT = r"\s*(?:\.|[(\[{<]\s*(?:dot|\.)\s*[)\]}>]|\s+dot\s+)\s*"
 # Only after an ASCII local part: 艾特 and 点 are ordinary words in Chinese text.
 _AT_ASCII = r"\s*(?:@|[(\[{<]\s*(?:at|@)\s*[)\]}>]|\s+at\s+|\s*\bat\b\s*|艾特)\s*"
 _DOT_ASCII = r"\s*(?:\.|[(\[{<]\s*(?:dot|\.)\s*[)\]}>]|\s+dot\s+|点)\s*"
+_LABEL_ASCII = r"[A-Za-z0-9\-]+(?:\n[A-Za-z0-9\-]+)*"  # a domain label, perhaps broken across lines
 # WeChat and what people call it to get past filters; an ASCII name only as a word of its own.
 _WECHAT = r"(?:微信|薇信|威信|[Vv]信|(?<![A-Za-z0-9])(?i:vx|wx|weixin|wechat)(?![A-Za-z]))"
 _LABEL = (rf"(?:电话|手机|座机|固话|传真|热线|联系方式|联系电话|号码|{_WECHAT}|QQ|qq|tel|Tel|TEL|phone|Phone|mobile|Mobile)"
           r"\s*(?:号码|号|(?i:id)(?![A-Za-z0-9]))?\s*[:是为]?\s*")
 
 
-def _digits(n_min: int, n_max: int) -> str:
-    """n_min..n_max digits with separators allowed between them."""
-    return rf"\d(?:{_S}\d){{{n_min - 1},{n_max - 1}}}"
+def _digits(n_min: int, n_max: int, s: str) -> str:
+    """n_min..n_max digits with separators `s` allowed between them."""
+    return rf"\d(?:{s}\d){{{n_min - 1},{n_max - 1}}}"
 
 
 def _born(digits: str) -> bool:
@@ -100,27 +106,54 @@ def _is_id(match: re.Match) -> bool:
     return _born("".join(c for c in match.group() if c.isdigit()))
 
 
+# What follows a count, an amount or a size, not a phone number: 2025年, 8,000余件, 1800*1200*900mm.
+_UNIT = re.compile(r"[ ]*[年月日号元万亿千百余多件条项个户人次岁组批期套栋间%‰A-Za-z\u3371-\u33df]")
+
+
+def _grouped(match: re.Match, group: int = 0) -> bool:
+    """Whether a run split by commas, asterisks or line breaks is grouped as a contact detail is: digit by
+    digit, or in groups of three or more (138,1234,5678; 110101，19900307，1234; +86 before them), the last
+    of four or more; and neither an amount in thousands (13,812,345,678元) nor followed by a unit."""
+    if _UNIT.match(match.string, match.end(group)):
+        return False
+    sizes = [n for part in re.split(r"[,*\n]", match.group(group)) if (n := sum(c.isalnum() for c in part))]
+    if all(n == 1 for n in sizes):
+        return True
+    thousands = "," in match.group(group) and sizes[0] <= 3 and all(n == 3 for n in sizes[1:])
+    return not thousands and all(n >= 3 for n in sizes[1:]) and sizes[-1] >= 4
+
+
+def _numbers(s: str, check) -> list:
+    """The numbers with separators `s` between their digits: each with `check`, the ID numbers with theirs too."""
+    id_check = _is_id if check is None else (lambda m: _is_id(m) and check(m))
+    return [
+        # resident ID (居民身份证号): 18 characters, the last a digit or X; and the old 15-digit one
+        (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{s}\d){{16}}{s}[\dXx](?![0-9A-Za-z])"), id_check),
+        (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{s}\d){{14}}(?![0-9A-Za-z])"), id_check),
+        # mobile, with or without +86 / 0086
+        (re.compile(rf"(?<!\d)(?:(?:\+|00)?86{s})?1{s}[3-9](?:{s}\d){{9}}(?!\d)"), check),
+        # landline with area code, optional extension; service numbers 400/800
+        (re.compile(rf"(?<!\d)(?:\(\s*0\d{{2,3}}\s*\)|0\d{{2,3}}){s}[1-9](?:{s}\d){{6,7}}"
+                    rf"(?:\s*(?:转|-|ext\.?|x)\s*\d{{1,5}})?(?!\d)", re.I), check),
+        (re.compile(rf"(?<!\d)[48]00{s}\d(?:{s}\d){{6}}(?!\d)"), check),
+    ]
+
+
 # In order: each pattern sees the text with the earlier matches already hidden; a check, where there is
 # one, must accept the match.
 _PATTERNS = [
     # e-mail, ASCII local part first (so the Chinese words before it survive), then internationalised
-    (re.compile(rf"[A-Za-z0-9._%+\-]+{_AT_ASCII}[A-Za-z0-9\-]+(?:{_DOT_ASCII}[A-Za-z0-9\-]+)*"
-                rf"{_DOT_ASCII}[A-Za-z]{{2,}}", re.I), None),
-    (re.compile(rf"[\w.%+\-]+{_AT}[\w\-]+(?:{_DOT}[\w\-]+)+"), None),
+    # (a local part has at most 64 characters: unbounded, a long run of digits and dots took seconds)
+    (re.compile(rf"(?:[A-Za-z0-9._%+\-]|(?<=\d){_BREAK}(?=\d)){{1,64}}{_AT_ASCII}{_LABEL_ASCII}"
+                rf"(?:{_DOT_ASCII}{_LABEL_ASCII})*{_DOT_ASCII}[A-Za-z]{{2,}}", re.I), None),
+    (re.compile(rf"[\w.%+\-]{{1,64}}{_AT}[\w\-]+(?:{_DOT}[\w\-]+)+"), None),
     # a WeChat wxid_ id (its _ is a - in the plain copy) is one wherever it stands
     (re.compile(r"(?<![A-Za-z0-9])wxid-[A-Za-z0-9\-]{4,}", re.I), None),
-    # resident ID (居民身份证号): 18 characters, the last a digit or X; and the old 15-digit one
-    (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_S}\d){{16}}{_S}[\dXx](?![0-9A-Za-z])"), _is_id),
-    (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_S}\d){{14}}(?![0-9A-Za-z])"), _is_id),
-    # mobile, with or without +86 / 0086
-    (re.compile(rf"(?<!\d)(?:(?:\+|00)?86{_S})?1{_S}[3-9](?:{_S}\d){{9}}(?!\d)"), None),
-    # landline with area code, optional extension; service numbers 400/800
-    (re.compile(rf"(?<!\d)(?:\(\s*0\d{{2,3}}\s*\)|0\d{{2,3}}){_S}[1-9](?:{_S}\d){{6,7}}"
-                rf"(?:\s*(?:转|-|ext\.?|x)\s*\d{{1,5}})?(?!\d)", re.I), None),
-    (re.compile(rf"(?<!\d)[48]00{_S}\d(?:{_S}\d){{6}}(?!\d)"), None),
+    *_numbers(_S, None), *_numbers(_SOFT, _grouped),
 ]
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
-_LABELLED = re.compile(rf"({_LABEL})({_digits(5, 12)})(?!\d)")
+_LABELLED = [(re.compile(rf"({_LABEL})({_digits(5, 12, s)})(?!\d)"), check)
+             for s, check in ((_S, None), (_SOFT, _grouped))]
 # A WeChat id (letters, digits, _ and -) after its label: 微信号：zhang_san-88, vx: …, wx：…
 _WECHAT_ID = re.compile(rf"({_LABEL})([A-Za-z0-9][A-Za-z0-9\-]{{5,}})")
 # What a public search term must not look like: a run of digits long enough to probe for a hidden number.
@@ -145,9 +178,10 @@ def spans(text: str) -> list[tuple[int, int]]:
                 found.append((m.start(), m.end()))
         for start, end in found:  # hide what is found from the later patterns
             plain = plain[:start] + "\x00" * (end - start) + plain[end:]
-    for labelled in (_LABELLED, _WECHAT_ID):
+    for labelled, check in (*_LABELLED, (_WECHAT_ID, None)):
         for m in labelled.finditer(plain):
-            found.append((m.start(2), m.end(2)))
+            if check is None or check(m, 2):
+                found.append((m.start(2), m.end(2)))
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         # back to the text: from the first character matched up to the next one kept, so the invisible
