@@ -222,3 +222,40 @@ def test_groups_split_by_a_line_break_a_comma_or_an_asterisk_go_whole(before, se
 ])
 def test_ordinary_numbers_with_commas_asterisks_and_line_breaks_survive(text):
     assert redact(text) == text.replace("热线12345", f"热线{R}")  # a hotline's number is hidden as before
+
+
+# Bidi controls: between the digits they are invisible and dropped like the others; around a reversed run
+# they make the page show it in order (U+202E shows "8765 4321 831" as 138 1234 5678; an RTL embedding,
+# isolate or mark shows "5678 1234 138" the same). What is published keeps none of them, so the page shows
+# the text in the order it was read.
+BIDI = [
+    ("请拨", "138\u202e1234\u202c5678", "联系", "请拨" + R + "联系"),
+    ("请拨", "1\u202a3\u202b8\u202c1\u202d2\u202e3\u20664\u20675\u20686\u20697\u200e8\u200f", "联系", "请拨" + R + "联系"),
+    ("请拨", "138\u061c1234\u061c5678", "联系", "请拨" + R + "联系"),
+    ("请拨", "\u202e8765 4321 831\u202c", "联系", "请拨" + R + "联系"),
+    ("请拨", "\u202e87654321831", "，谢谢", "请拨" + R + "，谢谢"),  # the override runs to the line's end
+    ("邮箱 ", "\u202bcom\u200f.\u200fexample\u200f@\u200fzhang\u202c", " 。", "邮箱 " + R + " 。"),
+    ("手机", "٥٦٧٨ ١٢٣٤ ١٣٨", "。", "手机" + R + "。"),  # Arabic-Indic digits run right to left
+    ("身份证", "\u202e4321 70300991 101011\u202c", "。", "身份证" + R + "。"),
+    ("邮箱 ", "\u202emoc.elpmaxe@gnahz\u202c", " 。", "邮箱 " + R + " 。"),
+    ("电话：", "\u202e6666 8888\u202c", "。", "电话：" + R + "。"),
+    ("请拨", "\u202b5678 1234 138\u202c", "联系", "请拨" + R + "联系"),  # RTL embedding
+    ("请拨", "\u20675678 1234 138\u2069", "联系", "请拨" + R + "联系"),  # RTL isolate
+    ("请拨", "\u200f5678 1234 138", "联系", "请拨" + R + "联系"),  # RTL mark
+    ("请拨", "\u061c5678 1234 138", "联系", "请拨" + R + "联系"),  # Arabic letter mark
+    ("请拨 ", "\u05d0 5678 1234 138", "联系", "请拨 \u05d0 " + R + "联系"),  # a Hebrew letter does it alone
+]
+
+
+@pytest.mark.parametrize("before, secret, after, published", BIDI)
+def test_bidi_controls_neither_hide_a_detail_nor_reorder_it_into_view(before, secret, after, published):
+    assert redact(before + secret + after) == published
+
+
+@pytest.mark.parametrize("text", [
+    "第\u202e12\u202c条，2026年1月1日起施行。",
+    "\u202b2024、2025、2026年\u202c连续三年开展专项整治。",
+    "维吾尔文版本\u202bتېكىست 2026\u202c已印发。",
+])
+def test_text_with_bidi_controls_loses_only_them(text):
+    assert redact(text) == "".join(c for c in text if c not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")

@@ -3,14 +3,17 @@ WeChat ids).
 
 People write contact details in every shape: full-width digits (１３８…), Chinese numerals (一三八…, 幺),
 any other Unicode digit (mathematical 𝟭𝟯𝟴, Arabic-Indic ١٣٨, circled ①③⑧, superscript ¹³⁸, …), dots,
-dashes, tildes (~ ～ 〜) and double spaces between groups, invisible characters pasted between the digits or
-letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selectors, keycap marks), ＠,
+dashes, tildes (~ ～ 〜) and double spaces between groups, commas, asterisks and line breaks between groups
+grouped as a contact is (138，1234，5678, not 1,234,567元), invisible characters pasted between the digits or
+letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selectors, keycap marks, bidi
+controls), a number stored reversed that a right-to-left override or embedding shows in order, ＠,
 (at), [at], " at " and 艾特, [.] and 点, spaced e-mail addresses, internationalised ones (张三@例子.中国), ID
 numbers in groups, area codes with spaces (0755 1234 5678), WeChat ids after their label (微信号：zhang_san-88,
 vx: …, wx：…) and wxid_ ids anywhere.
 `redact` first maps each character to a plain one of the same position (so matches on the plain copy
 mark the same span of the original), drops the invisible ones while keeping, for each character left,
-its position in the original, then replaces every match with ［已隐去］. It errs on the side of hiding: a run
+its position in the original, then replaces every match with ［已隐去］ and drops the bidi controls, so that
+the page shows the text in the order it was read. It errs on the side of hiding: a run
 that looks like a contact detail is hidden even if it was something else; only an ID number must carry a
 possible birth date, so that a date range (2025.10.1-2025.12.31) is not taken for one.
 
@@ -168,9 +171,8 @@ def _plain(text: str) -> tuple[str, list[int]]:
     return folded.replace(_GONE, ""), origin
 
 
-def spans(text: str) -> list[tuple[int, int]]:
-    """The (start, end) spans of `text` that are contact details, merged and in order."""
-    plain, origin = _plain(text)
+def _found(plain: str) -> list[tuple[int, int]]:
+    """The spans of the plain copy that are contact details, unmerged."""
     found: list[tuple[int, int]] = []
     for pattern, check in _PATTERNS:
         for m in pattern.finditer(plain):
@@ -182,6 +184,43 @@ def spans(text: str) -> list[tuple[int, int]]:
         for m in labelled.finditer(plain):
             if check is None or check(m, 2):
                 found.append((m.start(2), m.end(2)))
+    return found
+
+
+# Right-to-left characters and controls: with one of them in the text, a page may show characters in another
+# order than they are stored. _CONTROLS do nothing else and are not published (see `redact`).
+_RTL = {"R", "AL", "AN", "RLE", "RLO", "RLI"}
+_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def _shown_orders(text: str, plain: str, origin: list[int]) -> list[list[int]]:
+    """Orders, as positions in `plain`, in which a page may show `text`: each right-to-left override (U+202E)
+    reversed up to its PDF or the line's end (8765 4321 831 shows as 138 1234 5678); and the runs of ASCII
+    letters and digits in reverse order, each read forwards, as a right-to-left embedding, isolate or mark,
+    or an Arabic or Hebrew letter before them shows them (5678 1234 138 shows as 138 1234 5678)."""
+    override, inside = False, []
+    for c in text:
+        override = c == "\u202e" or (override and c not in "\u202c\n\r\u2029")
+        inside.append(override)
+    overridden, j = list(range(len(plain))), 0
+    while j < len(plain):
+        k = j
+        while k < len(plain) and inside[origin[k]]:
+            k += 1
+        overridden[j:k], j = overridden[j:k][::-1], max(k, j + 1)
+    runs = [m.span() for m in re.finditer(r"[A-Za-z0-9]+|.", plain, re.S)][::-1]
+    return [overridden, [i for start, end in runs for i in range(start, end)]]
+
+
+def spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) spans of `text` that are contact details, merged and in order."""
+    plain, origin = _plain(text)
+    found = _found(plain)
+    if any(unicodedata.bidirectional(c) in _RTL for c in text):
+        for order in _shown_orders(text, plain, origin):
+            for start, end in _found("".join(plain[i] for i in order)):
+                shown = order[start:end]  # a span of what is shown is one of the plain copy, in another order
+                found.append((min(shown), max(shown) + 1))
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         # back to the text: from the first character matched up to the next one kept, so the invisible
@@ -195,13 +234,14 @@ def spans(text: str) -> list[tuple[int, int]]:
 
 
 def redact(text: str | None) -> str:
-    """`text` with every phone number, e-mail address, ID number and WeChat id replaced by ［已隐去］."""
+    """`text` with every phone number, e-mail address, ID number and WeChat id replaced by ［已隐去］, and
+    without bidi controls: the page then shows it in the order it was read here."""
     text = text or ""
     out, last = [], 0
     for start, end in spans(text):
-        out += [text[last:start], REDACTED]
+        out += [_CONTROLS.sub("", text[last:start]), REDACTED]
         last = end
-    out.append(text[last:])
+    out.append(_CONTROLS.sub("", text[last:]))
     return "".join(out)
 
 
