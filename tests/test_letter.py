@@ -259,3 +259,60 @@ def test_the_cli_draws_a_missing_number_only_when_asked(demo_db, replied, tmp_pa
     r = CliRunner().invoke(main, ["letter", number, "-o", str(out), "--assign-number"])
     assert r.exit_code == 0 and out.exists()
     assert _letter_number(demo_db, replied) in r.output
+
+
+def test_a_merged_items_letter_has_a_number_of_its_own_drawn_at_the_approval(client, demo_db):
+    """并案: every proposer receives the lead item's reply, each in a letter of their own. The merged item's letter
+    carried the lead letter's number: two letters issued under one 发文字号. Each letter's number is drawn from
+    the unit's counter when the office approves the reply; downloading either letter draws nothing."""
+    from tests.test_followup import post
+
+    lead = _signed_off(demo_db)
+    other = new_item(demo_db, "关于学校门口接送车辆的建议", proposer="deputy_liu")
+    with demo_db.reading() as s:
+        lead_number = s.get(Item, lead).number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    before = _numbers(demo_db)[1]
+    do(demo_db, lead, "office", "review_reply", review_decision="approve")
+    counters = _numbers(demo_db)[1]
+    with demo_db.reading() as s:
+        jtj = s.scalars(select(Unit).where(Unit.code == "jtj")).one().id
+        drawn = sum(last for u, _y, last in counters if u == jtj) - sum(last for u, _y, last in before if u == jtj)
+        host, merged = (reply_letter(s, s.get(Item, i)) for i in (lead, other))
+    assert drawn == 2 and host.number != merged.number  # one number per letter, both drawn at the approval
+    assert merged.number.startswith("区交通运输局〔") and merged.number in _texts(merged.data)[1][2]
+    assert "刘代表：" in _texts(merged.data)[1]  # the letter is the merged item's proposer's
+    # The merged item's page shows its own letter's number; its proposer downloads it; nothing is drawn again.
+    html = client.get(f"/items/{other}").get_data(as_text=True)
+    assert merged.number in html and host.number not in html
+    login(client, "deputy_liu")
+    r = client.get(f"/items/{other}/letter.docx")
+    assert r.status_code == 200 and merged.number in _texts(r.data)[1][2]
+    assert _numbers(demo_db)[1] == counters
+
+
+def test_a_merged_items_letter_approved_before_its_numbering_is_numbered_by_the_office(client, demo_db):
+    """A merged item whose lead reply was approved before merged letters had numbers: no letter until the office
+    draws its number on its page, a number of its own (the lead letter keeps its own)."""
+    from engine.models import MergedLetter
+    from tests.test_followup import post
+
+    lead = _signed_off(demo_db)
+    other = new_item(demo_db, "关于学校门口接送车辆的建议", proposer="deputy_liu")
+    with demo_db.reading() as s:
+        lead_number = s.get(Item, lead).number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    do(demo_db, lead, "office", "review_reply", review_decision="approve")
+    with demo_db.transaction() as s:
+        s.query(MergedLetter).delete()
+    host = _letter_number(demo_db, lead)
+    html = client.get(f"/items/{other}").get_data(as_text=True)
+    assert "答复函尚未编发文字号" in html and host not in html
+    assert client.get(f"/items/{other}/letter.docx").status_code == 302
+    r = post(client, f"/items/{other}/letter-number", f"/items/{other}")
+    with demo_db.reading() as s:
+        number = reply_letter(s, s.get(Item, other)).number
+    assert r.status_code == 302 and number != host and _letter_number(demo_db, lead) == host
+    assert f"已编发文字号：{number}" in client.get(r.headers["Location"]).get_data(as_text=True)

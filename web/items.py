@@ -111,7 +111,8 @@ def item_page(item_id: int, side_form: SideForm | None = None, status: int = 200
             viewer.role in ("unit_handler", "unit_head") and viewer.unit_id == approved.unit_id))
         return render_template("items/detail.html", item=item, d=d, can_extend=can_extend,
                                can_take_back=reassignment.may_take_back(s, viewer, item),
-                               approved=approved, can_scan=can_scan,
+                               approved=approved, can_scan=can_scan,  # 并案: the merged item's own letter's number
+                               letter_number=reply_letter.letter_number(s, approved, item.id) if approved else None,
                                merge_into=merging.merge_candidates(s, item) if office else [],
                                silent=cohandling.silent_co_units(s, item) if office else [],
                                urgeable=supervision.urgeable_units(s, item) if supervision.may_supervise(viewer) else [],

@@ -11,7 +11,8 @@ with 2-character indents, the unit and date, the contact person and telephone, a
 The document number (engine.letter_numbers) is drawn when the office approves the reply and kept on it, so
 the same letter always carries the same number; writing the letter reads it and changes nothing. A reply
 approved before numbers were drawn at approval has no letter until the office draws its number
-(`number_letter`, a button on the item page).
+(`number_letter`, a button on the item page). The letter to the proposer of an item merged into the replied one
+(并案) is a letter of its own, under its own number drawn at the same approval.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
-from engine.letter_numbers import number_reply
+from engine.letter_numbers import letter_number, number_reply
 from engine.people import visibility
 from engine.people.authz import NotAllowed
 from engine.models import Item, Pledge, Reply, Unit, User
@@ -84,16 +85,19 @@ def may_download(session: Session, user: User, item: Item) -> bool:
 
 def number_letter(session: Session, item: Item, user: User, unit_id: int | None = None) -> str:
     """The office draws the document number of the item's approved reply (a 分办 unit's with `unit_id`) that has
-    none: one approved before numbers were drawn at approval. Returns the number (the one it has, if any)."""
+    none: one approved before numbers were drawn at approval (with those of the reply's letters to merged items
+    that have none). Returns the number of this item's letter (the one it has, if any)."""
     if user.role != "office":
         raise NotAllowed(N_("只有区府办可以编发文字号"))
     reply = approved_reply(session, item, unit_id)
     if reply is None:
         raise LetterUnavailable(N_("%(number)s：尚无审核通过的答复", number=item.number))
-    return number_reply(session, reply)
+    number_reply(session, reply)
+    return letter_number(session, reply, item.id)
 
 
-def context(session: Session, item: Item, reply: Reply) -> dict:
+def context(session: Session, item: Item, reply: Reply, number: str | None = None) -> dict:
+    """The template's fields of the letter of `reply` to `item`'s proposer, under `number` (its document number)."""
     unit = session.get(Unit, reply.unit_id)
     pledge = session.scalars(select(Pledge).where(Pledge.item_id == reply.item_id, Pledge.unit_id == reply.unit_id)
                              .order_by(Pledge.id.desc()).limit(1)).first()
@@ -104,7 +108,7 @@ def context(session: Session, item: Item, reply: Reply) -> dict:
     day = clock.local_day(reply.reviewed_at) or clock.today()
     where = f"{item.session}" if item.session else f"{item.year}年"
     return {
-        "unit_name": unit.name, "letter_number": reply.letter_number or "", "signer": signer.name if signer else "",
+        "unit_name": unit.name, "letter_number": number or "", "signer": signer.name if signer else "",
         "class_mark": cls, "class_name": CLASS_NAMES.get(cls, cls), "year": item.year,
         "title": f"关于对{where}第{item.number}号{noun}的答复" + ("（重新办理）" if reply.round > 1 else ""),
         "salutation": f"{item.proposer.name}{kind if not item.proposer.name.endswith(kind) else ''}：",
@@ -137,14 +141,15 @@ def reply_letter(session: Session, item: Item, user: User | None = None, unit_id
     reply = approved_reply(session, item, unit_id)
     if reply is None:
         raise LetterUnavailable(N_("%(number)s：尚无审核通过的答复", number=item.number))
-    if reply.letter_number is None:
+    number = letter_number(session, reply, item.id)  # a merged item's letter has its own
+    if number is None:
         raise LetterUnavailable(N_("%(number)s：答复函尚未编发文字号", number=item.number))
     doc = DocxTemplate(BytesIO(template_bytes()))
-    doc.render(context(session, item, reply), autoescape=True)
+    doc.render(context(session, item, reply, number), autoescape=True)
     buf = BytesIO()
     doc.save(buf)
     name = f"答复函-{item.number}" + (f"-{session.get(Unit, unit_id).name}" if unit_id is not None else "")
-    return Letter(f"{name}.docx", buf.getvalue(), reply.letter_number)
+    return Letter(f"{name}.docx", buf.getvalue(), number)
 
 
 # --- the built-in template (GB/T 9704-2012) ------------------------------------------------------------------

@@ -23,9 +23,9 @@ from .followup import (CHECK_KINDS, URGE_CHANNELS, CarryOver, Promise, PromisePr
                        SupervisionCheck, Urge)
 
 __all__ += ["CHECK_KINDS", "URGE_CHANNELS", "CarryOver", "Promise", "PromiseProgress", "SupervisionCheck", "Urge"]
-from .items import Attachment, LetterCounter  # noqa: E402
+from .items import Attachment, LetterCounter, MergedLetter  # noqa: E402
 
-__all__ += ["Attachment", "LetterCounter"]
+__all__ += ["Attachment", "LetterCounter", "MergedLetter"]
 from .interop import ApiToken, IdempotencyRecord, OutboxEvent, Partner, WebhookDelivery  # noqa: E402
 
 __all__ += ["ApiToken", "IdempotencyRecord", "OutboxEvent", "Partner", "WebhookDelivery"]

@@ -216,6 +216,19 @@ class LetterCounter(Base):
     last: Mapped[int] = mapped_column(default=0)
 
 
+class MergedLetter(Base):
+    """答复函 of an item merged into another (并案): the lead item's approved reply, sent to this item's proposer
+    as a letter of its own, under a document number of its own from the replying unit's counter (drawn with the
+    reply's at the office's approval): two letters issued never share one number."""
+
+    __tablename__ = "merged_letter"
+    __table_args__ = (UniqueConstraint("reply_id", "item_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("reply.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)  # the merged item
+    letter_number: Mapped[str] = mapped_column(String(80))
+
+
 class Attachment(Base):
     """附件: a file attached to an item at a step (registration, pledge, consultation, reply, stamped letter).
 
