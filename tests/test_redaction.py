@@ -259,3 +259,54 @@ def test_bidi_controls_neither_hide_a_detail_nor_reorder_it_into_view(before, se
 ])
 def test_text_with_bidi_controls_loses_only_them(text):
     assert redact(text) == "".join(c for c in text if c not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+# A WeChat id is letters, digits, _ and -; a word of letters only is one when a colon (or 是/为) says so.
+WECHAT_IDS = [
+    ("微信号：", "zhangsan", "。"),
+    ("WeChat ID: ", "zhangsan", "。"),
+    ("微信：", "zhangsan", "。"),
+    ("vx：", "zhangsan", "，谢谢"),
+    ("微信号是", "zhangsan", "。"),
+    ("微信 ", "zhang_san", " 联系"),
+    ("微信 ", "zhangsan88", " 联系"),
+    ("wx ", "zhang-san", " 联系"),
+    ("加微信", "zhangsan88", "详谈"),
+]
+
+
+@pytest.mark.parametrize("before, secret, after", WECHAT_IDS)
+def test_a_wechat_id_goes(before, secret, after):
+    assert redact(before + secret + after) == before + R + after
+
+
+@pytest.mark.parametrize("text", [
+    "微信 Official 公众号每周更新。",
+    "请关注微信 Official Account。",
+    "WeChat Official Account、wechat miniprogram均已上线。",
+    "微信Official账号已开通。",
+    "手机App2026版已上线。",  # a label of a phone number is not one of a WeChat id
+    "电话 abcdef 不通。",
+])
+def test_a_word_after_wechat_is_not_an_id(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text, published", [
+    ("Tel: 12345", f"Tel: {R}"),
+    ("TEL：88886666", f"TEL：{R}"),
+    ("tel:8888 6666", f"tel:{R}"),
+    ("Tel. 8888 6666", f"Tel. {R}"),
+    ("Telephone: 8888 6666", f"Telephone: {R}"),
+    ("Phone: 12345", f"Phone: {R}"),
+    ("Mobile: 88886666", f"Mobile: {R}"),
+    ("QQ：12345678", f"QQ：{R}"),
+    # the label is a word of its own
+    ("Hotel: 12345", "Hotel: 12345"),
+    ("Hotel 12345678", "Hotel 12345678"),
+    ("Automobile: 12345", "Automobile: 12345"),
+    ("Smartphone: 12345", "Smartphone: 12345"),
+    ("Intel 12345 处理器", "Intel 12345 处理器"),
+])
+def test_a_phone_label_is_a_word_of_its_own(text, published):
+    assert redact(text) == published

@@ -87,7 +87,9 @@ _DOT_ASCII = r"\s*(?:\.|[(\[{<]\s*(?:dot|\.)\s*[)\]}>]|\s+dot\s+|点)\s*"
 _LABEL_ASCII = r"[A-Za-z0-9\-]+(?:\n[A-Za-z0-9\-]+)*"  # a domain label, perhaps broken across lines
 # WeChat and what people call it to get past filters; an ASCII name only as a word of its own.
 _WECHAT = r"(?:微信|薇信|威信|[Vv]信|(?<![A-Za-z0-9])(?i:vx|wx|weixin|wechat)(?![A-Za-z]))"
-_LABEL = (rf"(?:电话|手机|座机|固话|传真|热线|联系方式|联系电话|号码|{_WECHAT}|QQ|qq|tel|Tel|TEL|phone|Phone|mobile|Mobile)"
+# An English label only as a word of its own: the tel of Hotel, the phone of Smartphone are none.
+_LABEL = (rf"(?:电话|手机|座机|固话|传真|热线|联系方式|联系电话|号码|{_WECHAT}"
+          r"|(?<![A-Za-z])(?i:qq|tel|telephone|phone|mobile)(?![A-Za-z])\.?)"
           r"\s*(?:号码|号|(?i:id)(?![A-Za-z0-9]))?\s*[:是为]?\s*")
 
 
@@ -157,8 +159,15 @@ _PATTERNS = [
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
 _LABELLED = [(re.compile(rf"({_LABEL})({_digits(5, 12, s)})(?!\d)"), check)
              for s, check in ((_S, None), (_SOFT, _grouped))]
-# A WeChat id (letters, digits, _ and -) after its label: 微信号：zhang_san-88, vx: …, wx：…
-_WECHAT_ID = re.compile(rf"({_LABEL})([A-Za-z0-9][A-Za-z0-9\-]{{5,}})")
+# A WeChat id (letters, digits, _ and -) after a WeChat label: 微信号：zhang_san-88, vx: …, wx：…
+_WECHAT_ID = re.compile(rf"{_WECHAT}\s*(?:号码|号|(?i:id)(?![A-Za-z0-9]))?\s*([:是为]?)\s*"
+                        r"([A-Za-z0-9][A-Za-z0-9\-]{5,})")
+
+
+def _wechat_id(match: re.Match, group: int) -> bool:
+    """Whether the word after a WeChat label is an id: one with a digit, _ or - is, a word of letters only
+    (微信 Official 公众号) only after a colon (微信号：zhangsan)."""
+    return bool(match.group(1)) or any(c.isdigit() or c == "-" for c in match.group(group))
 # What a public search term must not look like: a run of digits long enough to probe for a hidden number.
 _PROBE = re.compile(r"\d{5,}|@")
 
@@ -180,7 +189,7 @@ def _found(plain: str) -> list[tuple[int, int]]:
                 found.append((m.start(), m.end()))
         for start, end in found:  # hide what is found from the later patterns
             plain = plain[:start] + "\x00" * (end - start) + plain[end:]
-    for labelled, check in (*_LABELLED, (_WECHAT_ID, None)):
+    for labelled, check in (*_LABELLED, (_WECHAT_ID, _wechat_id)):
         for m in labelled.finditer(plain):
             if check is None or check(m, 2):
                 found.append((m.start(2), m.end(2)))
