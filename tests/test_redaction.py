@@ -310,3 +310,64 @@ def test_a_word_after_wechat_is_not_an_id(text):
 ])
 def test_a_phone_label_is_a_word_of_its_own(text, published):
     assert redact(text) == published
+
+
+# Properties over many numbers and separators, not only the examples above.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+mobiles = st.builds(lambda second, rest: f"1{second}{rest:09d}", st.sampled_from("3456789"),
+                    st.integers(0, 10**9 - 1))
+separators = st.sampled_from([" ", "-", ".", "~", "  ", ",", "，", ", ", "*", "＊", "\n", "\r\n", " \n ",
+                              "\u202b", "\u202d", "\u2066", "\u200f", "\u061c", "\u00ad"])
+# (an override between the groups turns what follows round too: in BIDI above)
+words = st.sampled_from(["请拨", "联系电话", "如有疑问请致电", "手机：", "，", "。", "或"])
+
+
+def _groups(number: str) -> list[str]:
+    return [number[:3], number[3:7], number[7:]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(mobiles, separators, words, words)
+def test_a_mobile_number_in_groups_goes_whatever_stands_between_them(number, sep, before, after):
+    out = redact(before + sep.join(_groups(number)) + after)
+    assert out == before + R + after
+
+
+@settings(max_examples=200, deadline=None)
+@given(mobiles, st.sampled_from([" ", "  ", ""]))
+def test_a_mobile_number_a_page_shows_in_order_goes(number, sep):
+    """Stored reversed under a right-to-left override, or in reversed groups inside an embedding."""
+    reversed_ = "\u202e" + sep.join(_groups(number))[::-1] + "\u202c"
+    embedded = "\u202b" + (sep or " ").join(reversed(_groups(number))) + "\u202c"
+    for text in (reversed_, embedded):
+        assert redact(f"请拨{text}联系") == f"请拨{R}联系"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**12), st.sampled_from([",", "，"]), st.sampled_from(["元", "万元", "户", "人次", "。"]))
+def test_an_amount_in_thousands_survives(n, comma, unit):
+    text = f"共计{n:,}".replace(",", comma) + unit
+    assert redact(text) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(), st.dates(), st.lists(st.integers(1990, 2099), min_size=2, max_size=6),
+       st.sampled_from(["、", "，", ",", "\n"]))
+def test_dates_and_lists_of_years_survive(first, last, years, sep):
+    for text in (f"{first.year}年{first.month}月{first.day}日至{last.year}年{last.month}月{last.day}日",
+                 f"实施期为{first.isoformat()}至{last.isoformat()}。", f"{sep.join(map(str, years))}年分批实施。",
+                 f"第J{first.year}-{first.day:03d}号建议"):
+        assert redact(text) == text
+
+
+shapes = st.sampled_from([secret for _, secret, _ in SHAPES + SEPARATED] + [t for t, _ in HIDDEN]
+                         + ["微信 Official 公众号", "Hotel: 12345", "2024、2025、2026年", "1,234,567元", "\u202e8765 4321 831"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(shapes, words), min_size=1, max_size=6))
+def test_redacting_again_changes_nothing(parts):
+    """What the migrations rely on: stored public text run through the redaction again stays as it is."""
+    once = redact("".join(parts))
+    assert redact(once) == once

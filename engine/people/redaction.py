@@ -168,6 +168,8 @@ def _wechat_id(match: re.Match, group: int) -> bool:
     """Whether the word after a WeChat label is an id: one with a digit, _ or - is, a word of letters only
     (微信 Official 公众号) only after a colon (微信号：zhangsan)."""
     return bool(match.group(1)) or any(c.isdigit() or c == "-" for c in match.group(group))
+
+
 # What a public search term must not look like: a run of digits long enough to probe for a hidden number.
 _PROBE = re.compile(r"\d{5,}|@")
 
@@ -180,19 +182,23 @@ def _plain(text: str) -> tuple[str, list[int]]:
     return folded.replace(_GONE, ""), origin
 
 
-def _found(plain: str) -> list[tuple[int, int]]:
-    """The spans of the plain copy that are contact details, unmerged."""
+def _hidden(plain: str, found: list[tuple[int, int]]) -> str:
+    """`plain` with the spans found blanked out, so no later pattern matches across or into them."""
+    chars = list(plain)
+    for start, end in found:
+        chars[start:end] = "\x00" * (end - start)
+    return "".join(chars)
+
+
+def _once(plain: str) -> list[tuple[int, int]]:
+    """The spans every pattern finds in one pass over `plain`."""
     found: list[tuple[int, int]] = []
     for pattern, check in _PATTERNS:
-        for m in pattern.finditer(plain):
-            if check is None or check(m):
-                found.append((m.start(), m.end()))
-        for start, end in found:  # hide what is found from the later patterns
-            plain = plain[:start] + "\x00" * (end - start) + plain[end:]
+        if spans := [m.span() for m in pattern.finditer(plain) if check is None or check(m)]:
+            found += spans
+            plain = _hidden(plain, spans)  # hide what is found from the later patterns
     for labelled, check in (*_LABELLED, (_WECHAT_ID, _wechat_id)):
-        for m in labelled.finditer(plain):
-            if check is None or check(m, 2):
-                found.append((m.start(2), m.end(2)))
+        found += [m.span(2) for m in labelled.finditer(plain) if check is None or check(m, 2)]
     return found
 
 
@@ -224,12 +230,23 @@ def _shown_orders(text: str, plain: str, origin: list[int]) -> list[list[int]]:
 def spans(text: str) -> list[tuple[int, int]]:
     """The (start, end) spans of `text` that are contact details, merged and in order."""
     plain, origin = _plain(text)
-    found = _found(plain)
+    orders = [range(len(plain))]
     if any(unicodedata.bidirectional(c) in _RTL for c in text):
-        for order in _shown_orders(text, plain, origin):
-            for start, end in _found("".join(plain[i] for i in order)):
+        orders += _shown_orders(text, plain, origin)
+    # The patterns run again over what they left until they find nothing more: a detail glued to another
+    # (13812345678wxid_abc123) is then hidden as it is once the other is, and redacting again changes nothing.
+    found: list[tuple[int, int]] = []
+    while True:
+        new, left = [], _hidden(plain, found)
+        for order in orders:
+            for start, end in _once("".join(left[i] for i in order)):
                 shown = order[start:end]  # a span of what is shown is one of the plain copy, in another order
-                found.append((min(shown), max(shown) + 1))
+                start, end = min(shown), max(shown) + 1
+                if any(c != "\x00" for c in left[start:end]):
+                    new.append((start, end))
+        if not new:
+            break
+        found += new
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         # back to the text: from the first character matched up to the next one kept, so the invisible
