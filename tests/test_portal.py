@@ -268,3 +268,52 @@ def test_a_merged_items_proposer_is_asked_to_rate_in_the_list_and_sees_their_own
     login(client, "deputy_chen")
     host = client.get(f"/portal/items/{lead}").get_data(as_text=True)
     assert "末班车仍然太早" not in host and 'id="my-merged"' not in host and status_of(host) == "已答复，待评价"
+
+
+def test_a_merged_items_co_signer_reads_what_a_normal_items_co_signer_reads(client, demo_db):
+    """并案: a co-signer of a merged item read 已答复，待评价 for good once the rating window had passed unrated,
+    even after the lead item closed, where a co-signer of a normal item reads 已答复 (the window's end counts as
+    未表态); and the merged item's proposer could still rate. Within the window both read 已答复，待评价 (the item
+    waits for its lead proposer's rating, not for the co-signer's): the same on both."""
+    from datetime import datetime, timezone
+
+    import time_machine
+
+    from engine.items import merging
+    from engine.workflow.sweep import sweep
+    from tests.test_followup import handle_to_reply, post, reply_approved
+
+    with demo_db.transaction() as s:
+        office = user(s, "office")
+        lead, other, normal = (register_item(s, {"item_type": "suggestion", "proposer": who, "year": "2026",
+                                                 "title": title, "content": "夜间出行不便。", "cosigners": cosigners},
+                                             office).id
+                               for who, title, cosigners in (("deputy_chen", "关于增设夜间公交线路的建议", ""),
+                                                             ("deputy_liu", "关于延长公交末班车时间的建议", "黄代表"),
+                                                             ("deputy_liu", "关于增加公交站台座椅的建议", "黄代表")))
+        lead_number = s.get(Item, lead).number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    for item_id in (lead, normal):
+        handle_to_reply(demo_db, item_id)
+        reply_approved(demo_db, item_id)
+    with demo_db.reading() as s:
+        due = s.scalars(select(Deadline.due_date).where(Deadline.item_id == lead, Deadline.key == "rating")).one()
+
+    def seen(item_id):
+        html = client.get(f"/portal/items/{item_id}").get_data(as_text=True)
+        listing = client.get("/portal/").get_data(as_text=True).split('<main class="page">')[1]
+        card = re.search(rf'<li[^>]*>(?:(?!</li>).)*?/portal/items/{item_id}".*?</li>', listing, re.S).group(0)
+        return status_of(html), card
+
+    login(client, "deputy_huang")
+    assert seen(other)[0] == seen(normal)[0] == "已答复，待评价"
+    with time_machine.travel(datetime.combine(due + timedelta(days=2), datetime.min.time(), timezone.utc), tick=False):
+        sweep(demo_db)  # the rating windows close unrated: 未表态
+        login(client, "deputy_huang")
+        (mine, card), (normal_status, _card) = seen(other), seen(normal)
+        assert normal_status == "已答复" and mine == normal_status and "待评价" not in card
+        with demo_db.reading() as s:
+            assert not merging.may_rate_merged(s, user(s, "deputy_liu"), s.get(Item, other))
+        login(client, "deputy_liu")
+        assert 'id="rate"' not in client.get(f"/portal/items/{other}").get_data(as_text=True)

@@ -3,18 +3,21 @@
 A merged item keeps its number and proposer and shows "已并入 X"; its own process ends (cancelled, not
 closed) and it leaves the statistics' denominators. Its proposer is told of the lead item's assignment,
 reply and re-handling, reads the lead item's replies in the portal and rates them there: each proposer's
-rating is kept on their own item (分别评价), while the figures count the lead item once.
+rating is kept on their own item (分别评价), while the figures count the lead item once. They rate within the
+lead item's own rating window for that reply: past it, unrated reads as 未表态, as on the lead item.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.expressions import calendar_scope
-from engine.models import AuditEvent, Item, ProcessInstance, Rating, Reply, TaskRow, User
+from engine.models import AuditEvent, Deadline, Item, ProcessInstance, Rating, Reply, TaskRow, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify
 from engine.workflow.forms import FieldError, FormInvalid
@@ -95,10 +98,24 @@ def lead_replies(session: Session, item: Item) -> list[Reply]:
                                                     Reply.status == "approved").order_by(Reply.id)))
 
 
+def rating_window(session: Session, lead_id: int, rnd: int) -> date | None:
+    """The last day the proposers of items merged into item `lead_id` rate its reply of round `rnd`: the lead
+    item's own rating deadline for that reply (the same window, from the same reply); None when it has none."""
+    return session.scalar(select(func.min(Deadline.due_date)).where(
+        Deadline.item_id == lead_id, Deadline.key == "rating", Deadline.round == rnd))
+
+
+def window_passed(due: date | None) -> bool:
+    return due is not None and due < clock.today()
+
+
 def may_rate_merged(session: Session, user: User, item: Item) -> bool:
-    """The merged item's own proposer rates the lead item's latest approved reply, once per round."""
+    """The merged item's own proposer rates the lead item's latest approved reply, once per round, within its
+    window: the lead proposer's rating task ends with it (未表态), and so does theirs."""
     replies = lead_replies(session, item)
     if user.role != "proposer" or item.proposer_id != user.id or not replies:
+        return False
+    if window_passed(rating_window(session, item.merged_into_id, replies[-1].round)):
         return False
     return session.scalar(select(Rating.id).where(Rating.item_id == item.id,
                                                   Rating.round == replies[-1].round)) is None

@@ -17,7 +17,6 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import clock
 from engine.i18n import N_, Msg
 from engine.people import visibility
 from engine.models import (Attachment, Consultation, Deadline, Disclosure, Item, ProcessInstance, Rating, Reply,
@@ -88,7 +87,7 @@ def _own_stage(item: Item, rated: set[tuple[int, int]]) -> str:
 
 
 def stages(session: Session, items: list[Item]) -> dict[int, Stage]:
-    """Each item's `Stage` by id, in three queries whatever the number of items."""
+    """Each item's `Stage` by id, in four queries whatever the number of items."""
     if not items:
         return {}
     host_ids = {it.merged_into_id for it in items if it.merged_into_id}
@@ -98,22 +97,28 @@ def stages(session: Session, items: list[Item]) -> dict[int, Stage]:
         Rating.item_id.in_(ids), Rating.attitude != "no_opinion")).all())
     replied = dict(session.execute(select(Reply.item_id, func.max(Reply.round)).where(
         Reply.item_id.in_(list(hosts)), Reply.status == "approved").group_by(Reply.item_id)).all()) if hosts else {}
+    windows = {(i, r): due for i, r, due in session.execute(  # merging.rating_window, of every lead item at once
+        select(Deadline.item_id, Deadline.round, func.min(Deadline.due_date)).where(
+            Deadline.item_id.in_(list(hosts)), Deadline.key == "rating").group_by(Deadline.item_id, Deadline.round))
+    } if hosts else {}
     out: dict[int, Stage] = {}
     for it in items:
         host = hosts.get(it.merged_into_id) if it.merged_into_id else None
         if host is None:
             out[it.id] = Stage(_own_stage(it, rated))
             continue
-        # 并案: the lead item's handling, and this item's own rating of the lead item's latest reply.
+        # 并案: the lead item's handling, and this item's own rating of the lead item's latest reply, due within
+        # the lead item's rating window: past it unrated, it reads as a normal item's does after 未表态.
         lead_stage, latest = _own_stage(host, rated), replied.get(host.id)
+        own_rated = (it.id, latest) in rated
         if latest is None or lead_stage in ("registered", "assigning", "withdrawn"):
             code = lead_stage
-        elif (it.id, latest) not in rated:
+        elif not own_rated and not merging.window_passed(windows.get((host.id, latest))):
             code = "rating"
         elif lead_stage in ("handling", "rehandling", "closed"):
             code = lead_stage
         else:
-            code = "rated"
+            code = "rated" if own_rated else "replied"
         out[it.id] = Stage(code, host.number)
     return out
 
@@ -129,9 +134,8 @@ def merged_rating_due(session: Session, item: Item) -> date | None:
     replies = merging.lead_replies(session, item)
     if not replies:
         return None
-    due = session.scalar(select(func.min(Deadline.due_date)).where(
-        Deadline.item_id == item.merged_into_id, Deadline.key == "rating", Deadline.round == replies[-1].round))
-    return due if due is not None and due >= clock.today() else None
+    due = merging.rating_window(session, item.merged_into_id, replies[-1].round)
+    return due if due is not None and not merging.window_passed(due) else None
 
 
 def rating_form(session: Session, item: Item) -> dict | None:
