@@ -172,6 +172,30 @@ def test_text_published_before_the_redaction_knew_a_shape_is_redacted_again(demo
     assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。")
 
 
+def test_text_published_before_separators_and_bidi_were_known_is_redacted_again(demo_db):
+    """98991b7b9851: a phone number split by full-width commas, and one stored reversed under a right-to-left
+    override (the page showed it in order), were published; the upgrade hides both and drops the override,
+    and what was already hidden stays as it was."""
+    import sqlalchemy as sa
+
+    from engine.models import Disclosure, Item
+    with demo_db.transaction() as s:
+        item_id = s.scalar(sa.select(Item.id).order_by(Item.id))
+        s.add(Disclosure(item_id=item_id, scope="full", text="x", public_title="关于路灯的建议",
+                         public_text="请致电 138，1234，5678 联系，或 ［已隐去］。",
+                         public_content="手机\u202e8765 4321 831\u202c。"))
+    engine = create_engine(demo_db.url)
+    try:
+        migrations.downgrade(engine, "29abef6f0583")
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(Disclosure.public_title, Disclosure.public_text, Disclosure.public_content)
+                               .where(Disclosure.item_id == item_id)).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。", "手机［已隐去］。")
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL storage setting")
 def test_the_compressed_state_is_stored_as_written(empty):
     """PostgreSQL tried to compress the already compressed workflow state at every write (pglz, in vain):

@@ -1,0 +1,40 @@
+"""Published text redacted again: the redaction learnt shapes it missed (digit groups split by line breaks,
+commas or asterisks; a number stored reversed that a right-to-left override or embedding shows in order; a
+detail glued to another) and now publishes no bidi control. Each stored public title, text and content is run
+through the redaction once more, as b7e2c4a9d1f6 did; what it already hid stays hidden, what it missed goes
+now. Words it hid wrongly before (a 6-letter word after 微信, a number after Hotel) stay hidden: the public
+columns no longer hold them.
+
+Revision ID: 98991b7b9851
+Revises: 29abef6f0583
+Create Date: 2026-12-04 17:56:00
+
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision: str = '98991b7b9851'
+down_revision: Union[str, Sequence[str], None] = '29abef6f0583'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+_COLUMNS = ("public_title", "public_text", "public_content")
+
+
+def upgrade() -> None:
+    from engine.people.redaction import redact  # today's rules: redacting their result again changes nothing
+
+    conn = op.get_bind()
+    disclosure = sa.table("disclosure", sa.column("id", sa.Integer), *(sa.column(c, sa.Text) for c in _COLUMNS))
+    for row in conn.execute(sa.select(disclosure)).mappings().all():
+        changed = {c: again for c in _COLUMNS if row[c] and (again := redact(row[c])) != row[c]}
+        if changed:
+            conn.execute(disclosure.update().where(disclosure.c.id == row["id"]).values(**changed))
+
+
+def downgrade() -> None:
+    """Nothing to undo: what was hidden stays hidden."""
