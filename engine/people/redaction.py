@@ -9,7 +9,8 @@ letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selec
 controls), a number stored reversed that a right-to-left override or embedding shows in order, ＠,
 (at), [at], " at " and 艾特, [.] and 点, spaced e-mail addresses, internationalised ones (张三@例子.中国), ID
 numbers in groups, area codes with spaces (0755 1234 5678), WeChat ids after their label (微信号：zhang_san-88,
-vx: …, wx：…) and wxid_ ids anywhere.
+vx: …, wx：…; a word of letters only after a colon, so 微信 Official 公众号 keeps its word) and wxid_ ids
+anywhere. An English label (Tel, Phone) counts only as a word of its own: Hotel: 12345 is no phone number.
 `redact` first maps each character to a plain one of the same position (so matches on the plain copy
 mark the same span of the original), drops the invisible ones while keeping, for each character left,
 its position in the original, then replaces every match with ［已隐去］ and drops the bidi controls, so that
