@@ -3,17 +3,17 @@ opinion, 催办 and checks by hand, promises (跟踪落实) and the year-end car
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import time_machine
 from sqlalchemy import select
 
 from engine import clock
-from engine.items import promises
+from engine.items import merging, promises
 from engine.items.registration import register_item
-from engine.models import (Assignment, CarryOver, CoOpinion, Item, Notification, ProcessInstance, Promise, Rating,
-                           SupervisionCheck, TaskRow, Urge, User)
+from engine.models import (Assignment, CarryOver, CoOpinion, Deadline, Item, Notification, ProcessInstance, Promise,
+                           Rating, SupervisionCheck, TaskRow, Urge, User)
 from engine.reports.statistics import year_statistics
 from engine.workflow.forms import FormInvalid
 from engine.workflow.runtime import WORKFLOWS
@@ -195,6 +195,65 @@ def test_an_assigned_item_cannot_be_merged_and_only_the_office_merges(client, de
     assert post(client, f"/items/{a}/merge", f"/items/{a}", into=number_a).status_code == 403
     with db.reading() as s:
         assert s.get(Item, b).status == "signing" and s.get(Item, a).merged_into_id is None
+
+
+
+def _lead_rated_unsatisfied_before_the_merged_proposer(client, db):
+    """Liu's item merged into Chen's; the reply approved, Chen rated it 不满意, Liu not yet: (lead, merged)."""
+    lead, other = new_item(db, "关于增设夜间公交线路的建议"), new_item(db, "关于延长公交末班车时间的建议", proposer="deputy_liu")
+    with db.reading() as s:
+        lead_number = s.get(Item, lead).number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    handle_to_reply(db, lead)
+    reply_approved(db, lead)
+    do(db, lead, "deputy_chen", "rate", attitude="satisfied", result="unsatisfied", rating_reason="太慢。")
+    return lead, other
+
+
+REHANDLE = dict(rehandle_decision="rehandle", rehandle_instructions="一个月内重新答复。")
+
+
+def test_rehandling_waits_for_the_rating_of_every_merged_items_proposer(client, demo_db):
+    """并案: re-handling begins a new round, and each round keeps its own reply and ratings (分别评价). The office
+    could order it on the lead proposer's 不满意 while the proposer of an item merged into it had not yet rated that
+    reply: decided without their view, their rating of the reply came after the next round had begun, or never.
+    The office waits for it (or for the end of its window, 未表态), and is told so beside the decision."""
+    db = demo_db
+    lead, other = _lead_rated_unsatisfied_before_the_merged_proposer(client, db)
+    with db.reading() as s:
+        other_number = s.get(Item, other).number
+    with pytest.raises(FormInvalid) as refused:
+        do(db, lead, "office", "order_rehandling", **REHANDLE)
+    (error,) = refused.value.errors
+    assert error.field == "rehandle_decision"
+    assert error.message() == f"并入本件的 {other_number} 尚未评价：请待其评价或评价期满后再责成重新办理"
+    with db.reading() as s:
+        assert s.get(Item, lead).round == 1 and ready(db, lead) == ["order_rehandling"]
+        task = s.scalars(select(TaskRow.id).where(TaskRow.item_id == lead)).one()
+    login(client, "office")  # on the task page, beside the decision, in the office's words
+    r = post(client, f"/tasks/{task}", f"/tasks/{task}", **REHANDLE)
+    field = re.search(r'<div class="field has-error">(.*?)</div>', r.get_data(as_text=True), re.S).group(1)
+    assert r.status_code == 400 and 'name="rehandle_decision"' in field and other_number in field
+    # Liu rates: the office decides with both ratings before it.
+    with db.transaction() as s:
+        merging.rate_merged(s, user(s, "deputy_liu"), other, "unsatisfied", "unsatisfied", "末班车仍然太早。")
+    do(db, lead, "office", "order_rehandling", **REHANDLE)
+    with db.reading() as s:
+        assert s.get(Item, lead).round == 2
+
+
+def test_rehandling_is_not_held_up_past_a_merged_proposers_rating_window(client, demo_db):
+    """Unrated when its window ends, the merged item's rating is 未表态, as the lead proposer's would be: the office
+    orders re-handling then without it; closing the item instead (不再重办) was never held up."""
+    db = demo_db
+    lead, _other = _lead_rated_unsatisfied_before_the_merged_proposer(client, db)
+    with db.reading() as s:
+        due = s.scalars(select(Deadline.due_date).where(Deadline.item_id == lead, Deadline.key == "rating")).one()
+    with time_machine.travel(datetime.combine(due + timedelta(days=1), datetime.min.time(), timezone.utc), tick=False):
+        do(db, lead, "office", "order_rehandling", **REHANDLE)
+    with db.reading() as s:
+        assert s.get(Item, lead).round == 2
 
 
 # --- co-units: the office's waiver ----------------------------------------------------------------------

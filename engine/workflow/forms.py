@@ -77,6 +77,9 @@ MESSAGES = {
     "merge_target": ("请填写同一年度、尚未办结的另一事项编号", "Enter the number of another open item of the same year"),
     "merge_replied": ("{n} 已答复：只能并入尚未答复的事项", "{n} has been replied to: merge only into an item not yet replied"),
     "merged_in": ("已有事项并入本件办理（{n}），不能撤回", "Items were merged into this one ({n}): it cannot be withdrawn"),
+    "merged_unrated": ("并入本件的 {n} 尚未评价：请待其评价或评价期满后再责成重新办理",
+                       "{n}, merged into this item, has not been rated yet: order re-handling once it is rated or its "
+                       "rating window has passed"),
     "merge_type": ("建议只能并入建议，提案只能并入提案（分别向人大、政协报告办理情况）",
                    "A suggestion merges only into a suggestion, a proposal into a proposal (each is reported on "
                    "to its own body)"),
