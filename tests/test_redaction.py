@@ -224,6 +224,43 @@ def test_ordinary_numbers_with_commas_asterisks_and_line_breaks_survive(text):
     assert redact(text) == text.replace("热线12345", f"热线{R}")  # a hotline's number is hidden as before
 
 
+# The enumeration comma 、 (and its small and half-width forms) between groups: a mobile number (3、4、4) or an
+# ID number (6、8、4; 6、6、3) goes; other lists of numbers stay (below and in the properties).
+ENUMERATED = [
+    ("请拨", "138、1234、5678", "联系"),
+    ("", "138、1234、5678", ""),
+    ("手机", "138 、 1234 、 5678", "。"),
+    ("手机", "１３８、１２３４、５６７８", "。"),
+    ("手机", "138﹑1234﹑5678", "。"),  # small ideographic comma
+    ("手机", "138､1234､5678", "。"),  # half-width ideographic comma
+    ("手机", "138、1234-5678", "。"),
+    ("电话", "+86、138、1234、5678", "。"),
+    ("身份证", "110101、19900307、1234", "。"),
+    ("身份证", "110101、19900307、123X", "。"),
+    ("老身份证", "110101、900307、123", "。"),
+]
+
+
+@pytest.mark.parametrize("before, secret, after", ENUMERATED)
+def test_a_mobile_or_id_number_in_groups_split_by_enumeration_commas_goes(before, secret, after):
+    assert redact(before + secret + after) == before + R + after
+
+
+@pytest.mark.parametrize("text", [
+    "1、2、3",
+    "第1、2、3项已完成。",
+    "2024、2025、2026",
+    "2024、2025、2026年连续三年开展专项整治。",
+    "138、139、150路公交车调整线路。",
+    "共138、1234、56人次。",  # not 3、4、4
+    "编号110、1234、5678。",  # 110 is no mobile prefix
+    "110101、19901307、1234",  # month 13: no birth date, no ID number
+    "第13、14、15、16、17、18条",
+])
+def test_lists_with_enumeration_commas_survive(text):
+    assert redact(text) == text
+
+
 # Bidi controls: between the digits they are invisible and dropped like the others; around a reversed run
 # they make the page show it in order (U+202E shows "8765 4321 831" as 138 1234 5678; an RTL embedding,
 # isolate or mark shows "5678 1234 138" the same). What is published keeps none of them, so the page shows
@@ -261,7 +298,8 @@ def test_text_with_bidi_controls_loses_only_them(text):
     assert redact(text) == "".join(c for c in text if c not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
-# A WeChat id is letters, digits, _ and -; a word of letters only is one when a colon (or 是/为) says so.
+# A WeChat id is letters, digits, _ and -; a word of letters only is one too, with or without a colon, unless it
+# is a common English word people write after 微信 (Official, Account, …).
 WECHAT_IDS = [
     ("微信号：", "zhangsan", "。"),
     ("WeChat ID: ", "zhangsan", "。"),
@@ -272,6 +310,15 @@ WECHAT_IDS = [
     ("微信 ", "zhangsan88", " 联系"),
     ("wx ", "zhang-san", " 联系"),
     ("加微信", "zhangsan88", "详谈"),
+    # letters only, no colon: hidden until d1a26f5, then published in clear
+    ("加微信", "zhangsan", "详谈"),
+    ("微信号 ", "zhangsan", ""),
+    ("微信", "zhangsan", ""),
+    ("微信号", "ZhangSan", "。"),
+    ("WeChat ", "zhangsan", "。"),
+    ("WeChat ID ", "zhangsan", "。"),
+    ("请加微信 ", "officialzhang", " 联系"),  # a listed word is one only as a whole word
+    ("微信 ", "Officially", " 联系"),
 ]
 
 
@@ -285,6 +332,12 @@ def test_a_wechat_id_goes(before, secret, after):
     "请关注微信 Official Account。",
     "WeChat Official Account、wechat miniprogram均已上线。",
     "微信Official账号已开通。",
+    "微信 official 号",
+    "微信：Official Account",
+    "WECHAT OFFICIAL ACCOUNT",
+    "WeChat Moments、WeChat Channels与WeChat Groups",
+    "微信 Public Platform，WeChat Payment，WeChat Service",
+    "WeChat MiniPrograms",
     "手机App2026版已上线。",  # a label of a phone number is not one of a WeChat id
     "电话 abcdef 不通。",
 ])
@@ -317,7 +370,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 
 mobiles = st.builds(lambda second, rest: f"1{second}{rest:09d}", st.sampled_from("3456789"),
                     st.integers(0, 10**9 - 1))
-separators = st.sampled_from([" ", "-", ".", "~", "  ", ",", "，", ", ", "*", "＊", "\n", "\r\n", " \n ",
+separators = st.sampled_from([" ", "-", ".", "~", "  ", ",", "，", ", ", "*", "＊", "\n", "\r\n", " \n ", "、", "﹑",
                               "\u202b", "\u202d", "\u2066", "\u200f", "\u061c", "\u00ad"])
 # (an override between the groups turns what follows round too: in BIDI above)
 words = st.sampled_from(["请拨", "联系电话", "如有疑问请致电", "手机：", "，", "。", "或"])
@@ -361,8 +414,8 @@ def test_dates_and_lists_of_years_survive(first, last, years, sep):
         assert redact(text) == text
 
 
-shapes = st.sampled_from([secret for _, secret, _ in SHAPES + SEPARATED] + [t for t, _ in HIDDEN]
-                         + ["微信 Official 公众号", "Hotel: 12345", "2024、2025、2026年", "1,234,567元", "\u202e8765 4321 831"])
+shapes = st.sampled_from([secret for _, secret, _ in SHAPES + SEPARATED + ENUMERATED] + [t for t, _ in HIDDEN]
+                         + ["加微信zhangsan详谈", "微信zhangsan", "微信 Official 公众号", "Hotel: 12345", "2024、2025、2026年", "1,234,567元", "\u202e8765 4321 831"])
 
 
 @settings(max_examples=200, deadline=None)
