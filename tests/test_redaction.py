@@ -319,6 +319,8 @@ WECHAT_IDS = [
     ("WeChat ID ", "zhangsan", "。"),
     ("请加微信 ", "officialzhang", " 联系"),  # a listed word is one only as a whole word
     ("微信 ", "Officially", " 联系"),
+    ("微信 WeChat：", "zhangsan", "。"),  # two labels: the id after the second
+    ("微信号 WeChat ID: ", "zhangsan", "。"),
 ]
 
 
@@ -338,6 +340,7 @@ def test_a_wechat_id_goes(before, secret, after):
     "WeChat Moments、WeChat Channels与WeChat Groups",
     "微信 Public Platform，WeChat Payment，WeChat Service",
     "WeChat MiniPrograms",
+    "微信 WeChat 公众号、微信 weixin",
     "手机App2026版已上线。",  # a label of a phone number is not one of a WeChat id
     "电话 abcdef 不通。",
 ])

@@ -9,8 +9,8 @@ letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selec
 controls), a number stored reversed that a right-to-left override or embedding shows in order, ＠,
 (at), [at], " at " and 艾特, [.] and 点, spaced e-mail addresses, internationalised ones (张三@例子.中国), ID
 numbers in groups, area codes with spaces (0755 1234 5678), WeChat ids after their label (微信号：zhang_san-88,
-vx: …, wx：…; a word of letters only after a colon, so 微信 Official 公众号 keeps its word) and wxid_ ids
-anywhere. An English label (Tel, Phone) counts only as a word of its own: Hotel: 12345 is no phone number.
+vx: …, wx：…, 加微信zhangsan详谈; not a common English word, so 微信 Official 公众号 keeps its word) and wxid_
+ids anywhere. An English label (Tel, Phone) counts only as a word of its own: Hotel: 12345 is no phone number.
 `redact` first maps each character to a plain one of the same position (so matches on the plain copy
 mark the same span of the original), drops the invisible ones while keeping, for each character left,
 its position in the original, then replaces every match with ［已隐去］ and drops the bidi controls, so that
@@ -160,15 +160,17 @@ _PATTERNS = [
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
 _LABELLED = [(re.compile(rf"({_LABEL})({_digits(5, 12, s)})(?!\d)"), check)
              for s, check in ((_S, None), (_SOFT, _grouped))]
-# A WeChat id (letters, digits, _ and -) after a WeChat label: 微信号：zhang_san-88, vx: …, wx：…
-_WECHAT_ID = re.compile(rf"{_WECHAT}\s*(?:号码|号|(?i:id)(?![A-Za-z0-9]))?\s*([:是为]?)\s*"
-                        r"([A-Za-z0-9][A-Za-z0-9\-]{5,})")
-
-
-def _wechat_id(match: re.Match, group: int) -> bool:
-    """Whether the word after a WeChat label is an id: one with a digit, _ or - is, a word of letters only
-    (微信 Official 公众号) only after a colon (微信号：zhangsan)."""
-    return bool(match.group(1)) or any(c.isdigit() or c == "-" for c in match.group(group))
+# English words people write after 微信 / WeChat (微信 Official 公众号, WeChat Moments): such a word is no id.
+# Only words of six letters or more: a shorter one (Pay, Work, Mini, Shop) cannot be an id anyway. Kept short
+# on purpose: any other word of letters there is taken for an id, as a leaked id is worse than a hidden word.
+# WeChat and Weixin too: in 微信 WeChat：zhangsan the id follows the second label.
+_WECHAT_WORDS = (r"official|accounts?|channels?|payments?|groups|public|platforms?|programs?|miniprograms?"
+                 r"|services?|moments|wechat|weixin")
+# A WeChat id (six or more letters, digits, _ and -) after a WeChat label, with or without a colon: 微信号：zhang_san-88,
+# 加微信zhangsan详谈, vx: …, wx：…. A listed word is skipped inside the pattern, not by a check after it, so the
+# scan goes on from the next character and still finds an id right after it.
+_WECHAT_ID = re.compile(rf"({_WECHAT}\s*(?:号码|号|(?i:id)(?![A-Za-z0-9]))?\s*[:是为]?\s*)"
+                        rf"(?!(?i:{_WECHAT_WORDS})(?![A-Za-z0-9\-]))([A-Za-z0-9][A-Za-z0-9\-]{{5,}})")
 
 
 # What a public search term must not look like: a run of digits long enough to probe for a hidden number.
@@ -198,7 +200,7 @@ def _once(plain: str) -> list[tuple[int, int]]:
         if spans := [m.span() for m in pattern.finditer(plain) if check is None or check(m)]:
             found += spans
             plain = _hidden(plain, spans)  # hide what is found from the later patterns
-    for labelled, check in (*_LABELLED, (_WECHAT_ID, _wechat_id)):
+    for labelled, check in (*_LABELLED, (_WECHAT_ID, None)):
         found += [m.span(2) for m in labelled.finditer(plain) if check is None or check(m, 2)]
     return found
 
