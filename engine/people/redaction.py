@@ -4,7 +4,8 @@ WeChat ids).
 People write contact details in every shape: full-width digits (１３８…), Chinese numerals (一三八…, 幺),
 any other Unicode digit (mathematical 𝟭𝟯𝟴, Arabic-Indic ١٣٨, circled ①③⑧, superscript ¹³⁸, …), dots,
 dashes, tildes (~ ～ 〜) and double spaces between groups, commas, asterisks and line breaks between groups
-grouped as a contact is (138，1234，5678, not 1,234,567元), invisible characters pasted between the digits or
+grouped as a contact is (138，1234，5678, not 1,234,567元), enumeration commas between the groups of a mobile
+or ID number (138、1234、5678, not 2024、2025、2026), invisible characters pasted between the digits or
 letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selectors, keycap marks, bidi
 controls), a number stored reversed that a right-to-left override or embedding shows in order, ＠,
 (at), [at], " at " and 艾特, [.] and 点, spaced e-mail addresses, internationalised ones (张三@例子.中国), ID
@@ -42,6 +43,7 @@ _PLAIN = {
     "（": "(", "）": ")", "［": "[", "］": "]", "【": "[", "】": "]", "〔": "[", "〕": "]", "＋": "+",
     "：": ":", "\u3000": " ", "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\t": " ",
     "∗": "*", "✱": "*", **{c: "\n" for c in "\r\x0b\x0c\x85\u2028\u2029"},  # ＊ ﹡ and ， fold by NFKC
+    "﹑": "、", "､": "、",  # small and half-width enumeration commas: NFKC gives 、, which `_Fold` keeps as it is
 }
 _GONE = "\x01"  # what an invisible character becomes in the one-for-one copy, before it is dropped
 _FILLERS = "\u115f\u1160\u3164\uffa0"  # Hangul fillers: letters that show nothing
@@ -145,6 +147,17 @@ def _numbers(s: str, check) -> list:
     ]
 
 
+def _enumerated(s: str) -> list:
+    """Numbers whose groups the enumeration comma 、 may split, `s` between the groups. 、 lists numbers in
+    ordinary text (1、2、3; 2024、2025、2026; 第13、14、15条), so only the shapes a contact is written in count:
+    a mobile number in 3、4、4 and an ID number in 6、8、4 (or the old 6、6、3) with a possible birth date."""
+    return [
+        (re.compile(rf"(?<!\d)(?:(?:\+|00)?86{s})?1[3-9]\d{s}\d{{4}}{s}\d{{4}}(?!\d)"), None),
+        (re.compile(rf"(?<![0-9A-Za-z])[1-9]\d{{5}}{s}\d{{8}}{s}\d{{3}}[\dXx](?![0-9A-Za-z])"), _is_id),
+        (re.compile(rf"(?<![0-9A-Za-z])[1-9]\d{{5}}{s}\d{{6}}{s}\d{{3}}(?![0-9A-Za-z])"), _is_id),
+    ]
+
+
 # In order: each pattern sees the text with the earlier matches already hidden; a check, where there is
 # one, must accept the match.
 _PATTERNS = [
@@ -156,6 +169,7 @@ _PATTERNS = [
     # a WeChat wxid_ id (its _ is a - in the plain copy) is one wherever it stands
     (re.compile(r"(?<![A-Za-z0-9])wxid-[A-Za-z0-9\-]{4,}", re.I), None),
     *_numbers(_S, None), *_numbers(_SOFT, _grouped),
+    *_enumerated(rf"(?:[ ]{{0,2}}、[ ]{{0,2}}|{_S})"),
 ]
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
 _LABELLED = [(re.compile(rf"({_LABEL})({_digits(5, 12, s)})(?!\d)"), check)
