@@ -173,9 +173,10 @@ def test_text_published_before_the_redaction_knew_a_shape_is_redacted_again(demo
 
 
 def test_text_published_before_separators_and_bidi_were_known_is_redacted_again(demo_db):
-    """98991b7b9851: a phone number split by full-width commas, and one stored reversed under a right-to-left
-    override (the page showed it in order), were published; the upgrade hides both and drops the override,
-    and what was already hidden stays as it was."""
+    """98991b7b9851: a phone number split by full-width commas, one stored reversed under a right-to-left
+    override (the page showed it in order), a letters-only WeChat id without a colon and a mobile number split
+    by 、 were published; the upgrade hides them and drops the override, and what was already hidden stays as
+    it was."""
     import sqlalchemy as sa
 
     from engine.models import Disclosure, Item
@@ -183,7 +184,7 @@ def test_text_published_before_separators_and_bidi_were_known_is_redacted_again(
         item_id = s.scalar(sa.select(Item.id).order_by(Item.id))
         s.add(Disclosure(item_id=item_id, scope="full", text="x", public_title="关于路灯的建议",
                          public_text="请致电 138，1234，5678 联系，或 ［已隐去］。",
-                         public_content="手机\u202e8765 4321 831\u202c。"))
+                         public_content="手机\u202e8765 4321 831\u202c，加微信zhangsan详谈，或拨138、1234、5678。"))
     engine = create_engine(demo_db.url)
     try:
         migrations.downgrade(engine, "29abef6f0583")
@@ -193,7 +194,8 @@ def test_text_published_before_separators_and_bidi_were_known_is_redacted_again(
                                .where(Disclosure.item_id == item_id)).one()
     finally:
         engine.dispose()
-    assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。", "手机［已隐去］。")
+    assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。",
+                          "手机［已隐去］，加微信［已隐去］详谈，或拨［已隐去］。")
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL storage setting")
