@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.expressions import calendar_scope
-from engine.models import AuditEvent, Deadline, Item, ProcessInstance, Rating, Reply, TaskRow, User
+from engine.models import AuditEvent, Item, ProcessInstance, Rating, Reply, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.workflow.runtime import Directory, load_workflow, sync_derived
+from engine.workflow.runtime import Directory, load_workflow, rating_window, sync_derived
 
 # Before a unit has the item (登记 or 交办), an item can still be merged into another.
 MERGEABLE = ("registered", "assigning")
@@ -96,13 +96,6 @@ def lead_replies(session: Session, item: Item) -> list[Reply]:
         return []
     return list(session.scalars(select(Reply).where(Reply.item_id == item.merged_into_id,
                                                     Reply.status == "approved").order_by(Reply.id)))
-
-
-def rating_window(session: Session, lead_id: int, rnd: int) -> date | None:
-    """The last day the proposers of items merged into item `lead_id` rate its reply of round `rnd`: the lead
-    item's own rating deadline for that reply (the same window, from the same reply); None when it has none."""
-    return session.scalar(select(func.min(Deadline.due_date)).where(
-        Deadline.item_id == lead_id, Deadline.key == "rating", Deadline.round == rnd))
 
 
 def window_passed(due: date | None) -> bool:

@@ -35,11 +35,14 @@ class Days:
     `pledge_latest`: the latest target date a pledge may name and the error code that says why (the reply
     deadline, "after_reply_due"; the cap on extensions, "not_after"), or None; a call, since it reads the
     deadline ledger and only the pledge's rule asks. `merged_in`: the numbers of the items merged into this one
-    (并案), which its withdrawal would leave without a reply; a call too, read by the assignment's rule only."""
+    (并案), which its withdrawal would leave without a reply; a call too, read by the assignment's rule only.
+    `merged_unrated`: those of them whose proposer has not rated the reply of the form's round while its rating
+    window is open; read by the re-handling order's rule only."""
     today: date
     assigned: date | None = None
     pledge_latest: Callable[[], tuple[date, str] | None] = _unbounded
     merged_in: Callable[[], list[str]] = _none_merged
+    merged_unrated: Callable[[], list[str]] = _none_merged
 
 
 def promise_horizon(today: date) -> date:
@@ -106,8 +109,17 @@ def reply(form: dict, data: dict, days: Days) -> list[FieldError]:
     return []
 
 
+def rehandling_order(form: dict, data: dict, days: Days) -> list[FieldError]:
+    """并案: re-handling starts a new round, and each round keeps its own reply and ratings (分别评价): the office
+    decides it on every proposer's rating of the reply, not on the lead proposer's alone."""
+    if data.get("rehandle_decision") == "rehandle" and (waiting := days.merged_unrated()):
+        return [FieldError("rehandle_decision", _field(form, "rehandle_decision"), "merged_unrated", "、".join(waiting))]
+    return []
+
+
 RULES: dict[str, Callable[[dict, dict, Days], list[FieldError]]] = {
     "assignment": assignment, "pledge": pledge, "consultation": consultation, "reply": reply,
+    "rehandling_order": rehandling_order,
 }
 
 

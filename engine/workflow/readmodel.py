@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Mapping
 
-from sqlalchemy import bindparam, exists, func, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from engine import clock, writes
@@ -18,7 +18,6 @@ from engine.events import outbox
 from engine.letter_numbers import number_reply
 from engine.people.notifications import notify, role_users
 from engine.people.redaction import redact
-from engine.workflow.forms import FieldError, FormInvalid
 from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Disclosure, Item, LeaderInstruction,
                            Pledge, Promise, Rating, RehandlingOrder, Reply, ReturnRequest, Unit, User)
 
@@ -344,34 +343,7 @@ def rating(c: Completion) -> None:
                reason=c.data.get("rating_reason"), unit_id=c.unit("sep_unit") if c.separate_part else None)
 
 
-_RATINGS, _DEADLINES = Rating.__table__, Deadline.__table__
-# 并案: the numbers of the items merged into this one whose proposer has not rated its reply of the round.
-_MERGED_UNRATED = (select(_ITEMS.c.number).where(
-    _ITEMS.c.merged_into_id == bindparam("item_id"),
-    ~exists().where(_RATINGS.c.item_id == _ITEMS.c.id, _RATINGS.c.round == bindparam("round")))
-    .order_by(_ITEMS.c.number))
-# The item's rating deadline of the round: the merged items' proposers rate its reply within it too.
-_RATING_DUE = select(func.min(_DEADLINES.c.due_date)).where(
-    _DEADLINES.c.item_id == bindparam("item_id"), _DEADLINES.c.key == "rating", _DEADLINES.c.round == bindparam("round"))
-
-
-def _wait_for_merged_ratings(c: Completion) -> None:
-    """并案: re-handling starts a new round, and each round keeps its own reply and ratings (分别评价): the office
-    decides it on every proposer's rating of the reply, not on the lead proposer's alone. Refused while the
-    proposer of an item merged into this one has not rated it and the rating window is open (unrated past it
-    counts as 未表态). Refused here, after the engine ran: the command's transaction is rolled back whole."""
-    conn, keys = c.session.connection(), {"item_id": c.item.id, "round": c.round}
-    due = conn.execute(_RATING_DUE, keys).scalar()
-    if due is None or due < clock.today():
-        return
-    waiting = conn.execute(_MERGED_UNRATED, keys).scalars().all()
-    if waiting:
-        raise FormInvalid([FieldError("rehandle_decision", "决定", "merged_unrated", "、".join(waiting))])
-
-
 def rehandling_order(c: Completion) -> None:
-    if c.data["rehandle_decision"] == "rehandle" and not c.separate_part:
-        _wait_for_merged_ratings(c)
     writes.add(c.session, RehandlingOrder, item_id=c.item.id, round=c.round, decision=c.data["rehandle_decision"],
                instructions=c.data["rehandle_instructions"], decided_by=c.user.id,
                unit_id=c.unit("sep_unit") if c.separate_part else None)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Callable
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, event, exists, insert, inspect, literal, null, select, union_all, update
+from sqlalchemy import bindparam, delete, event, exists, func, insert, inspect, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, defer, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -33,8 +33,8 @@ from engine.deadlines.calendar import current_calendar
 from engine.workflow.deployment import parsed, parsed_version
 from engine.workflow.incidents import ProcessFailure, guard, resolved_by_success, settle_moot
 from engine.workflow.parser import ParsedProcess
-from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, TaskRow, Timer,
-                           Unit, User)
+from engine.models import (AuditEvent, Deadline, Item, ITEM_STATUSES, ProcessDefinition, ProcessInstance, Rating, TaskRow,
+                           Timer, Unit, User)
 from engine.workflow.readmodel import PROJECTIONS, RECORDED, STATUS_BY_FORM, Completion, event_title, project, timer_outcome
 from engine.deadlines.rules import latest_allowed, rules_for
 from engine.workflow.sandbox import make_script_engine
@@ -640,6 +640,27 @@ def merged_in(session: Session, item: Item) -> list[str]:
     return list(session.scalars(select(Item.number).where(Item.merged_into_id == item.id).order_by(Item.number)))
 
 
+def rating_window(session: Session, lead_id: int, rnd: int) -> date | None:
+    """The last day the proposers of items merged into item `lead_id` rate its reply of round `rnd`: the lead
+    item's own rating deadline for that reply (the same window, from the same reply); None when it has none."""
+    return session.scalar(select(func.min(Deadline.due_date)).where(
+        Deadline.item_id == lead_id, Deadline.key == "rating", Deadline.round == rnd))
+
+
+def merged_unrated(session: Session, item: Item, rnd: int, part: bool) -> list[str]:
+    """The numbers of the items merged into this one whose proposer has not rated its reply of round `rnd`
+    while that reply's rating window is open (unrated past it counts as 未表态). None for a 分办 unit's part:
+    its reply is its own, which merged items do not rate."""
+    if part:
+        return []
+    due = rating_window(session, item.id, rnd)
+    if due is None or due < clock.today():
+        return []
+    return list(session.scalars(select(Item.number).where(
+        Item.merged_into_id == item.id, ~exists().where(Rating.item_id == Item.id, Rating.round == rnd))
+        .order_by(Item.number)))
+
+
 def pledge_latest(session: Session, item: Item, unit_id: int | None, part: bool) -> tuple[date, str] | None:
     """The latest target date a responsibility pledge (责任状) may name, and the error code that says why: its
     unit's current reply deadline in the ledger (the lead unit's, or with `part` that 分办 unit's own), or, when
@@ -717,7 +738,8 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     problems += formrules.check(form, sound, formrules.Days(
         clock.today(), clock.local_day(item.assigned_at),
         functools.partial(pledge_latest, session, item, row.unit_id, bool(task.data.get("sep_unit"))),
-        functools.partial(merged_in, session, item)))
+        functools.partial(merged_in, session, item),
+        functools.partial(merged_unrated, session, item, int(task.data.get("round", 1)), bool(task.data.get("sep_unit")))))
     if problems:
         raise forms.FormInvalid(problems)
     task.set_data(**data)
