@@ -45,7 +45,61 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, json_serializer=_json)
     _ping_when_idle(engine)
     _lost_connections_detected(engine)
+    _pipelined(engine)
     return engine
+
+
+_PIPELINE = "banli_pipeline"  # the connection's open pipeline (its context manager, itself), in its pool record's info
+
+
+def _pipelined(engine: Engine) -> None:
+    """A command's transaction on PostgreSQL runs in libpq's pipeline mode (`Database.transaction`): a write
+    marked `banli_later` (engine.writes.later: its rows and row count are not read) is only queued, and goes
+    out with the next statement whose answer the command awaits, or with the COMMIT; every other statement is
+    answered at once, as outside a pipeline. The server runs them in order, so a read still sees every write
+    before it. A completion's dozen writes cost one round trip where they cost one each, and BEGIN rides with
+    the first statement. A queued write that fails fails the statement it went out with, and the transaction.
+
+    The pipeline ends when the connection goes back to the pool (before the pool's rollback), whether the
+    transaction committed, failed or was left: a connection is never handed out in pipeline mode."""
+    @event.listens_for(engine, "after_cursor_execute")
+    def _answer_now(conn, _cursor, _statement, _parameters, context, _many):
+        opened = conn.info.get(_PIPELINE)
+        if opened is not None and not (context is not None and context.execution_options.get("banli_later")):
+            opened[1].sync()
+
+    @event.listens_for(engine, "reset")
+    def _end_before_reset(_dbapi_conn, record, _state):
+        _end_pipeline(record.info)
+
+
+def _end_pipeline(info: dict, failed: bool = False) -> None:
+    """Leave pipeline mode. After a failure, first collect what the failed pipeline still holds: a failure raised
+    already, or the answers to statements the server skipped once one had failed, which would otherwise fail
+    the rollback in its turn (psycopg raises "pipeline aborted" for them at the rollback's sync)."""
+    opened = info.pop(_PIPELINE, None)
+    if opened is None:
+        return
+    from psycopg import Error as errors  # only PostgreSQL's connections are pipelined
+
+    manager, pipeline = opened
+    if failed:
+        try:
+            pipeline.sync()
+        except errors:  # the command's failure, raised already (or about to be)
+            pass
+    try:
+        manager.__exit__(None, None, None)
+    except errors:  # the rollback that follows ends the transaction
+        pass
+
+
+def _begin_pipeline(session: Session) -> dict:
+    """Put the session's connection in pipeline mode; returns the pool record's info that holds it."""
+    conn = session.connection()
+    manager = conn.connection.dbapi_connection.pipeline()
+    conn.info[_PIPELINE] = (manager, manager.__enter__())
+    return conn.info
 
 
 # Server errors that end the session (class 08: connection exception; 57P01-03: terminated by an admin, a
@@ -61,11 +115,12 @@ def _lost_connections_detected(engine: Engine) -> None:
     An error psycopg raises itself (no SQLSTATE) or one the server sends as it ends the session is a lost
     connection too; any other server error fails its command and keeps the connection."""
     operational = engine.dialect.loaded_dbapi.OperationalError
+    aborted = engine.dialect.loaded_dbapi.errors.PipelineAborted  # a pipeline's skipped statement: the connection lives
 
     @event.listens_for(engine, "handle_error")
     def _lost(ctx):
         error = ctx.original_exception
-        if ctx.is_disconnect or not isinstance(error, operational):
+        if ctx.is_disconnect or not isinstance(error, operational) or isinstance(error, aborted):
             return
         sqlstate = getattr(error, "sqlstate", None)
         if sqlstate is None or sqlstate.startswith(_SESSION_ENDED_SQLSTATES):
@@ -119,12 +174,17 @@ class Database:
         An error that must leave a trace once its command is undone (a process failure: its incident) says so
         with an `after_rollback(db)` method; it runs after the rollback, and what it returns is raised instead."""
         session = self.sessions()
+        pipelined = None
         try:
             if self.engine.dialect.name == "sqlite":
                 session.connection(execution_options={"banli_write": True})
+            elif self.is_postgres:
+                pipelined = _begin_pipeline(session)
             yield session
             session.commit()
         except BaseException as exc:
+            if pipelined is not None:
+                _end_pipeline(pipelined, failed=True)
             session.rollback()
             session.close()
             after = getattr(exc, "after_rollback", None)

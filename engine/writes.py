@@ -8,7 +8,7 @@ relationship changes, deadline rows whose changes the board's summary rows count
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, inspect, insert, update
+from sqlalchemy import Insert, bindparam, inspect, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,7 +27,7 @@ def add(session: Session, model, **values) -> None:
     """Insert one row of `model`'s table (its column defaults apply)."""
     table = model.__table__
     if table not in _INSERTS:
-        _INSERTS[table] = insert(table)
+        _INSERTS[table] = later(insert(table))
     session.connection().execute(_INSERTS[table], values)
 
 
@@ -77,3 +77,12 @@ def flush(session: Session, orm_only: tuple = ()) -> None:
         # committed as written: no longer dirty (set_committed_value leaves the object's modified flag set)
         state._commit_all(state.dict, session.identity_map)
     session.flush()
+
+
+def later(stmt):
+    """`stmt` marked as a write whose result the command does not read (no rows, no row count): on PostgreSQL
+    it is queued and goes out with the next statement whose answer is awaited (engine.db._pipelined). An INSERT
+    does not ask for the new row's key either (`inline`: no RETURNING), which would need the answer at once."""
+    if isinstance(stmt, Insert):
+        stmt = stmt.inline()
+    return stmt.execution_options(banli_later=True)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from engine import clock
+from engine import clock, writes
 from engine.i18n import N_, Msg
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, not_loaded
@@ -142,10 +142,10 @@ _COLUMNS = tuple(c.name for c in _TABLE.c)
 # Built once: the item's rows, new rows (executemany), and a changed row's columns (all but its id: one
 # statement for every change, executemany).
 _ITEM_DEADLINES = select(_TABLE).where(_TABLE.c.item_id == bindparam("item_id")).order_by(_TABLE.c.id)
-_INSERT = insert(_TABLE)
-_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("w_id")).values(
+_INSERT = writes.later(insert(_TABLE))
+_UPDATE = writes.later(update(_TABLE)).where(_TABLE.c.id == bindparam("w_id")).values(
     {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in _COLUMNS if c != "id"})
-_SET_WARNING = update(_TABLE).where(_TABLE.c.id == bindparam("w_id")).values(
+_SET_WARNING = writes.later(update(_TABLE)).where(_TABLE.c.id == bindparam("w_id")).values(
     {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in ("warning", "warning_message")})
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from engine import writes
 from engine.models import Deadline, DeadlineTally, DeadlineUnitTally
 
 OPEN = ("open", "overdue")
@@ -203,7 +204,7 @@ def _upsert(conn, table, names: tuple[str, ...], updates):
     else:
         stmt = sqlite_insert(table).values({k: bindparam(f"b_{k}", type_=table.c[k].type) for k in names})
     keys = [c.name for c in table.primary_key.columns]
-    return stmt.on_conflict_do_update(index_elements=keys, set_=updates(stmt.excluded))
+    return writes.later(stmt.on_conflict_do_update(index_elements=keys, set_=updates(stmt.excluded)))
 
 
 def _send(conn, stmt, names: tuple[str, ...], rows: list[tuple]) -> None:

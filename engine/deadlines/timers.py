@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               TimeDateEventDefinition, TimerEventDefinition)
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock
+from engine import clock, writes
 from engine.sqlin import one_of
 from engine.models import ProcessInstance, Timer
 
@@ -65,9 +65,9 @@ def waiting_timers(workflow) -> list[tuple[object, datetime]]:
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it (see engine.workflow.runtime).
 _TIMER_ROWS = select(Timer.id, Timer.due_at).where(Timer.instance_id == bindparam("instance_id"))
-_DELETE_TIMERS = delete(Timer).where(one_of(Timer.id, "ids"))
-_INSERT_TIMER = insert(Timer)
-_MOVE_TIMER = update(Timer).where(Timer.id == bindparam("tid")).values(due_at=bindparam("due", type_=Timer.due_at.type))
+_DELETE_TIMERS = writes.later(delete(Timer).where(one_of(Timer.id, "ids")))
+_INSERT_TIMER = writes.later(insert(Timer))
+_MOVE_TIMER = writes.later(update(Timer)).where(Timer.id == bindparam("tid")).values(due_at=bindparam("due", type_=Timer.due_at.type))
 
 
 FORECAST = "forecast"  # the kind of a timer row that stands for a deadline whose own timer waits later

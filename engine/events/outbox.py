@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
-from engine import clock
+from engine import clock, writes
 from engine.models import Item, OutboxEvent, Partner, Reply, WebhookDelivery
 
 EVENT_TYPES = {
@@ -71,5 +71,5 @@ def record(session: Session, event_type: str, item: Item | None, data: dict) -> 
     deliveries = [dict(event_id=row_id, partner_id=partner_id, next_attempt_at=now)
                   for partner_id, events in conn.execute(_PARTNERS) if event_type in (events or [])]
     if deliveries:
-        conn.execute(insert(WebhookDelivery), deliveries)
+        conn.execute(writes.later(insert(WebhookDelivery)), deliveries)
     return row_id

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, writes
 from engine.sqlin import one_of
 from engine.i18n import N_, Msg, Translate, step_name, translator
 from engine.people.authz import LANES
@@ -108,7 +108,7 @@ def _new_task_insert(session: Session, by: str):
         users = users.where(User.unit_id == bindparam("unit_id"))
     elif by == "person":
         users = users.where(User.id == bindparam("assignee_id"))
-    return _insert_new(session, select_from=(["user_id", *_NEW_TASK_COLUMNS], users))
+    return writes.later(_insert_new(session, select_from=(["user_id", *_NEW_TASK_COLUMNS], users)))
 
 
 def new_task_title(step: str, round: int = 1) -> Msg:
@@ -157,7 +157,7 @@ def text(n: Notification, translate: Translate = translator("zh")) -> tuple[str,
             Msg.from_json(body).render(translate) if body else n.body)
 
 
-_TASKS_DONE = (update(Notification)
+_TASKS_DONE = writes.later(update(Notification)
                .where(Notification.item_id == bindparam("b_item_id"),
                       one_of(Notification.dedupe_key, "keys"), Notification.read_at.is_(None))
                .values(read_at=bindparam("b_now", type_=Notification.read_at.type)))

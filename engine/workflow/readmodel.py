@@ -76,7 +76,7 @@ def _set_active(c: Completion, role: str | None = None, unit_id: int | None = No
         where = [_A.item_id == bindparam("w_item"), _A.ended_at.is_(None)]
         where += [_A.role == bindparam("w_role")] if role is not None else []
         where += [_A.unit_id == bindparam("w_unit")] if unit_id is not None else []
-        _SET_ACTIVE[shape] = writes.update_of(_ASSIGNMENTS, shape[0], *where)
+        _SET_ACTIVE[shape] = writes.later(writes.update_of(_ASSIGNMENTS, shape[0], *where))
     params = {"w_item": c.item.id, **{f"v_{k}": v for k, v in values.items()}}
     params.update({"w_role": role} if role is not None else {})
     params.update({"w_unit": unit_id} if unit_id is not None else {})

@@ -296,13 +296,13 @@ _DERIVED_ROWS = union_all(
     .where(one_of(Unit.code, "unit_codes")),
     select(literal("user"), User.username, null(), User.id, null(), null())
     .where(one_of(User.username, "user_codes")))
-_DELETE_TASK_ROWS = delete(TaskRow).where(one_of(TaskRow.id, "ids"))
+_DELETE_TASK_ROWS = writes.later(delete(TaskRow).where(one_of(TaskRow.id, "ids")))
 # PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
 _DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
-_INSERT_TASK_ROWS = insert(TaskRow)
-_MOVE_TASK_ROW = (update(TaskRow).where(TaskRow.id == bindparam("tid"))
-                  .values(due_at=bindparam("due", type_=TaskRow.due_at.type)))
-_INSERT_AUDIT = insert(AuditEvent)
+_INSERT_TASK_ROWS = writes.later(insert(TaskRow))
+_MOVE_TASK_ROW = writes.later(update(TaskRow).where(TaskRow.id == bindparam("tid"))
+                              .values(due_at=bindparam("due", type_=TaskRow.due_at.type)))
+_INSERT_AUDIT = writes.later(insert(AuditEvent))
 _TASK_ROWS_CTES: dict[int, object] = {}
 
 

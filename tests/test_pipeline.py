@@ -1,0 +1,114 @@
+"""On PostgreSQL a command's writes whose answer it does not read go out together with the next statement it
+waits for (libpq's pipeline mode, engine.db): a completion waits for the server a few times, not once per
+statement, and still reads what it wrote, fails whole when a write fails, and hands no connection back to the
+pool in pipeline mode."""
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack, contextmanager
+
+import pytest
+from sqlalchemy import event, func, insert, select, text
+
+from engine import clock, writes
+from engine.models import AuditEvent, Item
+from engine.workflow.runtime import complete_task
+from tests.conftest import BACKEND, task_for, user
+from tests.test_lifecycle import do, register
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only: runs in the BANLI_TEST_DB=postgres "
+                                                     "pass of `make test`"),
+]
+
+
+@contextmanager
+def _round_trips(session, tmp_path):
+    """The times the session's connection waits for the server: libpq's protocol trace, one Sync (or simple
+    Query) per answer awaited, COMMIT included."""
+    raw = session.connection().connection.dbapi_connection
+    trace = tmp_path / "libpq.trace"
+    with open(trace, "w") as out:
+        raw.pgconn.trace(out.fileno())
+        counted = []
+        try:
+            yield counted
+        finally:
+            raw.pgconn.untrace()
+    counted.extend(line for line in trace.read_text().splitlines()
+                   if re.search(r"\bF\s+\d+\s+(Sync|Query)\b", line))
+
+
+def _in_pipeline(db) -> list[bool]:
+    """Whether each pooled connection is in pipeline mode now."""
+    out = []
+    with db.engine.connect() as conn:
+        out.append(conn.connection.dbapi_connection._pipeline is not None)
+    return out
+
+
+def test_a_completion_waits_for_the_server_a_few_times_not_once_a_statement(demo_db, tmp_path):
+    """Before: each of the sign-for's 9 statements waited for its answer: 9 round trips, BEGIN and COMMIT aside."""
+    item_id = register(demo_db)
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj", co_units=["jyj"])
+    statements = []
+    record = lambda *a: statements.append(a[2])  # noqa: E731
+    with ExitStack() as stack:
+        s = stack.enter_context(demo_db.transaction())
+        row = task_for(s, item_id, "sign_for")
+        who = user(s, "jtj_staff")
+        waited = stack.enter_context(_round_trips(s, tmp_path))  # the COMMIT (at the transaction's end) counted
+        event.listen(demo_db.engine, "before_cursor_execute", record)
+        stack.callback(event.remove, demo_db.engine, "before_cursor_execute", record)
+        complete_task(s, row.id, who, {"sign_decision": "sign"})
+    # the command's reads (its rows; the task and timer rows; the deadlines) and the instance's checked write:
+    # the projections', timers', deadlines', task rows' and notices' writes ride along with them
+    assert 0 < len(waited) <= 4, f"{len(waited)} round trips for {len(statements)} statements:\n" + "\n".join(waited)
+    assert len(statements) >= 8
+    with demo_db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.item_id == item_id, AuditEvent.step == "sign_for")) == 1
+
+
+def test_a_read_sees_the_writes_queued_before_it(demo_db):
+    item_id = register(demo_db)
+    with demo_db.transaction() as s:
+        before = s.scalar(select(func.count()).select_from(AuditEvent))
+        conn = s.connection()
+        stmt = writes.later(insert(AuditEvent))
+        conn.execute(stmt, dict(item_id=item_id, at=clock.now(), action="probe", actor_id=None, step=None, title="一",
+                                unit_id=None, data=None, message=None))
+        conn.execute(stmt, [dict(item_id=item_id, at=clock.now(), action="probe", actor_id=None, step=None, title=t,
+                                 unit_id=None, data=None, message=None) for t in ("二", "三")])
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == before + 3
+
+
+def test_a_queued_write_that_fails_fails_the_command_and_nothing_of_it_stays(demo_db):
+    item_id = register(demo_db)
+    with demo_db.reading() as s:
+        title = s.get(Item, item_id).title
+    with pytest.raises(Exception) as failed:
+        with demo_db.transaction() as s:
+            s.connection().execute(text("UPDATE item SET title = '改过' WHERE id = :id"), {"id": item_id})
+            s.connection().execute(writes.later(insert(AuditEvent)),  # no such item: a foreign key refuses it
+                                   dict(item_id=10 ** 9, at=clock.now(), action="probe", actor_id=None, step=None,
+                                        title="x", unit_id=None, data=None, message=None))
+            s.scalar(select(func.count()).select_from(Item))  # the failure surfaces with the next answer
+    assert "foreign key" in str(failed.value).lower()
+    with demo_db.reading() as s:
+        assert s.get(Item, item_id).title == title
+    assert _in_pipeline(demo_db) == [False]
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")  # the pool works on
+
+
+def test_no_connection_goes_back_to_the_pool_in_pipeline_mode(demo_db):
+    with demo_db.transaction() as s:
+        s.scalar(select(func.count()).select_from(Item))
+        assert s.connection().connection.dbapi_connection._pipeline is not None
+    assert _in_pipeline(demo_db) == [False]
+    with pytest.raises(RuntimeError):
+        with demo_db.transaction() as s:
+            s.scalar(select(func.count()).select_from(Item))
+            raise RuntimeError("a command fails")
+    assert _in_pipeline(demo_db) == [False]
