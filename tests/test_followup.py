@@ -164,6 +164,29 @@ def test_an_item_is_merged_only_into_one_not_yet_replied(client, demo_db):
         assert s.get(Item, other).merged_into_id is None
 
 
+def test_an_item_being_re_handled_takes_no_item_in(client, demo_db):
+    """Re-handled (round 2, 办理中 again), the lead item had been replied to: an item merged into it then, its
+    proposer was asked at once to rate the round-1 reply, written without a word of their item."""
+    from engine.items.merging import merge_candidates
+    db = demo_db
+    lead, other = new_item(db, "关于公园开放时间的建议"), new_item(db, "关于延长公园开放时间的建议", proposer="deputy_liu")
+    handle_to_reply(db, lead)
+    reply_approved(db, lead)
+    do(db, lead, "deputy_chen", "rate", attitude="satisfied", result="unsatisfied", rating_reason="太慢。")
+    do(db, lead, "office", "order_rehandling", **REHANDLE)
+    with db.reading() as s:
+        target = s.get(Item, lead)
+        assert target.round == 2 and target.status != "rating"
+        assert lead not in {i.id for i in merge_candidates(s, s.get(Item, other))}
+        number = target.number
+    login(client, "office")
+    post(client, f"/items/{other}/merge", f"/items/{other}", into=number)
+    assert f"{number} 已答复：只能并入尚未答复的事项" in client.get(f"/items/{other}").get_data(as_text=True)
+    with db.reading() as s:
+        assert s.get(Item, other).merged_into_id is None
+        assert not merging.may_rate_merged(s, user(s, "deputy_liu"), s.get(Item, other))
+
+
 def test_an_item_others_were_merged_into_is_not_withdrawn_under_them(client, demo_db):
     """Withdrawing the lead item left the items merged into it 已并入…，已撤回: never answered, out of the figures."""
     from engine.items.registration import withdraw_item

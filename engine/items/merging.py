@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
@@ -27,8 +27,10 @@ from engine.workflow.runtime import Directory, load_workflow, rating_window, syn
 MERGEABLE = ("registered", "assigning")
 CLOSED = ("withdrawn", "merged", "closed")
 # An item not yet replied takes others in: once its reply is approved, it was written without them, and their
-# proposers would be asked at once to rate it.
+# proposers would be asked at once to rate it. The status alone does not say so: re-handled, a replied item is
+# 办理中 again (round 2), so NEVER_REPLIED also asks that no round of it has an approved reply (nor a 分办 part).
 TAKES_IN = ("registered", "assigning", "signing", "handling", "replying")
+NEVER_REPLIED = ~exists().where(Reply.item_id == Item.id, Reply.status == "approved")
 VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
 
 
@@ -38,7 +40,7 @@ def merge_candidates(session: Session, item: Item) -> list[Item]:
     if item.status not in MERGEABLE:
         return []
     return list(session.scalars(select(Item).where(Item.year == item.year, Item.item_type == item.item_type,
-                                                   Item.id != item.id, Item.status.in_(TAKES_IN))
+                                                   Item.id != item.id, Item.status.in_(TAKES_IN), NEVER_REPLIED)
                                 .order_by(Item.number)))
 
 
@@ -58,7 +60,8 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
         raise FormInvalid([FieldError("into", N_("并入"), "merge_type")])
     if target is None or target.id == item.id or target.status in CLOSED:
         raise FormInvalid([FieldError("into", N_("并入"), "merge_target")])
-    if target.status not in TAKES_IN:
+    if target.status not in TAKES_IN or session.scalar(select(Item.id).where(Item.id == target.id,
+                                                                           NEVER_REPLIED)) is None:
         raise FormInvalid([FieldError("into", N_("并入"), "merge_replied", target.number)])
     instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
                                                              ProcessInstance.status == "running")
