@@ -441,8 +441,8 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         if row is None:
             values = task_row_values(task, instance, item, directory)
             row = SimpleNamespace(**values)
-        days = [d for a in activities for k, d in due.items() if k[0] == a and k[1] in (None, row.unit_id)]
-        due_at = end_of_day(min(days)) if days else None
+        day = ledger.task_due(due, task, activities, form_of(task)["key"], directory.units, directory.people)
+        due_at = end_of_day(day) if day else None
         if values is not None:
             values.update(due_at=due_at, created_at=clock.now())
             new_rows.append(values)
