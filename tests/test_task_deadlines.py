@@ -55,3 +55,17 @@ def test_office_tasks_of_a_separate_part_show_no_deadline_of_the_unit(client, de
         do(db, item_id, "jtj_head", "sep_signoff", signoff_decision="approve")
         assert task_due(db, item_id, "sep_review", "jtj")[1] is None
 
+
+def test_the_pledge_shows_no_deadline_for_the_lead_unit_nor_for_a_separate_unit(demo_db):
+    """DOMAIN.md gives 签订责任状 no deadline of its own (the reply's runs from assignment and is the reply
+    step's): the lead unit's pledge, outside 办理与答复, shows none, and a 分办 unit's, inside its part, neither."""
+    db = demo_db
+    with time_machine.travel(T0, tick=False):
+        item_id = new_item(db, "关于口袋公园建设的建议")
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj", separate_units=["jtj"])
+        do(db, item_id, "zjj_staff", "sign_for", sign_decision="sign")
+        do(db, item_id, "jtj_staff", "sep_sign_for", sep_sign_decision="sign")
+        assert task_due(db, item_id, "pledge")[1] is None
+        assert task_due(db, item_id, "sep_pledge", "jtj")[1] is None
+        do(db, item_id, "jtj_head", "sep_pledge", **PLEDGE)
+        assert task_due(db, item_id, "sep_draft_reply", "jtj")[1] == date(2026, 6, 2)

@@ -372,12 +372,20 @@ def due_by_activity(rows: list[Row]) -> dict[tuple[str, int | None], date]:
     return out
 
 
+# Steps DOMAIN.md gives no deadline of their own (责任落实: the pledge). Their tasks show none, even inside a
+# subprocess another step's deadline watches: a 分办 part's reply deadline is on the whole part, its pledge
+# included, where the lead unit's pledge comes before 办理与答复 and shows none.
+UNDATED_FORMS = frozenset({"pledge"})
+
+
 def task_due(due: dict[tuple[str, int | None], date], task, activities: set[str], form_key: str | None,
              units, people) -> date | None:
     """The date a ready task shows (`due` from `due_by_activity`; `activities` the task's own and those around
     it): the earliest open deadline of its own step, owed by whoever acts on the task, as `owners` names a
     timer's owner. The office's task on a 分办 part carries the part's unit for the inbox, but the part's reply
     deadline is that unit's, not the office's."""
+    if form_key in UNDATED_FORMS:
+        activities = {task.task_spec.bpmn_id or task.task_spec.name}
     mine = {unit for unit, _person in owners(task, units, people)}
     days = [d for (activity, unit), d in due.items() if activity in activities and unit in mine]
     return min(days) if days else None
