@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
@@ -210,6 +210,12 @@ def incident_error(incident) -> str:
     return Msg.from_json(incident.error_message).render(_) if incident.error_message else incident.message
 
 
+def file_chosen(name: str) -> bool:
+    """Whether this request sent a file under `name`. A refused form shown again keeps what was typed, but no
+    page can put a file back into a file input: the template asks for that file again."""
+    return request.method == "POST" and any(f.filename for f in request.files.getlist(name))
+
+
 def register_template_helpers(app) -> None:
     app.jinja_env.filters["deadline_warning"] = deadline_warning
     app.jinja_env.filters["incident_error"] = incident_error
@@ -223,7 +229,8 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["local"] = local_dt
     app.jinja_env.filters["localdate"] = lambda v: local_dt(v, "%Y-%m-%d")
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}
-    app.jinja_env.globals.update(colon=COLON, list_sep=LIST_SEP, full_stop=FULL_STOP, paren=paren)
+    app.jinja_env.globals.update(colon=COLON, list_sep=LIST_SEP, full_stop=FULL_STOP, paren=paren,
+                                 file_chosen=file_chosen)
 
     @app.context_processor
     def labels():
