@@ -69,3 +69,42 @@ def test_the_pledge_shows_no_deadline_for_the_lead_unit_nor_for_a_separate_unit(
         assert task_due(db, item_id, "sep_pledge", "jtj")[1] is None
         do(db, item_id, "jtj_head", "sep_pledge", **PLEDGE)
         assert task_due(db, item_id, "sep_draft_reply", "jtj")[1] == date(2026, 6, 2)
+
+
+def deadline_table(client, item_id):
+    """The live rows of the item page's deadline table, as (step, unit, date) read off the page."""
+    table = client.get(f"/items/{item_id}").get_data(as_text=True).split('id="deadlines"')[1].split("</table>")[0]
+    rows = []
+    for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+        cells = [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        rows.append((cells[0], cells[1], cells[2][:10]))
+    return rows
+
+
+def test_the_deadline_table_reads_by_round_then_date_then_unit(client, demo_db):
+    """Rows arose in the order their timers started (the first contact after the reply, a 分办 unit's part
+    between the lead unit's rows): the table lists them by round, due date, then unit (the lead unit first, the
+    others as the 分办 parts are listed), void rows still apart."""
+    db = demo_db
+    with time_machine.travel(T0, tick=False):
+        item_id = new_item(db, "关于街区微更新的建议")
+        do(db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="zjj",
+           separate_units=["wjw", "jtj"])
+        do(db, item_id, "zjj_staff", "sign_for", sign_decision="sign")
+        do(db, item_id, "zjj_head", "pledge", **PLEDGE)
+        do(db, item_id, "wjw_staff", "sep_sign_for", sep_sign_decision="return", sep_return_reason="不属于本委职责。")
+        do_part(db, item_id, "office", "decide_sep_return", "wjw", sep_return_decision="approve",
+                sep_return_opinion="同意。")
+        as_user(client, "office")
+        rows = deadline_table(client, item_id)
+        page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    with db.reading() as s:
+        names = dict(s.execute(select(Unit.code, Unit.name)).all())
+        ids = dict(s.execute(select(Unit.code, Unit.id)).all())
+    # 卫健委 asked in time (its return window met) and gave its part back (its reply deadline void).
+    assert rows == [("签收/申请退回", names["zjj"], "2026-03-09"),
+                    *[("签收/申请退回", names[c], "2026-03-09") for c in sorted(["wjw", "jtj"], key=ids.get)],
+                    ("首次联系代表委员", names["zjj"], "2026-03-30"),
+                    ("答复", names["zjj"], "2026-06-02"),
+                    ("分办答复", names["jtj"], "2026-06-02")], rows
+    assert names["wjw"] in page.split('id="void-deadlines"')[1].split("</details>")[0]

@@ -10,7 +10,7 @@ from engine import clock, keyset
 from engine.db import escape_like
 from engine.people import visibility
 from engine.people.authz import LANES
-from engine.deadlines.ledger import OPEN as OPEN_DEADLINE, state as deadline_state
+from engine.deadlines.ledger import LABELS as DEADLINE_LABELS, OPEN as OPEN_DEADLINE, state as deadline_state
 from engine.items import promises, separate
 from engine.models import (Assignment, Attachment, AuditEvent, CoOpinion, Consultation, Deadline, Disclosure,
                            ExtensionRequest, Item, LeaderInstruction, Pledge, Rating, RehandlingOrder, Reply,
@@ -263,13 +263,25 @@ def my_next_task(session: Session, user: User, item_id: int) -> TaskRow | None:
                            .order_by(TaskRow.created_at).limit(1)).first()
 
 
-def _deadlines_of(session: Session, item_id: int) -> list[tuple[Deadline, str, str | None]]:
-    """The item's deadlines with their owners, in the order they arose; those voided (a part withdrawn, the
-    item re-assigned) after the ones that still count, so that old and new units' rows do not interleave."""
-    found = [(d, deadline_state(d), unit) for d, unit in session.execute(
+_STEP_ORDER = {key: n for n, key in enumerate(DEADLINE_LABELS)}  # the procedure's order
+
+
+def _deadlines_of(session: Session, item: Item) -> list[tuple[Deadline, str, str | None]]:
+    """The item's deadlines with their owners, as a reader scans them: by round, due date, then unit (the lead
+    unit first, the others in the order the 分办 parts are listed, the proposer's last), then step. They arose
+    in the order their timers started (a first contact after the reply, a part between the lead unit's rows).
+    Those voided (a part withdrawn, the item re-assigned) come after the ones that still count, so that old
+    and new units' rows do not interleave."""
+    def order(row):
+        d, st, _unit = row
+        if d.unit_id is None:
+            unit = (2, 0)
+        else:
+            unit = (0, 0) if d.unit_id == item.lead_unit_id else (1, d.unit_id)
+        return st == "void", d.round, d.due_date, unit, _STEP_ORDER.get(d.key, len(_STEP_ORDER)), d.id
+    return sorted(((d, deadline_state(d), unit) for d, unit in session.execute(
         select(Deadline, Unit.name).outerjoin(Unit, Unit.id == Deadline.unit_id)
-        .where(Deadline.item_id == item_id).order_by(Deadline.id))]
-    return sorted(found, key=lambda row: row[1] == "void")
+        .where(Deadline.item_id == item.id))), key=order)
 
 
 def item_detail(session: Session, item: Item, viewer: User | None = None) -> ItemDetail:
@@ -288,7 +300,7 @@ def item_detail(session: Session, item: Item, viewer: User | None = None) -> Ite
                       rows(LeaderInstruction), rows(Consultation), rows(Reply), rows(Rating),
                       rows(RehandlingOrder), session.scalars(select(Disclosure).where(
                           Disclosure.item_id == item.id)).first(), timeline, tasks,
-                      _deadlines_of(session, item.id), rows(ExtensionRequest), rows(Urge),
+                      _deadlines_of(session, item), rows(ExtensionRequest), rows(Urge),
                       rows(SupervisionCheck), promises.of_item(session, item.id),
                       session.get(Item, item.merged_into_id) if item.merged_into_id else None,
                       session.scalars(select(Item).where(Item.merged_into_id == item.id).order_by(Item.number)).all(),
