@@ -266,6 +266,43 @@ def test_rehandling_waits_for_the_rating_of_every_merged_items_proposer(client, 
         assert s.get(Item, lead).round == 2
 
 
+def test_the_office_is_told_when_a_merged_proposers_rating_unblocks_the_rehandling_decision(client, demo_db):
+    """Re-handling waits for every merged proposer's rating, but their rating told the office nothing: the decision
+    sat waiting, unblocked, with no word to the office. Told once per rating, on the lead item, naming the merged
+    item and its rating, and which merged items it still waits for; a rating given while no decision waits (the
+    lead proposer has not rated yet) tells no one."""
+    db = demo_db
+    lead = new_item(db, "关于增设夜间公交线路的建议")
+    early, second, last = (new_item(db, title, proposer="deputy_liu")
+                           for title in ("关于延长公交末班车时间的建议", "关于夜间公交加密班次的建议", "关于公交站台照明的建议"))
+    with db.reading() as s:
+        number = {i: s.get(Item, i).number for i in (lead, early, second, last)}
+    login(client, "office")
+    for i in (early, second, last):
+        post(client, f"/items/{i}/merge", f"/items/{i}", into=number[lead])
+    handle_to_reply(db, lead)
+    reply_approved(db, lead)
+
+    def rate(item_id, attitude, result):
+        before = notes(db, "office", lead)
+        with db.transaction() as s:
+            merging.rate_merged(s, user(s, "deputy_liu"), item_id, attitude, result, "末班车仍然太早。")
+        return [t for t in notes(db, "office", lead) if t not in before]
+
+    assert rate(early, "satisfied", "satisfied") == []  # the lead proposer has not rated: nothing waits on it
+    do(db, lead, "deputy_chen", "rate", attitude="satisfied", result="unsatisfied", rating_reason="太慢。")
+    assert rate(second, "basically_satisfied", "unsatisfied") == [
+        f"并入本件的 {number[second]} 已评价（办理态度基本满意，办理结果不满意），尚待 {number[last]} 评价"]
+    assert rate(last, "unsatisfied", "unsatisfied") == [
+        f"并入本件的 {number[last]} 已评价（办理态度不满意，办理结果不满意）：可研究是否重新办理"]
+    with db.reading() as s:  # every office user, once per rating
+        office = s.scalars(select(User.id).where(User.role == "office", User.active)).all()
+        rows = s.scalars(select(Notification).where(Notification.item_id == lead,
+                                                    Notification.dedupe_key.like("merged_rated:%"))).all()
+        assert sorted(n.user_id for n in rows) == sorted(office * 2)
+    do(db, lead, "office", "order_rehandling", **REHANDLE)
+
+
 def test_rehandling_is_not_held_up_past_a_merged_proposers_rating_window(client, demo_db):
     """Unrated when its window ends, the merged item's rating is 未表态, as the lead proposer's would be: the office
     orders re-handling then without it; closing the item instead (不再重办) was never held up."""

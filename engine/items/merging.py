@@ -13,15 +13,15 @@ from datetime import date
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from engine.i18n import N_
+from engine.i18n import Msg, N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.expressions import calendar_scope
-from engine.models import AuditEvent, Item, ProcessInstance, Rating, Reply, User
+from engine.models import AuditEvent, Item, ProcessInstance, Rating, Reply, TaskRow, User
 from engine.people.authz import NotAllowed
-from engine.people.notifications import notify
+from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.workflow.runtime import Directory, load_workflow, rating_window, sync_derived
+from engine.workflow.runtime import Directory, load_workflow, merged_unrated, rating_window, sync_derived
 
 # Before a unit has the item (登记 or 交办), an item can still be merged into another.
 MERGEABLE = ("registered", "assigning")
@@ -32,6 +32,7 @@ CLOSED = ("withdrawn", "merged", "closed")
 TAKES_IN = ("registered", "assigning", "signing", "handling", "replying")
 NEVER_REPLIED = ~exists().where(Reply.item_id == Item.id, Reply.status == "approved")
 VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
+VERDICT_NAMES = {"satisfied": N_("满意"), "basically_satisfied": N_("基本满意"), "unsatisfied": N_("不满意")}
 
 
 def merge_candidates(session: Session, item: Item) -> list[Item]:
@@ -137,4 +138,25 @@ def rate_merged(session: Session, user: User, item_id: int, attitude: str, resul
     session.add(rating)
     session.add(AuditEvent(item_id=item.id, actor_id=user.id, action="rated", title=N_("评价（并案答复）"),
                            data={"attitude": attitude, "result": result, "round": rnd}))
+    _tell_deciding_office(session, item, rating)
     return rating
+
+
+def _tell_deciding_office(session: Session, item: Item, rating: Rating) -> None:
+    """The office's re-handling decision on the lead item waits for this rating (formrules.rehandling_order):
+    nothing else tells it that the decision is open now (or which merged items it still waits for)."""
+    lead = session.get(Item, item.merged_into_id)
+    deciding = session.scalar(select(TaskRow.id).where(
+        TaskRow.item_id == lead.id, TaskRow.form_key == "rehandling_order", TaskRow.round == rating.round,
+        TaskRow.unit_id.is_(None)).limit(1))  # a 分办 unit's part (unit_id set) is not rated by merged items
+    if deciding is None:
+        return
+    verdicts = dict(number=item.number, attitude=Msg(VERDICT_NAMES[rating.attitude]),
+                    result=Msg(VERDICT_NAMES[rating.result]))
+    waiting = merged_unrated(session, lead, rating.round, False)
+    title = (N_("并入本件的 %(number)s 已评价（办理态度%(attitude)s，办理结果%(result)s）：可研究是否重新办理", **verdicts)
+             if not waiting else
+             N_("并入本件的 %(number)s 已评价（办理态度%(attitude)s，办理结果%(result)s），尚待 %(waiting)s 评价",
+                waiting="、".join(waiting), **verdicts))
+    notify(session, role_users(session, "office"), lead, "rating", title, f"merged_rated:{item.id}:{rating.round}",
+           link=f"/items/{lead.id}")
