@@ -84,7 +84,7 @@ def test_the_browser_drops_the_file_and_the_page_says_so(server, browser, tmp_pa
     scan.write_bytes(PDF)
     page = browser.new_page(viewport={"width": 390, "height": 844})
     log_in(page, server, "office")
-    page.wait_for_selector("nav.nav")
+    page.wait_for_selector("nav.nav", state="attached")  # folded behind the menu button on a phone
     page.goto(f"{server}/items/new")
     page.select_option("#r-item_type", "proposal")
     page.fill("#r-content", "利用边角地建设口袋公园。")
