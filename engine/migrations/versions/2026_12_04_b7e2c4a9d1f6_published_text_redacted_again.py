@@ -10,7 +10,6 @@ Create Date: 2026-12-04 16:10:00
 """
 from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
 
 
@@ -20,18 +19,10 @@ down_revision: Union[str, Sequence[str], None] = '9d4b2e7c1a53'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-_COLUMNS = ("public_title", "public_text", "public_content")
-
-
 def upgrade() -> None:
-    from engine.people.redaction import redact  # today's rules: a stricter one later only hides more
+    from engine.people.redaction import redact_published  # today's rules: a stricter one later only hides more
 
-    conn = op.get_bind()
-    disclosure = sa.table("disclosure", sa.column("id", sa.Integer), *(sa.column(c, sa.Text) for c in _COLUMNS))
-    for row in conn.execute(sa.select(disclosure)).mappings().all():
-        changed = {c: redact(row[c]) for c in _COLUMNS if row[c] and redact(row[c]) != row[c]}
-        if changed:
-            conn.execute(disclosure.update().where(disclosure.c.id == row["id"]).values(**changed))
+    redact_published(op.get_bind())
 
 
 def downgrade() -> None:
