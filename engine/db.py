@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.direct import install as install_direct
+
 
 def _json(value) -> str:
     # Chinese text as itself, not as \uXXXX escapes: audit data is mostly Chinese and halves in size.
@@ -41,8 +43,10 @@ def make_engine(url: str) -> Engine:
             # then both try to write, would otherwise fail at once with "database is locked".
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("banli_write") else "BEGIN")
 
+        install_direct(engine)
         return engine
     engine = create_engine(url, json_serializer=_json)
+    install_direct(engine)
     _ping_when_idle(engine)
     _lost_connections_detected(engine)
     _pipelined(engine)

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine.direct import direct
+
 _INSERTS: dict = {}  # table: its INSERT (SQLAlchemy caches its compiled form per set of columns given)
 _UPDATES: dict = {}  # (table, columns): the UPDATE of those columns by primary key
 
@@ -20,7 +22,7 @@ _UPDATES: dict = {}  # (table, columns): the UPDATE of those columns by primary 
 def update_of(table, columns, *where):
     """UPDATE of `columns` (parameters v_<column>) where `where` (by default the primary key = w_id)."""
     where = where or (table.primary_key.columns[0] == bindparam("w_id"),)
-    return update(table).where(*where).values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+    return direct(update(table).where(*where).values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}))
 
 
 def add(session: Session, model, **values) -> None:
@@ -85,4 +87,4 @@ def later(stmt):
     does not ask for the new row's key either (`inline`: no RETURNING), which would need the answer at once."""
     if isinstance(stmt, Insert):
         stmt = stmt.inline()
-    return stmt.execution_options(banli_later=True)
+    return direct(stmt.execution_options(banli_later=True))

@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from engine import clock, writes
+from engine.direct import direct
 from engine.i18n import N_, Msg
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, not_loaded
@@ -141,7 +142,7 @@ _TABLE = Deadline.__table__
 _COLUMNS = tuple(c.name for c in _TABLE.c)
 # Built once: the item's rows, new rows (executemany), and a changed row's columns (all but its id: one
 # statement for every change, executemany).
-_ITEM_DEADLINES = select(_TABLE).where(_TABLE.c.item_id == bindparam("item_id")).order_by(_TABLE.c.id)
+_ITEM_DEADLINES = direct(select(_TABLE).where(_TABLE.c.item_id == bindparam("item_id")).order_by(_TABLE.c.id))
 _INSERT = writes.later(insert(_TABLE))
 _UPDATE = writes.later(update(_TABLE)).where(_TABLE.c.id == bindparam("w_id")).values(
     {c: bindparam(f"v_{c}", type_=_TABLE.c[c].type) for c in _COLUMNS if c != "id"})

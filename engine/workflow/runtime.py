@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock, writes
+from engine.direct import direct
 from engine.sqlin import one_of
 from engine.i18n import N_, Msg, step_name
 from engine.deadlines import ledger
@@ -162,8 +163,8 @@ UNIT_VARS, UNIT_LISTS = ("lead_unit", "co_unit", "sep_unit"), ("co_units", "sepa
 PERSON_VARS = ("leader", "proposer")
 
 
-_UNIT_IDS = select(Unit.code, Unit.id).where(one_of(Unit.code, "codes"))
-_USER_IDS = select(User.username, User.id).where(one_of(User.username, "codes"))
+_UNIT_IDS = direct(select(Unit.code, Unit.id).where(one_of(Unit.code, "codes")))
+_USER_IDS = direct(select(User.username, User.id).where(one_of(User.username, "codes")))
 
 
 def choices(session: Session):
@@ -287,7 +288,7 @@ TASK_ROW_COLUMNS = dict(unit_id=None, assignee_id=None)  # every row the same ke
 # the timer rows' SELECT), and a completion sends about twenty.
 # The instance's task rows and timer rows, and the ids of the units and people the command will name, read in
 # one statement (one round trip where there were three).
-_DERIVED_ROWS = union_all(
+_DERIVED_ROWS = direct(union_all(
     select(literal("task").label("kind"), TaskRow.id, TaskRow.due_at, TaskRow.unit_id, TaskRow.lane,
            TaskRow.assignee_id).where(TaskRow.instance_id == bindparam("instance_id")),
     select(literal("timer"), Timer.id, Timer.due_at, null(), null(), null())
@@ -295,7 +296,7 @@ _DERIVED_ROWS = union_all(
     select(literal("unit"), Unit.code, null(), Unit.id, null(), null())
     .where(one_of(Unit.code, "unit_codes")),
     select(literal("user"), User.username, null(), User.id, null(), null())
-    .where(one_of(User.username, "user_codes")))
+    .where(one_of(User.username, "user_codes"))))
 _DELETE_TASK_ROWS = writes.later(delete(TaskRow).where(one_of(TaskRow.id, "ids")))
 # PostgreSQL runs a DELETE in a WITH clause: the rows of done tasks go in the statement that marks their notices.
 _DELETE_TASK_ROWS_CTE = _DELETE_TASK_ROWS.returning(TaskRow.id).cte("gone_task_rows")
