@@ -64,13 +64,26 @@ def _pipelined(engine: Engine) -> None:
     before it. A completion's dozen writes cost one round trip where they cost one each, and BEGIN rides with
     the first statement. A queued write that fails fails the statement it went out with, and the transaction.
 
-    The pipeline ends when the connection goes back to the pool (before the pool's rollback), whether the
-    transaction committed, failed or was left: a connection is never handed out in pipeline mode."""
+    A commit ends the pipeline: COMMIT is queued behind the last writes and goes out with the pipeline's end,
+    one wait for both (psycopg's own commit, which finds the transaction over, sends nothing). Otherwise the
+    pipeline ends when the connection goes back to the pool (before the pool's rollback), whether the
+    transaction failed or was left: a connection is never handed out in pipeline mode."""
     @event.listens_for(engine, "after_cursor_execute")
     def _answer_now(conn, _cursor, _statement, _parameters, context, _many):
         opened = conn.info.get(_PIPELINE)
         if opened is not None and not (context is not None and context.execution_options.get("banli_later")):
             opened[1].sync()
+
+    @event.listens_for(engine, "commit")
+    def _commit_with_the_pipeline(conn):
+        opened = conn.info.pop(_PIPELINE, None)
+        if opened is None:
+            return
+        try:
+            conn.connection.dbapi_connection.execute("COMMIT")
+            opened[0].__exit__(None, None, None)  # its Sync carries the COMMIT; a failure is raised here
+        except BaseException as exc:  # as SQLAlchemy raises a failed commit (a queued write's failure included)
+            conn._handle_dbapi_exception(exc, "COMMIT", None, None, None)
 
     @event.listens_for(engine, "reset")
     def _end_before_reset(_dbapi_conn, record, _state):

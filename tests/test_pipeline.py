@@ -112,3 +112,36 @@ def test_no_connection_goes_back_to_the_pool_in_pipeline_mode(demo_db):
             s.scalar(select(func.count()).select_from(Item))
             raise RuntimeError("a command fails")
     assert _in_pipeline(demo_db) == [False]
+
+
+def test_the_commit_goes_out_with_the_last_writes_and_ends_the_pipeline_in_one_wait(demo_db, tmp_path):
+    """Before: COMMIT waited for its answer, then leaving the pipeline waited again (its own Sync)."""
+    item_id = register(demo_db)
+    entry = dict(item_id=item_id, at=clock.now(), action="probe-commit", actor_id=None, step=None, title="一",
+                 unit_id=None, data=None, message=None)
+    with demo_db.transaction() as s:
+        s.scalar(select(func.count()).select_from(Item))
+        s.connection().execute(writes.later(insert(AuditEvent)), entry)
+        with _round_trips(s, tmp_path) as waited:
+            s.commit()
+            s.close()  # the connection back to the pool: the pipeline has ended already
+    assert len(waited) == 1, "\n".join(waited)
+    assert _in_pipeline(demo_db) == [False]
+    with demo_db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "probe-commit")) == 1
+
+
+def test_a_queued_write_that_fails_at_the_commit_fails_it_as_sqlalchemy_does(demo_db):
+    from sqlalchemy.exc import IntegrityError
+
+    item_id = register(demo_db)
+    with pytest.raises(IntegrityError):
+        with demo_db.transaction() as s:
+            s.connection().execute(text("UPDATE item SET title = '改过' WHERE id = :id"), {"id": item_id})
+            s.connection().execute(writes.later(insert(AuditEvent)),  # no such item; nothing read after it
+                                   dict(item_id=10 ** 9, at=clock.now(), action="probe", actor_id=None, step=None,
+                                        title="x", unit_id=None, data=None, message=None))
+    with demo_db.reading() as s:
+        assert s.get(Item, item_id).title != "改过"
+    assert _in_pipeline(demo_db) == [False]
+    do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")  # the pool works on
