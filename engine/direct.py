@@ -37,11 +37,13 @@ class _Plan:
     def __init__(self, stmt, dialect, keys: tuple, many: bool):
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
         self.sql = compiled.string
-        self.names = compiled.positiontup if compiled.positional else None
+        processors = compiled._bind_processors
+        # positional drivers (SQLite): (name, its processor or None) in the statement's order
+        self.names = [(n, processors.get(n)) for n in compiled.positiontup] if compiled.positional else None
         # values bound in the statement itself (a literal, a constant in an expression)
         self.fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items()
                       if name not in keys and not bind.required and bind.callable is None}
-        self.processors = [(n, p) for n, p in compiled._bind_processors.items()]
+        self.processors = list(processors.items())
         self.defaults = [(c.key, d.arg, d.is_callable) for c, d in _defaults(compiled)]
         self.context = _Context(compiled, stmt._execution_options)
         self.returns = bool(compiled._result_columns)
@@ -63,16 +65,21 @@ class _Plan:
         return not (many and compiled._result_columns)
 
     def parameters(self, given: dict):
-        values = dict(self.fixed)
-        values.update(given)
-        for key, default, call in self.defaults:
-            if key not in given:
-                values[key] = default(None) if call else default  # SQLAlchemy's wrapper of a plain function
-        for name, process in self.processors:
-            if name in values:
-                values[name] = process(values[name])
+        """The driver's parameters for one row of `given` values (a tuple in the statement's order, or a dict)."""
+        if self.fixed or self.defaults:
+            values = {**self.fixed, **given}
+            for key, default, call in self.defaults:
+                if key not in given:
+                    values[key] = default(None) if call else default  # SQLAlchemy's wrapper of a plain function
+        else:
+            values = given
         if self.names is not None:
-            return tuple(values[n] for n in self.names)
+            return tuple([values[n] if process is None else process(values[n]) for n, process in self.names])
+        if self.processors:
+            values = dict(values)
+            for name, process in self.processors:
+                if name in values:
+                    values[name] = process(values[name])
         return values
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, defer
 
 from engine.config import PROCESSES_DIR
@@ -46,12 +46,16 @@ def sha256(xml: bytes) -> str:
     return hashlib.sha256(xml).hexdigest()
 
 
+# Built once: an ORM statement built per call costs its cache key at every registration.
+_LATEST = (select(ProcessDefinition).where(ProcessDefinition.process_id == bindparam("process_id"))
+           .order_by(ProcessDefinition.version.desc()).limit(1))
+_LATEST_WITHOUT_TEXT = _LATEST.options(defer(ProcessDefinition.bpmn_xml))
+
+
 def latest(session: Session, process_id: str, *, text: bool = True) -> ProcessDefinition | None:
     """The newest version. `text=False` leaves its BPMN text (tens of KB) unread, read on access while the session
     is open: a registration asks for the newest version, whose spec is parsed and cached already."""
-    stmt = (select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
-            .order_by(ProcessDefinition.version.desc()).limit(1))
-    return session.scalars(stmt if text else stmt.options(defer(ProcessDefinition.bpmn_xml))).first()
+    return session.scalars(_LATEST if text else _LATEST_WITHOUT_TEXT, {"process_id": process_id}).first()
 
 
 def deploy(session: Session, xml: bytes, filename: str, deployed_by: str) -> tuple[ProcessDefinition, bool]:
