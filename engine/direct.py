@@ -92,10 +92,18 @@ class _Context:
     """What listeners of the cursor events are given of a direct statement: its compiled form and execution
     options, and whether it was compiled for this execution (only its first)."""
 
-    __slots__ = ("compiled", "execution_options", "cache_hit")
+    __slots__ = ("compiled", "execution_options", "cache_hit", "_sent")
+
+    def sent(self) -> "_Context":
+        """The context of the statement sent ahead (`send`): its answer is not awaited now (engine.db's pipeline)."""
+        if getattr(self, "_sent", None) is None:
+            self._sent = _Context(self.compiled, self.execution_options.union({"banli_later": True}))
+            self._sent.cache_hit = CacheStats.CACHE_HIT
+        return self._sent
 
     def __init__(self, compiled, execution_options):
         self.compiled, self.execution_options, self.cache_hit = compiled, execution_options, CacheStats.CACHE_MISS
+        self._sent = None
 
 
 class _Listed(list):
@@ -147,15 +155,43 @@ class DirectConnection(Connection):
                 or (nested is not None and not nested.is_active) or self._dbapi_connection is None:
             return super()._execute_clauseelement(elem, distilled_parameters, execution_options)
         many = len(distilled_parameters) > 1
+        plan = self._plan(elem, distilled_parameters, many)
+        if plan is None:
+            return super()._execute_clauseelement(elem, distilled_parameters, execution_options)
+        return self._run(plan, distilled_parameters, many)
+
+    def _plan(self, elem, distilled_parameters, many: bool) -> _Plan | None:
         keys = tuple(sorted(distilled_parameters[0])) if distilled_parameters else ()
         key = (elem, self.dialect.name, keys, many)
         plan = _PLANS.get(key)
-        if plan is None:
-            if key in _PLANS or not _Plan.possible(elem, self.dialect, keys, many):
-                _PLANS[key] = None
-                return super()._execute_clauseelement(elem, distilled_parameters, execution_options)
-            plan = _PLANS[key] = _Plan(elem, self.dialect, keys, many)
-        return self._run(plan, distilled_parameters, many)
+        if plan is None and key not in _PLANS:
+            plan = _PLANS[key] = _Plan(elem, self.dialect, keys, many) \
+                if _Plan.possible(elem, self.dialect, keys, many) else None
+        return plan
+
+    def send(self, elem, parameters: dict) -> "Sent":
+        """Send the direct SELECT `elem` now and read its rows later (`Sent.rows`): in PostgreSQL's pipeline
+        (engine.db) it goes out with the next statement whose answer is awaited, and its answer comes with that
+        one's, one wait for both. Elsewhere, or when it cannot go direct, it runs now."""
+        trans = self._transaction
+        plan = self._plan(elem, [parameters], False) if elem._execution_options.get(_DIRECT) and trans is not None \
+            and trans.is_active and self._dbapi_connection is not None and self.dialect.name == "postgresql" else None
+        if plan is None or not plan.returns:
+            return Sent(rows=self.execute(elem, parameters))
+        values = plan.parameters(parameters)
+        cursor = None
+        try:
+            cursor = self._dbapi_connection.dbapi_connection.cursor()  # its own: the kept one serves what follows
+            context = plan.context.sent()
+            if self._has_events or self.engine._has_events:
+                self.dispatch.before_cursor_execute(self, cursor, plan.sql, values, context, False)
+                cursor.execute(plan.sql, values)
+                self.dispatch.after_cursor_execute(self, cursor, plan.sql, values, context, False)
+            else:
+                cursor.execute(plan.sql, values)
+        except BaseException as e:
+            self._handle_dbapi_exception(e, plan.sql, values, cursor, None)
+        return Sent(connection=self, plan=plan, cursor=cursor, values=values)
 
     def _cursor(self):
         """The connection's cursor for direct statements, kept with it: a new cursor starts with empty caches
@@ -193,16 +229,38 @@ class DirectConnection(Connection):
         except BaseException as e:
             self._dbapi_connection.info.pop(_CURSOR, None)  # SQLAlchemy closes it
             self._handle_dbapi_exception(e, sql, parameters, cursor, None)
-        make = plan.row._make
-        if plan.results:
-            out = []
-            for r in rows:
-                r = list(r)
-                for i, process in plan.results:
-                    r[i] = process(r[i])
-                out.append(make(r))
-            return Rows(out, rowcount, plan.keys)
-        return Rows([make(r) for r in rows], rowcount, plan.keys)
+        return _rows(plan, rows, rowcount)
+
+
+def _rows(plan: _Plan, rows: list, rowcount: int) -> Rows:
+    """The driver's rows as named tuples, their values converted as SQLAlchemy converts them."""
+    make = plan.row._make
+    if plan.results:
+        out = []
+        for r in rows:
+            r = list(r)
+            for i, process in plan.results:
+                r[i] = process(r[i])
+            out.append(make(r))
+        return Rows(out, rowcount, plan.keys)
+    return Rows([make(r) for r in rows], rowcount, plan.keys)
+
+
+class Sent:
+    """A SELECT sent ahead (DirectConnection.send); `rows()` reads its answer (waiting for it if nothing has
+    brought it yet)."""
+
+    def __init__(self, rows: Rows | None = None, connection=None, plan=None, cursor=None, values=None):
+        self._rows, self._connection, self._plan, self._cursor, self._values = rows, connection, plan, cursor, values
+
+    def rows(self) -> Rows:
+        if self._rows is None:
+            try:
+                fetched = self._cursor.fetchall()
+            except BaseException as e:
+                self._connection._handle_dbapi_exception(e, self._plan.sql, self._values, self._cursor, None)
+            self._rows = _rows(self._plan, fetched, self._cursor.rowcount)
+        return self._rows
 
 
 def install(engine: Engine) -> None:

@@ -503,3 +503,25 @@ def test_a_calendar_warning_is_a_catalog_message_shown_in_the_readers_language(c
     with demo_db.reading() as s:
         assert s.get(Deadline, window.id).warning_message is None
     assert "旧版提示：2027 年节假日未载入" in client.get(f"/items/{item_id}").get_data(as_text=True)
+
+
+def test_the_deadlines_read_ahead_with_the_scan_are_read_again_when_a_flush_changed_them_since(demo_db):
+    """On PostgreSQL the ledger's read goes out with the scan (ledger.prefetch); a command that wrote a deadline
+    in between (a flush, or an ORM change still pending) must find the row as it now is, not as read ahead."""
+    from engine.deadlines import ledger
+
+    item_id = register(demo_db)
+    assign(demo_db, item_id)
+    for change in ("flushed", "pending"):
+        with demo_db.transaction() as s:
+            item = s.get(Item, item_id)
+            untouched = ledger._read(s, item, ledger.prefetch(s, item_id))
+            assert untouched and [r.status for r in untouched] == [r.status for r in ledger._read(s, item)]
+            ahead = ledger.prefetch(s, item_id)
+            row = s.scalars(select(Deadline).where(Deadline.item_id == item_id, Deadline.status == "open")
+                            .order_by(Deadline.id)).first()
+            row.status = "waived"
+            if change == "flushed":
+                s.flush()
+            assert {r.id: r.status for r in ledger._read(s, item, ahead)}[row.id] == "waived", change
+            s.rollback()

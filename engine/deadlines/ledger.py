@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import chain
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -161,12 +161,42 @@ def _set_warning(row: Row, warning) -> None:
     row.warning = str(warning)[:300] if warning is not None else None
 
 
-def _read(session: Session, item: Item) -> list[Row]:
+_FLUSHES = "banli_flushes"  # how many flushes the session has made (session.info)
+
+
+@event.listens_for(Session, "after_flush")
+def _count_flush(session: Session, _context) -> None:
+    session.info[_FLUSHES] = session.info.get(_FLUSHES, 0) + 1
+
+
+@dataclass
+class Prefetched:
+    """The item's deadlines as read ahead (`prefetch`), and the session's flushes then."""
+
+    item_id: int
+    sent: object
+    flushes: int
+
+
+def prefetch(session: Session, item_id: int) -> Prefetched:
+    """Send the read of the item's deadlines ahead (engine.direct.send): on PostgreSQL its answer comes with the
+    statement the command waits for next (the scan), one wait where there were two. The ledger uses it only if
+    no flush has written anything since and no change of a deadline waits in the session (see `_read`): between
+    the scan and the ledger, a command changes deadlines through the ORM only."""
+    return Prefetched(item_id, session.connection().send(_ITEM_DEADLINES, {"item_id": item_id}),
+                      session.info.get(_FLUSHES, 0))
+
+
+def _read(session: Session, item: Item, prefetched: Prefetched | None = None) -> list[Row]:
     """The item's deadlines, after writing what the command changed in them through the ORM (a co-unit's part
     voided by its withdrawal): the ledger must find them as they are."""
     if any(isinstance(o, Deadline) for o in chain(session.new, session.dirty, session.deleted)):
         session.flush()
-    return [Row(dict(r), True) for r in session.connection().execute(_ITEM_DEADLINES, {"item_id": item.id}).mappings()]
+    if prefetched is not None and prefetched.item_id == item.id and prefetched.flushes == session.info.get(_FLUSHES, 0):
+        found = prefetched.sent.rows()
+    else:
+        found = session.connection().execute(_ITEM_DEADLINES, {"item_id": item.id})
+    return [Row(dict(r), True) for r in found.mappings()]
 
 
 def _write(session: Session, rows: list[Row]) -> None:
@@ -202,7 +232,7 @@ def _write(session: Session, rows: list[Row]) -> None:
 
 
 def sync(session: Session, item: Item, timers, completed, active: set[str], cal: WorkCalendar, units, people,
-         moved_by: str | None = None) -> tuple[list[Live], list[Row]]:
+         moved_by: str | None = None, prefetched: Prefetched | None = None) -> tuple[list[Live], list[Row]]:
     """Open, move, flag and close the item's deadlines after an engine run; return the live fired timers and
     the item's deadlines as the run leaves them (stored rows as changed, and new ones), written.
 
@@ -211,10 +241,11 @@ def sync(session: Session, item: Item, timers, completed, active: set[str], cal:
     `moved_by` says why a due date moved: "extension" marks the row extended; anything else (a migration,
     a calendar recompute) moves it and keeps the flag as it was. A `Forecast` among the timers stands for a
     deadline that runs from assignment before its own timer waits (engine.deadlines.forecast): it opens,
-    moves and flags the row as that timer would, for the item's current lead unit only.
+    moves and flags the row as that timer would, for the item's current lead unit only. `prefetched`: the read
+    sent ahead (`prefetch`).
     """
     now, today = clock.now(), clock.today()
-    rows = _read(session, item)
+    rows = _read(session, item, prefetched)
     for activity, unit in completed:  # the event happened: its deadlines are met before timers are read
         for row in rows:
             if row.status in OPEN and row.attached_to == activity and (unit is None or row.unit_id in (None, unit)):

@@ -355,6 +355,7 @@ class Scan:
     active: set[str]  # the activities still running
     task_rows: dict  # task id: stored row
     timer_rows: dict  # timer id: due instant
+    deadlines: ledger.Prefetched | None = None  # PostgreSQL: the item's deadlines, read with the scan
 
 
 def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, directory: Directory,
@@ -374,7 +375,9 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
     if entry is not None:
         stmt = _scan_with_audit(tuple(sorted(entry)))
         params.update({f"a_{k}": v for k, v in entry.items()})
-    for r in session.connection().execute(stmt, params):
+    conn = session.connection()
+    deadlines = ledger.prefetch(session, instance.item_id) if conn.dialect.name == "postgresql" else None
+    for r in conn.execute(stmt, params):
         if r.kind == "task":
             task_rows[r.id] = r
         elif r.kind == "timer":
@@ -383,7 +386,7 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
             found[r.kind][r.id] = r.unit_id
     directory.units.learn(units, found["unit"])
     directory.people.learn(people, found["user"])
-    return Scan(running, ready, active, task_rows, timer_rows)
+    return Scan(running, ready, active, task_rows, timer_rows, deadlines)
 
 
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
@@ -419,7 +422,7 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
                  for t in getattr(fired, "completed", ())]
     # `deadlines`: the item's deadlines as this command leaves them (stored rows as changed, and new ones)
     live, deadlines = ledger.sync(session, item, timers, completed, active, calendar,
-                                  directory.units, directory.people, moved_by)
+                                  directory.units, directory.people, moved_by, scanned.deadlines)
     due = ledger.due_by_activity(deadlines)
     current = {str(t.id) for t in ready}
     gone = [tid for tid in existing if tid not in current]
