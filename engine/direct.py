@@ -34,8 +34,7 @@ class _Plan:
 
     __slots__ = ("sql", "names", "fixed", "processors", "defaults", "context", "keys", "row", "returns", "results")
 
-    def __init__(self, stmt, dialect, keys: tuple, many: bool):
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+    def __init__(self, stmt, compiled, dialect, keys: tuple):
         self.sql = compiled.string
         processors = compiled._bind_processors
         # positional drivers (SQLite): (name, its processor or None) in the statement's order
@@ -54,8 +53,8 @@ class _Plan:
                                             for i, c in enumerate(compiled._result_columns)) if p is not None]
 
     @staticmethod
-    def possible(stmt, dialect, keys: tuple, many: bool) -> bool:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+    def possible(compiled, many: bool) -> bool:
+        """Whether the compiled statement can be sent as it is, its parameters processed here."""
         if compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names \
                 or compiled.has_out_parameters or any(b.expanding or b.callable is not None
                                                       for b in compiled.bind_names):
@@ -94,16 +93,15 @@ class _Context:
 
     __slots__ = ("compiled", "execution_options", "cache_hit", "_sent")
 
-    def sent(self) -> "_Context":
-        """The context of the statement sent ahead (`send`): its answer is not awaited now (engine.db's pipeline)."""
-        if getattr(self, "_sent", None) is None:
-            self._sent = _Context(self.compiled, self.execution_options.union({"banli_later": True}))
-            self._sent.cache_hit = CacheStats.CACHE_HIT
-        return self._sent
-
     def __init__(self, compiled, execution_options):
         self.compiled, self.execution_options, self.cache_hit = compiled, execution_options, CacheStats.CACHE_MISS
         self._sent = None
+
+    def sent(self) -> "_Context":
+        """The context of the statement sent ahead (`send`): its answer is not awaited now (engine.db's pipeline)."""
+        if self._sent is None:
+            self._sent = _Context(self.compiled, self.execution_options.union({"banli_later": True}))
+        return self._sent
 
 
 class _Listed(list):
@@ -149,46 +147,52 @@ class DirectConnection(Connection):
     """A connection that runs statements marked `direct` on the driver's cursor."""
 
     def _execute_clauseelement(self, elem, distilled_parameters, execution_options):
-        # Only inside a transaction begun and alive: beginning one, or finding the connection gone, is SQLAlchemy's.
-        trans, nested = self._transaction, self._nested_transaction
-        if execution_options or not elem._execution_options.get(_DIRECT) or trans is None or not trans.is_active \
-                or (nested is not None and not nested.is_active) or self._dbapi_connection is None:
-            return super()._execute_clauseelement(elem, distilled_parameters, execution_options)
         many = len(distilled_parameters) > 1
-        plan = self._plan(elem, distilled_parameters, many)
+        plan = None if execution_options else self._plan(elem, distilled_parameters, many)
         if plan is None:
             return super()._execute_clauseelement(elem, distilled_parameters, execution_options)
         return self._run(plan, distilled_parameters, many)
 
     def _plan(self, elem, distilled_parameters, many: bool) -> _Plan | None:
+        """The plan to send `elem` direct, or None: not marked, not possible, or not inside a transaction begun
+        and alive (beginning one, or finding the connection gone, is SQLAlchemy's)."""
+        trans, nested = self._transaction, self._nested_transaction
+        if not elem._execution_options.get(_DIRECT) or trans is None or not trans.is_active \
+                or (nested is not None and not nested.is_active) or self._dbapi_connection is None:
+            return None
         keys = tuple(sorted(distilled_parameters[0])) if distilled_parameters else ()
         key = (elem, self.dialect.name, keys, many)
         plan = _PLANS.get(key)
         if plan is None and key not in _PLANS:
-            plan = _PLANS[key] = _Plan(elem, self.dialect, keys, many) \
-                if _Plan.possible(elem, self.dialect, keys, many) else None
+            compiled = elem.compile(dialect=self.dialect, column_keys=list(keys), for_executemany=many)
+            plan = _PLANS[key] = _Plan(elem, compiled, self.dialect, keys) if _Plan.possible(compiled, many) else None
         return plan
+
+    def _execute_plan(self, cursor, plan: _Plan, parameters, context: _Context, many: bool) -> None:
+        """Run the plan on `cursor`, the cursor-event listeners told before and after."""
+        events = self._has_events or self.engine._has_events
+        if events:
+            self.dispatch.before_cursor_execute(self, cursor, plan.sql, parameters, context, many)
+        if many:
+            cursor.executemany(plan.sql, parameters)
+        else:
+            cursor.execute(plan.sql, parameters)
+        if events:
+            self.dispatch.after_cursor_execute(self, cursor, plan.sql, parameters, context, many)
+        context.cache_hit = CacheStats.CACHE_HIT  # compiled once, for its first execution
 
     def send(self, elem, parameters: dict) -> "Sent":
         """Send the direct SELECT `elem` now and read its rows later (`Sent.rows`): in PostgreSQL's pipeline
         (engine.db) it goes out with the next statement whose answer is awaited, and its answer comes with that
         one's, one wait for both. Elsewhere, or when it cannot go direct, it runs now."""
-        trans = self._transaction
-        plan = self._plan(elem, [parameters], False) if elem._execution_options.get(_DIRECT) and trans is not None \
-            and trans.is_active and self._dbapi_connection is not None and self.dialect.name == "postgresql" else None
+        plan = self._plan(elem, [parameters], False) if self.dialect.name == "postgresql" else None
         if plan is None or not plan.returns:
             return Sent(rows=self.execute(elem, parameters))
         values = plan.parameters(parameters)
         cursor = None
         try:
             cursor = self._dbapi_connection.dbapi_connection.cursor()  # its own: the kept one serves what follows
-            context = plan.context.sent()
-            if self._has_events or self.engine._has_events:
-                self.dispatch.before_cursor_execute(self, cursor, plan.sql, values, context, False)
-                cursor.execute(plan.sql, values)
-                self.dispatch.after_cursor_execute(self, cursor, plan.sql, values, context, False)
-            else:
-                cursor.execute(plan.sql, values)
+            self._execute_plan(cursor, plan, values, plan.context.sent(), False)
         except BaseException as e:
             self._handle_dbapi_exception(e, plan.sql, values, cursor, None)
         return Sent(connection=self, plan=plan, cursor=cursor, values=values)
@@ -208,27 +212,17 @@ class DirectConnection(Connection):
             parameters = [plan.parameters(p) for p in distilled_parameters]
         else:
             parameters = plan.parameters(distilled_parameters[0] if distilled_parameters else {})
-        events = self._has_events or self.engine._has_events
         cursor = None
-        sql = plan.sql
         try:
             cursor = self._cursor()
-            if events:
-                self.dispatch.before_cursor_execute(self, cursor, sql, parameters, plan.context, many)
-            if many:
-                cursor.executemany(sql, parameters)
-            else:
-                cursor.execute(sql, parameters)
-            if events:
-                self.dispatch.after_cursor_execute(self, cursor, sql, parameters, plan.context, many)
-            plan.context.cache_hit = CacheStats.CACHE_HIT
+            self._execute_plan(cursor, plan, parameters, plan.context, many)
             if not plan.returns:
                 return Rows([], cursor.rowcount)
             rows = cursor.fetchall()
             rowcount = cursor.rowcount
         except BaseException as e:
             self._dbapi_connection.info.pop(_CURSOR, None)  # SQLAlchemy closes it
-            self._handle_dbapi_exception(e, sql, parameters, cursor, None)
+            self._handle_dbapi_exception(e, plan.sql, parameters, cursor, None)
         return _rows(plan, rows, rowcount)
 
 

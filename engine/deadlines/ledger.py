@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from engine import clock, writes
-from engine.direct import direct
+from engine.direct import Sent, direct
 from engine.i18n import N_, Msg
 from engine.events import outbox
 from engine.deadlines.calendar import WorkCalendar, not_loaded
@@ -174,7 +174,7 @@ class Prefetched:
     """The item's deadlines as read ahead (`prefetch`), and the session's flushes then."""
 
     item_id: int
-    sent: object
+    sent: Sent
     flushes: int
 
 
