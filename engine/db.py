@@ -54,6 +54,7 @@ def make_engine(url: str) -> Engine:
 
 
 _PIPELINE = "banli_pipeline"  # the connection's open pipeline (its context manager, itself), in its pool record's info
+_UNANSWERED = ("SAVEPOINT ", "RELEASE SAVEPOINT ")  # SQLAlchemy's statements whose answer nothing reads
 
 
 def _pipelined(engine: Engine) -> None:
@@ -67,11 +68,15 @@ def _pipelined(engine: Engine) -> None:
     A commit ends the pipeline: COMMIT is queued behind the last writes and goes out with the pipeline's end,
     one wait for both (psycopg's own commit, which finds the transaction over, sends nothing). Otherwise the
     pipeline ends when the connection goes back to the pool (before the pool's rollback), whether the
-    transaction failed or was left: a connection is never handed out in pipeline mode."""
+    transaction failed or was left: a connection is never handed out in pipeline mode.
+
+    A savepoint's begin and release answer nothing either: they go out with the statement they guard (a
+    failure of the guarded statement is still raised by it, and rolls back to the savepoint)."""
     @event.listens_for(engine, "after_cursor_execute")
-    def _answer_now(conn, _cursor, _statement, _parameters, context, _many):
+    def _answer_now(conn, _cursor, statement, _parameters, context, _many):
         opened = conn.info.get(_PIPELINE)
-        if opened is not None and not (context is not None and context.execution_options.get("banli_later")):
+        if opened is not None and not (context is not None and context.execution_options.get("banli_later")) \
+                and not statement.startswith(_UNANSWERED):
             opened[1].sync()
 
     @event.listens_for(engine, "commit")

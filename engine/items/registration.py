@@ -15,8 +15,8 @@ from engine.items import attachments
 from engine.text import is_item_number, unsafe_characters
 from engine.workflow.deployment import latest
 from engine.workflow.forms import FieldError, FormInvalid
-from engine.models import AuditEvent, Item, ItemCosigner, ItemCounter, ITEM_TYPES, TaskRow, User
-from engine.workflow.runtime import complete, start_item
+from engine.models import Item, ItemCosigner, ItemCounter, ITEM_TYPES, TaskRow, User
+from engine.workflow.runtime import audit, complete, start_item
 
 PROCESS_ID = "item_handling"
 TYPE_PREFIX = {"suggestion": "JY", "proposal": "TA"}  # 建议 / 提案 numbering
@@ -179,8 +179,7 @@ def register_item(session: Session, raw: dict, actor: User, uploads=()) -> Item:
             return twin
         raise FormInvalid([FieldError("number", N_("编号"), "duplicate", given)]) from None
     session.add_all(ItemCosigner(item_id=item.id, user_id=user_id) for user_id in cosigners)
-    session.add(AuditEvent(item_id=item.id, actor_id=actor.id, action="registered", title="登记",
-                           data={"number": item.number}))
+    audit(session, item_id=item.id, actor_id=actor.id, action="registered", title="登记", data={"number": item.number})
     attachments.add(session, item, "registration", uploads, actor)
     definition = latest(session, PROCESS_ID, text=False)
     if definition is None:
