@@ -96,6 +96,14 @@ def test_merged_item_keeps_its_number_its_proposer_receives_the_reply_and_rates_
     assert any("已交办" in t for t in notes(db, "deputy_liu", other))
     assert any("已答复" in t for t in notes(db, "deputy_liu", other))
     assert any("已答复" in t for t in notes(db, "deputy_chen", lead))
+    with db.reading() as s:  # each about their own item: its page in the portal, its own event key
+        told = s.execute(select(Notification.user_id, Notification.item_id, Notification.link, Notification.dedupe_key)
+                         .where(Notification.kind == "proposer", Notification.dedupe_key.like("proposer:replied:%"),
+                                Notification.item_id.in_((lead, other)))
+                         .order_by(Notification.id)).all()
+        assert [(n.user_id, n.item_id, n.link, n.dedupe_key.rsplit(":", 1)[1]) for n in told] == [
+            (user(s, "deputy_chen").id, lead, f"/portal/items/{lead}", str(lead)),
+            (user(s, "deputy_liu").id, other, f"/portal/items/{other}", str(other))]
 
     # The merged item's proposer reads the lead reply in the portal and rates it there.
     as_user(client, "deputy_liu")

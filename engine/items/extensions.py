@@ -23,12 +23,11 @@ from engine.deadlines.calendar import current_calendar
 from engine.workflow.forms import FieldError, FormInvalid
 from engine.items import separate
 from engine.models import AuditEvent, Deadline, ExtensionRequest, Item, Pledge, Timer, Unit, User
-from engine.people.notifications import notify, role_users
+from engine.people.notifications import notify, role_users, tell_proposers
 from engine.deadlines.ledger import PART_KEY, open_part_deadline, open_reply_deadline
 from engine.deadlines.rules import latest_allowed
 from engine.deadlines.expressions import calendar_scope, instant
 from engine.deadlines.timers import FORECAST, meta, waiting_timers
-from engine.workflow.readmodel import tell_proposers
 from engine.workflow.incidents import guard, replays, resolved_by_success
 from engine.workflow.runtime import GONE_MESSAGE, Directory, TaskGone, active_instance, load_workflow, sync_derived
 
@@ -246,7 +245,7 @@ def decide_extension(session: Session, request_id: int, user: User, approve: boo
            else N_("延期申请未同意：答复期限仍为 %(date)s", date=req.old_due_date.isoformat()),
            f"extension_decided:{req.id}", link=f"/items/{item.id}")
     if approve:
-        tell_proposers(session, item, f"extended:{req.id}",
+        tell_proposers(session, item.id, f"extended:{req.id}",
                        N_("答复期限已延至 %(date)s", date=req.new_due_date.isoformat()) if part is None
                        else N_("%(unit)s的答复期限已延至 %(date)s", unit=part.name, date=req.new_due_date.isoformat()),
                        body=N_("原期限 %(date)s", date=req.old_due_date.isoformat()))

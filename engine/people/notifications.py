@@ -12,7 +12,7 @@ import smtplib
 from email.message import EmailMessage
 
 import sqlalchemy
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, bindparam, case, cast, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -109,6 +109,35 @@ def _new_task_insert(session: Session, by: str):
     elif by == "person":
         users = users.where(User.id == bindparam("assignee_id"))
     return writes.later(_insert_new(session, select_from=(["user_id", *_NEW_TASK_COLUMNS], users)))
+
+
+def _proposers_insert(session: Session):
+    """INSERT INTO notification ... SELECT the proposer of the item and of every item merged into it (并案),
+    each about their own item: its key and link name that item."""
+    items, table = Item.__table__, Notification.__table__
+    about = bindparam("p_item_id", type_=items.c.id.type)
+    own_id = cast(items.c.id, String)
+    rows = (select(items.c.proposer_id, items.c.id, literal("proposer", String), literal(None, String),
+                   bindparam("p_body", type_=table.c.body.type), bindparam("p_message", type_=table.c.message.type),
+                   literal("/portal/items/", String) + own_id, bindparam("p_key", type_=String) + own_id,
+                   bindparam("p_now", type_=table.c.created_at.type))
+            .where(or_(items.c.id == about, items.c.merged_into_id == about))
+            .order_by(case((items.c.id == about, 0), else_=1), items.c.id))  # the lead item's proposer first
+    columns = ["user_id", "item_id", "kind", "title", "body", "message", "link", "dedupe_key", "created_at"]
+    return writes.later(_insert_new(session, select_from=(columns, rows)))
+
+
+def tell_proposers(session: Session, item_id: int, event: str, title, body=None) -> None:
+    """Tell the lead proposer of item `item_id`, and the proposer of every item merged into it (并案), in the portal:
+    one INSERT ... SELECT that waits for nothing (the proposers are not read first). Each notice's event key is
+    `proposer:<event>:<their item>`, its link their item's page in the portal.
+
+    Only what the portal shows: the body is a catalog message of facts, never staff's words (instructions,
+    opinions are internal deliberations, visibility.PORTAL_FIELDS)."""
+    stmt = _statement(session, "proposers", lambda: _proposers_insert(session))
+    session.connection().execute(stmt, dict(
+        p_item_id=item_id, p_body=body if body is not None and not isinstance(body, Msg) else None,
+        p_message=stored_message(title, body), p_key=f"proposer:{event}:", p_now=clock.now()))
 
 
 def new_task_title(step: str, round: int = 1) -> Msg:

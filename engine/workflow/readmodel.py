@@ -16,7 +16,7 @@ from engine import clock, writes
 from engine.i18n import N_
 from engine.events import outbox
 from engine.letter_numbers import number_reply
-from engine.people.notifications import notify, role_users
+from engine.people.notifications import notify, role_users, tell_proposers
 from engine.people.redaction import redact
 from engine.models import (Assignment, CoOpinion, Consultation, Deadline, Disclosure, Item, LeaderInstruction,
                            Pledge, Promise, Rating, RehandlingOrder, Reply, ReturnRequest, Unit, User)
@@ -89,23 +89,11 @@ def _set_active(c: Completion, role: str | None = None, unit_id: int | None = No
 # Prebuilt and run as Core: what a projection reads besides the objects it changes (statements built per call,
 # through the ORM, cost a projection several times their run).
 _ITEMS = Item.__table__
-_MERGED_INTO = select(_ITEMS.c.id, _ITEMS.c.proposer_id).where(_ITEMS.c.merged_into_id == bindparam("item_id"))
 _UNIT_NAME = select(Unit.__table__.c.name).where(Unit.__table__.c.id == bindparam("unit_id"))
 
 
 def unit_name(session: Session, unit_id: int | None) -> str | None:
     return session.connection().execute(_UNIT_NAME, {"unit_id": unit_id}).scalar()
-
-
-def tell_proposers(session: Session, item: Item, event: str, title: str, body: str | None = None) -> None:
-    """Tell the lead proposer, and the proposer of every item merged into this one (并案), in the portal.
-
-    Only what the portal shows: the body is a catalog message of facts, never staff's words (instructions,
-    opinions are internal deliberations, visibility.PORTAL_FIELDS)."""
-    merged = session.connection().execute(_MERGED_INTO, {"item_id": item.id}).all()
-    for item_id, proposer_id in [(item.id, item.proposer_id), *merged]:
-        notify(session, [proposer_id], item_id, "proposer", title, f"proposer:{event}:{item_id}", body=body,
-               link=f"/portal/items/{item_id}")
 
 
 # What a co-unit's or a 分办 unit's part owes (its return window, opinion, own reply, the rating of its reply).
@@ -157,7 +145,7 @@ def assignment(c: Completion) -> None:
                    separate="、".join(names[u] for u in separate))
     else:
         title = N_("已交办：由%(unit)s主办", unit=lead_name)
-    tell_proposers(c.session, item, f"assigned:{lead_id}", title)
+    tell_proposers(c.session, item.id, f"assigned:{lead_id}", title)
     outbox.record(c.session, "item.assigned", item, {
         "lead_unit": c.data["lead_unit"], "co_units": [u for u in c.data.get("co_units") or []
                                                        if u != c.data["lead_unit"]],
@@ -328,7 +316,7 @@ def reply_review(c: Completion) -> None:
             title = N_("%(unit)s已答复（分办），请评价", unit=unit_name(c.session, r.unit_id))
         else:
             title = N_("已答复（第%(round)s轮），请评价", round=r.round)
-        tell_proposers(c.session, c.item, f"replied:{r.id}", title,
+        tell_proposers(c.session, c.item.id, f"replied:{r.id}", title,
                        body=N_("答复类别 %(reply_class)s", reply_class=r.final_class))
         payload = {"round": r.round, "reply_class": r.final_class, "reply_id": r.id}  # its texts: outbox.message
         if c.separate_part:  # 分办: which unit's own reply this is
@@ -349,13 +337,13 @@ def rehandling_order(c: Completion) -> None:
                unit_id=c.unit("sep_unit") if c.separate_part else None)
     if c.separate_part:  # 分办: that unit's part alone starts a new round; the item's round is its lead unit's
         if c.data["rehandle_decision"] == "rehandle":
-            tell_proposers(c.session, c.item, f"rehandled:{c.round + 1}:u{c.unit('sep_unit')}",
+            tell_proposers(c.session, c.item.id, f"rehandled:{c.round + 1}:u{c.unit('sep_unit')}",
                            N_("已责成%(unit)s重新办理（分办，第%(round)s轮）", unit=unit_name(c.session, c.unit("sep_unit")),
                               round=c.round + 1))
         return
     if c.data["rehandle_decision"] == "rehandle":
         c.item.round = c.round + 1
-        tell_proposers(c.session, c.item, f"rehandled:{c.item.round}",
+        tell_proposers(c.session, c.item.id, f"rehandled:{c.item.round}",
                        N_("已责成重新办理（第%(round)s轮）", round=c.item.round))
 
 
