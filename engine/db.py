@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -223,6 +224,19 @@ class Database:
             yield session
         finally:
             session.close()
+
+
+_KEYS: "weakref.WeakKeyDictionary[Engine, str]" = weakref.WeakKeyDictionary()
+
+
+def database_key(session: Session) -> str:
+    """Which database the session works on, for caches kept per database (tests and benchmarks open many in one
+    process): its URL, rendered once per engine (rendering it at every command cost more than the cache saved)."""
+    bind = session.get_bind()
+    key = _KEYS.get(bind)
+    if key is None:
+        key = _KEYS[bind] = str(bind.url)
+    return key
 
 
 def escape_like(text: str) -> str:

@@ -18,6 +18,7 @@ import jieba
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.db import database_key
 from engine.models import Assignment, Item, Unit
 
 jieba.setLogLevel(logging.WARNING)
@@ -88,7 +89,7 @@ def _corpus(session: Session, exclude_item_id: int | None) -> list[tuple[Item, C
     q = select(Item).where(Item.lead_unit_id.is_not(None), Item.status.not_in(("withdrawn", "merged")))
     if exclude_item_id is not None:
         q = q.where(Item.id != exclude_item_id)
-    key_base = str(session.get_bind().url)
+    key_base = database_key(session)
     out = []
     for item in session.scalars(q):
         key, text_hash = (key_base, item.id), hash((item.title, item.content))

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, defer
 
 from engine.config import PROCESSES_DIR
+from engine.db import database_key
 from engine.models import ProcessDefinition
 from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
 from engine.workflow.validation import check_and_raise
@@ -35,7 +36,7 @@ _BY_ID: dict[tuple[str, int], ParsedProcess] = {}
 def parsed_version(session: Session, definition_id: int) -> ParsedProcess:
     """The parsed spec of a version by id: a deployed version never changes, so no row is read once parsed
     (keyed by database too: tests and benchmarks open many databases in one process)."""
-    key = (str(session.get_bind().url), definition_id)
+    key = (database_key(session), definition_id)
     hit = _BY_ID.get(key)
     if hit is None:
         hit = _BY_ID[key] = parsed(session.get(ProcessDefinition, definition_id))

@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock, writes
+from engine.db import database_key
 from engine.direct import direct
 from engine.sqlin import one_of
 from engine.i18n import N_, Msg, step_name
@@ -198,7 +199,7 @@ class _Workflows:
 
     @staticmethod
     def _key(session: Session, instance_id: int) -> tuple[str, int]:
-        return str(session.get_bind().url), instance_id
+        return database_key(session), instance_id
 
     def take(self, session: Session, instance: ProcessInstance, spec) -> BpmnWorkflow | None:
         with self.lock:
