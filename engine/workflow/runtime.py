@@ -357,12 +357,16 @@ class Scan:
     task_rows: dict  # task id: stored row
     timer_rows: dict  # timer id: due instant
     deadlines: ledger.Prefetched | None = None  # PostgreSQL: the item's deadlines, read with the scan
+    state: bytes | None = None  # the workflow's new state (`next_state`), when taken while the scan was answered
 
 
 def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, directory: Directory,
-         entry: dict | None = None) -> Scan:
+         entry: dict | None = None, with_state: bool = False) -> Scan:
     """`entry`: a timeline entry (`audit_row`) inserted by the same statement, as a WITH clause (PostgreSQL:
-    one round trip for both)."""
+    one round trip for both).
+
+    `with_state`: the engine run was the command's last change of the workflow, so its new state is serialised
+    (`next_state`) while the statement is on its way (PostgreSQL: the server answers meanwhile)."""
     ready, active = [], set()  # one pass over the task tree: walking it is the engine's dearest step
     running = active_tasks(wf)
     for task in running:
@@ -378,7 +382,9 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
         params.update({f"a_{k}": v for k, v in entry.items()})
     conn = session.connection()
     deadlines = ledger.prefetch(session, instance.item_id) if conn.dialect.name == "postgresql" else None
-    for r in conn.execute(stmt, params):
+    sent = conn.send(stmt, params)
+    state = next_state(wf, running) if with_state else None
+    for r in sent.rows():
         if r.kind == "task":
             task_rows[r.id] = r
         elif r.kind == "timer":
@@ -387,7 +393,16 @@ def scan(session: Session, instance: ProcessInstance, wf: BpmnWorkflow, director
             found[r.kind][r.id] = r.unit_id
     directory.units.learn(units, found["unit"])
     directory.people.learn(people, found["user"])
-    return Scan(running, ready, active, task_rows, timer_rows, deadlines)
+    return Scan(running, ready, active, task_rows, timer_rows, deadlines, state)
+
+
+def next_state(wf: BpmnWorkflow, active_tasks: list, moved_by: str | None = None) -> bytes:
+    """The state to store: a finished workflow keeps what its diagram needs, not the whole task tree (a step
+    still active: not finished, and no walk of the tree); an open one its tree, reusing the JSON of the steps
+    that did not change unless a command `moved_by` edited steps' data."""
+    if not active_tasks and wf.is_completed():
+        return STATE.closed(wf)
+    return STATE.dumps(wf, reuse=moved_by is None)
 
 
 def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow,
@@ -485,11 +500,8 @@ def _sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: B
         ledger.announce(session, item, live, recipients)
 
     now = clock.now()
-    ended = not active_tasks and wf.is_completed()  # a step still active: not ended (and no walk of the tree)
-    if ended:
-        state = STATE.closed(wf)  # what the diagram needs, not the whole task tree
-    else:
-        state = STATE.dumps(wf, reuse=moved_by is None)  # a command that moved deadlines edited steps' data
+    ended = not active_tasks and wf.is_completed()
+    state = scanned.state if scanned.state is not None else next_state(wf, active_tasks, moved_by)
     unchanged = state == _stored_state(instance, wf)  # not rewritten
     if ended:
         withdrawn = wf.data.get("assign_decision") == "withdraw"
@@ -757,7 +769,7 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     entry = audit_row(item_id=item.id, actor_id=user.id, action="completed", step=row.spec_name,
                       title=event_title(form["key"], data, row.title), unit_id=row.unit_id, data=audit_data(form, data))
     together = session.connection().dialect.name == "postgresql"  # the entry goes in with the scan's read
-    scanned = scan(session, instance, wf, directory, entry if together else None)  # and the projection's units
+    scanned = scan(session, instance, wf, directory, entry if together else None, with_state=True)
     project(form["key"], Completion(session, item, user, data, dict(task.data), directory.units, directory.people))
     if not together:
         session.connection().execute(_INSERT_AUDIT, entry)
