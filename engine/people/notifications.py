@@ -40,11 +40,16 @@ def notify(session: Session, users, item: Item | int | None, kind: str, title: s
         return 0
     now = clock.now()
     message = stored_message(title, body)
-    text_body = body if body is not None and not isinstance(body, Msg) else None  # a person's words, as typed
     item_id = item if item is None or isinstance(item, int) else item.id
-    rows = [dict(user_id=uid, item_id=item_id, kind=kind, title=None, body=text_body,
+    rows = [dict(user_id=uid, item_id=item_id, kind=kind, title=None, body=own_words(body),
                  message=message, link=link, dedupe_key=dedupe_key, created_at=now) for uid in user_ids]
     return len(session.execute(_insert_new(session).returning(Notification.__table__.c.id), rows).all())
+
+
+def own_words(body) -> str | None:
+    """What a notification keeps in its `body` column: a person's own words, as typed (a catalog message goes
+    in `message`, see stored_message)."""
+    return body if body is not None and not isinstance(body, Msg) else None
 
 
 def stored_message(title, body=None) -> list:
@@ -136,7 +141,7 @@ def tell_proposers(session: Session, item_id: int, event: str, title, body=None)
     opinions are internal deliberations, visibility.PORTAL_FIELDS)."""
     stmt = _statement(session, "proposers", lambda: _proposers_insert(session))
     session.connection().execute(stmt, dict(
-        p_item_id=item_id, p_body=body if body is not None and not isinstance(body, Msg) else None,
+        p_item_id=item_id, p_body=own_words(body),
         p_message=stored_message(title, body), p_key=f"proposer:{event}:", p_now=clock.now()))
 
 
