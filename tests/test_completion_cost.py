@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.events import outbox
-from engine.models import AuditEvent, Item, Notification, OutboxEvent, ProcessInstance, TaskRow
+from engine.models import AuditEvent, Item, Notification, OutboxEvent, ProcessInstance, TaskRow, Unit
 from engine.people.notifications import notify
+from engine.workflow.forms import FormInvalid
 from engine.workflow.runtime import WORKFLOWS, StaleTask, complete, complete_task, instance_of
 from engine.workflow.serializer import STATE
 from engine.workflow.versions import item_diagram
@@ -317,3 +318,37 @@ def test_a_completion_by_the_users_id_reads_them_with_the_task(demo_db):
         assert s.get(Item, item_id).lead_unit.code == "jtj"
         assert s.scalars(select(AuditEvent.actor_id).where(AuditEvent.item_id == item_id,
                                                            AuditEvent.action == "completed")).all() == [office.id]
+
+
+def test_checking_a_form_reads_only_the_units_and_leaders_it_names(demo_db):
+    """A province's directory holds thousands of units: checking an assignment's unit fields must not read them
+    all. Before: every active unit (and every leader) was read to check the two or three codes a form names."""
+    with demo_db.transaction() as s:
+        s.add_all([Unit(code=f"prov{i:04d}", name=f"省直单位{i}") for i in range(300)])
+        s.add(Unit(code="closed_unit", name="已撤销单位", active=False))
+    item_id = register(demo_db)
+    with demo_db.reading() as s:
+        row, office = task_for(s, item_id, "assign_item"), user(s, "office")
+    key = {"assign_decision": "assign", "lead_unit": "jtj", "is_key": "true"}
+    for bad in ("nowhere", "closed_unit"):  # an unknown code and a unit no longer active: refused, nothing done
+        with pytest.raises(FormInvalid) as refused:
+            complete(demo_db, row.id, office.id, {**key, "co_units": ["jyj", bad], "leader": "leader_wang"})
+        assert [(e.field, e.code) for e in refused.value.errors] == [("co_units", "reference")]
+    with pytest.raises(FormInvalid) as refused:  # a user who is not a district leader
+        complete(demo_db, row.id, office.id, {**key, "co_units": ["jyj"], "leader": "office"})
+    assert [(e.field, e.code) for e in refused.value.errors] == [("leader", "reference")]
+    params = []
+    seen, stop = _statements(demo_db, params)
+    try:
+        complete(demo_db, row.id, office.id, {**key, "co_units": ["jyj", "prov0007"], "leader": "leader_wang"})
+    finally:
+        stop()
+    reads = [(sql, p) for sql, p in zip(seen, params)
+             if sql.startswith(("SELECT unit.code, unit.name", "SELECT user_account.username, user_account.name"))]
+    assert len(reads) == 2, seen
+    for sql, p in reads:  # each names the codes it checks: an indexed read of a few rows
+        assert ("unit.code" if "FROM unit" in sql else "user_account.username") in sql.split("WHERE", 1)[1], sql
+        assert "prov0001" not in repr(p) and "leader_li" not in repr(p), p
+    with demo_db.reading() as s:
+        item = s.get(Item, item_id)
+        assert item.lead_unit.code == "jtj" and item.is_key and item.status != "registered"

@@ -128,13 +128,35 @@ def _condition_holds(cond: str, values: Mapping[str, object]) -> bool:
     return False
 
 
+REFERENCES = ("unit", "unit_list", "leader")  # field types whose values are codes of the directory
+
+
+def _listed(raw) -> list[str]:
+    """A unit_list's submitted codes: a list, or one text of codes separated by commas."""
+    values = raw if isinstance(raw, list) else str(raw or "").split(",")
+    return [text for v in values if v is not None and (text := str(v).strip())]
+
+
+def references(form: dict, raw: Mapping[str, object]) -> dict[str, set[str]]:
+    """The codes a submission names in its reference fields, by field type ("unit" for both kinds of unit
+    field): all that validating it needs to know of the directory, which a province counts in thousands."""
+    out: dict[str, set[str]] = {}
+    for field in form.get("fields", []):
+        kind = field["type"]
+        if kind not in REFERENCES or "readonly" in (field.get("validation") or {}):
+            continue
+        value = raw.get(field["id"])
+        codes = _listed(value) if kind == "unit_list" else [str(value).strip()] if _present(value) else []
+        out.setdefault("unit" if kind == "unit_list" else kind, set()).update(codes)
+    return out
+
+
 def _convert(field: dict, raw, choices: Choices):
     kind = field["type"]
     if kind == "boolean":
         return str(raw).lower() in ("true", "on", "1", "yes", "y", "是")
     if kind == "unit_list":
-        values = raw if isinstance(raw, list) else str(raw or "").split(",")
-        values = [v.strip() for v in values if v and v.strip()]
+        values = _listed(raw)
         valid = choices(kind)
         if any(v not in valid for v in values):
             raise ValueError("reference")

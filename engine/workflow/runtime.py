@@ -168,20 +168,30 @@ _UNIT_IDS = direct(select(Unit.code, Unit.id).where(one_of(Unit.code, "codes")))
 _USER_IDS = direct(select(User.username, User.id).where(one_of(User.username, "codes")))
 
 
-def choices(session: Session):
-    """The reference values a form field may take, by field type."""
+_CHOICES = {"unit": select(Unit.code, Unit.name).where(Unit.active),
+            "leader": select(User.username, User.name).where(User.role == "leader", User.active)}
+# The same, of the codes given only (checking a submission): one indexed read of a few rows, not the directory.
+_CHOSEN = {"unit": direct(_CHOICES["unit"].where(one_of(Unit.code, "codes"))),
+           "leader": direct(_CHOICES["leader"].where(one_of(User.username, "codes")))}
+
+
+def choices(session: Session, only: dict[str, set[str]] | None = None):
+    """The reference values a form field may take, by field type: {code: name}.
+
+    `only` (forms.references of a submission): of these codes only, those a field may take; enough to check the
+    submission (a code not among them is refused), without reading every unit and leader of a province."""
     cache: dict[str, dict[str, str]] = {}
 
     def lookup(kind: str):
         kind = "unit" if kind == "unit_list" else kind  # the same values: one query for both
         if kind not in cache:
-            if kind == "unit":
-                rows = session.execute(select(Unit.code, Unit.name).where(Unit.active)).all()
-            elif kind == "leader":
-                rows = session.execute(select(User.username, User.name)
-                                       .where(User.role == "leader", User.active)).all()
-            else:
+            if kind not in _CHOICES:
                 rows = []
+            elif only is None:
+                rows = session.execute(_CHOICES[kind]).all()
+            else:
+                codes = sorted(only.get(kind, ()))
+                rows = session.connection().execute(_CHOSEN[kind], {"codes": codes}).all() if codes else []
             cache[kind] = dict(rows)
         return cache[kind]
 
@@ -746,7 +756,7 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     if task is None or not task.has_state(TaskState.READY):
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
-    data, problems = forms.checked(form, raw, choices(session))
+    data, problems = forms.checked(form, raw, choices(session, only=forms.references(form, raw)))
     sound = {f: v for f, v in data.items() if not any(e.field == f for e in problems)}  # the rules read these
     closed = {} if for_unit else closed_choices(session, row, form, chosen=sound)
     labels = {f["id"]: f["label"] for f in form["fields"]}
