@@ -83,6 +83,9 @@ class StateSerializer:
         self.converter = SpecRefWorkflowConverter(BpmnWorkflow, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)
         self._task_to_dict = self.registry.convert_to_dict[self.registry.typenames[Task]]
+        # One encoder for every call (its `encode` keeps no state between calls): json.dumps(cls=...) built one
+        # per call, and a completion encodes some 25 steps.
+        self._encode = self.serializer._encoder_cls(separators=(",", ":")).encode
         self._sub_typename = self.registry.typenames[BpmnSubWorkflow]
 
     def dumps(self, workflow: BpmnWorkflow, reuse: bool = False) -> bytes:
@@ -132,7 +135,7 @@ class StateSerializer:
         return dct
 
     def _json(self, dct) -> str:
-        return json.dumps(dct, cls=self.serializer._encoder_cls, separators=(",", ":"))
+        return self._encode(dct)
 
     def _task(self, task: Task, reuse: bool, reused: list) -> str:
         """The task's member of its workflow's tasks object: kept (on the task) as it was written last if the
