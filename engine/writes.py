@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Insert, bindparam, inspect, insert, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.direct import direct
@@ -40,8 +40,15 @@ def store(session: Session, obj, stmt, values: dict, where: dict | None = None) 
                                                  **{f"v_{k}": v for k, v in values.items()}})
     if result.rowcount != 1:
         raise StaleDataError(f"{type(obj).__name__} {obj.id} was changed or removed by another transaction")
-    for key, value in values.items():
-        set_committed_value(obj, key, value)
+    committed(obj, values)
+
+
+def committed(obj, values: dict) -> None:
+    """Give `obj` these column values as its committed ones (what set_committed_value does for one attribute, for
+    all of them at once: a command's row gets several at every completion)."""
+    state = instance_state(obj)
+    state.dict.update(values)
+    state._commit(state.dict, list(values))
 
 
 def _changes(state) -> dict | None:

@@ -21,7 +21,6 @@ from itertools import chain
 
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from engine import clock, writes
@@ -220,8 +219,7 @@ def _write(session: Session, rows: list[Row]) -> None:
         changed.append({"w_id": row.id, **{f"v_{c}": v for c, v in current.items() if c != "id"}})
         obj = session.identity_map.get(identity_key(Deadline, row.id))
         if obj is not None:
-            for c, v in differences.items():
-                set_committed_value(obj, c, v)
+            writes.committed(obj, differences)
         row.was = current
     conn = session.connection()
     if new:

@@ -16,7 +16,6 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, delete, event, exists, func, insert, inspect, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, defer, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -577,8 +576,7 @@ def _store_instance(session: Session, instance: ProcessInstance, state: bytes | 
         writes.store(session, item, _WRITE_ITEM, item_progress)
     writes.store(session, instance, _WRITE_INSTANCE[state is not None, combined], values, where)
     if combined:
-        for key, value in item_progress.items():
-            set_committed_value(item, key, value)
+        writes.committed(item, item_progress)
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
