@@ -171,3 +171,25 @@ def test_a_registration_waits_only_for_what_it_reads(demo_db, tmp_path):
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.item_id == item_id)
                             .order_by(AuditEvent.id)).all()
     assert actions[:2] == ["registered", "started"]
+
+
+def test_recording_an_event_waits_for_nothing(demo_db, tmp_path):
+    """An outbox event and its deliveries (each subscribed partner's) go in one statement queued with the
+    command's other writes. Before: the event's key was read back, then the partners were read: two waits an
+    event, an assignment's and an approved reply's included."""
+    from engine.events import outbox
+    from engine.events.partners import create_partner
+    from engine.models import OutboxEvent, WebhookDelivery
+
+    with demo_db.transaction() as s:
+        create_partner(s, "代表履职平台", "office", "http://127.0.0.1:9/x", ["item.assigned"])
+    with demo_db.transaction() as s:
+        item = s.scalars(select(Item).order_by(Item.id)).first()
+        with _round_trips(s, tmp_path) as waited:
+            outbox.record(s, "item.assigned", item, {"probe": 1})
+            outbox.record(s, "reply.approved", item, {"probe": 2})
+    assert waited == [], "\n".join(waited)
+    with demo_db.reading() as s:
+        recorded = {e.id: e.event_type for e in s.scalars(select(OutboxEvent)) if "probe" in e.payload["data"]}
+        queued = [recorded[d.event_id] for d in s.scalars(select(WebhookDelivery)) if d.event_id in recorded]
+    assert sorted(recorded.values()) == ["item.assigned", "reply.approved"] and queued == ["item.assigned"]

@@ -184,6 +184,38 @@ def test_an_event_rolled_back_with_its_change_is_never_sent(demo_db):
     assert deliveries(demo_db) == []
 
 
+def test_an_event_is_queued_for_each_active_partner_that_subscribed_to_it_and_no_other(demo_db):
+    """The deliveries are chosen with the event's own statement (PostgreSQL: one statement, not awaited): every
+    active partner with an endpoint whose event types name it, each once; not a partner switched off, one without
+    an endpoint, one subscribed to other types, or one with no list."""
+    from engine.events import outbox
+    from engine.models import Item, Partner
+
+    with demo_db.transaction() as s:
+        for name, url, events in (("甲", "http://127.0.0.1:9/a", ["item.assigned", "reply.approved"]),
+                                  ("乙", "http://127.0.0.1:9/b", ["reply.approved"]),
+                                  ("丙", None, ["item.assigned"]),
+                                  ("丁", "http://127.0.0.1:9/d", ["item.assigned"]),
+                                  ("戊", "http://127.0.0.1:9/e", ["deadline.overdue", "item.assigned"]),
+                                  ("己", "http://127.0.0.1:9/f", [])):
+            create_partner(s, name, "office", url, events)
+        s.flush()
+        s.scalars(select(Partner).where(Partner.name == "丁")).one().active = False
+    with demo_db.transaction() as s:
+        item = s.scalars(select(Item)).first()
+        outbox.record(s, "item.assigned", item, {"n": 1})
+        outbox.record(s, "reply.approved", item, {"n": 2})
+    with demo_db.reading() as s:
+        names = {p.id: p.name for p in s.scalars(select(Partner))}
+        events = {e.id: (e.event_type, e.payload["data"]["n"]) for e in s.scalars(select(OutboxEvent))
+                  if "n" in e.payload["data"]}  # the demo's own events aside
+        got = sorted((events[d.event_id][0], names[d.partner_id], d.state, d.attempts)
+                     for d in s.scalars(select(WebhookDelivery)) if d.event_id in events)
+    assert sorted(v[:2] for v in events.values()) == [("item.assigned", 1), ("reply.approved", 2)]
+    assert got == [("item.assigned", "戊", "pending", 0), ("item.assigned", "甲", "pending", 0),
+                   ("reply.approved", "乙", "pending", 0), ("reply.approved", "甲", "pending", 0)]
+
+
 def test_admins_see_partners_and_deliveries_with_their_state(app, client, demo_db):
     from tests.conftest import csrf_token, login
 
