@@ -219,9 +219,17 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """A session that only reads (a page, a report). On PostgreSQL its transaction is read-only and ends with
+        COMMIT, not the pool's rollback: psycopg discards every statement the connection has prepared at a
+        rollback (DEALLOCATE ALL), so one page read made the next commands on its connection parse and plan their
+        statements anew. Read-only, the COMMIT cannot keep anything a read did by mistake: a write fails."""
         session = self.sessions()
         try:
+            if self.is_postgres:
+                session.connection(execution_options={"postgresql_readonly": True})
             yield session
+            if self.is_postgres:
+                session.commit()
         finally:
             session.close()
 
