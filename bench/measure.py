@@ -77,8 +77,10 @@ def _old_snapshots_gone(conn, timeout: float = 120) -> bool:
 
 
 def stored_bytes(db) -> dict[str, int]:
-    """PostgreSQL: what the tables take on disk right now, dead row versions included."""
-    with db.engine.connect() as conn:
+    """PostgreSQL: what the tables take on disk right now, dead row versions included. Read as a page reads
+    (`reading`, ended by COMMIT): a rollback would discard the statements the engine's connection has prepared,
+    and the lifecycles measured next would pay for preparing them again, as no running server does."""
+    with db.reading() as conn:
         rows = conn.execute(text(
             "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'")).all()

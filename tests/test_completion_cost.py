@@ -15,7 +15,7 @@ from engine.events import outbox
 from engine.models import AuditEvent, Item, Notification, OutboxEvent, ProcessInstance, TaskRow, Unit
 from engine.people.notifications import notify
 from engine.workflow.forms import FormInvalid
-from engine.workflow.runtime import WORKFLOWS, StaleTask, complete, complete_task, instance_of
+from engine.workflow.runtime import WORKFLOWS, StaleTask, complete, complete_task, instance_of, task_form
 from engine.workflow.serializer import STATE
 from engine.workflow.versions import item_diagram
 from tests.conftest import task_for, user
@@ -352,3 +352,23 @@ def test_checking_a_form_reads_only_the_units_and_leaders_it_names(demo_db):
     with demo_db.reading() as s:
         item = s.get(Item, item_id)
         assert item.lead_unit.code == "jtj" and item.is_key and item.status != "registered"
+
+
+def test_a_tasks_form_is_read_without_the_workflow_state_or_the_bpmn_text(demo_db):
+    """The task page and every completion posted through the web read the task's form first. Before: the
+    instance was loaded whole (its compressed workflow state) and the process version with its BPMN text (tens
+    of KB) at each request, to find a form the parsed spec already holds."""
+    item_id = register(demo_db)
+    with demo_db.reading() as s:
+        row = task_for(s, item_id, "assign_item")
+        task_form(s, row)  # the first request after a start parses the version (and may read it)
+    with demo_db.reading() as s:
+        row = s.get(TaskRow, row.id)
+        seen, stop = _statements(demo_db)
+        try:
+            form = task_form(s, row)
+        finally:
+            stop()
+    assert form["key"] == "assignment" and "lead_unit" in [f["id"] for f in form["fields"]]
+    assert not [sql for sql in seen if "bpmn_xml" in sql or "process_instance.state" in sql], seen
+    assert len(seen) <= 1, seen

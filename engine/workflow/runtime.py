@@ -631,10 +631,13 @@ def open_task(session: Session, task_id: str, user: User) -> TaskRow:
     return row
 
 
+_DEFINITION_OF = select(ProcessInstance.definition_id).where(ProcessInstance.id == bindparam("instance_id"))
+
+
 def task_form(session: Session, row: TaskRow) -> dict:
-    """The BPMN form of a ready task, read from the cached spec (no workflow state is loaded)."""
-    instance = session.get(ProcessInstance, row.instance_id)
-    proc = parsed(session.get(ProcessDefinition, instance.definition_id))
+    """The BPMN form of a ready task, from the cached spec: one id read, not the instance's workflow state nor
+    the version's BPMN text (a task page and every completion posted through the web ask for it)."""
+    proc = parsed_version(session, session.scalar(_DEFINITION_OF, {"instance_id": row.instance_id}))
     for spec in (proc.spec, *proc.subprocess_specs.values()):
         for name in (f"{row.spec_name} [child]", row.spec_name):  # a multi-instance child carries the form
             task_spec = spec.task_specs.get(name)
