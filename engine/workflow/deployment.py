@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session, defer
 
 from engine.config import PROCESSES_DIR
 from engine.db import database_key
-from engine.models import ProcessDefinition
+from engine.models import ProcessDefinition, ProcessInstance
 from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
 from engine.workflow.validation import check_and_raise
 
@@ -41,6 +41,19 @@ def parsed_version(session: Session, definition_id: int) -> ParsedProcess:
     if hit is None:
         hit = _BY_ID[key] = parsed(session.get(ProcessDefinition, definition_id))
     return hit
+
+
+def warm(session: Session) -> int:
+    """Parse ahead the versions requests will ask for: the newest of each process (new items) and every version a
+    running item is pinned to; a web worker does it before its first request, which otherwise parsed BPMN on
+    the user's time. Returns how many versions are cached."""
+    newest = select(ProcessDefinition.id).where(tuple_(ProcessDefinition.process_id, ProcessDefinition.version).in_(
+        select(ProcessDefinition.process_id, func.max(ProcessDefinition.version)).group_by(ProcessDefinition.process_id)))
+    pinned = select(ProcessInstance.definition_id).where(ProcessInstance.status == "running").distinct()
+    ids = set(session.scalars(newest)) | set(session.scalars(pinned))
+    for definition_id in ids:
+        parsed_version(session, definition_id)
+    return len(ids)
 
 
 def sha256(xml: bytes) -> str:
