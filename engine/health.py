@@ -5,24 +5,20 @@ from __future__ import annotations
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.db import Database
-from engine.models import ProcessDefinition, SchedulerHeartbeat
+from engine.models import SchedulerHeartbeat
+from engine.workflow.deployment import newest_versions
 
 log = logging.getLogger("banli.health")
 
 
 def _deployed(session: Session) -> list[dict]:
-    newest = (select(ProcessDefinition.process_id, func.max(ProcessDefinition.version).label("version"))
-              .group_by(ProcessDefinition.process_id).subquery())
-    rows = session.scalars(select(ProcessDefinition).join(
-        newest, (ProcessDefinition.process_id == newest.c.process_id) & (ProcessDefinition.version == newest.c.version))
-        .order_by(ProcessDefinition.process_id)).all()
     return [{"process_id": d.process_id, "name": d.name, "version": d.version,
-             "deployed_at": d.deployed_at.isoformat()} for d in rows]
+             "deployed_at": d.deployed_at.isoformat()} for d in newest_versions(session)]
 
 
 def _scheduler(session: Session) -> dict:

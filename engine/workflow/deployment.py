@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, defer
 
 from engine.config import PROCESSES_DIR
@@ -43,17 +43,26 @@ def parsed_version(session: Session, definition_id: int) -> ParsedProcess:
     return hit
 
 
-def warm(session: Session) -> int:
+_NEWEST = select(ProcessDefinition.process_id, func.max(ProcessDefinition.version).label("version")).group_by(
+    ProcessDefinition.process_id).subquery()
+_NEWEST_VERSIONS = (select(ProcessDefinition).options(defer(ProcessDefinition.bpmn_xml))
+                    .join(_NEWEST, (ProcessDefinition.process_id == _NEWEST.c.process_id)
+                          & (ProcessDefinition.version == _NEWEST.c.version))
+                    .order_by(ProcessDefinition.process_id))
+
+
+def newest_versions(session: Session) -> list[ProcessDefinition]:
+    """The newest version of each deployed process, by process id, without their BPMN text."""
+    return list(session.scalars(_NEWEST_VERSIONS))
+
+
+def warm(session: Session) -> None:
     """Parse ahead the versions requests will ask for: the newest of each process (new items) and every version a
     running item is pinned to; a web worker does it before its first request, which otherwise parsed BPMN on
-    the user's time. Returns how many versions are cached."""
-    newest = select(ProcessDefinition.id).where(tuple_(ProcessDefinition.process_id, ProcessDefinition.version).in_(
-        select(ProcessDefinition.process_id, func.max(ProcessDefinition.version)).group_by(ProcessDefinition.process_id)))
+    the user's time."""
     pinned = select(ProcessInstance.definition_id).where(ProcessInstance.status == "running").distinct()
-    ids = set(session.scalars(newest)) | set(session.scalars(pinned))
-    for definition_id in ids:
+    for definition_id in {d.id for d in newest_versions(session)} | set(session.scalars(pinned)):
         parsed_version(session, definition_id)
-    return len(ids)
 
 
 def sha256(xml: bytes) -> str:
