@@ -71,26 +71,27 @@ def task(task_id: str):
                 return redirect(url_for("tasks.inbox"))
             return _render(s, row)
 
-    values = {}
+    posted = {}  # what the command read of the form: the values, the item and the confirmation's title
+
+    def submitted(form: dict, row) -> dict:  # read by the form the command holds (no read of the task before it)
+        values = _form_values(form)
+        posted.update(values=values, item_id=row.item_id, title=event_title(form.get("key"), values, row.title))
+        return values
+
     try:
-        with database.reading() as s:
-            row = runtime.open_task(s, task_id, s.get(User, current_user.id))
-            form = runtime.task_form(s, row)
-            item_id, values = row.item_id, _form_values(form)
-            title = event_title(form.get("key"), values, row.title)
-        runtime.complete(database, task_id, current_user.id, values,
+        runtime.complete(database, task_id, current_user.id, submitted,
                          attachments.on_completion(uploads(request.files.getlist("attachments"))))
     except NotAllowed:
         abort(403)
     except FormInvalid as exc:
         with database.reading() as s:
             return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
-                           errors=exc.errors, values=values, status=400)
+                           errors=exc.errors, values=posted["values"], status=400)
     except (runtime.StaleTask, runtime.TaskGone) as exc:  # someone else was first: say so, lose nothing else
         flash(error_text(exc), "error")
         return redirect(url_for("tasks.inbox"), code=303)
     except ProcessFailed as exc:
         flash(error_text(exc), "error")
-        return redirect(url_for("items.detail", item_id=item_id))
-    flash(_("已完成：%(title)s", title=name_text(title)), "success")
-    return redirect(url_for("items.detail", item_id=item_id))
+        return redirect(url_for("items.detail", item_id=posted["item_id"]))
+    flash(_("已完成：%(title)s", title=name_text(posted["title"])), "success")
+    return redirect(url_for("items.detail", item_id=posted["item_id"]))

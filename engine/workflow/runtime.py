@@ -719,10 +719,14 @@ def _conflict_is_stale(command):
 # What a caller adds to the same transaction once a task is completed (e.g. the step's attachments); it is
 # given the task row's columns (a Row of task_row, read-only).
 AfterCompletion = Callable[[Session, Item, TaskRow, User], None]
+# The values submitted for a task: as a dict, or read by the task's form once the command holds it (given the
+# form and the task row's columns, read-only): the web takes a posted form's fields by the form's definition,
+# which a read of its own before the command cost a transaction (the task, the user and the form read twice).
+Submitted = dict | Callable[[dict, SimpleNamespace], dict]
 
 
 @_conflict_is_stale
-def complete_task(session: Session, task_id: str, user: User | int, raw: dict, *, for_unit: bool = False,
+def complete_task(session: Session, task_id: str, user: User | int, raw: Submitted, *, for_unit: bool = False,
                   after: AfterCompletion | None = None) -> Item:
     """Validate the form, complete the task, run the engine, and write every derived row.
 
@@ -739,7 +743,7 @@ def complete_task(session: Session, task_id: str, user: User | int, raw: dict, *
         return _complete_task(session, task_id, user, raw, for_unit, after)
 
 
-def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, for_unit: bool,
+def _complete_task(session: Session, task_id: str, user: User | int, raw: Submitted, for_unit: bool,
                    after: AfterCompletion | None) -> Item:
     by_id = not isinstance(user, User)
     found = session.execute(_TASK_INSTANCE_AND_ITEM[by_id],
@@ -757,6 +761,8 @@ def _complete_task(session: Session, task_id: str, user: User | int, raw: dict, 
     if task is None or not task.has_state(TaskState.READY):
         raise TaskGone(GONE_MESSAGE)
     form = form_of(task)
+    if callable(raw):
+        raw = raw(form, row)
     data, problems = forms.checked(form, raw, choices(session, only=forms.references(form, raw)))
     sound = {f: v for f, v in data.items() if not any(e.field == f for e in problems)}  # the rules read these
     closed = {} if for_unit else closed_choices(session, row, form, chosen=sound)
@@ -878,7 +884,7 @@ def audit_data(form: dict, data: dict) -> dict | None:
     return kept
 
 
-def complete(db, task_id: str, user_id: int, raw: dict, after: AfterCompletion | None = None) -> int:
+def complete(db, task_id: str, user_id: int, raw: Submitted, after: AfterCompletion | None = None) -> int:
     """complete_task as one command in its own transaction.
 
     Returns the item id. Raises FormInvalid, NotAllowed, TaskGone, StaleTask as complete_task does, and
