@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.direct import install as install_direct
+from engine.sqlin import send_arrays_as_text
 
 
 def _json(value) -> str:
@@ -47,6 +48,11 @@ def make_engine(url: str) -> Engine:
         install_direct(engine)
         return engine
     engine = create_engine(url, json_serializer=_json)
+
+    @event.listens_for(engine, "connect")
+    def _arrays(dbapi_conn, _record):
+        send_arrays_as_text(dbapi_conn.adapters)
+
     install_direct(engine)
     _ping_when_idle(engine)
     _lost_connections_detected(engine)
