@@ -44,6 +44,10 @@ def section_a_d(dbs: Databases, backends: list[str], n: int) -> dict:
             f"{fig.items / fig.plain_s:8.1f} {fig.plain_ratio:6.3f} {fig.engine_s / fig.completions * 1000:8.1f} "
             f"{fig.engine_cpu_s / fig.completions * 1000:7.1f} "
             f"{fig.raw_s / fig.completions * 1000:7.2f} {fig.statements / fig.completions:8.1f}")
+    for backend, fig in out.items():
+        if fig.commit_ms is not None:
+            say(f"    {backend:10} the server's own CPU {fig.server_cpu_s / fig.completions * 1000:.1f} ms per task (not in "
+                f"CPU ms); a one-row COMMIT waits {fig.commit_ms:.2f} ms on this machine (its disk's flush)")
     say(f"    (lifecycles per second; raw = BpmnWorkflow in memory with the engine's sandboxed script engine, "
         f"plain = with SpiffWorkflow's own; {next(iter(out.values())).completions / n:.1f} user tasks per "
         "lifecycle; SQL/task counts every statement, registration and the next-task lookup included; "

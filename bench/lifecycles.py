@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bench import scenario
 from engine import clock
-from bench.measure import counting_statements, growth, stored_bytes, used_bytes
+from bench.drain import backend_cpu
+from bench.measure import commit_wait_ms, counting_statements, growth, stored_bytes, used_bytes
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.pruning import prune_tallies
 from engine.workflow.deployment import latest, parsed
@@ -35,6 +36,8 @@ class LifecycleFigures:
     raw_s: float
     plain_s: float  # raw with SpiffWorkflow's own script engine instead of the sandbox
     statements: int
+    server_cpu_s: float | None  # PostgreSQL: its backends' CPU on the engine side (/proc: the server is local)
+    commit_ms: float | None  # PostgreSQL: the median wait for a one-row COMMIT on this machine
     bytes_per_item: float
     stored_per_item: float | None  # PostgreSQL before VACUUM: dead row versions included
     biggest: list[tuple[str, int]]  # (table, bytes per item), largest first
@@ -81,7 +84,9 @@ def _run(db, n: int, warmup: int) -> LifecycleFigures:
     prune_tallies(db)  # the nightly maintenance (engine.scheduler.nightly), before and after: a day's steady state
     before = used_bytes(db)
     stored_before = stored_bytes(db) if db.is_postgres else None
-    engine_s = engine_cpu_s = raw_s = plain_s = 0.0
+    commit_ms = commit_wait_ms(db) if db.is_postgres else None
+    pids = _server_pids(db)
+    engine_s = engine_cpu_s = server_cpu_s = raw_s = plain_s = 0.0
     completions = 0
     measured = list(range(warmup, warmup + n))
     with counting_statements(db.engine) as statements:
@@ -89,10 +94,11 @@ def _run(db, n: int, warmup: int) -> LifecycleFigures:
             chunk = measured[start:start + ROUND]
             t0 = time.perf_counter()
             raw_done = raw_side(chunk)
-            t1, c1 = time.perf_counter(), time.process_time()
+            t1, c1, s1 = time.perf_counter(), time.process_time(), backend_cpu(pids)
             engine_done = engine_side(chunk)
             t2 = time.perf_counter()
             engine_cpu_s += time.process_time() - c1
+            server_cpu_s += backend_cpu(pids) - s1
             plain_done = raw_side(chunk, plain=True)
             t3 = time.perf_counter()
             if not raw_done == engine_done == plain_done:
@@ -112,7 +118,16 @@ def _run(db, n: int, warmup: int) -> LifecycleFigures:
     return LifecycleFigures(
         backend=db.engine.dialect.name, items=n, completions=completions, engine_s=engine_s, engine_cpu_s=engine_cpu_s,
         raw_s=raw_s, plain_s=plain_s,
-        statements=statements["n"], bytes_per_item=sum(grown.values()) / n,
+        statements=statements["n"], server_cpu_s=server_cpu_s if db.is_postgres else None, commit_ms=commit_ms,
+        bytes_per_item=sum(grown.values()) / n,
         stored_per_item=(sum(growth(stored_before, stored_after).values()) / n) if db.is_postgres else None,
         biggest=sorted(((t, b / n) for t, b in grown.items()), key=lambda x: -x[1])[:4])
 
+
+
+def _server_pids(db) -> list[int]:
+    """The server processes of the database's connections (PostgreSQL; none on SQLite)."""
+    if not db.is_postgres:
+        return []
+    with db.reading() as s:
+        return list(s.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")))

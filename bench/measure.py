@@ -89,3 +89,20 @@ def stored_bytes(db) -> dict[str, int]:
 
 def growth(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {t: after.get(t, 0) - before.get(t, 0) for t in set(before) | set(after)}
+
+
+def commit_wait_ms(db, n: int = 50) -> float:
+    """PostgreSQL: the median wait for the COMMIT of a one-row insert on this machine (the server's flush of its
+    log to disk, which no client-side work shortens), in a table made for it in the bench's own database."""
+    with db.engine.connect() as conn:
+        conn.execute(text("CREATE TABLE bench_commit_probe (id serial PRIMARY KEY, at timestamptz DEFAULT now())"))
+        conn.commit()
+        waits = []
+        for _ in range(n):
+            conn.execute(text("INSERT INTO bench_commit_probe DEFAULT VALUES"))
+            start = time.perf_counter()
+            conn.commit()
+            waits.append((time.perf_counter() - start) * 1000)
+        conn.execute(text("DROP TABLE bench_commit_probe"))
+        conn.commit()
+    return statistics.median(waits)
