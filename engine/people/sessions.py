@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.i18n import N_
@@ -42,12 +42,16 @@ def open_session(session: Session, user: User) -> str:
     return token
 
 
+# Built once: every signed-in request reads its user by it (building it at each request cost as much as its run).
+_SESSION_USER = (select(User).join(LoginSession, LoginSession.user_id == User.id)
+                 .where(LoginSession.token_hash == bindparam("token_hash")))
+
+
 def session_user(session: Session, token: str | None) -> User | None:
     """The active user whose session this token is, or None (logged out, password changed, unknown)."""
     if not token:
         return None
-    user = session.scalars(select(User).join(LoginSession, LoginSession.user_id == User.id)
-                           .where(LoginSession.token_hash == _hash(token))).first()
+    user = session.scalars(_SESSION_USER, {"token_hash": _hash(token)}).first()
     return user if user is not None and user.active else None
 
 
