@@ -118,6 +118,9 @@ def backend_pids(db) -> set[int]:
             cur.execute("SELECT pg_backend_pid()")
             pids.add(cur.fetchone()[0])
             cur.close()
+            # end the transaction the query began: a connection handed out in one cannot be made read-only
+            # (Database.reading), and psycopg refused with "can't change 'read_only' now"
+            dbapi_conn.rollback()
     return pids
 
 

@@ -58,7 +58,10 @@ def add_due_items(db, k: int, prefix: str = "BENCH") -> None:
     """k items assigned a month ago through the engine: their sign-for timers are due now."""
     with db.reading() as s:
         office = s.scalar(select(User.username).where(User.role == "office"))
-        proposer = s.scalar(select(User.username).where(User.role == "proposer").limit(1))
+        # a deputy (建议 come from deputies), the same one each run: an unordered LIMIT 1 took whichever row
+        # PostgreSQL met first, a CPPCC member once the large database's users had moved, and registration refused
+        proposer = s.scalar(select(User.username).where(User.role == "proposer", User.proposer_kind == "deputy")
+                            .order_by(User.id).limit(1))
         unit = s.scalar(select(Unit.code).order_by(Unit.id).limit(1))
     with clock.travel(datetime.now(timezone.utc) - timedelta(days=31)):
         for i in range(k):

@@ -205,3 +205,42 @@ def test_the_sweep_figure_is_the_median_of_rounds_each_sweeping_its_own_new_due_
     assert small.open_items == 1 and large.open_items == 2
     assert small.seconds == sorted(f.seconds for f in timed[0::2])[1]  # the median round of each side
     assert large.seconds == sorted(f.seconds for f in timed[1::2])[1]
+
+
+def test_the_workers_and_sweepers_server_pids_leave_their_connections_usable_for_a_read(db):
+    """(e) and (f) read their server processes' pids as each connection opens: the query left the new connection
+    in a transaction, and the first read-only page read (Database.reading) on it failed ("can't change
+    'read_only' now"), so every worker of (e) died before it started."""
+    import pytest
+
+    from engine.db import Database
+    from engine.models import Unit
+
+    if not db.is_postgres:
+        pytest.skip("PostgreSQL's backends")
+    other = Database(db.url)
+    try:
+        pids = drain.backend_pids(other)
+        with other.reading() as s:
+            assert s.scalar(select(func.count()).select_from(Unit)) >= 0
+        assert len(pids) == 1
+    finally:
+        other.engine.dispose()
+
+
+def test_the_sweep_bench_registers_its_suggestions_for_a_deputy_whatever_the_row_order(db):
+    """(b) named "any proposer" with an unordered LIMIT 1: on the large database PostgreSQL met a CPPCC member
+    first, and registering a suggestion for them was refused (建议由人大代表提出)."""
+    from sqlalchemy import insert
+
+    from bench import sweep as sweep_bench
+    from engine.models import Item, User
+
+    with db.transaction() as s:  # a member before any deputy, in id order and in the table's physical order
+        s.execute(insert(User), [dict(username="member_first", name="先到委员", role="proposer",
+                                      proposer_kind="member", password_hash="x")])
+        scenario.create_org(s)
+    sweep_bench.add_due_items(db, 1, prefix="ORDER")
+    with db.reading() as s:
+        item = s.scalars(select(Item).where(Item.number == "ORDER-0000")).one()
+        assert item.proposer.proposer_kind == "deputy"
