@@ -92,7 +92,7 @@ def send_arrays_as_text(adapters) -> None:
     Python that inspects every element to choose the array's type, then dumps it with the element type's
     adapter, at every execution: a completion's summary upserts send fifteen arrays, and it cost more of the
     client's time than the rest of psycopg's work on their statements. Another kind of element goes psycopg's
-    way."""
+    way. A list in a place with no type (`SELECT %s` sent by hand) reads back as its text: give it a cast."""
     from psycopg.adapt import Dumper, PyFormat
     from psycopg.types.array import ListDumper
 
