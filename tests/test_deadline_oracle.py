@@ -611,6 +611,7 @@ def test_random_paths_agree_with_the_oracle(fresh_demo_db, plan):
     with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
     assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
+    assert states["restored"] and states["restores_differ"] == []
 
 
 # --- paths kept as plain tests ----------------------------------------------------------------------------
@@ -660,6 +661,7 @@ def test_known_paths(fresh_demo_db, plan):
     with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
     assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
+    assert states["restored"] and states["restores_differ"] == []
 
 
 @pytest.mark.parametrize("plan", [

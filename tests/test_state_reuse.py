@@ -7,6 +7,7 @@ import json
 from contextlib import contextmanager
 from datetime import timedelta
 from unittest.mock import patch
+from uuid import UUID
 
 from sqlalchemy import func, select
 from SpiffWorkflow.util.task import TaskState
@@ -21,12 +22,42 @@ from engine.workflow.serializer import STATE
 from engine.workflow.sweep import sweep
 
 
+def stock_restore(state, spec, subprocess_specs):
+    """A state restored by SpiffWorkflow's own converters (mapping_from_dict, TaskConverter, subprocesses_from_dict):
+    what StateSerializer.loads restores field for field with each id parsed once."""
+    dct = json.loads(STATE.text(state))
+    dct.pop("state_version")
+    conv = STATE.converter  # SpiffWorkflow's BpmnWorkflowConverter methods, inherited unchanged
+    workflow = conv.target_class(spec, subprocess_specs, deserializing=True)
+    workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    conv.set_default_attributes(workflow, dct)
+    conv.subprocesses_from_dict(dct["subprocesses"], workflow)
+    workflow.bpmn_events = conv.registry.restore(dct.pop("bpmn_events", []))
+    return workflow
+
+
+def described(workflow) -> list:
+    """Everything a restore sets, of the workflow and each subprocess, comparable with ==."""
+    out = [sorted(workflow.subprocesses), sorted(workflow.event_manager.tasks),
+           [type(e).__name__ for e in workflow.bpmn_events]]
+    for w in (workflow, *workflow.subprocesses.values()):
+        subscribers = w.completed_event.hard_subscribers or []
+        out.append((w.task_tree.id, w.data, w.correlations, w.last_task.id if w.last_task else None, w.success,
+                    w.completed, [(args[0].id if args else None) for _cb, args, _kw in subscribers],
+                    [(key, t.id, t.workflow is w, t._parent, t._children, t._state, t.task_spec.name, t.triggered,
+                      t.last_state_change, t.data, t.internal_data) for key, t in w.tasks.items()]))
+    return out
+
+
 @contextmanager
 def reuse_checked():
-    """Every state written with kept JSON is compared with a full serialisation of the same workflow, and the
-    scan's own walk of the workflow's active steps (runtime.active_tasks) with SpiffWorkflow's; yields what was
-    seen (the random paths of test_deadline_oracle use it too)."""
-    seen = {"reused": 0, "kept": 0, "differ": [], "walks": 0, "walks_differ": []}
+    """Every state written with kept JSON is compared with a full serialisation of the same workflow, the scan's
+    own walk of the workflow's active steps (runtime.active_tasks) with SpiffWorkflow's, and the state restored
+    (StateSerializer.loads) with SpiffWorkflow's own restore of it; yields what was seen (the random paths of
+    test_deadline_oracle use it too)."""
+    seen = {"reused": 0, "kept": 0, "differ": [], "walks": 0, "walks_differ": [], "restored": 0,
+            "restores_differ": []}
     dumps = STATE.dumps
 
     def checked(workflow, reuse=False):
@@ -34,6 +65,10 @@ def reuse_checked():
         if active_tasks(workflow) != workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
             seen["walks_differ"].append(workflow.get_tasks(state=16, manual=True))
         out = dumps(workflow, reuse)
+        spec, subprocess_specs = workflow.spec, workflow.subprocess_specs
+        seen["restored"] += 1
+        if described(STATE.loads(out, spec, subprocess_specs)) != described(stock_restore(out, spec, subprocess_specs)):
+            seen["restores_differ"].append(workflow.get_tasks(state=16, manual=True))
         if reuse:
             seen["reused"] += 1
             seen["kept"] += workflow._banli_reused
@@ -90,4 +125,5 @@ def _every_kind_of_command(db, seen) -> None:
         assert set(s.scalars(select(Item.status).where(Item.id.in_(items)))) == {"closed"}
     assert seen["reused"] >= 4 * 9 and seen["kept"] > seen["reused"] * 20  # most steps' JSON was kept
     assert seen["differ"] == [] and seen["walks"] and seen["walks_differ"] == []
+    assert seen["restored"] >= 4 * 9 and seen["restores_differ"] == []
     assert WORKFLOWS.entries  # the workflows stayed in this process: the kept JSON was there to reuse

@@ -18,9 +18,11 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 STATE_VERSION = "banli-1"
@@ -60,21 +62,90 @@ def unpack(state: bytes) -> bytes:
     return zlib.decompress(state)
 
 
+_TASK_TYPENAME, _SUBWORKFLOW_TYPENAME = "Task", "BpmnSubWorkflow"  # as SpiffWorkflow's registry names them
 _MARK = "\x00banli-tasks\x00"  # a workflow's tasks' place in the state's JSON, filled in with their joined JSON
 _PLACE = re.compile(r'"\\u0000banli-tasks\\u0000(\d+)"')
 
 
+class _Ids(dict):
+    """The task ids of one state, each parsed once: an id recurs as its task's key, its parent's child and its
+    children's parent, and parsing ids was the dearest part of restoring a state."""
+
+    def __call__(self, text: str) -> UUID:
+        found = self.get(text)
+        if found is None:
+            found = self[text] = UUID(text)
+        return found
+
+
 class SpecRefWorkflowConverter(BpmnWorkflowConverter):
-    """BpmnWorkflowConverter restoring a state without `spec` and `subprocess_specs` (given by the caller)."""
+    """BpmnWorkflowConverter restoring a state without `spec` and `subprocess_specs` (given by the caller).
+
+    Its tasks and subprocesses are restored here field for field as SpiffWorkflow's TaskConverter and
+    BpmnSubWorkflowConverter restore them (SpiffWorkflow is pinned: tests/test_state_reuse.py compares the two
+    restores along random paths), with every id parsed once (`_Ids`): a web worker that did not commit an item
+    last restores its state at the next command, most commands once several workers serve."""
 
     def restore_with_spec(self, dct, spec, subprocess_specs):
+        ids = _Ids()
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        workflow.tasks = self._tasks(dct["tasks"], workflow, ids)
+        workflow.task_tree = workflow.tasks.get(ids(dct["root"]))
         self.set_default_attributes(workflow, dct)
-        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        self._subprocesses(dct["subprocesses"], workflow, workflow, ids)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+    def _tasks(self, tasks: dict, workflow, ids: _Ids) -> dict:
+        out = {}
+        for key, dct in tasks.items():
+            out[ids(key)] = (self._task(dct, workflow, ids) if dct.get("typename") == _TASK_TYPENAME
+                             else self.registry.restore(dct, workflow=workflow))  # another kind: SpiffWorkflow's way
+        return out
+
+    def _task(self, dct: dict, workflow, ids: _Ids) -> Task:
+        """TaskConverter.from_dict's (SpiffWorkflow 3.2), the ids from `ids`."""
+        restore = self.registry.restore
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task = Task(workflow, task_spec, state=dct["state"], id=ids(dct["id"]))
+        parent = dct["parent"]
+        task._parent = ids(parent) if parent is not None else None
+        task._children = [ids(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        task.internal_data = restore(dct["internal_data"])
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        if delta and task.parent is not None:
+            data = DeepMerge.merge({}, task.parent.data)
+            data.update(restore(delta.get("updates", {})))
+            for key in delta.get("deletions", {}):
+                if key in data:
+                    del data[key]
+        else:
+            data = restore(dct["data"])
+        task.data = data
+        return task
+
+    def _subprocesses(self, dct: dict, workflow, top, ids: _Ids) -> None:
+        """BpmnWorkflowConverter.subprocesses_from_dict's with BpmnSubWorkflowConverter.from_dict's restore of each
+        (SpiffWorkflow 3.2): parents before their children, each connected to the step that runs it."""
+        for task in list(workflow.tasks.values()):
+            key = str(task.id)
+            if not (isinstance(task.task_spec, SubWorkflowTask) and key in dct):
+                continue
+            sub_dct = dct.pop(key)
+            if sub_dct.get("typename") != _SUBWORKFLOW_TYPENAME:
+                sub = self.registry.restore(sub_dct, task=task, top_workflow=top)
+            else:
+                sub = BpmnSubWorkflow(top.subprocess_specs.get(task.task_spec.spec), task.id, top, deserializing=True)
+                sub.tasks = self._tasks(sub_dct["tasks"], sub, ids)
+                sub.task_tree = sub.tasks.get(ids(sub_dct["root"]))
+                self.set_default_attributes(sub, sub_dct)
+            top.subprocesses[task.id] = sub
+            sub.completed_event.connect(task.task_spec._on_subworkflow_completed, task)
+            self._subprocesses(dct, sub, top, ids)
 
 
 class StateSerializer:
