@@ -124,7 +124,6 @@ def _run(db, n: int, warmup: int) -> LifecycleFigures:
         biggest=sorted(((t, b / n) for t, b in grown.items()), key=lambda x: -x[1])[:4])
 
 
-
 def _server_pids(db) -> list[int]:
     """The server processes of the database's connections (PostgreSQL; none on SQLite)."""
     if not db.is_postgres:

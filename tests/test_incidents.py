@@ -92,6 +92,7 @@ def test_incident_page_is_for_admins_and_shows_the_error(client, demo_db):
     r = client.post(f"/tasks/{row.id}", data={"csrf_token": token, "responsible_leader": "a", "contact_person": "b",
                                              "contact_phone": "13800000001", "plan": "d", "target_date": clock.today().isoformat()})
     assert r.status_code == 302 and "本次操作未生效" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert r.headers["Location"].endswith(f"/items/{item_id}")  # back to the item the incident holds
     assert client.get("/admin/incidents/").status_code == 403
     client.post("/logout", data={"csrf_token": csrf_token(client, "/tasks/")})
     login(client, "admin")

@@ -86,12 +86,12 @@ def task(task_id: str):
     except FormInvalid as exc:
         with database.reading() as s:
             return _render(s, runtime.open_task(s, task_id, s.get(User, current_user.id)),
-                           errors=exc.errors, values=posted["values"], status=400)
+                           errors=exc.errors, values=posted.get("values", {}), status=400)
     except (runtime.StaleTask, runtime.TaskGone) as exc:  # someone else was first: say so, lose nothing else
         flash(error_text(exc), "error")
         return redirect(url_for("tasks.inbox"), code=303)
     except ProcessFailed as exc:
         flash(error_text(exc), "error")
-        return redirect(url_for("items.detail", item_id=posted["item_id"]))
+        return redirect(url_for("items.detail", item_id=exc.item_id))  # the incident's item: known however early
     flash(_("已完成：%(title)s", title=name_text(posted["title"])), "success")
     return redirect(url_for("items.detail", item_id=posted["item_id"]))
