@@ -3,14 +3,20 @@ results file has exactly the issue's keys."""
 from __future__ import annotations
 
 import json
+import os
 import time
+
+import pytest
 
 from sqlalchemy import event, func, select
 
 from bench import __main__ as bench_main
 from bench import drain, lifecycles, scenario
 from engine import clock
+from engine.deadlines.calendar import current_calendar
+from engine.items.registration import PROCESS_ID
 from engine.models import AuditEvent, Deadline, Timer
+from engine.workflow.deployment import latest, parsed
 from engine.workflow.sweep import sweep
 
 
@@ -111,6 +117,28 @@ def test_the_lifecycle_bench_runs_items_with_co_units_to_the_end(db):
     assert fig.items == 3 and fig.completions >= 3 * 9 and fig.statements > 0
     with db.reading() as s:  # the run went through co-units' parts, and every item closed (run checks it)
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.step == "co_sign_for"))
+
+
+def test_the_raw_side_runs_in_a_process_of_its_own_and_completes_what_raw_spiffworkflow_completes(db):
+    """Beside the engine's workflow classes in one interpreter, raw SpiffWorkflow ran slower than alone (its
+    specialised bytecode saw both): bench (a) runs it in a spawned process, which must do the same work."""
+    with clock.travel(scenario.DAY):
+        with db.transaction() as s:
+            org = scenario.create_org(s)
+        plans = scenario.plans(org, 2)
+        with db.reading() as s:
+            proc = parsed(latest(s, PROCESS_ID))
+            calendar = current_calendar(s)
+            typed = [scenario.typed(s, proc, scenario.forms(p)) for p in plans]
+            starts = [scenario.start_data(s, p, i + 1) for i, p in enumerate(plans)]
+        here = [scenario.raw_lifecycle(proc, starts[i], typed[i], calendar, plain) for plain in (False, True)
+                for i in (0, 1)]
+        with lifecycles.RawSide(db, typed, starts) as raw:
+            assert raw.pid != os.getpid()
+            there = [raw.run([i], plain) for plain in (False, True) for i in (0, 1)]
+            assert [done for done, _seconds in there] == here and all(seconds > 0 for _done, seconds in there)
+            with pytest.raises(RuntimeError, match="(?s)the raw side failed: .*IndexError"):
+                raw.run([5], False)  # no such plan: the failure is reported, not waited for
 
 
 def test_the_sweep_figure_times_the_sweep_on_current_statistics_of_the_waiting_timers(db):

@@ -606,12 +606,14 @@ def plans():
 @given(plan=plans())
 def test_random_paths_agree_with_the_oracle(fresh_demo_db, plan):
     """And every state a command writes with its steps' kept JSON (engine.workflow.serializer) is the state a
-    full serialisation writes, and the scan's walk of the active steps is SpiffWorkflow's, whatever the path did
-    to the workflow (timers fired, extensions, reloads, migrations, re-handling rounds)."""
+    full serialisation writes, the scan's walk of the active steps is SpiffWorkflow's, and so is every engine
+    pass and update of waiting steps (engine.workflow.stepping), whatever the path did to the workflow (timers
+    fired, extensions, reloads, migrations, re-handling rounds)."""
     with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
     assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
     assert states["restored"] and states["restores_differ"] == []
+    assert states["steps"] and states["steps_differ"] == []  # engine.workflow.stepping walks as SpiffWorkflow does
 
 
 # --- paths kept as plain tests ----------------------------------------------------------------------------
@@ -662,6 +664,7 @@ def test_known_paths(fresh_demo_db, plan):
         run_path(db, plan)
     assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
     assert states["restored"] and states["restores_differ"] == []
+    assert states["steps"] and states["steps_differ"] == []  # engine.workflow.stepping walks as SpiffWorkflow does
 
 
 @pytest.mark.parametrize("plan", [

@@ -3,14 +3,19 @@
 the workflow in between (timers fired, deadlines recomputed by hand, co-units' parts, a consultation loop)."""
 from __future__ import annotations
 
+import itertools
 import json
-from contextlib import contextmanager
+import random
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 from unittest.mock import patch
 from uuid import UUID
 
 from sqlalchemy import func, select
+from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.workflow import Workflow
 
 from bench import scenario
 from engine import clock
@@ -19,6 +24,7 @@ from engine.models import Consultation, Item, ProcessInstance, TaskRow
 from engine.workflow.recompute import recompute_instance
 from engine.workflow.runtime import WORKFLOWS, active_tasks
 from engine.workflow.serializer import STATE
+from engine.workflow.stepping import EngineSubWorkflow, EngineWorkflow
 from engine.workflow.sweep import sweep
 
 
@@ -41,13 +47,114 @@ def described(workflow) -> list:
     """Everything a restore sets, of the workflow and each subprocess, comparable with ==."""
     out = [sorted(workflow.subprocesses), sorted(workflow.event_manager.tasks),
            [type(e).__name__ for e in workflow.bpmn_events]]
-    for w in (workflow, *workflow.subprocesses.values()):
+    for w in (workflow, *(sub for _id, sub in sorted(workflow.subprocesses.items()))):  # by id: a copy holds them in another order
         subscribers = w.completed_event.hard_subscribers or []
         out.append((w.task_tree.id, w.data, w.correlations, w.last_task.id if w.last_task else None, w.success,
                     w.completed, [(args[0].id if args else None) for _cb, args, _kw in subscribers],
                     [(key, t.id, t.workflow is w, t._parent, t._children, t._state, t.task_spec.name, t.triggered,
                       t.last_state_change, t.data, t.internal_data) for key, t in w.tasks.items()]))
     return out
+
+
+_KEPT = ("_banli_json", "_banli_tasks", "_banli_reused")  # what a serialisation keeps on the objects it writes
+
+
+def copy_of(workflow):
+    """An independent copy of the workflow (its state written and read back), leaving nothing on the original."""
+    objects = [workflow, *workflow.subprocesses.values()]
+    objects += [t for w in list(objects) for t in w.tasks.values()]
+    kept = [(o, {k: o.__dict__[k] for k in _KEPT if k in o.__dict__}) for o in objects]
+    twin = STATE.loads(type(STATE).dumps(STATE, workflow), workflow.spec, workflow.subprocess_specs)
+    for o, attrs in kept:
+        for k in _KEPT:
+            o.__dict__.pop(k, None)
+        o.__dict__.update(attrs)
+    twin.script_engine = workflow.script_engine
+    return twin
+
+
+@contextmanager
+def same_ids_and_times(seed: int):
+    """New steps' ids and state-change times drawn from `seed`: two runs of the same steps create equal trees."""
+    draw = random.Random(seed)
+    ticks = itertools.count(1)
+    with patch("SpiffWorkflow.task.uuid4", lambda: UUID(int=draw.getrandbits(128))), \
+            patch("SpiffWorkflow.task.time", SimpleNamespace(time=lambda: 1e9 + next(ticks))):
+        yield
+
+
+@contextmanager
+def stock_stepping():
+    """The engine's workflows walked by SpiffWorkflow's own methods (engine.workflow.stepping replaces them)."""
+    with ExitStack() as stack:
+        for cls in (EngineWorkflow, EngineSubWorkflow):
+            stack.enter_context(patch.object(cls, "update_waiting_tasks", Workflow.update_waiting_tasks))
+        stack.enter_context(patch.object(EngineWorkflow, "_do_engine_steps", BpmnWorkflow._do_engine_steps))
+        yield
+
+
+@contextmanager
+def stepping_checked(seen: dict):
+    """Every engine pass (`_do_engine_steps`) and every update of the waiting steps outside one runs twice: on a
+    copy of the workflow by SpiffWorkflow's own methods, then on the workflow by engine.workflow.stepping's, the
+    same ids and times drawn for the steps each creates; the two workflows, what each pass reports and the steps
+    it ran must be equal."""
+    seen.update(steps=0, steps_differ=[])
+    seeds = itertools.count(1)
+    inside = [False]
+    ours = {"pass": EngineWorkflow._do_engine_steps, EngineWorkflow: EngineWorkflow.update_waiting_tasks,
+            EngineSubWorkflow: EngineSubWorkflow.update_waiting_tasks}
+
+    def compared(kind, workflow, run_stock, run_ours):
+        if inside[0]:  # a waiting-step update within a pass: the pass is compared whole
+            return run_ours(workflow)
+        top = workflow.top_workflow
+        twin_top = copy_of(top)
+        twin = twin_top if workflow is top else twin_top.subprocesses[workflow.parent_task_id]
+        seed = next(seeds)
+        inside[0] = True
+        try:
+            with same_ids_and_times(seed), stock_stepping():
+                try:
+                    expected, failed = run_stock(twin), None
+                except Exception as exc:  # noqa: BLE001 - the same failure is expected of ours
+                    expected, failed = None, type(exc)
+            with same_ids_and_times(seed):
+                try:
+                    got = run_ours(workflow)
+                except Exception as exc:
+                    if type(exc) is not failed:
+                        seen["steps_differ"].append((kind, "raised", type(exc).__name__, failed))
+                    raise
+        finally:
+            inside[0] = False
+        seen["steps"] += 1
+        if failed is not None or got != expected or described(top) != described(twin_top):
+            seen["steps_differ"].append((kind, failed, workflow.get_tasks(state=16, manual=True)))
+        return got
+
+    def engine_pass(self, will_complete_task=None, did_complete_task=None):
+        ran = {}
+
+        def run(into):
+            def did(task):
+                ran.setdefault(into, []).append(task.id)
+                if into == "ours" and did_complete_task is not None:
+                    did_complete_task(task)
+            return lambda wf: (ours["pass"] if into == "ours" else BpmnWorkflow._do_engine_steps)(wf, will_complete_task, did)
+
+        count = compared("pass", self, run("stock"), run("ours"))
+        if ran.get("stock") != ran.get("ours"):
+            seen["steps_differ"].append(("pass ran", ran))
+        return count
+
+    def waiting(cls):
+        return lambda self: compared("waiting", self, Workflow.update_waiting_tasks, ours[cls])
+
+    with patch.object(EngineWorkflow, "_do_engine_steps", engine_pass), \
+            patch.object(EngineWorkflow, "update_waiting_tasks", waiting(EngineWorkflow)), \
+            patch.object(EngineSubWorkflow, "update_waiting_tasks", waiting(EngineSubWorkflow)):
+        yield seen
 
 
 @contextmanager
@@ -77,7 +184,7 @@ def reuse_checked():
                 seen["differ"].append(workflow.get_tasks(state=16, manual=True))
         return out
 
-    with patch.object(STATE, "dumps", checked):
+    with patch.object(STATE, "dumps", checked), stepping_checked(seen):
         yield seen
 
 
@@ -126,4 +233,5 @@ def _every_kind_of_command(db, seen) -> None:
     assert seen["reused"] >= 4 * 9 and seen["kept"] > seen["reused"] * 20  # most steps' JSON was kept
     assert seen["differ"] == [] and seen["walks"] and seen["walks_differ"] == []
     assert seen["restored"] >= 4 * 9 and seen["restores_differ"] == []
+    assert seen["steps"] >= 4 * 9 * 2 and seen["steps_differ"] == []
     assert WORKFLOWS.entries  # the workflows stayed in this process: the kept JSON was there to reuse

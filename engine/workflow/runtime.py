@@ -41,6 +41,7 @@ from engine.deadlines.rules import latest_allowed, rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
 from engine.workflow.serializer import STATE
+from engine.workflow.stepping import EngineWorkflow
 from engine.deadlines.forecast import forecasts
 from engine.deadlines.timers import due_of, meta, sync_timers, waiting_timers
 
@@ -586,7 +587,7 @@ def start_item(session: Session, item: Item, definition: ProcessDefinition, acto
     instance is stored as it was before the engine ran, with an incident (action `start`) that a retry
     resumes from there (`resume_start`)."""
     proc = parsed(definition)
-    wf = BpmnWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
+    wf = EngineWorkflow(proc.spec, proc.subprocess_specs, script_engine=script_engine())
     start = wf.get_next_task(state=TaskState.READY)
     start.data.update(item_id=item.id, item_type=item.item_type, year=item.year, title=item.title,
                       proposer=item.proposer.username, round=1, rules=rules_for(session, item.year))

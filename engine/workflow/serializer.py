@@ -25,6 +25,8 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
+from engine.workflow.stepping import EngineSubWorkflow, EngineWorkflow
+
 STATE_VERSION = "banli-1"
 CLOSED_VERSION = "banli-closed-1"  # a finished workflow: only what its diagram shows
 # What the engine no longer changes in place: a finished step (completed or cancelled), and a predicted one
@@ -139,7 +141,7 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
             if sub_dct.get("typename") != _SUBWORKFLOW_TYPENAME:
                 sub = self.registry.restore(sub_dct, task=task, top_workflow=top)
             else:
-                sub = BpmnSubWorkflow(top.subprocess_specs.get(task.task_spec.spec), task.id, top, deserializing=True)
+                sub = EngineSubWorkflow(top.subprocess_specs.get(task.task_spec.spec), task.id, top, deserializing=True)
                 sub.tasks = self._tasks(sub_dct["tasks"], sub, ids)
                 sub.task_tree = sub.tasks.get(ids(sub_dct["root"]))
                 self.set_default_attributes(sub, sub_dct)
@@ -151,7 +153,7 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
 class StateSerializer:
     def __init__(self):
         self.registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
-        self.converter = SpecRefWorkflowConverter(BpmnWorkflow, self.registry)
+        self.converter = SpecRefWorkflowConverter(EngineWorkflow, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)
         self._task_to_dict = self.registry.convert_to_dict[self.registry.typenames[Task]]
         # One encoder for every call (its `encode` keeps no state between calls): json.dumps(cls=...) built one

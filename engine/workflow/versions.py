@@ -12,7 +12,6 @@ from typing import Iterable
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
@@ -24,6 +23,7 @@ from engine.workflow.deployment import deploy, parsed
 from engine.models import AuditEvent, Deadline, Incident, Item, ProcessDefinition, ProcessInstance, TaskRow, User
 from engine.deadlines.expressions import calendar_scope
 from engine.workflow.serializer import STATE
+from engine.workflow.stepping import EngineWorkflow
 from engine.text import safe_filename
 from engine.workflow.validation import check_and_raise
 from engine.workflow.incidents import INCIDENT_MESSAGE, ProcessFailed, ProcessFailure, guard
@@ -225,7 +225,7 @@ def _restart_on(session: Session, instance: ProcessInstance, item: Item, wf, cur
     """An instance whose start failed has run nothing: it moves by starting afresh on the target, with the
     same start data; the incident's retry then runs it."""
     new = parsed(target)
-    fresh = BpmnWorkflow(new.spec, new.subprocess_specs, script_engine=script_engine())
+    fresh = EngineWorkflow(new.spec, new.subprocess_specs, script_engine=script_engine())
     fresh.get_next_task(state=TaskState.READY).data.update(wf.get_next_task(state=TaskState.READY).data)
     instance.state, instance.definition_id = STATE.dumps(fresh), target.id
     message = N_("已从 v%(old)s 迁移到 v%(new)s", old=current.version, new=target.version)
