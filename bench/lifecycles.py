@@ -136,23 +136,31 @@ class RawSide:
 
     def __init__(self, db, typed: list, starts: list):
         url = db.engine.url.render_as_string(hide_password=False)
-        self.conn, child = multiprocessing.Pipe()
+        self.conn, self._child = multiprocessing.Pipe()
         self.process = multiprocessing.get_context("spawn").Process(
-            target=_raw_process, args=(child, url, typed, starts), daemon=True)
+            target=_raw_process, args=(self._child, url, typed, starts), daemon=True)
 
     def __enter__(self) -> "RawSide":
         self.process.start()
+        self._child.close()  # the child's end lives in the child alone: if it dies, a read here ends, not waits
         self.pid = self._answer()
         return self
 
     def run(self, indexes: list[int], plain: bool) -> tuple[int, float]:
         """(user tasks completed, seconds) for the lifecycles of `indexes`; `plain`: SpiffWorkflow's own script
         engine rather than the sandbox."""
-        self.conn.send((indexes, plain))
+        try:
+            self.conn.send((indexes, plain))
+        except OSError:  # it has ended: said by the read below
+            pass
         return self._answer()
 
     def _answer(self):
-        kind, value = self.conn.recv()
+        try:
+            kind, value = self.conn.recv()
+        except (EOFError, OSError):  # closed, or reset when it ended with a request of ours unread
+            self.process.join(timeout=10)
+            raise RuntimeError(f"bench: the raw side's process ended (exit code {self.process.exitcode})") from None
         if kind == "failed":
             raise RuntimeError(f"bench: the raw side failed: {value}")
         return value

@@ -139,6 +139,8 @@ def test_the_raw_side_runs_in_a_process_of_its_own_and_completes_what_raw_spiffw
             assert [done for done, _seconds in there] == here and all(seconds > 0 for _done, seconds in there)
             with pytest.raises(RuntimeError, match="(?s)the raw side failed: .*IndexError"):
                 raw.run([5], False)  # no such plan: the failure is reported, not waited for
+            with pytest.raises(RuntimeError, match="the raw side's process ended"):
+                raw.run([0], False)  # the failure ended it: asked again, the bench stops rather than waits
 
 
 def test_the_sweep_figure_times_the_sweep_on_current_statistics_of_the_waiting_timers(db):
