@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 from unittest.mock import patch
@@ -86,10 +86,9 @@ def same_ids_and_times(seed: int):
 @contextmanager
 def stock_stepping():
     """The engine's workflows walked by SpiffWorkflow's own methods (engine.workflow.stepping replaces them)."""
-    with ExitStack() as stack:
-        for cls in (EngineWorkflow, EngineSubWorkflow):
-            stack.enter_context(patch.object(cls, "update_waiting_tasks", Workflow.update_waiting_tasks))
-        stack.enter_context(patch.object(EngineWorkflow, "_do_engine_steps", BpmnWorkflow._do_engine_steps))
+    with patch.object(EngineWorkflow, "update_waiting_tasks", Workflow.update_waiting_tasks), \
+            patch.object(EngineSubWorkflow, "update_waiting_tasks", Workflow.update_waiting_tasks), \
+            patch.object(EngineWorkflow, "_do_engine_steps", BpmnWorkflow._do_engine_steps):
         yield
 
 
@@ -102,8 +101,7 @@ def stepping_checked(seen: dict):
     seen.update(steps=0, steps_differ=[])
     seeds = itertools.count(1)
     inside = [False]
-    ours = {"pass": EngineWorkflow._do_engine_steps, EngineWorkflow: EngineWorkflow.update_waiting_tasks,
-            EngineSubWorkflow: EngineSubWorkflow.update_waiting_tasks}
+    our_pass, our_waiting = EngineWorkflow._do_engine_steps, EngineWorkflow.update_waiting_tasks  # both classes'
 
     def compared(kind, workflow, run_stock, run_ours):
         if inside[0]:  # a waiting-step update within a pass: the pass is compared whole
@@ -134,26 +132,28 @@ def stepping_checked(seen: dict):
         return got
 
     def engine_pass(self, will_complete_task=None, did_complete_task=None):
-        ran = {}
+        ran = {"stock": [], "ours": []}  # the steps each pass completed
 
-        def run(into):
+        def recorded(into, also=None):
             def did(task):
-                ran.setdefault(into, []).append(task.id)
-                if into == "ours" and did_complete_task is not None:
-                    did_complete_task(task)
-            return lambda wf: (ours["pass"] if into == "ours" else BpmnWorkflow._do_engine_steps)(wf, will_complete_task, did)
+                ran[into].append(task.id)
+                if also is not None:
+                    also(task)
+            return did
 
-        count = compared("pass", self, run("stock"), run("ours"))
-        if ran.get("stock") != ran.get("ours"):
+        count = compared("pass", self,
+                         lambda wf: BpmnWorkflow._do_engine_steps(wf, will_complete_task, recorded("stock")),
+                         lambda wf: our_pass(wf, will_complete_task, recorded("ours", did_complete_task)))
+        if ran["stock"] != ran["ours"]:
             seen["steps_differ"].append(("pass ran", ran))
         return count
 
-    def waiting(cls):
-        return lambda self: compared("waiting", self, Workflow.update_waiting_tasks, ours[cls])
+    def waiting(self):
+        return compared("waiting", self, Workflow.update_waiting_tasks, our_waiting)
 
     with patch.object(EngineWorkflow, "_do_engine_steps", engine_pass), \
-            patch.object(EngineWorkflow, "update_waiting_tasks", waiting(EngineWorkflow)), \
-            patch.object(EngineSubWorkflow, "update_waiting_tasks", waiting(EngineSubWorkflow)):
+            patch.object(EngineWorkflow, "update_waiting_tasks", waiting), \
+            patch.object(EngineSubWorkflow, "update_waiting_tasks", waiting):
         yield seen
 
 
