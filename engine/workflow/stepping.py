@@ -27,11 +27,11 @@ def waiting_tasks(workflow):
     """`TaskIterator(workflow.task_tree, state=WAITING)`: lazy as it is, since updating one waiting step may
     change the tree ahead of the walk; a step's children are taken when the step is reached, as it takes them.
     It stays within the workflow (a subprocess has its own)."""
-    stack = [workflow.task_tree]
+    stack, get = [workflow.task_tree], workflow.tasks.get
     while stack:
         task = stack.pop()
         if task._children and task._state >= _FUTURE:
-            stack.extend(reversed(task.children))
+            stack.extend(map(get, reversed(task._children)))  # `task.children`, without a call per step
         if task._state & _WAITING:
             yield task
 
@@ -39,12 +39,14 @@ def waiting_tasks(workflow):
 def ready_tasks(workflow) -> list:
     """`workflow.get_tasks(state=READY)` (BpmnTaskIterator): the ready steps of the workflow and of every
     subprocess below it, listed before any of them runs."""
-    out, stack, subprocesses = [], [workflow.task_tree], workflow.top_workflow.subprocesses
+    # by the ids' integers: a UUID's hash is a Python call, and the walk asks at every step
+    out, stack = [], [workflow.task_tree]
+    subprocesses = {sid.int: sub for sid, sub in workflow.top_workflow.subprocesses.items()}
     while stack:
         task = stack.pop()
-        sub = subprocesses.get(task.id)
+        sub = subprocesses.get(task.id.int)
         if sub is not None or (task._children and task._state >= _FUTURE):
-            stack.extend(reversed(task.children))
+            stack.extend(map(task.workflow.tasks.get, reversed(task._children)))
             if sub is not None:
                 stack.append(sub.task_tree)
         if task._state & _READY:
