@@ -612,7 +612,7 @@ def test_random_paths_agree_with_the_oracle(fresh_demo_db, plan):
     with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
     assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
-    assert states["restored"] and states["restores_differ"] == []
+    assert states["restored"] and states["restores_differ"] == [] and states["tasks_differ"] == []
     assert states["steps"] and states["steps_differ"] == []  # engine.workflow.stepping walks as SpiffWorkflow does
 
 
@@ -663,7 +663,7 @@ def test_known_paths(fresh_demo_db, plan):
     with fresh_demo_db() as db, reuse_checked() as states:
         run_path(db, plan)
     assert states["reused"] and states["differ"] == [] and states["walks"] and states["walks_differ"] == []
-    assert states["restored"] and states["restores_differ"] == []
+    assert states["restored"] and states["restores_differ"] == [] and states["tasks_differ"] == []
     assert states["steps"] and states["steps_differ"] == []  # engine.workflow.stepping walks as SpiffWorkflow does
 
 

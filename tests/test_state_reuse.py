@@ -157,6 +157,23 @@ def stepping_checked(seen: dict):
         yield seen
 
 
+def stock_tasks(workflow) -> dict:
+    """Each workflow's steps as SpiffWorkflow's TaskConverter writes them, through the state's JSON encoder."""
+    registry, to_dict = STATE.registry, STATE.registry.convert_to_dict["Task"]
+    registry._encoder_mode = True
+    try:
+        return {str(sid): json.loads(STATE._json({str(k): to_dict(t) for k, t in w.tasks.items()}))
+                for sid, w in ((None, workflow), *workflow.subprocesses.items())}
+    finally:
+        registry._encoder_mode = False
+
+
+def written_tasks(state) -> dict:
+    """Each workflow's steps as a written state holds them."""
+    dct = json.loads(STATE.text(state))
+    return {"None": dct["tasks"], **{sid: sub["tasks"] for sid, sub in dct["subprocesses"].items()}}
+
+
 @contextmanager
 def reuse_checked():
     """Every state written with kept JSON is compared with a full serialisation of the same workflow, the scan's
@@ -164,7 +181,7 @@ def reuse_checked():
     (StateSerializer.loads) with SpiffWorkflow's own restore of it; yields what was seen (the random paths of
     test_deadline_oracle use it too)."""
     seen = {"reused": 0, "kept": 0, "differ": [], "walks": 0, "walks_differ": [], "restored": 0,
-            "restores_differ": []}
+            "restores_differ": [], "tasks_differ": []}
     dumps = STATE.dumps
 
     def checked(workflow, reuse=False):
@@ -172,6 +189,8 @@ def reuse_checked():
         if active_tasks(workflow) != workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
             seen["walks_differ"].append(workflow.get_tasks(state=16, manual=True))
         out = dumps(workflow, reuse)
+        if stock_tasks(workflow) != written_tasks(out):
+            seen["tasks_differ"].append(workflow.get_tasks(state=16, manual=True))
         spec, subprocess_specs = workflow.spec, workflow.subprocess_specs
         seen["restored"] += 1
         if described(STATE.loads(out, spec, subprocess_specs)) != described(stock_restore(out, spec, subprocess_specs)):
@@ -232,6 +251,6 @@ def _every_kind_of_command(db, seen) -> None:
         assert set(s.scalars(select(Item.status).where(Item.id.in_(items)))) == {"closed"}
     assert seen["reused"] >= 4 * 9 and seen["kept"] > seen["reused"] * 20  # most steps' JSON was kept
     assert seen["differ"] == [] and seen["walks"] and seen["walks_differ"] == []
-    assert seen["restored"] >= 4 * 9 and seen["restores_differ"] == []
+    assert seen["restored"] >= 4 * 9 and seen["restores_differ"] == [] and seen["tasks_differ"] == []
     assert seen["steps"] >= 4 * 9 * 2 and seen["steps_differ"] == []
     assert WORKFLOWS.entries  # the workflows stayed in this process: the kept JSON was there to reuse

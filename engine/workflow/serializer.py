@@ -155,7 +155,6 @@ class StateSerializer:
         self.registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
         self.converter = SpecRefWorkflowConverter(EngineWorkflow, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)
-        self._task_to_dict = self.registry.convert_to_dict[self.registry.typenames[Task]]
         # One encoder for every call (its `encode` keeps no state between calls): json.dumps(cls=...) built one
         # per call, and a completion encodes some 25 steps.
         self._encode = self.serializer._encoder_cls(separators=(",", ":")).encode
@@ -244,7 +243,23 @@ class StateSerializer:
         return member
 
     def _member(self, task: Task) -> str:
-        return f'"{task.id}":{self._json(self._task_to_dict(task))}'
+        return f'"{task.id}":{self._json(self._task_dict(task))}'
+
+    def _task_dict(self, task: Task) -> dict:
+        """TaskConverter.to_dict's (SpiffWorkflow 3.2) with its typename, the parent looked up once (the stock
+        method asks for it five times, each a lookup by id). tests/test_state_reuse.py compares the two."""
+        parent = task.workflow.tasks.get(task._parent)
+        if parent is None:
+            data, delta = task.data, {}
+        else:
+            data, mine, theirs = {}, task.data, parent.data
+            delta = {"updates": {k: v for k, v in mine.items() if k not in theirs or v != theirs[k]},
+                     "deletions": [k for k in theirs if k not in mine]}
+        return {"id": str(task.id), "parent": str(task._parent) if parent is not None else None,
+                "children": [str(child) for child in task._children], "last_state_change": task.last_state_change,
+                "state": task._state, "task_spec": task.task_spec.name, "triggered": task.triggered,
+                "internal_data": self.registry.convert(task.internal_data), "data": data, "delta": delta,
+                "typename": _TASK_TYPENAME}
 
     @staticmethod
     def text(state: bytes | str) -> str:
