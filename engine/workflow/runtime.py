@@ -41,7 +41,7 @@ from engine.deadlines.rules import latest_allowed, rules_for
 from engine.workflow.sandbox import make_script_engine
 from engine.deadlines.expressions import FUNCTIONS, calendar_scope, end_of_day
 from engine.workflow.serializer import STATE
-from engine.workflow.stepping import EngineWorkflow
+from engine.workflow.stepping import EngineWorkflow, tasks_in_state
 from engine.deadlines.forecast import forecasts
 from engine.deadlines.timers import due_of, meta, sync_timers, waiting_timers
 
@@ -336,23 +336,10 @@ _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 def active_tasks(wf: BpmnWorkflow) -> list:
-    """`wf.get_tasks(state=_ACTIVE)`, in its order (depth first, a subprocess's steps before the children of the
-    step that runs it), walked here: SpiffWorkflow's iterator spends several calls on every step of the tree
-    (depth bookkeeping, a filter object), and the walk was the dearest part of a completion's scan. Like it,
-    the walk descends into every subprocess and below definite steps only (a predicted step's children are
-    predicted too); tests/test_state_reuse.py compares the two along the deadline oracle's random paths."""
-    out, stack, subprocesses = [], [wf.task_tree], wf.top_workflow.subprocesses
-    while stack:
-        task = stack.pop()
-        state = task.state
-        if state & _ACTIVE:
-            out.append(task)
-        sub = subprocesses.get(task.id)
-        if sub is not None or (task._children and state >= TaskState.FUTURE):
-            stack.extend(reversed(task.children))
-            if sub is not None:
-                stack.append(sub.task_tree)
-    return out
+    """`wf.get_tasks(state=_ACTIVE)`, walked by engine.workflow.stepping: SpiffWorkflow's iterator spends several
+    calls on every step of the tree, and the walk was the dearest part of a completion's scan;
+    tests/test_state_reuse.py compares the two along the deadline oracle's random paths."""
+    return tasks_in_state(wf, _ACTIVE)
 
 
 @dataclass

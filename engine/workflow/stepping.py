@@ -9,7 +9,8 @@ were about a third of a completion's engine run. The walks here visit the same s
 first, a subprocess's steps before the children of the step that runs it, below definite steps only) and
 decide nothing else differently: the algorithms around them are SpiffWorkflow's, copied as they are
 (SpiffWorkflow is pinned). tests/test_state_reuse.py runs SpiffWorkflow's own methods beside these on a copy of
-the workflow at every call along the deadline oracle's random paths and compares the two whole.
+the workflow at every call along the deadline oracle's random paths and compares the two whole. The scan of a
+command's result (runtime.active_tasks) lists the active steps by the same walk.
 
 The iterator's depth limit (1,000 levels) is not kept: a handling process's tree is a few dozen levels deep,
 each re-handling round adding about twenty. The raw SpiffWorkflow of bench (a) keeps the stock classes.
@@ -36,10 +37,11 @@ def waiting_tasks(workflow):
             yield task
 
 
-def ready_tasks(workflow) -> list:
-    """`workflow.get_tasks(state=READY)` (BpmnTaskIterator): the ready steps of the workflow and of every
-    subprocess below it, listed before any of them runs."""
-    # by the ids' integers: a UUID's hash is a Python call, and the walk asks at every step
+def tasks_in_state(workflow, states: int) -> list:
+    """`workflow.get_tasks(state=states)` (BpmnTaskIterator): the steps in one of `states` of the workflow and of
+    every subprocess below it, in its order (depth first, a subprocess's steps before the children of the step
+    that runs it), below definite steps only (a predicted step's children are predicted too)."""
+    # subprocesses by the ids' integers: a UUID's hash is a Python call, and the walk asks at every step
     out, stack = [], [workflow.task_tree]
     subprocesses = {sid.int: sub for sid, sub in workflow.top_workflow.subprocesses.items()}
     while stack:
@@ -49,7 +51,7 @@ def ready_tasks(workflow) -> list:
             stack.extend(map(task.workflow.tasks.get, reversed(task._children)))
             if sub is not None:
                 stack.append(sub.task_tree)
-        if task._state & _READY:
+        if task._state & states:
             out.append(task)
     return out
 
@@ -73,10 +75,10 @@ class EngineWorkflow(_UpdatesWaiting, BpmnWorkflow):
         return subprocess
 
     def _do_engine_steps(self, will_complete_task=None, did_complete_task=None):
-        """BpmnWorkflow._do_engine_steps (SpiffWorkflow 3.2), the ready steps listed by `ready_tasks`."""
+        """BpmnWorkflow._do_engine_steps (SpiffWorkflow 3.2), the ready steps listed by `tasks_in_state`."""
         def update_workflow(wf):
             count = 0
-            for task in ready_tasks(wf):
+            for task in tasks_in_state(wf, _READY):  # listed before any of them runs
                 if not task.task_spec.manual:
                     if will_complete_task is not None:
                         will_complete_task(task)
