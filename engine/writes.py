@@ -8,7 +8,7 @@ relationship changes, deadline rows whose changes the board's summary rows count
 """
 from __future__ import annotations
 
-from sqlalchemy import Insert, bindparam, inspect, insert, update
+from sqlalchemy import Insert, bindparam, event, inspect, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
@@ -17,6 +17,7 @@ from engine.direct import direct
 
 _INSERTS: dict = {}  # table: its INSERT (SQLAlchemy caches its compiled form per set of columns given)
 _UPDATES: dict = {}  # (table, columns): the UPDATE of those columns by primary key
+_UNCHECKED = "banli_unchecked"  # session.info: [(Sent, object)] of the writes `store_sent` left to `check_sent`
 
 
 def update_of(table, columns, *where):
@@ -36,11 +37,46 @@ def add(session: Session, model, **values) -> None:
 def store(session: Session, obj, stmt, values: dict, where: dict | None = None) -> None:
     """Run `stmt` (an `update_of`) for `obj` with `values`, then give the object those values as committed:
     assigned as attributes instead, they would be flushed again. StaleDataError when no row matched."""
-    result = session.connection().execute(stmt, {"w_id": obj.id, **(where or {}),
-                                                 **{f"v_{k}": v for k, v in values.items()}})
-    if result.rowcount != 1:
-        raise StaleDataError(f"{type(obj).__name__} {obj.id} was changed or removed by another transaction")
+    _matched(obj, session.connection().execute(stmt, _parameters(obj, values, where)).rowcount)
     committed(obj, values)
+
+
+def store_sent(session: Session, obj, stmt, values: dict, where: dict | None = None) -> None:
+    """`store` for a `stmt` that returns the row it updated, sent without waiting for its answer: on PostgreSQL it
+    goes out in the command's pipeline (engine.db) and the server runs it, and the writes queued before it, while
+    the command goes on; its row is counted at `check_sent`, which the command's `flush` ends with (and a
+    commit, for a write no flush followed). Awaited at once, as the version check of the instance's write was, the
+    command waited for all its queued writes there, and again for what it queued after them at the COMMIT."""
+    sent = session.connection().send(stmt, _parameters(obj, values, where))
+    session.info.setdefault(_UNCHECKED, []).append((sent, obj))
+    committed(obj, values)
+
+
+def check_sent(session: Session) -> None:
+    """Count the rows of the writes `store_sent` left unchecked: StaleDataError when one matched none."""
+    for sent, obj in session.info.pop(_UNCHECKED, ()):
+        _matched(obj, len(sent.rows().all()))
+
+
+@event.listens_for(Session, "before_commit")
+def _check_before_commit(session: Session) -> None:
+    check_sent(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    """A rolled-back write needs no check (a savepoint's included: a command checks its writes before it ends,
+    so none of its checks outlives the savepoint it ran in)."""
+    session.info.pop(_UNCHECKED, None)
+
+
+def _parameters(obj, values: dict, where: dict | None) -> dict:
+    return {"w_id": obj.id, **(where or {}), **{f"v_{k}": v for k, v in values.items()}}
+
+
+def _matched(obj, rows: int) -> None:
+    if rows != 1:
+        raise StaleDataError(f"{type(obj).__name__} {obj.id} was changed or removed by another transaction")
 
 
 def committed(obj, values: dict) -> None:
@@ -70,7 +106,8 @@ def _changes(state) -> dict | None:
 
 def flush(session: Session, orm_only: tuple = ()) -> None:
     """Write every changed persistent object (except those of the `orm_only` classes) with one UPDATE of its
-    changed columns, in table and key order as the ORM would, mark it clean, then flush what is left."""
+    changed columns, in table and key order as the ORM would, mark it clean, then flush what is left; last, check
+    the writes sent unchecked (`store_sent`)."""
     dirty = sorted((inspect(o) for o in session.dirty if not isinstance(o, orm_only)),
                    key=lambda s: (s.mapper.local_table.name, s.identity))
     for state in dirty:
@@ -86,6 +123,7 @@ def flush(session: Session, orm_only: tuple = ()) -> None:
         # committed as written: no longer dirty (set_committed_value leaves the object's modified flag set)
         state._commit_all(state.dict, session.identity_map)
     session.flush()
+    check_sent(session)
 
 
 def later(stmt):

@@ -100,33 +100,44 @@ def test_a_completion_leaves_the_instance_and_the_item_written_and_clean(demo_db
         assert instance.state != state and item.current_step == "签订责任状"
 
 
-def test_a_write_over_a_version_that_moved_on_is_refused_and_nothing_applies(demo_db):
+STEPS = {"assign_item": ("office", {"assign_decision": "assign", "lead_unit": "jtj"}),
+         "sign_for": ("jtj_staff", {"sign_decision": "sign"})}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_write_over_a_version_that_moved_on_is_refused_and_nothing_applies(demo_db, step):
     """Another writer's version reached the row after this command read the instance: the instance's UPDATE
-    (WHERE version = the one read) changes nothing, and the command is refused as stale, wholly rolled back."""
+    (WHERE version = the one read) changes nothing, and the command is refused as stale, wholly rolled back.
+    Both ways the instance is written: beside the item's own UPDATE (a projection changed the item: assignment),
+    and with the item's progress in its UPDATE (sign-for; on PostgreSQL not awaited, checked as the command's
+    flush ends: still the command's StaleTask, not an error of the commit)."""
     item_id = register(demo_db)
+    if step == "sign_for":
+        do(demo_db, item_id, "office", "assign_item", assign_decision="assign", lead_unit="jtj")
     table = ProcessInstance.__table__
 
     def written_elsewhere(session, _item, row, _user):  # after the command read the instance, before it writes
         session.connection().execute(update(table).where(table.c.id == row.instance_id)
                                      .values(version=table.c.version + 1))
 
+    with demo_db.reading() as s:
+        before = (s.get(Item, item_id).status, s.get(Item, item_id).current_step)
+    who, values = STEPS[step]
     with pytest.raises(StaleTask):
         with demo_db.transaction() as s:
-            row = task_for(s, item_id, "assign_item")
-            complete_task(s, row.id, user(s, "office"), {"assign_decision": "assign", "lead_unit": "jtj"},
-                          after=written_elsewhere)
+            row = task_for(s, item_id, step)
+            complete_task(s, row.id, user(s, who), values, after=written_elsewhere)
     with demo_db.reading() as s:
-        assert [r.spec_name for r in s.scalars(select(TaskRow).where(TaskRow.item_id == item_id))] == ["assign_item"]
-        assert s.get(Item, item_id).lead_unit_id is None
-        assert not s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id,
-                                                      AuditEvent.action == "completed")).all()
+        assert [r.spec_name for r in s.scalars(select(TaskRow).where(TaskRow.item_id == item_id))] == [step]
+        assert (s.get(Item, item_id).status, s.get(Item, item_id).current_step) == before
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.item_id == item_id, AuditEvent.action == "completed",
+                                                      AuditEvent.step == step)).all()
 
 
 def test_an_items_progress_that_updates_no_row_refuses_the_instances_write_too(demo_db):
     """The item's progress goes with the instance's UPDATE (PostgreSQL: in its WITH clause): an item row that
-    is not there updates nothing, and neither does the instance's UPDATE; the command is refused as stale."""
-    from types import SimpleNamespace
-
+    is not there updates nothing, and neither does the instance's UPDATE; the command is refused as stale (on
+    PostgreSQL the UPDATE is not awaited: no flush follows it here, so the commit checks it)."""
     from sqlalchemy.orm.exc import StaleDataError
 
     from engine.workflow.runtime import _store_instance
@@ -138,7 +149,7 @@ def test_an_items_progress_that_updates_no_row_refuses_the_instances_write_too(d
     with pytest.raises(StaleDataError):
         with demo_db.transaction() as s:
             instance = instance_of(s, item_id)
-            _store_instance(s, instance, None, item=SimpleNamespace(id=-1),
+            _store_instance(s, instance, None, item=Item(id=-1),
                             item_progress={"status": "handling", "closed_at": None, "current_step": "x"},
                             status=instance.status, updated_at=clock.now(), next_timer_due=None)
     with demo_db.reading() as s:

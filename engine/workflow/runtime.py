@@ -411,6 +411,13 @@ def sync_derived(session: Session, instance: ProcessInstance, item: Item, wf: Bp
     Derived rows go out as Core statements (no ORM objects to track) and nothing is flushed halfway: the
     instance and the item are written once, at the command's flush, with only the columns that changed.
     """
+    _derive(session, instance, item, wf, directory, fired, moved_by, scanned)
+    writes.check_sent(session)
+
+
+def _derive(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWorkflow, directory: Directory,
+            fired=(), moved_by: str | None = None, scanned: Scan | None = None) -> None:
+    """sync_derived without the check of the instance's write (`_write` checks it after its flush)."""
     with session.no_autoflush:
         _sync_derived(session, instance, item, wf, directory, fired, moved_by,
                       scanned or scan(session, instance, wf, directory))
@@ -541,7 +548,7 @@ def _instance_update(with_state: bool, with_item: bool):
         where.append(exists(select(_ITEM_PROGRESS.c.id)))
     stmt = writes.update_of(_INSTANCE, ("status", "updated_at", "next_timer_due", "version")
                             + (("state",) if with_state else ()), *where)
-    return stmt.add_cte(_ITEM_PROGRESS) if with_item else stmt
+    return stmt.add_cte(_ITEM_PROGRESS).returning(_INSTANCE.c.id) if with_item else stmt
 
 
 _WRITE_INSTANCE = {(with_state, with_item): _instance_update(with_state, with_item)
@@ -552,7 +559,8 @@ def _store_instance(session: Session, instance: ProcessInstance, state: bytes | 
                     item_progress: dict | None = None, **values) -> None:
     """Write the instance's row (its state only when given: a sweep that changed nothing does not rewrite it)
     with the next version, and the item's progress when given; StaleDataError when another transaction wrote
-    the instance since it was read, or the item's row is gone. PostgreSQL writes both in one statement."""
+    the instance since it was read, or the item's row is gone. PostgreSQL writes both in one statement, sent
+    without waiting: its caller checks it (`writes.check_sent`) once it has queued the rest of its writes."""
     values["version"] = instance.version + 1
     if state is not None:
         values["state"] = state
@@ -562,9 +570,11 @@ def _store_instance(session: Session, instance: ProcessInstance, state: bytes | 
         where.update({"i_id": item.id, **{f"i_{k}": v for k, v in item_progress.items()}})
     elif item_progress is not None:
         writes.store(session, item, _WRITE_ITEM, item_progress)
-    writes.store(session, instance, _WRITE_INSTANCE[state is not None, combined], values, where)
-    if combined:
+    if combined:  # not awaited: checked once the command has queued the rest of its writes (writes.check_sent)
+        writes.store_sent(session, instance, _WRITE_INSTANCE[state is not None, True], values, where)
         writes.committed(item, item_progress)
+    else:
+        writes.store(session, instance, _WRITE_INSTANCE[state is not None, False], values, where)
 
 
 def start_item(session: Session, item: Item, definition: ProcessDefinition, actor: User | None) -> ProcessInstance:
@@ -945,8 +955,9 @@ def _write(session: Session, instance: ProcessInstance, item: Item, wf: BpmnWork
            fired, scanned: Scan | None = None) -> None:
     """The end of every engine command: effects of fired timers, derived rows, and the version check."""
     _record_fired(session, item, fired, directory)
-    sync_derived(session, instance, item, wf, directory, fired, scanned=scanned)
-    writes.flush(session, orm_only=(Deadline,))  # a deadline changed through the ORM is counted at its flush
+    _derive(session, instance, item, wf, directory, fired, scanned=scanned)
+    # a deadline changed through the ORM is counted at its flush; the flush ends with the instance's write checked
+    writes.flush(session, orm_only=(Deadline,))
 
 
 def _record_fired(session: Session, item: Item, fired, directory: Directory) -> None:
