@@ -4,6 +4,8 @@
 version: whoever comes second waits for the first to commit, then works on the committed state. For the
 same task that means "already completed" (TaskGone); for a parallel task (the other co-unit's opinion)
 it means success. Nothing is lost and nothing is done twice: the audit events and read-model rows say so.
+A merge (并案) locks both items' instances the same way, so it waits for a command on the lead item, and for
+another merge of either item, and checks what they committed.
 """
 from __future__ import annotations
 
@@ -16,10 +18,14 @@ from sqlalchemy import func, select, text
 
 from engine import clock
 from engine.db import Database
-from engine.models import AuditEvent, CoOpinion, Consultation, ProcessInstance, TaskRow
+from engine.items import merging
+from engine.models import AuditEvent, CoOpinion, Consultation, Item, ProcessInstance, TaskRow
 from engine.items.registration import register_item
 from engine.workflow.runtime import GONE_MESSAGE, StaleTask, TaskGone, complete, complete_task
+from engine.workflow.forms import FormInvalid
 from tests.conftest import BACKEND, user
+from tests.test_followup import handle_to_reply, new_item
+from tests.test_lifecycle import REPLY, do
 
 pytestmark = [
     pytest.mark.postgres,
@@ -198,27 +204,21 @@ def test_co_units_in_two_processes_both_get_through(demo_db, item):
 
 # --- a deterministic interleaving ----------------------------------------------------------------
 
-class HeldTransaction(threading.Thread):
-    """Completes a task and stops just before COMMIT until released."""
+class Held(threading.Thread):
+    """Runs `work(session)` in a transaction and stops just before COMMIT until released."""
 
-    def __init__(self, db, username, spec, item_id, form, unit_code=None):
+    def __init__(self, db, work):
         super().__init__()
-        self.args = (db, username, spec, item_id, form)
-        self.unit_code = unit_code
+        self.db, self.work = db, work
         self.pid = None
         self.flushed, self.release = threading.Event(), threading.Event()
         self.error: Exception | None = None
 
     def run(self):
-        db, username, spec, item_id, form = self.args
         try:
-            with db.transaction() as s:
+            with self.db.transaction() as s:
                 self.pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
-                actor = user(s, username)
-                q = select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec)
-                if self.unit_code:
-                    q = q.where(TaskRow.unit_id == actor.unit_id)
-                complete_task(s, s.scalars(q).first(), actor, form)
+                self.work(s)
                 s.flush()
                 self.flushed.set()
                 self.release.wait(WAIT)
@@ -227,12 +227,24 @@ class HeldTransaction(threading.Thread):
             self.flushed.set()
 
 
-class Second(threading.Thread):
-    """The other user's completion, started while the first is held; reports the backend it runs on."""
+def held_completion(db, username, spec, item_id, form, unit_code=None) -> Held:
+    """The user's completion of the item's `spec` task, held before its COMMIT."""
+    def work(s):
+        actor = user(s, username)
+        q = select(TaskRow.id).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec)
+        if unit_code:
+            q = q.where(TaskRow.unit_id == actor.unit_id)
+        complete_task(s, s.scalars(q).first(), actor, form)
+    return Held(db, work)
 
-    def __init__(self, db, username, task_id, form):
+
+class Second(threading.Thread):
+    """The other user's command (`work(session)`), started while the first is held; reports the backend it runs
+    on."""
+
+    def __init__(self, db, work):
         super().__init__()
-        self.db, self.username, self.task_id, self.form = db, username, task_id, form
+        self.db, self.work = db, work
         self.pid, self.started_tx = None, threading.Event()
         self.error: Exception | None = None
         self.done = False
@@ -242,12 +254,16 @@ class Second(threading.Thread):
             with self.db.transaction() as s:
                 self.pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
                 self.started_tx.set()
-                complete_task(s, self.task_id, user(s, self.username), self.form)
+                self.work(s)
             self.done = True
         except Exception as exc:  # noqa: BLE001
             self.error = exc
         finally:
             self.started_tx.set()
+
+
+def second_completion(db, username, task_id, form) -> Second:
+    return Second(db, lambda s: complete_task(s, task_id, user(s, username), form))
 
 
 def wait_until_blocked(db, waiter_pid: int, holder_pid: int) -> None:
@@ -262,6 +278,21 @@ def wait_until_blocked(db, waiter_pid: int, holder_pid: int) -> None:
     raise AssertionError("the second transaction never waited for the first")
 
 
+def second_waits_for_first(db, first: Held, second: Second) -> None:
+    """Hold `first` open before its COMMIT, start `second`, see it wait for the first's lock, then let the first
+    commit and both end; the first must have succeeded."""
+    first.start()
+    assert first.flushed.wait(WAIT) and first.error is None, first.error
+    second.start()
+    assert second.started_tx.wait(WAIT) and second.pid is not None, second.error
+    wait_until_blocked(db, second.pid, first.pid)
+    assert not second.done  # it cannot pass the first's row lock while that transaction is open
+    first.release.set()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert first.error is None and not first.is_alive() and not second.is_alive()
+
+
 @pytest.mark.parametrize("case", ["same task", "other co-unit"])
 def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_db, item, case):
     db = demo_db
@@ -269,23 +300,12 @@ def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_d
     with db.reading() as s:
         jyj, wjw = user(s, "jyj_staff").unit_id, user(s, "wjw_staff").unit_id
     seen = version(db, item)
-    first = HeldTransaction(db, "jyj_staff", "cohandle", item, {"co_opinion": OPINIONS["jyj_staff"]}, unit_code=True)
-    first.start()
-    assert first.flushed.wait(WAIT) and first.error is None, first.error
-
+    first = held_completion(db, "jyj_staff", "cohandle", item, {"co_opinion": OPINIONS["jyj_staff"]}, unit_code=True)
     if case == "same task":
-        second = Second(db, "jyj_staff", ids[jyj], {"co_opinion": "重复提交"})
+        second = second_completion(db, "jyj_staff", ids[jyj], {"co_opinion": "重复提交"})
     else:
-        second = Second(db, "wjw_staff", ids[wjw], {"co_opinion": OPINIONS["wjw_staff"]})
-    second.start()
-    assert second.started_tx.wait(WAIT) and second.pid is not None, second.error
-    wait_until_blocked(db, second.pid, first.pid)
-    assert not second.done  # it cannot pass the first's row lock while that transaction is open
-
-    first.release.set()
-    first.join(WAIT)
-    second.join(WAIT)
-    assert first.error is None and not first.is_alive() and not second.is_alive()
+        second = second_completion(db, "wjw_staff", ids[wjw], {"co_opinion": OPINIONS["wjw_staff"]})
+    second_waits_for_first(db, first, second)
     if case == "same task":
         assert isinstance(second.error, TaskGone) and str(second.error) == GONE_MESSAGE
         assert opinions(db, item) == [OPINIONS["jyj_staff"]]
@@ -294,3 +314,51 @@ def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_d
         assert opinions(db, item) == sorted(OPINIONS.values())
     assert audit_count(db, item, "cohandle") == len(opinions(db, item))
     assert version(db, item) > seen
+
+
+# --- 并案 at the same moment as a command on the lead item, or as another merge -------------------------------
+
+def merge(db, item_id: int, into: int) -> Second:
+    """The office merges `item_id` into the item `into` (by its number, as the item page's form names it)."""
+    def work(s):
+        merging.merge_item(s, user(s, "office"), item_id, s.get(Item, into).number)
+    return Second(db, work)
+
+
+def merged_into(db, item_id: int) -> int | None:
+    with db.reading() as s:
+        return s.get(Item, item_id).merged_into_id
+
+
+def refused_with(outcome, code: str) -> bool:
+    return isinstance(outcome, FormInvalid) and [e.code for e in outcome.errors] == [code]
+
+
+def test_a_merge_waits_for_the_lead_items_reply_approval_then_refuses_it_as_replied(demo_db):
+    """Checked before the approval committed, the lead item read as not yet replied: the merged proposer was
+    then asked at once to rate a reply written without a word of their item."""
+    db = demo_db
+    lead, other = new_item(db, "关于增设夜间公交线路的建议"), new_item(db, "关于延长末班车的建议", proposer="deputy_liu")
+    handle_to_reply(db, lead)
+    do(db, lead, "zjj_staff", "draft_reply", **REPLY)
+    do(db, lead, "zjj_head", "signoff_reply", signoff_decision="approve")
+    approval = held_completion(db, "office", "review_reply", lead, {"review_decision": "approve"})
+    merging_in = merge(db, other, into=lead)
+    second_waits_for_first(db, approval, merging_in)
+    assert refused_with(merging_in.error, "merge_replied"), merging_in.error
+    assert merged_into(db, other) is None
+    with db.reading() as s:
+        assert s.get(Item, other).status == "assigning"
+
+
+def test_two_items_merged_into_each_other_at_once_one_merge_is_refused(demo_db):
+    """Each merge saw the other item still open: both went through, each item 已并入 the other, and neither was
+    handled by anyone."""
+    db = demo_db
+    first_item, second_item = new_item(db, "关于公园开放时间的建议"), new_item(db, "关于延长公园开放时间的建议",
+                                                                             proposer="deputy_liu")
+    one = Held(db, merge(db, first_item, into=second_item).work)
+    other = merge(db, second_item, into=first_item)
+    second_waits_for_first(db, one, other)
+    assert refused_with(other.error, "merge_target"), other.error
+    assert (merged_into(db, first_item), merged_into(db, second_item)) == (second_item, None)

@@ -51,22 +51,24 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
         raise NotAllowed(N_("只有区府办可以并案"))
     item = session.get(Item, item_id)
     if item is None:
-        raise FormInvalid([FieldError("into", N_("并入"), "reference")])
+        raise _refused("reference")
     if item.status not in MERGEABLE:
-        raise FormInvalid([FieldError("into", N_("并入"), "merge_state")])
+        raise _refused("merge_state")
     targets = session.scalars(select(Item).where(Item.year == item.year,
                                                  Item.number == (into_number or "").strip())).all()
     target = next((t for t in targets if t.item_type == item.item_type), None)
     if target is None and targets:  # a number of the other type: 建议 and 提案 are not merged together
-        raise FormInvalid([FieldError("into", N_("并入"), "merge_type")])
-    if target is None or target.id == item.id or target.status in CLOSED:
-        raise FormInvalid([FieldError("into", N_("并入"), "merge_target")])
+        raise _refused("merge_type")
+    if target is None or target.id == item.id:
+        raise _refused("merge_target")
+    instance = _lock_both(session, item, target)
+    if item.status not in MERGEABLE:  # read again under the locks: it may have been merged or assigned meanwhile
+        raise _refused("merge_state")
+    if target.status in CLOSED:
+        raise _refused("merge_target")
     if target.status not in TAKES_IN or session.scalar(select(Item.id).where(Item.id == target.id,
                                                                            NEVER_REPLIED)) is None:
-        raise FormInvalid([FieldError("into", N_("并入"), "merge_replied", target.number)])
-    instance = session.scalars(select(ProcessInstance).where(ProcessInstance.item_id == item.id,
-                                                             ProcessInstance.status == "running")
-                               .with_for_update()).first()
+        raise _refused("merge_replied", target.number)
     item.merged_into_id = target.id
     # Items merged earlier into this one follow it into the lead item.
     for child in session.scalars(select(Item).where(Item.merged_into_id == item.id)):
@@ -88,6 +90,26 @@ def merge_item(session: Session, user: User, item_id: int, into_number: str) -> 
            f"merged:{item.id}", body=target.title, link=f"/portal/items/{item.id}")
     session.flush()
     return item
+
+
+def _refused(code: str, param: str = "") -> FormInvalid:
+    return FormInvalid([FieldError("into", N_("并入"), code, param)])
+
+
+def _lock_both(session: Session, item: Item, target: Item) -> ProcessInstance | None:
+    """Lock both items' running instances (PostgreSQL; in id order, as any two merges take them) and read both
+    items again: what the checks read must be what was committed last. A command on either item locks its
+    instance first, so a reply approved meanwhile on the lead item is seen (merge_replied), and of two items
+    merged into each other at once the second merge finds the first gone (merge_target), where each had seen
+    the other still open. The merged item's running instance, or None."""
+    instances = session.scalars(select(ProcessInstance)
+                                .where(ProcessInstance.item_id.in_((item.id, target.id)),
+                                       ProcessInstance.status == "running")
+                                .order_by(ProcessInstance.id).with_for_update()
+                                .execution_options(populate_existing=True)).all()
+    session.scalars(select(Item).where(Item.id.in_((item.id, target.id)))
+                    .execution_options(populate_existing=True)).all()
+    return next((i for i in instances if i.item_id == item.id), None)
 
 
 def merged_items(session: Session, item: Item) -> list[Item]:
