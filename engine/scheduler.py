@@ -24,7 +24,7 @@ from engine.people.notifications import send_pending_email
 from engine.events.webhooks import deliver_due as deliver_webhooks
 from engine.workflow.sweep import SweepReport, sweep
 from engine.deadlines.pruning import prune_tallies
-from engine.items import promises
+from engine.items import merging, promises
 
 log = logging.getLogger("banli.scheduler")
 ADVISORY_KEY = 0x62616E6C  # "banl"
@@ -80,13 +80,15 @@ class LeaderLock:
 
 
 def tick(db, settings: Settings | None = None) -> SweepReport:
-    """One sweep now, then the promises' reminders, the e-mail outbox and the partners' webhooks, then the heartbeat."""
+    """One sweep now, then the reminders no timer sends (promises, merged items' ratings), the e-mail outbox and
+    the partners' webhooks, then the heartbeat."""
     report = sweep(db)
     try:
         with db.transaction() as s:
             promises.remind(s)
+            merging.remind_raters(s)
     except IntegrityError:  # a concurrent tick stored the same reminder first: each is stored once
-        log.info("promise reminders: a concurrent tick was first")
+        log.info("reminders: a concurrent tick was first")
     if settings is not None:
         try:
             send_pending_email(db, settings)

@@ -229,13 +229,15 @@ def test_an_assigned_item_cannot_be_merged_and_only_the_office_merges(client, de
 
 
 
-def _lead_rated_unsatisfied_before_the_merged_proposer(client, db):
-    """Liu's item merged into Chen's; the reply approved, Chen rated it 不满意, Liu not yet: (lead, merged)."""
+def _lead_rated_unsatisfied_before_the_merged_proposer(client, db, also=()):
+    """Liu's item (and the items `also`) merged into Chen's; the reply approved, Chen rated it 不满意, Liu not
+    yet: (lead, merged)."""
     lead, other = new_item(db, "关于增设夜间公交线路的建议"), new_item(db, "关于延长公交末班车时间的建议", proposer="deputy_liu")
     with db.reading() as s:
         lead_number = s.get(Item, lead).number
     login(client, "office")
-    post(client, f"/items/{other}/merge", f"/items/{other}", into=lead_number)
+    for item_id in (other, *also):
+        post(client, f"/items/{item_id}/merge", f"/items/{item_id}", into=lead_number)
     handle_to_reply(db, lead)
     reply_approved(db, lead)
     do(db, lead, "deputy_chen", "rate", attitude="satisfied", result="unsatisfied", rating_reason="太慢。")
@@ -322,6 +324,43 @@ def test_rehandling_is_not_held_up_past_a_merged_proposers_rating_window(client,
         do(db, lead, "office", "order_rehandling", **REHANDLE)
     with db.reading() as s:
         assert s.get(Item, lead).round == 2
+
+
+def test_a_merged_items_proposer_is_reminded_to_rate_though_the_lead_proposer_rated_first(client, demo_db):
+    """DOMAIN: unrated after a reminder counts as 未表态. The rating reminder is a timer on the lead proposer's own
+    rating step, gone once they rate: the proposer of an item merged into it, who rates the same reply in the same
+    window, was never reminded, and their silence became 未表态 all the same."""
+    from engine.scheduler import tick
+    db = demo_db
+    rated = new_item(db, "关于优化公交线网的建议", proposer="deputy_zhou")
+    lead, other = _lead_rated_unsatisfied_before_the_merged_proposer(client, db, also=[rated])
+    as_user(client, "deputy_zhou")
+    post(client, f"/portal/items/{rated}/rate", f"/portal/items/{rated}", attitude="satisfied", result="satisfied")
+    with db.reading() as s:
+        due = s.scalars(select(Deadline.due_date).where(Deadline.item_id == lead, Deadline.key == "rating")).one()
+        assert s.scalar(select(Rating.id).where(Rating.item_id == rated)) is not None
+
+    def reminders(username, item_id):
+        with db.reading() as s:
+            return s.execute(select(Notification.link, Notification.message).where(
+                Notification.user_id == user(s, username).id, Notification.item_id == item_id,
+                Notification.kind == "reminder")).all()
+
+    def tick_on(day):
+        with time_machine.travel(datetime.combine(day, datetime.min.time(), timezone.utc), tick=False):
+            tick(db)
+
+    remind_day = due - timedelta(days=3)  # the rating reminder's lead: the last of the rules' 15D,3D
+    tick_on(remind_day - timedelta(days=1))
+    assert reminders("deputy_liu", other) == []
+    tick_on(remind_day)
+    tick_on(remind_day + timedelta(days=1))  # once, not at every tick
+    sent = reminders("deputy_liu", other)
+    assert [link for link, _ in sent] == [f"/portal/items/{other}"]
+    assert any(f"评价将于 {due.isoformat()} 到期" in t for t in notes(db, "deputy_liu", other))
+    assert reminders("deputy_zhou", rated) == []  # rated already: nothing to remind of
+    tick_on(due + timedelta(days=1))  # past the window: unrated is 未表态, no more reminders
+    assert len(reminders("deputy_liu", other)) == 1
 
 
 # --- co-units: the office's waiver ----------------------------------------------------------------------

@@ -66,16 +66,19 @@ def remind_at(due: str, lead: str) -> str:
     A reminder whose time has already passed when the step starts folds into the deadline itself, so a
     short window does not remind the moment it opens.
     """
-    quantity, unit = parse_rule(lead)
-    day = due_day(due)
-    if unit == "WD":
-        day = _cal().add_working_days(day, -quantity)
-    elif unit == "D":
-        day = day - timedelta(days=quantity)
-    else:
-        raise ValueError(f"reminder lead must be days (D) or working days (WD), not {lead!r}")
-    at = instant(day, REMINDER_TIME)
+    at = instant(remind_day(_cal(), due_day(due), lead), REMINDER_TIME)
     return due if datetime.fromisoformat(at) <= clock.now() else at
+
+
+def remind_day(calendar: WorkCalendar, due: date, lead: str) -> date:
+    """The day a reminder `lead` (`15D`, `3D`, `2WD`) before the due day `due` falls on: the processes' timers
+    (`remind_at`) and the reminders sent without one (promises, merged items' ratings) count it alike."""
+    quantity, unit = parse_rule(lead)
+    if unit == "WD":
+        return calendar.add_working_days(due, -quantity)
+    if unit == "D":
+        return due - timedelta(days=quantity)
+    raise ValueError(f"reminder lead must be days (D) or working days (WD), not {lead!r}")
 
 
 FUNCTIONS = {"today": today, "due_at": due_at, "remind_at": remind_at}

@@ -4,20 +4,23 @@ A merged item keeps its number and proposer and shows "已并入 X"; its own pro
 closed) and it leaves the statistics' denominators. Its proposer is told of the lead item's assignment,
 reply and re-handling, reads the lead item's replies in the portal and rates them there: each proposer's
 rating is kept on their own item (分别评价), while the figures count the lead item once. They rate within the
-lead item's own rating window for that reply: past it, unrated reads as 未表态, as on the lead item.
+lead item's own rating window for that reply, reminded before it ends (`remind_raters`, at every tick):
+past it, unrated reads as 未表态, as on the lead item.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from engine.i18n import Msg, N_
 from engine import clock
 from engine.deadlines.calendar import current_calendar
-from engine.deadlines.expressions import calendar_scope
-from engine.models import AuditEvent, Item, ProcessInstance, Rating, Reply, TaskRow, User
+from engine.deadlines.expressions import calendar_scope, remind_day
+from engine.deadlines.ledger import LABELS
+from engine.deadlines.rules import rules_for
+from engine.models import AuditEvent, Deadline, Item, ProcessInstance, Rating, Reply, TaskRow, User
 from engine.people.authz import NotAllowed
 from engine.people.notifications import notify, role_users
 from engine.workflow.forms import FieldError, FormInvalid
@@ -31,6 +34,8 @@ CLOSED = ("withdrawn", "merged", "closed")
 # 办理中 again (round 2), so NEVER_REPLIED also asks that no round of it has an approved reply (nor a 分办 part).
 TAKES_IN = ("registered", "assigning", "signing", "handling", "replying")
 NEVER_REPLIED = ~exists().where(Reply.item_id == Item.id, Reply.status == "approved")
+# A rating window is weeks long (15 working days by default): the reminders look no further ahead.
+RATER_HORIZON_DAYS = 62
 VERDICTS = ("satisfied", "basically_satisfied", "unsatisfied")
 VERDICT_NAMES = {"satisfied": N_("满意"), "basically_satisfied": N_("基本满意"), "unsatisfied": N_("不满意")}
 
@@ -110,6 +115,33 @@ def _lock_both(session: Session, item: Item, target: Item) -> ProcessInstance | 
     session.scalars(select(Item).where(Item.id.in_((item.id, target.id)))
                     .execution_options(populate_existing=True)).all()
     return next((i for i in instances if i.item_id == item.id), None)
+
+
+def remind_raters(session: Session) -> int:
+    """Remind the proposer of each item merged into another to rate the lead item's latest reply before its
+    rating window ends, at the lead the processes' rating reminder takes (the last of the year's
+    `reminder_leads`); once per item, round and window. The lead proposer's reminder is a timer on their own
+    rating step, gone once they rate: the others rate the same reply in the same window, and unrated after a
+    reminder counts as 未表态 (DOMAIN.md). Returns how many were sent."""
+    today = clock.today()
+    latest = (select(func.max(Reply.round)).where(Reply.item_id == Item.merged_into_id, Reply.status == "approved")
+              .scalar_subquery())
+    windows = session.execute(
+        select(Item.id, Item.year, Item.proposer_id, Deadline.round, func.min(Deadline.due_date))
+        .join(Deadline, Deadline.item_id == Item.merged_into_id)
+        .where(Item.status == "merged", Deadline.key == "rating", Deadline.round == latest,
+               Deadline.due_date >= today, Deadline.due_date <= today + timedelta(days=RATER_HORIZON_DAYS),
+               ~exists().where(Rating.item_id == Item.id, Rating.round == Deadline.round))
+        .group_by(Item.id, Item.year, Item.proposer_id, Deadline.round)).all()
+    calendar, leads, sent = current_calendar(session), {}, 0
+    for item_id, year, proposer_id, rnd, due in windows:
+        lead = leads.setdefault(year, rules_for(session, year)["reminder_leads"][-1])
+        if today < remind_day(calendar, due, lead):
+            continue
+        sent += notify(session, [proposer_id], item_id, "reminder",
+                       N_("催办提醒：%(deadline)s将于 %(date)s 到期", deadline=Msg(LABELS["rating"]), date=due.isoformat()),
+                       f"remind:merged_rating:{item_id}:{rnd}:{due}", link=f"/portal/items/{item_id}")
+    return sent
 
 
 def merged_items(session: Session, item: Item) -> list[Item]:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from engine.i18n import N_
 from engine import clock
-from engine.deadlines.calendar import current_calendar, parse_rule
+from engine.deadlines.calendar import current_calendar
+from engine.deadlines.expressions import remind_day
 from engine.deadlines.rules import rules_for
 from engine.models import AuditEvent, Item, Promise, PromiseProgress, User
 from engine.people.authz import NotAllowed
@@ -121,11 +122,6 @@ def counts(session: Session, year: int, as_of: date) -> dict[str, int]:
 REMIND_HORIZON_DAYS = 62
 
 
-def _remind_day(calendar, due: date, lead: str) -> date:
-    quantity, unit = parse_rule(lead)
-    return calendar.add_working_days(due, -quantity) if unit == "WD" else due - timedelta(days=quantity)
-
-
 def remind(session: Session) -> int:
     """Remind owners before the promised date and tell them and the office once it has passed (each once)."""
     today = clock.today()
@@ -143,7 +139,7 @@ def remind(session: Session) -> int:
                               promise=promise.text[:40]),
                            f"promise:{promise.id}:overdue:{promise.due_date}", link=link)
             continue
-        if any(today >= _remind_day(calendar, promise.due_date, lead)
+        if any(today >= remind_day(calendar, promise.due_date, lead)
                for lead in rules_for(session, item.year)["reminder_leads"]):
             sent += notify(session, owners, item, "reminder",
                            N_("承诺事项将于 %(date)s 到期：%(promise)s", date=promise.due_date.isoformat(),
