@@ -150,26 +150,34 @@ def test_co_signers_named_before_the_link_table_become_the_one_proposer_of_that_
     assert linked == {chen}  # 刘代表 is two people now
 
 
-def test_text_published_before_the_redaction_knew_a_shape_is_redacted_again(demo_db):
-    """b7e2c4a9d1f6: a phone number with soft hyphens was published as typed; the upgrade hides it in the
-    stored public text, and what was already hidden stays as it was."""
+def _published_then_migrated(demo_db, before: str, **public) -> tuple:
+    """Store a disclosure's public columns as an older redaction left them, downgrade to the revision `before`
+    the migration under test and upgrade again: the public (title, text, content) the upgrade left."""
     import sqlalchemy as sa
 
     from engine.models import Disclosure, Item
     with demo_db.transaction() as s:
         item_id = s.scalar(sa.select(Item.id).order_by(Item.id))
-        s.add(Disclosure(item_id=item_id, scope="full", text="x", public_title="关于路灯的建议",
-                         public_text="请致电 138\u00ad1234\u00ad5678 联系，或 ［已隐去］。", public_content="内容。"))
+        s.add(Disclosure(item_id=item_id, scope="full", text="x", **public))
     engine = create_engine(demo_db.url)
     try:
-        migrations.downgrade(engine, "9d4b2e7c1a53")
+        migrations.downgrade(engine, before)
         migrations.upgrade(engine)
         with engine.connect() as conn:
-            row = conn.execute(sa.select(Disclosure.public_title, Disclosure.public_text)
-                               .where(Disclosure.item_id == item_id)).one()
+            return tuple(conn.execute(sa.select(Disclosure.public_title, Disclosure.public_text,
+                                                Disclosure.public_content)
+                                      .where(Disclosure.item_id == item_id)).one())
     finally:
         engine.dispose()
-    assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。")
+
+
+def test_text_published_before_the_redaction_knew_a_shape_is_redacted_again(demo_db):
+    """b7e2c4a9d1f6: a phone number with soft hyphens was published as typed; the upgrade hides it in the
+    stored public text, and what was already hidden stays as it was."""
+    assert _published_then_migrated(
+        demo_db, "9d4b2e7c1a53", public_title="关于路灯的建议",
+        public_text="请致电 138\u00ad1234\u00ad5678 联系，或 ［已隐去］。", public_content="内容。",
+    )[:2] == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。")
 
 
 def test_text_published_before_separators_and_bidi_were_known_is_redacted_again(demo_db):
@@ -177,25 +185,20 @@ def test_text_published_before_separators_and_bidi_were_known_is_redacted_again(
     override (the page showed it in order), a letters-only WeChat id without a colon and a mobile number split
     by 、 were published; the upgrade hides them and drops the override, and what was already hidden stays as
     it was."""
-    import sqlalchemy as sa
+    assert _published_then_migrated(
+        demo_db, "29abef6f0583", public_title="关于路灯的建议", public_text="请致电 138，1234，5678 联系，或 ［已隐去］。",
+        public_content="手机\u202e8765 4321 831\u202c，加微信zhangsan详谈，或拨138、1234、5678。",
+    ) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。", "手机［已隐去］，加微信［已隐去］详谈，或拨［已隐去］。")
 
-    from engine.models import Disclosure, Item
-    with demo_db.transaction() as s:
-        item_id = s.scalar(sa.select(Item.id).order_by(Item.id))
-        s.add(Disclosure(item_id=item_id, scope="full", text="x", public_title="关于路灯的建议",
-                         public_text="请致电 138，1234，5678 联系，或 ［已隐去］。",
-                         public_content="手机\u202e8765 4321 831\u202c，加微信zhangsan详谈，或拨138、1234、5678。"))
-    engine = create_engine(demo_db.url)
-    try:
-        migrations.downgrade(engine, "29abef6f0583")
-        migrations.upgrade(engine)
-        with engine.connect() as conn:
-            row = conn.execute(sa.select(Disclosure.public_title, Disclosure.public_text, Disclosure.public_content)
-                               .where(Disclosure.item_id == item_id)).one()
-    finally:
-        engine.dispose()
-    assert tuple(row) == ("关于路灯的建议", "请致电 ［已隐去］ 联系，或 ［已隐去］。",
-                          "手机［已隐去］，加微信［已隐去］详谈，或拨［已隐去］。")
+
+def test_text_published_before_landlines_and_digit_lists_split_by_enumeration_commas_were_known_goes_now(demo_db):
+    """ce82591e70c1: a landline split by 、, a mobile number written digit by digit with 、 and an ID number glued
+    to letters were published as typed; the upgrade hides them, and what was already hidden stays as it was."""
+    assert _published_then_migrated(
+        demo_db, "98991b7b9851", public_title="关于路灯的建议",
+        public_text="请致电0571、8888、6666，或 ［已隐去］。",
+        public_content="手机1、3、8、1、2、3、4、5、6、7、8，身份证sfz110101199003071234。",
+    ) == ("关于路灯的建议", "请致电［已隐去］，或 ［已隐去］。", "手机［已隐去］，身份证sfz［已隐去］。")
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL storage setting")

@@ -238,6 +238,15 @@ ENUMERATED = [
     ("身份证", "110101、19900307、1234", "。"),
     ("身份证", "110101、19900307、123X", "。"),
     ("老身份证", "110101、900307、123", "。"),
+    # digit by digit: eleven single digits in a mobile's shape are no list (a list of distinct digits has ten)
+    ("手机", "1、3、8、1、2、3、4、5、6、7、8", "。"),
+    ("手机", "1 、3 、8 、1 、2 、3 、4 、5 、6 、7 、8", "。"),
+    ("身份证", "1、1、0、1、0、1、1、9、9、0、0、3、0、7、1、2、3、4", "。"),
+    # a landline: its area code (0 and two or three digits), then the number whole or in two groups
+    ("电话", "0571、8888、6666", "。"),
+    ("电话", "0571、88886666", "转人工。"),
+    ("座机", "010、8888、6666", "。"),
+    ("座机", "０７５５、１２３４、５６７８", "。"),
 ]
 
 
@@ -256,8 +265,39 @@ def test_a_mobile_or_id_number_in_groups_split_by_enumeration_commas_goes(before
     "编号110、1234、5678。",  # 110 is no mobile prefix
     "110101、19901307、1234",  # month 13: no birth date, no ID number
     "第13、14、15、16、17、18条",
+    "1、2、3、4、5、6、7、8、9",
+    "0、1、2、3、4、5、6、7、8、9号楼已完成改造。",
+    "第1、3、5、7、9条",
+    "01、02、03、04号地块",
+    "010、021、0755三地的区号。",  # area codes alone: no number after them
+    "共0571、1234户",  # a count after them is no number of eight digits
 ])
 def test_lists_with_enumeration_commas_survive(text):
+    assert redact(text) == text
+
+
+# An ID number glued to letters (a label in pinyin or English, a word typed on without a space) is still one: only
+# digits around it make it part of a longer number.
+GLUED = [
+    ("身份证号sfz", "110101199003071234", "。"),
+    ("ID", "110101199003071234", "abc"),
+    ("IDcard:", "11010119900307123X", "ok"),
+    ("no", "110101900307123", "x"),  # the old 15-digit one
+    ("sfz", "110101、19900307、1234", "。"),
+]
+
+
+@pytest.mark.parametrize("before, secret, after", GLUED)
+def test_an_id_number_glued_to_letters_goes(before, secret, after):
+    assert redact(before + secret + after) == before + R + after
+
+
+@pytest.mark.parametrize("text", [
+    "编号AB1101011990030712345",  # 19 digits: part of a longer number
+    "流水号2025120112345678901",
+    "SN110101199013071234",  # month 13: no birth date where an ID number has it
+])
+def test_long_numbers_glued_to_letters_that_are_no_id_number_survive(text):
     assert redact(text) == text
 
 
@@ -391,6 +431,19 @@ def test_a_mobile_number_in_groups_goes_whatever_stands_between_them(number, sep
 
 
 @settings(max_examples=200, deadline=None)
+@given(mobiles, st.sampled_from(["、", " 、", "、 ", "﹑"]), words, words)
+def test_a_mobile_number_written_digit_by_digit_with_enumeration_commas_goes(number, comma, before, after):
+    assert redact(before + comma.join(number) + after) == before + R + after
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=2, max_size=10, unique=True), st.booleans())
+def test_a_list_of_distinct_single_digits_survives(digits, ordered):
+    text = "第" + "、".join(map(str, sorted(digits) if ordered else digits)) + "号楼已完成改造。"
+    assert redact(text) == text
+
+
+@settings(max_examples=200, deadline=None)
 @given(mobiles, st.sampled_from([" ", "  ", ""]))
 def test_a_mobile_number_a_page_shows_in_order_goes(number, sep):
     """Stored reversed under a right-to-left override, or in reversed groups inside an embedding."""
@@ -417,7 +470,7 @@ def test_dates_and_lists_of_years_survive(first, last, years, sep):
         assert redact(text) == text
 
 
-shapes = st.sampled_from([secret for _, secret, _ in SHAPES + SEPARATED + ENUMERATED] + [t for t, _ in HIDDEN]
+shapes = st.sampled_from([secret for _, secret, _ in SHAPES + SEPARATED + ENUMERATED + GLUED] + [t for t, _ in HIDDEN]
                          + ["加微信zhangsan详谈", "微信zhangsan", "微信 Official 公众号", "Hotel: 12345", "2024、2025、2026年", "1,234,567元", "\u202e8765 4321 831"])
 
 

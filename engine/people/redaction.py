@@ -4,8 +4,9 @@ WeChat ids).
 People write contact details in every shape: full-width digits (１３８…), Chinese numerals (一三八…, 幺),
 any other Unicode digit (mathematical 𝟭𝟯𝟴, Arabic-Indic ١٣٨, circled ①③⑧, superscript ¹³⁸, …), dots,
 dashes, tildes (~ ～ 〜) and double spaces between groups, commas, asterisks and line breaks between groups
-grouped as a contact is (138，1234，5678, not 1,234,567元), enumeration commas between the groups of a mobile
-or ID number (138、1234、5678, not 2024、2025、2026), invisible characters pasted between the digits or
+grouped as a contact is (138，1234，5678, not 1,234,567元), enumeration commas between the groups of a mobile,
+landline or ID number or between all their digits (138、1234、5678, 0571、8888、6666, 1、3、8、…; not
+2024、2025、2026 nor 1、2、3), an ID number glued to letters (sfz110101…), invisible characters pasted between the digits or
 letters (soft hyphens, zero-width spaces, U+2061-U+2064, U+180E, variation selectors, keycap marks, bidi
 controls), a number stored reversed that a right-to-left override or embedding shows in order, ＠,
 (at), [at], " at " and 艾特, [.] and 点, spaced e-mail addresses, internationalised ones (张三@例子.中国), ID
@@ -136,8 +137,8 @@ def _numbers(s: str, check) -> list:
     id_check = _is_id if check is None else (lambda m: _is_id(m) and check(m))
     return [
         # resident ID (居民身份证号): 18 characters, the last a digit or X; and the old 15-digit one
-        (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{s}\d){{16}}{s}[\dXx](?![0-9A-Za-z])"), id_check),
-        (re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{s}\d){{14}}(?![0-9A-Za-z])"), id_check),
+        (re.compile(rf"(?<!\d)[1-9](?:{s}\d){{16}}{s}[\dXx](?!\d)"), id_check),
+        (re.compile(rf"(?<!\d)[1-9](?:{s}\d){{14}}(?!\d)"), id_check),
         # mobile, with or without +86 / 0086
         (re.compile(rf"(?<!\d)(?:(?:\+|00)?86{s})?1{s}[3-9](?:{s}\d){{9}}(?!\d)"), check),
         # landline with area code, optional extension; service numbers 400/800
@@ -147,14 +148,21 @@ def _numbers(s: str, check) -> list:
     ]
 
 
-def _enumerated(s: str) -> list:
-    """Numbers whose groups the enumeration comma 、 may split, `s` between the groups. 、 lists numbers in
-    ordinary text (1、2、3; 2024、2025、2026; 第13、14、15条), so only the shapes a contact is written in count:
-    a mobile number in 3、4、4 and an ID number in 6、8、4 (or the old 6、6、3) with a possible birth date."""
+def _enumerated(s: str, comma: str) -> list:
+    """Numbers whose groups the enumeration comma 、 may split, `s` between the groups (`comma`: 、 alone). 、 lists
+    numbers in ordinary text (1、2、3; 2024、2025、2026; 第13、14、15条), so only the shapes a contact is written
+    in count: a mobile number in 3、4、4, a landline's area code (0 and two or three digits) before its number,
+    whole or in two groups, and an ID number in 6、8、4 (or the old 6、6、3) with a possible birth date; and
+    either, digit by digit (eleven or eighteen single digits: a list of distinct digits has ten at most)."""
+    alone = r"(?<![\d、])(?<!、 )(?<!、  )"  # no digit, nor 、 and up to two spaces, before it
     return [
         (re.compile(rf"(?<!\d)(?:(?:\+|00)?86{s})?1[3-9]\d{s}\d{{4}}{s}\d{{4}}(?!\d)"), None),
-        (re.compile(rf"(?<![0-9A-Za-z])[1-9]\d{{5}}{s}\d{{8}}{s}\d{{3}}[\dXx](?![0-9A-Za-z])"), _is_id),
-        (re.compile(rf"(?<![0-9A-Za-z])[1-9]\d{{5}}{s}\d{{6}}{s}\d{{3}}(?![0-9A-Za-z])"), _is_id),
+        (re.compile(rf"(?<!\d)0\d{{2,3}}{s}[1-9](?:\d{{2,3}}{s}\d{{4}}|\d{{6,7}})(?!\d)"), None),
+        (re.compile(rf"(?<!\d)[1-9]\d{{5}}{s}\d{{8}}{s}\d{{3}}[\dXx](?!\d)"), _is_id),
+        (re.compile(rf"(?<!\d)[1-9]\d{{5}}{s}\d{{6}}{s}\d{{3}}(?!\d)"), _is_id),
+        # digit by digit, the whole list only (not eleven digits of a longer one)
+        (re.compile(rf"{alone}[1-9](?:{comma}\d){{16}}{comma}[\dXx](?!\d)(?!{comma}\d)"), _is_id),
+        (re.compile(rf"{alone}1{comma}[3-9](?:{comma}\d){{9}}(?!\d)(?!{comma}\d)"), None),
     ]
 
 
@@ -169,7 +177,7 @@ _PATTERNS = [
     # a WeChat wxid_ id (its _ is a - in the plain copy) is one wherever it stands
     (re.compile(r"(?<![A-Za-z0-9])wxid-[A-Za-z0-9\-]{4,}", re.I), None),
     *_numbers(_S, None), *_numbers(_SOFT, _grouped),
-    *_enumerated(rf"(?:[ ]{{0,2}}、[ ]{{0,2}}|{_S})"),
+    *_enumerated(rf"(?:[ ]{{0,2}}、[ ]{{0,2}}|{_S})", r"[ ]{0,2}、[ ]{0,2}"),
 ]
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
 _LABELLED = [(re.compile(rf"({_LABEL})({_digits(5, 12, s)})(?!\d)"), check)
