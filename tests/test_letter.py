@@ -124,6 +124,29 @@ def test_unit_uploads_the_stamped_scan_and_the_proposer_downloads_both(client, d
     assert client.get(f"/items/attachments/{scan.id}").status_code == 404
 
 
+def test_a_refused_scan_opens_its_form_again_with_the_error_and_asks_for_the_file_again(client, demo_db, replied):
+    """Refused (a file of a type not taken, or none chosen), the upload was a flash above the page and an empty
+    input: nothing said which form failed, nor that the chosen file had to be chosen again."""
+    login(client, "office")
+    page = f"/items/{replied}"
+    token = csrf_token(client, page)
+    r = client.post(f"{page}/letter-scan", data={"csrf_token": token, "attachments": (BytesIO(b"MZ"), "scan.exe")},
+                    content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400
+    form = html[html.index('id="scan-form"'):]
+    form = form[:form.index("</form>")]
+    assert 'class="error"' in form and "请重新选择文件" in form and 'aria-describedby="scan-again' in form
+    r = client.post(f"{page}/letter-scan", data={"csrf_token": token}, content_type="multipart/form-data")
+    form = r.get_data(as_text=True)
+    form = form[form.index('id="scan-form"'):]
+    form = form[:form.index("</form>")]
+    assert r.status_code == 400 and "此项为必填项" in form and "请重新选择文件" not in form  # none was chosen
+    with demo_db.reading() as s:
+        assert s.scalars(select(Attachment).where(Attachment.item_id == replied,
+                                                  Attachment.kind == "letter_scan")).all() == []
+
+
 def test_the_office_replaces_the_template(demo_db, replied, tmp_path, monkeypatch):
     from engine.items.letter import default_template
 

@@ -154,9 +154,8 @@ def letter_scan(item_id: int):
         flash(_("已上传盖章答复函。"), "success")
     except PermissionError:
         abort(403)
-    except FormInvalid as exc:
-        for e in exc.errors:
-            flash(field_error_text(e), "error")
+    except FormInvalid as exc:  # its form again, the error beside the input, asking for the file again
+        return refused_side_form(item_id, "letter_scan", exc)
     return redirect(url_for("items.detail", item_id=item_id))
 
 
