@@ -1,10 +1,12 @@
 """Supervisors' board, the bell, deadlines and extensions on the item page, the calendar admin pages."""
 from __future__ import annotations
 
+import io
 import re
 from datetime import datetime, timedelta
 
 import time_machine
+from markupsafe import escape
 from sqlalchemy import select
 
 from engine import clock
@@ -103,7 +105,7 @@ def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
     token = csrf_token(client, "/admin/calendar/?year=2027")
     r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
                                                     "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
-    assert "第 2 行（2027-13-01" in client.get(r.headers["Location"]).get_data(as_text=True)  # the bad line
+    assert r.status_code == 400 and "第 2 行（2027-13-01" in r.get_data(as_text=True)  # the bad line
     with demo_db.reading() as s:
         assert s.get(CalendarDay, datetime(2027, 1, 1).date()) is None  # nothing half-imported
     client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
@@ -122,6 +124,30 @@ def test_calendar_admin_year_view_day_edit_import_and_rules(client, demo_db):
             == {"reply": "2M", "reply_fixed_date": "2027-06-30"}
 
 
+def test_a_refused_calendar_import_keeps_what_was_pasted_or_uploaded(client, demo_db):
+    """One bad line in a year of holidays sent the admin back to an empty box: the whole year had to be pasted
+    again. The page now shows the error beside the form with the text as sent; an uploaded file's text is put
+    in the box, so the bad line can be mended there."""
+    login(client, "admin")
+    token = csrf_token(client, "/admin/calendar/?year=2027")
+    pasted = "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"
+    r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027", "text": pasted})
+    html = r.get_data(as_text=True)
+    form = html[html.index('id="import-form"'):]
+    form = form[:form.index("</form>")]
+    assert r.status_code == 400 and "第 2 行（2027-13-01" in form and 'role="alert"' in form
+    assert escape(pasted) in form and "已放入上面的文本框" not in form
+    r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
+                                                    "file": (io.BytesIO(pasted.encode("utf-8-sig")), "2027.csv")},
+                    content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    form = html[html.index('id="import-form"'):]
+    form = form[:form.index("</form>")]
+    assert r.status_code == 400 and escape(pasted) in form and "已放入上面的文本框" in form
+    with demo_db.reading() as s:
+        assert s.get(CalendarDay, datetime(2027, 1, 1).date()) is None  # nothing half-imported
+
+
 def test_calendar_admin_is_for_admins(client):
     login(client, "office")
     assert client.get("/admin/calendar/").status_code == 403
@@ -135,7 +161,7 @@ def test_engine_errors_are_flashed_in_the_readers_language(client):
     token = csrf_token(client, "/admin/calendar/?year=2027")
     r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
                                                     "text": "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"})
-    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    page = r.get_data(as_text=True)
     assert "line 2 (2027-13-01,holiday,x): 2027-13-01 is not a date YYYY-MM-DD" in page and "不是" not in page
     r = client.post("/admin/calendar/rules", data={"csrf_token": token, "year": "2027", "reply": "banana"})
     page = client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True)

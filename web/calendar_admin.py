@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import calendar as monthly
+from dataclasses import dataclass
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -34,14 +35,27 @@ def _moved(report) -> str:
 @bp.get("/")
 @roles_required("admin")
 def year():
-    y = _year()
+    return _page(_year())
+
+
+@dataclass(frozen=True)
+class RefusedImport:
+    """A year's arrangement sent back refused: the text as sent (an uploaded file's text too, so the bad line can
+    be mended in the box rather than the year pasted again) and the error."""
+    text: str
+    error: str
+    from_file: bool
+
+
+def _page(y: int, refused: RefusedImport | None = None, status: int = 200):
     with db().reading() as s:
         cal = workcal.current_calendar(s)
         days = {d.day: d for d in workcal.year_view(cal, y)}
         year_rules = rules.rules_for(s, y)
     months = [(m, monthly.Calendar().monthdatescalendar(y, m)) for m in range(1, 13)]
     return render_template("admin/calendar.html", year=y, days=days, months=months, covered=cal.covers(y),
-                           rules=year_rules, labels=rules.LABELS, defaults=rules.DEFAULT_RULES)
+                           rules=year_rules, labels=rules.LABELS, defaults=rules.DEFAULT_RULES,
+                           refused=refused), status
 
 
 @bp.post("/day")
@@ -65,13 +79,13 @@ def set_day():
 def import_year():
     y = _year()
     upload = request.files.get("file")
-    text = upload.read().decode("utf-8-sig", errors="replace") if upload and upload.filename else request.form.get("text", "")
+    from_file = bool(upload and upload.filename)
+    text = upload.read().decode("utf-8-sig", errors="replace") if from_file else request.form.get("text", "")
     try:
         with db().transaction() as s:
             count, report = recompute.load_holidays(s, y, text, s.get(User, current_user.id))
-    except ValueError as exc:
-        flash(error_text(exc), "error")
-        return redirect(url_for("calendar_admin.year", year=y))
+    except ValueError as exc:  # the page again with what was sent, nothing to paste or choose again
+        return _page(y, RefusedImport(text, error_text(exc), from_file), 400)
     flash(_("已载入 %(year)s 年节假日安排（%(n)s 条）。", year=y, n=count) + " " + _moved(report), "success")
     return redirect(url_for("calendar_admin.year", year=y))
 
