@@ -313,6 +313,39 @@ def test_the_office_is_told_when_a_merged_proposers_rating_unblocks_the_rehandli
     do(db, lead, "office", "order_rehandling", **REHANDLE)
 
 
+def test_a_merged_proposers_unsatisfied_rating_tells_the_office_when_no_decision_waits_on_it(client, demo_db):
+    """DOMAIN: on 不满意 the office studies it. The lead proposer rated 满意, so no re-handling decision opened; a
+    merged item's proposer then rated 不满意 and no one was told: the rating sat on their own item unseen. The
+    office is told on the lead item; a satisfied rating still tells no one."""
+    db = demo_db
+    lead = new_item(db, "关于增设夜间公交线路的建议")
+    pleased, unhappy = (new_item(db, title, proposer="deputy_liu")
+                        for title in ("关于延长公交末班车时间的建议", "关于夜间公交加密班次的建议"))
+    with db.reading() as s:
+        number = {i: s.get(Item, i).number for i in (lead, pleased, unhappy)}
+    login(client, "office")
+    for i in (pleased, unhappy):
+        post(client, f"/items/{i}/merge", f"/items/{i}", into=number[lead])
+    handle_to_reply(db, lead)
+    reply_approved(db, lead)
+    do(db, lead, "deputy_chen", "rate", attitude="satisfied", result="satisfied")
+
+    def rate(item_id, attitude, result):
+        before = notes(db, "office", lead)
+        with db.transaction() as s:
+            merging.rate_merged(s, user(s, "deputy_liu"), item_id, attitude, result, "末班车仍然太早。")
+        return [t for t in notes(db, "office", lead) if t not in before]
+
+    assert rate(pleased, "satisfied", "basically_satisfied") == []
+    assert rate(unhappy, "basically_satisfied", "unsatisfied") == [
+        f"并入本件的 {number[unhappy]} 评价为不满意（办理态度基本满意，办理结果不满意），本件没有待作出的重新办理决定：请研究处理"]
+    with db.reading() as s:  # every office user, linked to the lead item
+        office = s.scalars(select(User.id).where(User.role == "office", User.active)).all()
+        rows = s.scalars(select(Notification).where(Notification.item_id == lead,
+                                                    Notification.dedupe_key.like("merged_rated:%"))).all()
+        assert sorted(n.user_id for n in rows) == sorted(office) and {n.link for n in rows} == {f"/items/{lead}"}
+
+
 def test_rehandling_is_not_held_up_past_a_merged_proposers_rating_window(client, demo_db):
     """Unrated when its window ends, the merged item's rating is 未表态, as the lead proposer's would be: the office
     orders re-handling then without it; closing the item instead (不再重办) was never held up."""

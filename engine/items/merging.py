@@ -198,19 +198,29 @@ def rate_merged(session: Session, user: User, item_id: int, attitude: str, resul
 
 def _tell_deciding_office(session: Session, item: Item, rating: Rating) -> None:
     """The office's re-handling decision on the lead item waits for this rating (formrules.rehandling_order):
-    nothing else tells it that the decision is open now (or which merged items it still waits for)."""
+    nothing else tells it that the decision is open now (or which merged items it still waits for). With no
+    decision waiting (the lead proposer rated 满意, or has not rated yet), a 不满意 is told all the same: on
+    不满意 the office studies it (DOMAIN.md), and it sat on the merged item unseen."""
     lead = session.get(Item, item.merged_into_id)
     deciding = session.scalar(select(TaskRow.id).where(
         TaskRow.item_id == lead.id, TaskRow.form_key == "rehandling_order", TaskRow.round == rating.round,
         TaskRow.unit_id.is_(None)).limit(1))  # a 分办 unit's part (unit_id set) is not rated by merged items
-    if deciding is None:
-        return
     verdicts = dict(number=item.number, attitude=Msg(VERDICT_NAMES[rating.attitude]),
                     result=Msg(VERDICT_NAMES[rating.result]))
+    if deciding is None:
+        if "unsatisfied" in (rating.attitude, rating.result):
+            _tell_office(session, lead, item, rating, N_(
+                "并入本件的 %(number)s 评价为不满意（办理态度%(attitude)s，办理结果%(result)s），本件没有待作出的重新办理决定：请研究处理",
+                **verdicts))
+        return
     waiting = merged_unrated(session, lead, rating.round, False)
     title = (N_("并入本件的 %(number)s 已评价（办理态度%(attitude)s，办理结果%(result)s）：可研究是否重新办理", **verdicts)
              if not waiting else
              N_("并入本件的 %(number)s 已评价（办理态度%(attitude)s，办理结果%(result)s），尚待 %(waiting)s 评价",
                 waiting="、".join(waiting), **verdicts))
+    _tell_office(session, lead, item, rating, title)
+
+
+def _tell_office(session: Session, lead: Item, item: Item, rating: Rating, title) -> None:
     notify(session, role_users(session, "office"), lead, "rating", title, f"merged_rated:{item.id}:{rating.round}",
            link=f"/items/{lead.id}")
