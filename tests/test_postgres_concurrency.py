@@ -318,11 +318,9 @@ def test_second_transaction_waits_for_the_held_first_then_sees_its_result(demo_d
 
 # --- 并案 at the same moment as a command on the lead item, or as another merge -------------------------------
 
-def merge(db, item_id: int, into: int) -> Second:
+def merge(item_id: int, into: int):
     """The office merges `item_id` into the item `into` (by its number, as the item page's form names it)."""
-    def work(s):
-        merging.merge_item(s, user(s, "office"), item_id, s.get(Item, into).number)
-    return Second(db, work)
+    return lambda s: merging.merge_item(s, user(s, "office"), item_id, s.get(Item, into).number)
 
 
 def merged_into(db, item_id: int) -> int | None:
@@ -343,7 +341,7 @@ def test_a_merge_waits_for_the_lead_items_reply_approval_then_refuses_it_as_repl
     do(db, lead, "zjj_staff", "draft_reply", **REPLY)
     do(db, lead, "zjj_head", "signoff_reply", signoff_decision="approve")
     approval = held_completion(db, "office", "review_reply", lead, {"review_decision": "approve"})
-    merging_in = merge(db, other, into=lead)
+    merging_in = Second(db, merge(other, into=lead))
     second_waits_for_first(db, approval, merging_in)
     assert refused_with(merging_in.error, "merge_replied"), merging_in.error
     assert merged_into(db, other) is None
@@ -357,8 +355,8 @@ def test_two_items_merged_into_each_other_at_once_one_merge_is_refused(demo_db):
     db = demo_db
     first_item, second_item = new_item(db, "关于公园开放时间的建议"), new_item(db, "关于延长公园开放时间的建议",
                                                                              proposer="deputy_liu")
-    one = Held(db, merge(db, first_item, into=second_item).work)
-    other = merge(db, second_item, into=first_item)
+    one = Held(db, merge(first_item, into=second_item))
+    other = Second(db, merge(second_item, into=first_item))
     second_waits_for_first(db, one, other)
     assert refused_with(other.error, "merge_target"), other.error
     assert (merged_into(db, first_item), merged_into(db, second_item)) == (second_item, None)
