@@ -145,6 +145,11 @@ def test_a_refused_scan_opens_its_form_again_with_the_error_and_asks_for_the_fil
     with demo_db.reading() as s:
         assert s.scalars(select(Attachment).where(Attachment.item_id == replied,
                                                   Attachment.kind == "letter_scan")).all() == []
+    # An item with no approved reply shows no scan form: the refusal is said above the page instead.
+    other = new_item(demo_db, "关于增设停车位的建议")
+    r = client.post(f"/items/{other}/letter-scan", data={"csrf_token": token, "attachments": (BytesIO(PDF), "盖章.pdf")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 302 and "尚无审核通过的答复" in client.get(r.headers["Location"]).get_data(as_text=True)
 
 
 def test_the_office_replaces_the_template(demo_db, replied, tmp_path, monkeypatch):

@@ -155,7 +155,10 @@ def letter_scan(item_id: int):
     except PermissionError:
         abort(403)
     except FormInvalid as exc:  # its form again, the error beside the input, asking for the file again
-        return refused_side_form(item_id, "letter_scan", exc)
+        if all(e.code != "no_approved_reply" for e in exc.errors):
+            return refused_side_form(item_id, "letter_scan", exc)
+        for e in exc.errors:  # no approved reply: the page has no scan form to show the error beside
+            flash(field_error_text(e), "error")
     return redirect(url_for("items.detail", item_id=item_id))
 
 
