@@ -17,11 +17,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from engine import clock
+from engine import clock, heap
 from engine.config import Settings
 from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
 from engine.events.webhooks import deliver_due as deliver_webhooks
+from engine.workflow.deployment import warm
 from engine.workflow.sweep import SweepReport, sweep
 from engine.deadlines.pruning import prune_tallies
 from engine.items import merging, promises
@@ -125,10 +126,19 @@ def nightly(db) -> None:
     log.info("nightly: %s summary rows at zero pruned", pruned)
 
 
+def ready(db) -> None:
+    """Before the first sweep: the processes running items are pinned to parsed (a sweep's first timer on each
+    version parsed it on a deadline's time), then what the process loaded frozen (engine.heap)."""
+    with db.reading() as session:
+        warm(session)
+    heap.settle()
+
+
 def run(db, settings: Settings, interval: int = 30) -> None:
     """Block forever: every `interval` seconds, sweep if this process is the leader."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    ready(db)
     lock = LeaderLock(db)
     done_on = {"day": None}  # the local day the nightly maintenance last ran in this process
 
