@@ -48,6 +48,7 @@ class LifecycleFigures:
     bytes_per_item: float
     stored_per_item: float | None  # PostgreSQL before VACUUM: dead row versions included
     biggest: list[tuple[str, int]]  # (table, bytes per item), largest first
+    rounds: list[float]  # each round's ratio (raw seconds / engine seconds of the same items, run back to back)
 
     @property
     def ratio(self) -> float:
@@ -107,6 +108,7 @@ def _measure(db, n: int, warmup: int, engine_side, raw: "RawSide") -> LifecycleF
     pids = _server_pids(db)
     engine_s = engine_cpu_s = server_cpu_s = raw_s = plain_s = 0.0
     completions = 0
+    rounds = []
     measured = list(range(warmup, warmup + n))
     with counting_statements(db.engine) as statements:
         for start in range(0, n, ROUND):
@@ -116,7 +118,9 @@ def _measure(db, n: int, warmup: int, engine_side, raw: "RawSide") -> LifecycleF
             s1 = backend_cpu(pids)  # read outside each side's clocks: /proc is neither side's time
             t1, c1 = time.perf_counter(), time.process_time()
             engine_done = engine_side(chunk)
-            engine_s += time.perf_counter() - t1
+            engine_round = time.perf_counter() - t1
+            engine_s += engine_round
+            rounds.append(seconds / engine_round)
             engine_cpu_s += time.process_time() - c1
             server_cpu_s += backend_cpu(pids) - s1
             plain_done, seconds = raw.run(chunk, True)
@@ -138,7 +142,7 @@ def _measure(db, n: int, warmup: int, engine_side, raw: "RawSide") -> LifecycleF
         statements=statements["n"], server_cpu_s=server_cpu_s if db.is_postgres else None, commit_ms=commit_ms,
         bytes_per_item=sum(grown.values()) / n,
         stored_per_item=(sum(growth(stored_before, stored_after).values()) / n) if db.is_postgres else None,
-        biggest=sorted(((t, b / n) for t, b in grown.items()), key=lambda x: -x[1])[:4])
+        biggest=sorted(((t, b / n) for t, b in grown.items()), key=lambda x: -x[1])[:4], rounds=rounds)
 
 
 class RawSide:

@@ -274,3 +274,13 @@ def test_the_sweep_bench_registers_its_suggestions_for_a_deputy_whatever_the_row
     with db.reading() as s:
         item = s.scalars(select(Item).where(Item.number == "ORDER-0000")).one()
         assert item.proposer.proposer_kind == "deputy"
+
+
+def test_the_lifecycle_ratio_is_shown_with_the_spread_of_its_rounds(db):
+    """(a) interleaves the engine's and raw SpiffWorkflow's lifecycles in rounds; each round's ratio is printed
+    beside the run's, so a reader sees how far the machine moved it. The run's ratio (total raw time / total
+    engine time) is a mean of the rounds' weighted by the engine's time: it lies between their least and most."""
+    fig = lifecycles.run(db, 5, warmup=1)
+    assert len(fig.rounds) == 2  # 4 lifecycles, then 1
+    assert all(r > 0 for r in fig.rounds)
+    assert min(fig.rounds) - 1e-9 <= fig.ratio <= max(fig.rounds) + 1e-9
