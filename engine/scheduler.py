@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from engine import clock, heap
 from engine.config import Settings
@@ -128,9 +128,15 @@ def nightly(db) -> None:
 
 def ready(db) -> None:
     """Before the first sweep: the processes running items are pinned to parsed (a sweep's first timer on each
-    version parsed it on a deadline's time), then what the process loaded frozen (engine.heap)."""
-    with db.reading() as session:
-        warm(session)
+    version parsed it on a deadline's time), then what the process loaded frozen (engine.heap). A database that
+    cannot be read yet (not initialised, restarting) does not stop the scheduler: its ticks retry, and the
+    processes are parsed at their first use."""
+    try:
+        with db.reading() as session:
+            warm(session)
+    except SQLAlchemyError as exc:
+        log.warning("scheduler: processes not parsed ahead (%s); they will be parsed at first use",
+                    str(exc).splitlines()[0])
     heap.settle()
 
 

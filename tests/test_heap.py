@@ -70,3 +70,22 @@ def test_the_scheduler_parses_the_running_versions_then_freezes_them(demo_db):
     shown = _run(_SCHEDULER, demo_db.url)
     assert shown["specs"] >= 1 and shown["specs_frozen"]
     assert shown["cycle_collected"]
+
+
+def test_the_scheduler_starts_on_a_database_it_cannot_read_yet_and_freezes_all_the_same(tmp_path):
+    """A scheduler started before `banli init`, or while the database is restarting, kept running and swept once
+    the database answered: its start must not fail where its ticks only log. The processes are parsed at first
+    use then."""
+    url = f"sqlite:///{tmp_path / 'not_initialised.db'}"
+    script = f"""
+import gc, logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(message)s")
+from engine.db import Database
+from engine.scheduler import ready
+ready(Database({url!r}))
+print("frozen", gc.get_freeze_count() > 10_000)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "WARNING" in done.stdout and "parsed at first use" in done.stdout
+    assert done.stdout.strip().endswith("frozen True")
