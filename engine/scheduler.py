@@ -15,14 +15,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from engine import clock, heap
 from engine.config import Settings
 from engine.models import SchedulerHeartbeat
 from engine.people.notifications import send_pending_email
 from engine.events.webhooks import deliver_due as deliver_webhooks
-from engine.workflow.deployment import warm
+from engine.workflow.deployment import warm_at_start
 from engine.workflow.sweep import SweepReport, sweep
 from engine.deadlines.pruning import prune_tallies
 from engine.items import merging, promises
@@ -131,12 +131,7 @@ def ready(db) -> None:
     version parsed it on a deadline's time), then what the process loaded frozen (engine.heap). A database that
     cannot be read yet (not initialised, restarting) does not stop the scheduler: its ticks retry, and the
     processes are parsed at their first use."""
-    try:
-        with db.reading() as session:
-            warm(session)
-    except SQLAlchemyError as exc:
-        log.warning("scheduler: processes not parsed ahead (%s); they will be parsed at first use",
-                    str(exc).splitlines()[0])
+    warm_at_start(db, "scheduler")
     heap.settle()
 
 

@@ -143,3 +143,22 @@ def test_a_web_worker_parses_its_processes_before_its_first_request(demo_db, mon
         assert runtime.task_form(s, row)["key"] == "assignment"  # the task page's form
         wf, _ = load_workflow(s, s.get(ProcessInstance, row.instance_id))  # and the command's workflow
         assert [t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.READY, manual=True)] == ["assign_item"]
+
+
+def test_a_web_worker_boots_while_its_database_cannot_be_read_and_says_so_on_its_health_check(tmp_path, monkeypatch,
+                                                                                               caplog):
+    """gunicorn replaces a worker every couple of thousand requests; one that failed to boot stopped the whole
+    server ("Worker failed to boot"). Its parsing ahead read the database: a restart of the database at that moment
+    took the web down for good. The worker now boots, logs that the processes will be parsed at first use, and the
+    health check says the database is down until it answers again."""
+    from engine import heap
+    from web.cli import production_app
+
+    monkeypatch.setattr(heap, "settle", lambda: None)  # this test run's objects are not frozen (tests/test_heap.py)
+    with caplog.at_level("WARNING"):
+        app = production_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'not_initialised.db'}", "SECRET_KEY": "test"})
+    assert any("parsed at first use" in r.getMessage() for r in caplog.records)
+    client = app.test_client()
+    assert client.get("/login").status_code == 200
+    health = client.get("/api/health")
+    assert health.status_code == 503 and health.get_json()["status"] != "ok"

@@ -68,16 +68,15 @@ def _serve_gunicorn(host: str, port: int, workers: int) -> None:
 
 
 def production_app(config: dict | None = None):
-    """A gunicorn worker's app, made ready before it takes a request: its processes parsed (deployment.warm) and
-    its templates compiled; a fresh worker's first task page spent half a second on both, on a user's time. Then
+    """A gunicorn worker's app, made ready before it takes a request: its processes parsed (deployment.warm_at_start:
+    a database that does not answer yet does not stop the boot) and its templates compiled; a fresh worker's first task page spent half a second on both, on a user's time. Then
     what it loaded is frozen out of the garbage collector's walks (engine.heap)."""
     from engine import heap
-    from engine.workflow.deployment import warm
+    from engine.workflow.deployment import warm_at_start
     from web import create_app
 
     app = create_app({"PRODUCTION": True, **(config or {})})
-    with app.extensions["banli_db"].reading() as session:
-        warm(session)
+    warm_at_start(app.extensions["banli_db"], "web worker")
     for name in app.jinja_env.list_templates(filter_func=lambda n: n.endswith(".html")):
         app.jinja_env.get_template(name)
     heap.settle()

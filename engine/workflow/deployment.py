@@ -6,9 +6,11 @@ parses nothing: SpiffWorkflow parsing costs milliseconds, a cache hit nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, defer
 
 from engine.config import PROCESSES_DIR
@@ -16,6 +18,8 @@ from engine.db import database_key
 from engine.models import ProcessDefinition, ProcessInstance
 from engine.workflow.parser import DeploymentError, ParsedProcess, parse_bpmn
 from engine.workflow.validation import check_and_raise
+
+log = logging.getLogger("banli.deployment")
 
 
 _CACHE: dict[tuple[int, str], ParsedProcess] = {}
@@ -63,6 +67,18 @@ def warm(session: Session) -> None:
     pinned = select(ProcessInstance.definition_id).where(ProcessInstance.status == "running").distinct()
     for definition_id in {d.id for d in newest_versions(session)} | set(session.scalars(pinned)):
         parsed_version(session, definition_id)
+
+
+def warm_at_start(db, process: str) -> None:
+    """`warm` as a server process starts (a web worker, the scheduler). A database that cannot be read yet (not
+    initialised, restarting) must not stop the start: a web worker that failed to boot stopped all of gunicorn,
+    and the scheduler's ticks retry by themselves. The versions are then parsed at their first use."""
+    try:
+        with db.reading() as session:
+            warm(session)
+    except SQLAlchemyError as exc:
+        log.warning("%s: processes not parsed ahead (%s); they will be parsed at first use", process,
+                    str(exc).splitlines()[0])
 
 
 def sha256(xml: bytes) -> str:
