@@ -68,9 +68,10 @@ def _serve_gunicorn(host: str, port: int, workers: int) -> None:
 
 
 def production_app(config: dict | None = None):
-    """A gunicorn worker's app, made ready before it takes a request: its processes parsed (deployment.warm_at_start:
-    a database that does not answer yet does not stop the boot) and its templates compiled; a fresh worker's first task page spent half a second on both, on a user's time. Then
-    what it loaded is frozen out of the garbage collector's walks (engine.heap)."""
+    """A gunicorn worker's app, made ready before it takes a request: its processes parsed and its templates
+    compiled (a fresh worker's first task page spent half a second on both, on a user's time), then what it loaded
+    frozen out of the garbage collector's walks (engine.heap). A database that does not answer yet does not stop
+    the boot (deployment.warm_at_start)."""
     from engine import heap
     from engine.workflow.deployment import warm_at_start
     from web import create_app
