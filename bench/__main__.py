@@ -47,8 +47,8 @@ def section_a_d(dbs: Databases, backends: list[str], n: int) -> dict:
             f"{fig.raw_s / fig.completions * 1000:7.2f} {fig.statements / fig.completions:8.1f}")
     for backend, fig in out.items():
         low, mid, high = min(fig.rounds), statistics.median(fig.rounds), max(fig.rounds)
-        say(f"    {backend:10} its {len(fig.rounds)} rounds (up to {lifecycles.ROUND} lifecycles each): ratio {low:.3f} to "
-            f"{high:.3f}, median {mid:.3f} (how much the machine moved it within this run)")
+        say(f"    {backend:10} its {len(fig.rounds)} rounds (up to {lifecycles.ROUND} lifecycles each): "
+            f"ratio {low:.3f} to {high:.3f}, median {mid:.3f} (how much the machine moved it within this run)")
         if fig.commit_ms is not None:
             say(f"    {backend:10} the server's own CPU {fig.server_cpu_s / fig.completions * 1000:.1f} ms per task (not in "
                 f"CPU ms); a one-row COMMIT waits {fig.commit_ms:.2f} ms on this machine (its disk's flush)")
