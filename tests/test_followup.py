@@ -396,6 +396,25 @@ def test_a_merged_items_proposer_is_reminded_to_rate_though_the_lead_proposer_ra
     assert len(reminders("deputy_liu", other)) == 1
 
 
+
+def test_the_merged_proposers_reminders_read_a_years_rules_once_however_many_items_wait(client, demo_db, monkeypatch):
+    """The scheduler runs remind_raters at every tick: the year's rules (their reminder lead) are read once per
+    year, not once per merged item waiting for a rating."""
+    from engine.items import merging
+    db = demo_db
+    waiting = new_item(db, "关于优化公交线网的建议", proposer="deputy_zhou")
+    lead, _other = _lead_rated_unsatisfied_before_the_merged_proposer(client, db, also=[waiting])
+    reads = []
+    real = merging.rules_for
+    monkeypatch.setattr(merging, "rules_for", lambda session, year: reads.append(year) or real(session, year))
+    with db.reading() as s:
+        due = s.scalars(select(Deadline.due_date).where(Deadline.item_id == lead, Deadline.key == "rating")).one()
+    with time_machine.travel(datetime.combine(due - timedelta(days=3), datetime.min.time(), timezone.utc),
+                             tick=False):
+        with db.transaction() as s:
+            assert merging.remind_raters(s) == 2  # both merged items' proposers
+    assert len(reads) == 1
+
 # --- co-units: the office's waiver ----------------------------------------------------------------------
 
 def test_office_waives_a_silent_co_units_opinion_with_a_reason(client, demo_db):

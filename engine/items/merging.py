@@ -135,7 +135,9 @@ def remind_raters(session: Session) -> int:
         .group_by(Item.id, Item.year, Item.proposer_id, Deadline.round)).all()
     calendar, leads, sent = current_calendar(session), {}, 0
     for item_id, year, proposer_id, rnd, due in windows:
-        lead = leads.setdefault(year, rules_for(session, year)["reminder_leads"][-1])
+        if year not in leads:  # the year's rules, read once a tick
+            leads[year] = rules_for(session, year)["reminder_leads"][-1]
+        lead = leads[year]
         if today < remind_day(calendar, due, lead):
             continue
         sent += notify(session, [proposer_id], item_id, "reminder",
