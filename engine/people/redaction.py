@@ -79,6 +79,7 @@ class _Fold(dict):
 _TABLE = _Fold({ord(k): v for k, v in _PLAIN.items()})
 
 _S = r"[ .\-/~]{0,3}"  # what people put between digit groups: spaces (doubled), dots, dashes, slashes, tildes
+_COMMA = r"[ ]{0,2}、[ ]{0,2}"  # the enumeration comma between a number's groups or digits, spaces beside it
 # Commas, asterisks and line breaks also stand between the numbers of ordinary text (1,234,567元, 3*4*5组, a
 # list of counts), so a match across one must pass `_grouped`.
 _BREAK = r"[ ]{0,2}[,*\n][ \n]{0,2}"
@@ -148,8 +149,8 @@ def _numbers(s: str, check) -> list:
     ]
 
 
-def _enumerated(s: str, comma: str) -> list:
-    """Numbers whose groups the enumeration comma 、 may split, `s` between the groups (`comma`: 、 alone). 、 lists
+def _enumerated(s: str) -> list:
+    """Numbers whose groups the enumeration comma 、 may split, `s` between the groups (`_COMMA`: 、 alone). 、 lists
     numbers in ordinary text (1、2、3; 2024、2025、2026; 第13、14、15条), so only the shapes a contact is written
     in count: a mobile number in 3、4、4, a landline's area code (0 and two or three digits) before its number,
     whole or in two groups, and an ID number in 6、8、4 (or the old 6、6、3) with a possible birth date; and
@@ -161,8 +162,8 @@ def _enumerated(s: str, comma: str) -> list:
         (re.compile(rf"(?<!\d)[1-9]\d{{5}}{s}\d{{8}}{s}\d{{3}}[\dXx](?!\d)"), _is_id),
         (re.compile(rf"(?<!\d)[1-9]\d{{5}}{s}\d{{6}}{s}\d{{3}}(?!\d)"), _is_id),
         # digit by digit, the whole list only (not eleven digits of a longer one)
-        (re.compile(rf"{alone}[1-9](?:{comma}\d){{16}}{comma}[\dXx](?!\d)(?!{comma}\d)"), _is_id),
-        (re.compile(rf"{alone}1{comma}[3-9](?:{comma}\d){{9}}(?!\d)(?!{comma}\d)"), None),
+        (re.compile(rf"{alone}[1-9](?:{_COMMA}\d){{16}}{_COMMA}[\dXx](?!\d)(?!{_COMMA}\d)"), _is_id),
+        (re.compile(rf"{alone}1{_COMMA}[3-9](?:{_COMMA}\d){{9}}(?!\d)(?!{_COMMA}\d)"), None),
     ]
 
 
@@ -177,7 +178,7 @@ _PATTERNS = [
     # a WeChat wxid_ id (its _ is a - in the plain copy) is one wherever it stands
     (re.compile(r"(?<![A-Za-z0-9])wxid-[A-Za-z0-9\-]{4,}", re.I), None),
     *_numbers(_S, None), *_numbers(_SOFT, _grouped),
-    *_enumerated(rf"(?:[ ]{{0,2}}、[ ]{{0,2}}|{_S})", r"[ ]{0,2}、[ ]{0,2}"),
+    *_enumerated(rf"(?:{_COMMA}|{_S})"),
 ]
 # A number without area code looks like any other number: hidden where it is called a phone (or QQ, WeChat).
 _LABELLED = [(re.compile(rf"({_LABEL})({_digits(5, 12, s)})(?!\d)"), check)
