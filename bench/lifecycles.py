@@ -26,9 +26,10 @@ from bench.drain import backend_cpu
 from bench.measure import commit_wait_ms, counting_statements, growth, stored_bytes, used_bytes
 from engine.deadlines.calendar import current_calendar
 from engine.deadlines.pruning import prune_tallies
-from engine.workflow.deployment import latest, parsed, warm
+from engine.workflow.deployment import latest, parsed
 from engine.models import Item
 from engine.items.registration import PROCESS_ID
+from engine.scheduler import ready
 
 ROUND = 4  # lifecycles per side per round
 
@@ -65,13 +66,11 @@ def run(db, n: int, warmup: int = 4) -> LifecycleFigures:
     """Run at the same day of the year whenever the bench runs (`scenario.DAY`): in December a plan's date
     lands in a year whose holidays may not be loaded yet, and every such deadline would carry a warning.
 
-    The engine side starts as a server process does (web.cli.production_app, engine.scheduler.ready): its
+    The engine side starts as a server process does (engine.scheduler.ready, as web.cli.production_app): its
     processes parsed, then what it loaded frozen out of the garbage collector's walks (engine.heap), the raw
     side's process too (`_raw_process`); unfrozen at the end, what the bench loaded for this database is
     collected with it."""
-    with db.reading() as s:
-        warm(s)
-    heap.settle()
+    ready(db)
     try:
         with clock.travel(scenario.DAY):
             return _run(db, n, warmup)
