@@ -309,6 +309,12 @@ def task_for(session, item_id: int, spec_name: str) -> TaskRow:
     return session.scalars(select(TaskRow).where(TaskRow.item_id == item_id, TaskRow.spec_name == spec_name)).first()
 
 
+def form_html(html: str, form_id: str) -> str:
+    """The markup of the page's form `id="form_id"`, up to its end: what a refused form shows beside its inputs."""
+    form = html[html.index(f'id="{form_id}"'):]
+    return form[:form.index("</form>")]
+
+
 def csrf_token(client, path="/login") -> str:
     import re
 

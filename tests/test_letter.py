@@ -17,7 +17,7 @@ from engine import clock
 from engine.items.letter import reply_letter
 from engine.letter_numbers import draw_number
 from engine.models import Attachment, Item, LetterCounter, Pledge, Reply, Unit
-from tests.conftest import csrf_token, login, user
+from tests.conftest import csrf_token, form_html, login, user
 from tests.test_followup import PLEDGE, new_item
 from tests.test_lifecycle import REPLY, do
 
@@ -132,15 +132,11 @@ def test_a_refused_scan_opens_its_form_again_with_the_error_and_asks_for_the_fil
     token = csrf_token(client, page)
     r = client.post(f"{page}/letter-scan", data={"csrf_token": token, "attachments": (BytesIO(b"MZ"), "scan.exe")},
                     content_type="multipart/form-data")
-    html = r.get_data(as_text=True)
     assert r.status_code == 400
-    form = html[html.index('id="scan-form"'):]
-    form = form[:form.index("</form>")]
+    form = form_html(r.get_data(as_text=True), "scan-form")
     assert 'class="error"' in form and "请重新选择文件" in form and 'aria-describedby="scan-again' in form
     r = client.post(f"{page}/letter-scan", data={"csrf_token": token}, content_type="multipart/form-data")
-    form = r.get_data(as_text=True)
-    form = form[form.index('id="scan-form"'):]
-    form = form[:form.index("</form>")]
+    form = form_html(r.get_data(as_text=True), "scan-form")
     assert r.status_code == 400 and "此项为必填项" in form and "请重新选择文件" not in form  # none was chosen
     with demo_db.reading() as s:
         assert s.scalars(select(Attachment).where(Attachment.item_id == replied,

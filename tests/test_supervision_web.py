@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine import clock
 from engine.models import CalendarDay, Deadline, DeadlineRule, ExtensionRequest, Item, Unit
 from engine.workflow.sweep import sweep
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, form_html, login
 from tests.test_timers import assign, at, do, register, to_reply
 
 
@@ -132,17 +132,13 @@ def test_a_refused_calendar_import_keeps_what_was_pasted_or_uploaded(client, dem
     token = csrf_token(client, "/admin/calendar/?year=2027")
     pasted = "2027-01-01,holiday,元旦\n2027-13-01,holiday,x"
     r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027", "text": pasted})
-    html = r.get_data(as_text=True)
-    form = html[html.index('id="import-form"'):]
-    form = form[:form.index("</form>")]
+    form = form_html(r.get_data(as_text=True), "import-form")
     assert r.status_code == 400 and "第 2 行（2027-13-01" in form and 'role="alert"' in form
     assert escape(pasted) in form and "已放入上面的文本框" not in form
     r = client.post("/admin/calendar/import", data={"csrf_token": token, "year": "2027",
                                                     "file": (io.BytesIO(pasted.encode("utf-8-sig")), "2027.csv")},
                     content_type="multipart/form-data")
-    html = r.get_data(as_text=True)
-    form = html[html.index('id="import-form"'):]
-    form = form[:form.index("</form>")]
+    form = form_html(r.get_data(as_text=True), "import-form")
     assert r.status_code == 400 and escape(pasted) in form and "已放入上面的文本框" in form
     with demo_db.reading() as s:
         assert s.get(CalendarDay, datetime(2027, 1, 1).date()) is None  # nothing half-imported
