@@ -28,6 +28,7 @@ from engine import clock
 from engine.db import Database
 from engine.deadlines.timers import FORECAST
 from engine.models import Assignment, Deadline, Item, ProcessInstance, TaskRow, Timer
+from engine.scheduler import ready as ready_as_server
 from engine.workflow.serializer import STATE, pack
 
 CHUNK = 2000
@@ -141,7 +142,8 @@ def _sweeper(url: str, ready, go, results) -> None:
     from engine.workflow.sweep import sweep
 
     db = Database(url)
-    pids = backend_pids(db)
+    pids = backend_pids(db)  # before any connection: it learns the pids as they connect
+    ready_as_server(db)  # as `banli scheduler` starts: its processes parsed, then frozen out of the GC's walks
     try:
         _due_left(db)  # connected before the start: the backend's own start-up is not counted
         ready.put(None)

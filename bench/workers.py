@@ -14,6 +14,7 @@ from bench import scenario
 from bench.drain import backend_cpu, backend_pids
 from bench.waits import LockWaits
 from engine.db import Database
+from engine.scheduler import ready as ready_as_server
 
 TIMEOUT = 600
 
@@ -34,7 +35,8 @@ class WorkerFigure:
 
 def _worker(url: str, jobs: list[tuple[int, dict]], ready, go, results) -> None:
     db = Database(url)
-    pids = backend_pids(db)
+    pids = backend_pids(db)  # before any connection: it learns the pids as they connect
+    ready_as_server(db)  # as a web worker boots (web.cli.production_app): processes parsed, then frozen
     try:
         with db.reading() as s:
             actors = scenario.Actors(s)

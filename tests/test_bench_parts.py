@@ -284,3 +284,26 @@ def test_the_lifecycle_ratio_is_shown_with_the_spread_of_its_rounds(db):
     assert len(fig.rounds) == 2  # 4 lifecycles, then 1
     assert all(r > 0 for r in fig.rounds)
     assert min(fig.rounds) - 1e-9 <= fig.ratio <= max(fig.rounds) + 1e-9
+
+
+def test_the_worker_and_sweeper_processes_count_the_cpu_of_their_server_backends(db):
+    """(e)'s workers and (f)'s sweepers start as the servers they stand for do (engine.scheduler.ready: the
+    processes parsed, what was loaded frozen), and that start opens their first connection. Their backends' pids
+    are learnt as connections open: learnt after it, the backend was missed and the server's CPU printed 0.0 ms
+    per completion and per timer."""
+    import multiprocessing
+
+    from bench import workers
+
+    if not db.is_postgres:
+        pytest.skip("PostgreSQL's backends")
+    with db.transaction() as s:
+        org = scenario.create_org(s)
+    jobs = [(scenario.register(db, p), scenario.forms(p)) for p in scenario.plans(org, 3, seed=11)]
+    worked = workers._round(multiprocessing.get_context("spawn"), db.url, jobs, 1)
+    assert worked.completions >= 3 * 8
+    assert worked.server_cpu_seconds > 0
+    due = drain.make_backlog(db, 200, "SRV")
+    drained = drain.drain(db, 1, due)
+    assert drained.fired >= due
+    assert drained.server_cpu_seconds > 0
