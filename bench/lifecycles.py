@@ -112,18 +112,18 @@ def _measure(db, n: int, warmup: int, engine_side, raw: "RawSide") -> LifecycleF
     with counting_statements(db.engine) as statements:
         for start in range(0, n, ROUND):
             chunk = measured[start:start + ROUND]
-            raw_done, seconds = raw.run(chunk, False)
-            raw_s += seconds
+            raw_done, raw_round = raw.run(chunk, False)
+            raw_s += raw_round
             s1 = backend_cpu(pids)  # read outside each side's clocks: /proc is neither side's time
             t1, c1 = time.perf_counter(), time.process_time()
             engine_done = engine_side(chunk)
             engine_round = time.perf_counter() - t1
             engine_s += engine_round
-            rounds.append(seconds / engine_round)
+            rounds.append(raw_round / engine_round)
             engine_cpu_s += time.process_time() - c1
             server_cpu_s += backend_cpu(pids) - s1
-            plain_done, seconds = raw.run(chunk, True)
-            plain_s += seconds
+            plain_done, plain_round = raw.run(chunk, True)
+            plain_s += plain_round
             if not raw_done == engine_done == plain_done:
                 raise RuntimeError("engine and raw SpiffWorkflow took different paths with the same data")
             completions += engine_done

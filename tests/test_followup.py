@@ -396,7 +396,6 @@ def test_a_merged_items_proposer_is_reminded_to_rate_though_the_lead_proposer_ra
     assert len(reminders("deputy_liu", other)) == 1
 
 
-
 def test_the_merged_proposers_reminders_read_a_years_rules_once_however_many_items_wait(client, demo_db, monkeypatch):
     """The scheduler runs remind_raters at every tick: the year's rules (their reminder lead) are read once per
     year, not once per merged item waiting for a rating."""
@@ -414,6 +413,7 @@ def test_the_merged_proposers_reminders_read_a_years_rules_once_however_many_ite
         with db.transaction() as s:
             assert merging.remind_raters(s) == 2  # both merged items' proposers
     assert len(reads) == 1
+
 
 # --- co-units: the office's waiver ----------------------------------------------------------------------
 
